@@ -157,14 +157,12 @@ class RedisIndexSpec:
 
     def index_schema(self, dim: int) -> IndexSchema:
         """The redisvl schema of this spec for ``dim``-d vectors (main field ``vector``)."""
-        fields: list[dict[str, Any]] = [
-            {"name": CLUSTER_FIELD, "type": "tag", "attrs": {"case_sensitive": True}},
-        ]
+        fields: list[dict[str, Any]] = [{"name": CLUSTER_FIELD, "type": "tag"}]
         if self.index_content:
             fields.append({"name": CONTENT_FIELD, "type": "text"})
         for name, kind in self.metadata_schema.items():
-            attrs = {"case_sensitive": True} if kind == "tag" else {}
-            fields.append({"name": name, "type": kind, "attrs": attrs})
+            # TAGs stay case-insensitive (Redis default), as filters.evaluate_filter does for FAISS.
+            fields.append({"name": name, "type": kind})
         for name, d in {VECTOR_FIELD: dim, **self.extra_vector_fields}.items():
             attrs: dict[str, Any] = {
                 "dims": d,
@@ -830,15 +828,15 @@ def _schema_differences(existing: IndexSchema, wanted: IndexSchema) -> list[str]
     for name in sorted(set(have) | set(want)):
         a, b = have.get(name), want.get(name)
         if a is None:
-            diffs.append(f"field {name!r} ({b.type}) is missing from the index")
+            diffs.append(f"field {name!r} ({_norm(b.type)}) is missing from the index")
             continue
         if b is None:
-            diffs.append(f"index has field {name!r} ({a.type}) not in the spec")
+            diffs.append(f"index has field {name!r} ({_norm(a.type)}) not in the spec")
             continue
-        if a.type != b.type:
-            diffs.append(f"field {name!r}: index has type {a.type}, asked for {b.type}")
+        if _norm(a.type) != _norm(b.type):
+            diffs.append(f"field {name!r}: index has type {_norm(a.type)}, asked for {_norm(b.type)}")
             continue
-        if a.type == "vector":
+        if _norm(a.type) == "vector":
             keys = ["dims", "algorithm", "distance_metric", "datatype"]
             if str(getattr(b.attrs, "algorithm", "")).lower().endswith("hnsw"):
                 keys += ["m", "ef_construction"]
