@@ -313,3 +313,21 @@ async def test_ab_astream_and_batch() -> None:
     assert len(outs) == 2
     # same set, different first document: jaccard 1, overlap@1 = 0
     assert outs[0]["overlap"]["A vs B"] == {"jaccard": 1.0, "overlap_at_k": 0.0, "k": 1, "shared": ["pm", "pmm"]}
+
+
+# ---------------------------------------------------------------- offline extractive model
+
+
+def test_extractive_model_quotes_and_cites_the_best_matching_source() -> None:
+    from chains import ExtractiveChatModel, extractive_answer
+
+    prompt = "Sources:\n" + format_docs([DOCS["pm"], DOCS["prj"], DOCS["prg"]]) + "\n\nQuestion: who keeps a project on budget?"
+    assert extractive_answer(prompt) == "Keeps one project on schedule and on budget [2]."
+    assert extractive_answer("Sources:\n(no sources found)\n\nQuestion: x") == "I don't know."
+    out = build_qa_chain(ListRetriever(ids=["pm", "prj", "prg"]), ExtractiveChatModel()).invoke(
+        "Who coordinates projects across teams?"
+    )
+    assert out["sources"] == ["prg"] and out["answer"].endswith("[3].")
+    tokens = [c["answer"] for c in build_rag_chain(ListRetriever(ids=["prg"]), ExtractiveChatModel()).stream("q")
+              if "answer" in c]
+    assert len(tokens) > 3 and "".join(tokens) == "Coordinates many projects across teams [1]."
