@@ -1,0 +1,262 @@
+"""Redis store benchmark on SciFact with all-MiniLM-L6-v2 -> benchmarks/results/redis.json.
+
+Measures, in one run against one real server:
+* quality: nDCG@10 (and recall@100) of Redis FLAT vs FAISS flat (goal: equal within 0.001) and Redis
+  HNSW vs Redis FLAT (goal: within 0.005), at 384 d and the Matryoshka 128 d;
+* overhead of our store over raw redis-py on the *same* index: ingest rate (our pipelined
+  ``add_vectors`` vs a hand-written redis-py pipeline of ``HSET``) and single-query latency p50/p95
+  (our ``search_vectors`` vs a hand-written ``FT.SEARCH`` returning the same fields), as ratios
+  (goal <= 1.10x);
+* index memory at 384 / 128 / 64 d from ``FT.INFO`` (vector index) and ``MEMORY USAGE`` (the hashes).
+
+Usage: ``python benchmarks/bench_redis.py [--redis-url URL] [--dims 384 128] [--out PATH]``
+(without ``--redis-url`` / ``REDIS_URL`` it starts its own server via scripts/redis_server.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from langchain_embcompare.evaluation.datasets import load_beir  # noqa: E402
+from langchain_embcompare.evaluation.metrics import evaluate_run  # noqa: E402
+from langchain_embcompare.matryoshka import MatryoshkaEmbeddings  # noqa: E402
+from langchain_embcompare.stores.redis import (  # noqa: E402
+    CONTENT_FIELD,
+    ID_FIELD,
+    METADATA_FIELD,
+    VECTOR_FIELD,
+    RedisIndexSpec,
+    RedisVectorStore,
+)
+
+SCIFACT = Path("/work/shared/data/beir/scifact")
+METRICS = ("ndcg@10", "recall@100")
+
+
+def _server_module():
+    spec = importlib.util.spec_from_file_location("embcompare_redis_server", ROOT / "scripts" / "redis_server.py")
+    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[spec.name] = mod  # type: ignore[union-attr]
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
+
+
+def _run_from_hits(qids: list[str], hits: list[list[tuple[Any, float]]]) -> dict[str, dict[str, float]]:
+    return {q: {d.id: float(s) for d, s in h} for q, h in zip(qids, hits)}
+
+
+def _faiss_run(dv: np.ndarray, qv: np.ndarray, corpus: list, qids: list[str], emb: MatryoshkaEmbeddings, k: int) -> tuple[dict, str]:
+    """FAISS flat (cosine) through the package's store when it exists, else a faiss IndexFlatIP."""
+    try:
+        from langchain_embcompare.stores.faiss import FaissIndexSpec, FaissVectorStore
+
+        store = FaissVectorStore(emb, FaissIndexSpec(kind="flat", metric="cosine"))
+        store.add_vectors(dv, corpus)
+        return _run_from_hits(qids, store.search_vectors(qv, k)), "langchain_embcompare FaissVectorStore(flat, cosine)"
+    except ImportError:
+        import faiss
+
+        index = faiss.IndexFlatIP(dv.shape[1])
+        index.add(dv)
+        scores, rows = index.search(qv, k)
+        run = {q: {corpus[r].id: float(s) for r, s in zip(rr, ss)} for q, rr, ss in zip(qids, rows, scores)}
+        return run, "faiss.IndexFlatIP on L2-normalised vectors (package FAISS store not available)"
+
+
+def _raw_mappings(dv: np.ndarray, corpus: list, dtype: str) -> Callable[[], list[tuple[str, dict]]]:
+    def build(prefix: str) -> list[tuple[str, dict]]:
+        mat = dv.astype(dtype)
+        return [
+            (f"{prefix}:{d.id}", {ID_FIELD: d.id, CONTENT_FIELD: d.page_content,
+                                  METADATA_FIELD: json.dumps(d.metadata), "title": d.metadata["title"],
+                                  VECTOR_FIELD: mat[i].tobytes()})
+            for i, d in enumerate(corpus)
+        ]
+
+    return build  # type: ignore[return-value]
+
+
+def _raw_ingest(client: redis.Redis, build: Callable, prefix: str, batch: int) -> float:
+    """What a user writes with redis-py alone: build mappings, pipelined HSET in batches."""
+    t = time.perf_counter()
+    items = build(prefix)
+    with client.pipeline(transaction=False) as pipe:
+        for i, (key, mapping) in enumerate(items, 1):
+            pipe.hset(key, mapping=mapping)
+            if i % batch == 0:
+                pipe.execute()
+        pipe.execute()
+    return time.perf_counter() - t
+
+
+def _raw_search(client: redis.Redis, index: str, vec: bytes, k: int, ef: int | None) -> list[tuple[str, float]]:
+    """What a user writes with redis-py alone: FT.SEARCH KNN returning the same fields, parsed to (id, score)."""
+    knn = f"*=>[KNN {k} @{VECTOR_FIELD} $vector" + (f" EF_RUNTIME {ef}" if ef else "") + " AS vector_distance]"
+    res = client.execute_command(
+        "FT.SEARCH", index, knn, "PARAMS", 2, "vector", vec, "SORTBY", "vector_distance", "ASC",
+        "RETURN", 4, ID_FIELD, CONTENT_FIELD, METADATA_FIELD, "vector_distance", "LIMIT", 0, k, "DIALECT", 2,
+    )
+    out = []
+    for j in range(1, len(res), 2):
+        fields = dict(zip(res[j + 1][::2], res[j + 1][1::2]))
+        json.loads(fields[METADATA_FIELD.encode()])
+        out.append((fields[ID_FIELD.encode()].decode(), 1.0 - float(fields[b"vector_distance"])))
+    return out
+
+
+def _pct(xs: list[float]) -> dict[str, float]:
+    a = np.asarray(xs) * 1000
+    return {"p50_ms": round(float(np.percentile(a, 50)), 4), "p95_ms": round(float(np.percentile(a, 95)), 4),
+            "mean_ms": round(float(a.mean()), 4)}
+
+
+def _latency(store: RedisVectorStore, qv: np.ndarray, k: int, rounds: int) -> dict[str, Any]:
+    """Single-query latency, ours vs raw, interleaved query by query so both see the same load."""
+    client = store.client
+    ef = store.spec.ef_runtime if store.spec.algorithm == "hnsw" else None
+    qb = qv.astype(store.spec.dtype)
+    for i in range(min(20, len(qv))):  # warm-up
+        store.search_vectors(qv[i : i + 1], k)
+        _raw_search(client, store.spec.index_name, qb[i].tobytes(), k, ef)
+    ours, raw = [], []
+    agree = 0
+    for _ in range(rounds):
+        for i in range(len(qv)):
+            t = time.perf_counter()
+            a = store.search_vectors(qv[i : i + 1], k)[0]
+            t1 = time.perf_counter()
+            b = _raw_search(client, store.spec.index_name, qb[i].tobytes(), k, ef)
+            t2 = time.perf_counter()
+            ours.append(t1 - t)
+            raw.append(t2 - t1)
+            agree += [d.id for d, _ in a] == [x for x, _ in b]
+    o, r = _pct(ours), _pct(raw)
+    return {"k": k, "n_queries": len(ours), "ours": o, "raw_redis_py": r,
+            "ratio_p50": round(o["p50_ms"] / r["p50_ms"], 4), "ratio_p95": round(o["p95_ms"] / r["p95_ms"], 4),
+            "same_top_k_fraction": agree / len(ours)}
+
+
+def _memory(client: redis.Redis, store: RedisVectorStore, ids: list[str]) -> dict[str, Any]:
+    info = store.memory()
+    sample = ids[:: max(1, len(ids) // 200)]
+    per_key = [client.memory_usage(f"{store.spec.prefix}:{i}", samples=0) or 0 for i in sample]
+    return {**{k: round(v, 4) if isinstance(v, float) else v for k, v in info.items()},
+            "hash_bytes_per_doc_avg": round(float(np.mean(per_key)), 1),
+            "hashes_total_mb_est": round(float(np.mean(per_key)) * len(ids) / 2**20, 3)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--redis-url", default=os.environ.get("REDIS_URL"))
+    ap.add_argument("--dims", type=int, nargs="+", default=[384, 128])
+    ap.add_argument("--memory-dims", type=int, nargs="+", default=[384, 128, 64])
+    ap.add_argument("--latency-rounds", type=int, default=1)
+    ap.add_argument("--ingest-repeats", type=int, default=3)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "redis.json"))
+    args = ap.parse_args(argv)
+
+    server = None
+    url = args.redis_url
+    if not url:
+        server = _server_module().RedisServer(appendonly=True).start()
+        url = server.url
+    client = redis.Redis.from_url(url)
+    t0 = time.time()
+    ds = load_beir(SCIFACT)
+    qids = list(ds.queries)
+    base = MatryoshkaEmbeddings("all-MiniLM-L6-v2")
+    result: dict[str, Any] = {
+        "command": "python benchmarks/bench_redis.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "dataset": "scifact (BEIR, test split)", "n_docs": len(ds.corpus), "n_queries": len(qids),
+        "model": base.model_name, "redis_version": client.info("server")["redis_version"],
+        "search_module": [m for m in client.module_list() if m[b"name"] == b"search"][0][b"ver"],
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpus, {platform.python_version()}",
+        "quality": {}, "ingest": {}, "latency": {}, "memory": {},
+    }
+    try:
+        for dim in sorted(set(args.dims) | set(args.memory_dims), reverse=True):
+            emb = base.with_dim(dim) if dim != base.native_dim else base
+            dv = emb.encode_documents(ds.texts)
+            qv = emb.encode_queries([ds.queries[q] for q in qids])
+            row: dict[str, Any] = {}
+            stores = {}
+            for algo in ("flat", "hnsw"):
+                spec = RedisIndexSpec(f"bench_{algo}_{dim}", algorithm=algo, metric="cosine", m=16,
+                                      ef_construction=200, ef_runtime=100, metadata_schema={"title": "text"})
+                store = RedisVectorStore(emb, spec, url, overwrite=True)
+                t = time.perf_counter()
+                store.add_vectors(dv, ds.corpus)
+                row[f"redis_{algo}_ingest_s"] = round(time.perf_counter() - t, 3)
+                stores[algo] = store
+                result["memory"].setdefault(str(dim), {})[algo] = _memory(client, store, [d.id for d in ds.corpus])
+            if dim in args.dims:
+                frun, fname = _faiss_run(dv, qv, ds.corpus, qids, emb, 100)
+                row["faiss_flat"] = evaluate_run(frun, ds.qrels, METRICS)
+                row["faiss_impl"] = fname
+                for algo, store in stores.items():
+                    t = time.perf_counter()
+                    hits = store.search_vectors(qv, 100)
+                    row[f"redis_{algo}_search_all_s"] = round(time.perf_counter() - t, 3)
+                    row[f"redis_{algo}"] = evaluate_run(_run_from_hits(qids, hits), ds.qrels, METRICS)
+                row["ndcg10_redis_flat_minus_faiss_flat"] = round(row["redis_flat"]["ndcg@10"] - row["faiss_flat"]["ndcg@10"], 6)
+                row["ndcg10_redis_hnsw_minus_redis_flat"] = round(row["redis_hnsw"]["ndcg@10"] - row["redis_flat"]["ndcg@10"], 6)
+                row["goal_flat_vs_faiss_within_0.001"] = abs(row["ndcg10_redis_flat_minus_faiss_flat"]) <= 0.001
+                row["goal_hnsw_vs_flat_within_0.005"] = abs(row["ndcg10_redis_hnsw_minus_redis_flat"]) <= 0.005
+                result["quality"][str(dim)] = row
+                print(f"[{dim}d] {json.dumps(row)}", flush=True)
+            if dim == max(args.dims):
+                # Overhead vs raw redis-py on the same (FLAT and HNSW) indexes.
+                for algo, store in stores.items():
+                    result["latency"][f"{algo}_{dim}"] = _latency(store, qv, 10, args.latency_rounds)
+                    print(f"[latency {algo} {dim}d] {json.dumps(result['latency'][f'{algo}_{dim}'])}", flush=True)
+                store = stores["flat"]
+                build = _raw_mappings(dv, ds.corpus, store.spec.dtype)
+                ours_t, raw_t = [], []
+                for _ in range(args.ingest_repeats):
+                    store.delete()
+                    raw_t.append(_raw_ingest(client, build, store.spec.prefix, store.spec.batch_size))
+                    assert store.count() == len(ds.corpus)
+                    store.delete()
+                    t = time.perf_counter()
+                    store.add_vectors(dv, ds.corpus)
+                    ours_t.append(time.perf_counter() - t)
+                    assert store.count() == len(ds.corpus)
+                n = len(ds.corpus)
+                result["ingest"] = {
+                    "index": f"flat_{dim} (cosine, float32, title as TEXT, content as TEXT)",
+                    "docs": n, "repeats": args.ingest_repeats, "batch_size": store.spec.batch_size,
+                    "ours_docs_per_s_median": round(n / float(np.median(ours_t)), 1),
+                    "raw_redis_py_docs_per_s_median": round(n / float(np.median(raw_t)), 1),
+                    "ratio_time_ours_over_raw": round(float(np.median(ours_t)) / float(np.median(raw_t)), 4),
+                    "ours_s": [round(x, 3) for x in ours_t], "raw_s": [round(x, 3) for x in raw_t],
+                }
+                print(f"[ingest] {json.dumps(result['ingest'])}", flush=True)
+            for store in stores.values():
+                store.drop()
+        result["elapsed_s"] = round(time.time() - t0, 1)
+    finally:
+        if server is not None:
+            server.cleanup()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
