@@ -1,0 +1,56 @@
+"""Error classes: each names the two things that disagree and how to fix it.
+
+They subclass the built-in exception a caller would naturally catch (``ValueError``,
+``ConnectionError``) so existing ``except`` clauses keep working.
+"""
+
+from __future__ import annotations
+
+
+class EmbCompareError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class UnknownModelError(EmbCompareError, ValueError):
+    """A model name that is neither installed offline, a local path, nor loadable from a hub."""
+
+
+class DimensionMismatchError(EmbCompareError, ValueError):
+    """Vectors of one dimension met an index or model of another."""
+
+
+class VectorSpaceMismatchError(EmbCompareError, ValueError):
+    """A query embedded in one vector space (model, dim, prompts, precision, rotation) met an index of another."""
+
+
+class EmptyInputError(EmbCompareError, ValueError):
+    """Nothing to embed or index: an empty list, or only empty texts."""
+
+
+class InvalidVectorError(EmbCompareError, ValueError):
+    """A vector holds NaN or infinity, which would silently poison every score."""
+
+
+class InvalidParameterError(EmbCompareError, ValueError):
+    """A parameter outside its valid range (dim <= 0, nprobe > clusters, ...)."""
+
+
+class StoreConnectionError(EmbCompareError, ConnectionError):
+    """A vector store server (Redis) cannot be reached."""
+
+
+class SchemaMismatchError(EmbCompareError, ValueError):
+    """An existing index was created with another schema than the one asked for."""
+
+
+__all__ = [
+    "EmbCompareError",
+    "UnknownModelError",
+    "DimensionMismatchError",
+    "VectorSpaceMismatchError",
+    "EmptyInputError",
+    "InvalidVectorError",
+    "InvalidParameterError",
+    "StoreConnectionError",
+    "SchemaMismatchError",
+]

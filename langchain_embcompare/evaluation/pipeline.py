@@ -1,0 +1,175 @@
+"""One evaluation run from settings: embed -> index -> retrieve (-> rerank) -> score.
+
+:class:`EvalSettings` is the single description of a run, shared by ``embcompare eval`` and
+``compare``: model x dim x precision x rotation x store x index x retriever x rerank.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from langchain_core.retrievers import BaseRetriever
+
+from langchain_embcompare.errors import InvalidParameterError
+from langchain_embcompare.evaluation.datasets import BeirDataset
+from langchain_embcompare.evaluation.metrics import DEFAULT_METRICS, Run, evaluate_run, retrieve_run
+from langchain_embcompare.matryoshka import MatryoshkaEmbeddings
+from langchain_embcompare.stores.base import EmbStore
+from langchain_embcompare.stores.faiss import FaissIndexSpec, FaissVectorStore
+
+
+@dataclass
+class EvalSettings:
+    """Everything that defines one retrieval run. Field names match the CLI options."""
+
+    model: str = "all-MiniLM-L6-v2"
+    dim: int | None = None
+    precision: str = "float32"
+    rotation: str = "none"  # "none" | "pca" (fitted on the corpus' document vectors)
+    prompts: str | None = None  # "nomic" | "e5" | "bge" | "model"
+    layer_norm: bool = False
+    store: str = "faiss"  # "faiss" | "redis"
+    redis_url: str | None = None
+    index: str = "flat"  # faiss: flat | ivf | hnsw; redis: flat | hnsw
+    metric: str = "cosine"
+    retriever: str = "plain"  # plain | cluster | funnel
+    clusters: int | None = None
+    nprobe: int | None = None
+    adaptive: bool = False
+    shortlist_dim: int | None = None
+    shortlist: int = 50
+    rerank: str | None = None
+    rerank_method: str = "allpairs"
+    rerank_top: int = 20
+    k: int = 100
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        checks = {
+            "rotation": ("none", "pca"),
+            "store": ("faiss", "redis"),
+            "retriever": ("plain", "cluster", "funnel"),
+            "precision": ("float32", "int8", "binary"),
+            "metric": ("cosine", "ip", "l2"),
+            "index": ("flat", "ivf", "hnsw"),
+        }
+        for name, allowed in checks.items():
+            if getattr(self, name) not in allowed:
+                raise InvalidParameterError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}.")
+        if self.store == "redis" and not self.redis_url:
+            raise InvalidParameterError("store='redis' needs redis_url (e.g. redis://localhost:6379).")
+
+    def label(self) -> str:
+        parts = [self.model, f"{self.dim or 'full'}d", self.precision]
+        if self.rotation != "none":
+            parts.append(self.rotation)
+        parts += [self.store, self.index]
+        if self.retriever != "plain":
+            parts.append(self.retriever)
+        if self.rerank:
+            parts.append(f"rerank-{self.rerank_method}")
+        return "/".join(str(p) for p in parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("extra")
+        return d
+
+
+def build_embeddings(settings: EvalSettings, corpus_texts: list[str] | None = None, base: MatryoshkaEmbeddings | None = None) -> MatryoshkaEmbeddings:
+    """The run's embeddings; ``base`` (same model) is reused so the model loads and encodes once."""
+    if base is not None and base.model_name and settings.model in (base.model_name, getattr(base, "_requested", None)):
+        emb = base.with_dim(settings.dim, precision=settings.precision, layer_norm=settings.layer_norm, rotation=None)
+    else:
+        emb = MatryoshkaEmbeddings(
+            settings.model, settings.dim, prompts=settings.prompts, layer_norm=settings.layer_norm, precision=settings.precision
+        )
+        emb._requested = settings.model  # type: ignore[attr-defined]
+    if settings.rotation == "pca":
+        if not corpus_texts:
+            raise InvalidParameterError("rotation='pca' is fitted on document texts: pass the corpus.")
+        emb = emb.fit_rotation(corpus_texts)
+    return emb
+
+
+def build_store(settings: EvalSettings, embeddings: MatryoshkaEmbeddings, dataset: BeirDataset, **kw: Any) -> EmbStore:
+    """Index the corpus in the store the settings name."""
+    vectors = embeddings.encode_documents(dataset.texts)
+    if settings.store == "faiss":
+        store: EmbStore = FaissVectorStore(embeddings, FaissIndexSpec(kind=settings.index, metric=settings.metric))
+    else:
+        from langchain_embcompare.stores.redis import build_redis_store  # the Redis module owns its spec
+
+        store = build_redis_store(embeddings, settings, dataset_name=dataset.name, **kw)
+    store.add_vectors(vectors, dataset.corpus)
+    return store
+
+
+def build_retriever(settings: EvalSettings, store: EmbStore) -> BaseRetriever:
+    """Plain, cluster-prefiltered or funnel retriever over ``store``, optionally reranked."""
+    if settings.retriever == "cluster":
+        from langchain_embcompare.retrievers.cluster import ClusterPrefilterRetriever
+
+        retriever: BaseRetriever = ClusterPrefilterRetriever.from_settings(store, settings)
+    elif settings.retriever == "funnel":
+        from langchain_embcompare.retrievers.funnel import MatryoshkaFunnelRetriever
+
+        retriever = MatryoshkaFunnelRetriever.from_settings(store, settings)
+    else:
+        retriever = store.as_retriever(k=settings.k)
+    if settings.rerank:
+        from langchain_embcompare.rerank import rerank_retriever
+
+        retriever = rerank_retriever(retriever, settings)
+    return retriever
+
+
+def run_eval(
+    dataset: BeirDataset,
+    settings: EvalSettings,
+    metrics: tuple[str, ...] = DEFAULT_METRICS,
+    base: MatryoshkaEmbeddings | None = None,
+    on_stage: Callable[[str], None] | None = None,
+    return_run: bool = False,
+) -> dict[str, Any] | tuple[dict[str, Any], Run]:
+    """Evaluate one settings tuple on a labelled data set; returns the JSON-ready result."""
+    stage = on_stage or (lambda s: None)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    stage("embedding corpus")
+    emb = build_embeddings(settings, dataset.texts, base=base)
+    t1 = time.perf_counter()
+    stage("indexing")
+    store = build_store(settings, emb, dataset)
+    t2 = time.perf_counter()
+    timings["embed_and_index_s"] = t2 - t0
+    timings["fit_s"] = t1 - t0
+    stage("retrieving")
+    retriever = build_retriever(settings, store)
+    search_t: dict[str, Any] = {}
+    run = retrieve_run(retriever, dataset.queries, k=settings.k, timings=search_t)
+    timings["search_s"] = search_t["seconds"]
+    timings["per_query_ms"] = search_t["per_query_ms"]
+    scores = evaluate_run(run, dataset.qrels, metrics) if dataset.qrels else {}
+    result: dict[str, Any] = {
+        **scores,
+        "dataset": dataset.name,
+        "n_docs": len(dataset.corpus),
+        "n_queries": len(dataset.queries),
+        "settings": settings.to_dict(),
+        "space": store.space.to_dict(),
+        "timings": timings,
+    }
+    if hasattr(store, "index_bytes"):
+        result["index_bytes"] = store.index_bytes()
+        result["bytes_per_vector"] = result["index_bytes"] / max(1, len(dataset.corpus))
+    stats = getattr(retriever, "stats_summary", None)
+    if callable(stats):
+        result.update(stats())
+    return (result, run) if return_run else result
+
+
+__all__ = ["EvalSettings", "build_embeddings", "build_store", "build_retriever", "run_eval"]

@@ -1,0 +1,433 @@
+"""Matryoshka control over any embedding model: prompts, layer-norm, rotation, truncation, quantisation.
+
+The pipeline for one text, in order::
+
+    prompt + text --model--> native vector --(layer_norm)--> --(rotation)--> [:dim] --> L2-normalise
+
+Vectors are cached at the native dimension (after the model, before anything else), so changing
+``dim``, the rotation or the index never re-encodes. One (model, dim, prompts, layer-norm, rotation,
+precision) tuple is one :class:`VectorSpace`; stores record it and refuse queries from another one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from langchain_embcompare.cache import EmbeddingCache
+from langchain_embcompare.errors import (
+    DimensionMismatchError,
+    EmptyInputError,
+    InvalidParameterError,
+    InvalidVectorError,
+    VectorSpaceMismatchError,
+)
+from langchain_embcompare.models import CACHE_DIR, encode_texts, load_embeddings, model_id, native_dim
+
+Precision = Literal["float32", "int8", "binary"]
+PRECISIONS: tuple[str, ...] = ("float32", "int8", "binary")
+
+#: Prompt presets of well-known model families (query prompt, document prompt).
+PROMPT_PRESETS: dict[str, tuple[str, str]] = {
+    "nomic": ("search_query: ", "search_document: "),
+    "e5": ("query: ", "passage: "),
+    "bge": ("Represent this sentence for searching relevant passages: ", ""),
+    "none": ("", ""),
+}
+
+
+# --------------------------------------------------------------------------- vector space
+
+
+@dataclass(frozen=True)
+class VectorSpace:
+    """Everything that decides whether two vectors may be compared."""
+
+    model: str
+    dim: int
+    native_dim: int | None = None
+    query_prompt: str | None = None
+    document_prompt: str | None = None
+    layer_norm: bool = False
+    rotation: str | None = None
+    precision: str = "float32"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VectorSpace:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def differences(self, other: VectorSpace) -> dict[str, tuple[Any, Any]]:
+        """Fields that differ, ignoring ``native_dim`` when one side does not know it."""
+        diff = {}
+        for f in fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if f.name == "native_dim" and (a is None or b is None):
+                continue
+            if a != b:
+                diff[f.name] = (a, b)
+        return diff
+
+    def check_same(self, other: VectorSpace, where: str = "index") -> None:
+        """Raise if vectors of ``other`` (a query) cannot be compared with this space (an index)."""
+        if self.dim != other.dim:
+            raise DimensionMismatchError(
+                f"A {other.dim}-d query (model {other.model!r}) cannot search the {self.dim}-d {where} "
+                f"(model {self.model!r}). Embed the query with the {where}'s embeddings "
+                f"(MatryoshkaEmbeddings({self.model!r}, dim={self.dim})), or rebuild the {where} at {other.dim} d."
+            )
+        diff = self.differences(other)
+        if diff:
+            what = "; ".join(f"{k}: {where} has {a!r}, query has {b!r}" for k, (a, b) in diff.items())
+            raise VectorSpaceMismatchError(
+                f"The query's vector space differs from the {where}'s ({what}). Vectors from different "
+                f"spaces are not comparable: embed queries with the same MatryoshkaEmbeddings settings "
+                f"the {where} was built with, or rebuild the {where}."
+            )
+
+
+# --------------------------------------------------------------------------- validation helpers
+
+
+def check_finite(vectors: np.ndarray, what: str = "vectors") -> np.ndarray:
+    """Refuse NaN/inf: one bad vector silently poisons every score it touches."""
+    if vectors.size and not np.isfinite(vectors).all():
+        bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
+        raise InvalidVectorError(
+            f"{len(bad)} of {len(vectors)} {what} contain NaN or infinity (rows {bad[:10].tolist()}). "
+            "Check the model's output for these texts (empty or corrupt input?) and drop or fix them."
+        )
+    return vectors
+
+
+def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    if vectors.size and (norms == 0).any():
+        bad = np.flatnonzero(norms[:, 0] == 0)
+        raise InvalidVectorError(
+            f"{len(bad)} vectors have zero length after truncation (rows {bad[:10].tolist()}): they have no "
+            "direction, so cosine is undefined. Use a larger dim, or check those inputs."
+        )
+    return (vectors / norms).astype(np.float32, copy=False)
+
+
+def layer_norm(vectors: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+    """Layer-norm over features with no affine part: the nomic-embed-text-v1.5 Matryoshka recipe."""
+    mean = vectors.mean(axis=1, keepdims=True)
+    var = vectors.var(axis=1, keepdims=True)
+    return ((vectors - mean) / np.sqrt(var + eps)).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- rotation
+
+
+class PCARotation:
+    """An orthogonal rotation that puts the directions of most variance first.
+
+    Models not trained for Matryoshka spread information over all dimensions, so truncating them
+    loses much. Rotating onto the principal axes of a sample of document vectors first makes the
+    leading dimensions the most informative ones. The rotation is orthogonal and not centred, so at
+    full dimension every inner product (and so every ranking) is unchanged.
+    """
+
+    def __init__(self, matrix: np.ndarray, explained_variance: np.ndarray | None = None, n_samples: int = 0):
+        self.matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+        self.explained_variance = explained_variance
+        self.n_samples = n_samples
+        self.fingerprint = "pca-" + hashlib.sha1(self.matrix.tobytes()).hexdigest()[:12]
+
+    @classmethod
+    def fit(cls, vectors: np.ndarray, max_samples: int = 20000, seed: int = 0) -> PCARotation:
+        from sklearn.decomposition import PCA
+
+        if len(vectors) < 2:
+            raise EmptyInputError("Fitting a rotation needs at least 2 document vectors; pass a larger sample.")
+        rng = np.random.default_rng(seed)
+        sample = vectors if len(vectors) <= max_samples else vectors[rng.choice(len(vectors), max_samples, replace=False)]
+        dim = sample.shape[1]
+        n_comp = min(dim, len(sample))
+        pca = PCA(n_components=n_comp, svd_solver="full", random_state=seed).fit(sample)
+        comps = pca.components_
+        if n_comp < dim:  # complete the basis so the rotation stays square and orthogonal
+            q, _ = np.linalg.qr(np.concatenate([comps.T, rng.standard_normal((dim, dim - n_comp))], axis=1))
+            comps = np.concatenate([comps, q[:, n_comp:].T])
+        return cls(comps.T, pca.explained_variance_ratio_.astype(np.float32), len(sample))
+
+    def apply(self, vectors: np.ndarray) -> np.ndarray:
+        if vectors.shape[1] != self.matrix.shape[0]:
+            raise DimensionMismatchError(
+                f"The rotation was fitted on {self.matrix.shape[0]}-d vectors but got {vectors.shape[1]}-d ones: "
+                "fit the rotation on the same model's vectors."
+            )
+        return vectors @ self.matrix
+
+    def save(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(folder / "rotation.npy", self.matrix)
+        meta = {"kind": "pca", "fingerprint": self.fingerprint, "n_samples": self.n_samples}
+        if self.explained_variance is not None:
+            meta["explained_variance_ratio"] = self.explained_variance.tolist()
+        (folder / "rotation.json").write_text(json.dumps(meta, indent=1))
+
+    @classmethod
+    def load(cls, folder: str | Path) -> PCARotation:
+        folder = Path(folder)
+        meta = json.loads((folder / "rotation.json").read_text())
+        ev = meta.get("explained_variance_ratio")
+        rot = cls(np.load(folder / "rotation.npy"), np.asarray(ev, np.float32) if ev else None, meta.get("n_samples", 0))
+        if rot.fingerprint != meta["fingerprint"]:
+            raise InvalidVectorError(f"{folder}/rotation.npy does not match its rotation.json fingerprint: the files were mixed up.")
+        return rot
+
+
+# --------------------------------------------------------------------------- quantisation
+
+
+class Quantizer:
+    """int8 / binary codes via ``sentence_transformers.quantize_embeddings``, with the int8 calibration
+    (per-dimension min/max) kept so that it can be saved with the index and reused for new documents."""
+
+    def __init__(self, precision: str = "float32", ranges: np.ndarray | None = None) -> None:
+        if precision not in PRECISIONS:
+            raise InvalidParameterError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
+        self.precision = precision
+        self.ranges = None if ranges is None else np.asarray(ranges, dtype=np.float32)
+
+    def fit(self, vectors: np.ndarray) -> Quantizer:
+        if self.precision == "int8" and self.ranges is None:
+            self.ranges = np.stack([vectors.min(axis=0), vectors.max(axis=0)]).astype(np.float32)
+        return self
+
+    def encode(self, vectors: np.ndarray) -> np.ndarray:
+        """int8 -> int8 codes (n, d); binary -> packed bits uint8 (n, d/8); float32 -> unchanged."""
+        from sentence_transformers.util.quantization import quantize_embeddings
+
+        if self.precision == "float32":
+            return vectors
+        if self.precision == "int8":
+            self.fit(vectors)
+            return quantize_embeddings(vectors, precision="int8", ranges=self.ranges)
+        return quantize_embeddings(vectors, precision="ubinary")
+
+    @property
+    def steps(self) -> np.ndarray:
+        assert self.ranges is not None
+        steps = (self.ranges[1] - self.ranges[0]) / 255
+        return np.where(steps == 0, 1, steps).astype(np.float32)
+
+    def dequantize(self, codes: np.ndarray) -> np.ndarray:
+        """Centre of each int8 bucket: what the code stands for."""
+        return (self.ranges[0] + (codes.astype(np.float32) + 128.5) * self.steps).astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"precision": self.precision, "ranges": None if self.ranges is None else self.ranges.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Quantizer:
+        return cls(data["precision"], None if data.get("ranges") is None else np.asarray(data["ranges"], np.float32))
+
+
+# --------------------------------------------------------------------------- the embeddings
+
+
+class MatryoshkaEmbeddings(Embeddings):
+    """Any embedding model cut to ``dim``, with query/document prompts, optional layer-norm and rotation.
+
+    It is a plain LangChain ``Embeddings``: pass it wherever one is expected. The numpy fast path
+    (:meth:`encode_documents`, :meth:`encode_queries`) is what the stores and evaluation use.
+
+    ``prompts`` picks a preset (``"nomic"``, ``"e5"``, ``"bge"``) or ``"model"`` for the model's own
+    ``prompts`` table (sentence-transformers ``prompts={"query": ..., "document": ...}``);
+    ``query_prompt`` / ``document_prompt`` override it.
+    """
+
+    def __init__(
+        self,
+        model: str | Embeddings,
+        dim: int | None = None,
+        *,
+        prompts: str | None = None,
+        query_prompt: str | None = None,
+        document_prompt: str | None = None,
+        layer_norm: bool = False,
+        rotation: PCARotation | None = None,
+        precision: str = "float32",
+        cache_dir: str | Path | None | Literal["default"] = "default",
+    ) -> None:
+        self.base = load_embeddings(model)
+        self.model_name = model_id(self.base)
+        self.native_dim = native_dim(self.base)
+        if dim is not None:
+            if not isinstance(dim, int) or dim <= 0:
+                raise InvalidParameterError(f"dim must be a positive integer, got {dim!r}: use e.g. dim=128, or None for the full dimension.")
+            if self.native_dim is not None and dim > self.native_dim:
+                raise DimensionMismatchError(
+                    f"dim={dim} is above {self.model_name!r}'s native dimension {self.native_dim}: "
+                    f"Matryoshka truncation can only shrink; use dim <= {self.native_dim}."
+                )
+        self.dim = dim
+        if precision not in PRECISIONS:
+            raise InvalidParameterError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
+        self.precision = precision
+        self.layer_norm = layer_norm
+        self.rotation = rotation
+        self.query_prompt, self.document_prompt = self._resolve_prompts(prompts, query_prompt, document_prompt)
+        if cache_dir == "default":
+            cache_dir = CACHE_DIR / "embeddings"
+        self._cache_dir = None if cache_dir is None else Path(cache_dir)
+        self._caches: dict[str | None, EmbeddingCache] = {}
+
+    # -- configuration ---------------------------------------------------------------------------
+
+    def _resolve_prompts(self, preset: str | None, query: str | None, document: str | None) -> tuple[str | None, str | None]:
+        q = d = None
+        if preset == "model":
+            table = getattr(self.base, "prompts", {}) or {}
+            q = table.get("query")
+            d = table.get("document", table.get("passage"))
+        elif preset is not None:
+            if preset not in PROMPT_PRESETS:
+                raise InvalidParameterError(
+                    f"Unknown prompt preset {preset!r}; use one of {sorted(PROMPT_PRESETS)} or 'model', "
+                    "or pass query_prompt=/document_prompt= yourself."
+                )
+            q, d = PROMPT_PRESETS[preset]
+        q = query if query is not None else q
+        d = document if document is not None else d
+        return (q or None, d or None)
+
+    @property
+    def output_dim(self) -> int:
+        if self.dim is not None:
+            return self.dim
+        if self.native_dim is None:
+            self.native_dim = int(self._native(["dimension probe"], self.document_prompt).shape[1])
+        return self.native_dim
+
+    @property
+    def space(self) -> VectorSpace:
+        return VectorSpace(
+            model=self.model_name,
+            dim=self.output_dim,
+            native_dim=self.native_dim,
+            query_prompt=self.query_prompt,
+            document_prompt=self.document_prompt,
+            layer_norm=self.layer_norm,
+            rotation=self.rotation.fingerprint if self.rotation is not None else None,
+            precision=self.precision,
+        )
+
+    def with_dim(self, dim: int | None, **changes: Any) -> MatryoshkaEmbeddings:
+        """The same model and cache at another dimension (or other settings): no reload, no re-encode."""
+        new = object.__new__(MatryoshkaEmbeddings)
+        new.__dict__.update(self.__dict__)
+        if dim is not None and (dim <= 0 or (self.native_dim is not None and dim > self.native_dim)):
+            MatryoshkaEmbeddings(self.base, dim)  # raises the right error
+        new.dim = dim
+        for key, value in changes.items():
+            if not hasattr(new, key):
+                raise InvalidParameterError(f"MatryoshkaEmbeddings has no setting {key!r}.")
+            setattr(new, key, value)
+        return new
+
+    def fit_rotation(self, texts: Sequence[str], max_samples: int = 20000, seed: int = 0) -> MatryoshkaEmbeddings:
+        """Fit a PCA rotation on document texts; returns a copy that applies it."""
+        vectors = self._pre_truncation(list(texts)[:max_samples], self.document_prompt)
+        return self.with_dim(self.dim, rotation=PCARotation.fit(vectors, max_samples=max_samples, seed=seed))
+
+    # -- the numpy path --------------------------------------------------------------------------
+
+    def _cache(self, prompt: str | None) -> EmbeddingCache:
+        cache = self._caches.get(prompt)
+        if cache is None:
+            folder = None
+            if self._cache_dir is not None:
+                ns = hashlib.sha1(f"{self.model_name}\x00{prompt or ''}".encode()).hexdigest()[:16]
+                folder = self._cache_dir / ns
+            cache = self._caches[prompt] = EmbeddingCache(folder)
+        return cache
+
+    def _native(self, texts: list[str], prompt: str | None) -> np.ndarray:
+        if not texts:
+            raise EmptyInputError("Nothing to embed: got an empty list of texts. Pass at least one text.")
+        vectors = self._cache(prompt).get_or_compute(texts, lambda todo: encode_texts(self.base, todo, prompt))
+        if self.native_dim is None:
+            self.native_dim = int(vectors.shape[1])
+            if self.dim is not None and self.dim > self.native_dim:
+                raise DimensionMismatchError(
+                    f"dim={self.dim} is above {self.model_name!r}'s native dimension {self.native_dim}: use dim <= {self.native_dim}."
+                )
+        return check_finite(vectors, f"embeddings from {self.model_name!r}")
+
+    def _pre_truncation(self, texts: list[str], prompt: str | None) -> np.ndarray:
+        vectors = self._native(texts, prompt)
+        return layer_norm(vectors) if self.layer_norm else vectors
+
+    def _encode(self, texts: Sequence[str], prompt: str | None) -> np.ndarray:
+        texts = list(texts)
+        vectors = self._pre_truncation(texts, prompt)
+        if self.rotation is not None:
+            vectors = self.rotation.apply(vectors)
+        if self.dim is not None:
+            vectors = vectors[:, : self.dim]
+        return l2_normalize(np.ascontiguousarray(vectors, dtype=np.float32))
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """Document vectors, (n, dim) float32, unit length."""
+        return self._encode(texts, self.document_prompt)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Query vectors, (m, dim) float32, unit length."""
+        return self._encode(texts, self.query_prompt)
+
+    # -- the LangChain contract ------------------------------------------------------------------
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.encode_documents(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.encode_queries([text])[0].tolist()
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        return await asyncio.to_thread(self.embed_documents, texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        return await asyncio.to_thread(self.embed_query, text)
+
+    def __repr__(self) -> str:
+        return (
+            f"MatryoshkaEmbeddings({self.model_name!r}, dim={self.dim}, precision={self.precision!r}, "
+            f"rotation={self.rotation.fingerprint if self.rotation else None})"
+        )
+
+
+def as_matryoshka(embedding: Embeddings | str, **kwargs: Any) -> MatryoshkaEmbeddings:
+    """Wrap anything into :class:`MatryoshkaEmbeddings` (full dimension) unless it already is one."""
+    if isinstance(embedding, MatryoshkaEmbeddings):
+        return embedding if not kwargs else embedding.with_dim(kwargs.pop("dim", embedding.dim), **kwargs)
+    return MatryoshkaEmbeddings(embedding, **kwargs)
+
+
+__all__ = [
+    "MatryoshkaEmbeddings",
+    "VectorSpace",
+    "PCARotation",
+    "Quantizer",
+    "PROMPT_PRESETS",
+    "as_matryoshka",
+    "check_finite",
+    "l2_normalize",
+    "layer_norm",
+]

