@@ -319,6 +319,7 @@ class RedisVectorStore(VectorStore):
             raise _connection_error(redis_url, exc) from exc
         self.schema = self.spec.index_schema(self._space.dim)
         self.index = SearchIndex(self.schema, redis_client=self.client, owns_client=False)
+        self._templates: dict[Any, tuple[list[Any], dict[str, Any]]] = {}
         self._open(overwrite)
 
     # ------------------------------------------------------------------ open / guards
@@ -611,9 +612,36 @@ class RedisVectorStore(VectorStore):
         if keys is not None and not keys:
             return [[] for _ in range(len(q))]
         ef = ef_runtime or (self.spec.ef_runtime if self.spec.algorithm == "hnsw" else None)
-        queries = []
-        for row in q:
-            vq = VectorQuery(
+        head, params = self._query_template(q[0], k, expr, keys, vector_field, ef)
+
+        def args_for(row: np.ndarray) -> list[Any]:
+            params[VectorQuery.VECTOR_PARAM] = row.tobytes()
+            return [*head, "PARAMS", 2 * len(params), *(x for kv in params.items() for x in kv)]
+
+        def run() -> list[Any]:
+            if len(q) == 1:
+                return [self.client.execute_command("FT.SEARCH", *args_for(q[0]))]
+            replies: list[Any] = []
+            for start in range(0, len(q), batch_size):
+                with self.client.pipeline(transaction=False) as pipe:
+                    for row in q[start : start + batch_size]:
+                        pipe.execute_command("FT.SEARCH", *args_for(row))
+                    replies.extend(pipe.execute())
+            return replies
+
+        replies = self._call(run)
+        convert = _score_fn(self.spec.metric)
+        return [[(doc, convert(dist)) for doc, dist in _parse_search_reply(r)] for r in replies]
+
+    def _query_template(
+        self, row: np.ndarray, k: int, expr: FilterExpression | None, keys: list[str] | None, vector_field: str, ef: int | None
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """FT.SEARCH arguments built by redisvl (filter, KNN, EF_RUNTIME, INKEYS), cached per query shape:
+        only the vector changes from one query to the next."""
+        cache_key = None if keys is not None else (k, None if expr is None else str(expr), vector_field, ef)
+        hit = self._templates.get(cache_key) if cache_key is not None else None
+        if hit is None:
+            template = VectorQuery(
                 row.tobytes(),
                 vector_field,
                 return_fields=[ID_FIELD, CONTENT_FIELD, METADATA_FIELD],
@@ -623,18 +651,13 @@ class RedisVectorStore(VectorStore):
                 ef_runtime=ef,
             )
             if keys is not None:
-                vq.limit_ids(*keys)
-            queries.append((vq, vq.params))
-        results = self._call(lambda: self.index.batch_search(queries, batch_size=batch_size))
-        convert = _score_fn(self.spec.metric)
-        out: list[list[tuple[Document, float]]] = []
-        for res in results:
-            hits = []
-            for d in res.docs:
-                doc = Document(id=d[ID_FIELD], page_content=d[CONTENT_FIELD], metadata=json.loads(d[METADATA_FIELD]))
-                hits.append((doc, convert(float(d[VectorQuery.DISTANCE_ID]))))
-            out.append(hits)
-        return out
+                template.limit_ids(*keys)
+            hit = ([self.spec.index_name, *template.get_args()], dict(template.params))
+            if cache_key is not None:
+                if len(self._templates) >= 256:
+                    self._templates.clear()
+                self._templates[cache_key] = hit
+        return hit[0], dict(hit[1])
 
     def similarity_search_with_score_by_vector(
         self, embedding: Sequence[float] | np.ndarray, k: int = 4, filter: FilterLike = None, **kwargs: Any
@@ -758,6 +781,25 @@ def _score_fn(metric: str) -> Callable[[float], float]:
     if metric == "l2":
         return lambda d: -math.sqrt(max(d, 0.0))
     return lambda d: 1.0 - d
+
+
+_B_ID, _B_CONTENT, _B_META = ID_FIELD.encode(), CONTENT_FIELD.encode(), METADATA_FIELD.encode()
+_B_DIST = VectorQuery.DISTANCE_ID.encode()
+
+
+def _parse_search_reply(reply: Any) -> list[tuple[Document, float]]:
+    """(Document, Redis distance) pairs from a raw FT.SEARCH reply, RESP3 (map) or RESP2 (flat list)."""
+    if isinstance(reply, dict):
+        rows = [r[b"extra_attributes"] for r in reply[b"results"]]
+    else:
+        rows = [dict(zip(reply[j][::2], reply[j][1::2])) for j in range(2, len(reply), 2)]
+    return [
+        (
+            Document(id=f[_B_ID].decode(), page_content=f[_B_CONTENT].decode(), metadata=json.loads(f[_B_META])),
+            float(f[_B_DIST]),
+        )
+        for f in rows
+    ]
 
 
 def _field_value(value: Any, kind: str, name: str) -> str | int | float:
