@@ -1,0 +1,261 @@
+"""Matryoshka funnel (and cluster prefilter) quality on SciFact and speed at scale (10k .. 1M vectors).
+
+Part 1, quality: SciFact test, all-MiniLM-L6-v2 (384-d), nDCG@10 of the funnel relative to exhaustive
+full-dimension search: 128-d shortlist of 50 (raw prefix, and after a PCA rotation since MiniLM is not
+Matryoshka-trained), and binary shortlists (1 bit/dim, Hamming) rescored in float.
+
+Part 2, speed: synthetic unit vectors, 384-d, drawn to look like MiniLM's: a Gaussian mixture whose
+covariance is SciFact's document covariance (its PCA spectrum and axes), topic centres plus
+within-topic spread, queries drawn like documents but noisier. The same queries, the same run: exact
+flat search with raw faiss (``IndexFlatIP``, the baseline) vs the funnel retriever (float 64/128-d prefix
+after PCA rotation, and binary) vs the cluster prefilter retriever; speed-ups are ratios to the
+baseline's time, recall@10 is against the exact top-10. Each timing is the best of ``--repeats``.
+
+    python benchmarks/bench_funnel.py [--sizes 10000 100000 1000000] [--queries 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import faiss
+import numpy as np
+from langchain_core.documents import Document
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from langchain_embcompare.evaluation.datasets import load_beir  # noqa: E402
+from langchain_embcompare.evaluation.metrics import evaluate_run  # noqa: E402
+from langchain_embcompare.matryoshka import MatryoshkaEmbeddings  # noqa: E402
+from langchain_embcompare.retrievers.cluster import ClusterPrefilterRetriever  # noqa: E402
+from langchain_embcompare.retrievers.funnel import MatryoshkaFunnelRetriever  # noqa: E402
+from langchain_embcompare.stores.faiss import FaissVectorStore  # noqa: E402
+
+SCIFACT = Path("/work/shared/data/beir/scifact")
+
+
+# --------------------------------------------------------------------------- part 1: quality
+
+
+def quality(store: FaissVectorStore, qids: list[str], q: np.ndarray, qrels) -> dict:  # noqa: ANN001
+    def ndcg(hits) -> float:  # noqa: ANN001
+        run = {qid: {d.id: float(s) for d, s in h} for qid, h in zip(qids, hits)}
+        return evaluate_run(run, qrels, ["ndcg@10"])["ndcg@10"]
+
+    full = ndcg(store.search_vectors(q, k=10))
+    rows = []
+    grid = [
+        {"shortlist_dim": 128, "shortlist": 50, "rotation": None},
+        {"shortlist_dim": 128, "shortlist": 100, "rotation": None},
+        {"shortlist_dim": 128, "shortlist": 50, "rotation": "pca"},
+        {"shortlist_dim": 64, "shortlist": 50, "rotation": "pca"},
+        {"shortlist_dim": 64, "shortlist": 100, "rotation": "pca"},
+        {"shortlist_dim": None, "shortlist": 30, "precision": "binary"},
+        {"shortlist_dim": None, "shortlist": 50, "precision": "binary"},
+        {"shortlist_dim": None, "shortlist": 100, "precision": "binary"},
+        {"shortlist_dim": 384, "shortlist": 50, "precision": "binary", "rotation": "pca"},
+    ]
+    for cfg in grid:
+        funnel = MatryoshkaFunnelRetriever(store=store, k=10, **cfg)
+        t = time.perf_counter()
+        hits = funnel.search_vectors(q)
+        ms = 1000 * (time.perf_counter() - t) / len(q)
+        value = ndcg(hits)
+        rows.append({**cfg, "ndcg@10": round(value, 5), "relative_ndcg": round(value / full, 5), "ms_per_query": round(ms, 3)})
+        print("quality", rows[-1])
+    return {"full_dim_ndcg@10": round(full, 5), "rows": rows}
+
+
+# --------------------------------------------------------------------------- part 2: speed
+
+
+class ArrayStore:
+    """The smallest store the retrievers accept: vectors in memory, documents made on demand."""
+
+    metric = "cosine"
+
+    def __init__(self, vectors: np.ndarray) -> None:
+        self.vectors = vectors
+        self.space = SimpleNamespace(dim=vectors.shape[1], model="synthetic")
+        self.documents = _LazyDocs(len(vectors))
+
+    def allowed_rows(self, filter):  # noqa: ANN001, ANN201
+        return None
+
+
+class _LazyDocs:
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> Document:
+        return Document(page_content="", id=str(i))
+
+
+class Generator:
+    """Unit vectors with SciFact/MiniLM's covariance: topic centre + within-topic spread, normalised."""
+
+    def __init__(self, real: np.ndarray, seed: int = 0, topic_share: float = 0.6, docs_per_topic: int = 100) -> None:
+        self.mean = real.mean(0).astype(np.float32)
+        cov = np.cov(real.T).astype(np.float64)
+        evals, evecs = np.linalg.eigh(cov)
+        self.axes = evecs[:, ::-1].astype(np.float32)
+        self.scale = np.sqrt(np.maximum(evals[::-1], 0)).astype(np.float32)
+        self.topic_share = topic_share
+        self.docs_per_topic = docs_per_topic
+        self.rng = np.random.default_rng(seed)
+
+    def _gauss(self, n: int, share: float) -> np.ndarray:
+        z = self.rng.standard_normal((n, len(self.scale)), dtype=np.float32)
+        return (z * (self.scale * np.sqrt(share))) @ self.axes.T
+
+    def corpus(self, n: int, n_queries: int) -> tuple[np.ndarray, np.ndarray]:
+        n_topics = max(1, n // self.docs_per_topic)
+        centres = self.mean + self._gauss(n_topics, self.topic_share)
+        x = np.empty((n, len(self.mean)), np.float32)
+        for start in range(0, n, 100_000):  # chunks keep the temporaries small
+            stop = min(n, start + 100_000)
+            x[start:stop] = centres[self.rng.integers(0, n_topics, stop - start)] + self._gauss(stop - start, 1 - self.topic_share)
+        qs = centres[self.rng.integers(0, n_topics, n_queries)] + 1.2 * self._gauss(n_queries, 1 - self.topic_share)
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        qs /= np.linalg.norm(qs, axis=1, keepdims=True)
+        return x, qs.astype(np.float32)
+
+
+def best_time(fn, repeats: int):  # noqa: ANN001, ANN201
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def recall(ids: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean([len(set(a[a >= 0]) & set(b)) / len(b) for a, b in zip(ids, truth)]))
+
+
+def speed(gen: Generator, n: int, n_queries: int, repeats: int) -> dict:
+    t = time.perf_counter()
+    x, q = gen.corpus(n, n_queries)
+    out: dict = {"n": n, "dim": x.shape[1], "queries": n_queries, "generate_seconds": round(time.perf_counter() - t, 1)}
+    flat = faiss.IndexFlatIP(x.shape[1])
+    flat.add(x)
+    base_s, (_, truth) = best_time(lambda: flat.search(q, 10), repeats)
+    out["baseline_faiss_flat"] = {"ms_per_query": round(1000 * base_s / n_queries, 4)}
+    print(n, "flat", out["baseline_faiss_flat"])
+    store = ArrayStore(x)
+    rows = []
+
+    def add(name: str, cfg: dict, build_s: float, seconds: float, ids: np.ndarray, extra: dict | None = None) -> None:
+        rows.append({"method": name, **cfg, "build_seconds": round(build_s, 2),
+                     "ms_per_query": round(1000 * seconds / n_queries, 4),
+                     "speedup_vs_flat": round(base_s / seconds, 2), "recall@10": round(recall(ids, truth), 4), **(extra or {})})
+        print(n, rows[-1])
+
+    funnels = [
+        {"shortlist_dim": 128, "shortlist": 50, "rotation": "pca"},
+        {"shortlist_dim": 64, "shortlist": 100, "rotation": "pca"},
+        {"shortlist_dim": 64, "shortlist": 200, "rotation": "pca"},
+        {"shortlist_dim": None, "shortlist": 200, "precision": "binary"},
+        {"shortlist_dim": None, "shortlist": 500, "precision": "binary"},
+    ]
+    for cfg in funnels:
+        funnel = MatryoshkaFunnelRetriever(store=store, k=10, **cfg)
+        t = time.perf_counter()
+        funnel.build()
+        build_s = time.perf_counter() - t
+        seconds, (_, ids) = best_time(lambda: funnel.search_vectors_raw(q, 10), repeats)
+        add("funnel", cfg, build_s, seconds, ids)
+        del funnel
+        gc.collect()
+
+    kc = int(2 ** round(np.log2(np.sqrt(n))))  # ~sqrt(N) clusters: 128, 256, 1024
+    t = time.perf_counter()
+    cluster = ClusterPrefilterRetriever(store=store, n_clusters=kc, k=10).fit(vectors=x, niter=10, train_points_per_cluster=64)
+    build_s = time.perf_counter() - t
+    cluster._blocks()  # the cluster-ordered copy is part of building, not of searching
+    for cfg in ({"nprobe": max(1, kc // 32)}, {"nprobe": max(1, kc // 16)}, {"nprobe": max(1, kc // 8)},
+                {"adaptive": True, "tail": 1.0, "max_clusters": kc // 4}):
+        r = ClusterPrefilterRetriever(store=store, clusters=cluster.clusters, n_clusters=kc, k=10, **cfg)
+        r._layout = cluster._layout
+        seconds, (hits, stats) = best_time(lambda: r.search_vectors(q, 10), repeats)
+        ids = np.array([[int(d.id) for d, _ in h] + [-1] * (10 - len(h)) for h in hits])
+        scanned = float(np.mean([s.scanned_fraction for s in stats]))
+        add("cluster", {"n_clusters": kc, **cfg}, build_s, seconds, ids, {"scanned_fraction": round(scanned, 4)})
+
+    # raw faiss IVF with the same number of lists, side by side with the cluster prefilter
+    quant = faiss.IndexFlatIP(x.shape[1])
+    ivf = faiss.IndexIVFFlat(quant, x.shape[1], kc, faiss.METRIC_INNER_PRODUCT)
+    t = time.perf_counter()
+    ivf.cp.max_points_per_centroid = 64
+    ivf.train(x)
+    ivf.add(x)
+    build_s = time.perf_counter() - t
+    for nprobe in (max(1, kc // 32), max(1, kc // 16), max(1, kc // 8)):
+        ivf.nprobe = nprobe
+        seconds, (_, ids) = best_time(lambda: ivf.search(q, 10), repeats)
+        add("raw_faiss_ivf", {"nlist": kc, "nprobe": nprobe}, build_s, seconds, ids)
+    out["rows"] = rows
+    del x, flat, ivf, store, cluster
+    gc.collect()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/funnel.json"))
+    args = ap.parse_args()
+
+    ds = load_beir(SCIFACT)
+    emb = MatryoshkaEmbeddings("all-MiniLM-L6-v2")
+    store = FaissVectorStore(emb)
+    store.add_documents(ds.corpus)
+    qids = list(ds.queries)
+    q = emb.encode_queries([ds.queries[i] for i in qids])
+    results: dict = {
+        "command": "python benchmarks/bench_funnel.py " + " ".join(sys.argv[1:]),
+        "platform": platform.platform(), "cpu_threads": faiss.omp_get_max_threads(),
+    }
+    if not args.skip_quality:
+        results["quality_scifact_minilm"] = quality(store, qids, q, ds.qrels)
+    gen = Generator(np.asarray(store.vectors))
+    results["speed_synthetic"] = [speed(gen, n, args.queries, args.repeats) for n in args.sizes]
+    results["growth"] = growth(results["speed_synthetic"])
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
+    print(json.dumps(results["growth"], indent=1))
+    print("wrote", out)
+
+
+def growth(blocks: list[dict]) -> dict:
+    """ms per query of each method at each size, to show how cost grows from 10k to 1M."""
+    table: dict = {"baseline_faiss_flat": {b["n"]: b["baseline_faiss_flat"]["ms_per_query"] for b in blocks}}
+    for b in blocks:
+        for r in b["rows"]:
+            key = r["method"] + ":" + ",".join(
+                f"{k}={r[k]}" for k in ("shortlist_dim", "shortlist", "precision", "rotation", "nprobe", "adaptive", "nlist")
+                if k in r and r[k] is not None
+            )
+            table.setdefault(key, {})[b["n"]] = {"ms_per_query": r["ms_per_query"], "speedup": r["speedup_vs_flat"],
+                                                 "recall@10": r["recall@10"]}
+    return table
+
+
+if __name__ == "__main__":
+    main()
