@@ -1,91 +1,83 @@
-"""End to end on a real Redis with the real all-MiniLM-L6-v2 model on a small slice of SciFact:
-Matryoshka 128-d documents in, LangChain retriever out, the same ranking as brute force on the
-same vectors, relevant documents found, and a query from another space refused."""
+"""End to end on a real Redis with the real all-MiniLM-L6-v2 (conftest ``minilm``) on the SciFact slice
+(conftest ``scifact_small``): Matryoshka 128-d documents in, the package's retriever out; the same
+ranking and scores as the FAISS flat store on the same vectors; the evaluation pipeline's Redis path;
+a query from another space refused."""
 
 from __future__ import annotations
 
-import csv
-import json
 import uuid
-from pathlib import Path
 
 import numpy as np
 import pytest
-from langchain_core.documents import Document
 
 from langchain_embcompare.errors import SchemaMismatchError, VectorSpaceMismatchError
-from langchain_embcompare.matryoshka import MatryoshkaEmbeddings
+from langchain_embcompare.evaluation.metrics import evaluate_run, retrieve_run
+from langchain_embcompare.evaluation.pipeline import EvalSettings, build_store
+from langchain_embcompare.stores.faiss import FaissIndexSpec, FaissVectorStore
 from langchain_embcompare.stores.redis import RedisIndexSpec, RedisVectorStore
-
-SCIFACT = Path("/work/shared/data/beir/scifact")
-N_QUERIES, N_FILLER = 15, 50
 
 
 @pytest.fixture(scope="module")
-def scifact_slice() -> tuple[list[Document], dict[str, str], dict[str, set[str]]]:
-    qrels: dict[str, set[str]] = {}
-    with open(SCIFACT / "qrels" / "test.tsv") as fh:
-        for row in csv.DictReader(fh, delimiter="\t"):
-            qrels.setdefault(row["query-id"], set()).add(row["corpus-id"])
-    qids = sorted(qrels, key=int)[:N_QUERIES]
-    wanted = set().union(*(qrels[q] for q in qids))
-    docs: list[Document] = []
-    filler = 0
-    with open(SCIFACT / "corpus.jsonl") as fh:
-        for line in fh:
-            d = json.loads(line)
-            if d["_id"] not in wanted:
-                if filler >= N_FILLER:
-                    continue
-                filler += 1
-            year = 2000 + int(d["_id"]) % 20
-            docs.append(Document(id=d["_id"], page_content=f"{d['title']} {d['text']}",
-                                 metadata={"doc_id": d["_id"], "title": d["title"], "year": year}))
-    queries = {}
-    with open(SCIFACT / "queries.jsonl") as fh:
-        for line in fh:
-            q = json.loads(line)
-            if q["_id"] in qids:
-                queries[q["_id"]] = q["text"]
-    assert wanted <= {d.id for d in docs}
-    return docs, queries, {q: qrels[q] for q in qids}
+def emb128(minilm):
+    return minilm.with_dim(128)
 
 
-def test_minilm_on_scifact_slice(redis_url, scifact_slice):
-    docs, queries, qrels = scifact_slice
-    emb = MatryoshkaEmbeddings("all-MiniLM-L6-v2", dim=128)
-    spec = RedisIndexSpec(f"e2e_{uuid.uuid4().hex[:8]}", algorithm="flat", metric="cosine",
-                          metadata_schema={"title": "text", "year": "numeric"})
-    store = RedisVectorStore(emb, spec, redis_url)
-    assert store.space == emb.space and store.space.dim == 128
+@pytest.mark.parametrize("metric", ["cosine", "ip", "l2"])
+def test_redis_matches_faiss_on_minilm_vectors(redis_url, scifact_small, emb128, metric):
+    docs = scifact_small.corpus
+    dv = emb128.encode_documents([d.page_content for d in docs])
+    qv = emb128.encode_queries(list(scifact_small.queries.values()))
+    faiss_store = FaissVectorStore(emb128, FaissIndexSpec(kind="flat", metric=metric))
+    faiss_store.add_vectors(dv, docs)
+    redis_store = RedisVectorStore(emb128, RedisIndexSpec(f"e2e_{uuid.uuid4().hex[:8]}", metric=metric), redis_url)
+    redis_store.add_vectors(dv, docs)
+    want = faiss_store.search_vectors(qv, 10)
+    got = redis_store.search_vectors(qv, 10)
+    for w, g in zip(want, got):
+        assert [d.id for d, _ in g] == [d.id for d, _ in w]
+        np.testing.assert_allclose([s for _, s in g], [s for _, s in w], atol=1e-5, rtol=0)
+    redis_store.drop()
+
+
+def test_minilm_on_scifact_slice(redis_url, scifact_small, emb128):
+    docs, queries, qrels = scifact_small.corpus, scifact_small.queries, scifact_small.qrels
+    spec = RedisIndexSpec(f"e2e_{uuid.uuid4().hex[:8]}", algorithm="hnsw", metric="cosine", metadata_schema={"title": "text"})
+    store = RedisVectorStore(emb128, spec, redis_url)
+    assert store.space == emb128.space and store.space.dim == 128
     store.add_documents(docs)
-    store.add_documents(docs)  # idempotent
+    store.add_documents(docs)  # idempotent: ids are keys
     assert store.count() == len(docs)
 
-    qids = list(queries)
-    qv = emb.encode_queries([queries[q] for q in qids])
-    dv = emb.encode_documents([d.page_content for d in docs])
-    hits = store.search_vectors(qv, 10)
-    brute = qv @ dv.T
-    for qi, h in enumerate(hits):
-        order = np.argsort(-brute[qi])[:10]
-        assert [d.id for d, _ in h] == [docs[i].id for i in order]
-        np.testing.assert_allclose([s for _, s in h], brute[qi, order], atol=1e-5)
+    # The retriever a LangChain user gets (EmbRetriever) scores like the FAISS store does.
+    faiss_store = FaissVectorStore(emb128, FaissIndexSpec(kind="flat"))
+    faiss_store.add_vectors(emb128.encode_documents([d.page_content for d in docs]), docs)
+    ndcg_redis = evaluate_run(retrieve_run(store.as_retriever(k=10), queries, k=10), qrels, ("ndcg@10",))["ndcg@10"]
+    ndcg_faiss = evaluate_run(retrieve_run(faiss_store.as_retriever(k=10), queries, k=10), qrels, ("ndcg@10",))["ndcg@10"]
+    assert ndcg_redis > 0.5, f"nDCG@10 {ndcg_redis:.3f} on the slice: retrieval is broken"
+    assert abs(ndcg_redis - ndcg_faiss) <= 0.005
 
-    # The retriever a LangChain user gets finds the relevant abstract for most claims.
-    retriever = store.as_retriever(search_kwargs={"k": 10})
-    found = [bool({d.id for d in retriever.invoke(queries[q])} & qrels[q]) for q in qids]
-    assert np.mean(found) >= 0.6, f"recall@10 on the slice is only {np.mean(found):.2f}"
-
-    # Hybrid: a numeric range and a full-text prefilter restrict what the KNN may return.
-    res = store.similarity_search(queries[qids[0]], k=5, filter={"year": {"$gte": 2010}})
-    assert res and all(d.metadata["year"] >= 2010 for d in res)
+    # Hybrid: a full-text prefilter on the title restricts what the KNN may return.
+    qid = next(iter(queries))
+    hits = store.similarity_search(queries[qid], k=5, filter={"title": {"$like": "cell*"}})
+    assert hits and all("cell" in d.metadata["title"].lower() for d in hits)
 
     # Another vector space (a query prompt the index was not built with) is refused, naming both.
-    other = MatryoshkaEmbeddings("all-MiniLM-L6-v2", dim=128, query_prompt="query: ")
+    other = emb128.with_dim(128, query_prompt="query: ")
     with pytest.raises(VectorSpaceMismatchError, match="query_prompt"):
         RedisVectorStore(other, spec, redis_url)
     # Another Matryoshka dim is another schema: refused unless overwrite=True.
     with pytest.raises(SchemaMismatchError, match="dims: index has 128, asked for 64"):
-        RedisVectorStore(emb.with_dim(64), spec, redis_url)
+        RedisVectorStore(emb128.with_dim(64), spec, redis_url)
     store.drop()
+
+
+def test_eval_pipeline_redis_path(redis_url, scifact_small, emb128):
+    """``build_store`` (what ``embcompare eval --store redis --redis-url`` runs) builds a Redis index."""
+    settings = EvalSettings(store="redis", redis_url=redis_url, index="flat", dim=128)
+    store = build_store(settings, emb128, scifact_small)
+    assert isinstance(store, RedisVectorStore) and store.count() == len(scifact_small.corpus)
+    assert store.spec.index_name.startswith(f"embcompare_{scifact_small.name}_")
+    again = build_store(settings, emb128, scifact_small)  # rebuilt, not duplicated
+    assert again.count() == len(scifact_small.corpus)
+    assert again.index_bytes() > 0
+    again.drop()

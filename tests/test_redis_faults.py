@@ -15,7 +15,7 @@ from langchain_core.embeddings import DeterministicFakeEmbedding
 from redis_fixtures import load_redis_server_module
 
 from langchain_embcompare.errors import StoreConnectionError
-from langchain_embcompare.matryoshka import VectorSpace
+from langchain_embcompare.matryoshka import MatryoshkaEmbeddings, VectorSpace
 from langchain_embcompare.stores.redis import RedisIndexSpec, RedisVectorStore
 
 N, D = 20_000, 8
@@ -45,7 +45,7 @@ def _keys(url: str, prefix: str) -> int:
 def test_kill_and_restart_mid_ingest(own_server, caplog):
     x, docs = _corpus()
     spec = RedisIndexSpec("faults", algorithm="flat", metadata_schema={"g": "tag"}, batch_size=100, index_content=False)
-    store = RedisVectorStore(DeterministicFakeEmbedding(size=D), spec, own_server.url, space=VectorSpace("m", D))
+    store = RedisVectorStore(MatryoshkaEmbeddings(DeterministicFakeEmbedding(size=D), cache_dir=None), spec, own_server.url, space=VectorSpace("m", D))
     probe = redis.Redis.from_url(own_server.url)
     errors: list[BaseException] = []
 
@@ -74,7 +74,7 @@ def test_kill_and_restart_mid_ingest(own_server, caplog):
     assert not errors, f"ingest failed instead of retrying: {errors!r}"
     assert any("retry" in r.getMessage() for r in caplog.records), "no batch was retried: the fault did not bite"
     # The index survived the restart (AOF) and holds every document exactly once.
-    reopened = RedisVectorStore(DeterministicFakeEmbedding(size=D), spec, own_server.url, space=VectorSpace("m", D))
+    reopened = RedisVectorStore(MatryoshkaEmbeddings(DeterministicFakeEmbedding(size=D), cache_dir=None), spec, own_server.url, space=VectorSpace("m", D))
     deadline = time.monotonic() + 30
     while reopened.count() < N and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -90,7 +90,7 @@ def test_kill_and_restart_mid_ingest(own_server, caplog):
 def test_dropped_connections_are_retried(own_server):
     x, docs = _corpus()
     spec = RedisIndexSpec("drops", batch_size=200, index_content=False)
-    store = RedisVectorStore(DeterministicFakeEmbedding(size=D), spec, own_server.url, space=VectorSpace("m", D))
+    store = RedisVectorStore(MatryoshkaEmbeddings(DeterministicFakeEmbedding(size=D), cache_dir=None), spec, own_server.url, space=VectorSpace("m", D))
     admin = redis.Redis.from_url(own_server.url)
     before = int(admin.info("stats")["total_connections_received"])
     stop = threading.Event()
@@ -116,7 +116,7 @@ def test_server_that_stays_down_fails_with_url(own_server):
     x, docs = _corpus()
     spec = RedisIndexSpec("down", index_content=False)
     store = RedisVectorStore(
-        DeterministicFakeEmbedding(size=D), spec, own_server.url, space=VectorSpace("m", D), batch_retries=2, retries=1
+        MatryoshkaEmbeddings(DeterministicFakeEmbedding(size=D), cache_dir=None), spec, own_server.url, space=VectorSpace("m", D), batch_retries=2, retries=1
     )
     own_server.kill()
     with pytest.raises(StoreConnectionError, match=own_server.url.split("//")[1]):

@@ -20,7 +20,7 @@ from langchain_embcompare.errors import (
     StoreConnectionError,
     VectorSpaceMismatchError,
 )
-from langchain_embcompare.matryoshka import VectorSpace
+from langchain_embcompare.matryoshka import MatryoshkaEmbeddings, VectorSpace
 from langchain_embcompare.stores.redis import RedisIndexSpec, RedisVectorStore, dict_to_filter
 
 N, D = 240, 16
@@ -45,10 +45,15 @@ def data() -> tuple[np.ndarray, list[Document], np.ndarray]:
     return x, docs, q
 
 
+def _emb() -> MatryoshkaEmbeddings:
+    """A deterministic fake model (no disk cache): these tests are about the store, not the model."""
+    return MatryoshkaEmbeddings(DeterministicFakeEmbedding(size=D), cache_dir=None)
+
+
 def _store(url: str, **spec_kw) -> RedisVectorStore:
     spec_kw.setdefault("metadata_schema", SCHEMA)
     spec = RedisIndexSpec(f"t_{uuid.uuid4().hex[:10]}", **spec_kw)
-    return RedisVectorStore(DeterministicFakeEmbedding(size=D), spec, url, space=VectorSpace("fake-model", D))
+    return RedisVectorStore(_emb(), spec, url, space=VectorSpace("fake-model", D))
 
 
 def _brute(x: np.ndarray, q: np.ndarray, metric: str, dtype: str) -> np.ndarray:
@@ -175,8 +180,8 @@ def test_extra_vector_field_for_funnel(redis_url, data):
     x, docs, q = data
     small = x[:, :4] / np.linalg.norm(x[:, :4], axis=1, keepdims=True)
     store = _store(redis_url, extra_vector_fields={"vector_small": 4})
-    with pytest.raises(InvalidParameterError, match="vector_small"):
-        store.add_vectors(x, docs)
+    store.add_vectors(x, docs)  # the small field defaults to the re-normalised Matryoshka prefix
+    np.testing.assert_allclose(store.fetch_vectors(["doc-3"], vector_field="vector_small"), small[[3]], atol=1e-6)
     store.add_vectors(x, docs, extra_vectors={"vector_small": small})
     res = store.search_vectors(q[:, :4], 5, vector_field="vector_small")
     want = _brute(small, q[:, :4], "cosine", "float32")
@@ -188,7 +193,7 @@ def test_extra_vector_field_for_funnel(redis_url, data):
 
 
 def test_langchain_interface(redis_url):
-    emb = DeterministicFakeEmbedding(size=D)
+    emb = _emb()
     store = RedisVectorStore.from_texts(
         ["red apple", "green pear", "blue sky"],
         emb,
@@ -219,7 +224,7 @@ def test_langchain_interface(redis_url):
 
 async def test_async_search(redis_url):
     store = RedisVectorStore.from_texts(
-        ["alpha", "beta"], DeterministicFakeEmbedding(size=D), ids=["x", "y"],
+        ["alpha", "beta"], _emb(), ids=["x", "y"],
         spec=RedisIndexSpec(f"t_{uuid.uuid4().hex[:10]}"), redis_url=redis_url, space=VectorSpace("fake-model", D),
     )
     docs = await store.asimilarity_search("beta", k=1)
@@ -254,7 +259,7 @@ def test_existing_index_with_other_schema_is_refused(redis_url, data):
     store.add_vectors(x[:10], docs[:10])
     name = store.spec.index_name
     space = VectorSpace("fake-model", D)
-    emb = DeterministicFakeEmbedding(size=D)
+    emb = _emb()
     with pytest.raises(SchemaMismatchError, match=r"distance_metric: index has cosine, asked for l2"):
         RedisVectorStore(emb, RedisIndexSpec(name, algorithm="hnsw", metric="l2", metadata_schema=SCHEMA), redis_url, space=space)
     with pytest.raises(SchemaMismatchError, match=r"field 'genre'.*type tag, asked for text"):
@@ -275,7 +280,7 @@ def test_query_from_another_space_is_refused(redis_url, data):
     store = _store(redis_url)
     store.add_vectors(x[:5], docs[:5])
     name = store.spec.index_name
-    emb = DeterministicFakeEmbedding(size=D)
+    emb = _emb()
     with pytest.raises(VectorSpaceMismatchError, match=r"model: Redis index .* has 'fake-model', query has 'other-model'"):
         RedisVectorStore(emb, store.spec, redis_url, space=VectorSpace("other-model", D))
     with pytest.raises(VectorSpaceMismatchError, match="query_prompt"):
@@ -297,7 +302,7 @@ def test_unreachable_server_names_url_and_fix():
     port = load_redis_server_module().free_port()
     url = f"redis://user:s3cret@127.0.0.1:{port}"
     with pytest.raises(StoreConnectionError) as err:
-        RedisVectorStore(DeterministicFakeEmbedding(size=D), RedisIndexSpec("nope"), url, space=VectorSpace("m", D))
+        RedisVectorStore(_emb(), RedisIndexSpec("nope"), url, space=VectorSpace("m", D))
     msg = str(err.value)
     assert f"127.0.0.1:{port}" in msg and "docker run -p 6379:6379 redis/redis-stack-server" in msg
     assert "s3cret" not in msg, "the password must not leak into error messages"

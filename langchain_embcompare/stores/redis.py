@@ -26,14 +26,13 @@ import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Literal
+from typing import Any, Callable, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import redis
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
-from langchain_core.vectorstores import VectorStore
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 from redisvl.index import SearchIndex
@@ -50,8 +49,8 @@ from langchain_embcompare.errors import (
     StoreConnectionError,
 )
 
-if TYPE_CHECKING:
-    from langchain_embcompare.matryoshka import VectorSpace
+from langchain_embcompare.matryoshka import MatryoshkaEmbeddings, VectorSpace, as_matryoshka
+from langchain_embcompare.stores.base import EmbStore, prepare_documents
 
 __all__ = [
     "DOCKER_HINT",
@@ -271,7 +270,7 @@ def _connection_error(url: str, exc: BaseException) -> StoreConnectionError:
 # --------------------------------------------------------------------------- store
 
 
-class RedisVectorStore(VectorStore):
+class RedisVectorStore(EmbStore):
     """A LangChain ``VectorStore`` on Redis vector search, with the package's guards and score convention.
 
     >>> store = RedisVectorStore(MatryoshkaEmbeddings("all-MiniLM-L6-v2", dim=128),
@@ -285,7 +284,7 @@ class RedisVectorStore(VectorStore):
 
     def __init__(
         self,
-        embedding: Embeddings,
+        embedding: Embeddings | str,
         spec: RedisIndexSpec | None = None,
         redis_url: str = "redis://localhost:6379",
         *,
@@ -297,12 +296,13 @@ class RedisVectorStore(VectorStore):
         max_backoff: float = 5.0,
         connect_timeout: float = 5.0,
     ) -> None:
-        self.embedding = embedding
+        self.embedding: MatryoshkaEmbeddings = as_matryoshka(embedding)
         self.spec = spec or RedisIndexSpec()
+        self.metric = self.spec.metric
         self.redis_url = redis_url
         self.batch_retries = batch_retries
         self.max_backoff = max_backoff
-        self._space = space if space is not None else _space_of(embedding)
+        self._space: VectorSpace = space if space is not None else self.embedding.space
         self._retry_client = client is None
         if client is None:
             client = redis.Redis.from_url(
@@ -328,10 +328,6 @@ class RedisVectorStore(VectorStore):
     def space(self) -> VectorSpace:
         """The vector space of this index (model, dim, prompts, precision)."""
         return self._space
-
-    @property
-    def embeddings(self) -> Embeddings:
-        return self.embedding
 
     @property
     def meta_key(self) -> str:
@@ -366,7 +362,7 @@ class RedisVectorStore(VectorStore):
             meta = {"space": self._space.to_dict(), "spec": self.spec.to_dict()}
             self._call(lambda: self.client.set(self.meta_key, json.dumps(meta)))
             return
-        stored = _vector_space_cls().from_dict(json.loads(raw)["space"])
+        stored = VectorSpace.from_dict(json.loads(raw)["space"])
         stored.check_same(self._space, where=f"Redis index {name!r}")
 
     @classmethod
@@ -421,7 +417,8 @@ class RedisVectorStore(VectorStore):
         """Write precomputed vectors + documents in pipelined batches; returns the document ids.
 
         Keys are ``<prefix>:<Document.id>`` (a content hash when the id is missing), so loading twice
-        leaves one copy. Every batch is retried with exponential backoff through connection drops and
+        leaves one copy. ``cluster_ids`` fills the ``cluster`` TAG (cluster prefilter); ``extra_vectors``
+        fills the spec's extra vector fields (default: Matryoshka prefixes of ``vectors``). Every batch is retried with exponential backoff through connection drops and
         restarts; ``skip_existing=True`` makes a re-run after a crash write only what is missing.
         """
         vectors = self._check_vectors(vectors, len(documents), VECTOR_FIELD)
@@ -432,12 +429,10 @@ class RedisVectorStore(VectorStore):
             name: self._check_vectors(arr, n, name).astype(self.spec.np_dtype, copy=False)
             for name, arr in (extra_vectors or {}).items()
         }
-        missing_extra = set(self.spec.extra_vector_fields) - set(extras)
-        if missing_extra:
-            raise InvalidParameterError(
-                f"add_vectors: the index has extra vector fields {sorted(missing_extra)} but extra_vectors lacks them; "
-                f"pass extra_vectors={{{', '.join(repr(m) + ': array' for m in sorted(missing_extra))}}}."
-            )
+        for name in set(self.spec.extra_vector_fields) - set(extras):
+            # Not given: the field's Matryoshka prefix of the main vector, re-normalised (the funnel's
+            # shortlist field). Pass extra_vectors to store something else.
+            extras[name] = _prefix(vectors, self.spec.extra_vector_fields[name]).astype(self.spec.np_dtype, copy=False)
         clusters = None
         if cluster_ids is not None:
             clusters = np.asarray(cluster_ids)
@@ -488,69 +483,65 @@ class RedisVectorStore(VectorStore):
         rows = list(range(start, stop))
         keys = [self._key(ids[i]) for i in rows]
         schema = self.spec.metadata_schema
+
+        def run() -> None:
+            todo = rows
+            if skip_existing:
+                with self.client.pipeline(transaction=False) as pipe:
+                    for k in keys:
+                        pipe.exists(k)
+                    present = pipe.execute()
+                todo = [i for i, p in zip(rows, present) if not p]
+            with self.client.pipeline(transaction=False) as pipe:
+                for i in todo:
+                    doc = documents[i]
+                    mapping: dict[str, Any] = {
+                        ID_FIELD: ids[i],
+                        CONTENT_FIELD: doc.page_content,
+                        METADATA_FIELD: json.dumps(doc.metadata, default=str),
+                    }
+                    for name, mat in mats.items():
+                        mapping[name] = mat[i].tobytes()
+                    if clusters is not None:
+                        mapping[CLUSTER_FIELD] = str(int(clusters[i]))
+                    for name, kind in schema.items():
+                        if doc.metadata.get(name) is not None:
+                            mapping[name] = _field_value(doc.metadata[name], kind, name)
+                    pipe.hset(keys[i - start], mapping=mapping)
+                pipe.execute()
+
+        self._retrying(run, start)
+
+    def _retrying(self, run: Callable[[], None], start: int) -> None:
+        """Run one idempotent batch write; on a dropped connection / restart, back off exponentially and
+        rerun it whole (HSET of the same keys is idempotent, so a half-applied batch is harmless)."""
         for attempt in range(self.batch_retries + 1):
             try:
-                todo = rows
-                if skip_existing:
-                    with self.client.pipeline(transaction=False) as pipe:
-                        for k in keys:
-                            pipe.exists(k)
-                        present = pipe.execute()
-                    todo = [i for i, p in zip(rows, present) if not p]
-                with self.client.pipeline(transaction=False) as pipe:
-                    for i in todo:
-                        doc = documents[i]
-                        mapping: dict[str, Any] = {
-                            ID_FIELD: ids[i],
-                            CONTENT_FIELD: doc.page_content,
-                            METADATA_FIELD: json.dumps(doc.metadata, default=str),
-                        }
-                        for name, mat in mats.items():
-                            mapping[name] = mat[i].tobytes()
-                        if clusters is not None:
-                            mapping[CLUSTER_FIELD] = str(int(clusters[i]))
-                        for name, kind in schema.items():
-                            if name in doc.metadata and doc.metadata[name] is not None:
-                                mapping[name] = _field_value(doc.metadata[name], kind, name)
-                        pipe.hset(self._key(ids[i]), mapping=mapping)
-                    pipe.execute()
+                run()
                 return
             except _RETRYABLE as exc:
                 if attempt == self.batch_retries:
                     raise _connection_error(self.redis_url, exc) from exc
                 delay = min(self.max_backoff, 0.05 * 2**attempt)
-                logger.warning("Redis batch %d-%d failed (%s); retry %d in %.2fs", start, stop, exc, attempt + 1, delay)
+                logger.warning("Redis batch at row %d failed (%s); retry %d in %.2fs", start, exc, attempt + 1, delay)
                 time.sleep(delay)
 
-    def add_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
-        """Embed (only what is missing when ``skip_existing=True``) and write the documents."""
+    def add_documents(self, documents: list[Document], ids: list[str] | None = None, **kwargs: Any) -> list[str]:
+        """Embed and write documents; ``skip_existing=True`` embeds only those not stored yet (resume)."""
         if not documents:
             raise EmptyInputError("add_documents got an empty list; pass at least one Document.")
-        ids = kwargs.pop("ids", None)
-        if ids is not None:
-            documents = [Document(page_content=d.page_content, metadata=d.metadata, id=i) for d, i in zip(documents, ids)]
+        if ids is None:  # a content hash, not a random id: loading the same texts twice keeps one copy
+            ids = [_doc_id(d) for d in documents]
+        docs = prepare_documents(documents, ids)
+        todo = docs
         if kwargs.get("skip_existing"):
-            present = self._exists([_doc_id(d) for d in documents])
-            todo = [d for d, p in zip(documents, present) if not p]
+            present = self._exists([d.id for d in docs])  # type: ignore[misc]
+            todo = [d for d, p in zip(docs, present) if not p]
             if not todo:
-                return [_doc_id(d) for d in documents]
-        else:
-            todo = list(documents)
-        vectors = _embed_documents(self.embedding, [d.page_content for d in todo])
-        extra = kwargs.pop("extra_vectors", None)
-        if extra is None and self.spec.extra_vector_fields:
-            # Matryoshka prefixes of the main vector, re-normalised (the funnel's small field).
-            extra = {name: _prefix(vectors, dim) for name, dim in self.spec.extra_vector_fields.items()}
-        self.add_vectors(vectors, todo, extra_vectors=extra, **kwargs)
-        return [_doc_id(d) for d in documents]
-
-    def add_texts(
-        self, texts: Iterable[str], metadatas: list[dict] | None = None, *, ids: list[str] | None = None, **kwargs: Any
-    ) -> list[str]:
-        texts = list(texts)
-        metadatas = metadatas or [{} for _ in texts]
-        docs = [Document(page_content=t, metadata=m, id=(ids[i] if ids else None)) for i, (t, m) in enumerate(zip(texts, metadatas))]
-        return self.add_documents(docs, **kwargs)
+                return [str(d.id) for d in docs]
+        vectors = self.embedding.encode_documents([d.page_content for d in todo])
+        self.add_vectors(vectors, todo, **kwargs)
+        return [str(d.id) for d in docs]
 
     def _exists(self, ids: Sequence[str]) -> list[bool]:
         def run() -> list[bool]:
@@ -659,31 +650,6 @@ class RedisVectorStore(VectorStore):
                 self._templates[cache_key] = hit
         return hit[0], dict(hit[1])
 
-    def similarity_search_with_score_by_vector(
-        self, embedding: Sequence[float] | np.ndarray, k: int = 4, filter: FilterLike = None, **kwargs: Any
-    ) -> list[tuple[Document, float]]:
-        return self.search_vectors(np.asarray(embedding, dtype=np.float32)[None, :], k, filter, **kwargs)[0]
-
-    def similarity_search_by_vector(
-        self, embedding: list[float], k: int = 4, filter: FilterLike = None, **kwargs: Any
-    ) -> list[Document]:
-        return [d for d, _ in self.similarity_search_with_score_by_vector(embedding, k, filter, **kwargs)]
-
-    def similarity_search_with_score(
-        self, query: str, k: int = 4, filter: FilterLike = None, **kwargs: Any
-    ) -> list[tuple[Document, float]]:
-        vec = _embed_queries(self.embedding, [query])
-        return self.search_vectors(vec, k, filter, **kwargs)[0]
-
-    def similarity_search(self, query: str, k: int = 4, filter: FilterLike = None, **kwargs: Any) -> list[Document]:
-        return [d for d, _ in self.similarity_search_with_score(query, k, filter, **kwargs)]
-
-    def _select_relevance_score_fn(self) -> Callable[[float], float]:
-        """Map our scores into [0, 1] for ``similarity_search_with_relevance_scores``."""
-        if self.spec.metric == "l2":
-            return lambda s: 1.0 - (-s) / math.sqrt(2)
-        return lambda s: (1.0 + s) / 2.0
-
     # ------------------------------------------------------------------ bulk access
 
     def fetch_vectors(self, ids: Sequence[str], vector_field: str = VECTOR_FIELD) -> np.ndarray:
@@ -735,6 +701,27 @@ class RedisVectorStore(VectorStore):
         self._call(lambda: self.index.delete(drop=True))
         self._call(lambda: self.client.delete(self.meta_key))
 
+    def set_clusters(self, ids: Sequence[str], cluster_ids: np.ndarray | Sequence[int]) -> None:
+        """(Re)assign the ``cluster`` TAG of stored documents, pipelined: clusters are fitted after indexing."""
+        cl = np.asarray(cluster_ids)
+        if cl.shape != (len(ids),):
+            raise InvalidParameterError(f"cluster_ids has shape {cl.shape}; expected ({len(ids)},), one per id")
+        size = self.spec.batch_size
+        for start in range(0, len(ids), size):
+            chunk = list(range(start, min(start + size, len(ids))))
+
+            def run(chunk: list[int] = chunk) -> None:
+                with self.client.pipeline(transaction=False) as pipe:
+                    for i in chunk:
+                        pipe.hset(self._key(str(ids[i])), CLUSTER_FIELD, str(int(cl[i])))
+                    pipe.execute()
+
+            self._retrying(run, start)
+
+    def index_bytes(self) -> int:
+        """Bytes of the vector index(es) as Redis reports them (``FT.INFO vector_index_sz_mb``)."""
+        return int(self.memory()["vector_index_sz_mb"] * 2**20)
+
     def count(self) -> int:
         """Number of indexed documents (``num_docs`` from ``FT.INFO``)."""
         return int(self._call(self.index.info)["num_docs"])
@@ -749,28 +736,47 @@ class RedisVectorStore(VectorStore):
             "num_docs": int(info["num_docs"]),
         }
 
-    @classmethod
-    def from_texts(
-        cls,
-        texts: list[str],
-        embedding: Embeddings,
-        metadatas: list[dict] | None = None,
-        *,
-        ids: list[str] | None = None,
-        spec: RedisIndexSpec | None = None,
-        redis_url: str = "redis://localhost:6379",
-        **kwargs: Any,
-    ) -> RedisVectorStore:
-        store = cls(embedding, spec, redis_url, **kwargs)
-        store.add_texts(texts, metadatas, ids=ids)
-        return store
-
 
 def build_redis_store(
-    embedding: Embeddings, spec: RedisIndexSpec | None = None, redis_url: str = "redis://localhost:6379", **kwargs: Any
+    embedding: Embeddings | str,
+    spec: RedisIndexSpec | Any = None,
+    redis_url: str | None = None,
+    *,
+    dataset_name: str | None = None,
+    overwrite: bool | None = None,
+    **kwargs: Any,
 ) -> RedisVectorStore:
-    """What the CLI calls for ``--store redis --redis-url URL``: open (guarded) or create the index."""
-    return RedisVectorStore(embedding, spec, redis_url, **kwargs)
+    """What the CLI / ``build_store`` call for ``--store redis --redis-url URL``.
+
+    ``spec`` is a :class:`RedisIndexSpec`, or evaluation settings (``EvalSettings``: ``index``,
+    ``metric``, ``redis_url``, ``retriever``, ``shortlist_dim``, ``extra["redis"]`` for spec overrides);
+    from settings the index is named after data set, model, dim, index and metric, and rebuilt
+    (``overwrite=True``) so every evaluation starts from the corpus it is given.
+    """
+    if spec is None or isinstance(spec, RedisIndexSpec):
+        url = redis_url or "redis://localhost:6379"
+        return RedisVectorStore(embedding, spec, url, overwrite=bool(overwrite), **kwargs)
+    settings = spec
+    emb = as_matryoshka(embedding)
+    algorithm = str(getattr(settings, "index", "flat"))
+    if algorithm not in ("flat", "hnsw"):
+        raise InvalidParameterError(f"Redis indexes are 'flat' or 'hnsw', not {algorithm!r}: use --index flat|hnsw with --store redis.")
+    overrides = dict((getattr(settings, "extra", None) or {}).get("redis", {}))
+    extra_vectors = dict(overrides.pop("extra_vector_fields", {}))
+    shortlist_dim = getattr(settings, "shortlist_dim", None)
+    if getattr(settings, "retriever", None) == "funnel" and shortlist_dim:
+        extra_vectors.setdefault(f"vector_{int(shortlist_dim)}", int(shortlist_dim))
+    model = re.sub(r"[^A-Za-z0-9]+", "-", emb.space.model).strip("-").lower()
+    name = f"embcompare_{dataset_name or 'corpus'}_{model}_{emb.space.dim}d_{algorithm}_{settings.metric}"
+    index_spec = RedisIndexSpec(
+        index_name=re.sub(r"[^A-Za-z0-9_:.-]+", "-", name),
+        algorithm=algorithm,  # type: ignore[arg-type]
+        metric=getattr(settings, "metric", "cosine"),
+        extra_vector_fields=extra_vectors,
+        **overrides,
+    )
+    url = redis_url or getattr(settings, "redis_url", None) or "redis://localhost:6379"
+    return RedisVectorStore(emb, index_spec, url, overwrite=True if overwrite is None else overwrite, **kwargs)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -824,33 +830,6 @@ def _prefix(vectors: np.ndarray, dim: int) -> np.ndarray:
     small = vectors[:, :dim]
     norms = np.linalg.norm(small, axis=1, keepdims=True)
     return (small / np.where(norms == 0, 1, norms)).astype(np.float32)
-
-
-def _space_of(embedding: Embeddings) -> VectorSpace:
-    space = getattr(embedding, "space", None)
-    if space is not None:
-        return space
-    probe = np.asarray(embedding.embed_query("dimension probe"), dtype=np.float32)
-    model = getattr(embedding, "model_name", None) or getattr(embedding, "model", None) or type(embedding).__name__
-    return _vector_space_cls()(model=str(model), dim=int(probe.shape[0]))
-
-
-def _vector_space_cls() -> type:
-    from langchain_embcompare.matryoshka import VectorSpace
-
-    return VectorSpace
-
-
-def _embed_documents(embedding: Embeddings, texts: list[str]) -> np.ndarray:
-    if hasattr(embedding, "encode_documents"):
-        return np.asarray(embedding.encode_documents(texts), dtype=np.float32)
-    return np.asarray(embedding.embed_documents(texts), dtype=np.float32)
-
-
-def _embed_queries(embedding: Embeddings, texts: list[str]) -> np.ndarray:
-    if hasattr(embedding, "encode_queries"):
-        return np.asarray(embedding.encode_queries(texts), dtype=np.float32)
-    return np.asarray([embedding.embed_query(t) for t in texts], dtype=np.float32)
 
 
 def _as_expression(spec: Mapping[str, Any], field_types: Mapping[str, str]) -> FilterExpression | None:
