@@ -84,7 +84,8 @@ class SentenceTransformerEmbeddings(_ArrayEmbeddingsBase):
         self.model_id = model_id or model_name_or_path
         self.batch_size = batch_size
         self.show_progress = show_progress
-        self.native_dim = int(self.model.get_sentence_embedding_dimension())
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.native_dim = int(get_dim())
         self.prompts = dict(getattr(self.model, "prompts", {}) or {})
 
     def encode(self, texts: Sequence[str], prompt: str | None = None) -> np.ndarray:

@@ -4,10 +4,9 @@ Index kinds ``flat`` (exact), ``ivf`` and ``hnsw`` (approximate); metrics ``cosi
 precisions from the embeddings' vector space:
 
 * ``float32``: ``IndexFlat*`` / ``IndexIVFFlat`` / ``IndexHNSWFlat``.
-* ``int8``: codes from ``sentence_transformers.quantize_embeddings`` (per-dimension calibration saved
-  with the index) held by a faiss scalar quantizer in ``QT_8bit_direct_signed`` mode (1 byte per
-  dimension). Queries stay float: the query is scaled by the bucket widths so that faiss's inner
-  product plus a per-query constant is exactly the inner product with the de-quantised document.
+* ``int8``: a faiss 8-bit scalar quantizer (1 byte per dimension) whose per-dimension ranges are set
+  to the calibration of ``sentence_transformers.quantize_embeddings`` (saved with the index), so faiss
+  stores the same codes; queries stay float and are scored against the de-quantised documents.
 * ``binary``: packed sign bits in ``IndexBinaryFlat`` / ``IndexBinaryHNSW`` (Hamming), a shortlist of
   ``k * rescore_multiplier`` rescored with the float vectors (memory-mapped from disk after a load).
 
@@ -91,8 +90,6 @@ class FaissVectorStore(EmbStore):
         self.spec = spec or FaissIndexSpec(**spec_kwargs)
         self.metric = self.spec.metric
         self.precision = self.embedding.precision
-        if self.precision == "int8" and self.metric == "l2":
-            raise InvalidParameterError("int8 indexes score by inner product: use metric='cosine' or 'ip' with precision='int8'.")
         self.quantizer = quantizer or Quantizer(self.precision)
         self._space = self.embedding.space
         self.dim = self._space.dim
@@ -143,12 +140,19 @@ class FaissVectorStore(EmbStore):
                 return faiss.IndexBinaryIVF(faiss.IndexBinaryFlat(d), d, self._nlist(n))
             return faiss.IndexBinaryFlat(d)
         if self.precision == "int8":
-            qtype = faiss.ScalarQuantizer.QT_8bit_direct_signed
+            qtype = faiss.ScalarQuantizer.QT_8bit
             if spec.kind == "hnsw":
-                return faiss.IndexHNSWSQ(d, qtype, spec.hnsw_m, metric)
-            if spec.kind == "ivf":
-                return faiss.IndexIVFScalarQuantizer(faiss.IndexFlat(d, metric), d, self._nlist(n), qtype, metric)
-            return faiss.IndexScalarQuantizer(d, qtype, metric)
+                index = faiss.IndexHNSWSQ(d, qtype, spec.hnsw_m, metric)
+                sq_index = faiss.downcast_index(index.storage)
+            elif spec.kind == "ivf":
+                index = sq_index = faiss.IndexIVFScalarQuantizer(faiss.IndexFlat(d, metric), d, self._nlist(n), qtype, metric, False)
+            else:
+                index = sq_index = faiss.IndexScalarQuantizer(d, qtype, metric)
+            self._pin_ranges(sq_index)
+            if spec.kind != "ivf":
+                sq_index.is_trained = True
+                index.is_trained = True
+            return index
         if spec.kind == "hnsw":
             index = faiss.IndexHNSWFlat(d, spec.hnsw_m, metric)
         elif spec.kind == "ivf":
@@ -166,9 +170,12 @@ class FaissVectorStore(EmbStore):
             )
         return nlist
 
+    def _pin_ranges(self, sq_index: Any) -> None:
+        """Make faiss's 8-bit codes the ``quantize_embeddings`` int8 codes (+128): same per-dim ranges."""
+        lo, hi = self.quantizer.ranges
+        faiss.copy_array_to_vector(np.concatenate([lo, hi - lo]).astype(np.float32), sq_index.sq.trained)
+
     def _codes(self, vectors: np.ndarray) -> np.ndarray:
-        if self.precision == "int8":
-            return self.quantizer.encode(vectors).astype(np.float32)
         if self.precision == "binary":
             return self.quantizer.encode(vectors)
         return vectors
@@ -205,6 +212,8 @@ class FaissVectorStore(EmbStore):
         codes = self._codes(vectors)
         if not self.index.is_trained:
             self.index.train(codes)
+            if self.precision == "int8":  # training an IVF-SQ refits its ranges: put ours back
+                self._pin_ranges(self.index)
         self.index.add(codes)
         start = len(self._docs)
         self._docs.extend(docs)
@@ -268,11 +277,6 @@ class FaissVectorStore(EmbStore):
         params = None
         if rows is not None:
             params = self._search_params(faiss.IDSelectorBatch(rows.astype(np.int64)))
-        if self.precision == "int8":
-            steps, starts = self.quantizer.steps, self.quantizer.ranges[0]
-            const = q @ starts + 128.5 * (q @ steps)
-            scores, idx = self.index.search(np.ascontiguousarray(q * steps), k, params=params)
-            return scores + const[:, None], idx
         scores, idx = self.index.search(q, k, params=params)
         if self.metric == "l2":
             scores = -np.sqrt(np.maximum(scores, 0))

