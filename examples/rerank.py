@@ -1,6 +1,6 @@
 """Pairwise LLM reranking (PRP) after any retriever, offline in seconds.
 
-A TF-IDF retriever fetches 20 candidates from the bundled demo data set; a
+A TF-IDF retriever fetches 12 candidates from the bundled demo data set; a
 ``ContextualCompressionRetriever`` reranks them with ``PairwiseLLMReranker``. The judge here is
 ``OracleJudge`` (answers from the demo qrels, 10 % of answers flipped) so the example runs without a
 model; swap in a real one with ``make_chat_model("openai:gpt-4o-mini")`` or
@@ -44,9 +44,10 @@ class TfidfRetriever(BaseRetriever):
 
 def main() -> None:
     data = load_beir(demo_dataset_path())
-    base = TfidfRetriever(docs=data.corpus, k=20)
+    base = TfidfRetriever(docs=data.corpus, k=12)
     judge = OracleJudge.from_qrels(data.qrels, data.queries, data.corpus, noise=0.1)
-    reranker = PairwiseLLMReranker(llm=judge, method="sorting", top_n=10)
+    # timeout=None: the oracle answers instantly; keep the default (60 s) for real models.
+    reranker = PairwiseLLMReranker(llm=judge, method="sorting", top_n=10, timeout=None)
     reranked = ContextualCompressionRetriever(base_compressor=reranker, base_retriever=base)
 
     query = data.queries["q02"]

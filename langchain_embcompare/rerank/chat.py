@@ -73,6 +73,9 @@ def make_chat_model(spec: str, **kwargs: Any) -> BaseChatModel:
             "timeout": 120.0,
             "max_retries": 0,
             "max_tokens": 16,
+            # ChatOpenAI sends max_completion_tokens, which llama.cpp's server ignores: repeat the
+            # limit under the older name so a chatty local model stops after a few tokens.
+            "extra_body": {"max_tokens": kwargs.get("max_tokens", 16)},
             "base_url": url,
             "api_key": os.environ.get("OPENAI_API_KEY", "not-needed"),
             "model": model or "local-model",

@@ -108,7 +108,9 @@ class QueryReport:
     token_encoding: str = ""
     cost_usd: float | None = 0.0
     consistent_comparisons: int = 0
+    """Distinct passage pairs whose two answers named the same passage (one A, one B)."""
     same_position_comparisons: int = 0
+    """Distinct passage pairs answered with the same letter in both orders (position bias)."""
     same_position_share: float | None = None
     bias_warning: bool = False
     budget_exhausted: bool = False
@@ -269,6 +271,7 @@ class PairwiseLLMReranker(BaseDocumentCompressor):
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _structured_state: str = PrivateAttr(default="untested")  # untested | on | off
     _pool: ThreadPoolExecutor | None = PrivateAttr(default=None)
+    _structured_confirmed: bool = PrivateAttr(default=False)
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
@@ -452,12 +455,20 @@ class PairwiseLLMReranker(BaseDocumentCompressor):
         best = max((name for name in table if model.startswith(name)), key=len, default=None)
         return table[best] if best is not None else None
 
-    def _structured_failed(self, exc: BaseException) -> bool:
-        """The first structured calls failed for a non-transient reason: fall back to text."""
-        if self._structured_state != "on" or self.structured_output is True:
+    def _structured_unconfirmed_failure(self, exc: BaseException) -> bool:
+        """A structured call failed before any succeeded (servers such as llama.cpp reject
+        ``response_format=json_schema`` with a 400 or 500): switch to text answers for good.
+        Not when the user forced ``structured_output=True``."""
+        if self.structured_output is True or self._structured_confirmed:
             return False
-        logger.warning("structured output failed (%s: %s); falling back to text answers", type(exc).__name__, exc)
-        self._structured_state = "off"
+        with self._lock:
+            if self._structured_state == "on":
+                logger.warning(
+                    "structured output failed (%s: %s); falling back to text answers",
+                    type(exc).__name__,
+                    str(exc)[:200],
+                )
+            self._structured_state = "off"
         return True
 
     def _record(self, report: QueryReport) -> None:
@@ -491,6 +502,7 @@ class _Session:
         self.reserved_calls = 0
         self.reserved_tokens = 0
         self.first_error: str | None = None
+        self.bias_seen: set[tuple[int, int]] = set()
         self.started = time.perf_counter()
 
     def algorithm(self) -> algorithms.Round:
@@ -556,8 +568,15 @@ class _Session:
             call = calls[t]
             if not isinstance(out, BaseException):
                 call.output, call.error = out, None
+                if sent_structured:
+                    owner._structured_confirmed = True
                 continue
             call.error = out
+            transient = _is_timeout(out) or _is_rate_limit(out)
+            if sent_structured and not transient and owner._structured_unconfirmed_failure(out):
+                retry.append(t)  # the server rejected structured output: ask again as text
+                self.reserved_calls += 1
+                continue
             if _is_retryable(out):
                 if attempt < owner.max_retries and (
                     owner.max_calls is None or self.reserved_calls < owner.max_calls
@@ -568,10 +587,6 @@ class _Session:
                     self.reserved_calls += 1
                     retry.append(t)
                     continue
-            elif sent_structured and (owner._structured_state == "off" or owner._structured_failed(out)):
-                retry.append(t)  # the server rejected structured output: ask again as text
-                self.reserved_calls += 1
-                continue
             self.first_error = self.first_error or f"{type(out).__name__}: {out}"
         report.structured_output = owner._structured_state == "on"
         return retry
@@ -586,7 +601,9 @@ class _Session:
             else:
                 parsed_kind = _parse_output(call.output).kind
                 report.prompt_tokens += call.prompt_tokens
-                report.completion_tokens += count_tokens([_reply_text(call.output)], self.model)[0]
+                answer_tokens = count_tokens([_reply_text(call.output)], self.model)[0]
+                report.completion_tokens += answer_tokens
+                self.reserved_tokens += answer_tokens  # the token budget covers answers too
                 if parsed_kind in ("A", "B") and cache is not None:
                     cache[call.key] = parsed_kind
             report.answers[parsed_kind] += 1
@@ -601,7 +618,10 @@ class _Session:
             report.judged_comparisons += 1
             self.judged_per_doc[i] += 1
             self.judged_per_doc[j] += 1
-            if first in ("A", "B") and second in ("A", "B"):
+            if first in ("A", "B") and second in ("A", "B") and (i, j) not in self.bias_seen:
+                # each pair counts once: sliding re-reads tied pairs from the cache pass after pass
+                self.bias_seen.add((i, j))
+                self.bias_seen.add((j, i))
                 if first == second:
                     report.same_position_comparisons += 1
                 else:
@@ -623,12 +643,12 @@ class _Session:
             if valid >= owner.bias_min_comparisons and report.same_position_share > owner.bias_warning_threshold:
                 report.bias_warning = True
                 message = (
-                    f"the judge model {self.model!r} picked the same position in both orders in "
-                    f"{report.same_position_share:.0%} of {valid} comparisons (threshold "
-                    f"{owner.bias_warning_threshold:.0%}): its answers carry no ranking signal; the "
-                    "retriever's order was mostly kept. Use a stronger model."
+                    f"the judge model {self.model!r} picked the same position in both orders for "
+                    f"{report.same_position_share:.0%} of {valid} passage pairs (threshold "
+                    f"{owner.bias_warning_threshold:.0%}; a coin-flipping judge scores 50%): its "
+                    "answers carry no ranking signal, and such pairs count as ties, so the "
+                    "retriever's order mostly stays. Use a stronger model."
                 )
-                logger.warning(message)
                 warnings.warn(message, PositionBiasWarning, stacklevel=3)
         if report.answers["error"] and report.answers["error"] == sum(report.answers.values()):
             self.owner._record(self._close())
