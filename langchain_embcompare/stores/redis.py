@@ -303,16 +303,7 @@ class RedisVectorStore(EmbStore):
         self.batch_retries = batch_retries
         self.max_backoff = max_backoff
         self._space: VectorSpace = space if space is not None else self.embedding.space
-        self._retry_client = client is None
-        if client is None:
-            client = redis.Redis.from_url(
-                redis_url,
-                retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries),
-                retry_on_error=list(_RETRYABLE),
-                socket_connect_timeout=connect_timeout,
-                socket_keepalive=True,
-            )
-        self.client = client
+        self.client = client if client is not None else _client(redis_url, retries, connect_timeout)
         try:
             self.client.ping()
         except _RETRYABLE as exc:
@@ -349,7 +340,7 @@ class RedisVectorStore(EmbStore):
     def _check_existing(self) -> None:
         """Refuse to reuse an index built with another schema or from another vector space."""
         name = self.spec.index_name
-        existing = SearchIndex.from_existing(name, redis_client=self.client).schema
+        existing = self._call(lambda: SearchIndex.from_existing(name, redis_client=self.client).schema)
         diffs = _schema_differences(existing, self.schema)
         if diffs:
             raise SchemaMismatchError(
@@ -370,7 +361,7 @@ class RedisVectorStore(EmbStore):
         cls, index_name: str, embedding: Embeddings, redis_url: str = "redis://localhost:6379", **kwargs: Any
     ) -> RedisVectorStore:
         """Open an index with the spec it was stored with (the embedding's space is checked against it)."""
-        client = kwargs.pop("client", None) or redis.Redis.from_url(redis_url, socket_connect_timeout=5)
+        client = kwargs.pop("client", None) or _client(redis_url, kwargs.get("retries", 3), kwargs.get("connect_timeout", 5.0))
         try:
             raw = client.get(f"{index_name}:space")
         except _RETRYABLE as exc:
@@ -780,6 +771,17 @@ def build_redis_store(
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _client(url: str, retries: int, connect_timeout: float) -> redis.Redis:
+    """redis-py client that retries dropped connections / LOADING with exponential backoff."""
+    return redis.Redis.from_url(
+        url,
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries),
+        retry_on_error=list(_RETRYABLE),
+        socket_connect_timeout=connect_timeout,
+        socket_keepalive=True,
+    )
 
 
 def _score_fn(metric: str) -> Callable[[float], float]:
