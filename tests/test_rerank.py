@@ -240,3 +240,39 @@ def test_example_script_runs_offline() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "calls" in result.stdout and "nDCG@10" in result.stdout
+
+
+def test_rerank_retriever_reranks_the_head_and_keeps_the_tail() -> None:
+    from types import SimpleNamespace
+
+    from langchain_embcompare.rerank import RerankedRetriever, rerank_retriever
+
+    grades = [0] * 30
+    grades[7], grades[25] = 3, 3  # d25 is beyond the reranked head: it must stay where it was
+    docs = make_docs(grades)
+    judge = ScriptedJudge(script=truthful)
+    wrapped = rerank_retriever(_ListRetriever(docs=docs), model=judge, method="sorting", top=10, k=3)
+    assert isinstance(wrapped, RerankedRetriever) and wrapped.reranker.top_n is None
+    out = wrapped.invoke("q")
+    assert len(out) == 30 and ids(out)[0] == "d7"
+    assert sorted(ids(out)[:10]) == sorted(ids(docs)[:10]) and ids(out)[10:] == ids(docs)[10:]
+    scores = [d.metadata["score"] for d in out]
+    assert all(a > b for a, b in zip(scores, scores[1:]))
+    assert out[-1].metadata["retriever_score"] == docs[-1].metadata["score"]
+    assert judge.calls <= 2 * sorting_bound(10, 3)
+    stats = wrapped.stats_summary()
+    assert stats["rerank_queries"] == 1 and stats["rerank_calls"] == judge.calls
+    assert ids(asyncio.run(wrapped.ainvoke("q"))) == ids(out)
+    settings = SimpleNamespace(rerank="openai-compatible:http://127.0.0.1:9/v1#m", rerank_method="sliding", rerank_top=20)
+    from_cli = rerank_retriever(_ListRetriever(docs=docs), settings)
+    assert from_cli.rerank_top == 20 and from_cli.reranker.method == "sliding" and from_cli.reranker.k == 10
+    with pytest.raises(InvalidParameterError, match="rerank method"):
+        rerank_retriever(_ListRetriever(docs=docs), model=judge, method="pointwise")
+
+
+def test_k_decouples_positions_fixed_from_documents_returned() -> None:
+    docs = make_docs([0, 0, 0, 0, 0, 0, 0, 0, 0, 3])
+    judge = ScriptedJudge(script=truthful)
+    reranker = PairwiseLLMReranker(llm=judge, method="sliding", top_n=None, k=1, cache=None)
+    out = reranker.compress_documents(docs, "q")
+    assert len(out) == 10 and ids(out)[0] == "d9" and judge.calls == 2 * 9

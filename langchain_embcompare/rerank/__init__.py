@@ -12,6 +12,7 @@ from langchain_embcompare.rerank.pairwise import (
     RerankerCallError,
 )
 from langchain_embcompare.rerank.prompt import PROMPT_VERSION, PairChoice, build_messages, parse_answer
+from langchain_embcompare.rerank.retriever import RerankedRetriever, rerank_retriever
 
 __all__ = [
     "PairwiseLLMReranker",
@@ -20,6 +21,8 @@ __all__ = [
     "RerankerCallError",
     "OracleJudge",
     "make_chat_model",
+    "RerankedRetriever",
+    "rerank_retriever",
     "METHODS",
     "DEFAULT_PRICES",
     "PROMPT_VERSION",

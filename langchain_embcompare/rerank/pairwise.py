@@ -225,8 +225,8 @@ class PairwiseLLMReranker(BaseDocumentCompressor):
     """Rerank documents by asking a chat model which of two passages better answers the query.
 
     ``method``: "allpairs" (every pair, score = wins; n(n-1) calls), "sorting" (heap sort stopped
-    once the top ``top_n`` are known; at most 2·(2(n-1) + 2(k-1)·floor(log2 n)) calls) or "sliding"
-    (``top_n`` bubble passes from the bottom up; 2(n-1) calls per pass). Every comparison is asked in
+    once the top k are known; at most 2·(2(n-1) + 2(k-1)·floor(log2 n)) calls) or "sliding"
+    (k bubble passes from the bottom up; 2(n-1) calls per pass); k defaults to ``top_n``. Every comparison is asked in
     both orders; disagreeing answers are a tie. Budgets (``max_calls``, ``max_tokens``) apply per
     query: once spent, the remaining comparisons fall back to the retriever's order, and every
     returned document says so in ``metadata["rerank_budget_exhausted"]``. One
@@ -239,8 +239,10 @@ class PairwiseLLMReranker(BaseDocumentCompressor):
     """Any LangChain chat model (ChatOpenAI, ChatOllama, an OpenAI-compatible local server, fakes)."""
     method: str = "sorting"
     top_n: int | None = 3
-    """Documents returned; also k for "sorting" (stop after top k) and "sliding" (k passes).
-    None returns all documents fully ranked."""
+    """Documents returned (LangChain's naming); None returns all of them."""
+    k: int | None = None
+    """Top positions "sorting" (heap pops) and "sliding" (passes) must fix; default ``top_n``
+    (every position when that is None). Documents below k keep the order the method left them in."""
     max_calls: int | None = None
     """Per-query budget of model calls (retries included)."""
     max_tokens: int | None = None
@@ -284,6 +286,7 @@ class PairwiseLLMReranker(BaseDocumentCompressor):
             )
         checks: list[tuple[str, Any, Callable[[Any], bool], str]] = [
             ("top_n", self.top_n, lambda v: v is None or v >= 1, "an int >= 1 or None"),
+            ("k", self.k, lambda v: v is None or v >= 1, "an int >= 1 or None"),
             ("max_calls", self.max_calls, lambda v: v is None or v >= 0, "an int >= 0 or None"),
             ("max_tokens", self.max_tokens, lambda v: v is None or v >= 0, "an int >= 0 or None"),
             ("max_concurrency", self.max_concurrency, lambda v: v >= 1, "an int >= 1"),
@@ -487,7 +490,8 @@ class _Session:
         self.model = model_name_of(owner.llm)
         self.model_id = _model_id(owner.llm)
         n = len(documents)
-        self.k = n if owner.top_n is None else min(owner.top_n, n)
+        wanted = owner.k if owner.k is not None else owner.top_n
+        self.k = n if wanted is None else min(wanted, n)
         self.report = QueryReport(
             query=query,
             method=owner.method,
