@@ -255,8 +255,9 @@ class PairwiseLLMReranker(BaseDocumentCompressor):
     """Mapping for judgements keyed by (model, prompt version, query, ordered passage pair);
     any ``MutableMapping[str, str]`` (a dict, a shelve, a disk cache); None disables caching."""
     bias_warning_threshold: float = 0.5
-    """Warn when more than this share of comparisons got the same position in both orders
-    (0.5 = a coin-flipping judge, 1.0 = a judge that always says "A")."""
+    """Warn (a :class:`PositionBiasWarning`, once per reranker; every query's report carries
+    ``bias_warning``) when more than this share of passage pairs got the same position in both
+    orders (0.5 = a coin-flipping judge, 1.0 = a judge that always says "A")."""
     bias_min_comparisons: int = 3
     """Comparisons with two valid answers needed before the bias warning may fire."""
     structured_output: bool | None = None
@@ -274,6 +275,7 @@ class PairwiseLLMReranker(BaseDocumentCompressor):
     _structured_state: str = PrivateAttr(default="untested")  # untested | on | off
     _pool: ThreadPoolExecutor | None = PrivateAttr(default=None)
     _structured_confirmed: bool = PrivateAttr(default=False)
+    _bias_warned: bool = PrivateAttr(default=False)
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
@@ -639,33 +641,22 @@ class _Session:
         return results
 
     def finish(self, order: list[int], scores: list[float] | None) -> list[Document]:
+        """Check for total failure and position bias, price the query, build the documents."""
         owner, report = self.owner, self.report
-        n = len(order)
-        valid = report.consistent_comparisons + report.same_position_comparisons
-        if valid:
-            report.same_position_share = report.same_position_comparisons / valid
-            if valid >= owner.bias_min_comparisons and report.same_position_share > owner.bias_warning_threshold:
-                report.bias_warning = True
-                message = (
-                    f"the judge model {self.model!r} picked the same position in both orders for "
-                    f"{report.same_position_share:.0%} of {valid} passage pairs (threshold "
-                    f"{owner.bias_warning_threshold:.0%}; a coin-flipping judge scores 50%): its "
-                    "answers carry no ranking signal, and such pairs count as ties, so the "
-                    "retriever's order mostly stays. Use a stronger model."
-                )
-                warnings.warn(message, PositionBiasWarning, stacklevel=3)
         if report.answers["error"] and report.answers["error"] == sum(report.answers.values()):
-            self.owner._record(self._close())
+            owner._record(self._close())
             raise RerankerCallError(
-                f"every call to the judge failed ({self.first_error}) for query {self.query[:60]!r} (model {self.model_id}): check the "
-                "server URL, API key and model name."
+                f"every call to the judge failed ({self.first_error}) for query {self.query[:60]!r} "
+                f"(model {self.model_id}): check the server URL, API key and model name."
             )
+        self._check_bias()
         price = owner._price(self.model)
         report.cost_usd = (
             None
             if price is None
             else (report.prompt_tokens * price[0] + report.completion_tokens * price[1]) / 1e6
         )
+        n = len(order)
         keep = order if owner.top_n is None else order[: owner.top_n]
         out = []
         for rank, idx in enumerate(keep, start=1):
@@ -685,6 +676,29 @@ class _Session:
             out.append(Document(page_content=doc.page_content, metadata=metadata, id=doc.id))
         owner._record(self._close())
         return out
+
+    def _check_bias(self) -> None:
+        owner, report = self.owner, self.report
+        valid = report.consistent_comparisons + report.same_position_comparisons
+        if not valid:
+            return
+        report.same_position_share = report.same_position_comparisons / valid
+        if valid < owner.bias_min_comparisons or report.same_position_share <= owner.bias_warning_threshold:
+            return
+        report.bias_warning = True
+        with owner._lock:
+            if owner._bias_warned:  # once per reranker: an eval over 300 queries must not spam
+                return
+            owner._bias_warned = True
+        warnings.warn(
+            f"the judge model {self.model!r} picked the same position in both orders for "
+            f"{report.same_position_share:.0%} of {valid} passage pairs (threshold "
+            f"{owner.bias_warning_threshold:.0%}; a coin-flipping judge scores 50%): its answers "
+            "carry no ranking signal, and such pairs count as ties, so the retriever's order "
+            "mostly stays. Use a stronger model.",
+            PositionBiasWarning,
+            stacklevel=4,
+        )
 
     def _close(self) -> QueryReport:
         self.report.elapsed_s = time.perf_counter() - self.started
