@@ -54,9 +54,11 @@ def test_dim_errors_name_the_fix(minilm):
 
 
 def test_dim_above_native_caught_for_models_of_unknown_dim(hash_embeddings):
-    emb = MatryoshkaEmbeddings(hash_embeddings, dim=64, cache_dir=None)
     with pytest.raises(DimensionMismatchError, match="native dimension 16"):
-        emb.encode_documents(["x"])
+        MatryoshkaEmbeddings(hash_embeddings, dim=64, cache_dir=None)  # known from .dim
+    emb = MatryoshkaEmbeddings(NaNEmbeddings(), dim=8, cache_dir=None)  # unknown until the first call
+    with pytest.raises(DimensionMismatchError, match="native dimension 4"):
+        emb.encode_documents(["good"])
 
 
 def test_empty_input(minilm):
