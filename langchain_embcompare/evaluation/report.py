@@ -98,7 +98,7 @@ def quality_figure(data: Mapping[str, Any], metrics: tuple[str, ...] = _QUALITY)
         title=f"Quality with {conf:.0%} bootstrap intervals (* = significant vs baseline {base!s}, "
         f"{data.get('stat_test', '')}, {data.get('correction', '')}-corrected)",
         barmode="group",
-        yaxis=dict(title="score", range=[0, 1.05]),
+        yaxis=dict(title="score", range=[0, 1.12]),
         legend=dict(orientation="h"),
     )
     return fig
