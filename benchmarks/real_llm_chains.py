@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import time
 import urllib.request
@@ -53,14 +54,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-url", default="http://127.0.0.1:8080/v1")
     parser.add_argument("--model", default=None, help="model name; default: the first one the server lists")
     parser.add_argument("--k", type=int, default=3)
-    parser.add_argument("--max-tokens", type=int, default=96)
+    parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
 
     models = _server_models(args.base_url)
     model = args.model or (models.get("data") or [{}])[0].get("id", "local-model")
+    # ChatOpenAI sends the cap as "max_completion_tokens", which llama.cpp's server ignores (it reads
+    # "max_tokens"): without extra_body a 135M model may ramble until the context is full.
     llm = ChatOpenAI(base_url=args.base_url, api_key="not-needed", model=model, temperature=0.0,
-                     max_tokens=args.max_tokens, timeout=300, max_retries=0)
+                     max_tokens=args.max_tokens, extra_body={"max_tokens": args.max_tokens},
+                     timeout=300, max_retries=0)
 
     t = time.perf_counter()
     corpus = load_beir(demo_dataset_path()).corpus
@@ -93,12 +97,6 @@ def main(argv: list[str] | None = None) -> int:
                              "wall_ms": round((time.perf_counter() - t) * 1000, 1), "answer": text}
 
         t = time.perf_counter()
-        out = asyncio.run(qa.ainvoke(question))
-        row["qa_ainvoke"] = {"answer": out["answer"], "citations": out["citations"], "sources": out["sources"],
-                             "invalid_citations": out["invalid_citations"],
-                             "wall_ms": round((time.perf_counter() - t) * 1000, 1)}
-
-        t = time.perf_counter()
         out = ab.invoke(question)
         row["ab_invoke"] = {
             "results": {n: {"answer": r["answer"], "sources": r["sources"], "context": _docs(r["context"]),
@@ -110,13 +108,28 @@ def main(argv: list[str] | None = None) -> int:
         }
         runs.append(row)
         print(json.dumps({"question": question, "rag": row["rag_invoke"]["answer"][:160],
-                          "stream_chunks": chunks, "ab_total_ms": out["total_ms"]}, ensure_ascii=False))
+                          "stream_chunks": chunks, "ab_total_ms": out["total_ms"]}, ensure_ascii=False), flush=True)
+
+    # Async path, in ONE event loop: ChatOpenAI caches its async HTTP client per loop, so a second
+    # asyncio.run() would reuse a client bound to a closed loop ("Event loop is closed").
+    async def qa_all() -> list[tuple[dict[str, Any], float]]:
+        async def one(q: str) -> tuple[dict[str, Any], float]:
+            t0 = time.perf_counter()
+            res = await qa.ainvoke(q)
+            return res, round((time.perf_counter() - t0) * 1000, 1)
+
+        return [await one(q) for q in QUESTIONS]
+
+    for row, (out, wall_ms) in zip(runs, asyncio.run(qa_all())):
+        row["qa_ainvoke"] = {"answer": out["answer"], "citations": out["citations"], "sources": out["sources"],
+                             "invalid_citations": out["invalid_citations"], "wall_ms": wall_ms}
 
     result = {
         "what": "RAG / QA / A/B chains against a real local LLM through llama.cpp's OpenAI-compatible server",
         "command": "python benchmarks/real_llm_chains.py --base-url " + args.base_url,
         "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"python": platform.python_version(), "processor": platform.machine()},
+        "machine": {"python": platform.python_version(), "processor": platform.machine(),
+                    "cpu_count": os.cpu_count(), "load_average_at_end": os.getloadavg()},
         "server": {"base_url": args.base_url, "model": model, "models_endpoint": models},
         "llm_params": {"temperature": 0.0, "max_tokens": args.max_tokens},
         "retrieval": {"embeddings": "all-MiniLM-L6-v2 (384 and Matryoshka-truncated 64)", "store": "FAISS flat cosine",
