@@ -88,6 +88,105 @@ def eval_cmd(
         typer.echo(text)
 
 
+@app.command("compare")
+def compare_cmd(
+    dataset_dir: Optional[Path] = typer.Argument(None, help="A BEIR-format folder (or set dataset= in the config)."),
+    config: Optional[Path] = typer.Option(None, help="ab.toml describing the runs (see README)."),
+    model: list[str] = typer.Option([], "--model", help="Short form: a model to compare (repeat)."),
+    dims: Optional[str] = typer.Option(None, help="Short form: comma-separated dims, e.g. 384,128 (default: full)."),
+    precision: str = typer.Option("float32", help="Short form: float32 | int8 | binary"),
+    index: str = typer.Option("flat", help="Short form: flat | ivf | hnsw"),
+    store: str = typer.Option("faiss", help="Short form: faiss | redis"),
+    redis_url: Optional[str] = typer.Option(None, envvar="REDIS_URL"),
+    baseline: Optional[str] = typer.Option(None, help="Run the others are tested against (default: the first)."),
+    k: int = typer.Option(100, help="Documents retrieved per query."),
+    max_queries: Optional[int] = typer.Option(None, help="Use the first N labelled queries only."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the comparison JSON here."),
+    html: Optional[Path] = typer.Option(None, help="Write the self-contained HTML report here."),
+) -> None:
+    """A/B compare embedding models and retrievers: quality + significance, agreement, latency, memory, cost."""
+    from langchain_embcompare.errors import EmbCompareError
+    from langchain_embcompare.evaluation.compare import compare, compare_from_config, load_config, specs_from_models
+    from langchain_embcompare.evaluation.datasets import load_beir
+
+    try:
+        with console.status("starting") as status:
+            stage = lambda s: status.update(s)  # noqa: E731
+            if config is not None:
+                cfg = load_config(config)
+                if json_out:
+                    cfg.json = str(json_out)
+                if html:
+                    cfg.html = str(html)
+                result = compare_from_config(cfg, dataset_dir, on_stage=stage)
+            else:
+                if dataset_dir is None:
+                    raise typer.BadParameter("pass DATASET_DIR (or --config with dataset=)")
+                dim_list = [int(d) for d in dims.split(",")] if dims else None
+                specs = specs_from_models(model, dim_list, precision=precision, index=index, store=store, redis_url=redis_url)
+                ds = load_beir(dataset_dir, max_queries=max_queries)
+                result = compare(specs, ds, baseline=baseline, k=k, on_stage=stage)
+                if json_out:
+                    result.to_json(json_out)
+                if html:
+                    result.to_html(html)
+    except (EmbCompareError, ValueError) as exc:
+        _fail(exc)
+    Console(width=max(160, Console().width)).print(result.to_table())
+    for path in (json_out, html):
+        if path:
+            console.print(f"wrote {path}")
+
+
+@app.command("map")
+def map_cmd(
+    dataset_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="A BEIR-format folder."),
+    model: str = typer.Option("all-MiniLM-L6-v2"),
+    dim: Optional[int] = typer.Option(None),
+    clusters: Optional[int] = typer.Option(None, help="KMeans clusters (default: chosen by silhouette)."),
+    query: Optional[str] = typer.Option(None, help="Query to mark with an X (default: the first labelled query)."),
+    method: str = typer.Option("pca", help="pca | umap (if installed)"),
+    html: Path = typer.Option(Path("cluster_map.html")),
+    png: Optional[Path] = typer.Option(Path("cluster_map.png")),
+) -> None:
+    """Draw the cluster map: documents in 2-D coloured by cluster, the query as an X, its results ringed."""
+    from langchain_embcompare.errors import EmbCompareError
+    from langchain_embcompare.evaluation.datasets import load_beir
+    from langchain_embcompare.matryoshka import MatryoshkaEmbeddings
+    from langchain_embcompare.retrievers.cluster import ClusterPrefilterRetriever
+    from langchain_embcompare.retrievers.cluster_map import cluster_map, save_cluster_map
+    from langchain_embcompare.stores.faiss import FaissVectorStore
+
+    try:
+        ds = load_beir(dataset_dir)
+        store = FaissVectorStore(MatryoshkaEmbeddings(model, dim))
+        with console.status("embedding"):
+            store.add_documents(ds.corpus)
+        retriever = ClusterPrefilterRetriever.from_store(store, n_clusters=clusters, k=10, adaptive=True)
+        query = query or next(iter(ds.queries.values()))
+        hits = retriever.invoke(query)
+        fig = cluster_map(
+            store.vectors, retriever.clusters.labels, [d.page_content for d in store.documents],
+            query_vector=store.embedding.encode_queries([query])[0], result_ids=store.rows_of([d.id for d in hits]),
+            method=method, query_text=query,
+        )
+        save_cluster_map(fig, html, png)
+    except EmbCompareError as exc:
+        _fail(exc)
+    console.print(f"wrote {html}" + (f" and {png}" if png else ""))
+
+
+@app.command("demo")
+def demo_cmd(
+    out: Path = typer.Option(Path("."), help="Folder for report.html, the JSON and the cluster map."),
+    rerank: Optional[str] = typer.Option(None, envvar="EMBCOMPARE_RERANK_MODEL", help="Chat model for PRP reranking."),
+) -> None:
+    """The main job: the whole package on the bundled demo set, offline, on FAISS."""
+    from langchain_embcompare.demo import run_demo
+
+    run_demo(out, rerank=rerank)
+
+
 @app.command("models")
 def models_cmd() -> None:
     """List the embedding models that load offline on this machine."""

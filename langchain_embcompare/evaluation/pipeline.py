@@ -113,11 +113,23 @@ def build_retriever(settings: EvalSettings, store: EmbStore) -> BaseRetriever:
     if settings.retriever == "cluster":
         from langchain_embcompare.retrievers.cluster import ClusterPrefilterRetriever
 
-        retriever: BaseRetriever = ClusterPrefilterRetriever.from_settings(store, settings)
+        kw: dict[str, Any] = {"k": settings.k, "n_clusters": settings.clusters, "adaptive": settings.adaptive}
+        if settings.nprobe is not None:
+            kw["nprobe"] = settings.nprobe
+        if settings.adaptive:
+            kw["stop_rank"] = min(10, settings.k)  # protect the ranks nDCG@10 reads, not 11..k
+        retriever: BaseRetriever = ClusterPrefilterRetriever.from_store(store, **{**kw, **settings.extra.get("cluster", {})})
     elif settings.retriever == "funnel":
         from langchain_embcompare.retrievers.funnel import MatryoshkaFunnelRetriever
 
-        retriever = MatryoshkaFunnelRetriever.from_settings(store, settings)
+        retriever = MatryoshkaFunnelRetriever(
+            store=store,
+            k=min(settings.k, settings.shortlist),
+            shortlist_dim=settings.shortlist_dim,
+            shortlist=settings.shortlist,
+            precision="binary" if settings.precision == "binary" else "float32",
+            **settings.extra.get("funnel", {}),
+        )
     else:
         retriever = store.as_retriever(k=settings.k)
     if settings.rerank:
@@ -140,10 +152,16 @@ def run_eval(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     stage("embedding corpus")
-    emb = build_embeddings(settings, dataset.texts, base=base)
+    index_settings = settings
+    if settings.retriever == "funnel" and settings.precision != "float32":
+        # the funnel's precision is the shortlist's; the store keeps full float vectors to rescore
+        from dataclasses import replace
+
+        index_settings = replace(settings, precision="float32")
+    emb = build_embeddings(index_settings, dataset.texts, base=base)
     t1 = time.perf_counter()
     stage("indexing")
-    store = build_store(settings, emb, dataset)
+    store = build_store(index_settings, emb, dataset)
     t2 = time.perf_counter()
     timings["embed_and_index_s"] = t2 - t0
     timings["fit_s"] = t1 - t0
