@@ -1,0 +1,135 @@
+"""Build the README's benchmark table from benchmarks/results/*.json (run after the benchmarks).
+
+Usage: .venv/bin/python benchmarks/make_table.py   (rewrites the block between the bench markers)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _get(d: Any, *path: Any) -> Any:
+    for p in path:
+        if d is None:
+            return None
+        if isinstance(d, dict):
+            d = d.get(p, d.get(str(p)))
+        elif isinstance(d, list) and isinstance(p, int) and p < len(d):
+            d = d[p]
+        else:
+            return None
+    return d
+
+
+def _f(x: Any, fmt: str = ".4f") -> str:
+    return "–" if x is None else format(x, fmt)
+
+
+Row = tuple[str, str, str, str, str, str]
+
+
+def foundation_rows(d: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    src = "foundation.json"
+    for dim in (384, 256, 128, 64, 32):
+        q = _get(d, "quality", dim)
+        if q:
+            rows.append((f"SciFact nDCG@10, MiniLM {dim}-d flat", _f(q["ours"]["ndcg@10"]), _f(q["raw"]["ndcg@10"]),
+                         _f(q["ours"]["ndcg@10"] - q["raw"]["ndcg@10"], "+.4f") + " diff", "= raw (0.6451 at 384)", src))
+    for dim in (128, 64, 32):
+        r = _get(d, "rotation", dim)
+        if r:
+            rows.append((f"PCA rotation vs truncation, {dim}-d", _f(r["pca"]), _f(r["truncate"]), _f(r["gain"], "+.4f"), "rotation > truncation", src))
+    for p in ("float32", "int8", "binary"):
+        r = _get(d, "precision", p)
+        if r:
+            rows.append((f"{p} index: bytes/vector, nDCG@10 kept", f"{r['bytes_per_vector']:.0f} B, {r['ndcg@10']:.4f}", "–",
+                         f"{100 * r['kept']:.1f} % kept", "", src))
+    t = d.get("throughput")
+    if t:
+        rows.append(("encoding throughput (docs/s)", _f(t["ours_docs_per_s"], ".1f"), _f(t["raw_docs_per_s"], ".1f"),
+                     _f(t["ratio"], ".3f") + "×", "≥ 0.95×", src))
+    lat = d.get("query_latency")
+    if lat:
+        rows.append(("query latency p50 (embed + search, ms)", _f(lat["ours_p50_ms"], ".2f"), _f(lat["raw_p50_ms"], ".2f"),
+                     _f(lat["ratio_p50"], ".3f") + "×", "≤ 1.10×", src))
+    return rows
+
+
+def redis_rows(d: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    src = "redis.json"
+    for dim in (384, 128):
+        q = _get(d, "quality", dim)
+        if q:
+            rows.append((f"SciFact nDCG@10 Redis FLAT vs FAISS flat, {dim}-d", _f(_get(q, "redis_flat", "ndcg@10")),
+                         _f(_get(q, "faiss_flat", "ndcg@10")), _f(q.get("ndcg10_redis_flat_minus_faiss_flat"), "+.4f"), "± 0.001", src))
+            rows.append((f"SciFact nDCG@10 Redis HNSW vs FLAT, {dim}-d", _f(_get(q, "redis_hnsw", "ndcg@10")),
+                         _f(_get(q, "redis_flat", "ndcg@10")), _f(q.get("ndcg10_redis_hnsw_minus_redis_flat"), "+.4f"), "± 0.005", src))
+    ing = d.get("ingest")
+    if ing:
+        rows.append(("Redis ingest (docs/s)", _f(ing.get("ours_docs_per_s_median"), ".0f"), _f(ing.get("raw_redis_py_docs_per_s_median"), ".0f"),
+                     _f(ing.get("ratio_time_ours_over_raw"), ".3f") + "× time", "≤ 1.10×", src))
+    for name, lat in (d.get("latency") or {}).items():
+        if isinstance(lat, dict) and "ratio_p50" in lat:
+            rows.append((f"Redis query latency p50, {name} (ms)", _f(_get(lat, "ours", "p50_ms"), ".2f"), _f(_get(lat, "raw_redis_py", "p50_ms"), ".2f"),
+                         _f(lat["ratio_p50"], ".3f") + "×", "≤ 1.10×", src))
+    for dim, mem in (d.get("memory") or {}).items():
+        for algo in ("flat", "hnsw"):
+            m = _get(mem, algo)
+            if m and m.get("vector_index_sz_mb") is not None:
+                per = 1e6 * m["vector_index_sz_mb"] / max(1, m.get("num_docs") or 1)
+                rows.append((f"Redis vector index memory, {dim}-d {algo.upper()} (FT.INFO)", f"{m['vector_index_sz_mb']:.2f} MB ({per:.0f} B/doc)",
+                             "–", "", "", src))
+    return rows
+
+
+def generic_rows(name: str, d: dict[str, Any]) -> list[Row]:
+    """Results that carry their own README rows: ``{"readme_rows": [[what, ours, raw, ratio, goal], ...]}``."""
+    return [(*map(str, r[:5]), name) for r in d.get("readme_rows", [])]
+
+
+SECTIONS: list[tuple[str, str, Callable[[dict[str, Any]], list[Row]] | None]] = [
+    ("Foundation: ours vs sentence-transformers + faiss", "foundation.json", foundation_rows),
+    ("Redis: ours vs raw redis-py FT.SEARCH", "redis.json", redis_rows),
+    ("Cluster prefilter", "cluster_scifact.json", None),
+    ("Matryoshka funnel", "funnel.json", None),
+    ("Pairwise reranking", "rerank.json", None),
+    ("A/B comparison, four offline models", "compare_scifact.json", None),
+]
+
+
+def build() -> str:
+    lines = ["| benchmark | ours | raw library | ratio / diff | goal | source |", "|---|---|---|---|---|---|"]
+    for _, name, fn in SECTIONS:
+        d = _load(name)
+        if d is None:
+            continue
+        rows = fn(d) if fn else generic_rows(name, d)
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    table = build()
+    new = re.sub(r"<!-- bench:start -->.*<!-- bench:end -->", f"<!-- bench:start -->\n{table}\n<!-- bench:end -->", text, flags=re.S)
+    readme.write_text(new)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
