@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from langchain_core.documents import Document
-from scifact_slice import load_slice
+from scifact_slice import with_filter_metadata
 
 from langchain_embcompare.errors import InvalidParameterError
 from langchain_embcompare.evaluation.metrics import retrieve_run
-from langchain_embcompare.matryoshka import MatryoshkaEmbeddings
 from langchain_embcompare.retrievers.cluster import (
     ClusterModel,
     ClusterPrefilterRetriever,
@@ -26,13 +25,13 @@ K = 8
 
 
 @pytest.fixture(scope="module")
-def data():
-    return load_slice()
+def data(scifact_small):
+    return with_filter_metadata(scifact_small)
 
 
 @pytest.fixture(scope="module")
-def emb():
-    return MatryoshkaEmbeddings("all-MiniLM-L6-v2")
+def emb(minilm):
+    return minilm
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,9 @@ from pathlib import Path
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
-from scifact_slice import load_slice
+from scifact_slice import with_filter_metadata
 
 from langchain_embcompare.errors import DimensionMismatchError, InvalidParameterError
-from langchain_embcompare.matryoshka import MatryoshkaEmbeddings
 from langchain_embcompare.retrievers.cluster import ClusterPrefilterRetriever
 from langchain_embcompare.retrievers.cluster_map import (
     QUERY_TRACE_NAME,
@@ -25,10 +24,10 @@ from langchain_embcompare.stores.faiss import FaissVectorStore
 
 
 @pytest.fixture(scope="module")
-def fitted():
-    docs, queries, _ = load_slice(n_queries=3, n_filler=120)
-    store = FaissVectorStore(MatryoshkaEmbeddings("all-MiniLM-L6-v2"))
-    store.add_documents(docs)
+def fitted(minilm, scifact_small):
+    docs, queries, _ = with_filter_metadata(scifact_small, n_queries=3)
+    store = FaissVectorStore(minilm)
+    store.add_documents(docs[:150])
     retriever = ClusterPrefilterRetriever.from_store(store, n_clusters=5, nprobe=2, k=5)
     return store, retriever, next(iter(queries.values()))
 

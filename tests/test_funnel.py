@@ -7,24 +7,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scifact_slice import load_slice
+from scifact_slice import with_filter_metadata
 
 from langchain_embcompare.errors import DimensionMismatchError, InvalidParameterError
 from langchain_embcompare.evaluation.metrics import retrieve_run
-from langchain_embcompare.matryoshka import MatryoshkaEmbeddings
 from langchain_embcompare.retrievers.funnel import MatryoshkaFunnelRetriever, prefix_normalize
 from langchain_embcompare.stores.faiss import FaissVectorStore
 from langchain_embcompare.stores.redis import RedisIndexSpec, RedisVectorStore
 
 
 @pytest.fixture(scope="module")
-def data():
-    return load_slice()
+def data(scifact_small):
+    return with_filter_metadata(scifact_small)
 
 
 @pytest.fixture(scope="module")
-def emb():
-    return MatryoshkaEmbeddings("all-MiniLM-L6-v2")
+def emb(minilm):
+    return minilm
 
 
 @pytest.fixture(scope="module")

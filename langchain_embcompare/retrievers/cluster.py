@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -160,7 +161,8 @@ def fit_clusters(
             f"n_clusters={n_clusters} is more than the {n} documents in the store: use n_clusters <= {n} "
             f"(about sqrt(N) = {max(1, int(np.sqrt(n)))} is a good start) or leave it None to choose automatically."
         )
-    centroids, labels = _kmeans(x, int(n_clusters), seed, niter, train_points_per_cluster)
+    with _few_threads(n * d * int(n_clusters) * niter):
+        centroids, labels = _kmeans(x, int(n_clusters), seed, niter, train_points_per_cluster)
     k = int(n_clusters)
     r = max(1, min(n_components, d))
     means = np.zeros((k, d), np.float32)
@@ -170,24 +172,50 @@ def fit_clusters(
     rest = np.zeros(k, np.float32)
     order = np.argsort(labels, kind="stable")
     bounds = np.searchsorted(labels[order], np.arange(k + 1))
-    for c in range(k):  # a loop over clusters (not documents): one SVD each
-        members = x[order[bounds[c] : bounds[c + 1]]]
-        if len(members) == 0:
-            means[c] = centroids[c]
-            continue
-        mu = members.mean(0)
-        centred = members - mu
-        means[c] = mu
-        radius[c] = float(np.sqrt((centred * centred).sum(1).max()))
-        evals, evecs = np.linalg.eigh(centred.T @ centred / len(members))  # ascending
-        evals = np.maximum(evals[::-1], 0)
-        comps[c] = evecs[:, ::-1][:, :r].T
-        cvar[c] = evals[:r]
-        rest[c] = float(evals[r:].sum() / max(1, d - r))
+    with _few_threads(n * d * d):
+        for c in range(k):  # a loop over clusters (not documents): one decomposition each
+            members = x[order[bounds[c] : bounds[c + 1]]]
+            if len(members) == 0:
+                means[c] = centroids[c]
+                continue
+            mu = members.mean(0)
+            centred = members - mu
+            means[c] = mu
+            radius[c] = float(np.sqrt((centred * centred).sum(1).max()))
+            total = float((centred * centred).sum() / len(members))
+            if len(members) < d:  # thin SVD of the members is cheaper than the d x d covariance
+                _, sv, vt = np.linalg.svd(centred, full_matrices=False)
+                evals, evecs_t = (sv * sv) / len(members), vt
+            else:
+                evals, evecs = np.linalg.eigh(centred.T @ centred / len(members))
+                evals, evecs_t = evals[::-1], evecs[:, ::-1].T
+            evals = np.maximum(evals, 0)
+            rr = min(r, len(evals))
+            comps[c, :rr] = evecs_t[:rr]
+            cvar[c, :rr] = evals[:rr]
+            rest[c] = max(0.0, total - float(evals[:rr].sum())) / max(1, d - rr)
     return ClusterModel(
         centroids=centroids, labels=labels, means=means, radius=radius, components=comps,
         comp_var=cvar, rest_var=rest, ids=list(ids) if ids is not None else [], seed=seed,
     )
+
+
+@contextmanager
+def _few_threads(work: float, threshold: float = 5e9) -> Iterator[None]:
+    """One thread for small jobs: OpenMP/BLAS thread teams spin-wait, and on a busy machine a
+    two-thread KMeans or SVD of a few hundred vectors was measured 30-100x slower than one thread."""
+    if work >= threshold:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 def _kmeans(x: np.ndarray, k: int, seed: int, niter: int, train_points: int) -> tuple[np.ndarray, np.ndarray]:
@@ -224,7 +252,8 @@ def choose_n_clusters(
     idx = rng.choice(n, size=min(sample, n), replace=False)
     best, best_score = cands[0], -np.inf
     for c in cands:
-        labels = _kmeans(x, c, seed, 25, 256)[1]
+        with _few_threads(n * x.shape[1] * c * 25):
+            labels = _kmeans(x, c, seed, 25, 256)[1]
         if len(np.unique(labels[idx])) < 2:
             continue
         score = float(silhouette_score(x[idx], labels[idx], metric="cosine"))
@@ -524,12 +553,15 @@ class ClusterPrefilterRetriever(BaseRetriever):
             self._layout = (perm, bounds, vecs)
         return self._layout
 
-    def _rounds(self, q: np.ndarray, k: int, order: np.ndarray, ub: np.ndarray | None, search_group):
+    def _rounds(self, q: np.ndarray, k: int, order: np.ndarray, ub: np.ndarray | None, search_group, search_set=None):  # noqa: ANN001
         """The probe loop shared by all engines.
 
         Round 0 opens the first ``nprobe`` clusters of every query; fixed mode stops there. Adaptive
         rounds open each active query's next cluster while its estimate is >= the query's k-th score.
-        ``search_group(cluster, query_rows)`` returns (scores (m', k'), ids (m', k')) for those queries.
+        ``search_group(cluster, query_rows)`` returns (scores (m', k'), ids (m', k')) for those queries;
+        ``search_set(query_row, clusters)``, if given, searches one query's first ``nprobe`` clusters in
+        one call (one prefiltered query on the store instead of ``nprobe``). Top-k of a union is the
+        top-k of the merged per-cluster top-k lists, so both give the same result.
         """
         m = len(q)
         kc = order.shape[1]
@@ -556,8 +588,18 @@ class ClusterPrefilterRetriever(BaseRetriever):
                     opened[r].append(int(c))
                 merge(int(c), rows)
 
-        for step in range(self.nprobe):
-            open_step(step, np.arange(m))
+        if search_set is not None and self.nprobe > 1:
+            for r in range(m):
+                clusters = [int(c) for c in order[r, : self.nprobe]]
+                opened[r].extend(clusters)
+                s, ids = search_set(r, clusters)
+                cs = np.concatenate([best_s[r], s])
+                ci = np.concatenate([best_i[r], ids])
+                top = np.argsort(-cs, kind="stable")[:k]
+                best_s[r], best_i[r] = cs[top], ci[top]
+        else:
+            for step in range(self.nprobe):
+                open_step(step, np.arange(m))
         if self.adaptive:
             step = self.nprobe
             active = np.arange(m)
@@ -611,6 +653,13 @@ class ClusterPrefilterRetriever(BaseRetriever):
         """FAISS path through the store's own ``search_vectors_raw(candidate_ids=rows)`` prefilter."""
         perm, bounds, _ = self._blocks()
 
+        def rows_of(clusters) -> np.ndarray:  # noqa: ANN001
+            return np.concatenate([perm[bounds[c] : bounds[c + 1]] for c in clusters])
+
+        def search_set(qi: int, clusters: list[int]):  # noqa: ANN202
+            s, ids = self.store.search_vectors_raw(q[qi : qi + 1], k, filt, candidate_ids=rows_of(clusters))
+            return np.where(ids >= 0, s, -np.inf).astype(np.float32)[0], ids.astype(np.int64)[0]
+
         def search_group(c: int, qrows: np.ndarray):  # noqa: ANN202
             cand = perm[bounds[c] : bounds[c + 1]]
             if len(cand) == 0:
@@ -619,7 +668,7 @@ class ClusterPrefilterRetriever(BaseRetriever):
             s = np.where(ids >= 0, s, -np.inf).astype(np.float32)
             return s, ids.astype(np.int64)
 
-        best_s, best_i, opened = self._rounds(q, k, order, ub, search_group)
+        best_s, best_i, opened = self._rounds(q, k, order, ub, search_group, search_set)
         docs = self.store.documents
         hits = [
             [(docs[i], float(s)) for s, i in zip(srow.tolist(), irow.tolist()) if i >= 0 and np.isfinite(s)]
@@ -645,7 +694,17 @@ class ClusterPrefilterRetriever(BaseRetriever):
                     ids[j, t] = r
             return s, ids
 
-        best_s, best_i, opened = self._rounds(q, k, order, ub, search_group)
+        def search_set(qi: int, clusters: list[int]):  # noqa: ANN202
+            res = self.store.search_vectors(q[qi : qi + 1], k, filt, clusters=clusters)[0]
+            s = np.full(len(res), -np.inf, np.float32)
+            ids = np.full(len(res), -1, np.int64)
+            for t, (doc, score) in enumerate(res):
+                r = row_of[doc.id]
+                found[r] = doc
+                s[t], ids[t] = score, r
+            return s, ids
+
+        best_s, best_i, opened = self._rounds(q, k, order, ub, search_group, search_set)
         hits = [
             [(found[i], float(s)) for s, i in zip(srow.tolist(), irow.tolist()) if i >= 0 and np.isfinite(s)]
             for srow, irow in zip(best_s, best_i)

@@ -162,8 +162,10 @@ class MatryoshkaFunnelRetriever(BaseRetriever):
             raise EmptyInputError("The store holds no documents: add documents before searching.")
         if self.rotates and self._rot is None:
             from langchain_embcompare.matryoshka import PCARotation
+            from langchain_embcompare.retrievers.cluster import _few_threads
 
-            self._rot = PCARotation.fit(full, seed=self.seed)
+            with _few_threads(min(len(full), 20000) * full.shape[1] ** 2):
+                self._rot = PCARotation.fit(full, seed=self.seed)
         small = self._small_vectors(full)
         if self.precision == "binary":
             index = faiss.IndexBinaryFlat(self.small_dim)
