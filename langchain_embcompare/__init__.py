@@ -15,12 +15,38 @@ from langchain_embcompare.evaluation import BeirDataset, evaluate_run, load_beir
 from langchain_embcompare.filters import Num, Tag, Text, as_expression
 from langchain_embcompare.matryoshka import MatryoshkaEmbeddings, PCARotation, Quantizer, VectorSpace
 from langchain_embcompare.models import load_embeddings, offline_models
+from langchain_embcompare.rerank import OracleJudge, PairwiseLLMReranker, make_chat_model
 from langchain_embcompare.retrievers import EmbRetriever
 from langchain_embcompare.stores import FaissIndexSpec, FaissVectorStore
 
 __version__ = "0.1.0"
 
+# Heavier parts load on first use: `from langchain_embcompare import RedisVectorStore` still works.
+_LAZY = {
+    "RedisVectorStore": "langchain_embcompare.stores.redis",
+    "RedisIndexSpec": "langchain_embcompare.stores.redis",
+    "ClusterPrefilterRetriever": "langchain_embcompare.retrievers.cluster",
+    "MatryoshkaFunnelRetriever": "langchain_embcompare.retrievers.funnel",
+    "cluster_map": "langchain_embcompare.retrievers.cluster_map",
+    "save_cluster_map": "langchain_embcompare.retrievers.cluster_map",
+    "compare": "langchain_embcompare.evaluation.compare",
+    "RunSpec": "langchain_embcompare.evaluation.compare",
+    "ComparisonResult": "langchain_embcompare.evaluation.compare",
+    "EvalSettings": "langchain_embcompare.evaluation.pipeline",
+    "run_eval": "langchain_embcompare.evaluation.pipeline",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'langchain_embcompare' has no attribute {name!r}")
+
+
 __all__ = [
+    *_LAZY,
     "MatryoshkaEmbeddings",
     "PCARotation",
     "Quantizer",
@@ -30,6 +56,9 @@ __all__ = [
     "FaissIndexSpec",
     "FaissVectorStore",
     "EmbRetriever",
+    "PairwiseLLMReranker",
+    "OracleJudge",
+    "make_chat_model",
     "Tag",
     "Num",
     "Text",
