@@ -109,22 +109,34 @@ def main() -> None:
     for block in results["runs"].values():
         for row in block["rows"]:
             row.pop("_ids", None)
-    goal = [r for r in results["runs"]["K=64"]["rows"] if r.get("adaptive") and r.get("tail") == 1.0][0]
-    fixed98 = [r for r in results["runs"]["K=64"]["rows"] if "nprobe" in r and r["relative_ndcg"] >= 0.98]
-    results["goal"] = {
-        "target": "K=64 adaptive keeps >= 98% of exhaustive nDCG@10 while scanning <= 30% on average",
-        "adaptive_tail_1.0": {k: goal[k] for k in ("relative_ndcg", "scanned_fraction", "clusters_opened")},
-        "met": bool(goal["relative_ndcg"] >= 0.98 and goal["scanned_fraction"] <= 0.30),
-        "smallest_fixed_nprobe_reaching_98pct": (
-            {k: fixed98[0][k] for k in ("nprobe", "relative_ndcg", "scanned_fraction")} if fixed98 else None
-        ),
-    }
+    results["goal"] = goal(results)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
     plot(results, out.with_suffix(".png"))
     print(json.dumps(results["goal"], indent=1))
     print("wrote", out, out.with_suffix(".png"))
+
+
+def goal(results: dict) -> dict:
+    """The issue's target, read off the K=64 rows: adaptive (tail 1.0 and the default 1.25) vs fixed nprobe."""
+    rows = results["runs"]["K=64"]["rows"]
+    keys = ("relative_ndcg", "scanned_fraction", "clusters_opened")
+    adaptive = {f"adaptive_tail_{r['tail']}": {k: r[k] for k in keys} for r in rows if r.get("adaptive") and r.get("tail") in (1.0, 1.25)}
+    fixed98 = [r for r in rows if "nprobe" in r and r["relative_ndcg"] >= 0.98]
+    return {
+        "target": "K=64 adaptive keeps >= 98% of exhaustive nDCG@10 while scanning <= 30% on average",
+        **adaptive,
+        "met": {name: bool(v["relative_ndcg"] >= 0.98 and v["scanned_fraction"] <= 0.30) for name, v in adaptive.items()},
+        "smallest_fixed_nprobe_reaching_98pct": (
+            {k: fixed98[0][k] for k in ("nprobe", "relative_ndcg", "scanned_fraction")} if fixed98 else None
+        ),
+        "redis_identical": (
+            {name: f"{v['configs_with_identical_rankings']}/{v['configs']} configs identical rankings, "
+                   f"max |diff| {v['max_abs_difference_ndcg_or_scanned']}" for name, v in results["redis"].items() if name.startswith("K=")}
+            if "redis" in results else None
+        ),
+    }
 
 
 def compare_redis(store, emb, fitted, qids, q, qrels, full, results) -> dict:  # noqa: ANN001

@@ -105,7 +105,7 @@ class _LazyDocs:
 class Generator:
     """Unit vectors with SciFact/MiniLM's covariance: topic centre + within-topic spread, normalised."""
 
-    def __init__(self, real: np.ndarray, seed: int = 0, topic_share: float = 0.6, docs_per_topic: int = 100) -> None:
+    def __init__(self, real: np.ndarray, seed: int = 0, topic_share: float = 0.3, docs_per_topic: int = 100) -> None:
         self.mean = real.mean(0).astype(np.float32)
         cov = np.cov(real.T).astype(np.float64)
         evals, evecs = np.linalg.eigh(cov)
