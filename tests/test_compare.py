@@ -18,6 +18,7 @@ from langchain_embcompare.evaluation.compare import (
     RunSpec,
     compare,
     load_config,
+    parse_dims,
     specs_from_models,
 )
 from langchain_embcompare.evaluation.datasets import BeirDataset
@@ -174,6 +175,9 @@ def test_compare_input_errors():
     with pytest.raises(InvalidParameterError, match="unique"):
         compare([RunSpec(model="m", name="x"), RunSpec(model="m", name="x")], ds)
     assert [s.name for s in specs_from_models(["a", "b"], [None, 128])] == ["a@full", "a@128", "b@full", "b@128"]
+    assert parse_dims("384, 128,full") == [384, 128, None] and parse_dims(None) is None
+    with pytest.raises(InvalidParameterError, match="'12x'"):
+        parse_dims("384,12x")
 
 
 GOOD = """

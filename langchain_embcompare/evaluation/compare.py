@@ -68,6 +68,7 @@ __all__ = [
     "ConfigError",
     "compare",
     "specs_from_models",
+    "parse_dims",
     "load_config",
     "compare_from_config",
 ]
@@ -426,6 +427,22 @@ def _latency(retriever: BaseRetriever, emb: Embeddings | None, queries: list[str
         t2 = time.perf_counter()
         ms.append(1000 * ((t1 - t0) + (t2 - t1 if cached else 0.0)))
     return ms
+
+
+def parse_dims(text: str | None) -> list[int | None] | None:
+    """``"384,128,full"`` -> ``[384, 128, None]`` (the CLI's ``--dims``); None/empty -> None."""
+    if text is None or not str(text).strip():
+        return None
+    out: list[int | None] = []
+    for tok in str(text).split(","):
+        tok = tok.strip().lower()
+        if tok in ("full", "native", "none"):
+            out.append(None)
+        elif tok.isdigit() and int(tok) > 0:
+            out.append(int(tok))
+        else:
+            raise InvalidParameterError(f"--dims {text!r}: {tok!r} is not a positive integer or 'full' (e.g. --dims full,256,128).")
+    return out
 
 
 def specs_from_models(models: Sequence[str], dims: Sequence[int | None] | None = None, **common: Any) -> list[RunSpec]:

