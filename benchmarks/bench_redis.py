@@ -9,7 +9,8 @@ Measures, in one run against one real server:
   (goal <= 1.10x);
 * index memory at 384 / 128 / 64 d from ``FT.INFO`` (vector index) and ``MEMORY USAGE`` (the hashes).
 
-Usage: ``python benchmarks/bench_redis.py [--redis-url URL] [--dims 384 128] [--out PATH]``
+Usage: ``python benchmarks/bench_redis.py [--redis-url URL] [--dims 384 128] [--with-cli] [--out PATH]``
+(``--with-cli`` repeats the quality comparison through ``embcompare eval --store redis --redis-url``)
 (without ``--redis-url`` / ``REDIS_URL`` it starts its own server via scripts/redis_server.py).
 """
 
@@ -20,7 +21,9 @@ import importlib.util
 import json
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -170,6 +173,30 @@ def _memory(client: redis.Redis, store: RedisVectorStore, ids: list[str]) -> dic
             "hashes_total_mb_est": round(float(np.mean(per_key)) * len(ids) / 2**20, 3)}
 
 
+def _cli_eval(url: str, dims: list[int], workdir: Path) -> dict[str, Any]:
+    """The same comparison through ``embcompare eval ... --store redis --redis-url URL`` (the user's path)."""
+    exe = Path(sys.executable).parent / "embcompare"
+    out: dict[str, Any] = {}
+    for dim in dims:
+        row: dict[str, Any] = {}
+        for store, index in (("faiss", "flat"), ("redis", "flat"), ("redis", "hnsw")):
+            path = workdir / f"{store}_{index}_{dim}.json"
+            cmd = [str(exe), "eval", str(SCIFACT), "--dim", str(dim), "--store", store, "--index", index, "--out", str(path)]
+            if store == "redis":
+                cmd += ["--redis-url", url]
+            subprocess.run(cmd, check=True, capture_output=True, text=True)
+            r = json.loads(path.read_text())
+            row[f"{store}_{index}"] = {"ndcg@10": r["ndcg@10"], "recall@100": r["recall@100"], "mrr@10": r["mrr@10"],
+                                       "per_query_ms": round(r["timings"]["per_query_ms"], 3)}
+            shown = [c for c in cmd[1:] if c not in ("--out", str(path))]
+            row[f"{store}_{index}_command"] = " ".join(["embcompare", *shown])
+        row["ndcg10_redis_flat_minus_faiss_flat"] = round(row["redis_flat"]["ndcg@10"] - row["faiss_flat"]["ndcg@10"], 6)
+        row["ndcg10_redis_hnsw_minus_redis_flat"] = round(row["redis_hnsw"]["ndcg@10"] - row["redis_flat"]["ndcg@10"], 6)
+        out[str(dim)] = row
+        print(f"[cli {dim}d] {json.dumps(row)}", flush=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--redis-url", default=os.environ.get("REDIS_URL"))
@@ -178,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency-rounds", type=int, default=1)
     ap.add_argument("--ingest-repeats", type=int, default=6)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "redis.json"))
+    ap.add_argument("--with-cli", action="store_true", help="also run `embcompare eval --store redis` (a few minutes)")
     args = ap.parse_args(argv)
 
     server = None
@@ -270,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[ingest] {json.dumps(result['ingest'])}", flush=True)
             for store in stores.values():
                 store.drop()
+        if args.with_cli:
+            with tempfile.TemporaryDirectory() as tmp:
+                result["cli_eval"] = _cli_eval(url, args.dims, Path(tmp))
         result["elapsed_s"] = round(time.time() - t0, 1)
     finally:
         if server is not None:
