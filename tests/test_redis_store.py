@@ -173,7 +173,9 @@ def test_filter_on_unindexed_field_names_the_fix(filtered, data):
     with pytest.raises(InvalidParameterError, match="metadata_schema"):
         filtered.search_vectors(data[2], 3, filter={"author": "x"})
     with pytest.raises(InvalidParameterError, match="not supported"):
-        dict_to_filter({"year": {"$like": "x"}}, {"year": "numeric"})
+        dict_to_filter({"year": {"$like": 3}}, {"year": "numeric"})
+    with pytest.raises(InvalidParameterError, match="needs numbers"):
+        dict_to_filter({"year": {"$gte": "2000"}}, {"year": "numeric"})
 
 
 def test_extra_vector_field_for_funnel(redis_url, data):

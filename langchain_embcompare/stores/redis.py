@@ -24,7 +24,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -221,6 +221,9 @@ def _field_op(name: str, kind: str, op: str, arg: Any) -> FilterExpression:
         if op == "$like":
             return Tag(name) % values
     elif kind == "numeric":
+        values = list(arg) if listy else [arg]
+        if any(isinstance(v, bool) or not isinstance(v, (int, float, np.number)) for v in values):
+            raise InvalidParameterError(f"Filter on numeric field {name!r} needs numbers, got {arg!r}")
         if op in ("$in", "$nin") or listy:
             eqs = [Num(name) == v for v in arg]
             expr = _combine(eqs, "|")
