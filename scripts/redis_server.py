@@ -172,6 +172,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGTERM the server when the process that started it dies (no orphans after a crashed test)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _no_retry_client(host: str, port: int):  # noqa: ANN202 - redis.Redis
     """A client that does not retry (redis-py retries SHUTDOWN's dropped connection for seconds)."""
     import redis
@@ -244,6 +252,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=detach,
+            preexec_fn=None if detach else _die_with_parent,
         )
         self._wait_ready(timeout)
         return self
