@@ -1,6 +1,6 @@
 """Matryoshka funnel retrieval on the bundled demo data set, offline.
 
-Shortlists candidates with 64-d prefixes (after a PCA rotation, as all-MiniLM-L6-v2 is not
+Shortlists candidates with 64-d prefixes (with and without a PCA rotation (the default, "auto", rotates: all-MiniLM-L6-v2 is not
 Matryoshka-trained) or with 1-bit codes, rescores them with the full 384-d vectors, and compares
 nDCG@10 with exhaustive full-dimension search.
 
@@ -28,7 +28,7 @@ def main() -> None:
     full = ndcg(store.as_retriever(k=10))
     print(f"exhaustive 384-d nDCG@10 = {full:.4f}")
     for kwargs in (
-        {"shortlist_dim": 64, "shortlist": 30},
+        {"shortlist_dim": 64, "shortlist": 30, "rotation": None},
         {"shortlist_dim": 64, "shortlist": 30, "rotation": "pca"},
         {"shortlist_dim": None, "shortlist": 30, "precision": "binary"},
     ):

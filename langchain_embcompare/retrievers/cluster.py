@@ -599,8 +599,28 @@ class ClusterPrefilterRetriever(BaseRetriever):
                 top = np.argsort(-cs, kind="stable")[:k]
                 best_s[r], best_i[r] = cs[top], ci[top]
         else:
-            for step in range(self.nprobe):
-                open_step(step, np.arange(m))
+            # One search per cluster for every query that probes it among its first nprobe (K calls,
+            # not nprobe x K), each query's lists kept in its own slot, then one merge.
+            first = order[:, : self.nprobe]
+            slot_s = np.full((m, self.nprobe, k), -np.inf, np.float32)
+            slot_i = np.full((m, self.nprobe, k), -1, np.int64)
+            flat = first.ravel()
+            qrow = np.repeat(np.arange(m), self.nprobe)
+            slot = np.tile(np.arange(self.nprobe), m)
+            srt = np.argsort(flat, kind="stable")
+            edges = np.searchsorted(flat[srt], np.arange(kc + 1))
+            for c in range(kc):
+                sel = srt[edges[c] : edges[c + 1]]
+                if len(sel) == 0:
+                    continue
+                s, ids = search_group(c, qrow[sel])
+                slot_s[qrow[sel], slot[sel], : s.shape[1]] = s
+                slot_i[qrow[sel], slot[sel], : s.shape[1]] = ids
+            cs, ci = slot_s.reshape(m, -1), slot_i.reshape(m, -1)
+            top = np.argsort(-cs, axis=1, kind="stable")[:, :k]
+            best_s[:] = np.take_along_axis(cs, top, 1)
+            best_i[:] = np.take_along_axis(ci, top, 1)
+            opened = [list(map(int, row)) for row in first]
         if self.adaptive:
             step = self.nprobe
             active = np.arange(m)
