@@ -1,8 +1,8 @@
 """Matryoshka funnel retrieval on the bundled demo data set, offline.
 
-Shortlists candidates with 64-d prefixes (with and without a PCA rotation (the default, "auto", rotates: all-MiniLM-L6-v2 is not
-Matryoshka-trained) or with 1-bit codes, rescores them with the full 384-d vectors, and compares
-nDCG@10 with exhaustive full-dimension search.
+Shortlists candidates with 64-d prefixes (raw, and after a PCA rotation: the default
+``rotation="auto"`` rotates, as all-MiniLM-L6-v2 is not Matryoshka-trained) or with 1-bit codes,
+rescores them with the full 384-d vectors, and compares nDCG@10 with exhaustive full-dimension search.
 
     python examples/funnel_retriever.py
 """
