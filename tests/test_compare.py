@@ -124,20 +124,21 @@ def test_label_free_mode_reports_agreement_latency_memory_cost(minilm, tmp_path)
 
 
 def test_specs_on_scifact_slice_match_eval_and_share_the_model(scifact_small, monkeypatch):
-    from langchain_embcompare import matryoshka
+    from langchain_embcompare import models
     from langchain_embcompare.evaluation.pipeline import EvalSettings, run_eval
 
     built = []
-    original = matryoshka.MatryoshkaEmbeddings.__init__
+    original = models.SentenceTransformerEmbeddings.__init__
 
-    def counting_init(self, model, *a, **kw):
-        built.append(model)
-        original(self, model, *a, **kw)
+    def counting_init(self, path, *a, **kw):
+        built.append(kw.get("model_id"))
+        original(self, path, *a, **kw)
 
-    monkeypatch.setattr(matryoshka.MatryoshkaEmbeddings, "__init__", counting_init)
+    models._load_cached.cache_clear()
+    monkeypatch.setattr(models.SentenceTransformerEmbeddings, "__init__", counting_init)
     specs = [RunSpec(model="all-MiniLM-L6-v2", name="minilm"), RunSpec(model="all-MiniLM-L6-v2", dim=128, name="minilm-128")]
     res = compare(specs, scifact_small, k=100, latency_queries=5, throughput_texts=16)
-    assert built == ["all-MiniLM-L6-v2"]  # the 128-d run reused the model (with_dim), no second load
+    assert built == ["sentence-transformers/all-MiniLM-L6-v2"]  # the 128-d run reused the loaded model
     d = res.to_dict()
     assert d["runs"]["minilm"]["dim"] == 384 and d["runs"]["minilm-128"]["dim"] == 128
     # the same numbers as the single-run evaluation (`embcompare eval`)

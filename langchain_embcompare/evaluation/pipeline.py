@@ -80,14 +80,18 @@ class EvalSettings:
 
 
 def build_embeddings(settings: EvalSettings, corpus_texts: list[str] | None = None, base: MatryoshkaEmbeddings | None = None) -> MatryoshkaEmbeddings:
-    """The run's embeddings; ``base`` (same model) is reused so the model loads and encodes once."""
-    if base is not None and base.model_name and settings.model in (base.model_name, getattr(base, "_requested", None)):
-        emb = base.with_dim(settings.dim, precision=settings.precision, layer_norm=settings.layer_norm, rotation=None)
-    else:
-        emb = MatryoshkaEmbeddings(
-            settings.model, settings.dim, prompts=settings.prompts, layer_norm=settings.layer_norm, precision=settings.precision
-        )
-        emb._requested = settings.model  # type: ignore[attr-defined]
+    """The run's embeddings. ``base`` (an earlier run's embeddings) shares its in-memory vectors when
+    model and prompts match, so N specs of one model encode the corpus once. Models themselves are
+    loaded once per process (``load_embeddings`` caches them)."""
+    emb = MatryoshkaEmbeddings(
+        settings.model, settings.dim, prompts=settings.prompts, layer_norm=settings.layer_norm, precision=settings.precision
+    )
+    if base is not None and (base.model_name, base.query_prompt, base.document_prompt) == (
+        emb.model_name,
+        emb.query_prompt,
+        emb.document_prompt,
+    ):
+        emb._caches = base._caches
     if settings.rotation == "pca":
         if not corpus_texts:
             raise InvalidParameterError("rotation='pca' is fitted on document texts: pass the corpus.")
