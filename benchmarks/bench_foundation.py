@@ -7,7 +7,8 @@ Writes benchmarks/results/foundation.json:
   throughput          documents/s, ours (cache off) vs raw SentenceTransformer.encode, ratio
   query_latency       ms per query (embed + search), ours (retriever.invoke) vs raw encode + faiss.search
 
-Run:  .venv/bin/python benchmarks/bench_foundation.py [--scifact DIR] [--reps 3]
+Run:  .venv/bin/python benchmarks/bench_foundation.py [--scifact DIR] [--reps 3] [--parts quality,rotation,precision,speed]
+The raw side's corpus vectors (plain SentenceTransformer.encode) are kept in the cache folder between runs.
 """
 
 from __future__ import annotations
@@ -52,7 +53,10 @@ def main() -> None:
     ap.add_argument("--throughput-docs", type=int, default=512)
     ap.add_argument("--latency-queries", type=int, default=100)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "foundation.json"))
+    ap.add_argument("--parts", default="quality,rotation,precision,speed",
+                    help="comma-separated subset; results merge into an existing --out file")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
 
     ds = load_beir(args.scifact)
     doc_ids, qids = [d.id for d in ds.corpus], list(ds.queries)
@@ -69,11 +73,14 @@ def main() -> None:
     print(f"raw encode: {time.perf_counter() - t:.1f}s")
 
     emb = MatryoshkaEmbeddings("all-MiniLM-L6-v2")
-    result: dict = {"dataset": "scifact", "model": "all-MiniLM-L6-v2", "machine": f"{platform.machine()} {os.cpu_count()} cores"}
+    out_path = Path(args.out)
+    result: dict = json.loads(out_path.read_text()) if out_path.exists() else {}
+    result.update({"dataset": "scifact", "model": "all-MiniLM-L6-v2", "machine": f"{platform.machine()} {os.cpu_count()} cores"})
+    result.setdefault("commands", {})[args.parts] = "python benchmarks/bench_foundation.py --parts " + args.parts
 
     # 1. quality, ours vs raw, per dimension
-    quality = {}
-    for dim in (384, 256, 128, 64, 32):
+    quality = {int(k): v for k, v in result.get("quality", {}).items()}
+    for dim in (384, 256, 128, 64, 32) if "quality" in parts else ():
         store = FaissVectorStore(emb.with_dim(dim))
         store.add_documents(ds.corpus)
         ours = evaluate_run(retrieve_run(store.as_retriever(), ds.queries, k=100), ds.qrels)
@@ -83,9 +90,9 @@ def main() -> None:
     result["quality"] = quality
 
     # 2. fitted rotation vs plain truncation
-    rotation = {}
-    rotated_full = emb.fit_rotation(ds.texts)
-    for dim in (128, 64, 32):
+    rotation = result.get("rotation", {})
+    rotated_full = emb.fit_rotation(ds.texts) if "rotation" in parts else None
+    for dim in (128, 64, 32) if "rotation" in parts else ():
         row = {}
         for name, e in (("truncate", emb.with_dim(dim)), ("pca", rotated_full.with_dim(dim))):
             store = FaissVectorStore(e)
@@ -97,8 +104,8 @@ def main() -> None:
     result["rotation"] = rotation
 
     # 3. precision: bytes per vector and the quality each keeps
-    precision = {}
-    for p in ("float32", "int8", "binary"):
+    precision = result.get("precision", {})
+    for p in ("float32", "int8", "binary") if "precision" in parts else ():
         store = FaissVectorStore(emb.with_dim(None, precision=p), FaissIndexSpec(rescore_multiplier=4))
         store.add_documents(ds.corpus)
         nd = evaluate_run(retrieve_run(store.as_retriever(), ds.queries, k=100), ds.qrels)["ndcg@10"]
@@ -109,6 +116,11 @@ def main() -> None:
         }
         print(f"precision {p}: {precision[p]}")
     result["precision"] = precision
+
+    if "speed" not in parts:
+        out_path.write_text(json.dumps(result, indent=2))
+        print(f"wrote {args.out}")
+        return
 
     # 4. encoding throughput, cache off, interleaved repetitions
     texts = ds.texts[: args.throughput_docs]
