@@ -168,7 +168,8 @@ def build_ab_chain(
     )
 
     def overlap(x: dict) -> dict:
-        return pairwise_overlap({name: res["sources"] for name, res in x["results"].items()}, k)
+        # pairs named in the caller's order: streamed results arrive in whatever order branches finish
+        return pairwise_overlap({name: x["results"][name]["sources"] for name in retrievers}, k)
 
     chain = (
         RunnableLambda(lambda q: {**to_question(q), "_t0": time.perf_counter()}, name="to_question")

@@ -34,7 +34,6 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -44,11 +43,10 @@ from typing import Any, Literal
 
 import faiss
 import numpy as np
-from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr
 
+from langchain_embcompare.retrievers.vector import BatchRetriever
 from langchain_embcompare.errors import (
     DimensionMismatchError,
     EmbCompareError,
@@ -299,7 +297,7 @@ def summarize_stats(stats: Sequence[ClusterSearchStats]) -> dict[str, float]:
 # --------------------------------------------------------------------------- the retriever
 
 
-class ClusterPrefilterRetriever(BaseRetriever):
+class ClusterPrefilterRetriever(BatchRetriever):
     """Top-``k`` search restricted to the clusters nearest the query (FAISS or Redis store).
 
     ``nprobe`` clusters per query, or ``adaptive=True`` (see the module docstring; ``nprobe`` is then
@@ -512,16 +510,6 @@ class ClusterPrefilterRetriever(BaseRetriever):
                 ]
             )
         return docs, stats
-
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
-    ) -> list[Document]:
-        return self.search_batch([query], **kwargs)[0]
-
-    async def _aget_relevant_documents(
-        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
-    ) -> list[Document]:
-        return (await asyncio.to_thread(self.search_batch, [query], **kwargs))[0]
 
     def stats_summary(self) -> dict[str, float]:
         """Mean ``scanned_fraction`` and ``clusters_opened`` over every query since :meth:`reset_stats`."""

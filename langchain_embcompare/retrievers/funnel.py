@@ -25,18 +25,16 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any, Literal
 
 import faiss
 import numpy as np
-from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr
 
+from langchain_embcompare.retrievers.vector import BatchRetriever
 from langchain_embcompare.errors import DimensionMismatchError, EmptyInputError, InvalidParameterError
 
 __all__ = ["MatryoshkaFunnelRetriever", "prefix_normalize", "binary_codes"]
@@ -56,7 +54,7 @@ def binary_codes(vectors: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(quantize_embeddings(np.asarray(vectors, dtype=np.float32), precision="ubinary"))
 
 
-class MatryoshkaFunnelRetriever(BaseRetriever):
+class MatryoshkaFunnelRetriever(BatchRetriever):
     """Shortlist ``shortlist`` candidates with small (or binary) vectors, rescore at full dim, return ``k``.
 
     ``shortlist_dim=None`` uses the full dimension for the shortlist (with ``precision="binary"``: full
@@ -293,16 +291,6 @@ class MatryoshkaFunnelRetriever(BaseRetriever):
             [Document(page_content=d.page_content, id=d.id, metadata={**d.metadata, "score": s}) for d, s in row]
             for row in hits
         ]
-
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
-    ) -> list[Document]:
-        return self.search_batch([query], **kwargs)[0]
-
-    async def _aget_relevant_documents(
-        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
-    ) -> list[Document]:
-        return (await asyncio.to_thread(self.search_batch, [query], **kwargs))[0]
 
 
 def _scores(q: np.ndarray, vecs: np.ndarray, metric: str) -> np.ndarray:

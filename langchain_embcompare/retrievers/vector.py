@@ -21,7 +21,25 @@ def with_scores(hits: list[tuple[Document, float]], **extra: Any) -> list[Docume
     ]
 
 
-class EmbRetriever(BaseRetriever):
+class BatchRetriever(BaseRetriever):
+    """A retriever whose one job is ``search_batch(queries)``: single queries, sync and async, go
+    through it, and evaluation calls it directly with the whole query set."""
+
+    def search_batch(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[Document]]:
+        raise NotImplementedError
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        return self.search_batch([query], **kwargs)[0]
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        return (await asyncio.to_thread(self.search_batch, [query], **kwargs))[0]
+
+
+class EmbRetriever(BatchRetriever):
     """Top-``k`` similarity search on a FAISS or Redis store of this package.
 
     ``filter`` is a redisvl filter expression or a LangChain-style dict (see
@@ -43,16 +61,6 @@ class EmbRetriever(BaseRetriever):
             raise InvalidParameterError(f"k must be positive, got {k}.")
         return k
 
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
-    ) -> list[Document]:
-        return self.search_batch([query], **kwargs)[0]
-
-    async def _aget_relevant_documents(
-        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
-    ) -> list[Document]:
-        return (await asyncio.to_thread(self.search_batch, [query], **kwargs))[0]
-
     def search_batch(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[Document]]:
         """Many queries at once: one embedding batch, one index search."""
         q = self.store.embedding.encode_queries(queries)
@@ -60,4 +68,4 @@ class EmbRetriever(BaseRetriever):
         return [with_scores(h) for h in hits]
 
 
-__all__ = ["EmbRetriever", "with_scores"]
+__all__ = ["BatchRetriever", "EmbRetriever", "with_scores"]
