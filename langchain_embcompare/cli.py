@@ -93,7 +93,7 @@ def compare_cmd(
     dataset_dir: Optional[Path] = typer.Argument(None, help="A BEIR-format folder (or set dataset= in the config)."),
     config: Optional[Path] = typer.Option(None, help="ab.toml describing the runs (see README)."),
     model: list[str] = typer.Option([], "--model", help="Short form: a model to compare (repeat)."),
-    dims: Optional[str] = typer.Option(None, help="Short form: comma-separated dims, e.g. 384,128 (default: full)."),
+    dims: Optional[str] = typer.Option(None, help="Short form: comma-separated dims, e.g. full,128 (default: full)."),
     precision: str = typer.Option("float32", help="Short form: float32 | int8 | binary"),
     index: str = typer.Option("flat", help="Short form: flat | ivf | hnsw"),
     store: str = typer.Option("faiss", help="Short form: faiss | redis"),
@@ -106,7 +106,7 @@ def compare_cmd(
 ) -> None:
     """A/B compare embedding models and retrievers: quality + significance, agreement, latency, memory, cost."""
     from langchain_embcompare.errors import EmbCompareError
-    from langchain_embcompare.evaluation.compare import compare, compare_from_config, load_config, specs_from_models
+    from langchain_embcompare.evaluation.compare import compare, compare_from_config, load_config, parse_dims, specs_from_models
     from langchain_embcompare.evaluation.datasets import load_beir
 
     try:
@@ -122,7 +122,7 @@ def compare_cmd(
             else:
                 if dataset_dir is None:
                     raise typer.BadParameter("pass DATASET_DIR (or --config with dataset=)")
-                dim_list = [int(d) for d in dims.split(",")] if dims else None
+                dim_list = parse_dims(dims) if dims else None
                 specs = specs_from_models(model, dim_list, precision=precision, index=index, store=store, redis_url=redis_url)
                 ds = load_beir(dataset_dir, max_queries=max_queries)
                 result = compare(specs, ds, baseline=baseline, k=k, on_stage=stage)

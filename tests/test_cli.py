@@ -39,3 +39,51 @@ def test_eval_bad_input_is_a_clear_error(scifact_small_dir):
     assert res.exit_code == 2 and "no-such/model-zz" in res.output
     res = runner.invoke(app, ["eval", str(scifact_small_dir), "--precision", "int4"])
     assert res.exit_code == 2 and "precision" in res.output
+
+
+def test_compare_short_form_json_and_html(tmp_path):
+    from langchain_embcompare.data import demo_dataset_path
+
+    out, html = tmp_path / "c.json", tmp_path / "c.html"
+    res = runner.invoke(
+        app,
+        ["compare", str(demo_dataset_path()), "--model", "all-MiniLM-L6-v2", "--dims", "full,64", "--k", "20",
+         "--json", str(out), "--html", str(html)],
+    )
+    assert res.exit_code == 0, res.output
+    runs = json.loads(out.read_text())["runs"]
+    assert set(runs) == {"all-MiniLM-L6-v2@full", "all-MiniLM-L6-v2@64"}
+    for r in runs.values():
+        assert 0 < r["ndcg@10"] <= 1 and 0 < r["recall@100"] <= 1 and 0 < r["mrr@10"] <= 1
+    assert runs["all-MiniLM-L6-v2@full"]["ndcg@10"] > runs["all-MiniLM-L6-v2@64"]["ndcg@10"]
+    assert "plotly" in html.read_text()[:2_000_000]
+
+
+def test_compare_bad_config_names_the_field(tmp_path):
+    cfg = tmp_path / "ab.toml"
+    cfg.write_text('[[runs]]\nmodel = "all-MiniLM-L6-v2"\ndim = "128"\n')
+    res = runner.invoke(app, ["compare", str(tmp_path), "--config", str(cfg)])
+    assert res.exit_code == 2 and "dim" in res.output
+
+
+def test_map_writes_html_and_png_with_query_marker(tmp_path):
+    from langchain_embcompare.data import demo_dataset_path
+
+    html, png = tmp_path / "m.html", tmp_path / "m.png"
+    res = runner.invoke(app, ["map", str(demo_dataset_path()), "--clusters", "6", "--query", "product marketing launch",
+                              "--html", str(html), "--png", str(png)])
+    assert res.exit_code == 0, res.output
+    text = html.read_text()
+    assert "product marketing launch" in text and '"symbol":"x"' in text.replace(" ", "")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+
+
+def test_demo_main_job_writes_report(tmp_path):
+    res = runner.invoke(app, ["demo", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    for name in ("report.html", "embcompare-demo.json", "cluster_map.html", "cluster_map.png"):
+        assert (tmp_path / name).stat().st_size > 1000, name
+    runs = json.loads((tmp_path / "embcompare-demo.json").read_text())["runs"]
+    assert any("cluster" in n for n in runs) and any("funnel" in n for n in runs)
+    assert all(0 < r["ndcg@10"] <= 1 for r in runs.values())
+    assert "skipping LLM reranking" in res.output
