@@ -16,6 +16,7 @@ from typing import Any, Callable
 from langchain_core.retrievers import BaseRetriever
 
 DEMO_QUERY_ID = "q01"
+SHORT_NAMES = {"all-MiniLM-L6-v2": "MiniLM", "static-minilm": "static"}
 
 
 def _say(msg: str) -> None:
@@ -56,23 +57,23 @@ def run_demo(
             emb = base.with_dim(dim if dim != full else None)
             store = FaissVectorStore(emb)
             store.add_documents(ds.corpus)
-            name = f"{model}@{dim}"
+            name = f"{SHORT_NAMES.get(model, model)}@{dim}"
             stores[name] = store
             retrievers[name] = store.as_retriever(k=20)
         say(f"embedded with {model} ({full}-d native) at {', '.join(map(str, dims))} d")
 
-    main_name = f"{models[0]}@{MatryoshkaEmbeddings(models[0]).output_dim}"
+    main_name = f"{SHORT_NAMES.get(models[0], models[0])}@{MatryoshkaEmbeddings(models[0]).output_dim}"
     main = stores[main_name]
     cluster = ClusterPrefilterRetriever.from_store(main, n_clusters=8, k=20, adaptive=True, stop_rank=10)
-    retrievers[f"{main_name} cluster-adaptive"] = cluster
-    retrievers[f"{main_name} funnel 64->full"] = MatryoshkaFunnelRetriever(store=main, k=20, shortlist_dim=64, shortlist=50)
+    retrievers[f"{main_name} cluster"] = cluster
+    retrievers[f"{main_name} funnel64"] = MatryoshkaFunnelRetriever(store=main, k=20, shortlist_dim=64, shortlist=50)
     say("built cluster-prefiltered (KMeans, 8 clusters, adaptive) and Matryoshka funnel (64-d shortlist) retrievers")
 
     rerank = rerank or os.environ.get("EMBCOMPARE_RERANK_MODEL")
     if rerank:
         from langchain_embcompare.rerank import rerank_retriever
 
-        retrievers[f"{main_name} + PRP rerank"] = rerank_retriever(retrievers[main_name], model=rerank, method="sliding", top=10, k=20)
+        retrievers[f"{main_name} +rerank"] = rerank_retriever(retrievers[main_name], model=rerank, method="sliding", top=10, k=20)
         say(f"pairwise LLM reranking with {rerank}")
     else:
         say(
