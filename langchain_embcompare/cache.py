@@ -54,16 +54,21 @@ class EmbeddingCache:
     def __len__(self) -> int:
         return len(self._rows)
 
-    def get_or_compute(self, texts: Sequence[str], compute: Callable[[list[str]], np.ndarray]) -> np.ndarray:
-        """Vectors for ``texts``; only the texts not cached yet go to ``compute`` (in one batch)."""
+    def get_or_compute(
+        self, texts: Sequence[str], compute: Callable[[list[str]], np.ndarray], chunk: int = 2048
+    ) -> np.ndarray:
+        """Vectors for ``texts``; only the texts not cached yet go to ``compute``, ``chunk`` at a time,
+        each chunk stored as soon as it is encoded (an interrupted long encode keeps what it did)."""
         keys = [_key(t) for t in texts]
         missing: dict[str, str] = {}
         for k, t in zip(keys, texts):
             if k not in self._rows and k not in missing:
                 missing[k] = t
-        if missing:
-            new = np.ascontiguousarray(compute(list(missing.values())), dtype=np.float32)
-            self._store(list(missing), new)
+        todo = list(missing.items())
+        for start in range(0, len(todo), chunk):
+            part = todo[start : start + chunk]
+            new = np.ascontiguousarray(compute([t for _, t in part]), dtype=np.float32)
+            self._store([k for k, _ in part], new)
         return self._gather(keys)
 
     def _gather(self, keys: Sequence[str]) -> np.ndarray:

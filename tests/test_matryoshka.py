@@ -151,3 +151,24 @@ def test_quantizer_int8_and_binary():
     assert b.dtype == np.uint8 and b.shape == (50, 4)
     with pytest.raises(InvalidParameterError):
         Quantizer("int4")
+
+
+def test_cache_stores_each_chunk_so_an_interrupted_encode_keeps_its_work(tmp_path):
+    from langchain_embcompare.cache import EmbeddingCache
+
+    calls = []
+
+    def compute(texts):
+        calls.append(len(texts))
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the user stops a long encode
+        return np.ones((len(texts), 4), np.float32)
+
+    texts = [f"t{i}" for i in range(10)]
+    with pytest.raises(KeyboardInterrupt):
+        EmbeddingCache(tmp_path).get_or_compute(texts, compute, chunk=4)
+    again = EmbeddingCache(tmp_path)  # reopened from disk
+    assert len(again) == 8
+    calls.clear()
+    again.get_or_compute(texts, lambda t: calls.append(len(t)) or np.ones((len(t), 4), np.float32), chunk=4)
+    assert calls == [2]  # only the texts the interrupted run had not stored
