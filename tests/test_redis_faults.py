@@ -93,20 +93,20 @@ def test_dropped_connections_are_retried(own_server):
     store = RedisVectorStore(MatryoshkaEmbeddings(DeterministicFakeEmbedding(size=D), cache_dir=None), spec, own_server.url, space=VectorSpace("m", D))
     admin = redis.Redis.from_url(own_server.url)
     before = int(admin.info("stats")["total_connections_received"])
-    stop = threading.Event()
+    # Drop every client connection (but the admin's) right before every 5th batch is sent: a
+    # deterministic schedule, so the test does not depend on how fast this machine ingests.
+    opened = store.client.pipeline
+    batches = []
 
-    def killer() -> None:  # drop every client connection but our own, repeatedly
-        while not stop.is_set():
+    def pipeline_with_drops(*args, **kwargs):
+        batches.append(1)
+        if len(batches) % 5 == 0:
             admin.client_kill_filter(_type="normal", skipme=True)
-            time.sleep(0.05)
+        return opened(*args, **kwargs)
 
-    t = threading.Thread(target=killer)
-    t.start()
-    try:
-        store.add_vectors(x[:4000], docs[:4000])
-    finally:
-        stop.set()
-        t.join()
+    store.client.pipeline = pipeline_with_drops
+    store.add_vectors(x[:4000], docs[:4000])
+    store.client.pipeline = opened
     reconnects = int(admin.info("stats")["total_connections_received"]) - before
     assert reconnects >= 3, f"connections were not really dropped ({reconnects} reconnects)"
     assert store.count() == 4000
