@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Choose, shrink, tune and prove your retrieval.")
-console = Console(stderr=True)
+console = Console(stderr=True, log_path=False)
 
 
 def _fail(exc: Exception) -> None:
@@ -73,9 +73,9 @@ def eval_cmd(
             nprobe=nprobe, adaptive=adaptive, shortlist_dim=shortlist_dim, shortlist=shortlist, rerank=rerank,
             rerank_method=rerank_method, rerank_top=rerank_top, k=k,
         )
+        settings.extra["progress"] = True
         dataset = load_beir(dataset_dir, split=split, max_queries=max_queries)
-        with console.status("starting") as status:
-            result = run_eval(dataset, settings, on_stage=lambda s: status.update(f"{settings.label()}: {s}"))
+        result = run_eval(dataset, settings, on_stage=lambda s: console.log(f"{settings.label()}: {s}"))
     except EmbCompareError as exc:
         _fail(exc)
     console.print(_eval_table(f"{dataset.name} ({len(dataset.queries)} queries, {len(dataset.corpus)} docs)", [result]))
@@ -110,26 +110,29 @@ def compare_cmd(
     from langchain_embcompare.evaluation.datasets import load_beir
 
     try:
-        with console.status("starting") as status:
-            stage = lambda s: status.update(s)  # noqa: E731
-            if config is not None:
-                cfg = load_config(config)
-                if json_out:
-                    cfg.json = str(json_out)
-                if html:
-                    cfg.html = str(html)
-                result = compare_from_config(cfg, dataset_dir, on_stage=stage)
-            else:
-                if dataset_dir is None:
-                    raise typer.BadParameter("pass DATASET_DIR (or --config with dataset=)")
-                dim_list = parse_dims(dims) if dims else None
-                specs = specs_from_models(model, dim_list, precision=precision, index=index, store=store, redis_url=redis_url)
-                ds = load_beir(dataset_dir, max_queries=max_queries)
-                result = compare(specs, ds, baseline=baseline, k=k, on_stage=stage)
-                if json_out:
-                    result.to_json(json_out)
-                if html:
-                    result.to_html(html)
+        stage = lambda s: console.log(s)  # noqa: E731
+        if config is not None:
+            cfg = load_config(config)
+            if json_out:
+                cfg.json = str(json_out)
+            if html:
+                cfg.html = str(html)
+            for run in cfg.runs:
+                run.extra["progress"] = True
+            result = compare_from_config(cfg, dataset_dir, on_stage=stage)
+        else:
+            if dataset_dir is None:
+                raise typer.BadParameter("pass DATASET_DIR (or --config with dataset=)")
+            dim_list = parse_dims(dims) if dims else None
+            specs = specs_from_models(model, dim_list, precision=precision, index=index, store=store, redis_url=redis_url)
+            for spec in specs:
+                spec.extra["progress"] = True
+            ds = load_beir(dataset_dir, max_queries=max_queries)
+            result = compare(specs, ds, baseline=baseline, k=k, on_stage=stage)
+            if json_out:
+                result.to_json(json_out)
+            if html:
+                result.to_html(html)
     except (EmbCompareError, ValueError) as exc:
         _fail(exc)
     Console(width=max(160, Console().width)).print(result.to_table())

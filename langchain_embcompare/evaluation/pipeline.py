@@ -86,6 +86,8 @@ def build_embeddings(settings: EvalSettings, corpus_texts: list[str] | None = No
     emb = MatryoshkaEmbeddings(
         settings.model, settings.dim, prompts=settings.prompts, layer_norm=settings.layer_norm, precision=settings.precision
     )
+    if settings.extra.get("progress") and hasattr(emb.base, "show_progress"):
+        emb.base.show_progress = True  # the model's own progress bar while encoding (CLI runs)
     if base is not None and (base.model_name, base.query_prompt, base.document_prompt) == (
         emb.model_name,
         emb.query_prompt,
@@ -155,7 +157,7 @@ def run_eval(
     stage = on_stage or (lambda s: None)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    stage("embedding corpus")
+    stage("loading the model")
     index_settings = settings
     if settings.retriever == "funnel" and settings.precision != "float32":
         # the funnel's precision is the shortlist's; the store keeps full float vectors to rescore
@@ -164,7 +166,7 @@ def run_eval(
         index_settings = replace(settings, precision="float32")
     emb = build_embeddings(index_settings, dataset.texts, base=base)
     t1 = time.perf_counter()
-    stage("indexing")
+    stage("embedding and indexing the corpus")
     store = build_store(index_settings, emb, dataset)
     t2 = time.perf_counter()
     timings["embed_and_index_s"] = t2 - t0
