@@ -15,7 +15,6 @@ rest of the package uses, so vectors stay numpy float32 from the model to the in
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import zipfile
@@ -392,10 +391,6 @@ def encode_texts(embeddings: Embeddings, texts: Sequence[str], prompt: str | Non
         return embeddings.encode(texts, prompt=prompt)
     texts = [f"{prompt}{t}" for t in texts] if prompt else list(texts)
     return np.asarray(embeddings.embed_documents(texts), dtype=np.float32)
-
-
-def text_key(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
 __all__ = [
