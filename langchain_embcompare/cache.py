@@ -40,8 +40,11 @@ class EmbeddingCache:
                 vec_file = keys_file.with_name(keys_file.name.replace(".keys.json", ".npy"))
                 if not vec_file.exists():
                     continue
-                keys = json.loads(keys_file.read_text())
-                chunk = np.load(vec_file, mmap_mode="r")
+                try:
+                    keys = json.loads(keys_file.read_text())
+                    chunk = np.load(vec_file, mmap_mode="r")
+                except (ValueError, OSError):
+                    continue  # a torn chunk: ignore it, its texts will be re-encoded
                 if len(keys) != len(chunk):
                     continue  # a torn write: ignore the chunk, its texts will be re-encoded
                 self._add_chunk(keys, chunk)
@@ -90,5 +93,7 @@ class EmbeddingCache:
                 tmp = self.folder / f".{name}.tmp.npy"
                 np.save(tmp, vectors)
                 os.replace(tmp, self.folder / f"{name}.npy")
-                (self.folder / f"{name}.keys.json").write_text(json.dumps(keys))
+                tmp_keys = self.folder / f".{name}.tmp.json"
+                tmp_keys.write_text(json.dumps(keys))
+                os.replace(tmp_keys, self.folder / f"{name}.keys.json")  # the chunk exists once this lands
             self._add_chunk(keys, vectors)

@@ -172,3 +172,14 @@ def test_cache_stores_each_chunk_so_an_interrupted_encode_keeps_its_work(tmp_pat
     calls.clear()
     again.get_or_compute(texts, lambda t: calls.append(len(t)) or np.ones((len(t), 4), np.float32), chunk=4)
     assert calls == [2]  # only the texts the interrupted run had not stored
+
+
+def test_cache_ignores_a_torn_chunk(tmp_path):
+    from langchain_embcompare.cache import EmbeddingCache
+
+    cache = EmbeddingCache(tmp_path)
+    cache.get_or_compute(["a", "b"], lambda t: np.ones((len(t), 3), np.float32))
+    (tmp_path / "deadbeef.keys.json").write_text('["x", "y"')  # killed mid-write
+    (tmp_path / "deadbeef.npy").write_bytes(b"\x93NUMPY")
+    again = EmbeddingCache(tmp_path)
+    assert len(again) == 2
