@@ -220,3 +220,18 @@ def test_real_model_save_load_rebuilds_embeddings_from_space(minilm, scifact_sma
     assert [(d.id, round(s, 5)) for d, s in loaded.similarity_search_with_score(q, k=5)] == before
     with pytest.raises(DimensionMismatchError, match="768-d query"):
         loaded.search_vectors(np.ones((1, 768), np.float32), k=1)
+
+
+def test_binary_index_with_a_large_filter_uses_the_prefilter(emb):
+    docs = corpus(900)  # the filter keeps 600 rows: above the exact-numpy threshold, so faiss's selector runs
+    store = FaissVectorStore(emb.with_dim(None, precision="binary"), rescore_multiplier=10)
+    store.add_documents(docs)
+    flt = Tag("category") != "pm"
+    hits = store.similarity_search_with_score("document about eng", k=5, filter=flt)
+    allowed = [d for d in docs if d.metadata["category"] != "pm"]
+    ids, scores = brute(emb, allowed, "document about eng", "cosine")
+    want = dict(zip(ids, scores))
+    assert len(hits) == 5 and all(d.metadata["category"] != "pm" for d, _ in hits)
+    for d, s in hits:
+        assert s == pytest.approx(float(want[d.id]), abs=1e-5)
+    assert len({d.id for d, _ in hits} & set(ids[:5])) >= 3

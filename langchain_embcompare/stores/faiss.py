@@ -267,9 +267,11 @@ class FaissVectorStore(EmbStore):
 
     def _search_params(self, selector: Any) -> Any:
         index = self.index
-        if isinstance(index, faiss.IndexHNSW):
+        if isinstance(index, (faiss.IndexHNSW, faiss.IndexBinaryHNSW)):
             return faiss.SearchParametersHNSW(sel=selector, efSearch=self.spec.ef_search)
-        if faiss.try_extract_index_ivf(index) is not None:
+        if isinstance(index, faiss.IndexBinaryIVF) or (
+            not isinstance(index, faiss.IndexBinary) and faiss.try_extract_index_ivf(index) is not None
+        ):
             return faiss.SearchParametersIVF(sel=selector, nprobe=self.spec.nprobe)
         return faiss.SearchParameters(sel=selector)
 
@@ -284,14 +286,8 @@ class FaissVectorStore(EmbStore):
 
     def _binary_search(self, q: np.ndarray, k: int, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         shortlist = min(len(self._docs), k * self.spec.rescore_multiplier)
-        codes = self.quantizer.encode(q)
-        if rows is not None:
-            # Hamming over the allowed rows only: a numpy popcount shortlist, then float rescoring.
-            ham = np.unpackbits(codes[:, None, :] ^ self.quantizer.encode(self._vectors[rows])[None], axis=2).sum(2)
-            take = min(shortlist, len(rows))
-            cand = rows[np.argpartition(ham, take - 1, axis=1)[:, :take]]
-        else:
-            _, cand = self.index.search(codes, shortlist)
+        params = None if rows is None else self._search_params(faiss.IDSelectorBatch(rows.astype(np.int64)))
+        _, cand = self.index.search(self.quantizer.encode(q), shortlist, params=params)
         scores = np.full(cand.shape, -np.inf, dtype=np.float32)
         valid = cand >= 0
         vecs = self._vectors[np.where(valid, cand, 0)]
