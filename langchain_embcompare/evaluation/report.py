@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 import plotly.offline
+from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 _QUALITY = ("ndcg@10", "recall@100", "mrr@10")
+_SYMBOLS = ("circle", "diamond", "square", "triangle-up")
 _AGREEMENT_LABELS = {
     "rbo": "rank-biased overlap",
     "overlap": "overlap@k",
@@ -157,25 +159,32 @@ def _axis_values(runs: dict[str, dict[str, Any]], key: str) -> np.ndarray:
 
 
 def pareto_figure(data: Mapping[str, Any], metric: str = "ndcg@10") -> go.Figure | None:
-    """Quality against latency, memory and cost; the dashed line joins each panel's Pareto front."""
+    """Quality against latency, memory and cost; the dashed line joins each panel's Pareto front.
+
+    Each run is one colour across the three panels with one legend entry (clicking it hides the run
+    everywhere): text labels next to the markers collide as soon as two runs cost about the same.
+    """
     runs = _runs(data)
     if not data.get("labelled"):
         return None
     names = list(runs)
     q = np.array([_num(r.get(metric)) for r in runs.values()])
+    palette = qualitative.Plotly + qualitative.D3
     fig = make_subplots(rows=1, cols=3, subplot_titles=[t for _, t in _AXES], shared_yaxes=True)
     for col, (key, title) in enumerate(_AXES, start=1):
         x = _axis_values(runs, key)
-        fig.add_scatter(
-            x=x, y=q, mode="markers+text", text=names, textposition="top center", name=title, cliponaxis=False,
-            marker=dict(size=10), showlegend=False, row=1, col=col,
-            hovertemplate="%{text}<br>" + title + " = %{x:.4g}<br>" + metric + " = %{y:.4f}<extra></extra>",
-        )
+        for i, name in enumerate(names):
+            fig.add_scatter(
+                x=[x[i]], y=[q[i]], mode="markers", name=name, legendgroup=name, showlegend=col == 1,
+                marker=dict(size=11, color=palette[i % len(palette)], symbol=_SYMBOLS[i // len(palette) % len(_SYMBOLS)],
+                            line=dict(width=1, color="white")),
+                row=1, col=col, hovertemplate=f"{name}<br>{title} = %{{x:.4g}}<br>{metric} = %{{y:.4f}}<extra></extra>",
+            )
         front = pareto_front(x, q)
         if front.size:
             fig.add_scatter(
-                x=x[front], y=q[front], mode="lines", line=dict(dash="dash"), name="Pareto front",
-                showlegend=col == 1, row=1, col=col, hoverinfo="skip",
+                x=x[front], y=q[front], mode="lines", line=dict(dash="dash", color="grey"), name="Pareto front",
+                legendgroup="Pareto front", showlegend=col == 1, row=1, col=col, hoverinfo="skip",
             )
         positive = x[np.isfinite(x) & (x > 0)]
         fig.update_xaxes(title_text=title, type="log" if positive.size and positive.max() / positive.min() > 20 else "linear", row=1, col=col)
