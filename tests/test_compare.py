@@ -252,3 +252,12 @@ def test_result_is_a_plain_dataclass_with_runs_raw():
     assert isinstance(res, ComparisonResult)
     assert res.runs_raw["A"]["q1"] == {"d1": 1.0, "d2": 0.9, "d3": 0.8}
     assert res.baseline == "A"  # defaults to the first run
+
+
+def test_table_keeps_long_run_names_whole_on_a_narrow_terminal():
+    """Runs that differ only at the end of their names (``…@384`` / ``…@128``) must stay apart in an 80-column table."""
+    ds = BeirDataset("toy", DOCS, QUERIES, QRELS)
+    a, b = _runs().values()
+    res = compare({"all-MiniLM-L6-v2@384": a, "all-MiniLM-L6-v2@128": b}, ds, k=10, latency_queries=1, n_resamples=50)
+    text = res.table_text(width=80)
+    assert "all-MiniLM-L6-v2@384" in text and "all-MiniLM-L6-v2@128" in text

@@ -211,7 +211,9 @@ class ComparisonResult:
         if sig is not None and self.baseline:
             title += f" (baseline {self.baseline}; {sig.stat_test} test, {sig.correction}; * = adj. p <= {sig.alpha})"
         table = Table(title=title)
-        table.add_column("run", justify="left")
+        # the run name is what tells rows apart: other columns wrap before it is cut
+        longest = max((len(n) for n in self.runs), default=3)
+        table.add_column("run", justify="left", min_width=min(40, longest), overflow="fold")
         if self.labelled:
             for m in self.metrics:
                 table.add_column(m, justify="right")
