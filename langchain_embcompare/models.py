@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -318,6 +320,32 @@ def offline_models(installed_only: bool = True) -> dict[str, str]:
     return {m.model_id: m.install for m in OFFLINE_MODELS.values() if m.installed() or not installed_only}
 
 
+def hub_endpoint() -> str:
+    """The Hugging Face endpoint models are fetched from (``HF_ENDPOINT`` or huggingface.co)."""
+    from huggingface_hub import constants
+
+    return str(constants.ENDPOINT)
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the hub opens within ``timeout`` seconds (False when HF_HUB_OFFLINE is set).
+
+    Why: offline, huggingface_hub retries every file with backoff, so a mistyped model name takes more
+    than a minute to fail; one short connect tells us to stay on the local cache instead.
+    """
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
+        return False
+    url = urlsplit(hub_endpoint())
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 @lru_cache(maxsize=16)
 def _load_cached(name: str) -> Embeddings:
     return _load_uncached(name)
@@ -334,15 +362,23 @@ def _load_uncached(name: str) -> Embeddings:
         return offline.loader()
     if Path(name).expanduser().is_dir():
         return SentenceTransformerEmbeddings(str(Path(name).expanduser()), model_id=name)
+    hub = hub_endpoint()
+    local_only = not hub_reachable()
     try:
-        return SentenceTransformerEmbeddings(name)
+        # an unreachable hub: load from the local Hugging Face cache only, instead of ~75 s of retries
+        return SentenceTransformerEmbeddings(name, local_files_only=local_only)
     except Exception as exc:  # hub unreachable, repo missing, not a sentence-transformers model...
         available = offline_models()
         listing = ", ".join(available) or "none installed"
         hint = f" Install it with: {offline.install}." if offline is not None else ""
+        why = (
+            f"the model hub {hub} cannot be reached from here (or HF_HUB_OFFLINE is set) and it is not in the "
+            "local Hugging Face cache"
+            if local_only
+            else f"sentence-transformers could not load it ({type(exc).__name__}: {str(exc)[:200]})"
+        )
         raise UnknownModelError(
-            f"Unknown embedding model {name!r}: not an offline package, not a local folder, and "
-            f"sentence-transformers could not load it ({type(exc).__name__}: {str(exc)[:200]}).{hint} "
+            f"Unknown embedding model {name!r}: not an offline package, not a local folder, and {why}.{hint} "
             f"Models available offline here: {listing}. Pass one of those, a local model folder, "
             f"'openai:text-embedding-3-small', or a hub name on a machine with internet."
         ) from exc

@@ -47,6 +47,49 @@ def test_unknown_model_names_it_and_lists_offline_models():
     assert "all-MiniLM-L6-v2" in msg  # the offline list
 
 
+def _offline_hub(monkeypatch, url: str) -> None:
+    """Pretend HF_HUB_OFFLINE is not set and the hub lives at ``url``."""
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", url)
+
+
+def test_unknown_model_fails_fast_when_the_hub_is_unreachable(monkeypatch):
+    """Offline, huggingface_hub retries with backoff for over a minute; we probe once and stay local."""
+    import socket
+    import time
+
+    from langchain_embcompare.models import hub_reachable
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    _offline_hub(monkeypatch, f"http://127.0.0.1:{closed}")
+    assert hub_reachable() is False
+    t = time.perf_counter()
+    with pytest.raises(UnknownModelError) as err:
+        load_embeddings("no-such-org/unreachable-hub-model")
+    assert time.perf_counter() - t < 15
+    msg = str(err.value)
+    assert f"http://127.0.0.1:{closed}" in msg and "cannot be reached" in msg and "all-MiniLM-L6-v2" in msg
+
+
+def test_hub_probe_sees_a_listening_endpoint(monkeypatch):
+    import socket
+
+    from langchain_embcompare.models import hub_reachable
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        _offline_hub(monkeypatch, f"http://127.0.0.1:{s.getsockname()[1]}")
+        assert hub_reachable() is True
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert hub_reachable() is False
+
+
 def test_openai_models_use_native_dimensions(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     emb = load_embeddings("openai:text-embedding-3-small", dimensions=256)
