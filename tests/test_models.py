@@ -90,6 +90,27 @@ def test_hub_probe_sees_a_listening_endpoint(monkeypatch):
     assert hub_reachable() is False
 
 
+def test_hub_probe_goes_through_the_proxy(monkeypatch):
+    """Behind HTTPS_PROXY the hub itself may be unroutable: the proxy answering is what counts."""
+    import socket
+
+    from langchain_embcompare.models import hub_reachable
+
+    with socket.socket() as dead:
+        dead.bind(("127.0.0.1", 0))
+        closed = dead.getsockname()[1]
+    for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    with socket.socket() as proxy:
+        proxy.bind(("127.0.0.1", 0))
+        proxy.listen(1)
+        _offline_hub(monkeypatch, f"https://127.0.0.1:{closed}")
+        monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{proxy.getsockname()[1]}")
+        assert hub_reachable() is True  # the hub's own port is closed; the proxy listens
+        monkeypatch.setenv("no_proxy", "127.0.0.1")
+        assert hub_reachable() is False  # bypassed: straight to the closed port
+
+
 def test_openai_models_use_native_dimensions(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     emb = load_embeddings("openai:text-embedding-3-small", dimensions=256)
