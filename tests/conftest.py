@@ -17,9 +17,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from redis_fixtures import *  # noqa: E402,F401,F403  (real Redis server, started by the session)
 
-SCIFACT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "beir" / "scifact"
-if not SCIFACT.exists():  # CI clones the repo beside shared/ too; allow an override
-    SCIFACT = Path(os.environ.get("SCIFACT_DIR", "/work/shared/data/beir/scifact"))
+# The SciFact slice the tests use ships inside the repo (CC BY 4.0 / ODC-By, see its NOTICE.md):
+# the suite needs nothing beside a plain clone.
+SCIFACT_SMALL = Path(__file__).resolve().parent / "data" / "scifact-small"
 
 
 class HashEmbeddings(Embeddings):
@@ -63,11 +63,8 @@ def scifact_small():
     """30 labelled SciFact queries and a 400-document corpus holding all their relevant documents."""
     from langchain_embcompare.evaluation.datasets import BeirDataset, load_beir
 
-    full = load_beir(SCIFACT, max_queries=30)
-    relevant = {d for q in full.qrels.values() for d in q}
-    docs = [d for d in full.corpus if d.id in relevant]
-    docs += [d for d in full.corpus if d.id not in relevant][: 400 - len(docs)]
-    return BeirDataset(name="scifact-small", corpus=docs, queries=full.queries, qrels=full.qrels)
+    ds = load_beir(SCIFACT_SMALL)
+    return BeirDataset(name="scifact-small", corpus=ds.corpus, queries=ds.queries, qrels=ds.qrels)
 
 
 @pytest.fixture(scope="session")
@@ -90,3 +87,14 @@ def scifact_small_dir(tmp_path_factory, scifact_small):
             for did, rel in docs.items():
                 f.write(f"{qid}\t{did}\t{rel}\n")
     return root
+
+
+# Fixtures that load a real model, start a real server or drive a browser: a test using one is an
+# integration test. `pytest -m "not integration"` runs the fast part (fakes, no server) in seconds.
+INTEGRATION_FIXTURES = {"minilm", "redis_server", "redis_url", "scifact_small_dir", "milvus_uri", "image_embeddings"}
+
+
+def pytest_collection_modifyitems(config, items):  # noqa: ANN001, ANN201 - pytest hook
+    for item in items:
+        if INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
