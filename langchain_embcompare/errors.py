@@ -43,7 +43,13 @@ class SchemaMismatchError(EmbCompareError, ValueError):
     """An existing index was created with another schema than the one asked for."""
 
 
+class MissingCapabilityError(EmbCompareError, NotImplementedError):
+    """A retriever needs a store capability (candidate rows, cluster labels, extra vector fields) that
+    the store does not declare; the message names the capability and the store."""
+
+
 __all__ = [
+    "MissingCapabilityError",
     "EmbCompareError",
     "UnknownModelError",
     "DimensionMismatchError",

@@ -7,13 +7,27 @@ its documents (then searches only those rows with a faiss ``IDSelector``), so on
 same documents on both stores.
 
 redisvl keeps each leaf as the query string it renders (``@category:{pm}``), and that string is the
-one place the query is built; :func:`evaluate_filter` reads the small grammar redisvl emits.
+one place the query is built. :func:`filter_tree` reads the small grammar redisvl emits into one tree
+of :class:`Leaf` nodes, which each store translates: Redis runs the string itself, FAISS evaluates the
+tree into a row mask (:func:`evaluate_filter`), Milvus renders it as a boolean expression.
+
+Rules, the same on every store (the parity test in ``tests/test_filter_parity.py`` holds them):
+
+* A TAG match is exact and case-insensitive. A document's string value is ONE tag, whatever it holds
+  (``"City, Country"`` is one value; commas, pipes and semicolons are data); a list value holds
+  several tags, and the document matches when any of them matches.
+* ``{"f": {"$in": []}}`` matches no document; ``{"f": {"$nin": []}}`` excludes none. A filter that
+  can match nothing short-circuits to an empty result before any search.
+* NUMERIC ranges compare numbers (a missing or non-numeric value never matches). TEXT (``$like``,
+  ``Text % "..."``) matches whole words, case-insensitively; ``word*`` is a prefix.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,7 +40,31 @@ Filter = FilterExpression | Mapping[str, Any] | None
 _OPS = {"$eq", "$ne", "$in", "$nin", "$gt", "$gte", "$lt", "$lte", "$like"}
 
 
-def _leaf(field: str, op: str, value: Any) -> FilterExpression:
+NOTHING_QUERY = "__embcompare_matches_nothing__"
+NOTHING = FilterExpression(NOTHING_QUERY)
+"""The expression that matches no document (what ``$in: []`` becomes)."""
+
+
+def matches_nothing(expr: FilterExpression | None) -> bool:
+    """True when ``expr`` is the match-nothing expression (dict filters simplify to it at the root)."""
+    return expr is not None and str(expr) == NOTHING_QUERY
+
+
+def _and(a: FilterExpression, b: FilterExpression) -> FilterExpression:
+    return NOTHING if matches_nothing(a) or matches_nothing(b) else a & b
+
+
+def _or(a: FilterExpression, b: FilterExpression) -> FilterExpression:
+    if matches_nothing(a):
+        return b
+    if matches_nothing(b):
+        return a
+    return a | b
+
+
+def _leaf(field: str, op: str, value: Any) -> FilterExpression | None:
+    if op in ("$in", "$nin") and isinstance(value, (list, tuple, set)) and len(value) == 0:
+        return NOTHING if op == "$in" else None  # $in [] keeps nothing; $nin [] excludes nothing
     numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
     if op in ("$eq", "$ne") and numeric:
         return Num(field) == value if op == "$eq" else Num(field) != value
@@ -60,28 +98,71 @@ def as_expression(filter: Filter) -> FilterExpression | None:
         raise InvalidParameterError(
             f"A filter must be a redisvl FilterExpression (Tag/Num/Text composed with & and |) or a dict, got {type(filter).__name__}."
         )
-    parts: list[FilterExpression] = []
+    parts: list[FilterExpression | None] = []
     for field, cond in filter.items():
         if field in ("$and", "$or"):
+            if not isinstance(cond, (list, tuple)) or not cond:
+                raise InvalidParameterError(f"{field} takes a non-empty list of filter dicts, got {cond!r}.")
             subs = [as_expression(c) for c in cond]
-            expr = subs[0]
-            for s in subs[1:]:
-                expr = (expr & s) if field == "$and" else (expr | s)
+            if field == "$and":
+                subs = [x for x in subs if x is not None]  # an empty condition constrains nothing
+                expr = subs[0] if subs else None
+                for x in subs[1:]:
+                    expr = _and(expr, x)
+            else:
+                if any(x is None for x in subs):  # one unconstrained alternative keeps everything
+                    expr = None
+                else:
+                    expr = subs[0]
+                    for x in subs[1:]:
+                        expr = _or(expr, x)
             parts.append(expr)
         elif isinstance(cond, Mapping):
             for op, value in cond.items():
                 parts.append(_leaf(field, op, value))
         else:
             parts.append(_leaf(field, "$in" if isinstance(cond, (list, tuple, set)) else "$eq", cond))
-    if not parts:
+    kept = [p for p in parts if p is not None]
+    if not kept:
         return None
-    expr = parts[0]
-    for p in parts[1:]:
-        expr = expr & p
+    expr = kept[0]
+    for p in kept[1:]:
+        expr = _and(expr, p)
     return expr
 
 
-# --------------------------------------------------------------------------- in-process evaluation
+# --------------------------------------------------------------------------- one parsed tree
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One condition of a filter, as every store's translator sees it.
+
+    ``kind``: ``"tag"`` (``values``: lower-cased exact values, any matches), ``"num"`` (``lo``/``hi``
+    bounds, ``*_exclusive`` flags; infinities allowed), ``"phrase"`` (``values``: the phrase's words),
+    ``"terms"`` (``alternatives``: OR of AND-ed words; a word ending in ``*`` is a prefix),
+    ``"missing"`` (the field is absent) or ``"all"`` (``*``). ``negate``: the condition is inverted.
+    """
+
+    kind: str
+    field: str = ""
+    values: tuple[str, ...] = ()
+    lo: float = -math.inf
+    hi: float = math.inf
+    lo_exclusive: bool = False
+    hi_exclusive: bool = False
+    alternatives: tuple[tuple[str, ...], ...] = ()
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class Node:
+    """``op`` (``"and"`` / ``"or"``) of two sub-trees."""
+
+    op: str
+    left: Node | Leaf
+    right: Node | Leaf
+
 
 _TAG = re.compile(r"^@(?P<f>[\w.$-]+):\{(?P<v>.*)\}$", re.S)
 _NUM = re.compile(r"^@(?P<f>[\w.$-]+):\[(?P<lo>\(?[^ \]]+) (?P<hi>\(?[^ \]]+)\]$")
@@ -95,87 +176,144 @@ def _unescape(s: str) -> str:
     return re.sub(r"\\(.)", r"\1", s)
 
 
-def _split_tags(v: str) -> list[str]:
-    return [_unescape(p).strip().lower() for p in re.split(r"(?<!\\)\|", v)]
-
-
-def _tag_values(value: Any) -> set[str]:
-    if value is None:
-        return set()
-    items = value if isinstance(value, (list, tuple, set)) else str(value).split(",")
-    return {str(i).strip().lower() for i in items}
+def _split_tags(v: str) -> tuple[str, ...]:
+    return tuple(_unescape(p).strip().lower() for p in re.split(r"(?<!\\)\|", v))
 
 
 def _number(bound: str) -> tuple[float, bool]:
     exclusive = bound.startswith("(")
-    return float(bound.lstrip("(").replace("inf", "inf")), exclusive
+    return float(bound.lstrip("(")), exclusive
 
 
-def _term_match(term: str, words: set[str]) -> bool:
-    term = term.strip("%").lower()
-    if term.endswith("*"):
-        return any(w.startswith(term[:-1]) for w in words)
-    return term in words
-
-
-def _leaf_mask(query: str, metadatas: Sequence[Mapping[str, Any]]) -> np.ndarray:
+def parse_leaf(query: str) -> Leaf:
+    """One redisvl leaf query string -> :class:`Leaf`. Raises ``InvalidParameterError`` for syntax
+    outside the grammar redisvl's Tag / Num / Text emit."""
     q = query.strip()
     negate = False
     if q.startswith("(-") and q.endswith(")"):
         negate, q = True, q[2:-1].strip()
     if q == "*":
-        mask = np.ones(len(metadatas), dtype=bool)
-    elif m := _MISSING.match(q):
-        f = m["f"]
-        mask = np.fromiter((md.get(f) is None for md in metadatas), bool, len(metadatas))
-    elif m := _TAG.match(q):
-        f, wanted = m["f"], set(_split_tags(m["v"]))
-        mask = np.fromiter((bool(_tag_values(md.get(f)) & wanted) for md in metadatas), bool, len(metadatas))
-    elif m := _NUM.match(q):
-        f = m["f"]
+        return Leaf("all", negate=negate)
+    if m := _MISSING.match(q):
+        return Leaf("missing", m["f"], negate=negate)
+    if m := _TAG.match(q):
+        return Leaf("tag", m["f"], values=_split_tags(m["v"]), negate=negate)
+    if m := _NUM.match(q):
         lo, lo_ex = _number(m["lo"])
         hi, hi_ex = _number(m["hi"])
-        vals = np.asarray([_as_float(md.get(f)) for md in metadatas], dtype=np.float64)
-        with np.errstate(invalid="ignore"):
-            mask = (vals > lo if lo_ex else vals >= lo) & (vals < hi if hi_ex else vals <= hi)
-        mask &= ~np.isnan(vals)
-    elif m := _TEXT_PHRASE.match(q):
-        f, phrase = m["f"], " ".join(_WORD.findall(m["v"].lower()))
-        mask = np.fromiter(
-            (phrase in " ".join(_WORD.findall(str(md.get(f, "")).lower())) for md in metadatas), bool, len(metadatas)
-        )
-    elif m := _TEXT_TERMS.match(q):
-        f = m["f"]
-        alternatives = [a.split() for a in m["v"].split("|")]
-        word_sets = [set(_WORD.findall(str(md.get(f, "")).lower())) for md in metadatas]
-        mask = np.fromiter(
-            (any(all(_term_match(t, ws) for t in alt) for alt in alternatives) for ws in word_sets), bool, len(metadatas)
-        )
-    else:
-        raise InvalidParameterError(
-            f"The FAISS store cannot evaluate the filter {query!r} in-process; use Tag, Num or Text "
-            "filters (==, !=, <, >, between, %) combined with & and |."
-        )
-    return ~mask if negate else mask
+        return Leaf("num", m["f"], lo=lo, hi=hi, lo_exclusive=lo_ex, hi_exclusive=hi_ex, negate=negate)
+    if m := _TEXT_PHRASE.match(q):
+        return Leaf("phrase", m["f"], values=tuple(_WORD.findall(m["v"].lower())), negate=negate)
+    if m := _TEXT_TERMS.match(q):
+        alts = tuple(tuple(t.strip("%").lower() for t in a.split()) for a in m["v"].split("|"))
+        return Leaf("terms", m["f"], alternatives=alts, negate=negate)
+    raise InvalidParameterError(
+        f"The filter {query!r} is outside what every store can run; use Tag, Num or Text filters "
+        "(==, !=, <, >, between, %) combined with & and |."
+    )
+
+
+def filter_tree(filter: Filter) -> Node | Leaf | None:
+    """The parsed tree of a filter (``None`` = no filter). Raises for ``NOTHING`` inside a tree
+    (dict filters only ever put it at the root; check :func:`matches_nothing` first)."""
+    expr = as_expression(filter)
+    if expr is None:
+        return None
+    if expr._operator in (FilterOperator.AND, FilterOperator.OR):
+        op = "and" if expr._operator == FilterOperator.AND else "or"
+        return Node(op, filter_tree(expr._left), filter_tree(expr._right))  # type: ignore[arg-type]
+    if matches_nothing(expr):
+        raise InvalidParameterError("A match-nothing filter cannot be translated; short-circuit it (matches_nothing).")
+    return parse_leaf(str(expr))
+
+
+# --------------------------------------------------------------------------- in-process evaluation
+
+
+def tag_values(value: Any) -> set[str]:
+    """A document's TAG values: a string is ONE value (separators inside it are data), a list holds
+    several; compared lower-cased and stripped."""
+    if value is None:
+        return set()
+    items = value if isinstance(value, (list, tuple, set)) else [value]
+    return {str(i).strip().lower() for i in items}
+
+
+def _term_match(term: str, words: set[str]) -> bool:
+    if term.endswith("*"):
+        return any(w.startswith(term[:-1]) for w in words)
+    return term in words
 
 
 def _as_float(v: Any) -> float:
+    if isinstance(v, bool):
+        return float("nan")
     try:
         return float(v)
     except (TypeError, ValueError):
         return float("nan")
 
 
+def _leaf_mask(leaf: Leaf, metadatas: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    n = len(metadatas)
+    f = leaf.field
+    if leaf.kind == "all":
+        mask = np.ones(n, dtype=bool)
+    elif leaf.kind == "missing":
+        mask = np.fromiter((md.get(f) is None for md in metadatas), bool, n)
+    elif leaf.kind == "tag":
+        wanted = set(leaf.values)
+        mask = np.fromiter((bool(tag_values(md.get(f)) & wanted) for md in metadatas), bool, n)
+    elif leaf.kind == "num":
+        vals = np.asarray([_as_float(md.get(f)) for md in metadatas], dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            lo_ok = vals > leaf.lo if leaf.lo_exclusive else vals >= leaf.lo
+            hi_ok = vals < leaf.hi if leaf.hi_exclusive else vals <= leaf.hi
+        mask = lo_ok & hi_ok & ~np.isnan(vals)
+    elif leaf.kind == "phrase":
+        phrase = " ".join(leaf.values)
+        mask = np.fromiter(
+            (phrase in " ".join(_WORD.findall(str(md.get(f, "")).lower())) for md in metadatas), bool, n
+        )
+    else:  # terms
+        word_sets = [set(_WORD.findall(str(md.get(f, "")).lower())) for md in metadatas]
+        mask = np.fromiter(
+            (any(all(_term_match(t, ws) for t in alt) for alt in leaf.alternatives) for ws in word_sets), bool, n
+        )
+    return ~mask if leaf.negate else mask
+
+
+def _tree_mask(node: Node | Leaf, metadatas: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    if isinstance(node, Leaf):
+        return _leaf_mask(node, metadatas)
+    left, right = _tree_mask(node.left, metadatas), _tree_mask(node.right, metadatas)
+    return left & right if node.op == "and" else left | right
+
+
 def evaluate_filter(filter: Filter, metadatas: Sequence[Mapping[str, Any]]) -> np.ndarray:
-    """Boolean mask of the documents (by their metadata) that ``filter`` keeps."""
+    """Boolean mask (n,) of the documents (by their metadata) that ``filter`` keeps: the in-process
+    translation used by the FAISS store and the tests' fake store."""
     expr = as_expression(filter)
     if expr is None:
         return np.ones(len(metadatas), dtype=bool)
-    if expr._operator in (FilterOperator.AND, FilterOperator.OR):
-        left = evaluate_filter(expr._left, metadatas)
-        right = evaluate_filter(expr._right, metadatas)
-        return left & right if expr._operator == FilterOperator.AND else left | right
-    return _leaf_mask(str(expr), metadatas)
+    if matches_nothing(expr):
+        return np.zeros(len(metadatas), dtype=bool)
+    return _tree_mask(filter_tree(expr), metadatas)  # type: ignore[arg-type]
 
 
-__all__ = ["Filter", "FilterExpression", "Tag", "Num", "Text", "as_expression", "evaluate_filter"]
+__all__ = [
+    "Filter",
+    "FilterExpression",
+    "Leaf",
+    "NOTHING",
+    "Node",
+    "Num",
+    "Tag",
+    "Text",
+    "as_expression",
+    "evaluate_filter",
+    "filter_tree",
+    "matches_nothing",
+    "parse_leaf",
+    "tag_values",
+]

@@ -1,35 +1,97 @@
-"""What every store of this package shares: the LangChain ``VectorStore`` surface over two numpy calls.
+"""The store contract: one protocol every store implements, and the LangChain surface built on it.
 
-A store implements ``add_vectors(vectors, documents)`` and ``search_vectors(query_vectors, k, filter)``;
-this base turns those into ``add_texts``, ``similarity_search*``, ``from_texts`` and ``as_retriever``,
-embeds through :class:`MatryoshkaEmbeddings`' numpy path, and guards the vector space.
+A store of this package (FAISS, Redis, Milvus, the tests' in-memory fake) implements the numpy
+protocol below; :class:`EmbStore` turns it into LangChain's ``VectorStore`` (``add_documents``,
+``similarity_search*``, ``max_marginal_relevance_search*``, ``delete``, ``get_by_ids``,
+``as_retriever``, sync and async) and every retriever of the package (plain, cluster prefilter,
+Matryoshka funnel, hybrid) uses only the protocol: no store-type checks, no private attributes.
 
-Score convention (every store, every index): higher = more similar.
-``cosine`` -> cosine similarity in [-1, 1]; ``ip`` -> inner product; ``l2`` -> minus the Euclidean
-distance. The same pair gets the same score whatever the index type or store.
+Names
+    **rows**: a store's internal int64 handles (``>= 0``), one per stored document, valid until that
+    document is updated or deleted (an upsert may give the document a new row). **ids**: the
+    documents' string ids (``Document.id``). Padding in a result: row ``-1`` with score ``-inf``.
+
+The protocol (what a store implements)
+    ``space`` -> :class:`VectorSpace` (model, dim, prompts, rotation, precision, modality); ``metric``.
+
+    ``upsert_vectors(vectors, documents, *, extra_vectors=None) -> list[str]``
+        ``vectors``: (n, dim) float32, one per document; documents carry their ids (see the id rule).
+        A document whose id is stored already replaces it (text, metadata and vector): upsert.
+        ``extra_vectors``: ``{field: (n, d_field) float32}`` for the store's extra vector fields.
+        Returns every id passed, in order. Raises ``DimensionMismatchError`` (wrong dim),
+        ``InvalidVectorError`` (NaN/inf), ``InvalidParameterError`` (counts disagree).
+    ``delete(ids=None) -> bool``
+        Removes those ids (unknown ids are not an error); ``None`` removes every document.
+    ``search_rows(query_vectors, k, *, filter=None, candidate_rows=None, clusters=None, vector_field=None)``
+        ``query_vectors``: (m, d) float32 (``d`` = dim, or the extra field's dim). Returns
+        ``(scores, rows)``: (m, k) float32 on the one score convention and (m, k) int64, best first,
+        padded with ``-inf`` / ``-1`` when fewer than ``k`` documents qualify (an empty store: all
+        padding). ``filter``: a filter expression or LangChain dict (:mod:`~langchain_embcompare.filters`),
+        a true prefilter: when at least ``k`` documents match, ``k`` are returned.
+        ``candidate_rows``: 1-d int64, search only these rows (capability ``"candidate_rows"``).
+        ``clusters``: cluster labels, search only rows whose label is one of them (``"clusters"``).
+        ``vector_field``: search an extra vector field instead of the main one (``"vector_fields"``).
+    ``documents_at(rows) -> list[Document]``: the documents of valid rows, in order (``KeyError`` else).
+    ``vectors_at(rows, vector_field=None) -> ndarray``: (n, d) float32 stored vectors (for cosine,
+        unit length), for rescoring, MMR and clustering.
+    ``all_rows() -> ndarray``: every stored row, ascending int64. ``count() -> int``.
+    ``rows_of(ids) -> ndarray``: int64 row per id, ``-1`` for unknown ids.
+    ``get_by_ids(ids) -> list[Document]``: stored documents, unknown ids skipped (LangChain's rule).
+
+Optional capabilities, declared in ``capabilities`` (a retriever that needs one and finds it missing
+raises :class:`~langchain_embcompare.errors.MissingCapabilityError` naming it):
+    ``"candidate_rows"``: ``search_rows(candidate_rows=...)``.
+    ``"clusters"``: ``set_cluster_labels(rows, labels)``, ``cluster_labels(rows)`` and
+        ``search_rows(clusters=...)``: a per-row integer label field (the cluster prefilter).
+    ``"vector_fields"``: extra vector fields (``vector_fields`` -> ``{name: dim}``),
+        ``ensure_vector_field(name, dim)`` and ``write_vector_field(name, rows, vectors)``
+        (the funnel's shortlist field).
+
+Rules that hold on every store (tests in ``tests/test_store_contract.py`` run them on each store):
+    * Scores: higher = more similar. ``cosine`` -> cosine similarity in [-1, 1]; ``ip`` -> inner
+      product; ``l2`` -> minus the Euclidean distance. The same pair gets the same score everywhere.
+    * Document ids: ``ids[i]`` if given, else ``Document.id``, else ``metadata["doc_id"]``, else a
+      fresh random UUID. A document without an id never collapses into another one.
+    * An empty store returns ``[]`` from every search; a filter that matches nothing likewise.
+    * ``$in: []`` matches no document; a tag value is one exact value (separators inside it are
+      data, not syntax).
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterable, Sequence
-from typing import Any
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
+from langchain_core.retrievers import BaseRetriever
 from langchain_core.vectorstores import VectorStore
+from langchain_core.vectorstores.utils import maximal_marginal_relevance
+from pydantic import ConfigDict, field_validator, model_validator
 
-from langchain_embcompare.errors import DimensionMismatchError, EmptyInputError, InvalidParameterError
-from langchain_embcompare.filters import Filter
+from langchain_embcompare.errors import (
+    DimensionMismatchError,
+    EmptyInputError,
+    InvalidParameterError,
+    MissingCapabilityError,
+)
+from langchain_embcompare.filters import Filter, as_expression, matches_nothing
 from langchain_embcompare.matryoshka import MatryoshkaEmbeddings, VectorSpace, as_matryoshka, check_finite
 
 METRICS = ("cosine", "ip", "l2")
+CAPABILITIES = ("candidate_rows", "clusters", "vector_fields")
+
+
+# --------------------------------------------------------------------------- shared operations
 
 
 def as_query_matrix(query_vectors: np.ndarray | Sequence[Sequence[float]], dim: int, where: str) -> np.ndarray:
-    """A (m, dim) float32 C-contiguous matrix, or a clear error naming both dimensions."""
+    """A (m, dim) float32 C-contiguous matrix, or ``DimensionMismatchError`` naming both dimensions."""
     q = np.ascontiguousarray(np.asarray(query_vectors, dtype=np.float32))
     if q.ndim == 1:
         q = q[None, :]
@@ -42,44 +104,187 @@ def as_query_matrix(query_vectors: np.ndarray | Sequence[Sequence[float]], dim: 
     return check_finite(q, "query vectors")
 
 
+def normalize_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 length (zero rows left as they are), float32: how cosine vectors are stored."""
+    v = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    return (v / np.where(norms == 0, 1, norms)).astype(np.float32, copy=False)
+
+
+def exact_scores(queries: np.ndarray, vectors: np.ndarray, metric: str) -> np.ndarray:
+    """(m, n) float32 scores on the package convention: ``ip``/``cosine`` -> dot product (inputs already
+    normalised for cosine), ``l2`` -> minus the Euclidean distance."""
+    q = np.asarray(queries, dtype=np.float32)
+    v = np.asarray(vectors, dtype=np.float32)
+    if metric == "l2":
+        d2 = (q * q).sum(1)[:, None] - 2 * (q @ v.T) + (v * v).sum(1)[None, :]
+        return -np.sqrt(np.maximum(d2, 0)).astype(np.float32, copy=False)
+    return (q @ v.T).astype(np.float32, copy=False)
+
+
+def top_k(scores: np.ndarray, k: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best of each row of ``scores`` (m, n): ``(scores, rows)`` (m, k), best first, padded
+    with ``-inf`` / ``-1``. ``rows`` maps column j to a row handle (default: j). Ties keep the lower
+    column first (a stable order; evaluation re-orders ties as trec_eval does)."""
+    m, n = scores.shape
+    out_s = np.full((m, k), -np.inf, dtype=np.float32)
+    out_r = np.full((m, k), -1, dtype=np.int64)
+    kk = min(k, n)
+    if kk == 0:
+        return out_s, out_r
+    part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk] if kk < n else np.tile(np.arange(n), (m, 1))
+    ps = np.take_along_axis(scores, part, 1)
+    order = np.lexsort((part, -ps), axis=1)
+    part = np.take_along_axis(part, order, 1)
+    ps = np.take_along_axis(ps, order, 1)
+    handles = part if rows is None else np.asarray(rows, dtype=np.int64)[part]
+    valid = np.isfinite(ps)
+    out_s[:, :kk] = np.where(valid, ps, -np.inf)
+    out_r[:, :kk] = np.where(valid, handles, -1)
+    return out_s, out_r
+
+
 def prepare_documents(documents: Sequence[Document], ids: Sequence[str] | None = None) -> list[Document]:
-    """Give every document an id (kept if it has one) so that ids map to keys everywhere."""
+    """Copies of ``documents`` with the id rule applied (the inputs are not mutated).
+
+    id = ``ids[i]`` if given, else ``Document.id``, else ``metadata["doc_id"]``, else a fresh UUID4
+    (as langchain-core's InMemoryVectorStore does): a document without an id never collapses into
+    another one, whatever its text. Raises ``EmptyInputError`` (no documents) or
+    ``InvalidParameterError`` (``ids`` of another length).
+    """
     if not documents:
         raise EmptyInputError("No documents to add: the corpus is empty. Pass at least one Document.")
     if ids is not None and len(ids) != len(documents):
         raise InvalidParameterError(f"Got {len(ids)} ids for {len(documents)} documents: pass one id per document.")
     out = []
     for i, doc in enumerate(documents):
-        doc_id = ids[i] if ids is not None else (doc.id or doc.metadata.get("doc_id") or uuid.uuid4().hex)
+        doc_id = ids[i] if ids is not None and ids[i] is not None else (doc.id or doc.metadata.get("doc_id") or uuid.uuid4().hex)
         out.append(Document(page_content=doc.page_content, metadata=dict(doc.metadata), id=str(doc_id)))
     return out
 
 
+def last_wins(documents: Sequence[Document]) -> np.ndarray:
+    """Positions to keep when one batch names an id twice: the last occurrence of each id (as an
+    upsert applied in order would leave it), in first-seen order."""
+    last: dict[str, int] = {}
+    for i, d in enumerate(documents):
+        last[str(d.id)] = i
+    return np.fromiter(sorted(last.values()), dtype=np.int64, count=len(last))
+
+
+# --------------------------------------------------------------------------- the store base
+
+
 class EmbStore(VectorStore):
-    """Base of :class:`FaissVectorStore` and :class:`RedisVectorStore`."""
+    """Base of every store: the protocol (module docstring) plus LangChain's ``VectorStore`` surface."""
 
     embedding: MatryoshkaEmbeddings
     metric: str = "cosine"
+    capabilities: ClassVar[frozenset[str]] = frozenset()
 
-    # -- what a store implements -----------------------------------------------------------------
-
-    def add_vectors(self, vectors: np.ndarray, documents: Sequence[Document], **kwargs: Any) -> list[str]:
-        raise NotImplementedError
-
-    def search_vectors(
-        self, query_vectors: np.ndarray, k: int = 4, filter: Filter = None, **kwargs: Any
-    ) -> list[list[tuple[Document, float]]]:
-        raise NotImplementedError
+    # -- the protocol ------------------------------------------------------------------------------
 
     @property
     def space(self) -> VectorSpace:
         raise NotImplementedError
 
-    # -- shared LangChain surface ----------------------------------------------------------------
+    def upsert_vectors(
+        self, vectors: np.ndarray, documents: Sequence[Document], *, extra_vectors: Mapping[str, np.ndarray] | None = None, **kwargs: Any
+    ) -> list[str]:
+        raise NotImplementedError
+
+    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        raise NotImplementedError
+
+    def search_rows(
+        self,
+        query_vectors: np.ndarray,
+        k: int,
+        *,
+        filter: Filter = None,
+        candidate_rows: np.ndarray | None = None,
+        clusters: Sequence[int] | None = None,
+        vector_field: str | None = None,
+        **kwargs: Any,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def documents_at(self, rows: np.ndarray | Sequence[int]) -> list[Document]:
+        raise NotImplementedError
+
+    def vectors_at(self, rows: np.ndarray | Sequence[int], vector_field: str | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def all_rows(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def count(self) -> int:
+        raise NotImplementedError
+
+    def rows_of(self, ids: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        raise NotImplementedError
+
+    # optional capabilities: defaults that say what is missing
+    @property
+    def vector_fields(self) -> dict[str, int]:
+        """Extra vector fields ``{name: dim}`` (capability ``"vector_fields"``); none by default."""
+        return {}
+
+    def set_cluster_labels(self, rows: np.ndarray, labels: np.ndarray) -> None:
+        raise self.missing("clusters", "set_cluster_labels")
+
+    def cluster_labels(self, rows: np.ndarray) -> np.ndarray:
+        raise self.missing("clusters", "cluster_labels")
+
+    def ensure_vector_field(self, name: str, dim: int) -> None:
+        raise self.missing("vector_fields", "ensure_vector_field")
+
+    def write_vector_field(self, name: str, rows: np.ndarray, vectors: np.ndarray) -> None:
+        raise self.missing("vector_fields", "write_vector_field")
+
+    def missing(self, capability: str, what: str) -> MissingCapabilityError:
+        """The error a retriever raises when this store lacks ``capability``."""
+        return MissingCapabilityError(
+            f"{type(self).__name__} does not support {what!r} (capability {capability!r}; this store has "
+            f"{sorted(self.capabilities) or 'none'}). Use a store that has it, or the retriever's fallback."
+        )
+
+    def require(self, capability: str, what: str) -> None:
+        """Raise :class:`MissingCapabilityError` unless this store declares ``capability``."""
+        if capability not in self.capabilities:
+            raise self.missing(capability, what)
+
+    def check_search_args(
+        self, candidate_rows: Any, clusters: Any, vector_field: Any
+    ) -> None:
+        """Refuse options this store does not support, naming them (never ignore them silently)."""
+        if candidate_rows is not None:
+            self.require("candidate_rows", "search_rows(candidate_rows=...)")
+        if clusters is not None:
+            self.require("clusters", "search_rows(clusters=...)")
+        if vector_field is not None:
+            self.require("vector_fields", "search_rows(vector_field=...)")
+            if vector_field not in self.vector_fields:
+                raise InvalidParameterError(
+                    f"Vector field {vector_field!r} is not in this {type(self).__name__} "
+                    f"(fields: {sorted(self.vector_fields)}); create it first (ensure_vector_field)."
+                )
+
+    # -- conveniences on the protocol -------------------------------------------------------------
 
     @property
     def embeddings(self) -> Embeddings:
         return self.embedding
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def add_vectors(self, vectors: np.ndarray, documents: Sequence[Document], **kwargs: Any) -> list[str]:
+        """Deprecated name of :meth:`upsert_vectors` (same behaviour)."""
+        return self.upsert_vectors(vectors, documents, **kwargs)
 
     def check_query_embedding(self, embedding: Embeddings) -> MatryoshkaEmbeddings:
         """Refuse an embeddings object whose vectors live in another space than the index's."""
@@ -87,15 +292,42 @@ class EmbStore(VectorStore):
         self.space.check_same(emb.space, where=type(self).__name__)
         return emb
 
+    def hits(self, scores: np.ndarray, rows: np.ndarray) -> list[list[tuple[Document, float]]]:
+        """``search_rows`` output as LangChain hits: per query a list of (Document, score), padding dropped.
+        One ``documents_at`` call for the whole batch."""
+        valid = rows >= 0
+        uniq = np.unique(rows[valid])
+        docs = dict(zip(uniq.tolist(), self.documents_at(uniq))) if len(uniq) else {}
+        return [
+            [(docs[r], float(s)) for s, r, ok in zip(srow.tolist(), rrow.tolist(), vrow.tolist()) if ok]
+            for srow, rrow, vrow in zip(scores, rows, valid)
+        ]
+
+    def search_vectors(
+        self, query_vectors: np.ndarray, k: int = 4, filter: Filter = None, **kwargs: Any
+    ) -> list[list[tuple[Document, float]]]:
+        """Top ``k`` (Document, score) per query vector: :meth:`search_rows` + :meth:`documents_at`.
+        ``candidate_ids`` (deprecated) is ``candidate_rows``."""
+        if "candidate_ids" in kwargs:
+            warnings.warn("candidate_ids is deprecated: pass candidate_rows (row handles)", DeprecationWarning, stacklevel=2)
+            kwargs["candidate_rows"] = kwargs.pop("candidate_ids")
+        return self.hits(*self.search_rows(query_vectors, k, filter=filter, **kwargs))
+
+    # -- LangChain: adding ------------------------------------------------------------------------
+
     def add_documents(self, documents: list[Document], ids: list[str] | None = None, **kwargs: Any) -> list[str]:
+        if ids is None and "ids" in kwargs:
+            ids = kwargs.pop("ids")
         docs = prepare_documents(documents, ids)
         vectors = self.embedding.encode_documents([d.page_content for d in docs])
-        return self.add_vectors(vectors, docs, **kwargs)
+        return self.upsert_vectors(vectors, docs, **kwargs)
 
     def add_texts(
         self, texts: Iterable[str], metadatas: list[dict] | None = None, *, ids: list[str] | None = None, **kwargs: Any
     ) -> list[str]:
         texts = list(texts)
+        if not texts:
+            return []
         metadatas = metadatas or [{} for _ in texts]
         docs = [Document(page_content=t, metadata=m) for t, m in zip(texts, metadatas)]
         return self.add_documents(docs, ids=ids, **kwargs)
@@ -103,10 +335,24 @@ class EmbStore(VectorStore):
     async def aadd_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
         return await asyncio.to_thread(self.add_documents, documents, **kwargs)
 
+    async def aadd_texts(self, texts: Iterable[str], metadatas: list[dict] | None = None, **kwargs: Any) -> list[str]:
+        return await asyncio.to_thread(self.add_texts, list(texts), metadatas, **kwargs)
+
+    async def adelete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        return await asyncio.to_thread(self.delete, ids, **kwargs)
+
+    async def aget_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        return await asyncio.to_thread(self.get_by_ids, ids)
+
+    # -- LangChain: searching ---------------------------------------------------------------------
+
+    def _query_matrix(self, embedding: Sequence[float] | np.ndarray) -> np.ndarray:
+        return as_query_matrix(embedding, self.space.dim, f"{type(self).__name__} (model {self.space.model!r})")
+
     def similarity_search_with_score_by_vector(
         self, embedding: Sequence[float] | np.ndarray, k: int = 4, filter: Filter = None, **kwargs: Any
     ) -> list[tuple[Document, float]]:
-        return self.search_vectors(np.asarray(embedding, dtype=np.float32)[None, :], k=k, filter=filter, **kwargs)[0]
+        return self.search_vectors(self._query_matrix(embedding), k=k, filter=filter, **kwargs)[0]
 
     def similarity_search_by_vector(
         self, embedding: list[float], k: int = 4, filter: Filter = None, **kwargs: Any
@@ -128,19 +374,89 @@ class EmbStore(VectorStore):
     async def asimilarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
         return await asyncio.to_thread(self.similarity_search, query, k, **kwargs)
 
-    def _select_relevance_score_fn(self):
-        # Our scores already are similarities; LangChain's relevance API wants [0, 1].
+    async def asimilarity_search_by_vector(self, embedding: list[float], k: int = 4, **kwargs: Any) -> list[Document]:
+        return await asyncio.to_thread(self.similarity_search_by_vector, embedding, k, **kwargs)
+
+    def _select_relevance_score_fn(self):  # noqa: ANN202 - LangChain's hook
+        """Relevance in [0, 1] from our scores: cosine/ip ``(s + 1) / 2``; l2 ``1 / (1 + distance)``."""
         if self.metric == "l2":
             return lambda s: 1.0 / (1.0 - s)
         return lambda s: (s + 1.0) / 2.0
 
-    def as_retriever(self, **kwargs: Any):  # type: ignore[override]
-        """An :class:`EmbRetriever` (``k``, ``filter``, batch path); ``search_kwargs`` is accepted as LangChain's is."""
-        from langchain_embcompare.retrievers.vector import EmbRetriever
+    def relevance(self, scores: np.ndarray) -> np.ndarray:
+        """:meth:`_select_relevance_score_fn` applied to an array of scores (vectorised)."""
+        s = np.asarray(scores, dtype=np.float64)
+        return 1.0 / (1.0 - s) if self.metric == "l2" else (s + 1.0) / 2.0
 
-        search_kwargs = dict(kwargs.pop("search_kwargs", {}) or {})
-        kwargs.pop("search_type", None)
-        return EmbRetriever(store=self, **{**search_kwargs, **kwargs})
+    def _similarity_search_with_relevance_scores(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        fn = self._select_relevance_score_fn()
+        return [(d, fn(s)) for d, s in self.similarity_search_with_score(query, k, **kwargs)]
+
+    # -- MMR --------------------------------------------------------------------------------------
+
+    def mmr_rows(
+        self, query_vectors: np.ndarray, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5, filter: Filter = None
+    ) -> list[list[tuple[int, float]]]:
+        """Maximal marginal relevance (Carbonell & Goldstein 1998) per query: fetch ``fetch_k`` by
+        similarity, then pick ``k`` with langchain-core's ``maximal_marginal_relevance`` on the stored
+        full-dimension vectors (cosine similarity, as LangChain's stores do). Returns (row, score) lists."""
+        if not 0.0 <= lambda_mult <= 1.0:
+            raise InvalidParameterError(f"lambda_mult must be in [0, 1], got {lambda_mult}.")
+        if k <= 0 or fetch_k <= 0:
+            raise InvalidParameterError(f"k and fetch_k must be positive, got k={k}, fetch_k={fetch_k}.")
+        q = self._query_matrix(query_vectors)
+        scores, rows = self.search_rows(q, max(fetch_k, k), filter=filter)
+        out = []
+        for qi in range(len(q)):
+            keep = rows[qi] >= 0
+            r, s = rows[qi][keep], scores[qi][keep]
+            if len(r) == 0:
+                out.append([])
+                continue
+            picked = maximal_marginal_relevance(q[qi], self.vectors_at(r), lambda_mult=lambda_mult, k=min(k, len(r)))
+            out.append([(int(r[i]), float(s[i])) for i in picked])
+        return out
+
+    def max_marginal_relevance_search_by_vector(
+        self, embedding: Sequence[float] | np.ndarray, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5,
+        filter: Filter = None, **kwargs: Any,
+    ) -> list[Document]:
+        picked = self.mmr_rows(self._query_matrix(embedding), k, fetch_k, lambda_mult, filter)[0]
+        return self.documents_at(np.asarray([r for r, _ in picked], dtype=np.int64)) if picked else []
+
+    def max_marginal_relevance_search(
+        self, query: str, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5, filter: Filter = None, **kwargs: Any
+    ) -> list[Document]:
+        q = self.embedding.encode_queries([query])
+        return self.max_marginal_relevance_search_by_vector(q[0], k, fetch_k, lambda_mult, filter, **kwargs)
+
+    async def amax_marginal_relevance_search(
+        self, query: str, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5, **kwargs: Any
+    ) -> list[Document]:
+        return await asyncio.to_thread(self.max_marginal_relevance_search, query, k, fetch_k, lambda_mult, **kwargs)
+
+    async def amax_marginal_relevance_search_by_vector(
+        self, embedding: list[float], k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5, **kwargs: Any
+    ) -> list[Document]:
+        return await asyncio.to_thread(
+            self.max_marginal_relevance_search_by_vector, embedding, k, fetch_k, lambda_mult, **kwargs
+        )
+
+    # -- retriever and constructors ---------------------------------------------------------------
+
+    def as_retriever(self, **kwargs: Any) -> EmbRetriever:  # type: ignore[override]
+        """An :class:`EmbRetriever` with LangChain's arguments: ``search_type`` (``"similarity"``,
+        ``"mmr"``, ``"similarity_score_threshold"``) and ``search_kwargs`` (``k``, ``filter``,
+        ``fetch_k``, ``lambda_mult``, ``score_threshold``); also accepted as direct keywords.
+        Unknown search types or kwargs raise ``InvalidParameterError`` naming the allowed ones."""
+        search_kwargs = dict(kwargs.pop("search_kwargs", None) or {})
+        tags = kwargs.pop("tags", None)
+        metadata = kwargs.pop("metadata", None)
+        params = {**search_kwargs, **kwargs}
+        extra = {k: v for k, v in (("tags", tags), ("metadata", metadata)) if v is not None}
+        return EmbRetriever(store=self, **params, **extra)
 
     @classmethod
     def from_texts(
@@ -157,3 +473,138 @@ class EmbStore(VectorStore):
         store = cls(embedding, **kwargs)  # type: ignore[call-arg]
         store.add_documents(documents, ids=ids)
         return store
+
+
+def empty_result(m: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(scores, rows)`` of ``m`` queries that found nothing: all ``-inf`` / ``-1``, shape (m, k)."""
+    return np.full((m, k), -np.inf, dtype=np.float32), np.full((m, k), -1, dtype=np.int64)
+
+
+def filter_matches_nothing(filter: Filter) -> bool:
+    """True when ``filter`` can match no document (``$in: []`` and what it implies), checked before any search."""
+    return matches_nothing(as_expression(filter))
+
+
+# --------------------------------------------------------------------------- retrievers on the protocol
+
+
+def with_scores(hits: list[tuple[Document, float]], **extra: Any) -> list[Document]:
+    """Copies of the hit documents with ``metadata["score"]`` set (the store's documents stay untouched)."""
+    return [
+        Document(page_content=d.page_content, metadata={**d.metadata, "score": s, **extra}, id=d.id) for d, s in hits
+    ]
+
+
+class BatchRetriever(BaseRetriever):
+    """A retriever whose one job is ``search_batch(queries)``: single queries, sync and async, go
+    through it, and evaluation calls it directly with the whole query set."""
+
+    def search_batch(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[Document]]:
+        raise NotImplementedError
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        return self.search_batch([query], **kwargs)[0]
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        return (await asyncio.to_thread(self.search_batch, [query], **kwargs))[0]
+
+
+SEARCH_TYPES = ("similarity", "mmr", "similarity_score_threshold")
+_SEARCH_KWARGS = {
+    "similarity": {"k", "filter"},
+    "mmr": {"k", "filter", "fetch_k", "lambda_mult"},
+    "similarity_score_threshold": {"k", "filter", "score_threshold"},
+}
+
+
+class EmbRetriever(BatchRetriever):
+    """The plain retriever over any store of this package, with LangChain's ``search_type`` semantics.
+
+    ``search_type``: ``"similarity"`` (top ``k``), ``"mmr"`` (maximal marginal relevance over
+    ``fetch_k`` candidates, ``lambda_mult`` in [0, 1]: 1 = pure relevance) or
+    ``"similarity_score_threshold"`` (top ``k`` whose relevance score, in [0, 1] as LangChain defines
+    it, is at least ``score_threshold``). ``filter``: a filter expression or dict; a per-call
+    ``filter=`` overrides it. Each document carries ``metadata["score"]`` (the store's score, higher =
+    more similar). :meth:`search_batch` embeds all queries in one call and searches them as one matrix.
+    Raises ``InvalidParameterError`` for an unknown search type or a kwarg that type does not take.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    store: EmbStore
+    k: int = 4
+    filter: Any = None
+    search_type: str = "similarity"
+    fetch_k: int = 20
+    lambda_mult: float = 0.5
+    score_threshold: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check_kwargs(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        st = data.get("search_type", "similarity")
+        if st not in SEARCH_TYPES:
+            raise InvalidParameterError(f"search_type={st!r} is not supported; use one of {list(SEARCH_TYPES)}.")
+        allowed = _SEARCH_KWARGS[st] | {"store", "search_type", "tags", "metadata", "callbacks", "verbose", "name"}
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise InvalidParameterError(
+                f"search_type={st!r} does not take {unknown}; its search_kwargs are {sorted(_SEARCH_KWARGS[st])}."
+            )
+        if st == "similarity_score_threshold":
+            t = data.get("score_threshold")
+            if t is None or not 0.0 <= float(t) <= 1.0:
+                raise InvalidParameterError(
+                    f"search_type='similarity_score_threshold' needs score_threshold in [0, 1] (a relevance score), got {t!r}."
+                )
+        return data
+
+    @field_validator("k", "fetch_k")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v <= 0:
+            raise InvalidParameterError(f"k and fetch_k must be positive, got {v}.")
+        return v
+
+    def search_batch(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[Document]]:
+        """Many queries at once: one embedding batch, one store search (MMR: one search + one pick per query)."""
+        k = k or self.k
+        filt = filter if filter is not None else self.filter
+        q = self.store.embedding.encode_queries(list(queries))
+        if self.search_type == "mmr":
+            picked = self.store.mmr_rows(q, k, self.fetch_k, self.lambda_mult, filt)
+            out = []
+            for hits in picked:
+                docs = self.store.documents_at(np.asarray([r for r, _ in hits], dtype=np.int64)) if hits else []
+                out.append(with_scores([(d, s) for d, (_, s) in zip(docs, hits)]))
+            return out
+        hits = self.store.search_vectors(q, k=k, filter=filt)
+        if self.search_type == "similarity_score_threshold":
+            fn = self.store._select_relevance_score_fn()
+            hits = [[(d, s) for d, s in h if fn(s) >= self.score_threshold] for h in hits]
+        return [with_scores(h) for h in hits]
+
+
+__all__ = [
+    "BatchRetriever",
+    "CAPABILITIES",
+    "EmbRetriever",
+    "EmbStore",
+    "METRICS",
+    "SEARCH_TYPES",
+    "as_query_matrix",
+    "empty_result",
+    "exact_scores",
+    "filter_matches_nothing",
+    "last_wins",
+    "normalize_rows",
+    "prepare_documents",
+    "top_k",
+    "with_scores",
+]
