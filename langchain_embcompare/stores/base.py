@@ -80,12 +80,12 @@ from langchain_embcompare.errors import (
 from langchain_embcompare.filters import Filter
 from langchain_embcompare.matryoshka import MatryoshkaEmbeddings, VectorSpace, as_matryoshka
 
-METRICS = ("cosine", "ip", "l2")
 CAPABILITIES = ("candidate_rows", "clusters", "vector_fields")
 
 
 # The shared numpy operations live in ops.py (one home each); re-exported here for callers.
 from langchain_embcompare.stores.ops import (  # noqa: E402,F401
+    METRICS,
     as_query_matrix,
     empty_result,
     exact_scores,

@@ -18,6 +18,9 @@ from langchain_embcompare.errors import DimensionMismatchError, EmptyInputError,
 from langchain_embcompare.filters import Filter, as_expression, matches_nothing
 from langchain_embcompare.matryoshka import check_finite
 
+METRICS = ("cosine", "ip", "l2")
+"""The metrics every store supports; scores: cosine similarity, inner product, minus L2 distance."""
+
 
 def as_query_matrix(query_vectors: np.ndarray | Sequence[Sequence[float]], dim: int, where: str) -> np.ndarray:
     """A (m, dim) float32 C-contiguous matrix, or ``DimensionMismatchError`` naming both dimensions."""
