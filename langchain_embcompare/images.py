@@ -386,9 +386,14 @@ class _ImageLoaderMixin:
                 keys.append(image_cache_key(ref, self._fetched, self.timeout))
             except Exception as exc:  # noqa: BLE001 (collected and raised below, naming every input)
                 failures[ref] = _reason(exc, ref)
-        if failures:
+        if failures:  # the error path: decode the others too, so that one error names every bad input
+            for ref in refs:
+                if ref not in failures:
+                    why = self._decode_one(ref, lambda im: None)[1]
+                    if why is not None:
+                        failures[ref] = why
             self._fetched.clear()
-            _raise_failures(failures, len(refs), who)
+            _raise_failures({r: failures[r] for r in refs if r in failures}, len(refs), who)
         return keys
 
     def _decode_one(self, ref: str, fn: Callable[[Any], Any]) -> tuple[Any, str | None]:
@@ -422,7 +427,8 @@ class ImageEmbeddings(_ImageLoaderMixin, _ArrayEmbeddingsBase):
     Args:
         model: ``"efficientnet-lite0"`` (default, offline, 1,280-d), ``"efficientnet-b0"`` ... ``"-b7"``
             (efficientnet-pytorch; pretrained weights need internet unless ``weights`` is given),
-            ``"timm:<name>"`` or ``"torchvision:<name>"`` (where those libraries import beside your torch).
+            ``"timm:<name>"`` or ``"torchvision:<name>"`` (where those libraries import beside your torch),
+            or a :class:`Backbone` wrapping any torch module (then ``model_id`` is required).
         weights: a local state-dict file (``torch.save(model.state_dict())``) for an efficientnet-pytorch
             architecture; loaded strictly. The model id then carries the file's SHA-1.
         pretrained: False builds the architecture with random weights (seeded by ``seed``): the baseline
@@ -440,7 +446,7 @@ class ImageEmbeddings(_ImageLoaderMixin, _ArrayEmbeddingsBase):
 
     def __init__(
         self,
-        model: str = DEFAULT_IMAGE_MODEL,
+        model: str | Backbone = DEFAULT_IMAGE_MODEL,
         *,
         weights: str | Path | None = None,
         pretrained: bool = True,
@@ -454,13 +460,20 @@ class ImageEmbeddings(_ImageLoaderMixin, _ArrayEmbeddingsBase):
         import torch
 
         self._init_loader(num_workers, timeout)
-        self.architecture = model
+        self.architecture = model if isinstance(model, str) else "custom"
         self.batch_size = int(batch_size)
         if self.batch_size <= 0:
             raise InvalidParameterError(f"batch_size must be a positive integer, got {batch_size!r}.")
         self.device = torch.device(device)
-        kind, _, arch = model.partition(":") if ":" in model else ("", "", model)
-        if kind == "timm":
+        if isinstance(model, Backbone):  # any torch module the caller wraps (features + preprocessing)
+            if model_id is None:
+                raise InvalidParameterError("ImageEmbeddings(Backbone(...)) needs model_id=: it names the vector space and the cache.")
+            kind, arch, backbone = "custom", model_id, model
+        else:
+            kind, _, arch = model.partition(":") if ":" in model else ("", "", model)
+        if kind == "custom":
+            pass
+        elif kind == "timm":
             backbone = _timm(arch, pretrained)
         elif kind == "torchvision":
             backbone = _torchvision(arch, pretrained)
@@ -475,7 +488,7 @@ class ImageEmbeddings(_ImageLoaderMixin, _ArrayEmbeddingsBase):
                 f"Unknown image model {model!r}: use 'efficientnet-lite0' (offline), 'efficientnet-b0'..'-b7', "
                 "'timm:<name>' or 'torchvision:<name>', with weights=<state-dict file> for local weights."
             )
-        if weights is not None and kind:
+        if weights is not None and kind:  # timm / torchvision / custom
             raise InvalidParameterError(f"weights= is for efficientnet-pytorch architectures; {model!r} loads its own weights.")
         self.backbone = backbone
         self.backbone.module.to(self.device)
