@@ -154,7 +154,7 @@ def test_compare_cli_on_image_set_with_thumbnails(image_embeddings, tmp_path):
     )
     assert res.exit_code == 0, res.output
     data = json.loads(out_json.read_text())
-    assert set(data["runs"]) == {"efficientnet-lite0/fulld/float32/faiss/flat", "efficientnet-lite0/64d/float32/faiss/flat"}
+    assert set(data["runs"]) == {"efficientnet-lite0@full", "efficientnet-lite0@64"}
     for run in data["runs"].values():
         assert 0.5 < run["ndcg@10"] <= 1.0
     assert len(data["image_examples"]) == 2
@@ -401,3 +401,16 @@ def test_clip_puts_text_and_images_in_one_space(tiny_clip, bad_files, tmp_path):
     assert {d.page_content for d in hits} == {bad_files["good"], bad_files["good2"]}
     with pytest.raises(ImageLoadError, match="missing.png"):
         emb.encode(["text", bad_files["missing"]])
+
+
+@pytest.mark.parametrize("precision", ["int8", "binary"])
+def test_quantised_image_index_finds_the_query_image(tiny, tmp_path, precision):
+    colours = [(250, 0, 0), (0, 250, 0), (0, 0, 250), (250, 250, 0), (0, 250, 250), (250, 0, 250), (30, 30, 30), (200, 200, 200)]
+    refs = [_png(tmp_path / f"c{i}.png", c, (24 + 4 * i, 24)) for i, c in enumerate(colours)]
+    emb = MatryoshkaEmbeddings(tiny, precision=precision, cache_dir=None)
+    if precision == "binary":  # pooled ReLU features are all >= 0: sign bits need the rotation's signed axes
+        emb = emb.fit_rotation(refs)
+    store = FaissVectorStore.from_texts(refs, emb)
+    assert store.space.precision == precision and store.space.modality == "image"
+    top = [store.similarity_search(r, k=1)[0].page_content for r in refs]
+    assert sum(t == r for t, r in zip(top, refs)) >= 6  # quantised codes still find the image itself
