@@ -230,6 +230,12 @@ class Quantizer:
         if self.precision == "int8":
             self.fit(vectors)
             return quantize_embeddings(vectors, precision="int8", ranges=self.ranges)
+        if len(vectors) >= 2 and (vectors >= 0).all():  # e.g. pooled ReLU image features: every sign bit is 1
+            raise InvalidParameterError(
+                f"precision='binary' keeps one sign bit per dimension, but all {vectors.shape[1]} dimensions of these "
+                f"{len(vectors)} vectors are >= 0 (pooled ReLU features of an image backbone?), so every code would be "
+                "all ones and the ranking meaningless. Fit a rotation first (MatryoshkaEmbeddings.fit_rotation), or use int8."
+            )
         return quantize_embeddings(vectors, precision="ubinary")
 
     @property

@@ -24,6 +24,7 @@ from langchain_embcompare import (
     FaissVectorStore,
     ImageEmbeddings,
     ImageLoadError,
+    InvalidParameterError,
     MatryoshkaEmbeddings,
     ModalityMismatchError,
     UnknownModelError,
@@ -409,6 +410,8 @@ def test_quantised_image_index_finds_the_query_image(tiny, tmp_path, precision):
     refs = [_png(tmp_path / f"c{i}.png", c, (24 + 4 * i, 24)) for i, c in enumerate(colours)]
     emb = MatryoshkaEmbeddings(tiny, precision=precision, cache_dir=None)
     if precision == "binary":  # pooled ReLU features are all >= 0: sign bits need the rotation's signed axes
+        with pytest.raises(InvalidParameterError, match="all ones.*fit_rotation"):
+            FaissVectorStore.from_texts(refs, emb)
         emb = emb.fit_rotation(refs)
     store = FaissVectorStore.from_texts(refs, emb)
     assert store.space.precision == precision and store.space.modality == "image"
