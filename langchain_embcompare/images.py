@@ -654,7 +654,13 @@ def is_image_model_name(name: str) -> bool:
     """Whether ``load_embeddings(name)`` should build an image model: ``efficientnet-*`` (optionally
     ``@random``), ``image:``, ``timm:``, ``torchvision:`` or ``clip:`` prefixes."""
     key = name.lower()
-    return key.startswith(("efficientnet-", "image:", "timm:", "torchvision:", "clip:"))
+    return key.startswith(("efficientnet-", "image:", "timm:", "torchvision:", "clip:")) or _is_clip_name(name)
+
+
+def _is_clip_name(name: str) -> bool:
+    """A CLIP checkpoint by its name ("sentence-transformers/clip-ViT-B-32", "openai/clip-vit-base-patch32",
+    a local folder named like one): loaded as :class:`ClipEmbeddings` so images are embedded as images."""
+    return "clip" in Path(name.rstrip("/\\")).name.lower()
 
 
 def load_image_embeddings(name: str) -> ImageEmbeddings | ClipEmbeddings:
@@ -666,10 +672,13 @@ def load_image_embeddings(name: str) -> ImageEmbeddings | ClipEmbeddings:
       file must still have that hash): EfficientNet-Lite0 with those weights;
       ``<arch>@image:<path>`` another efficientnet-pytorch architecture with them;
     - ``timm:<name>``, ``torchvision:<name>``: those libraries' pretrained models;
-    - ``clip:<hub name or folder>``: :class:`ClipEmbeddings`.
+    - ``clip:<hub name or folder>``, or any name whose last part contains "clip"
+      (``sentence-transformers/clip-ViT-B-32``): :class:`ClipEmbeddings`.
     """
     if name.lower().startswith("clip:"):
         return ClipEmbeddings(name.split(":", 1)[1], model_id=name)
+    if _is_clip_name(name) and not name.lower().startswith(("image:", "timm:", "torchvision:", "efficientnet-")):
+        return ClipEmbeddings(name, model_id=name)
     arch, at, rest = name.partition("@image:")
     if at:
         name = "image:" + rest

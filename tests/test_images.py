@@ -390,6 +390,8 @@ def tiny_clip(tmp_path_factory):
 def test_clip_puts_text_and_images_in_one_space(tiny_clip, bad_files, tmp_path):
     emb = load_embeddings(f"clip:{tiny_clip}", cache=False)
     assert isinstance(emb, ClipEmbeddings) and emb.native_dim == 16 and emb.modality == "text+image"
+    # a CLIP checkpoint by its plain name/folder is a ClipEmbeddings too, so image paths are not embedded as text
+    assert isinstance(load_embeddings(str(tiny_clip), cache=False), ClipEmbeddings)
     v = emb.encode([bad_files["good"], "a red square", bad_files["good2"]])
     assert v.shape == (3, 16) and np.isfinite(v).all()
     direct = emb.model.encode([Image.open(bad_files["good"]).convert("RGB")], convert_to_numpy=True)
