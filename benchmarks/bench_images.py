@@ -32,17 +32,17 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from langchain_embcompare.evaluation.datasets import load_beir  # noqa: E402
-from langchain_embcompare.evaluation.metrics import evaluate_run  # noqa: E402
-from langchain_embcompare.images import ImageEmbeddings  # noqa: E402
-from langchain_embcompare.matryoshka import MatryoshkaEmbeddings  # noqa: E402
-from langchain_embcompare.stores.faiss import FaissIndexSpec, FaissVectorStore  # noqa: E402
+from langchain_embcompare.evaluation.datasets import load_beir
+from langchain_embcompare.evaluation.metrics import evaluate_run
+from langchain_embcompare.images import ImageEmbeddings
+from langchain_embcompare.matryoshka import MatryoshkaEmbeddings
+from langchain_embcompare.stores.faiss import FaissIndexSpec, FaissVectorStore
 
 DATA = ROOT / "langchain_embcompare" / "data" / "images"
 DIMS = (None, 256, 128, 64)
 
 
-def quality(name: str, ds) -> list[dict]:  # noqa: ANN001
+def quality(name: str, ds) -> list[dict]:
     """nDCG@10 etc. of model ``name`` at every dim x rotation, through the FAISS store."""
     base = MatryoshkaEmbeddings(name, cache_dir=None)
     t0 = time.perf_counter()
@@ -72,7 +72,7 @@ def raw_torch(emb: ImageEmbeddings, paths: list[str]) -> np.ndarray:
     import torch
     from PIL import Image
 
-    size, scale = 224, int(math.floor(224 / 0.875))
+    size, scale = 224, math.floor(224 / 0.875)
     mean, std = np.float32(0.5), np.float32(0.5)
     arrays = []
     for p in paths:

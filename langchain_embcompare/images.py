@@ -69,7 +69,7 @@ def is_image_ref(item: str) -> bool:
     if not isinstance(item, str) or not item or len(item) > _MAX_PATH or "\n" in item:
         return isinstance(item, str) and item.startswith("data:image/")
     low = item.lower()
-    if low.startswith(_REMOTE) or low.startswith("file://") or low.startswith("data:image/"):
+    if low.startswith(_REMOTE) or low.startswith(("file://", "data:image/")):
         return True
     path = Path(item).expanduser()
     if path.suffix.lower() in IMAGE_SUFFIXES:
@@ -115,7 +115,7 @@ def image_cache_key(ref: str, fetched: dict[str, bytes] | None = None, timeout: 
     if ref.lower().startswith("data:"):
         data = _data_uri_bytes(ref)
     else:
-        with urlopen(ref, timeout=timeout) as resp:  # noqa: S310 (http(s) only: checked by _local_path)
+        with urlopen(ref, timeout=timeout) as resp:
             data = resp.read()
     if fetched is not None:
         fetched[ref] = data
@@ -137,7 +137,7 @@ def open_image(ref: str, fetched: dict[str, bytes] | None = None, timeout: float
     elif ref.lower().startswith("data:"):
         src = io.BytesIO(_data_uri_bytes(ref))
     else:
-        with urlopen(ref, timeout=timeout) as resp:  # noqa: S310
+        with urlopen(ref, timeout=timeout) as resp:
             src = io.BytesIO(resp.read())
     with Image.open(src) as img:
         img.load()
@@ -232,12 +232,12 @@ class Preprocess:
         resample = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR, "nearest": Image.Resampling.NEAREST}[
             self.interpolation
         ]
-        scale = int(math.floor(self.size / self.crop_pct))
+        scale = math.floor(self.size / self.crop_pct)
         w, h = img.size
         if w <= h:
-            nw, nh = scale, max(scale, int(round(scale * h / w)))
+            nw, nh = scale, max(scale, round(scale * h / w))
         else:
-            nw, nh = max(scale, int(round(scale * w / h))), scale
+            nw, nh = max(scale, round(scale * w / h)), scale
         img = img.resize((nw, nh), resample)
         left, top = (nw - self.size) // 2, (nh - self.size) // 2
         img = img.crop((left, top, left + self.size, top + self.size))
@@ -715,18 +715,18 @@ def image_documents(refs: Iterable[str], metadatas: Iterable[dict] | None = None
 
 
 __all__ = [
-    "ImageEmbeddings",
-    "ClipEmbeddings",
-    "Preprocess",
-    "Backbone",
     "DEFAULT_IMAGE_MODEL",
     "IMAGE_SUFFIXES",
-    "is_image_ref",
-    "open_image",
-    "image_cache_key",
+    "Backbone",
+    "ClipEmbeddings",
+    "ImageEmbeddings",
+    "Preprocess",
     "check_images",
     "drop_unreadable",
+    "image_cache_key",
     "image_documents",
-    "load_image_embeddings",
     "is_image_model_name",
+    "is_image_ref",
+    "load_image_embeddings",
+    "open_image",
 ]

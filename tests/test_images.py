@@ -33,7 +33,14 @@ from langchain_embcompare import (
     load_beir,
     load_embeddings,
 )
-from langchain_embcompare.images import Backbone, ClipEmbeddings, Preprocess, drop_unreadable, image_cache_key, is_image_ref
+from langchain_embcompare.images import (
+    Backbone,
+    ClipEmbeddings,
+    Preprocess,
+    drop_unreadable,
+    image_cache_key,
+    is_image_ref,
+)
 from tests.conftest import HashEmbeddings
 
 DATA = Path(__file__).resolve().parents[1] / "langchain_embcompare" / "data" / "images"
@@ -365,7 +372,13 @@ def tiny_clip(tmp_path_factory):
     """A randomly initialised 16-d CLIP with a byte-level tokenizer, all built offline (no hub)."""
     import torch
     from tokenizers import pre_tokenizers
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+    from transformers import (
+        CLIPConfig,
+        CLIPImageProcessor,
+        CLIPModel,
+        CLIPProcessor,
+        CLIPTokenizer,
+    )
 
     out = tmp_path_factory.mktemp("tiny-clip")
     chars = sorted(pre_tokenizers.ByteLevel.alphabet())
@@ -376,9 +389,9 @@ def tiny_clip(tmp_path_factory):
     proc = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}), tokenizer=tok)
     eot = vocab["<|endoftext|>"]
     cfg = CLIPConfig(
-        text_config=dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                         max_position_embeddings=77, bos_token_id=vocab["<|startoftext|>"], eos_token_id=eot, pad_token_id=eot),
-        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=8),
+        text_config={"vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+                         "max_position_embeddings": 77, "bos_token_id": vocab["<|startoftext|>"], "eos_token_id": eot, "pad_token_id": eot},
+        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "image_size": 32, "patch_size": 8},
         projection_dim=16,
     )
     torch.manual_seed(0)
