@@ -144,6 +144,7 @@ class ComparisonResult:
     probes: list[dict[str, Any]] = field(default_factory=list)
     runs_raw: dict[str, Run] = field(default_factory=dict, repr=False)
     settings: dict[str, Any] = field(default_factory=dict)
+    drilldown: dict[str, Any] = field(default_factory=dict)  # run -> per-query drill-down vs the baseline
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; each run has top-level ``ndcg@10``, ``recall@100``, ``mrr@10`` (fractions)."""
@@ -185,6 +186,7 @@ class ComparisonResult:
                 "runs": runs,
                 "agreement": self.agreement.to_dict() if self.agreement else None,
                 "probes": self.probes,
+                "drilldown": self.drilldown,
             }
         )
 
@@ -616,6 +618,12 @@ def compare(
             scores, list(metrics), baseline=baseline, stat_test=stat_test, correction=correction,
             alpha=alpha, confidence=confidence, n_resamples=n_resamples, seed=seed,
         )
+    drill: dict[str, Any] = {}
+    if labelled and len(names) >= 2:
+        from langchain_embcompare.evaluation.drilldown import doc_titles, drilldowns
+
+        stage("per-query drill-down against the baseline")
+        drill = drilldowns({n: runs[n] for n in names}, baseline, ds.qrels, ds.queries, doc_titles(ds.corpus), metric=metrics[0])
 
     probe_rows = []
     for q_run, idx_run in probes:
@@ -650,6 +658,7 @@ def compare(
         significance=significance,
         probes=probe_rows,
         runs_raw=runs,
+        drilldown=drill,
         settings={
             "overlap_k": overlap_k, "rbo_p": rbo_p, "latency_queries": len(lat_q) if latency_queries > 0 else 0,
             "throughput_texts": len(sample_docs), "usd_per_hour": usd_per_hour, "prices": dict(prices or {}),
