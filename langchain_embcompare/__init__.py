@@ -33,6 +33,9 @@ _LAZY = {
     "RunSpec": "langchain_embcompare.evaluation.compare",
     "ComparisonResult": "langchain_embcompare.evaluation.compare",
     "EvalSettings": "langchain_embcompare.evaluation.pipeline",
+    "advise": "langchain_embcompare.evaluation.advise",
+    "AdviceResult": "langchain_embcompare.evaluation.advise",
+    "drilldown": "langchain_embcompare.evaluation.drilldown",
     "run_eval": "langchain_embcompare.evaluation.pipeline",
 }
 

@@ -208,7 +208,8 @@ def encode_calls(monkeypatch):
     return calls
 
 
-SMALL = dict(dims=[64, 32, 16], latency_queries=3, throughput_texts=8, n_resamples=500)
+SMALL = dict(dims=[64, 32, 16], indexes=("hnsw",), cluster=False, max_parents=2, latency_queries=2, throughput_texts=8,
+             n_resamples=500)
 
 
 def test_sweep_encodes_each_model_once(encode_calls, tmp_path):
@@ -229,8 +230,10 @@ def test_sweep_encodes_each_model_once(encode_calls, tmp_path):
 
 def test_sweep_answer_and_json(tmp_path):
     ds = _fake_ds()
-    res = advise(ds, models=[_model()], margin=0.02, **SMALL)
+    res = advise(ds, models=[_model()], margin=0.02, **{**SMALL, "indexes": ("hnsw", "ivf"), "cluster": True})
     d = json.loads(res.to_json(tmp_path / "a.json"))
+    stages = {c.stage for c in res.candidates}
+    assert {"shape", "index", "cluster", "funnel"} <= stages
     for key in ("baseline", "winner", "front", "candidates", "margin", "n_queries", "detectable_margin"):
         assert key in d
     assert d["margin"] == 0.02 and d["n_queries"] == 30
@@ -381,7 +384,7 @@ def test_compare_json_and_html_carry_the_drilldown(tmp_path):
 # --- end to end with the real model ------------------------------------------------------------------------
 
 
-def test_advise_minilm_scifact_slice(minilm, scifact_small, encode_calls, tmp_path):
+def test_advise_minilm_scifact_slice(minilm, scifact_small, encode_calls, tmp_path, monkeypatch):
     res = advise(
         scifact_small, models=[minilm], margin=0.01, dims=[384, 128], rotations=("none", "pca"), indexes=("hnsw",),
         cluster=False, funnel=True, latency_queries=2, throughput_texts=8, n_resamples=500,
@@ -400,6 +403,10 @@ def test_advise_minilm_scifact_slice(minilm, scifact_small, encode_calls, tmp_pa
         # the Python lines build the same setting, and it scores what the advisor measured
         from langchain_embcompare.evaluation.metrics import evaluate_run, retrieve_run
 
+        # the snippet builds with the default disk cache: point it at the fixture's (same vectors, no re-encode)
+        (tmp_path / "cache").mkdir()
+        (tmp_path / "cache" / "embeddings").symlink_to(minilm._cache_dir)
+        monkeypatch.setattr(matryoshka_mod, "CACHE_DIR", tmp_path / "cache")
         scope = {"dataset": scifact_small}
         exec(res.winner_python(), scope)  # noqa: S102 - our own generated code
         got = evaluate_run(retrieve_run(scope["retriever"], scifact_small.queries, k=100), scifact_small.qrels, ["ndcg@10"])

@@ -7,8 +7,10 @@ cluster prefilter, funnel shortlist, the hybrid arm when :class:`EvalSettings` a
 embedding cost, and answers:
 
 - the Pareto fronts: quality against memory, against latency, against cost;
-- the cheapest setting (on the first budget named: ``memory`` = index bytes, ``latency`` = p50 ms,
-  ``cost`` = USD per 1M texts embedded) that is **non-inferior** to the baseline at ``margin``: a
+- the cheapest setting (on the first budget named: ``memory`` = the bytes a query touches: the faiss
+  index as serialised, plus the float vectors a binary index rescores with, the funnel's shortlist
+  index, the cluster prefilter's centroids / means / labels; ``latency`` = p50 ms of one query, its
+  embedding included; ``cost`` = USD per 1M texts embedded) that is **non-inferior** to the baseline at ``margin``: a
   paired one-sided test on per-query scores, H0: mean(candidate - baseline) <= -margin (Student t on the
   differences, or a percentile bootstrap of their mean), Holm-corrected over every candidate measured,
   with the (1 - 2 alpha) confidence interval of the difference (the interval that matches a one-sided
@@ -341,6 +343,11 @@ class AdviceResult:
     setting passed), ``"underpowered"`` (too few labelled queries for this margin: see
     ``detectable_margin`` and ``queries_needed``), ``"no_cheaper_candidate"`` (nothing cheaper than the
     baseline was measured, e.g. the time budget ran out).
+
+    ``detectable_margin`` is the smallest margin the data could prove (80 % power, level alpha / number of
+    candidates) for the cheaper candidate with the least spread of per-query differences: when it is
+    above ``margin``, the margin asked is below what these queries can resolve, and ``queries_needed``
+    (= n_queries x (detectable_margin / margin)^2, the sample-size formula's scaling) says how many would.
     """
 
     dataset: str
@@ -922,6 +929,12 @@ def advise(
                     lat.append(1000 * (time.perf_counter() - t0) + model_ms)
             nbytes = _index_bytes(retriever)
             extra: dict[str, Any] = {}
+            if store_spec.precision == "binary" and nbytes is not None and hasattr(store, "vectors"):
+                # a binary index shortlists by Hamming distance and rescores with the float vectors: a query
+                # touches both, so both count (the codes alone would flatter binary by ~30x)
+                extra["codes_bytes"] = nbytes
+                extra["rescore_bytes"] = int(store.vectors.nbytes)
+                nbytes += extra["rescore_bytes"]
             small = getattr(retriever, "_small", None)  # funnel: the shortlist index lives beside the store
             if small is not None:
                 import faiss
