@@ -31,10 +31,10 @@ from pathlib import Path
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import langchain_embcompare.matryoshka as matryoshka_mod  # noqa: E402
-from langchain_embcompare.evaluation.advise import advise  # noqa: E402
-from langchain_embcompare.evaluation.datasets import load_beir  # noqa: E402
-from langchain_embcompare.matryoshka import MatryoshkaEmbeddings  # noqa: E402
+import langchain_embcompare.matryoshka as matryoshka_mod
+from langchain_embcompare.evaluation.advise import advise
+from langchain_embcompare.evaluation.datasets import load_beir
+from langchain_embcompare.matryoshka import MatryoshkaEmbeddings
 
 ROOT = Path(__file__).resolve().parents[1]
 SCIFACT = Path(os.environ.get("SCIFACT_DIR", "/work/shared/data/beir/scifact"))
@@ -58,7 +58,7 @@ def main() -> None:
     calls: list[dict] = []
     real = matryoshka_mod.encode_texts
 
-    def counting(embeddings, texts, prompt=None):  # noqa: ANN001, ANN202
+    def counting(embeddings, texts, prompt=None):
         t0 = time.perf_counter()
         out = real(embeddings, texts, prompt)
         calls.append({"texts": len(texts), "corpus_texts": sum(1 for t in texts if t in corpus), "seconds": time.perf_counter() - t0})

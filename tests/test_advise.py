@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
 
 import numpy as np
 import pytest
+import tomllib
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from scipy import stats
@@ -200,7 +200,7 @@ def encode_calls(monkeypatch):
     calls: list[tuple[str, list[str]]] = []
     real = matryoshka_mod.encode_texts
 
-    def counting(embeddings, texts, prompt=None):  # noqa: ANN001, ANN202
+    def counting(embeddings, texts, prompt=None):
         calls.append((getattr(embeddings, "model_id", "?"), list(texts)))
         return real(embeddings, texts, prompt)
 
@@ -208,8 +208,8 @@ def encode_calls(monkeypatch):
     return calls
 
 
-SMALL = dict(dims=[64, 32, 16], indexes=("hnsw",), cluster=False, max_parents=2, latency_queries=2, throughput_texts=8,
-             n_resamples=500)
+SMALL = {"dims": [64, 32, 16], "indexes": ("hnsw",), "cluster": False, "max_parents": 2, "latency_queries": 2,
+         "throughput_texts": 8, "n_resamples": 500}
 
 
 def test_sweep_encodes_each_model_once(encode_calls, tmp_path):
@@ -264,7 +264,7 @@ def test_sweep_answer_and_json(tmp_path):
     dd = d["drilldown"][w["name"]]
     assert dd["wins"] + dd["ties"] + dd["losses"] == 30
     html = res.to_html(tmp_path / "a.html").read_text()
-    assert "Per-query drill-down" in html and f"id='dd-" in html and "advised" in html
+    assert "Per-query drill-down" in html and "id='dd-" in html and "advised" in html
     assert "refinement" not in res.summary_text()  # plain answer text
     assert "non-inferior at margin 0.02" in res.summary_text()
 
@@ -308,7 +308,7 @@ def test_resumable_and_time_budget(tmp_path, monkeypatch):
     first = advise(ds, models=[_model()], margin=0.02, state=state, **SMALL)
     assert state.exists()
 
-    def boom(*a, **k):  # noqa: ANN002, ANN003, ANN202
+    def boom(*a, **k):
         raise AssertionError("re-encoded on resume")
 
     monkeypatch.setattr(matryoshka_mod, "encode_texts", boom)

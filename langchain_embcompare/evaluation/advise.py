@@ -47,7 +47,11 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from langchain_embcompare.errors import EmptyInputError, InvalidParameterError
+from langchain_embcompare.errors import (
+    EmbCompareError,
+    EmptyInputError,
+    InvalidParameterError,
+)
 from langchain_embcompare.evaluation.compare import (
     RunSpec,
     _clean,
@@ -56,23 +60,34 @@ from langchain_embcompare.evaluation.compare import (
     _percentiles,
     _throughput,
 )
-from langchain_embcompare.evaluation.cost import DEFAULT_MACHINE_USD_PER_HOUR, cost_per_million, is_api_model
+from langchain_embcompare.evaluation.cost import (
+    DEFAULT_MACHINE_USD_PER_HOUR,
+    cost_per_million,
+    is_api_model,
+)
 from langchain_embcompare.evaluation.datasets import BeirDataset
 from langchain_embcompare.evaluation.metrics import retrieve_run
-from langchain_embcompare.evaluation.pipeline import EvalSettings, build_retriever, build_store
-from langchain_embcompare.evaluation.significance import adjust_pvalues, per_query_matrix
+from langchain_embcompare.evaluation.pipeline import (
+    EvalSettings,
+    build_retriever,
+    build_store,
+)
+from langchain_embcompare.evaluation.significance import (
+    adjust_pvalues,
+    per_query_matrix,
+)
 
 __all__ = [
     "BUDGETS",
-    "NonInferiority",
-    "Candidate",
     "AdviceResult",
+    "Candidate",
+    "NonInferiority",
     "advise",
-    "non_inferiority",
     "detectable_margin",
+    "hybrid_supported",
+    "non_inferiority",
     "pareto_fronts",
     "prune_dominated",
-    "hybrid_supported",
 ]
 
 #: budget name -> candidate field it minimises
@@ -318,7 +333,7 @@ def hybrid_supported() -> bool:
     """Whether this install's :class:`EvalSettings` accepts ``retriever="hybrid"`` (the BM25 + vector arm)."""
     try:
         EvalSettings(retriever="hybrid")
-    except Exception:
+    except (InvalidParameterError, ValueError, TypeError):
         return False
     return True
 
@@ -465,12 +480,12 @@ class AdviceResult:
         if self.winner is not None:
             w, t = self.winner, self.winner.test
             lines += [
-                f"cheapest on {budget} that is non-inferior at margin {self.margin:g} ({self.test} test, Holm over "
-                f"{len(self.candidates)} candidates, alpha {self.alpha:g}):",
+                (f"cheapest on {budget} that is non-inferior at margin {self.margin:g} ({self.test} test, Holm over "
+                 f"{len(self.candidates)} candidates, alpha {self.alpha:g}):"),
                 f"  {w.name}",
-                f"  {m} {w.quality.get(m, float('nan')):.4f} (difference {t.delta:+.4f}, {t.ci_level:.0%} CI "
-                f"[{t.ci_low:+.4f}, {t.ci_high:+.4f}], adjusted p {t.p_adjusted:.2g}); index {_mib(w.index_bytes)} "
-                f"({_pct(w.index_bytes, b.index_bytes)} of the baseline), p50 {_ms(w.p50_ms)}",
+                (f"  {m} {w.quality.get(m, float('nan')):.4f} (difference {t.delta:+.4f}, {t.ci_level:.0%} CI "
+                 f"[{t.ci_low:+.4f}, {t.ci_high:+.4f}], adjusted p {t.p_adjusted:.2g}); index {_mib(w.index_bytes)} "
+                 f"({_pct(w.index_bytes, b.index_bytes)} of the baseline), p50 {_ms(w.p50_ms)}"),
             ]
         elif self.status == "no_cheaper_candidate":
             lines.append(f"no winner: no setting cheaper on {budget} than the baseline was measured"
@@ -483,9 +498,9 @@ class AdviceResult:
             ]
         else:
             lines += [
-                f"no cheaper setting is non-inferior at margin {self.margin:g} ({self.test} test, Holm over "
-                f"{len(self.candidates)} candidates, alpha {self.alpha:g}); the data could detect a margin of "
-                f"{_f3(self.detectable_margin)}.",
+                (f"no cheaper setting is non-inferior at margin {self.margin:g} ({self.test} test, Holm over "
+                 f"{len(self.candidates)} candidates, alpha {self.alpha:g}); the data could detect a margin of "
+                 f"{_f3(self.detectable_margin)}."),
             ]
             best = self._closest()
             if best is not None and best.test is not None:
@@ -531,8 +546,13 @@ class AdviceResult:
 
     def to_html(self, path: str | Path, title: str | None = None) -> Path:
         """Self-contained HTML: the answer, the winner's snippet, the fronts (plotly), every candidate, the drill-down."""
-        from langchain_embcompare.evaluation.report import _CSS, drilldown_html, pareto_figure
         import plotly.offline
+
+        from langchain_embcompare.evaluation.report import (
+            _CSS,
+            drilldown_html,
+            pareto_figure,
+        )
 
         m = self.metric
         rows = [self.baseline, *self.candidates]
@@ -640,7 +660,13 @@ class _Stages:
         self.task = None
         if progress:
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self.bar = Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -949,7 +975,8 @@ def advise(
                 stats_fn = getattr(retriever, "stats_summary", None)
                 if callable(stats_fn):
                     extra.update({k2: v for k2, v in stats_fn().items() if isinstance(v, (int, float))})
-        except Exception as exc:  # an unsupported combination: recorded, never silently dropped
+        except (EmbCompareError, ValueError, RuntimeError, NotImplementedError) as exc:
+            # an unsupported combination (faiss raises RuntimeError): recorded in sweep.skipped and the stage log
             skipped.append({"name": name, "stage": stage, "reason": f"{type(exc).__name__}: {exc}"})
             ui.step(f"{name}: skipped ({type(exc).__name__}: {exc})")
             return None
@@ -1105,7 +1132,7 @@ def advise(
     elif not powered or det is None or det > margin:
         status = "underpowered"
         if det is not None and det > 0 and margin > 0:
-            needed = int(math.ceil(n_q * (det / margin) ** 2))
+            needed = math.ceil(n_q * (det / margin) ** 2)
         if not powered and (needed is None or needed < min_queries):
             needed = min_queries
     else:

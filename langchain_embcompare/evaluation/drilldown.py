@@ -23,7 +23,7 @@ import numpy as np
 from langchain_embcompare.errors import InvalidParameterError
 from langchain_embcompare.evaluation.metrics import Run, evaluate_per_query
 
-__all__ = ["drilldown", "drilldowns", "doc_titles"]
+__all__ = ["doc_titles", "drilldown", "drilldowns"]
 
 
 def doc_titles(corpus: Sequence[Any], width: int = 90) -> dict[str, str]:
