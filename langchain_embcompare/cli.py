@@ -141,6 +141,61 @@ def compare_cmd(
             console.print(f"wrote {path}")
 
 
+@app.command("advise")
+def advise_cmd(
+    dataset_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="A labelled BEIR-format folder."),
+    model: list[str] = typer.Option([], "--model", help="A model to sweep (repeat); default all-MiniLM-L6-v2."),
+    baseline: Optional[str] = typer.Option(None, help="Baseline model (native dim, float32, exact index); default: the first --model."),
+    margin: float = typer.Option(0.01, help="Largest nDCG@10 loss accepted as 'not worse' (metric units)."),
+    budget: list[str] = typer.Option([], "--budget", help="memory | latency | cost (repeat; the first picks the winner)."),
+    dims: Optional[str] = typer.Option(None, help="Dimensions to try, e.g. full,256,128 (default: native down to 32)."),
+    test: str = typer.Option("t", help="t | bootstrap (one-sided paired test, Holm-corrected)."),
+    alpha: float = typer.Option(0.05, help="One-sided test level."),
+    k: int = typer.Option(100, help="Documents retrieved per query."),
+    max_queries: Optional[int] = typer.Option(None, help="Use the first N labelled queries only."),
+    time_budget: Optional[float] = typer.Option(None, help="Stop measuring new settings after this many seconds."),
+    state: Optional[Path] = typer.Option(None, help="Resumable sweep: measured settings are saved here and reused."),
+    latency_queries: int = typer.Option(20, help="Single queries timed per setting."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the advice JSON here."),
+    html: Optional[Path] = typer.Option(None, help="Write the self-contained HTML report here."),
+) -> None:
+    """The shrink advisor: the cheapest setting provably not worse than the baseline (+ Pareto fronts, drill-down)."""
+    from langchain_embcompare.errors import EmbCompareError
+    from langchain_embcompare.evaluation.advise import advise
+    from langchain_embcompare.evaluation.compare import parse_dims
+    from langchain_embcompare.evaluation.datasets import load_beir
+
+    try:
+        ds = load_beir(dataset_dir, max_queries=max_queries)
+        models = model or ["all-MiniLM-L6-v2"]
+        dim_list = parse_dims(dims)
+        if dim_list is not None:
+            from langchain_embcompare.matryoshka import MatryoshkaEmbeddings
+
+            native = MatryoshkaEmbeddings(models[0]).output_dim if None in dim_list else None
+            dim_list = [d if d is not None else native for d in dim_list]
+        result = advise(
+            ds, models=models, baseline=baseline, margin=margin, budgets=budget or ["memory"], dims=dim_list,
+            test=test, alpha=alpha, k=k, time_budget_s=time_budget, state=state, latency_queries=latency_queries,
+            progress=True,
+        )
+        if json_out:
+            result.to_json(json_out)
+        if html:
+            result.to_html(html)
+    except (EmbCompareError, ValueError) as exc:
+        _fail(exc)
+    out = Console(width=max(160, Console().width))
+    out.print(result.to_table())
+    out.print(result.summary_text(), soft_wrap=True, highlight=False, markup=False)
+    if result.winner is not None:
+        out.print("\n[bold]ab.toml[/] (embcompare compare --config ab.toml)")
+        out.print(result.winner_toml(), highlight=False, markup=False)
+    for path in (json_out, html):
+        if path:
+            console.print(f"wrote {path}")
+
+
 @app.command("map")
 def map_cmd(
     dataset_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="A BEIR-format folder."),

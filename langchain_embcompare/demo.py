@@ -3,7 +3,8 @@
 On the bundled demo set (job profiles in neighbouring roles that small models confuse) it embeds with
 two offline models, shows quality against Matryoshka dimension, clusters the corpus and draws the map
 with a query marked, runs cluster-prefiltered and funnel search, compares everything (table + JSON +
-HTML report), and reranks with an LLM when one is configured.
+HTML report), reranks with an LLM when one is configured, and asks the shrink advisor for the smallest
+index that is provably not worse than the full-size one (advice.json / advice.html).
 """
 
 from __future__ import annotations
@@ -108,8 +109,26 @@ def run_demo(
     result.to_json(json_path)
     result.to_html(html_path, extra_figures={"Cluster map": fig}, title="langchain-embcompare demo")
     say(f"[bold green]wrote[/] {html_path} (open it in a browser, works offline), {json_path}")
+
+    # The shrink advisor: how small can the index get before retrieval gets worse? (vectors come from the cache)
+    from langchain_embcompare.evaluation.advise import advise
+
+    say("shrink advisor: sweeping dimension x precision x rotation (+ index kinds, funnel) against the full-size index...")
+    advice = advise(ds, models=[models[0]], margin=0.01, budgets=("memory", "latency"), latency_queries=10,
+                    throughput_texts=32, cluster=False, indexes=("hnsw",), max_parents=2)
+    from rich.markup import escape
+
+    say(escape(advice.summary_text()))
+    advice_json, advice_html = out / "advice.json", out / "advice.html"
+    advice.to_json(advice_json)
+    advice.to_html(advice_html, title="langchain-embcompare demo: shrink advisor")
+    say(f"[bold green]wrote[/] {advice_html}, {advice_json}")
     say(f"demo finished in {time.perf_counter() - t0:.0f} s")
-    return {"report": str(html_path), "json": str(json_path), "map_html": str(map_html), "map_png": str(map_png), "result": result.to_dict()}
+    return {
+        "report": str(html_path), "json": str(json_path), "map_html": str(map_html), "map_png": str(map_png),
+        "result": result.to_dict(), "advice_json": str(advice_json), "advice_html": str(advice_html),
+        "advice": advice.to_dict(),
+    }
 
 
 __all__ = ["run_demo"]

@@ -145,6 +145,7 @@ class ComparisonResult:
     runs_raw: dict[str, Run] = field(default_factory=dict, repr=False)
     settings: dict[str, Any] = field(default_factory=dict)
     image_examples: list[dict[str, Any]] = field(default_factory=list, repr=False)  # image data sets: report thumbnails
+    drilldown: dict[str, Any] = field(default_factory=dict)  # run -> per-query drill-down vs the baseline
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; each run has top-level ``ndcg@10``, ``recall@100``, ``mrr@10`` (fractions)."""
@@ -187,6 +188,7 @@ class ComparisonResult:
                 "agreement": self.agreement.to_dict() if self.agreement else None,
                 "probes": self.probes,
                 **({"image_examples": self.image_examples} if self.image_examples else {}),
+                "drilldown": self.drilldown,
             }
         )
 
@@ -625,6 +627,12 @@ def compare(
             scores, list(metrics), baseline=baseline, stat_test=stat_test, correction=correction,
             alpha=alpha, confidence=confidence, n_resamples=n_resamples, seed=seed,
         )
+    drill: dict[str, Any] = {}
+    if labelled and len(names) >= 2:
+        from langchain_embcompare.evaluation.drilldown import doc_titles, drilldowns
+
+        stage("per-query drill-down against the baseline")
+        drill = drilldowns({n: runs[n] for n in names}, baseline, ds.qrels, ds.queries, doc_titles(ds.corpus), metric=metrics[0])
 
     probe_rows = []
     for q_run, idx_run in probes:
@@ -660,6 +668,7 @@ def compare(
         probes=probe_rows,
         runs_raw=runs,
         image_examples=_image_examples(ds, runs),
+        drilldown=drill,
         settings={
             "overlap_k": overlap_k, "rbo_p": rbo_p, "latency_queries": len(lat_q) if latency_queries > 0 else 0,
             "throughput_texts": len(sample_docs), "usd_per_hour": usd_per_hour, "prices": dict(prices or {}),

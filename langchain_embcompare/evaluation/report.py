@@ -37,6 +37,7 @@ __all__ = [
     "image_examples",
     "image_examples_html",
     "thumbnail_data_uri",
+    "drilldown_html",
 ]
 
 _QUALITY = ("ndcg@10", "recall@100", "mrr@10")
@@ -325,6 +326,74 @@ def _summary_table(data: Mapping[str, Any]) -> str:
     )
 
 
+def _slug(name: str) -> str:
+    return "dd-" + "".join(c if c.isalnum() else "-" for c in name)
+
+
+def _side_table(rows: list[Mapping[str, Any]]) -> str:
+    cells = "".join(
+        f"<tr class='{'rel' if r.get('relevance') else 'nonrel'}'><td>{int(r['rank'])}</td>"
+        f"<td>{'&#10004; ' + str(int(r['relevance'])) if r.get('relevance') else '&middot;'}</td>"
+        f"<td>{html.escape(str(r.get('doc_id', '')))}</td><td class='t'>{html.escape(str(r.get('title', '')))}</td></tr>"
+        for r in rows
+    )
+    return "<table class='side'><tr><th>#</th><th>rel</th><th>doc</th><th>title</th></tr>" + cells + "</table>"
+
+
+def _examples_html(kind: str, examples: list[Mapping[str, Any]], base_label: str, run_label: str) -> str:
+    if not examples:
+        return f"<p class='meta'>no {kind}</p>"
+    parts = []
+    for ex in examples:
+        parts.append(
+            f"<div class='example'><p><b>{html.escape(str(ex['query_id']))}</b> {html.escape(str(ex.get('query', '')))}"
+            f" &nbsp; {html.escape(base_label)} {_fmt(ex.get('baseline'))} &rarr; {_fmt(ex.get('run'))}"
+            f" (&Delta; {float(ex.get('delta', 0)):+.4f})</p><div class='pair'>"
+            f"<div><b>{html.escape(base_label)}</b>{_side_table(ex.get('baseline_top') or [])}</div>"
+            f"<div><b>{html.escape(run_label)}</b>{_side_table(ex.get('run_top') or [])}</div></div></div>"
+        )
+    return "".join(parts)
+
+
+def drilldown_html(drill: Mapping[str, Any], baseline: str | None = None) -> str:
+    """The per-query drill-down section: a table (wins / ties / losses, effect size) whose cells link to
+    each run's largest losses and gains, shown with both top-5 lists side by side (relevance marked).
+
+    ``drill`` is ``{run: drilldown dict}`` as :func:`~langchain_embcompare.evaluation.drilldown.drilldown`
+    returns it; empty input gives an empty string.
+    """
+    if not drill:
+        return ""
+    base = baseline or "baseline"
+    metric = next(iter(drill.values())).get("metric", "ndcg@10")
+    rows, details = [], []
+    for name, d in drill.items():
+        a = _slug(name)
+        dz = d.get("effect_size_dz")
+        rows.append(
+            f"<tr><td>{html.escape(name)}</td>"
+            f"<td><a href='#{a}'>{d['wins']} / {d['ties']} / {d['losses']}</a></td>"
+            f"<td>{float(d['mean_delta']):+.4f}</td><td>{'–' if dz is None else f'{dz:+.2f}'}</td>"
+            f"<td><a href='#{a}-losses'>{len(d.get('largest_losses') or [])} queries</a></td>"
+            f"<td><a href='#{a}-gains'>{len(d.get('largest_gains') or [])} queries</a></td></tr>"
+        )
+        details.append(
+            f"<div class='drill' id='{a}'><h3>{html.escape(name)} against {html.escape(base)}</h3>"
+            f"<h4 id='{a}-losses'>largest losses</h4>{_examples_html('losses', d.get('largest_losses') or [], base, name)}"
+            f"<h4 id='{a}-gains'>largest gains</h4>{_examples_html('gains', d.get('largest_gains') or [], base, name)}</div>"
+        )
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ("run", "wins / ties / losses", f"mean &Delta; {html.escape(metric)}", "effect size d<sub>z</sub>", "largest losses", "largest gains")
+    )
+    return (
+        f"<section class='drilldown'><h2>Per-query drill-down against {html.escape(base)} ({html.escape(metric)})</h2>"
+        f"<table class='summary'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        + "".join(details)
+        + "</section>"
+    )
+
+
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222}
 h1{font-size:1.5em}section{margin:28px 0}
@@ -332,6 +401,9 @@ table.summary{border-collapse:collapse;font-size:.9em}
 table.summary td,table.summary th{border:1px solid #ccc;padding:4px 8px;text-align:right}
 table.summary td:first-child,table.summary th:first-child{text-align:left}
 .meta{color:#555;font-size:.9em}
+.pair{display:flex;gap:16px}table.side{border-collapse:collapse;font-size:.85em}
+table.side td,table.side th{border:1px solid #ddd;padding:2px 6px}tr.rel{background:#e8f6e8}
+table.side td.t{max-width:420px}.example{margin:10px 0 18px}
 """
 
 
@@ -454,6 +526,7 @@ def build_html(
         + "".join(sections)
         + probe_html
         + image_examples_html(data.get("image_examples"))
+        + drilldown_html(data.get("drilldown") or {}, data.get("baseline"))
         + f"<script type='application/json' id='comparison-data'>{payload}</script>"
         + "</body></html>"
     )
