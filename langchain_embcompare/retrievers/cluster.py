@@ -44,7 +44,7 @@ from typing import Any, Literal
 
 import numpy as np
 from langchain_core.documents import Document
-from pydantic import ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import ConfigDict, Field, PrivateAttr
 
 from langchain_embcompare.errors import DimensionMismatchError, EmptyInputError, InvalidParameterError, MissingCapabilityError
 from langchain_embcompare.retrievers.clustering import (
@@ -116,12 +116,15 @@ class ClusterPrefilterRetriever(BatchRetriever):
     _sorted_labels: np.ndarray | None = PrivateAttr(default=None)
     _members: tuple[np.ndarray, np.ndarray] | None = PrivateAttr(default=None)  # rows by cluster, bounds
 
-    @field_validator("engine", mode="before")
-    @classmethod
-    def _engine_alias(cls, v: Any) -> Any:
-        if v not in _ENGINES:
-            raise InvalidParameterError(f"engine={v!r} is not one of {sorted(_ENGINES)[:3]} ('auto', 'clusters', 'candidate_rows').")
-        return _ENGINES[v]
+    def __init__(self, **kwargs: Any) -> None:
+        engine = kwargs.get("engine", "auto")
+        if engine not in _ENGINES:
+            raise InvalidParameterError(
+                f"engine={engine!r} is not supported; use 'auto', 'clusters' (the store's cluster labels) or "
+                "'candidate_rows' (the clusters' rows as candidates)."
+            )
+        kwargs["engine"] = _ENGINES[engine]  # older saved settings say "blocks" / "selector"
+        super().__init__(**kwargs)
 
     # ------------------------------------------------------------------ construction
 
