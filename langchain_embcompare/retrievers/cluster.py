@@ -55,6 +55,7 @@ from langchain_embcompare.retrievers.clustering import (
     fit_clusters,
 )
 from langchain_embcompare.retrievers.probing import ClusterSearchStats, probe, summarize_stats
+from langchain_embcompare.retrievers.snapshot import RowsSnapshot
 from langchain_embcompare.stores.base import BatchRetriever, EmbStore, normalize_rows
 
 _few_threads = few_threads  # the old private name, kept importable
@@ -115,6 +116,7 @@ class ClusterPrefilterRetriever(BatchRetriever):
     _sorted_rows: np.ndarray | None = PrivateAttr(default=None)
     _sorted_labels: np.ndarray | None = PrivateAttr(default=None)
     _members: tuple[np.ndarray, np.ndarray] | None = PrivateAttr(default=None)  # rows by cluster, bounds
+    _snapshot: RowsSnapshot | None = PrivateAttr(default=None)
 
     def __init__(self, **kwargs: Any) -> None:
         engine = kwargs.get("engine", "auto")
@@ -251,8 +253,14 @@ class ClusterPrefilterRetriever(BatchRetriever):
         self._sorted_labels = model.labels[order].astype(np.int64)
         by_label = np.argsort(model.labels, kind="stable")
         self._members = (rows[by_label], np.searchsorted(model.labels[by_label], np.arange(model.n_clusters + 1)))
+        now = self.store.all_rows()
+        if not np.array_equal(now, self._sorted_rows):
+            raise StaleClustersError(
+                f"The clusters were fitted on {len(rows)} documents but the store holds {len(now)}: "
+                "call .fit() again after adding or deleting documents."
+            )
+        self._snapshot = RowsSnapshot(self.store, self._sorted_rows, [model.ids[i] for i in order.tolist()])
         self._bound_to = model
-        self._check_fresh()
         if self.search_engine == "clusters":
             self._sync_labels(full=True)
 
@@ -265,14 +273,12 @@ class ClusterPrefilterRetriever(BatchRetriever):
             self.store.set_cluster_labels(rows, labels)
 
     def _check_fresh(self) -> None:
-        """Refuse clusters fitted on other documents: the store's rows must be the fitted ones."""
-        assert self._sorted_rows is not None
-        now = self.store.all_rows()
-        if not np.array_equal(now, self._sorted_rows):
+        """Refuse clusters fitted on other documents (:class:`RowsSnapshot`: the rows, and ids at sampled rows)."""
+        assert self._snapshot is not None
+        if self._snapshot.changed(self.store):
             raise StaleClustersError(
-                f"The clusters were fitted on {len(self._sorted_rows)} documents but the store now holds "
-                f"{len(now)}{' (some replaced or changed)' if len(now) == len(self._sorted_rows) else ''}: "
-                "call .fit() again after adding, updating or deleting documents."
+                f"The store's documents changed since the clusters were fitted ({len(self._snapshot.rows)} then, "
+                f"{self.store.count()} now): call .fit() again after adding, updating or deleting documents."
             )
 
     def _ready(self) -> None:

@@ -30,7 +30,8 @@ variance; queries are rotated the same way. On SciFact with MiniLM a 128-d short
 not rotated already, on every store alike; a binary shortlist is never rotated by "auto" (sign bits of
 the low-variance PCA axes are noise: 95 % vs 99 % at 384 bits).
 
-The retriever rebuilds (re-reads the vectors, rewrites the field) when the store's rows change, and
+The retriever rebuilds (re-reads the vectors, rewrites the field) when the store's documents change
+(:class:`~langchain_embcompare.retrievers.snapshot.RowsSnapshot`), and
 re-writes the field when a sample of it no longer holds this retriever's small vectors (another
 funnel wrote other content under the same name).
 
@@ -55,6 +56,7 @@ from langchain_embcompare.errors import DimensionMismatchError, EmptyInputError,
 from langchain_embcompare.filters import as_expression, evaluate_filter
 from langchain_embcompare.matryoshka import PCARotation
 from langchain_embcompare.retrievers.clustering import few_threads
+from langchain_embcompare.retrievers.snapshot import RowsSnapshot
 from langchain_embcompare.stores.base import (
     BatchRetriever,
     EmbStore,
@@ -106,6 +108,7 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
 
     _rot: PCARotation | None = PrivateAttr(default=None)
     _rows: np.ndarray | None = PrivateAttr(default=None)  # the store's rows when built
+    _snapshot: RowsSnapshot | None = PrivateAttr(default=None)
     _binary: Any = PrivateAttr(default=None)  # faiss IndexBinaryFlat, position i = _rows[i]
     _metas: list[dict] | None = PrivateAttr(default=None)  # binary + filter: metadata per position
     _masks: dict[str, np.ndarray] = PrivateAttr(default_factory=dict)
@@ -212,19 +215,18 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
             if self.field not in self.store.vector_fields:
                 self.store.ensure_vector_field(self.field, self.small_dim)
             self.store.write_vector_field(self.field, rows, self.small_vectors(full))
-        self._rows = rows
+        self._rows, self._snapshot = rows, RowsSnapshot(self.store, rows)
         return self
 
     def _ensure_built(self) -> np.ndarray:
         """The rows to search; rebuild when the store's rows changed or the field lost our content."""
-        rows = self.store.all_rows()
-        if self._rows is None or not np.array_equal(rows, self._rows):
+        if self._snapshot is None or self._snapshot.changed(self.store):
             self.build()
         elif self.field is not None:
             pick = self._rows[np.linspace(0, len(self._rows) - 1, min(_FIELD_SAMPLE, len(self._rows))).astype(np.int64)]
             try:
                 ok = np.allclose(self.store.vectors_at(pick, self.field), self.small_vectors(self.store.vectors_at(pick)), atol=1e-4)
-            except KeyError:
+            except (KeyError, IndexError):  # rows without a value in the field
                 ok = False
             if not ok:
                 self.build()
