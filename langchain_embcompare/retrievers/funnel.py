@@ -52,7 +52,7 @@ import numpy as np
 from langchain_core.documents import Document
 from pydantic import ConfigDict, PrivateAttr
 
-from langchain_embcompare.errors import DimensionMismatchError, EmptyInputError, InvalidParameterError
+from langchain_embcompare.errors import DimensionMismatchError, EmptyInputError, InvalidParameterError, MissingCapabilityError
 from langchain_embcompare.filters import as_expression, evaluate_filter
 from langchain_embcompare.matryoshka import PCARotation
 from langchain_embcompare.retrievers.clustering import few_threads
@@ -213,7 +213,15 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
         elif self.field is not None:
             full = self.store.vectors_at(rows) if full is None else full
             if self.field not in self.store.vector_fields:
-                self.store.ensure_vector_field(self.field, self.small_dim)
+                try:
+                    self.store.ensure_vector_field(self.field, self.small_dim)
+                except (MissingCapabilityError, InvalidParameterError) as exc:
+                    raise type(exc)(
+                        f"{exc} The funnel needs a {self.small_dim}-d vector field {self.field!r}: declare it on the "
+                        f"store (Redis: RedisIndexSpec(extra_vector_fields={{{self.field!r}: {self.small_dim}}})), or "
+                        f"pass vector_field= naming an existing {self.small_dim}-d field"
+                        + (", or rotation=None to use raw prefixes." if self.rotates else ".")
+                    ) from exc
             self.store.write_vector_field(self.field, rows, self.small_vectors(full))
         self._rows, self._snapshot = rows, RowsSnapshot(self.store, rows)
         return self
