@@ -64,7 +64,15 @@ FORMAT_VERSION = 1
 
 @dataclass
 class FaissIndexSpec:
-    """How to index: the kind, the metric and each kind's knobs (defaults suit 1k-1M vectors)."""
+    """How to index: the kind, the metric and each kind's knobs (defaults suit 1k-1M vectors).
+
+    ``kind``: ``"flat"`` (exact), ``"ivf"`` (``nlist`` lists, default ``min(4 sqrt(n), n / 39)``;
+    ``nprobe`` lists searched, 1..nlist), ``"hnsw"`` (``hnsw_m`` links per node, 4..64;
+    ``ef_construction``; ``ef_search`` >= k candidates kept while searching). ``field_kind`` indexes
+    the extra vector fields (the funnel's shortlist): ``"flat"`` (exact scan), ``"hnsw"``
+    (``field_ef_search``), ``"ivf"`` (``field_nprobe``) or ``"binary"`` (sign bits, Hamming, HNSW
+    over the codes): an approximate shortlist that does not scan every vector.
+    """
 
     kind: Literal["flat", "ivf", "hnsw"] = "flat"
     metric: Literal["cosine", "ip", "l2"] = "cosine"
@@ -75,13 +83,18 @@ class FaissIndexSpec:
     ef_search: int = 128
     rescore_multiplier: int = 4  # binary: shortlist k * this by Hamming, then rescore in float
     exact_below: float = 0.05  # a filtered search over fewer rows than this fraction runs exactly in numpy
+    field_kind: Literal["flat", "hnsw", "ivf", "binary"] = "flat"
+    field_ef_search: int = 64
+    field_nprobe: int = 16
 
     def __post_init__(self) -> None:
         if self.kind not in ("flat", "ivf", "hnsw"):
             raise InvalidParameterError(f"FAISS index kind must be 'flat', 'ivf' or 'hnsw', got {self.kind!r}.")
         if self.metric not in METRICS:
             raise InvalidParameterError(f"metric must be one of {METRICS}, got {self.metric!r}.")
-        for name in ("nprobe", "hnsw_m", "ef_construction", "ef_search", "rescore_multiplier"):
+        if self.field_kind not in ("flat", "hnsw", "ivf", "binary"):
+            raise InvalidParameterError(f"field_kind must be 'flat', 'hnsw', 'ivf' or 'binary', got {self.field_kind!r}.")
+        for name in ("nprobe", "hnsw_m", "ef_construction", "ef_search", "rescore_multiplier", "field_ef_search", "field_nprobe"):
             if getattr(self, name) <= 0:
                 raise InvalidParameterError(f"{name} must be positive, got {getattr(self, name)}.")
 
@@ -440,27 +453,35 @@ class FaissVectorStore(EmbStore):
             vecs = self.quantizer.dequantize(self.quantizer.encode(vecs))
         return top_k(exact_scores(q, vecs, self.metric), k, rows)
 
-    def _search_params(self, selector: Any) -> Any:
+    def _search_params(self, selector: Any, ef_search: int | None = None, nprobe: int | None = None) -> Any:
+        """faiss search parameters: the selector (None = all rows) and this search's ef_search / nprobe
+        (default: the spec's)."""
         index = self.index
         if isinstance(index, (faiss.IndexHNSW, faiss.IndexBinaryHNSW)):
-            return faiss.SearchParametersHNSW(sel=selector, efSearch=self.spec.ef_search)
+            return faiss.SearchParametersHNSW(sel=selector, efSearch=ef_search or self.spec.ef_search)
         if isinstance(index, faiss.IndexBinaryIVF) or (
             not isinstance(index, faiss.IndexBinary) and faiss.try_extract_index_ivf(index) is not None
         ):
-            return faiss.SearchParametersIVF(sel=selector, nprobe=self.spec.nprobe)
-        return faiss.SearchParameters(sel=selector)
+            return faiss.SearchParametersIVF(sel=selector, nprobe=nprobe or self.spec.nprobe)
+        return None if selector is None else faiss.SearchParameters(sel=selector)
 
-    def _faiss_search(self, q: np.ndarray, k: int, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        params = None if rows is None else self._search_params(faiss.IDSelectorBatch(rows.astype(np.int64)))
+    def _faiss_search(
+        self, q: np.ndarray, k: int, rows: np.ndarray | None, ef_search: int | None = None, nprobe: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        sel = None if rows is None else faiss.IDSelectorBatch(rows.astype(np.int64))
+        params = self._search_params(sel, ef_search, nprobe) if (sel is not None or ef_search or nprobe) else None
         scores, idx = self.index.search(q, k, params=params)
         if self.metric == "l2":
             scores = -np.sqrt(np.maximum(scores, 0))
         return np.where(idx >= 0, scores, -np.inf).astype(np.float32), idx.astype(np.int64)
 
-    def _binary_search(self, q: np.ndarray, k: int, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def _binary_search(
+        self, q: np.ndarray, k: int, rows: np.ndarray | None, ef_search: int | None = None, nprobe: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         n = len(self._docs) if rows is None else len(rows)
         shortlist = min(n, k * self.spec.rescore_multiplier)
-        params = None if rows is None else self._search_params(faiss.IDSelectorBatch(rows.astype(np.int64)))
+        sel = None if rows is None else faiss.IDSelectorBatch(rows.astype(np.int64))
+        params = self._search_params(sel, ef_search, nprobe) if (sel is not None or ef_search or nprobe) else None
         _, cand = self.index.search(self.quantizer.encode(q), shortlist, params=params)
         return _rescore(q, cand.astype(np.int64), np.asarray(self._vectors), k, self.metric)
 
@@ -476,20 +497,62 @@ class FaissVectorStore(EmbStore):
         parts = [perm[bounds[p] : bounds[p + 1]] for p, c in zip(pos.tolist(), clusters) if p < len(values) and values[p] == c]
         return np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
 
-    def _field_search(self, q: np.ndarray, k: int, field: str, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        vecs = self._fields[field]
-        if rows is not None:
-            return top_k(exact_scores(q, vecs[rows], self.metric), k, rows)
+    def _field_index_for(self, field: str) -> Any:
+        """The field's index, built on first use (and after any write to the field)."""
         index = self._field_index.get(field)
-        if index is None:
-            index = self._field_index[field] = faiss.IndexFlat(vecs.shape[1], self._faiss_metric())
-            index.add(np.ascontiguousarray(vecs))
-        scores, idx = index.search(q, min(k, len(vecs)))
-        if self.metric == "l2":
-            scores = -np.sqrt(np.maximum(scores, 0))
+        if index is not None:
+            return index
+        vecs = np.ascontiguousarray(self._fields[field])
+        d, kind, metric = vecs.shape[1], self.spec.field_kind, self._faiss_metric()
+        if kind == "binary":
+            if d % 8:
+                raise InvalidParameterError(f"A binary field index needs a dim that is a multiple of 8, got {d} ({field!r}).")
+            index = faiss.IndexBinaryHNSW(d, self.spec.hnsw_m)
+            index.hnsw.efConstruction = self.spec.ef_construction
+            index.add(np.ascontiguousarray(np.packbits(vecs > 0, axis=1)))
+        elif kind == "hnsw":
+            index = faiss.IndexHNSWFlat(d, self.spec.hnsw_m, metric)
+            index.hnsw.efConstruction = self.spec.ef_construction
+            index.add(vecs)
+        elif kind == "ivf" and len(vecs) >= 39:
+            nlist = max(1, min(int(4 * np.sqrt(len(vecs))), len(vecs) // 39))
+            index = faiss.IndexIVFFlat(faiss.IndexFlat(d, metric), d, nlist, metric)
+            index.train(vecs)
+            index.add(vecs)
+        else:  # flat (or IVF over too few vectors to train: exact)
+            index = faiss.IndexFlat(d, metric)
+            index.add(vecs)
+        self._field_index[field] = index
+        return index
+
+    def _field_search(
+        self, q: np.ndarray, k: int, field: str, rows: np.ndarray | None, ef_search: int | None, nprobe: int | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        vecs = self._fields[field]
+        if rows is not None and len(rows) <= max(256, self.spec.exact_below * len(vecs)):
+            return top_k(exact_scores(q, vecs[rows], self.metric), k, rows)
+        index = self._field_index_for(field)
+        kk = min(k, len(vecs) if rows is None else len(rows))
+        sel = None if rows is None else faiss.IDSelectorBatch(rows.astype(np.int64))
+        binary = isinstance(index, faiss.IndexBinary)
+        if isinstance(index, (faiss.IndexHNSW, faiss.IndexBinaryHNSW)):
+            params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(kk, ef_search or self.spec.field_ef_search))
+        elif not binary and faiss.try_extract_index_ivf(index) is not None:
+            params = faiss.SearchParametersIVF(sel=sel, nprobe=nprobe or self.spec.field_nprobe)
+        else:
+            params = None if sel is None else faiss.SearchParameters(sel=sel)
+        if binary:
+            _, idx = index.search(np.ascontiguousarray(np.packbits(q > 0, axis=1)), kk, params=params)
+            # Hamming order is not score order: score the codes' candidates on the field's floats
+            scores, idx = _rescore(q, idx.astype(np.int64), vecs, kk, self.metric)
+        else:
+            scores, idx = index.search(q, kk, params=params)
+            idx = idx.astype(np.int64)
+            if self.metric == "l2":
+                scores = -np.sqrt(np.maximum(scores, 0))
+            scores = np.where(idx >= 0, scores, -np.inf)
         out_s, out_r = empty_result(len(q), k)
-        out_s[:, : idx.shape[1]] = np.where(idx >= 0, scores, -np.inf)
-        out_r[:, : idx.shape[1]] = idx
+        out_s[:, :kk], out_r[:, :kk] = scores, idx
         return out_s, out_r
 
     def search_rows(
@@ -511,8 +574,12 @@ class FaissVectorStore(EmbStore):
         that query is answered by an exact scan of the allowed rows, so ``k`` results come back
         whenever ``k`` documents qualify.
         """
+        ef_search, nprobe = kwargs.pop("ef_search", None), kwargs.pop("nprobe", None)
         if kwargs:
-            raise InvalidParameterError(f"FaissVectorStore.search_rows got unsupported options {sorted(kwargs)}.")
+            raise InvalidParameterError(
+                f"FaissVectorStore.search_rows got unsupported options {sorted(kwargs)}; it takes filter, "
+                "candidate_rows, clusters, vector_field, ef_search, nprobe."
+            )
         if k <= 0:
             raise InvalidParameterError(f"k must be positive, got {k}.")
         self.check_search_args(candidate_rows, clusters, vector_field)
@@ -533,15 +600,15 @@ class FaissVectorStore(EmbStore):
         if rows is not None and len(rows) == 0:
             return empty_result(len(q), k)
         if vector_field is not None:
-            return self._field_search(q, k, vector_field, rows)
+            return self._field_search(q, k, vector_field, rows, ef_search, nprobe)
         n_allowed = len(self._docs) if rows is None else len(rows)
         if rows is not None and len(rows) <= max(256, self.spec.exact_below * len(self._docs)):
             return self._exact(q, k, rows)
         kk = min(k, n_allowed)
         if self.precision == "binary":
-            scores, idx = self._binary_search(q, kk, rows)
+            scores, idx = self._binary_search(q, kk, rows, ef_search, nprobe)
         else:
-            scores, idx = self._faiss_search(q, kk, rows)
+            scores, idx = self._faiss_search(q, kk, rows, ef_search, nprobe)
         short = (idx >= 0).sum(1) < kk
         if short.any():  # an approximate index found fewer than it should: answer those queries exactly
             s2, i2 = self._exact(q[short], kk, self.all_rows() if rows is None else rows)
