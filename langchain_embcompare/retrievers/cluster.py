@@ -317,6 +317,9 @@ class ClusterPrefilterRetriever(BatchRetriever):
     def labels_of(self, rows: np.ndarray) -> np.ndarray:
         """Cluster label of each store row (``-1`` for a row the clusters do not know), int64."""
         self._ready()
+        return self._labels_of(rows)
+
+    def _labels_of(self, rows: np.ndarray) -> np.ndarray:
         sr, sl = self._sorted_rows, self._sorted_labels
         assert sr is not None and sl is not None
         rows = np.asarray(rows, dtype=np.int64)
@@ -383,7 +386,7 @@ class ClusterPrefilterRetriever(BatchRetriever):
         q = self.store.embedding.encode_queries(list(queries))
         scores, rows, stats = self.search_rows(q, k=k, filter=filter)
         hits = self.store.hits(scores, rows)
-        labels = self.labels_of(rows)
+        labels = self._labels_of(rows)  # search_rows checked the store just now
         docs = []
         for row_hits, row_labels, st in zip(hits, labels, stats):
             docs.append([
