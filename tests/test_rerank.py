@@ -6,7 +6,6 @@ import asyncio
 import random
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 from typing import Any

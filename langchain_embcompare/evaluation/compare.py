@@ -144,6 +144,7 @@ class ComparisonResult:
     probes: list[dict[str, Any]] = field(default_factory=list)
     runs_raw: dict[str, Run] = field(default_factory=dict, repr=False)
     settings: dict[str, Any] = field(default_factory=dict)
+    image_examples: list[dict[str, Any]] = field(default_factory=list, repr=False)  # image data sets: report thumbnails
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; each run has top-level ``ndcg@10``, ``recall@100``, ``mrr@10`` (fractions)."""
@@ -185,6 +186,7 @@ class ComparisonResult:
                 "runs": runs,
                 "agreement": self.agreement.to_dict() if self.agreement else None,
                 "probes": self.probes,
+                **({"image_examples": self.image_examples} if self.image_examples else {}),
             }
         )
 
@@ -305,6 +307,13 @@ def _as_dataset(dataset: Any) -> BeirDataset:
     if not ds.queries:
         raise EmptyInputError("The data set has no queries to compare the runs on.")
     return ds
+
+
+def _image_examples(ds: BeirDataset, runs: Mapping[str, Run]) -> list[dict[str, Any]]:
+    """Thumbnails of a few queries' top hits for the report, when the corpus is images (else [])."""
+    from langchain_embcompare.evaluation.report import image_examples
+
+    return image_examples(ds, runs)
 
 
 def _percentiles(ms: Sequence[float]) -> dict[str, float]:
@@ -650,6 +659,7 @@ def compare(
         significance=significance,
         probes=probe_rows,
         runs_raw=runs,
+        image_examples=_image_examples(ds, runs),
         settings={
             "overlap_k": overlap_k, "rbo_p": rbo_p, "latency_queries": len(lat_q) if latency_queries > 0 else 0,
             "throughput_texts": len(sample_docs), "usd_per_hour": usd_per_hour, "prices": dict(prices or {}),

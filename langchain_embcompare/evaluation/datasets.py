@@ -31,8 +31,20 @@ def _read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+def _image_ref(root: Path, ref: str) -> str:
+    """An image row's reference: URIs as they are, paths resolved against the data set folder."""
+    if "://" in ref or ref.startswith("data:"):
+        return ref
+    path = Path(ref).expanduser()
+    return str(path if path.is_absolute() else (root / path).resolve())
+
+
 def load_beir(path: str | Path, split: str = "test", max_queries: int | None = None) -> BeirDataset:
     """Read a BEIR folder. Documents are ``"title text"`` (the BEIR / MTEB convention), ids kept.
+
+    Image data sets: a corpus or query row with an ``"image"`` field (a path relative to the folder, or a
+    URI) becomes that image: ``page_content`` / the query is the resolved path, the row's ``text`` is
+    kept as ``metadata["caption"]`` (see ``scripts/make_image_set.py``).
 
     Only queries that have labels in ``split`` are kept, as BEIR's own evaluation does.
     """
@@ -53,12 +65,17 @@ def load_beir(path: str | Path, split: str = "test", max_queries: int | None = N
                 qrels.setdefault(row[0], {})[row[1]] = int(row[2])
     corpus = []
     for row in _read_jsonl(root / "corpus.jsonl"):
+        if row.get("image"):
+            ref = _image_ref(root, row["image"])
+            meta = {"doc_id": str(row["_id"]), "image": ref, "caption": row.get("text") or "", **(row.get("metadata") or {})}
+            corpus.append(Document(page_content=ref, metadata=meta, id=str(row["_id"])))
+            continue
         title, text = row.get("title") or "", row.get("text") or ""
         meta = {"doc_id": str(row["_id"]), "title": title, **(row.get("metadata") or {})}
         corpus.append(Document(page_content=f"{title} {text}".strip(), metadata=meta, id=str(row["_id"])))
     if not corpus:
         raise EmptyInputError(f"{root}/corpus.jsonl holds no documents.")
-    queries = {str(r["_id"]): r["text"] for r in _read_jsonl(root / "queries.jsonl")}
+    queries = {str(r["_id"]): _image_ref(root, r["image"]) if r.get("image") else r["text"] for r in _read_jsonl(root / "queries.jsonl")}
     if qrels:
         queries = {qid: text for qid, text in queries.items() if qid in qrels}
     if max_queries is not None:

@@ -34,6 +34,9 @@ __all__ = [
     "build_html",
     "write_html",
     "pareto_front",
+    "image_examples",
+    "image_examples_html",
+    "thumbnail_data_uri",
 ]
 
 _QUALITY = ("ndcg@10", "recall@100", "mrr@10")
@@ -332,6 +335,86 @@ table.summary td:first-child,table.summary th:first-child{text-align:left}
 """
 
 
+# --------------------------------------------------------------------------- image results (thumbnails)
+
+
+def thumbnail_data_uri(ref: str, size: int = 64) -> str | None:
+    """A ``data:image/png;base64,...`` thumbnail (longest side ``size`` px) of an image reference, so the
+    report stays one self-contained file; None when the image cannot be read (the report still renders)."""
+    import base64
+    import io
+
+    from langchain_embcompare.images import open_image
+
+    try:
+        img = open_image(ref)
+    except Exception:  # noqa: BLE001 (a missing thumbnail must not break the report)
+        return None
+    img.thumbnail((size, size))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def image_examples(dataset: Any, runs: Mapping[str, Mapping[str, Mapping[str, float]]], n_queries: int = 3, top: int = 5) -> list[dict[str, Any]]:
+    """For an image data set (corpus documents with ``metadata["image"]``): the first ``n_queries`` queries
+    and each run's ``top`` results, as ``[{"query_id", "query", "query_thumb", "runs": {run: [{"doc_id",
+    "score", "relevant", "thumb"}]}}]``; ``[]`` for a text data set (nothing added to the report)."""
+    corpus = getattr(dataset, "corpus", None) or []
+    if not corpus or "image" not in (corpus[0].metadata or {}):
+        return []
+    from langchain_embcompare.images import is_image_ref
+
+    refs = {str(d.id or d.metadata.get("doc_id")): d.metadata["image"] for d in corpus}
+    qrels = getattr(dataset, "qrels", {}) or {}
+    out = []
+    for qid, query in list(dataset.queries.items())[:n_queries]:
+        row: dict[str, Any] = {"query_id": qid, "query": query, "query_thumb": thumbnail_data_uri(query) if is_image_ref(query) else None, "runs": {}}
+        for name, run in runs.items():
+            if name.startswith("probe:"):
+                continue
+            ranked = sorted((run.get(qid) or {}).items(), key=lambda kv: -kv[1])[:top]
+            row["runs"][name] = [
+                {"doc_id": d, "score": round(float(s), 4), "relevant": qrels.get(qid, {}).get(d, 0) > 0, "thumb": thumbnail_data_uri(refs[d]) if d in refs else None}
+                for d, s in ranked
+            ]
+        out.append(row)
+    return out
+
+
+def image_examples_html(examples: Any) -> str:
+    """The report section of :func:`image_examples`: per query, its image and each run's top results as
+    thumbnails (green border = relevant, grey = not), score below each. Empty string when there are none."""
+    if not examples:
+        return ""
+
+    def img(uri: str | None, label: str, cls: str = "") -> str:
+        inner = f"<img src='{html.escape(uri)}' alt='{html.escape(label)}'>" if uri else f"<span class='noimg'>{html.escape(label)}</span>"
+        return f"<figure class='thumb {cls}'>{inner}<figcaption>{html.escape(label)}</figcaption></figure>"
+
+    blocks = []
+    for ex in examples:
+        rows = "".join(
+            f"<tr><th>{html.escape(name)}</th><td>"
+            + "".join(img(h.get("thumb"), f"{h['doc_id']} · {h['score']:.3f}", "rel" if h.get("relevant") else "nonrel") for h in hits)
+            + "</td></tr>"
+            for name, hits in (ex.get("runs") or {}).items()
+        )
+        blocks.append(
+            f"<div class='image-example'><div class='query'>{img(ex.get('query_thumb'), 'query ' + str(ex.get('query_id', '')))}</div>"
+            f"<table>{rows}</table></div>"
+        )
+    return "<section class='image-results'><h2>Image results (top hits per run; green = relevant)</h2>" + "".join(blocks) + "</section>"
+
+
+_IMAGE_CSS = (
+    ".image-example{display:flex;gap:1em;align-items:flex-start;margin:.8em 0}"
+    ".image-results figure.thumb{display:inline-block;margin:2px;text-align:center;font-size:.7em}"
+    ".image-results figure.thumb img{width:64px;height:64px;object-fit:contain;border:3px solid #bbb}"
+    ".image-results figure.rel img{border-color:#2a2}.image-results th{text-align:left;padding-right:.6em;font-weight:normal}"
+)
+
+
 def build_html(
     data: Mapping[str, Any],
     extra_figures: Mapping[str, go.Figure] | None = None,
@@ -364,12 +447,13 @@ def build_html(
     payload = json.dumps(data, default=str).replace("</", "<\\/")  # safe inside <script>
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style>"
+        f"<title>{html.escape(title)}</title><style>{_CSS}{_IMAGE_CSS if data.get('image_examples') else ''}</style>"
         f"<script type='text/javascript'>{plotly.offline.get_plotlyjs()}</script></head><body>"
         f"<h1>{html.escape(title)}</h1><p class='meta'>{meta}</p>"
         f"<section>{_summary_table(data)}</section>"
         + "".join(sections)
         + probe_html
+        + image_examples_html(data.get("image_examples"))
         + f"<script type='application/json' id='comparison-data'>{payload}</script>"
         + "</body></html>"
     )

@@ -16,37 +16,25 @@ The module holds the compressor; one query's session is in ``session.py``, the j
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import random
 import threading
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from pydantic import ConfigDict, Field, PrivateAttr, SkipValidation
 
-from langchain_embcompare.errors import EmbCompareError, EmptyInputError, InvalidParameterError
-from langchain_embcompare.rerank import algorithms
+from langchain_embcompare.errors import EmptyInputError, InvalidParameterError
 from langchain_embcompare.rerank.prompt import (
-    PROMPT_VERSION,
     PairChoice,
-    ParsedAnswer,
-    build_messages,
-    parse_answer,
-    prompt_text,
 )
-from langchain_embcompare.rerank.tokens import count_tokens, encoding_name
 
 from langchain_embcompare.rerank.llm import (  # noqa: F401 - re-exported for compatibility
     _UNJUDGED,
@@ -61,7 +49,7 @@ from langchain_embcompare.rerank.llm import (  # noqa: F401 - re-exported for co
     _unwrap,
     model_name_of,
 )
-from langchain_embcompare.rerank.report import PositionBiasWarning, QueryReport, RerankerCallError
+from langchain_embcompare.rerank.report import PositionBiasWarning, QueryReport, RerankerCallError  # noqa: F401 - re-exported
 from langchain_embcompare.rerank.session import _Session
 
 logger = logging.getLogger(__name__)

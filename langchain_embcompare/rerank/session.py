@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import random
 import time
 import warnings
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.documents import Document
+from langchain_core.messages import BaseMessage
 
 from langchain_embcompare.rerank import algorithms
 from langchain_embcompare.rerank.llm import (

@@ -20,11 +20,9 @@ an index never runs code (LangChain's FAISS store needs ``allow_dangerous_deseri
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import faiss
 import numpy as np
@@ -33,21 +31,26 @@ from langchain_core.embeddings import Embeddings
 
 from langchain_embcompare.errors import (
     DimensionMismatchError,
-    EmptyInputError,
     InvalidParameterError,
-    SchemaMismatchError,
 )
 from langchain_embcompare.filters import Filter, as_expression, evaluate_filter
 from langchain_embcompare.matryoshka import (
     MatryoshkaEmbeddings,
-    PCARotation,
     Quantizer,
     VectorSpace,
     as_matryoshka,
     check_finite,
 )
+from langchain_embcompare.stores.faiss_index import (
+    FaissIndexSpec,
+    configure,
+    field_index,
+    new_index,
+    pin_ranges,
+    rescore,
+    search_params,
+)
 from langchain_embcompare.stores.base import (
-    METRICS,
     EmbStore,
     as_query_matrix,
     empty_result,
@@ -58,46 +61,6 @@ from langchain_embcompare.stores.base import (
     prepare_documents,
     top_k,
 )
-
-FORMAT_VERSION = 1
-
-
-@dataclass
-class FaissIndexSpec:
-    """How to index: the kind, the metric and each kind's knobs (defaults suit 1k-1M vectors).
-
-    ``kind``: ``"flat"`` (exact), ``"ivf"`` (``nlist`` lists, default ``min(4 sqrt(n), n / 39)``;
-    ``nprobe`` lists searched, 1..nlist), ``"hnsw"`` (``hnsw_m`` links per node, 4..64;
-    ``ef_construction``; ``ef_search`` >= k candidates kept while searching). ``field_kind`` indexes
-    the extra vector fields (the funnel's shortlist): ``"flat"`` (exact scan), ``"hnsw"``
-    (``field_ef_search``), ``"ivf"`` (``field_nprobe``) or ``"binary"`` (sign bits, Hamming, HNSW
-    over the codes): an approximate shortlist that does not scan every vector.
-    """
-
-    kind: Literal["flat", "ivf", "hnsw"] = "flat"
-    metric: Literal["cosine", "ip", "l2"] = "cosine"
-    nlist: int | None = None  # IVF lists; None -> 4 * sqrt(n) at first add
-    nprobe: int = 16
-    hnsw_m: int = 32
-    ef_construction: int = 200
-    ef_search: int = 128
-    rescore_multiplier: int = 4  # binary: shortlist k * this by Hamming, then rescore in float
-    exact_below: float = 0.05  # a filtered search over fewer rows than this fraction runs exactly in numpy
-    field_kind: Literal["flat", "hnsw", "ivf", "binary"] = "flat"
-    field_ef_search: int = 64
-    field_nprobe: int = 16
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("flat", "ivf", "hnsw"):
-            raise InvalidParameterError(f"FAISS index kind must be 'flat', 'ivf' or 'hnsw', got {self.kind!r}.")
-        if self.metric not in METRICS:
-            raise InvalidParameterError(f"metric must be one of {METRICS}, got {self.metric!r}.")
-        if self.field_kind not in ("flat", "hnsw", "ivf", "binary"):
-            raise InvalidParameterError(f"field_kind must be 'flat', 'hnsw', 'ivf' or 'binary', got {self.field_kind!r}.")
-        for name in ("nprobe", "hnsw_m", "ef_construction", "ef_search", "rescore_multiplier", "field_ef_search", "field_nprobe"):
-            if getattr(self, name) <= 0:
-                raise InvalidParameterError(f"{name} must be positive, got {getattr(self, name)}.")
-
 
 class FaissVectorStore(EmbStore):
     """A LangChain ``VectorStore`` on FAISS that implements the store protocol (:mod:`.base`).
@@ -173,54 +136,6 @@ class FaissVectorStore(EmbStore):
 
     # -- building --------------------------------------------------------------------------------
 
-    def _faiss_metric(self) -> int:
-        return faiss.METRIC_L2 if self.metric == "l2" else faiss.METRIC_INNER_PRODUCT
-
-    def _new_index(self, n: int) -> Any:
-        d, spec, metric = self.dim, self.spec, self._faiss_metric()
-        if self.precision == "binary":
-            if d % 8:
-                raise InvalidParameterError(f"Binary indexes need a dim that is a multiple of 8, got {d}.")
-            if spec.kind == "hnsw":
-                return faiss.IndexBinaryHNSW(d, spec.hnsw_m)
-            if spec.kind == "ivf":
-                return faiss.IndexBinaryIVF(faiss.IndexBinaryFlat(d), d, self._nlist(n))
-            return faiss.IndexBinaryFlat(d)
-        if self.precision == "int8":
-            qtype = faiss.ScalarQuantizer.QT_8bit
-            if spec.kind == "hnsw":
-                index = faiss.IndexHNSWSQ(d, qtype, spec.hnsw_m, metric)
-                sq_index = faiss.downcast_index(index.storage)
-            elif spec.kind == "ivf":
-                index = sq_index = faiss.IndexIVFScalarQuantizer(faiss.IndexFlat(d, metric), d, self._nlist(n), qtype, metric, False)
-            else:
-                index = sq_index = faiss.IndexScalarQuantizer(d, qtype, metric)
-            self._pin_ranges(sq_index)
-            if spec.kind != "ivf":
-                sq_index.is_trained = True
-                index.is_trained = True
-            return index
-        if spec.kind == "hnsw":
-            return faiss.IndexHNSWFlat(d, spec.hnsw_m, metric)
-        if spec.kind == "ivf":
-            return faiss.IndexIVFFlat(faiss.IndexFlat(d, metric), d, self._nlist(n), metric)
-        return faiss.IndexFlat(d, metric)
-
-    def _nlist(self, n: int) -> int:
-        # Default: 4 sqrt(n) lists, at most n / 39 (faiss's minimum of 39 training points per list).
-        nlist = self.spec.nlist or max(1, min(int(4 * np.sqrt(n)), n // 39))
-        if nlist > n:
-            raise InvalidParameterError(
-                f"An IVF index with nlist={nlist} needs at least {nlist} vectors to train, got {n}: "
-                "use a smaller nlist or kind='flat'."
-            )
-        return nlist
-
-    def _pin_ranges(self, sq_index: Any) -> None:
-        """Make faiss's 8-bit codes the ``quantize_embeddings`` int8 codes (+128): same per-dim ranges."""
-        lo, hi = self.quantizer.ranges
-        faiss.copy_array_to_vector(np.concatenate([lo, hi - lo]).astype(np.float32), sq_index.sq.trained)
-
     def _codes(self, vectors: np.ndarray) -> np.ndarray:
         if self.precision == "binary":
             return self.quantizer.encode(vectors)
@@ -241,14 +156,14 @@ class FaissVectorStore(EmbStore):
                 self.quantizer.ranges = None
                 self.quantizer.fit(self._vectors)
                 self._calibrated_on = len(self._vectors)
-            self.index = self._new_index(len(vectors))
-            self._configure(self.index)
+            self.index = new_index(self.spec, self.dim, self.precision, len(vectors), self.quantizer)
+            configure(self.index, self.spec)
             self._trained_on = len(vectors)
         codes = self._codes(vectors)
         if not self.index.is_trained:
             self.index.train(codes)
             if self.precision == "int8":  # training an IVF-SQ refits its ranges: put ours back
-                self._pin_ranges(self.index)
+                pin_ranges(self.quantizer, self.index)
         self.index.add(codes)
 
     def upsert_vectors(
@@ -357,16 +272,6 @@ class FaissVectorStore(EmbStore):
             self._drop_rows(np.asarray(rows, dtype=np.int64))
         return True
 
-    def _configure(self, index: Any) -> None:
-        if isinstance(index, (faiss.IndexHNSW, faiss.IndexBinaryHNSW)):
-            index.hnsw.efConstruction = self.spec.ef_construction
-            index.hnsw.efSearch = self.spec.ef_search
-        ivf = faiss.try_extract_index_ivf(index) if not isinstance(index, faiss.IndexBinary) else None
-        if ivf is not None:
-            ivf.nprobe = self.spec.nprobe
-        if isinstance(index, faiss.IndexBinaryIVF):
-            index.nprobe = self.spec.nprobe
-
     # -- optional capabilities -------------------------------------------------------------------
 
     def set_cluster_labels(self, rows: np.ndarray, labels: np.ndarray) -> None:
@@ -453,23 +358,11 @@ class FaissVectorStore(EmbStore):
             vecs = self.quantizer.dequantize(self.quantizer.encode(vecs))
         return top_k(exact_scores(q, vecs, self.metric), k, rows)
 
-    def _search_params(self, selector: Any, ef_search: int | None = None, nprobe: int | None = None) -> Any:
-        """faiss search parameters: the selector (None = all rows) and this search's ef_search / nprobe
-        (default: the spec's)."""
-        index = self.index
-        if isinstance(index, (faiss.IndexHNSW, faiss.IndexBinaryHNSW)):
-            return faiss.SearchParametersHNSW(sel=selector, efSearch=ef_search or self.spec.ef_search)
-        if isinstance(index, faiss.IndexBinaryIVF) or (
-            not isinstance(index, faiss.IndexBinary) and faiss.try_extract_index_ivf(index) is not None
-        ):
-            return faiss.SearchParametersIVF(sel=selector, nprobe=nprobe or self.spec.nprobe)
-        return None if selector is None else faiss.SearchParameters(sel=selector)
-
     def _faiss_search(
         self, q: np.ndarray, k: int, rows: np.ndarray | None, ef_search: int | None = None, nprobe: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         sel = None if rows is None else faiss.IDSelectorBatch(rows.astype(np.int64))
-        params = self._search_params(sel, ef_search, nprobe) if (sel is not None or ef_search or nprobe) else None
+        params = search_params(self.index, self.spec, sel, ef_search, nprobe) if (sel is not None or ef_search or nprobe) else None
         scores, idx = self.index.search(q, k, params=params)
         if self.metric == "l2":
             scores = -np.sqrt(np.maximum(scores, 0))
@@ -481,9 +374,9 @@ class FaissVectorStore(EmbStore):
         n = len(self._docs) if rows is None else len(rows)
         shortlist = min(n, k * self.spec.rescore_multiplier)
         sel = None if rows is None else faiss.IDSelectorBatch(rows.astype(np.int64))
-        params = self._search_params(sel, ef_search, nprobe) if (sel is not None or ef_search or nprobe) else None
+        params = search_params(self.index, self.spec, sel, ef_search, nprobe) if (sel is not None or ef_search or nprobe) else None
         _, cand = self.index.search(self.quantizer.encode(q), shortlist, params=params)
-        return _rescore(q, cand.astype(np.int64), np.asarray(self._vectors), k, self.metric)
+        return rescore(q, cand.astype(np.int64), np.asarray(self._vectors), k, self.metric)
 
     def _cluster_rows(self, clusters: Sequence[int]) -> np.ndarray:
         if self._labels is None:
@@ -497,41 +390,15 @@ class FaissVectorStore(EmbStore):
         parts = [perm[bounds[p] : bounds[p + 1]] for p, c in zip(pos.tolist(), clusters) if p < len(values) and values[p] == c]
         return np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
 
-    def _field_index_for(self, field: str) -> Any:
-        """The field's index, built on first use (and after any write to the field)."""
-        index = self._field_index.get(field)
-        if index is not None:
-            return index
-        vecs = np.ascontiguousarray(self._fields[field])
-        d, kind, metric = vecs.shape[1], self.spec.field_kind, self._faiss_metric()
-        if kind == "binary":
-            if d % 8:
-                raise InvalidParameterError(f"A binary field index needs a dim that is a multiple of 8, got {d} ({field!r}).")
-            index = faiss.IndexBinaryHNSW(d, self.spec.hnsw_m)
-            index.hnsw.efConstruction = self.spec.ef_construction
-            index.add(np.ascontiguousarray(np.packbits(vecs > 0, axis=1)))
-        elif kind == "hnsw":
-            index = faiss.IndexHNSWFlat(d, self.spec.hnsw_m, metric)
-            index.hnsw.efConstruction = self.spec.ef_construction
-            index.add(vecs)
-        elif kind == "ivf" and len(vecs) >= 39:
-            nlist = max(1, min(int(4 * np.sqrt(len(vecs))), len(vecs) // 39))
-            index = faiss.IndexIVFFlat(faiss.IndexFlat(d, metric), d, nlist, metric)
-            index.train(vecs)
-            index.add(vecs)
-        else:  # flat (or IVF over too few vectors to train: exact)
-            index = faiss.IndexFlat(d, metric)
-            index.add(vecs)
-        self._field_index[field] = index
-        return index
-
     def _field_search(
         self, q: np.ndarray, k: int, field: str, rows: np.ndarray | None, ef_search: int | None, nprobe: int | None
     ) -> tuple[np.ndarray, np.ndarray]:
         vecs = self._fields[field]
         if rows is not None and len(rows) <= max(256, self.spec.exact_below * len(vecs)):
             return top_k(exact_scores(q, vecs[rows], self.metric), k, rows)
-        index = self._field_index_for(field)
+        index = self._field_index.get(field)
+        if index is None:
+            index = self._field_index[field] = field_index(self._fields[field], self.spec)
         kk = min(k, len(vecs) if rows is None else len(rows))
         sel = None if rows is None else faiss.IDSelectorBatch(rows.astype(np.int64))
         binary = isinstance(index, faiss.IndexBinary)
@@ -544,7 +411,7 @@ class FaissVectorStore(EmbStore):
         if binary:
             _, idx = index.search(np.ascontiguousarray(np.packbits(q > 0, axis=1)), kk, params=params)
             # Hamming order is not score order: score the codes' candidates on the field's floats
-            scores, idx = _rescore(q, idx.astype(np.int64), vecs, kk, self.metric)
+            scores, idx = rescore(q, idx.astype(np.int64), vecs, kk, self.metric)
         else:
             scores, idx = index.search(q, kk, params=params)
             idx = idx.astype(np.int64)
@@ -623,117 +490,26 @@ class FaissVectorStore(EmbStore):
         """Deprecated: :meth:`search_rows` (``candidate_ids`` is ``candidate_rows``)."""
         return self.search_rows(query_vectors, k, filter=filter, candidate_rows=candidate_ids)
 
-    # -- persistence -----------------------------------------------------------------------------
+    # -- persistence (stores/faiss_io.py) --------------------------------------------------------
 
     def save_local(self, folder: str | Path) -> Path:
-        """Write the index folder: faiss file, float vectors, documents, JSON metadata. No pickle."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        if self.index is None:
-            raise EmptyInputError("Nothing to save: the index is empty.")
-        if self.precision == "binary":
-            faiss.write_index_binary(self.index, str(folder / "index.faiss"))
-        else:
-            faiss.write_index(self.index, str(folder / "index.faiss"))
-        np.save(folder / "vectors.npy", self._vectors)
-        with (folder / "documents.jsonl").open("w", encoding="utf-8") as f:
-            for d in self._docs:
-                f.write(json.dumps({"id": d.id, "page_content": d.page_content, "metadata": d.metadata}) + "\n")
-        if self.embedding.rotation is not None:
-            self.embedding.rotation.save(folder)
-        meta = {
-            "format": "langchain-embcompare/faiss",
-            "version": FORMAT_VERSION,
-            "space": self._space.to_dict(),
-            "spec": asdict(self.spec),
-            "quantizer": self.quantizer.to_dict(),
-            "calibrated_on": self._calibrated_on,
-            "count": len(self._docs),
-            "vector_fields": self.vector_fields,
-            "cluster_labels": self._labels is not None,
-        }
-        if self._labels is not None:
-            np.save(folder / "cluster_labels.npy", self._labels)
-        for name, vecs in self._fields.items():
-            np.save(folder / f"field_{name}.npy", vecs)
-        (folder / "store.json").write_text(json.dumps(meta, indent=1))
-        return folder
+        """Write the index folder: ``index.faiss``, ``vectors.npy``, ``documents.jsonl``, ``store.json``
+        (+ rotation, cluster labels, extra fields as .npy). No pickle. Raises ``EmptyInputError``."""
+        from langchain_embcompare.stores.faiss_io import save_store
+
+        return save_store(self, folder)
 
     @classmethod
     def load_local(
         cls, folder: str | Path, embedding: Embeddings | str | None = None, *, mmap: bool = True
     ) -> FaissVectorStore:
-        """Load a folder written by :meth:`save_local`.
+        """Load a folder written by :meth:`save_local`. Without ``embedding`` the query embeddings are
+        rebuilt from the recorded vector space; with one, it must produce the same space
+        (``VectorSpaceMismatchError`` / ``DimensionMismatchError``). ``SchemaMismatchError`` for a
+        folder that is not ours or is inconsistent."""
+        from langchain_embcompare.stores.faiss_io import load_store
 
-        Without ``embedding`` the query embeddings are rebuilt from the recorded vector space (model,
-        dim, prompts, layer-norm, rotation, precision). With one, it must produce the same space.
-        """
-        folder = Path(folder)
-        meta_path = folder / "store.json"
-        if not meta_path.exists():
-            raise SchemaMismatchError(f"{folder} is not a langchain-embcompare FAISS index (no store.json): save one with save_local().")
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format") != "langchain-embcompare/faiss" or meta.get("version", 0) > FORMAT_VERSION:
-            raise SchemaMismatchError(f"{folder}/store.json has format {meta.get('format')!r} v{meta.get('version')}: not readable by this version.")
-        space = VectorSpace.from_dict(meta["space"])
-        rotation = PCARotation.load(folder) if space.rotation else None
-        if embedding is None:
-            emb = MatryoshkaEmbeddings(
-                space.model,
-                dim=space.dim,
-                query_prompt=space.query_prompt,
-                document_prompt=space.document_prompt,
-                layer_norm=space.layer_norm,
-                rotation=rotation,
-                precision=space.precision,
-            )
-        else:
-            emb = as_matryoshka(embedding)
-            if emb.rotation is None and rotation is not None and space.rotation:
-                emb = emb.with_dim(emb.dim, rotation=rotation)
-        space.check_same(emb.space, where=f"index at {folder}")
-        store = cls(emb, FaissIndexSpec(**meta["spec"]), quantizer=Quantizer.from_dict(meta["quantizer"]))
-        if space.precision == "binary":
-            store.index = faiss.read_index_binary(str(folder / "index.faiss"))
-        else:
-            store.index = faiss.read_index(str(folder / "index.faiss"))
-        store._configure(store.index)
-        store._vectors = np.load(folder / "vectors.npy", mmap_mode="r" if mmap else None)
-        with (folder / "documents.jsonl").open(encoding="utf-8") as f:
-            rows = [json.loads(line) for line in f]
-        store._docs = [Document(page_content=r["page_content"], metadata=r["metadata"], id=r["id"]) for r in rows]
-        store._row_of = {d.id: i for i, d in enumerate(store._docs)}
-        store._calibrated_on = int(meta.get("calibrated_on", -1))
-        store._trained_on = len(store._docs)
-        if meta.get("cluster_labels"):
-            store._labels = np.load(folder / "cluster_labels.npy")
-        for name in meta.get("vector_fields", {}):
-            store._fields[name] = np.load(folder / f"field_{name}.npy")
-        if not (len(store._docs) == len(store._vectors) == store.index.ntotal == meta["count"]):
-            raise SchemaMismatchError(
-                f"{folder} is inconsistent: {len(store._docs)} documents, {len(store._vectors)} vectors, "
-                f"{store.index.ntotal} indexed, {meta['count']} recorded. Rebuild it with save_local()."
-            )
-        return store
-
-
-
-def _rescore(q: np.ndarray, cand: np.ndarray, vectors: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """Exact scores of each query's candidate rows (m, c; -1 = none), best ``k`` first (padded)."""
-    valid = cand >= 0
-    vecs = vectors[np.where(valid, cand, 0)]
-    if metric == "l2":
-        sims = -np.linalg.norm(vecs - q[:, None, :], axis=2)
-    else:
-        sims = np.einsum("md,mkd->mk", q, vecs)
-    sims = np.where(valid, sims, -np.inf).astype(np.float32)
-    order = np.lexsort((np.where(valid, cand, np.iinfo(np.int64).max), -sims), axis=1)[:, :k]
-    out_s, out_r = empty_result(len(q), k)
-    s = np.take_along_axis(sims, order, 1)
-    r = np.take_along_axis(np.where(valid, cand, -1), order, 1)
-    out_s[:, : s.shape[1]] = s
-    out_r[:, : r.shape[1]] = np.where(np.isfinite(s), r, -1)
-    return out_s, out_r
+        return load_store(cls, folder, embedding, mmap=mmap)
 
 
 __all__ = ["FaissIndexSpec", "FaissVectorStore"]
