@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from langchain_embcompare.errors import InvalidParameterError
-from langchain_embcompare.stores.base import empty_result, exact_scores, top_k
+from langchain_embcompare.stores.ops import empty_result, exact_scores, top_k
 
 __all__ = ["ClusterBlocks"]
 
