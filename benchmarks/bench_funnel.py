@@ -23,7 +23,6 @@ import platform
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import faiss
 import numpy as np
@@ -36,7 +35,11 @@ from langchain_embcompare.evaluation.datasets import load_beir  # noqa: E402
 from langchain_embcompare.evaluation.metrics import evaluate_run  # noqa: E402
 from langchain_embcompare.matryoshka import MatryoshkaEmbeddings  # noqa: E402
 from langchain_embcompare.retrievers.cluster import ClusterPrefilterRetriever  # noqa: E402
+from langchain_embcompare.errors import InvalidParameterError  # noqa: E402
+from langchain_embcompare.matryoshka import VectorSpace  # noqa: E402
+from langchain_embcompare.retrievers.cluster_blocks import ClusterBlocks  # noqa: E402
 from langchain_embcompare.retrievers.funnel import MatryoshkaFunnelRetriever  # noqa: E402
+from langchain_embcompare.stores.base import EmbStore, exact_scores, top_k  # noqa: E402
 from langchain_embcompare.stores.faiss import FaissVectorStore  # noqa: E402
 
 SCIFACT = Path("/work/shared/data/beir/scifact")
@@ -77,29 +80,78 @@ def quality(store: FaissVectorStore, qids: list[str], q: np.ndarray, qrels) -> d
 # --------------------------------------------------------------------------- part 2: speed
 
 
-class ArrayStore:
-    """The smallest store the retrievers accept: vectors in memory, documents made on demand."""
+class ArrayStore(EmbStore):
+    """The smallest store of the package's protocol, for synthetic vectors: the vectors in memory, exact
+    flat search with faiss (``IndexFlatIP``), cluster labels answered with contiguous blocks
+    (:class:`ClusterBlocks`, what an in-process store does), extra vector fields as faiss flat
+    indexes, documents made on demand. Unit vectors, cosine metric; no metadata, so no filters."""
 
     metric = "cosine"
+    capabilities = frozenset({"candidate_rows", "clusters", "vector_fields"})
 
     def __init__(self, vectors: np.ndarray) -> None:
-        self.vectors = vectors
-        self.space = SimpleNamespace(dim=vectors.shape[1], model="synthetic")
-        self.documents = _LazyDocs(len(vectors))
+        self.embedding = None  # type: ignore[assignment]  # queries arrive as vectors
+        self._v = np.ascontiguousarray(vectors, dtype=np.float32)
+        self._rows = np.arange(len(vectors), dtype=np.int64)
+        self._index: dict[str | None, faiss.Index] = {}
+        self._fields: dict[str, np.ndarray] = {}
+        self._labels = np.full(len(vectors), -1, np.int64)
+        self._blocks: ClusterBlocks | None = None
 
-    def allowed_rows(self, filter):  # noqa: ANN001, ANN201
-        return None
+    @property
+    def space(self) -> VectorSpace:
+        return VectorSpace(model="synthetic", dim=self._v.shape[1])
 
+    def count(self) -> int:
+        return len(self._v)
 
-class _LazyDocs:
-    def __init__(self, n: int) -> None:
-        self.n = n
+    def all_rows(self) -> np.ndarray:
+        return self._rows
 
-    def __len__(self) -> int:
-        return self.n
+    def rows_of(self, ids):  # noqa: ANN001, ANN201
+        return np.asarray([int(i) for i in ids], dtype=np.int64)
 
-    def __getitem__(self, i: int) -> Document:
-        return Document(page_content="", id=str(i))
+    def documents_at(self, rows):  # noqa: ANN001, ANN201
+        return [Document(page_content="", id=str(int(r))) for r in np.asarray(rows).ravel()]
+
+    def vectors_at(self, rows, vector_field=None):  # noqa: ANN001, ANN201
+        src = self._v if vector_field is None else self._fields[vector_field]
+        return src[np.asarray(rows, dtype=np.int64)]
+
+    def set_cluster_labels(self, rows, labels):  # noqa: ANN001, ANN201
+        self._labels[np.asarray(rows, dtype=np.int64)] = labels
+        self._blocks = ClusterBlocks(self._v, self._labels, metric="cosine")  # the cluster-ordered copy
+
+    def cluster_labels(self, rows):  # noqa: ANN001, ANN201
+        return self._labels[np.asarray(rows, dtype=np.int64)]
+
+    @property
+    def vector_fields(self) -> dict[str, int]:
+        return {name: v.shape[1] for name, v in self._fields.items()}
+
+    def ensure_vector_field(self, name, dim):  # noqa: ANN001, ANN201
+        self._fields.setdefault(name, np.zeros((len(self._v), dim), np.float32))
+
+    def write_vector_field(self, name, rows, vectors):  # noqa: ANN001, ANN201
+        self._fields[name][np.asarray(rows, dtype=np.int64)] = vectors
+        self._index.pop(name, None)
+
+    def search_rows(self, query_vectors, k, *, filter=None, candidate_rows=None, clusters=None, vector_field=None, **kw):  # noqa: ANN001, ANN201
+        if filter is not None or kw:
+            raise InvalidParameterError("ArrayStore has no metadata: no filters.")
+        q = np.ascontiguousarray(query_vectors, dtype=np.float32)
+        if clusters is not None:
+            return self._blocks.search(q, k, clusters)
+        if candidate_rows is not None:
+            rows = np.asarray(candidate_rows, dtype=np.int64)
+            return top_k(exact_scores(q, self._v[rows], "cosine"), k, rows)
+        index = self._index.get(vector_field)
+        if index is None:
+            src = self._v if vector_field is None else self._fields[vector_field]
+            index = self._index[vector_field] = faiss.IndexFlatIP(src.shape[1])
+            index.add(src)
+        scores, rows = index.search(q, k)
+        return np.where(rows >= 0, scores, -np.inf).astype(np.float32), rows
 
 
 class Generator:
@@ -175,10 +227,8 @@ def speed(gen: Generator, n: int, n_queries: int, repeats: int) -> dict:
     for cfg in funnels:
         funnel = MatryoshkaFunnelRetriever(store=store, k=10, **cfg)
         t = time.perf_counter()
-        if funnel.rotates and rotation is not None:
-            funnel._rot = rotation
-        funnel.build()
-        rotation = funnel._rot if funnel.rotates else rotation
+        funnel.build(rotation=rotation if funnel.rotates else None)
+        rotation = funnel.fitted_rotation if funnel.rotates else rotation
         build_s = time.perf_counter() - t
         seconds, (_, ids) = best_time(lambda: funnel.search_vectors_raw(q, 10), repeats)
         add("funnel", cfg, build_s, seconds, ids)
@@ -187,13 +237,13 @@ def speed(gen: Generator, n: int, n_queries: int, repeats: int) -> dict:
 
     kc = int(2 ** round(np.log2(np.sqrt(n))))  # ~sqrt(N) clusters: 128, 256, 1024
     t = time.perf_counter()
-    cluster = ClusterPrefilterRetriever(store=store, n_clusters=kc, k=10).fit(vectors=x, niter=10, train_points_per_cluster=64)
+    cluster = ClusterPrefilterRetriever(store=store, n_clusters=kc, k=10).fit(
+        vectors=x, ids=[str(i) for i in range(n)], niter=10, train_points_per_cluster=64
+    )  # fitting writes the labels: the store builds its cluster-ordered copy then, not while searching
     build_s = time.perf_counter() - t
-    cluster._blocks()  # the cluster-ordered copy is part of building, not of searching
     for cfg in ({"nprobe": max(1, kc // 16)}, {"nprobe": max(1, kc // 8)}, {"nprobe": max(1, kc // 4)},
                 {"adaptive": True, "tail": 1.25, "max_clusters": kc // 4}):
         r = ClusterPrefilterRetriever(store=store, clusters=cluster.clusters, n_clusters=kc, k=10, **cfg)
-        r._layout = cluster._layout
         seconds, (hits, stats) = best_time(lambda: r.search_vectors(q, 10), repeats)
         ids = np.array([[int(d.id) for d, _ in h] + [-1] * (10 - len(h)) for h in hits])
         scanned = float(np.mean([s.scanned_fraction for s in stats]))
@@ -249,7 +299,7 @@ def run(args: argparse.Namespace) -> None:
     }
     if not args.skip_quality:
         results["quality_scifact_minilm"] = quality(store, qids, q, ds.qrels)
-    gen = Generator(np.asarray(store.vectors))
+    gen = Generator(store.vectors_at(store.all_rows()))
     results["speed_synthetic"] = [speed(gen, n, args.queries, args.repeats) for n in args.sizes]
     results["growth"] = growth(results["speed_synthetic"])
     out = Path(args.out)

@@ -212,7 +212,7 @@ def map_cmd(
     from langchain_embcompare.evaluation.datasets import load_beir
     from langchain_embcompare.matryoshka import MatryoshkaEmbeddings
     from langchain_embcompare.retrievers.cluster import ClusterPrefilterRetriever
-    from langchain_embcompare.retrievers.cluster_map import cluster_map, save_cluster_map
+    from langchain_embcompare.retrievers.cluster_map import retriever_map, save_cluster_map
     from langchain_embcompare.stores.faiss import FaissVectorStore
 
     try:
@@ -222,12 +222,7 @@ def map_cmd(
             store.add_documents(ds.corpus)
         retriever = ClusterPrefilterRetriever.from_store(store, n_clusters=clusters, k=10, adaptive=True)
         query = query or next(iter(ds.queries.values()))
-        hits = retriever.invoke(query)
-        fig = cluster_map(
-            store.vectors, retriever.clusters.labels, [d.page_content for d in store.documents],
-            query_vector=store.embedding.encode_queries([query])[0], result_ids=store.rows_of([d.id for d in hits]),
-            method=method, query_text=query,
-        )
+        fig = retriever_map(retriever, query, method=method)  # the store protocol only
         save_cluster_map(fig, html, png)
     except EmbCompareError as exc:
         _fail(exc)

@@ -38,7 +38,7 @@ def run_demo(
     from langchain_embcompare.evaluation.datasets import load_beir
     from langchain_embcompare.matryoshka import MatryoshkaEmbeddings
     from langchain_embcompare.retrievers.cluster import ClusterPrefilterRetriever
-    from langchain_embcompare.retrievers.cluster_map import cluster_map, save_cluster_map
+    from langchain_embcompare.retrievers.cluster_map import retriever_map, save_cluster_map
     from langchain_embcompare.retrievers.funnel import MatryoshkaFunnelRetriever
     from langchain_embcompare.stores.faiss import FaissVectorStore
 
@@ -84,18 +84,7 @@ def run_demo(
 
     # The cluster map, with one query marked and its results highlighted.
     query = ds.queries[DEMO_QUERY_ID]
-    qv = main.embedding.encode_queries([query])
-    hits = cluster.search_batch([query], k=10)[0]
-    rows = main.rows_of([d.id for d in hits])
-    fig = cluster_map(
-        main.vectors,
-        cluster.clusters.labels,
-        [d.page_content for d in main.documents],
-        query_vector=qv[0],
-        result_ids=rows,
-        query_text=query,
-        title=f"Cluster map ({main_name}), query: {query!r}",
-    )
+    fig = retriever_map(cluster, query, k=10, title=f"Cluster map ({main_name}), query: {query!r}")
     map_html, map_png = out / "cluster_map.html", out / "cluster_map.png"
     save_cluster_map(fig, map_html, map_png)
     say(f"cluster map with the query {query!r} marked: {map_html}, {map_png}")

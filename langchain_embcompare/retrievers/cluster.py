@@ -1,10 +1,13 @@
 """Cluster-prefiltered retrieval: search only the clusters nearest the query.
 
 Why: most of a corpus is irrelevant to any one query. KMeans (faiss) splits the document vectors into
-``K`` clusters; a query scores only the documents of its ``nprobe`` nearest clusters (by centroid
-similarity), so it scans a fraction of the corpus. This is the IVF idea made explicit and portable:
-on FAISS the cluster id of each row is an int array saved beside the index, on Redis it is the
-``cluster`` TAG field, and the cluster choice becomes a prefilter that composes with the user's filter.
+``K`` clusters (:mod:`~langchain_embcompare.retrievers.clustering`); a query scores only the documents
+of its ``nprobe`` nearest clusters (by centroid similarity), so it scans a fraction of the corpus. This
+is the IVF idea made explicit and portable: each store keeps a per-row cluster label (capability
+``"clusters"`` of the store protocol: FAISS answers a cluster search with one product per contiguous
+block, Redis with its ``cluster`` TAG field), and the cluster choice is a prefilter that composes with
+the user's filter. A store without labels but with ``"candidate_rows"`` is searched with the clusters'
+rows as candidates instead; a store with neither raises ``MissingCapabilityError``.
 
 **Adaptive mode** decides per query how many clusters to open. Clusters are opened in decreasing
 order of an *upper estimate* of the best score they can hold; opening stops when the next cluster's
@@ -35,25 +38,27 @@ Example::
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import faiss
 import numpy as np
 from langchain_core.documents import Document
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from langchain_embcompare.retrievers.vector import BatchRetriever
-from langchain_embcompare.errors import (
-    DimensionMismatchError,
-    EmbCompareError,
-    EmptyInputError,
-    InvalidParameterError,
-    SchemaMismatchError,
+from langchain_embcompare.errors import DimensionMismatchError, EmptyInputError, InvalidParameterError, MissingCapabilityError
+from langchain_embcompare.retrievers.clustering import (
+    ClusterModel,
+    StaleClustersError,
+    choose_n_clusters,
+    few_threads,
+    fit_clusters,
 )
+from langchain_embcompare.retrievers.probing import ClusterSearchStats, probe, summarize_stats
+from langchain_embcompare.retrievers.snapshot import RowsSnapshot
+from langchain_embcompare.stores.base import BatchRetriever, EmbStore, normalize_rows
+
+_few_threads = few_threads  # the old private name, kept importable
 
 __all__ = [
     "ClusterModel",
@@ -62,255 +67,35 @@ __all__ = [
     "StaleClustersError",
     "choose_n_clusters",
     "fit_clusters",
+    "probe",
+    "summarize_stats",
 ]
 
-FORMAT = "langchain-embcompare/clusters"
-FORMAT_VERSION = 1
-_N_COMPONENTS = 16  # principal directions kept per cluster for the "gauss" estimate
-
-
-class StaleClustersError(EmbCompareError, ValueError):
-    """The store holds other documents than the clusters were fitted on."""
-
-
-# --------------------------------------------------------------------------- fitted state
-
-
-@dataclass
-class ClusterModel:
-    """Fitted clusters: centroids, each document's cluster, and per-cluster score statistics.
-
-    Saved as plain ``.npy`` files plus ``clusters.json`` (no pickle).
-    """
-
-    centroids: np.ndarray  # (K, d) unit centroids of spherical KMeans: the probe order
-    labels: np.ndarray  # (N,) int32: cluster of row i
-    means: np.ndarray  # (K, d) mean member vector: q·mean = mean score in the cluster
-    radius: np.ndarray  # (K,) largest member distance from the mean: the exact bound
-    components: np.ndarray  # (K, r, d) top principal directions of each cluster
-    comp_var: np.ndarray  # (K, r) variance along them
-    rest_var: np.ndarray  # (K,) mean variance along the other directions
-    ids: list[str] = field(default_factory=list)  # document ids in row order (Redis keys, checks)
-    seed: int = 0
-
-    @property
-    def n_clusters(self) -> int:
-        return int(self.centroids.shape[0])
-
-    @property
-    def sizes(self) -> np.ndarray:
-        return np.bincount(self.labels, minlength=self.n_clusters)
-
-    def save(self, folder: str | Path) -> Path:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        for name in ("centroids", "labels", "means", "radius", "components", "comp_var", "rest_var"):
-            np.save(folder / f"cluster_{name}.npy", getattr(self, name), allow_pickle=False)
-        meta = {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "n_clusters": self.n_clusters,
-            "n_docs": int(len(self.labels)),
-            "dim": int(self.centroids.shape[1]),
-            "seed": self.seed,
-            "ids": self.ids,
-        }
-        (folder / "clusters.json").write_text(json.dumps(meta))
-        return folder
-
-    @classmethod
-    def load(cls, folder: str | Path) -> ClusterModel:
-        folder = Path(folder)
-        path = folder / "clusters.json"
-        if not path.exists():
-            raise SchemaMismatchError(f"{folder} holds no clusters.json; fit clusters and save() them there first.")
-        meta = json.loads(path.read_text())
-        if meta.get("format") != FORMAT or meta.get("version", 0) > FORMAT_VERSION:
-            raise SchemaMismatchError(f"{path} is not a readable cluster file (format {meta.get('format')!r}).")
-        arrays = {
-            name: np.load(folder / f"cluster_{name}.npy", allow_pickle=False)
-            for name in ("centroids", "labels", "means", "radius", "components", "comp_var", "rest_var")
-        }
-        return cls(**arrays, ids=list(meta.get("ids", [])), seed=int(meta.get("seed", 0)))
-
-
-def fit_clusters(
-    vectors: np.ndarray,
-    n_clusters: int,
-    *,
-    seed: int = 0,
-    niter: int = 25,
-    ids: Sequence[str] | None = None,
-    n_components: int = _N_COMPONENTS,
-    train_points_per_cluster: int = 256,
-) -> ClusterModel:
-    """Spherical KMeans (``faiss.Kmeans``) on the vectors, plus the per-cluster statistics.
-
-    faiss trains on a sample of at most ``train_points_per_cluster * K`` vectors; every vector is then
-    assigned to its nearest centroid.
-    """
-    x = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
-    if x.ndim != 2 or len(x) == 0:
-        raise EmptyInputError("Cannot cluster an empty corpus: add documents to the store first.")
-    n, d = x.shape
-    if not isinstance(n_clusters, (int, np.integer)) or n_clusters < 1:
-        raise InvalidParameterError(f"n_clusters must be a positive integer, got {n_clusters!r}.")
-    if n_clusters > n:
-        raise InvalidParameterError(
-            f"n_clusters={n_clusters} is more than the {n} documents in the store: use n_clusters <= {n} "
-            f"(about sqrt(N) = {max(1, int(np.sqrt(n)))} is a good start) or leave it None to choose automatically."
-        )
-    with _few_threads(n * d * int(n_clusters) * niter):
-        centroids, labels = _kmeans(x, int(n_clusters), seed, niter, train_points_per_cluster)
-    k = int(n_clusters)
-    r = max(1, min(n_components, d))
-    means = np.zeros((k, d), np.float32)
-    radius = np.zeros(k, np.float32)
-    comps = np.zeros((k, r, d), np.float32)
-    cvar = np.zeros((k, r), np.float32)
-    rest = np.zeros(k, np.float32)
-    order = np.argsort(labels, kind="stable")
-    bounds = np.searchsorted(labels[order], np.arange(k + 1))
-    with _few_threads(n * d * d):
-        for c in range(k):  # a loop over clusters (not documents): one decomposition each
-            members = x[order[bounds[c] : bounds[c + 1]]]
-            if len(members) == 0:
-                means[c] = centroids[c]
-                continue
-            mu = members.mean(0)
-            centred = members - mu
-            means[c] = mu
-            radius[c] = float(np.sqrt((centred * centred).sum(1).max()))
-            total = float((centred * centred).sum() / len(members))
-            if len(members) < d:  # thin SVD of the members is cheaper than the d x d covariance
-                _, sv, vt = np.linalg.svd(centred, full_matrices=False)
-                evals, evecs_t = (sv * sv) / len(members), vt
-            else:
-                evals, evecs = np.linalg.eigh(centred.T @ centred / len(members))
-                evals, evecs_t = evals[::-1], evecs[:, ::-1].T
-            evals = np.maximum(evals, 0)
-            rr = min(r, len(evals))
-            comps[c, :rr] = evecs_t[:rr]
-            cvar[c, :rr] = evals[:rr]
-            rest[c] = max(0.0, total - float(evals[:rr].sum())) / max(1, d - rr)
-    return ClusterModel(
-        centroids=centroids, labels=labels, means=means, radius=radius, components=comps,
-        comp_var=cvar, rest_var=rest, ids=list(ids) if ids is not None else [], seed=seed,
-    )
-
-
-@contextmanager
-def _few_threads(work: float, threshold: float = 5e9) -> Iterator[None]:
-    """One thread for small jobs: OpenMP/BLAS thread teams spin-wait, and on a busy machine a
-    two-thread KMeans or SVD of a few hundred vectors was measured 30-100x slower than one thread."""
-    if work >= threshold:
-        yield
-        return
-    from threadpoolctl import threadpool_limits
-
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        with threadpool_limits(1):
-            yield
-    finally:
-        faiss.omp_set_num_threads(before)
-
-
-def _kmeans(x: np.ndarray, k: int, seed: int, niter: int, train_points: int) -> tuple[np.ndarray, np.ndarray]:
-    km = faiss.Kmeans(x.shape[1], k, niter=niter, seed=seed, spherical=True, verbose=False,
-                      max_points_per_centroid=train_points)
-    km.train(x)
-    return km.centroids.astype(np.float32), km.index.search(x, 1)[1][:, 0].astype(np.int32)
-
-
-def choose_n_clusters(
-    vectors: np.ndarray, candidates: Sequence[int] | None = None, *, sample: int = 2000, seed: int = 0
-) -> int:
-    """Pick K by the mean silhouette (cosine) of a sample, among prefilter-sized candidates.
-
-    The rule: candidates default to 5 values spaced geometrically from ``sqrt(N)/2`` to ``2 sqrt(N)``
-    (capped at ``N/10``): the range where a prefilter both narrows the search (K large enough) and keeps
-    clusters big enough to hold a query's neighbours. Silhouette alone favours tiny K on text
-    embeddings, so it only arbitrates inside that range; ties go to the smaller K.
-    """
-    from sklearn.metrics import silhouette_score
-
-    x = np.asarray(vectors, dtype=np.float32)
-    n = len(x)
-    if n < 4:
-        raise InvalidParameterError(f"choose_n_clusters needs at least 4 documents, got {n}; set n_clusters yourself.")
-    if candidates is None:
-        lo = max(2.0, np.sqrt(n) / 2)
-        hi = max(lo, min(2 * np.sqrt(n), n / 10))
-        candidates = sorted({int(round(v)) for v in np.geomspace(lo, hi, 5)})
-    cands = [int(c) for c in candidates if 2 <= int(c) < n]
-    if not cands:
-        raise InvalidParameterError(f"no candidate K in {list(candidates)} fits {n} documents (need 2 <= K < N).")
-    rng = np.random.default_rng(seed)
-    idx = rng.choice(n, size=min(sample, n), replace=False)
-    best, best_score = cands[0], -np.inf
-    for c in cands:
-        with _few_threads(n * x.shape[1] * c * 25):
-            labels = _kmeans(x, c, seed, 25, 256)[1]
-        if len(np.unique(labels[idx])) < 2:
-            continue
-        score = float(silhouette_score(x[idx], labels[idx], metric="cosine"))
-        if score > best_score + 1e-9:
-            best, best_score = c, score
-    return best
-
-
-# --------------------------------------------------------------------------- per-query stats
-
-
-@dataclass
-class ClusterSearchStats:
-    """What one query searched: the clusters opened (in order) and the share of the corpus they hold."""
-
-    clusters: list[int]
-    scanned_docs: int
-    n_docs: int
-
-    @property
-    def scanned_fraction(self) -> float:
-        return self.scanned_docs / max(1, self.n_docs)
-
-    @property
-    def n_clusters_opened(self) -> int:
-        return len(self.clusters)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "scanned_fraction": self.scanned_fraction, "n_clusters_opened": self.n_clusters_opened}
-
-
-def summarize_stats(stats: Sequence[ClusterSearchStats]) -> dict[str, float]:
-    """Means over queries, for an evaluation JSON: ``scanned_fraction`` and ``clusters_opened``."""
-    if not stats:
-        return {"scanned_fraction": float("nan"), "clusters_opened": float("nan")}
-    return {
-        "scanned_fraction": float(np.mean([s.scanned_fraction for s in stats])),
-        "clusters_opened": float(np.mean([s.n_clusters_opened for s in stats])),
-    }
+_ENGINES = {"auto": "auto", "clusters": "clusters", "candidate_rows": "candidate_rows",
+            "blocks": "clusters", "selector": "candidate_rows"}  # the last two: names saved by older versions
+_LABEL_SAMPLE = 16  # rows whose store label is re-checked on every search
 
 
 # --------------------------------------------------------------------------- the retriever
 
 
 class ClusterPrefilterRetriever(BatchRetriever):
-    """Top-``k`` search restricted to the clusters nearest the query (FAISS or Redis store).
+    """Top-``k`` search restricted to the clusters nearest the query, on any store of the package.
 
     ``nprobe`` clusters per query, or ``adaptive=True`` (see the module docstring; ``nprobe`` is then
     the number opened before the stopping rule applies, ``max_clusters`` the cap, and ``stop_rank``
     the rank whose score the rule protects: default ``k``; ``stop_rank=10`` keeps an evaluation at
-    ``k=100`` from opening clusters only to fill ranks 11-100). ``filter`` (a redisvl
-    expression or a LangChain-style dict) is ANDed with the cluster prefilter. Call :meth:`fit` (or
-    build with :meth:`from_store`) before searching, or :meth:`load` saved clusters.
+    ``k=100`` from opening clusters only to fill ranks 11-100). ``filter`` (a filter expression or a
+    LangChain-style dict) is ANDed with the cluster prefilter. ``engine``: ``"clusters"`` (the store's
+    cluster-label search), ``"candidate_rows"`` (the clusters' rows passed as candidates) or ``"auto"``
+    (the first of these the store supports). Call :meth:`fit` (or build with :meth:`from_store`) before
+    searching, or :meth:`load` saved clusters. One store holds one set of cluster labels: a retriever
+    whose labels were overwritten (another fit on the same store) writes its own back before searching.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    store: Any
+    store: EmbStore
     k: int = 4
     n_clusters: int | None = None
     nprobe: int = 1
@@ -321,40 +106,55 @@ class ClusterPrefilterRetriever(BatchRetriever):
     filter: Any = None
     seed: int = 0
     stop_rank: int | None = None
-    engine: Literal["blocks", "selector"] = "blocks"
+    engine: Literal["auto", "clusters", "candidate_rows"] = "auto"
     clusters: ClusterModel | None = None
     last_stats: list[ClusterSearchStats] = Field(default_factory=list)
     stats_history: list[ClusterSearchStats] = Field(default_factory=list)
 
-    _layout: tuple[np.ndarray, np.ndarray, np.ndarray] | None = PrivateAttr(default=None)
-    _row_of: dict[str, int] | None = PrivateAttr(default=None)
+    _bound_to: ClusterModel | None = PrivateAttr(default=None)  # the model the row arrays below belong to
+    _rows: np.ndarray | None = PrivateAttr(default=None)  # store row of each model label (model order)
+    _sorted_rows: np.ndarray | None = PrivateAttr(default=None)
+    _sorted_labels: np.ndarray | None = PrivateAttr(default=None)
+    _members: tuple[np.ndarray, np.ndarray] | None = PrivateAttr(default=None)  # rows by cluster, bounds
+    _snapshot: RowsSnapshot | None = PrivateAttr(default=None)
+
+    def __init__(self, **kwargs: Any) -> None:
+        engine = kwargs.get("engine", "auto")
+        if engine not in _ENGINES:
+            raise InvalidParameterError(
+                f"engine={engine!r} is not supported; use 'auto', 'clusters' (the store's cluster labels) or "
+                "'candidate_rows' (the clusters' rows as candidates)."
+            )
+        kwargs["engine"] = _ENGINES[engine]  # older saved settings say "blocks" / "selector"
+        super().__init__(**kwargs)
 
     # ------------------------------------------------------------------ construction
 
     @classmethod
-    def from_store(cls, store: Any, n_clusters: int | None = None, **kwargs: Any) -> ClusterPrefilterRetriever:
+    def from_store(cls, store: EmbStore, n_clusters: int | None = None, **kwargs: Any) -> ClusterPrefilterRetriever:
         """Build and fit in one call (``n_clusters=None`` → :func:`choose_n_clusters`)."""
         return cls(store=store, n_clusters=n_clusters, **kwargs).fit()
 
     @classmethod
-    def load(cls, folder: str | Path, store: Any, **kwargs: Any) -> ClusterPrefilterRetriever:
-        """Reload clusters saved with :meth:`save` for ``store`` (checked against its documents)."""
+    def load(cls, folder: str | Path, store: EmbStore, **kwargs: Any) -> ClusterPrefilterRetriever:
+        """Reload clusters saved with :meth:`save` for ``store``; raises ``StaleClustersError`` unless the
+        store holds exactly the documents (by id) the clusters were fitted on."""
         model = ClusterModel.load(folder)
         settings_path = Path(folder) / "retriever.json"
         settings = json.loads(settings_path.read_text()) if settings_path.exists() else {}
         settings.update(kwargs)
         settings["n_clusters"] = model.n_clusters
         retriever = cls(store=store, clusters=model, **settings)
-        retriever._check_fresh(full=True)
+        retriever._bind()
         return retriever
 
     def save(self, folder: str | Path) -> Path:
-        """Write the clusters (``.npy`` + JSON) and the retriever's settings to ``folder``."""
+        """Write the clusters (``.npy`` + JSON, labels by document id) and the retriever's settings."""
         model = self._model()
         model.save(folder)
         settings = {
             "k": self.k, "nprobe": self.nprobe, "adaptive": self.adaptive, "max_clusters": self.max_clusters,
-            "bound": self.bound, "tail": self.tail, "seed": self.seed, "engine": self.engine,
+            "bound": self.bound, "tail": self.tail, "seed": self.seed, "engine": self.engine, "stop_rank": self.stop_rank,
         }
         (Path(folder) / "retriever.json").write_text(json.dumps(settings))
         return Path(folder)
@@ -362,20 +162,32 @@ class ClusterPrefilterRetriever(BatchRetriever):
     def fit(
         self, vectors: np.ndarray | None = None, ids: Sequence[str] | None = None, **fit_kwargs: Any
     ) -> ClusterPrefilterRetriever:
-        """Cluster the store's vectors and record each document's cluster (Redis: the ``cluster`` TAG).
+        """Cluster the store's documents and write each one's label into the store.
 
-        ``fit_kwargs`` go to :func:`fit_clusters` (``niter``, ``train_points_per_cluster``).
+        By default the vectors are ``store.vectors_at(store.all_rows())``. ``vectors`` (N, d) float32 may
+        be passed instead (they must be the store's vectors): with ``ids`` in the same order, else in
+        ``all_rows()`` order. ``fit_kwargs`` go to :func:`fit_clusters` (``niter``,
+        ``train_points_per_cluster``). Raises ``EmptyInputError`` for an empty store.
         """
         if vectors is None:
-            vectors, ids = _store_vectors(self.store)
+            rows = self.store.all_rows()
+            if len(rows) == 0:
+                raise EmptyInputError("The store holds no documents: add documents before fitting clusters.")
+            vectors = self.store.vectors_at(rows)
+        else:
+            rows = self.store.all_rows() if ids is None else self.store.rows_of(list(ids))
+            if len(rows) != len(vectors) or (rows < 0).any():
+                raise InvalidParameterError(
+                    f"fit(vectors=...) got {len(vectors)} vectors for a store of {self.store.count()} documents "
+                    "(or ids the store does not hold): pass the store's vectors, one per document, or none."
+                )
+        if ids is None:
+            ids = [str(d.id) for d in self.store.documents_at(rows)]
         n_clusters = self.n_clusters if self.n_clusters is not None else choose_n_clusters(vectors, seed=self.seed)
         self.n_clusters = n_clusters
         self.clusters = fit_clusters(vectors, n_clusters, seed=self.seed, ids=ids, **fit_kwargs)
-        if _is_redis(self.store):
-            _write_redis_clusters(self.store, self.clusters.ids, self.clusters.labels)
-        self._layout = None
-        self._row_of = None
         self._validate()
+        self._bind(rows=np.asarray(rows, dtype=np.int64))
         return self
 
     # ------------------------------------------------------------------ checks
@@ -389,8 +201,7 @@ class ClusterPrefilterRetriever(BatchRetriever):
         return self.clusters
 
     def _validate(self) -> None:
-        model = self._model()
-        kc = model.n_clusters
+        kc = self._model().n_clusters
         if self.k <= 0:
             raise InvalidParameterError(f"k must be positive, got {self.k}.")
         if not 1 <= self.nprobe <= kc:
@@ -407,21 +218,77 @@ class ClusterPrefilterRetriever(BatchRetriever):
         if self.tail <= 0:
             raise InvalidParameterError(f"tail={self.tail} must be > 0 (1.0 is the expected maximum; larger is safer).")
 
-    def _check_fresh(self, full: bool = False) -> None:
-        """Refuse clusters fitted on other documents: the count on every search (cheap), ids on load."""
+    @property
+    def search_engine(self) -> str:
+        """The engine in use: ``"clusters"`` or ``"candidate_rows"`` (``"auto"`` resolved against the store)."""
+        caps = self.store.capabilities
+        if self.engine != "auto":
+            self.store.require(self.engine, f"ClusterPrefilterRetriever(engine={self.engine!r})")
+            return self.engine
+        for engine in ("clusters", "candidate_rows"):
+            if engine in caps:
+                return engine
+        raise MissingCapabilityError(
+            f"ClusterPrefilterRetriever needs a store with capability 'clusters' (per-row cluster labels) or "
+            f"'candidate_rows' (search given rows); {type(self.store).__name__} has {sorted(caps) or 'none'}."
+        )
+
+    def _bind(self, rows: np.ndarray | None = None) -> None:
+        """Map the model's document ids to the store's rows, check they are all there, and (engine
+        ``"clusters"``) make the store's labels the model's. Done once per model; :meth:`_check_fresh`
+        re-checks cheaply on every search."""
         model = self._model()
-        n = _store_count(self.store)
-        if n != len(model.labels):
+        if rows is None:
+            if not model.ids:
+                raise InvalidParameterError("These clusters carry no document ids; fit them on the store (.fit()).")
+            rows = self.store.rows_of(model.ids)
+            if (rows < 0).any():
+                missing = [model.ids[i] for i in np.flatnonzero(rows < 0)[:5]]
+                raise StaleClustersError(
+                    f"{int((rows < 0).sum())} documents the clusters were fitted on are not in the store "
+                    f"(e.g. {missing}): call .fit() again on this store."
+                )
+        order = np.argsort(rows, kind="stable")
+        self._rows, self._sorted_rows = rows, rows[order]
+        self._sorted_labels = model.labels[order].astype(np.int64)
+        by_label = np.argsort(model.labels, kind="stable")
+        self._members = (rows[by_label], np.searchsorted(model.labels[by_label], np.arange(model.n_clusters + 1)))
+        now = self.store.all_rows()
+        if not np.array_equal(now, self._sorted_rows):
             raise StaleClustersError(
-                f"The clusters were fitted on {len(model.labels)} documents but the store holds {n}: "
+                f"The clusters were fitted on {len(rows)} documents but the store holds {len(now)}: "
                 "call .fit() again after adding or deleting documents."
             )
-        if full and not _is_redis(self.store) and model.ids:
-            ids = [d.id for d in self.store.documents]
-            if ids != model.ids:
-                raise StaleClustersError(
-                    "The store's documents (ids/order) differ from those the clusters were fitted on: call .fit() again."
-                )
+        self._snapshot = RowsSnapshot(self.store, self._sorted_rows, [model.ids[i] for i in order.tolist()])
+        self._bound_to = model
+        if self.search_engine == "clusters":
+            self._sync_labels(full=True)
+
+    def _sync_labels(self, full: bool) -> None:
+        """Write the model's labels into the store unless it holds them already (all rows, or a sample)."""
+        rows, labels = self._sorted_rows, self._sorted_labels
+        assert rows is not None and labels is not None
+        pick = slice(None) if full else np.linspace(0, len(rows) - 1, min(_LABEL_SAMPLE, len(rows))).astype(np.int64)
+        if not np.array_equal(self.store.cluster_labels(rows[pick]), labels[pick]):
+            self.store.set_cluster_labels(rows, labels)
+
+    def _check_fresh(self) -> None:
+        """Refuse clusters fitted on other documents (:class:`RowsSnapshot`: the rows, and ids at sampled rows)."""
+        assert self._snapshot is not None
+        if self._snapshot.changed(self.store):
+            raise StaleClustersError(
+                f"The store's documents changed since the clusters were fitted ({len(self._snapshot.rows)} then, "
+                f"{self.store.count()} now): call .fit() again after adding, updating or deleting documents."
+            )
+
+    def _ready(self) -> None:
+        self._validate()
+        if self._bound_to is not self._model():
+            self._bind()
+        else:
+            self._check_fresh()
+            if self.search_engine == "clusters":
+                self._sync_labels(full=False)
 
     # ------------------------------------------------------------------ cluster selection
 
@@ -447,39 +314,65 @@ class ClusterPrefilterRetriever(BatchRetriever):
         order = np.argsort(-ub, axis=1, kind="stable")
         return order, np.take_along_axis(ub, order, 1)
 
+    def labels_of(self, rows: np.ndarray) -> np.ndarray:
+        """Cluster label of each store row (``-1`` for a row the clusters do not know), int64."""
+        self._ready()
+        return self._labels_of(rows)
+
+    def _labels_of(self, rows: np.ndarray) -> np.ndarray:
+        sr, sl = self._sorted_rows, self._sorted_labels
+        assert sr is not None and sl is not None
+        rows = np.asarray(rows, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(sr, rows), len(sr) - 1)
+        return np.where(sr[pos] == rows, sl[pos], -1)
+
     # ------------------------------------------------------------------ search
+
+    def search_rows(
+        self, query_vectors: np.ndarray, k: int | None = None, filter: Any = None
+    ) -> tuple[np.ndarray, np.ndarray, list[ClusterSearchStats]]:
+        """Prefiltered top-``k`` per query vector: ``(scores, rows)`` (m, k) float32/int64 padded
+        ``-inf``/``-1`` (the store protocol's form), and what each query scanned."""
+        self._ready()
+        k = k or self.k
+        filt = filter if filter is not None else self.filter
+        model = self._model()
+        q = np.ascontiguousarray(np.asarray(query_vectors, dtype=np.float32))
+        if q.ndim == 1:
+            q = q[None, :]
+        if q.shape[1] != model.centroids.shape[1]:
+            raise DimensionMismatchError(
+                f"{q.shape[1]}-d query vectors cannot search clusters of {model.centroids.shape[1]}-d "
+                "documents: embed queries with the store's embeddings."
+            )
+        if self.store.metric == "cosine":
+            q = normalize_rows(q)
+        order, ub = self.cluster_order(q)
+        if self.search_engine == "clusters":
+            def search_group(c: int, qi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                return self.store.search_rows(q[qi], k, filter=filt, clusters=[c])
+        else:
+            members, bounds = self._members  # type: ignore[misc]
+
+            def search_group(c: int, qi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                return self.store.search_rows(q[qi], k, filter=filt, candidate_rows=members[bounds[c] : bounds[c + 1]])
+
+        scores, rows, opened = probe(
+            len(q), k, order, ub, search_group, nprobe=self.nprobe, adaptive=self.adaptive,
+            max_clusters=self.max_clusters, stop_rank=self.stop_rank,
+        )
+        sizes, n = model.sizes, len(model.labels)
+        stats = [ClusterSearchStats([int(c) for c in o], int(sizes[o].sum()), n) for o in opened]
+        self.last_stats = stats
+        self.stats_history.extend(stats)
+        return scores, rows, stats
 
     def search_vectors(
         self, query_vectors: np.ndarray, k: int | None = None, filter: Any = None
     ) -> tuple[list[list[tuple[Document, float]]], list[ClusterSearchStats]]:
-        """Prefiltered top-``k`` for each query vector, with what each query scanned."""
-        self._validate()
-        self._check_fresh()
-        k = k or self.k
-        filt = filter if filter is not None else self.filter
-        q = np.ascontiguousarray(np.asarray(query_vectors, dtype=np.float32))
-        if q.ndim == 1:
-            q = q[None, :]
-        if q.shape[1] != self._model().centroids.shape[1]:
-            raise DimensionMismatchError(
-                f"{q.shape[1]}-d query vectors cannot search clusters of {self._model().centroids.shape[1]}-d "
-                "documents: embed queries with the store's embeddings."
-            )
-        if getattr(self.store, "metric", getattr(getattr(self.store, "spec", None), "metric", "cosine")) == "cosine":
-            q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
-        order, ub = self.cluster_order(q)
-        if _is_redis(self.store):
-            hits, opened = self._search_redis(q, k, filt, order, ub)
-        elif self.engine == "selector":
-            hits, opened = self._search_selector(q, k, filt, order, ub)
-        else:
-            hits, opened = self._search_blocks(q, k, filt, order, ub)
-        sizes = self._model().sizes
-        n = len(self._model().labels)
-        stats = [ClusterSearchStats([int(c) for c in o], int(sizes[o].sum()), n) for o in opened]
-        self.last_stats = stats
-        self.stats_history.extend(stats)
-        return hits, stats
+        """Prefiltered top-``k`` (Document, score) lists per query vector, with what each query scanned."""
+        scores, rows, stats = self.search_rows(query_vectors, k=k, filter=filter)
+        return self.store.hits(scores, rows), stats
 
     def search_batch(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[Document]]:
         """Many queries at once (what evaluation calls); per-query stats land in :attr:`last_stats`."""
@@ -488,27 +381,23 @@ class ClusterPrefilterRetriever(BatchRetriever):
     def search_batch_with_stats(
         self, queries: list[str], k: int | None = None, filter: Any = None
     ) -> tuple[list[list[Document]], list[ClusterSearchStats]]:
+        """Documents (copies, ``metadata`` + ``score``, ``cluster``, ``clusters_searched``,
+        ``scanned_fraction``) per query, and the per-query stats."""
         q = self.store.embedding.encode_queries(list(queries))
-        hits, stats = self.search_vectors(q, k=k, filter=filter)
-        labels = self._label_lookup()
+        scores, rows, stats = self.search_rows(q, k=k, filter=filter)
+        hits = self.store.hits(scores, rows)
+        labels = self._labels_of(rows)  # search_rows checked the store just now
         docs = []
-        for row, st in zip(hits, stats):
-            docs.append(
-                [
-                    Document(
-                        page_content=d.page_content,
-                        id=d.id,
-                        metadata={
-                            **d.metadata,
-                            "score": s,
-                            "cluster": labels(d.id),
-                            "clusters_searched": list(st.clusters),
-                            "scanned_fraction": st.scanned_fraction,
-                        },
-                    )
-                    for d, s in row
-                ]
-            )
+        for row_hits, row_labels, st in zip(hits, labels, stats):
+            docs.append([
+                Document(
+                    page_content=d.page_content,
+                    id=d.id,
+                    metadata={**d.metadata, "score": s, "cluster": int(lab), "clusters_searched": list(st.clusters),
+                              "scanned_fraction": st.scanned_fraction},
+                )
+                for (d, s), lab in zip(row_hits, row_labels.tolist())  # padding (-1 rows) is trailing
+            ])
         return docs, stats
 
     def stats_summary(self) -> dict[str, float]:
@@ -518,246 +407,3 @@ class ClusterPrefilterRetriever(BatchRetriever):
     def reset_stats(self) -> None:
         self.last_stats = []
         self.stats_history = []
-
-    # ------------------------------------------------------------------ engines
-
-    def _rows(self) -> dict[str, int]:
-        """Document id -> row of the fitted clusters (built once)."""
-        if self._row_of is None:
-            self._row_of = {i: r for r, i in enumerate(self._model().ids)}
-        return self._row_of
-
-    def _label_lookup(self):  # noqa: ANN202 - small closure
-        model = self._model()
-        pos = self._rows()
-        return lambda doc_id: int(model.labels[pos[doc_id]]) if doc_id in pos else None
-
-    def _blocks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Rows sorted by cluster (``perm``), cluster boundaries, and the vectors in that order."""
-        if self._layout is None:
-            model = self._model()
-            perm = np.argsort(model.labels, kind="stable").astype(np.int64)
-            bounds = np.searchsorted(model.labels[perm], np.arange(model.n_clusters + 1)).astype(np.int64)
-            vecs = np.ascontiguousarray(np.asarray(self.store.vectors, dtype=np.float32)[perm])
-            self._layout = (perm, bounds, vecs)
-        return self._layout
-
-    def _rounds(self, q: np.ndarray, k: int, order: np.ndarray, ub: np.ndarray | None, search_group, search_set=None):  # noqa: ANN001
-        """The probe loop shared by all engines.
-
-        Round 0 opens the first ``nprobe`` clusters of every query; fixed mode stops there. Adaptive
-        rounds open each active query's next cluster while its estimate is >= the query's k-th score.
-        ``search_group(cluster, query_rows)`` returns (scores (m', k'), ids (m', k')) for those queries;
-        ``search_set(query_row, clusters)``, if given, searches one query's first ``nprobe`` clusters in
-        one call (one prefiltered query on the store instead of ``nprobe``). Top-k of a union is the
-        top-k of the merged per-cluster top-k lists, so both give the same result.
-        """
-        m = len(q)
-        kc = order.shape[1]
-        cap = self.max_clusters or kc
-        best_s = np.full((m, k), -np.inf, dtype=np.float32)
-        best_i = np.full((m, k), -1, dtype=np.int64)
-        opened: list[list[int]] = [[] for _ in range(m)]
-
-        def merge(c: int, rows: np.ndarray) -> None:
-            s, ids = search_group(c, rows)
-            if s.shape[1] == 0:
-                return
-            cs = np.concatenate([best_s[rows], s], 1)
-            ci = np.concatenate([best_i[rows], ids], 1)
-            top = np.argsort(-cs, axis=1, kind="stable")[:, :k]
-            best_s[rows] = np.take_along_axis(cs, top, 1)
-            best_i[rows] = np.take_along_axis(ci, top, 1)
-
-        def open_step(step: int, active: np.ndarray) -> None:
-            cl = order[active, step]
-            for c in np.unique(cl):
-                rows = active[cl == c]
-                for r in rows:
-                    opened[r].append(int(c))
-                merge(int(c), rows)
-
-        if search_set is not None and self.nprobe > 1:
-            for r in range(m):
-                clusters = [int(c) for c in order[r, : self.nprobe]]
-                opened[r].extend(clusters)
-                s, ids = search_set(r, clusters)
-                cs = np.concatenate([best_s[r], s])
-                ci = np.concatenate([best_i[r], ids])
-                top = np.argsort(-cs, kind="stable")[:k]
-                best_s[r], best_i[r] = cs[top], ci[top]
-        else:
-            # One search per cluster for every query that probes it among its first nprobe (K calls,
-            # not nprobe x K), each query's lists kept in its own slot, then one merge.
-            first = order[:, : self.nprobe]
-            slot_s = np.full((m, self.nprobe, k), -np.inf, np.float32)
-            slot_i = np.full((m, self.nprobe, k), -1, np.int64)
-            flat = first.ravel()
-            qrow = np.repeat(np.arange(m), self.nprobe)
-            slot = np.tile(np.arange(self.nprobe), m)
-            srt = np.argsort(flat, kind="stable")
-            edges = np.searchsorted(flat[srt], np.arange(kc + 1))
-            for c in range(kc):
-                sel = srt[edges[c] : edges[c + 1]]
-                if len(sel) == 0:
-                    continue
-                s, ids = search_group(c, qrow[sel])
-                slot_s[qrow[sel], slot[sel], : s.shape[1]] = s
-                slot_i[qrow[sel], slot[sel], : s.shape[1]] = ids
-            cs, ci = slot_s.reshape(m, -1), slot_i.reshape(m, -1)
-            top = np.argsort(-cs, axis=1, kind="stable")[:, :k]
-            best_s[:] = np.take_along_axis(cs, top, 1)
-            best_i[:] = np.take_along_axis(ci, top, 1)
-            opened = [list(map(int, row)) for row in first]
-        if self.adaptive:
-            step = self.nprobe
-            active = np.arange(m)
-            rank = min(self.stop_rank or k, k)
-            while step < min(cap, kc) and len(active):
-                kth = best_s[active, rank - 1]
-                active = active[ub[active, step] >= kth]
-                if len(active):
-                    open_step(step, active)
-                step += 1
-        return best_s, best_i, opened
-
-    def _search_blocks(self, q, k, filt, order, ub):  # noqa: ANN001, ANN202
-        """FAISS path: one matmul per opened cluster over its contiguous block of vectors."""
-        perm, bounds, vecs = self._blocks()
-        allowed = None
-        if filt is not None:
-            rows = self.store.allowed_rows(filt)
-            if rows is not None:
-                mask = np.zeros(len(perm), bool)
-                mask[rows] = True
-                allowed = mask[perm]
-        l2 = getattr(self.store, "metric", "cosine") == "l2"
-
-        def search_group(c: int, qrows: np.ndarray):  # noqa: ANN202
-            lo, hi = bounds[c], bounds[c + 1]
-            block = vecs[lo:hi]
-            s = q[qrows] @ block.T
-            if l2:
-                s = -np.sqrt(np.maximum((q[qrows] ** 2).sum(1)[:, None] - 2 * s + (block**2).sum(1)[None], 0))
-            if allowed is not None:
-                s[:, ~allowed[lo:hi]] = -np.inf
-            kk = min(k, hi - lo)
-            if kk == 0:
-                return np.zeros((len(qrows), 0), np.float32), np.zeros((len(qrows), 0), np.int64)
-            part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
-            ps = np.take_along_axis(s, part, 1)
-            ids = perm[lo + part]
-            ids[~np.isfinite(ps)] = -1
-            return ps, ids
-
-        best_s, best_i, opened = self._rounds(q, k, order, ub, search_group)
-        docs = self.store.documents
-        hits = [
-            [(docs[i], float(s)) for s, i in zip(srow.tolist(), irow.tolist()) if i >= 0 and np.isfinite(s)]
-            for srow, irow in zip(best_s, best_i)
-        ]
-        return hits, opened
-
-    def _search_selector(self, q, k, filt, order, ub):  # noqa: ANN001, ANN202
-        """FAISS path through the store's own ``search_vectors_raw(candidate_ids=rows)`` prefilter."""
-        perm, bounds, _ = self._blocks()
-
-        def rows_of(clusters) -> np.ndarray:  # noqa: ANN001
-            return np.concatenate([perm[bounds[c] : bounds[c + 1]] for c in clusters])
-
-        def search_set(qi: int, clusters: list[int]):  # noqa: ANN202
-            s, ids = self.store.search_vectors_raw(q[qi : qi + 1], k, filt, candidate_ids=rows_of(clusters))
-            return np.where(ids >= 0, s, -np.inf).astype(np.float32)[0], ids.astype(np.int64)[0]
-
-        def search_group(c: int, qrows: np.ndarray):  # noqa: ANN202
-            cand = perm[bounds[c] : bounds[c + 1]]
-            if len(cand) == 0:
-                return np.zeros((len(qrows), 0), np.float32), np.zeros((len(qrows), 0), np.int64)
-            s, ids = self.store.search_vectors_raw(q[qrows], k, filt, candidate_ids=cand)
-            s = np.where(ids >= 0, s, -np.inf).astype(np.float32)
-            return s, ids.astype(np.int64)
-
-        best_s, best_i, opened = self._rounds(q, k, order, ub, search_group, search_set)
-        docs = self.store.documents
-        hits = [
-            [(docs[i], float(s)) for s, i in zip(srow.tolist(), irow.tolist()) if i >= 0 and np.isfinite(s)]
-            for srow, irow in zip(best_s, best_i)
-        ]
-        return hits, opened
-
-    def _search_redis(self, q, k, filt, order, ub):  # noqa: ANN001, ANN202
-        """Redis path: a KNN per (cluster, queries) with the ``cluster`` TAG ANDed to the user's filter."""
-        row_of = self._rows()
-        found: dict[int, Document] = {}
-
-        def search_group(c: int, qrows: np.ndarray):  # noqa: ANN202
-            res = self.store.search_vectors(q[qrows], k, filt, clusters=[c])
-            kk = max((len(r) for r in res), default=0)
-            s = np.full((len(qrows), kk), -np.inf, np.float32)
-            ids = np.full((len(qrows), kk), -1, np.int64)
-            for j, hits in enumerate(res):
-                for t, (doc, score) in enumerate(hits):
-                    r = row_of[doc.id]
-                    found[r] = doc
-                    s[j, t] = score
-                    ids[j, t] = r
-            return s, ids
-
-        def search_set(qi: int, clusters: list[int]):  # noqa: ANN202
-            res = self.store.search_vectors(q[qi : qi + 1], k, filt, clusters=clusters)[0]
-            s = np.full(len(res), -np.inf, np.float32)
-            ids = np.full(len(res), -1, np.int64)
-            for t, (doc, score) in enumerate(res):
-                r = row_of[doc.id]
-                found[r] = doc
-                s[t], ids[t] = score, r
-            return s, ids
-
-        best_s, best_i, opened = self._rounds(q, k, order, ub, search_group, search_set)
-        hits = [
-            [(found[i], float(s)) for s, i in zip(srow.tolist(), irow.tolist()) if i >= 0 and np.isfinite(s)]
-            for srow, irow in zip(best_s, best_i)
-        ]
-        return hits, opened
-
-
-# --------------------------------------------------------------------------- store adapters
-
-
-def _is_redis(store: Any) -> bool:
-    return type(store).__name__ == "RedisVectorStore" or hasattr(store, "fetch_vectors") and not hasattr(store, "vectors")
-
-
-def _store_count(store: Any) -> int:
-    if _is_redis(store):
-        return int(store.count())
-    return len(store.documents)
-
-
-def _redis_ids(store: Any) -> list[str]:
-    """Every document id of a Redis index (SCAN over its key prefix), sorted for a stable row order."""
-    prefix = f"{store.spec.prefix}:"
-    keys = store.client.scan_iter(match=f"{prefix}*", count=1000)
-    return sorted(k.decode()[len(prefix) :] if isinstance(k, bytes) else str(k)[len(prefix) :] for k in keys)
-
-
-def _store_vectors(store: Any) -> tuple[np.ndarray, list[str]]:
-    """(vectors, ids) of every document in the store, row order = ids order."""
-    if _is_redis(store):
-        ids = _redis_ids(store)
-        if not ids:
-            raise EmptyInputError("The Redis index holds no documents: add documents before fitting clusters.")
-        return store.fetch_vectors(ids), ids
-    if not store.documents:
-        raise EmptyInputError("The store holds no documents: add documents before fitting clusters.")
-    return np.asarray(store.vectors, dtype=np.float32), [d.id for d in store.documents]
-
-
-def _write_redis_clusters(store: Any, ids: Sequence[str], labels: np.ndarray, batch: int = 1000) -> None:
-    """Set each document's ``cluster`` TAG in pipelined batches (Redis re-indexes the hash on HSET)."""
-    prefix = store.spec.prefix
-    for start in range(0, len(ids), batch):
-        with store.client.pipeline(transaction=False) as pipe:
-            for doc_id, lab in zip(ids[start : start + batch], labels[start : start + batch].tolist()):
-                pipe.hset(f"{prefix}:{doc_id}", "cluster", str(int(lab)))
-            pipe.execute()

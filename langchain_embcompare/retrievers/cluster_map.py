@@ -6,23 +6,31 @@ deterministic and also places the query exactly (a linear map); UMAP is used whe
 ``umap-learn`` is installed. The interactive figure is plotly; the PNG is drawn with matplotlib so it
 works offline (plotly's static export, kaleido, needs a Chrome download).
 
+:func:`retriever_map` draws the map of a fitted
+:class:`~langchain_embcompare.retrievers.cluster.ClusterPrefilterRetriever` on any store, through the
+store protocol only (``all_rows``, ``vectors_at``, ``documents_at``).
+
 Example::
 
     fig = cluster_map(vectors, labels, texts, query_vector=q, result_ids=[3, 17])
     save_cluster_map(fig, "map.html", "map.png")
+    fig = retriever_map(cluster_retriever, "what do product managers do?")
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import TYPE_CHECKING, Literal, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 
 from langchain_embcompare.errors import DimensionMismatchError, EmptyInputError, InvalidParameterError
 
-__all__ = ["project_2d", "cluster_map", "save_cluster_map", "QUERY_TRACE_NAME", "RESULTS_TRACE_NAME"]
+if TYPE_CHECKING:
+    from langchain_embcompare.retrievers.cluster import ClusterPrefilterRetriever
+
+__all__ = ["project_2d", "cluster_map", "retriever_map", "save_cluster_map", "QUERY_TRACE_NAME", "RESULTS_TRACE_NAME"]
 
 QUERY_TRACE_NAME = "query"
 RESULTS_TRACE_NAME = "results"
@@ -158,6 +166,32 @@ def cluster_map(
         legend={"itemsizing": "constant"},
     )
     return fig
+
+
+def retriever_map(
+    retriever: ClusterPrefilterRetriever,
+    query: str,
+    k: int | None = None,
+    method: Literal["pca", "umap"] = "pca",
+    title: str | None = None,
+) -> go.Figure:
+    """The cluster map of a fitted cluster retriever's store: every document (``store.vectors_at`` of
+    ``store.all_rows()``) coloured by the retriever's cluster, ``query`` as an X and its top ``k``
+    (default: the retriever's ``k``) ringed, numbered by rank. Works on any store of the package.
+    Raises ``EmptyInputError`` for an empty store, ``InvalidParameterError`` if the retriever is not fitted.
+    """
+    store = retriever.store
+    rows = store.all_rows()
+    if len(rows) == 0:
+        raise EmptyInputError("The store holds no documents: nothing to map.")
+    labels = retriever.labels_of(rows)
+    qv = store.embedding.encode_queries([query])
+    _, hit_rows, _ = retriever.search_rows(qv, k=k)
+    hit_rows = hit_rows[0][hit_rows[0] >= 0]
+    return cluster_map(
+        store.vectors_at(rows), labels, [d.page_content for d in store.documents_at(rows)],
+        query_vector=qv[0], result_ids=np.searchsorted(rows, hit_rows), method=method, query_text=query, title=title,
+    )
 
 
 def save_cluster_map(fig: go.Figure, html_path: str | Path | None = None, png_path: str | Path | None = None) -> None:

@@ -2,20 +2,38 @@
 
 Why: search cost grows with dimension x corpus size, but only the few candidates near the top need
 full precision. The funnel scans the whole corpus with the first ``shortlist_dim`` dimensions
-(re-normalised: a Matryoshka prefix), or with 1 bit per dimension (``precision="binary"``: packed sign
-bits from ``sentence_transformers.quantize_embeddings(..., "ubinary")`` in a faiss ``IndexBinaryFlat``,
-Hamming distance), keeps ``shortlist`` candidates, and rescores only those with the stored full-dimension
-vectors (a numpy gather + one batched product). Returned scores are the full-dimension scores.
+(re-normalised: a Matryoshka prefix), keeps ``shortlist`` candidates, and rescores only those with the
+stored full-dimension vectors (``store.vectors_at`` of the candidates, one batched product). Returned
+scores are the full-dimension scores, on the store's metric.
+
+Where the shortlist runs (store protocol of :mod:`langchain_embcompare.stores.base`):
+
+* float shortlist: on an extra vector field of the store (capability ``"vector_fields"``), named
+  ``vector_field`` or by default ``f"vector_{shortlist_dim}"`` (``..._pca`` when rotated). The
+  retriever creates it (``ensure_vector_field``) and writes the small vectors of every row into it
+  (``write_vector_field``) when it builds; a store that cannot create fields must declare one of that
+  dim (Redis: ``RedisIndexSpec(extra_vector_fields={"vector_128": 128})``). The filter is the store's
+  prefilter on that field. A store without the capability raises ``MissingCapabilityError``; a
+  shortlist at full dimension without rotation needs no field (the main one is searched).
+* binary shortlist (``precision="binary"``, 1 bit per dimension, Hamming distance): no store of the
+  package holds binary codes next to float vectors, so the retriever keeps them itself, in a faiss
+  ``IndexBinaryFlat`` built from ``vectors_at(all_rows())`` (packed sign bits from
+  ``sentence_transformers.quantize_embeddings(..., "ubinary")``); a filter is evaluated on the stored
+  documents' metadata (``filters.evaluate_filter``) into a faiss ``IDSelector``.
 
 For models not trained for Matryoshka (all-MiniLM-L6-v2 ...), ``rotation="pca"`` first rotates the
 vectors onto their principal axes (:class:`~langchain_embcompare.matryoshka.PCARotation`, fitted on the
 store's vectors; orthogonal, so full-dimension scores are unchanged) so that the prefix carries the most
-variance. On SciFact with MiniLM a 128-d shortlist of 50 keeps 99.0 % of full-dim nDCG@10 with the raw
-prefix and 100 % after the rotation. ``rotation="auto"`` (default) rotates a float shortlist of fewer
-dimensions than the store's on FAISS when the store's vectors are not rotated already; a binary
-shortlist is never rotated (sign bits of the low-variance PCA axes are noise: 95 % vs 99 % at 384 bits). On Redis the shortlist runs on a second, small vector field of the index
-(``RedisIndexSpec(extra_vector_fields={"vector_128": 128})``, filled with the prefixes at ingest), then
-the shortlist's full vectors are fetched (one pipelined round trip) and rescored.
+variance; queries are rotated the same way. On SciFact with MiniLM a 128-d shortlist of 50 keeps
+99.0 % of full-dim nDCG@10 with the raw prefix and 100 % after the rotation. ``rotation="auto"``
+(default) rotates a float shortlist of fewer dimensions than the store's when the store's vectors are
+not rotated already, on every store alike; a binary shortlist is never rotated by "auto" (sign bits of
+the low-variance PCA axes are noise: 95 % vs 99 % at 384 bits).
+
+The retriever rebuilds (re-reads the vectors, rewrites the field) when the store's documents change
+(:class:`~langchain_embcompare.retrievers.snapshot.RowsSnapshot`), and
+re-writes the field when a sample of it no longer holds this retriever's small vectors (another
+funnel wrote other content under the same name).
 
 Example::
 
@@ -34,21 +52,32 @@ import numpy as np
 from langchain_core.documents import Document
 from pydantic import ConfigDict, PrivateAttr
 
-from langchain_embcompare.retrievers.vector import BatchRetriever
-from langchain_embcompare.errors import DimensionMismatchError, EmptyInputError, InvalidParameterError
+from langchain_embcompare.errors import DimensionMismatchError, EmptyInputError, InvalidParameterError, MissingCapabilityError
+from langchain_embcompare.filters import as_expression, evaluate_filter
+from langchain_embcompare.matryoshka import PCARotation
+from langchain_embcompare.retrievers.clustering import few_threads
+from langchain_embcompare.retrievers.snapshot import RowsSnapshot
+from langchain_embcompare.stores.base import (
+    BatchRetriever,
+    EmbStore,
+    empty_result,
+    filter_matches_nothing,
+    normalize_rows,
+    with_scores,
+)
 
-__all__ = ["MatryoshkaFunnelRetriever", "prefix_normalize", "binary_codes"]
+__all__ = ["MatryoshkaFunnelRetriever", "binary_codes", "prefix_normalize", "rescore"]
+
+_FIELD_SAMPLE = 8  # rows of the shortlist field re-checked on every search
 
 
 def prefix_normalize(vectors: np.ndarray, dim: int) -> np.ndarray:
-    """The first ``dim`` dimensions, re-normalised to unit length (a Matryoshka prefix), float32."""
-    small = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32)[:, :dim])
-    norms = np.linalg.norm(small, axis=1, keepdims=True)
-    return (small / np.where(norms == 0, 1, norms)).astype(np.float32, copy=False)
+    """The first ``dim`` dimensions of (n, d) vectors, re-normalised to unit length (a Matryoshka prefix), float32."""
+    return normalize_rows(np.ascontiguousarray(np.asarray(vectors, dtype=np.float32)[:, :dim]))
 
 
 def binary_codes(vectors: np.ndarray) -> np.ndarray:
-    """Packed sign bits (``ubinary``): ``dim / 8`` bytes per vector, for faiss binary indexes."""
+    """Packed sign bits (``ubinary``): (n, dim / 8) uint8, for faiss binary indexes."""
     from sentence_transformers import quantize_embeddings
 
     return np.ascontiguousarray(quantize_embeddings(np.asarray(vectors, dtype=np.float32), precision="ubinary"))
@@ -58,13 +87,16 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
     """Shortlist ``shortlist`` candidates with small (or binary) vectors, rescore at full dim, return ``k``.
 
     ``shortlist_dim=None`` uses the full dimension for the shortlist (with ``precision="binary"``: full
-    binary codes, then float rescoring). ``vector_field`` names the Redis field holding the small
-    vectors (default ``f"vector_{shortlist_dim}"``). ``filter`` is ANDed to the shortlist search.
+    binary codes, then float rescoring). ``vector_field`` names the store field holding the small
+    vectors (default ``f"vector_{shortlist_dim}"``, ``f"vector_{shortlist_dim}_pca"`` when rotated).
+    ``filter`` is ANDed to the shortlist search. Raises ``DimensionMismatchError`` /
+    ``InvalidParameterError`` for impossible settings and ``MissingCapabilityError`` when the store has
+    no extra vector fields for a float shortlist below full dimension.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    store: Any
+    store: EmbStore
     k: int = 4
     shortlist_dim: int | None = 128
     shortlist: int = 50
@@ -74,9 +106,12 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
     vector_field: str | None = None
     seed: int = 0
 
-    _small: Any = PrivateAttr(default=None)
-    _rot: Any = PrivateAttr(default=None)
-    _n: int = PrivateAttr(default=-1)
+    _rot: PCARotation | None = PrivateAttr(default=None)
+    _rows: np.ndarray | None = PrivateAttr(default=None)  # the store's rows when built
+    _snapshot: RowsSnapshot | None = PrivateAttr(default=None)
+    _binary: Any = PrivateAttr(default=None)  # faiss IndexBinaryFlat, position i = _rows[i]
+    _metas: list[dict] | None = PrivateAttr(default=None)  # binary + filter: metadata per position
+    _masks: dict[str, np.ndarray] = PrivateAttr(default_factory=dict)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -106,88 +141,114 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
                 f"shortlist={self.shortlist} is smaller than k={self.k}: the shortlist must hold at least k "
                 f"candidates; use shortlist >= k (5-10x k is typical)."
             )
-        if self.precision not in ("float32", "binary"):
-            raise InvalidParameterError(f"precision must be 'float32' or 'binary', got {self.precision!r}.")
         if self.precision == "binary" and self.small_dim % 8:
             raise InvalidParameterError(
                 f"a binary shortlist packs 8 dimensions per byte: shortlist_dim={self.small_dim} must be a multiple of 8."
             )
-        if _is_redis(self.store):
-            if self.precision == "binary":
-                raise InvalidParameterError(
-                    "Redis has no binary vector type: use precision='float32' with a small vector field on Redis, "
-                    "or the FAISS store for a binary shortlist."
-                )
-            if self.rotation == "pca":
-                raise InvalidParameterError(
-                    "rotation='pca' needs the small vectors stored rotated; on Redis build the store with "
-                    "MatryoshkaEmbeddings(..., rotation=...) instead and leave rotation=None here."
-                )
-            field = self.redis_field
-            have = dict(self.store.spec.extra_vector_fields)
-            if self.shortlist_dim is not None and self.shortlist_dim != full and have.get(field) != self.shortlist_dim:
-                raise InvalidParameterError(
-                    f"The Redis index has no {self.shortlist_dim}-d vector field {field!r} (it has {have or 'none'}): "
-                    f"create it with RedisIndexSpec(extra_vector_fields={{{field!r}: {self.shortlist_dim}}}) and re-index, "
-                    "or pass vector_field= naming the existing small field."
+        if self.field is not None:
+            have = self.store.vector_fields.get(self.field)
+            if have is None:
+                self.store.require("vector_fields", f"a {self.small_dim}-d shortlist field {self.field!r}")
+            elif have != self.small_dim:
+                raise DimensionMismatchError(
+                    f"The store's vector field {self.field!r} is {have}-d but the shortlist is {self.small_dim}-d: "
+                    f"pass vector_field= naming a {self.small_dim}-d field, or shortlist_dim={have}."
                 )
 
     @property
     def rotates(self) -> bool:
-        """Whether the shortlist runs on PCA-rotated prefixes (``rotation`` resolved)."""
+        """Whether the shortlist runs on PCA-rotated prefixes (``rotation`` resolved, the same on every store)."""
         if self.rotation == "pca":
             return True
-        if self.rotation != "auto" or _is_redis(self.store) or self.precision == "binary":
+        if self.rotation != "auto" or self.precision == "binary":
             return False
-        return self.small_dim < self.full_dim and getattr(self.store.space, "rotation", None) is None
+        return self.small_dim < self.full_dim and self.store.space.rotation is None
 
     @property
-    def redis_field(self) -> str:
+    def field(self) -> str | None:
+        """The store field the float shortlist searches (``None``: the main vectors, or a binary shortlist)."""
+        if self.precision == "binary":
+            return None
         if self.vector_field:
             return self.vector_field
-        if self.shortlist_dim is None or self.shortlist_dim == self.full_dim:
-            return "vector"
-        return f"vector_{self.shortlist_dim}"
+        if self.small_dim == self.full_dim and not self.rotates:
+            return None
+        return f"vector_{self.small_dim}" + ("_pca" if self.rotates else "")
 
-    # ------------------------------------------------------------------ the small index (FAISS)
+    @property
+    def fitted_rotation(self) -> PCARotation | None:
+        """The PCA rotation in use (fitted on the store's vectors at the first build), or ``None``."""
+        return self._rot
 
-    def build(self) -> MatryoshkaFunnelRetriever:
-        """(Re)build the small index from the store's vectors; done lazily on the first search."""
-        if _is_redis(self.store):
-            return self
-        full = np.asarray(self.store.vectors, dtype=np.float32)
-        if len(full) == 0:
-            raise EmptyInputError("The store holds no documents: add documents before searching.")
-        if self.rotates and self._rot is None:
-            from langchain_embcompare.matryoshka import PCARotation
-            from langchain_embcompare.retrievers.cluster import _few_threads
+    # ------------------------------------------------------------------ building
 
-            with _few_threads(min(len(full), 20000) * full.shape[1] ** 2):
-                self._rot = PCARotation.fit(full, seed=self.seed)
-        small = self._small_vectors(full)
-        if self.precision == "binary":
-            index = faiss.IndexBinaryFlat(self.small_dim)
-            index.add(binary_codes(small))
-        else:
-            index = faiss.IndexFlat(self.small_dim, faiss.METRIC_L2 if _metric(self.store) == "l2" else faiss.METRIC_INNER_PRODUCT)
-            index.add(small)
-        self._small = index
-        self._n = len(full)
-        return self
-
-    def _small_vectors(self, full: np.ndarray) -> np.ndarray:
-        x = self._rot.apply(full) if self._rot is not None else full
-        if _metric(self.store) == "cosine" or self.shortlist_dim not in (None, self.full_dim):
+    def small_vectors(self, full: np.ndarray) -> np.ndarray:
+        """(n, shortlist_dim) float32 shortlist vectors of (n, full_dim) store-form vectors or queries:
+        rotated if :attr:`rotates`, cut to the prefix, re-normalised (cosine, or any proper prefix)."""
+        x = self._rot.apply(full) if self._rot is not None else np.asarray(full, dtype=np.float32)
+        if self.store.metric == "cosine" or self.small_dim != self.full_dim:
             return prefix_normalize(x, self.small_dim)
         return np.ascontiguousarray(x[:, : self.small_dim], dtype=np.float32)
 
+    def build(self, rotation: PCARotation | None = None) -> MatryoshkaFunnelRetriever:
+        """Read the store's vectors and prepare the shortlist (done lazily on the first search, and again
+        when the store's rows change): fit the rotation (or take ``rotation``, e.g. one shared by several
+        funnels), then write the small vectors into the store's field, or build the binary index.
+        Raises ``EmptyInputError`` for an empty store."""
+        rows = self.store.all_rows()
+        if len(rows) == 0:
+            raise EmptyInputError("The store holds no documents: add documents before searching.")
+        full = None
+        if self.rotates and (rotation is not None or self._rot is None):
+            if rotation is None:
+                full = self.store.vectors_at(rows)
+                with few_threads(min(len(full), 20000) * full.shape[1] ** 2):
+                    rotation = PCARotation.fit(full, seed=self.seed)
+            self._rot = rotation
+        if self.precision == "binary":
+            full = self.store.vectors_at(rows) if full is None else full
+            index = faiss.IndexBinaryFlat(self.small_dim)
+            index.add(binary_codes(self.small_vectors(full)))
+            self._binary, self._metas, self._masks = index, None, {}
+        elif self.field is not None:
+            full = self.store.vectors_at(rows) if full is None else full
+            if self.field not in self.store.vector_fields:
+                try:
+                    self.store.ensure_vector_field(self.field, self.small_dim)
+                except (MissingCapabilityError, InvalidParameterError) as exc:
+                    raise type(exc)(
+                        f"{exc} The funnel needs a {self.small_dim}-d vector field {self.field!r}: declare it on the "
+                        f"store (Redis: RedisIndexSpec(extra_vector_fields={{{self.field!r}: {self.small_dim}}})), or "
+                        f"pass vector_field= naming an existing {self.small_dim}-d field"
+                        + (", or rotation=None to use raw prefixes." if self.rotates else ".")
+                    ) from exc
+            self.store.write_vector_field(self.field, rows, self.small_vectors(full))
+        self._rows, self._snapshot = rows, RowsSnapshot(self.store, rows)
+        return self
+
+    def _ensure_built(self) -> np.ndarray:
+        """The rows to search; rebuild when the store's rows changed or the field lost our content."""
+        if self._snapshot is None or self._snapshot.changed(self.store):
+            self.build()
+        elif self.field is not None:
+            pick = self._rows[np.linspace(0, len(self._rows) - 1, min(_FIELD_SAMPLE, len(self._rows))).astype(np.int64)]
+            try:
+                ok = np.allclose(self.store.vectors_at(pick, self.field), self.small_vectors(self.store.vectors_at(pick)), atol=1e-4)
+            except (KeyError, IndexError):  # rows without a value in the field
+                ok = False
+            if not ok:
+                self.build()
+        assert self._rows is not None
+        return self._rows
+
     def save(self, folder: str | Path) -> Path:
-        """Settings (JSON) and the fitted rotation (``rotation.npy``); the small index is rebuilt on load."""
+        """Settings (``funnel.json``) and the fitted rotation (``rotation.npy``); the shortlist is rebuilt on load."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         if self.rotates:
             if self._rot is None:
                 self.build()
+            assert self._rot is not None
             self._rot.save(folder)
         settings = {
             "k": self.k, "shortlist_dim": self.shortlist_dim, "shortlist": self.shortlist,
@@ -197,13 +258,12 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path, store: Any, **kwargs: Any) -> MatryoshkaFunnelRetriever:
+    def load(cls, folder: str | Path, store: EmbStore, **kwargs: Any) -> MatryoshkaFunnelRetriever:
+        """A funnel with the settings and rotation saved by :meth:`save`, over ``store``."""
         folder = Path(folder)
         settings = {**json.loads((folder / "funnel.json").read_text()), **kwargs}
         retriever = cls(store=store, **settings)
         if retriever.rotates and (folder / "rotation.npy").exists():
-            from langchain_embcompare.matryoshka import PCARotation
-
             retriever._rot = PCARotation.load(folder)
         return retriever
 
@@ -218,98 +278,84 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
                 f"{q.shape[1]}-d query vectors cannot search a {self.full_dim}-d store: embed queries with the "
                 "store's embeddings (full dimension; the funnel truncates them itself)."
             )
-        if _metric(self.store) == "cosine":
-            q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
-        return q
+        return normalize_rows(q) if self.store.metric == "cosine" else q
+
+    def search_rows(self, query_vectors: np.ndarray, k: int | None = None, filter: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Funnel top-``k`` per full-dimension query vector: ``(scores, rows)`` (m, k) float32 / int64,
+        full-dimension scores, best first, padded ``-inf`` / ``-1`` (the store protocol's form)."""
+        k = k or self.k
+        q = self._queries(query_vectors)
+        filt = filter if filter is not None else self.filter
+        if filter_matches_nothing(filt):
+            return empty_result(len(q), k)
+        rows = self._ensure_built()
+        n_short = max(self.shortlist, k)
+        if self.precision == "binary":
+            cand = self._binary_shortlist(self.small_vectors(q), n_short, rows, filt)
+        else:
+            qs = q if self.field is None else self.small_vectors(q)
+            cand = self.store.search_rows(qs, n_short, filter=filt, vector_field=self.field)[1]
+        return self._rescore(q, cand, k)
+
+    search_vectors_raw = search_rows  # the old name (the benchmarks' zero-copy path)
+
+    def _binary_shortlist(self, qs: np.ndarray, n_short: int, rows: np.ndarray, filt: Any) -> np.ndarray:
+        """Hamming shortlist in the retriever's own binary index; a filter becomes a faiss IDSelector."""
+        params = None
+        expr = as_expression(filt)
+        if expr is not None:
+            key = str(expr)
+            if key not in self._masks:
+                if self._metas is None:
+                    self._metas = [d.metadata for d in self.store.documents_at(rows)]
+                self._masks[key] = np.flatnonzero(evaluate_filter(expr, self._metas)).astype(np.int64)
+            allowed = self._masks[key]
+            if len(allowed) == 0:
+                return np.full((len(qs), n_short), -1, np.int64)
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+        pos = self._binary.search(binary_codes(qs), min(n_short, len(rows)), params=params)[1]
+        return np.where(pos >= 0, rows[np.maximum(pos, 0)], -1)
+
+    def _rescore(self, q: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact full-dimension top ``k`` of each query's candidate rows, one ``vectors_at`` for the batch."""
+        valid = cand >= 0
+        uniq = np.unique(cand[valid])
+        if len(uniq) == 0:
+            return empty_result(len(q), k)
+        vectors = self.store.vectors_at(uniq)
+        pos = np.where(valid, np.searchsorted(uniq, np.where(valid, cand, uniq[0])), -1)
+        scores, top = rescore(q, pos, vectors, k, self.store.metric)
+        rows = np.where(top >= 0, uniq[np.maximum(top, 0)], -1)
+        if scores.shape[1] < k:
+            scores = np.pad(scores, ((0, 0), (0, k - scores.shape[1])), constant_values=-np.inf)
+            rows = np.pad(rows, ((0, 0), (0, k - rows.shape[1])), constant_values=-1)
+        return scores.astype(np.float32, copy=False), rows.astype(np.int64, copy=False)
 
     def search_vectors(
         self, query_vectors: np.ndarray, k: int | None = None, filter: Any = None
     ) -> list[list[tuple[Document, float]]]:
-        """Funnel top-``k`` per full-dimension query vector, scores at full dimension."""
-        k = k or self.k
-        q = self._queries(query_vectors)
-        filt = filter if filter is not None else self.filter
-        n_short = max(self.shortlist, k)
-        if _is_redis(self.store):
-            return self._search_redis(q, k, n_short, filt)
-        scores, rows = self.search_vectors_raw(q, k, filt)
-        docs = self.store.documents
-        return [
-            [(docs[i], float(s)) for s, i in zip(srow.tolist(), irow.tolist()) if i >= 0]
-            for srow, irow in zip(scores, rows)
-        ]
-
-    def search_vectors_raw(self, q: np.ndarray, k: int, filt: Any = None) -> tuple[np.ndarray, np.ndarray]:
-        """FAISS: (scores, rows) matrices for normalised full-dim queries; rows -1 where none qualify."""
-        if self._small is None or self._n != len(self.store.documents):
-            self.build()
-        n_short = max(self.shortlist, k)
-        rows = self.store.allowed_rows(filt) if filt is not None else None
-        if rows is not None and len(rows) == 0:
-            return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
-        qs = self._small_vectors(q)
-        cand = self._shortlist(qs, n_short, rows)
-        return rescore(q, cand, self.store.vectors, k, _metric(self.store))
-
-    def _shortlist(self, qs: np.ndarray, n_short: int, rows: np.ndarray | None) -> np.ndarray:
-        n_short = min(n_short, self._n if rows is None else len(rows))
-        if self.precision == "binary":
-            codes = binary_codes(qs)
-            if rows is None:
-                return self._small.search(codes, n_short)[1]
-            # faiss binary indexes ignore IDSelectors: Hamming over the allowed rows in numpy.
-            sub = binary_codes(self._small_vectors(np.asarray(self.store.vectors)[rows]))
-            out = np.empty((len(qs), n_short), np.int64)
-            for j in range(len(qs)):  # one query at a time keeps the (rows, bytes) XOR small
-                ham = np.unpackbits(sub ^ codes[j][None, :], axis=1).sum(1)
-                out[j] = rows[np.argpartition(ham, n_short - 1)[:n_short]]
-            return out
-        params = None if rows is None else faiss.SearchParameters(sel=faiss.IDSelectorBatch(rows.astype(np.int64)))
-        return self._small.search(qs, n_short, params=params)[1]
-
-    def _search_redis(self, q: np.ndarray, k: int, n_short: int, filt: Any) -> list[list[tuple[Document, float]]]:
-        field = self.redis_field
-        qs = prefix_normalize(q, self.small_dim) if field != "vector" else q
-        short = self.store.search_vectors(qs, n_short, filt, vector_field=field)
-        out = []
-        for qi, hits in enumerate(short):
-            if not hits:
-                out.append([])
-                continue
-            ids = [d.id for d, _ in hits]
-            full = self.store.fetch_vectors(ids)
-            s = _scores(q[qi : qi + 1], full[None], _metric(self.store))[0]
-            top = np.argsort(-s, kind="stable")[:k]
-            out.append([(hits[t][0], float(s[t])) for t in top])
-        return out
+        """Funnel top-``k`` (Document, score) lists per full-dimension query vector, scores at full dimension."""
+        return self.store.hits(*self.search_rows(query_vectors, k=k, filter=filter))
 
     def search_batch(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[Document]]:
         """Many queries at once: one embedding batch, one shortlist search, one rescoring product."""
         q = self.store.embedding.encode_queries(list(queries))
-        hits = self.search_vectors(q, k=k, filter=filter)
-        return [
-            [Document(page_content=d.page_content, id=d.id, metadata={**d.metadata, "score": s}) for d, s in row]
-            for row in hits
-        ]
-
-
-def _scores(q: np.ndarray, vecs: np.ndarray, metric: str) -> np.ndarray:
-    """(m, n) scores of q (m, d) against vecs (m, n, d) in the package convention (higher = closer)."""
-    if metric == "l2":
-        return -np.linalg.norm(vecs - q[:, None, :], axis=2)
-    return np.einsum("md,mnd->mn", q, vecs)
+        return [with_scores(h) for h in self.search_vectors(q, k=k, filter=filter)]
 
 
 def rescore(
     q: np.ndarray, cand: np.ndarray, vectors: np.ndarray, k: int, metric: str = "cosine", chunk: int = 16
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Full-dimension top-``k`` of each query's candidate rows (-1 = no candidate).
+    """Full-dimension top-``k`` of each query's candidates: ``cand`` (m, n) int64 indexes ``vectors``
+    (-1 = no candidate); returns (scores, indexes) (m, min(k, n)), best first, -1 where none.
 
-    A gather of the candidates' full vectors and one batched product, ``chunk`` queries at a time into
-    one reused buffer: gathering all queries at once allocates (m, N, d) floats (150 MB for 200 x 500 x
+    Scores follow :func:`~langchain_embcompare.stores.base.exact_scores` (dot product for ip/cosine,
+    minus the Euclidean distance for l2), computed per query on its own candidates only: a gather of
+    the candidates' vectors and one batched product, ``chunk`` queries at a time into one
+    reused buffer: gathering all queries at once allocates (m, n, d) floats (150 MB for 200 x 500 x
     384), and fresh allocations that size cost more than the arithmetic.
     """
-    vectors = np.asarray(vectors)
+    vectors = np.asarray(vectors, dtype=np.float32)
     m, n = cand.shape
     valid = cand >= 0
     safe = np.where(valid, cand, 0)
@@ -319,7 +365,11 @@ def rescore(
         stop = min(m, start + chunk)
         vecs = buf[: stop - start]
         np.take(vectors, safe[start:stop], axis=0, out=vecs)
-        s[start:stop] = _scores(q[start:stop], vecs, metric)
+        qq = q[start:stop]
+        if metric == "l2":
+            s[start:stop] = -np.linalg.norm(vecs - qq[:, None, :], axis=2)
+        else:
+            s[start:stop] = np.einsum("md,mnd->mn", qq, vecs)
     s[~valid] = -np.inf
     kk = min(k, n)
     part = np.argpartition(-s, kk - 1, axis=1)[:, :kk] if kk < n else np.tile(np.arange(n), (m, 1))
@@ -330,13 +380,3 @@ def rescore(
     top_i[~np.isfinite(top_s)] = -1
     return top_s, top_i
 
-
-def _metric(store: Any) -> str:
-    if hasattr(store, "metric"):
-        return str(store.metric)
-    spec = getattr(store, "spec", None)
-    return str(getattr(spec, "metric", "cosine"))
-
-
-def _is_redis(store: Any) -> bool:
-    return type(store).__name__ == "RedisVectorStore" or (hasattr(store, "fetch_vectors") and not hasattr(store, "vectors"))
