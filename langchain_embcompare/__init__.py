@@ -6,6 +6,7 @@ from langchain_embcompare.errors import (
     EmptyInputError,
     InvalidParameterError,
     InvalidVectorError,
+    MissingVectorError,
     SchemaMismatchError,
     StoreConnectionError,
     UnknownModelError,
@@ -34,6 +35,13 @@ _LAZY = {
     "ComparisonResult": "langchain_embcompare.evaluation.compare",
     "EvalSettings": "langchain_embcompare.evaluation.pipeline",
     "run_eval": "langchain_embcompare.evaluation.pipeline",
+    "PrecomputedEmbeddings": "langchain_embcompare.precomputed",
+    "VectorTable": "langchain_embcompare.precomputed",
+    "load_vectors": "langchain_embcompare.precomputed",
+    "load_dataset": "langchain_embcompare.evaluation.loaders",
+    "load_qa_pairs": "langchain_embcompare.evaluation.loaders",
+    "load_documents_folder": "langchain_embcompare.evaluation.loaders",
+    "load_ir_dataset": "langchain_embcompare.evaluation.loaders",
 }
 
 
@@ -73,6 +81,7 @@ __all__ = [
     "VectorSpaceMismatchError",
     "EmptyInputError",
     "InvalidVectorError",
+    "MissingVectorError",
     "InvalidParameterError",
     "StoreConnectionError",
     "SchemaMismatchError",
