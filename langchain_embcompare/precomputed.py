@@ -68,6 +68,8 @@ __all__ = [
     "vector_columns",
     "precomputed_from_dataset",
     "is_precomputed",
+    "LazyDocuments",
+    "faiss_store_from_vectors",
     "UNIT_TOLERANCE",
     "QUERY_ROLE",
     "DOCUMENT_ROLE",
@@ -150,15 +152,21 @@ def _check_matrix(
     matrix: np.ndarray, source: str, column: str, ids: Sequence[str] | None, normalize: bool, lines: Sequence[int] | None = None
 ) -> tuple[np.ndarray, int]:
     """Refuse NaN/inf, zero vectors and (unless ``normalize``) non-unit vectors; returns (matrix, n renormalised)."""
-    finite = np.isfinite(matrix).all(axis=1)
+    # row sums of squares in blocks (float64): no (n, d) temporary, and NaN/inf in a row shows in its sum
+    sq = np.empty(len(matrix), dtype=np.float64)
+    finite = np.empty(len(matrix), dtype=bool)
+    step = 1 << 16
+    for start in range(0, len(matrix), step):
+        block = matrix[start : start + step]
+        finite[start : start + step] = np.isfinite(block).all(axis=1)
+        sq[start : start + step] = np.einsum("ij,ij->i", block, block, dtype=np.float64)
     if not finite.all():
         bad = np.flatnonzero(~finite)
         raise InvalidVectorError(
             f"{_fmt_row(source, column, int(bad[0]), ids, lines)} holds NaN or infinity ({len(bad)} such rows). "
             "Re-embed those texts or drop the rows: one bad vector poisons every score it touches."
         )
-    sq = np.einsum("ij,ij->i", matrix, matrix)  # no (n, d) temporary
-    norms = np.sqrt(sq, dtype=np.float64)
+    norms = np.sqrt(sq)
     zero = norms == 0
     if zero.any():
         bad = np.flatnonzero(zero)
@@ -681,14 +689,16 @@ class PrecomputedEmbeddings(Embeddings):
             raise InvalidParameterError(f"{self.source}: pass {role}_ids or {role}_texts to look {role} vectors up by.")
         keys: dict[str, int] = {}
         dupes = 0
-        for name, seq in (("ids", ids), ("texts", texts)):
+        n = len(matrix)
+        for name, seq in (("texts", texts), ("ids", ids)):  # ids last: an id wins over an equal text
             if seq is None:
                 continue
-            if len(seq) != len(matrix):
-                raise InvalidParameterError(f"{self.source}: {len(seq)} {role} {name} for {len(matrix)} {role} vectors: one per row.")
-            for r, key in enumerate(seq):
-                if keys.setdefault(str(key), r) != r:
-                    dupes += 1
+            if len(seq) != n:
+                raise InvalidParameterError(f"{self.source}: {len(seq)} {role} {name} for {n} {role} vectors: one per row.")
+            seq = [str(k) for k in seq] if not all(isinstance(k, str) for k in seq[:100]) else seq
+            first = dict(zip(reversed(seq), range(n - 1, -1, -1)))  # C-speed; the first row wins on a repeat
+            dupes += n - len(first)
+            keys.update(first)
         if validate:
             matrix, renorm = _check_matrix(matrix, self.source, f"{self.model_id} ({role}s)", [str(i) for i in ids] if ids is not None else None, normalize)
             self.report[f"{role}_renormalised_rows"] = renorm
@@ -797,7 +807,7 @@ def precomputed_from_dataset(
                     "column to tell their rows apart. Pass the query vectors in their own table (--query-vectors / "
                     "query_vectors=) or add a 'kind' column ('document' / 'query')."
                 )
-        q_rows = table.rows_for(qids, "query", "query ids (looked up in the document table; pass --query-vectors if they live elsewhere)")
+        q_rows = table.rows_for(qids, "query", "query ids")
         used_q = len(q_rows)
     emb = PrecomputedEmbeddings(
         matrix[doc_rows],
@@ -820,3 +830,95 @@ def precomputed_from_dataset(
         }
     )
     return emb
+
+
+# --------------------------------------------------------------------------- bulk load into FAISS
+
+
+class LazyDocuments(Sequence):
+    """Documents made on access from ids (and optional texts): a million-row table needs no million
+    ``Document`` objects up front, only the ones a search returns. ``extend`` (a later ``add_vectors``)
+    appends real Documents after the lazy rows."""
+
+    def __init__(self, ids: Sequence[str], texts: Sequence[str] | None = None) -> None:
+        self._ids = ids
+        self._texts = texts
+        self._extra: list[Any] = []
+
+    def _make(self, i: int) -> Any:
+        from langchain_core.documents import Document
+
+        doc_id = str(self._ids[i])
+        text = "" if self._texts is None else str(self._texts[i])
+        return Document(page_content=text, metadata={"doc_id": doc_id}, id=doc_id)
+
+    def __len__(self) -> int:
+        return len(self._ids) + len(self._extra)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        n = len(self._ids)
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self._make(i) if i < n else self._extra[i - n]
+
+    def extend(self, docs: Sequence[Any]) -> None:
+        self._extra.extend(docs)
+
+
+def faiss_store_from_vectors(
+    vectors: VectorTable | str | Path,
+    column: str | None = None,
+    *,
+    spec: Any = None,
+    texts: Sequence[str] | None = None,
+    query_vectors: np.ndarray | None = None,
+    query_ids: Sequence[str] | None = None,
+    id_column: str | None = None,
+    normalize: bool = False,
+    dim: int | None = None,
+    precision: str = "float32",
+) -> Any:
+    """A :class:`~langchain_embcompare.stores.faiss.FaissVectorStore` filled from a vector table in one batch.
+
+    The table's matrix goes to faiss as it is (no per-row Python work, no copy when no truncation is
+    asked); documents are :class:`LazyDocuments` (id, optional text) made only when a search returns
+    them. Search results and scores equal those of ``store.add_vectors(vectors, documents)`` (tested).
+    ``dim`` truncates (+ renormalises) as ``MatryoshkaEmbeddings(dim=...)`` does; ``spec`` is a
+    ``FaissIndexSpec`` (default flat, cosine); ``precision`` float32 | int8 | binary. Queries embed through ``query_vectors``/``query_ids`` when
+    given (else query text lookups fail with :class:`MissingVectorError`; search by vector instead).
+    """
+    from langchain_embcompare.matryoshka import MatryoshkaEmbeddings, l2_normalize
+    from langchain_embcompare.stores.faiss import FaissIndexSpec, FaissVectorStore
+
+    table = vectors if isinstance(vectors, VectorTable) else load_vectors(
+        vectors, id_column=id_column, vector_columns=[column] if column else None, normalize=normalize
+    )
+    if column is None:
+        if len(table.columns) != 1:
+            raise InvalidParameterError(f"{table.source} has vector columns {sorted(table.columns)}: name one (column=).")
+        column = next(iter(table.columns))
+    matrix = table.column(column)
+    emb = PrecomputedEmbeddings(
+        matrix, document_ids=table.ids, query_vectors=query_vectors, query_ids=query_ids, model_id=column,
+        source=table.source, validate=False,
+    )
+    store = FaissVectorStore(MatryoshkaEmbeddings(emb, dim, precision=precision), spec or FaissIndexSpec())
+    # unit length was checked at load (what add_vectors' cosine renormalisation gives, to float rounding)
+    vecs = matrix if dim is None else l2_normalize(np.ascontiguousarray(matrix[:, :dim]))
+    store.quantizer.fit(vecs)
+    store.index = store._new_index(len(vecs))
+    store._configure(store.index)
+    codes = store._codes(vecs)
+    if not store.index.is_trained:
+        store.index.train(codes)
+        if store.precision == "int8":
+            store._pin_ranges(store.index)
+    store.index.add(codes)
+    store._docs = LazyDocuments(table.ids, texts)
+    store._row_of = dict(zip(table.ids, range(len(table.ids))))
+    store._vectors = vecs
+    return store
