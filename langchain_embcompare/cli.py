@@ -145,7 +145,9 @@ def compare_cmd(
             dim_list = parse_dims(dims) if dims else None
             common = dict(precision=precision, index=index, store=store, redis_url=redis_url)
             if vectors is None and (vector_column or query_vectors or id_column or normalize):
-                raise typer.BadParameter("--vector-column/--query-vectors/--id-column/--normalize need --vectors TABLE")
+                from langchain_embcompare.errors import InvalidParameterError
+
+                raise InvalidParameterError("--vector-column/--query-vectors/--id-column/--normalize need --vectors TABLE.")
             specs = specs_from_models(model, dim_list, **common) if model or vectors is None else []
             if vectors is not None:
                 from langchain_embcompare.evaluation.compare import specs_from_vectors

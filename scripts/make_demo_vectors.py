@@ -64,7 +64,11 @@ def main() -> None:
     arrays = {"_id": pa.array(ids), "kind": pa.array(kinds)}
     for name, m in columns.items():
         arrays[name] = pa.FixedSizeListArray.from_arrays(pa.array(m.astype(np.float32).ravel()), m.shape[1])
-    pq.write_table(pa.table(arrays), TARGET, compression="zstd")
+    # byte-stream-split + zstd: float columns shrink ~20% (dictionary encoding would grow them)
+    pq.write_table(
+        pa.table(arrays), TARGET, compression="zstd", compression_level=19, use_dictionary=["_id", "kind"],
+        use_byte_stream_split=[f"{name}.list.element" for name in columns],
+    )
     print(f"wrote {TARGET} ({TARGET.stat().st_size / 1024:.0f} KiB)")
 
 

@@ -387,6 +387,20 @@ def _no_downloads() -> Iterator[None]:
             c.stream = fn
 
 
+def _refused_download(exc: BaseException) -> str | None:
+    """The URL of a download :func:`_no_downloads` refused, found in ``exc`` (ir_datasets wraps the
+    errors of several mirrors in one RuntimeError), or None for any other error."""
+    if isinstance(exc, _NotLocal):
+        return str(exc)
+    for arg in getattr(exc, "args", ()):
+        for item in arg if isinstance(arg, (list, tuple)) else (arg,):
+            for part in item if isinstance(item, tuple) else (item,):
+                if isinstance(part, _NotLocal):
+                    return str(part)
+    cause = exc.__cause__ or exc.__context__
+    return _refused_download(cause) if cause is not None else None
+
+
 def load_ir_dataset(name: str, *, max_queries: int | None = None) -> BeirDataset:
     """An ``ir_datasets`` data set (``"beir/scifact/test"``; a prefix ``irds:`` is stripped), from local data only.
 
@@ -419,11 +433,14 @@ def load_ir_dataset(name: str, *, max_queries: int | None = None) -> BeirDataset
             if dataset.has_qrels():
                 for r in dataset.qrels_iter():
                     qrels.setdefault(r.query_id, {})[r.doc_id] = int(r.relevance)
-    except _NotLocal as exc:
+    except Exception as exc:
+        url = _refused_download(exc)
+        if url is None:
+            raise
         from ir_datasets.util import home_path
 
         raise InvalidParameterError(
-            f"ir_datasets {name!r} is not stored locally (it would download {exc}); nothing is downloaded here. "
+            f"ir_datasets {name!r} is not stored locally (it would download {url}); nothing is downloaded here. "
             f"Fetch it once where the network is reachable (ir_datasets export {name} docs), then copy "
             f"{home_path()} to this machine (or set IR_DATASETS_HOME)."
         ) from None
