@@ -585,7 +585,7 @@ def load_vectors(
     return table
 
 
-def vector_columns(path: str | Path, id_column: str | None = None) -> list[str]:
+def vector_columns(path: str | Path, id_column: str | None = None, normalize: bool = False) -> list[str]:
     """Names of the model columns of a vector table, read from its schema when the format has one."""
     p = Path(path).expanduser()
     if p.suffix.lower() in (".parquet", ".pq") and p.is_file():
@@ -599,7 +599,7 @@ def vector_columns(path: str | Path, id_column: str | None = None) -> list[str]:
             if f.name not in (id_col, KIND_COLUMN)
             and (pa.types.is_list(f.type) or pa.types.is_large_list(f.type) or pa.types.is_fixed_size_list(f.type))
         ]
-    return list(_cached_table(str(p), id_column, None, False).columns)
+    return list(_cached_table(str(p), id_column, None, normalize).columns)
 
 
 # Several run specs read the same table: keep the last few loaded (keyed by path, size and mtime).
@@ -636,7 +636,9 @@ class PrecomputedEmbeddings(Embeddings):
         document_vectors: ``(n, d)`` floats, one row per document.
         document_ids / document_texts: keys of those rows (either or both, length ``n``).
         query_vectors, query_ids, query_texts: the same for queries (optional).
-        model_id: the model's name (a table column name), used as the vector space's model.
+        model_id: the vector space's model name; tables bound here use ``precomputed:<column>`` (a name
+            :func:`~langchain_embcompare.models.load_embeddings` refuses to load, so a saved index of
+            precomputed vectors cannot silently reload a real model of the same name).
         normalize: renormalise non-unit rows instead of refusing them (see the module docstring).
         source: where the vectors came from (for error messages).
 
@@ -816,7 +818,7 @@ def precomputed_from_dataset(
         query_vectors=q_matrix[q_rows],
         query_ids=qids,
         query_texts=list(dataset.queries.values()),
-        model_id=column,
+        model_id=f"precomputed:{column}",
         source=str(table.source) + ("" if query_vectors is None else f" + {qtable.source}"),
         validate=False,  # the table was validated when read
     )
@@ -903,7 +905,7 @@ def faiss_store_from_vectors(
         column = next(iter(table.columns))
     matrix = table.column(column)
     emb = PrecomputedEmbeddings(
-        matrix, document_ids=table.ids, query_vectors=query_vectors, query_ids=query_ids, model_id=column,
+        matrix, document_ids=table.ids, query_vectors=query_vectors, query_ids=query_ids, model_id=f"precomputed:{column}",
         source=table.source, validate=False,
     )
     store = FaissVectorStore(MatryoshkaEmbeddings(emb, dim, precision=precision), spec or FaissIndexSpec())

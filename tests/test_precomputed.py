@@ -253,7 +253,7 @@ def test_bulk_faiss_store_equals_add_vectors(tmp_path, precision, kind):
     q = unit(7, d, seed=4)[:, :16]
     bulk = faiss_store_from_vectors(path, dim=16, precision=precision, spec=FaissIndexSpec(kind=kind))
     ref = FaissVectorStore(
-        MatryoshkaEmbeddings(PrecomputedEmbeddings(m, document_ids=ids, model_id="v"), 16, precision=precision),
+        MatryoshkaEmbeddings(PrecomputedEmbeddings(m, document_ids=ids, model_id="precomputed:v"), 16, precision=precision),
         FaissIndexSpec(kind=kind),
     )
     ref.add_vectors(ref.embedding.encode_documents(ids), [Document(page_content="", metadata={"doc_id": i}, id=i) for i in ids])
@@ -344,3 +344,20 @@ def test_compare_precomputed_runs_say_precomputed(tmp_path):
     bad.write_text('[[runs]]\nmodel = "a"\nvectors = 3\n')
     with pytest.raises(InvalidParameterError, match=r"runs\[0\]\.vectors = 3: expected str"):
         load_config(bad)
+
+
+def test_saved_precomputed_index_never_reloads_a_real_model(tmp_path):
+    """A saved index of column 'minilm' must not reload the real MiniLM (an alias of that name) by itself."""
+    from langchain_embcompare.errors import UnknownModelError
+    from langchain_embcompare.stores.faiss import FaissVectorStore
+
+    ids = [f"doc{i}" for i in range(20)]
+    m = unit(20, 16, seed=8)
+    pq.write_table(pa.table({"_id": ids, "minilm": fsl(m)}), tmp_path / "t.parquet")
+    store = faiss_store_from_vectors(tmp_path / "t.parquet", query_vectors=m[:1], query_ids=["q"])
+    assert store.space.model == "precomputed:minilm"
+    store.save_local(tmp_path / "idx")
+    with pytest.raises(UnknownModelError, match="'precomputed:minilm' names precomputed vectors"):
+        FaissVectorStore.load_local(tmp_path / "idx")
+    again = FaissVectorStore.load_local(tmp_path / "idx", embedding=store.embedding.base)
+    assert [d.id for d in again.similarity_search("q", k=1)] == ["doc0"]

@@ -490,7 +490,7 @@ def specs_from_vectors(
     """
     from langchain_embcompare.precomputed import vector_columns
 
-    cols = list(columns) if columns else vector_columns(vectors, id_column)
+    cols = list(columns) if columns else vector_columns(vectors, id_column, normalize)
     if not cols:
         raise InvalidParameterError(f"{vectors} has no vector column (a list of floats per row).")
     out = []
