@@ -131,6 +131,16 @@ def compare_cmd(
     try:
         stage = lambda s: console.log(s)  # noqa: E731
         if config is not None:
+            given = [f"--{n.replace('_', '-')}" for n, v in (("vectors", vectors), ("vector_column", vector_column),
+                     ("query_vectors", query_vectors), ("id_column", id_column), ("normalize", normalize),
+                     ("queries", queries), ("corpus", corpus)) if v]
+            if given:
+                from langchain_embcompare.errors import InvalidParameterError
+
+                raise InvalidParameterError(
+                    f"{', '.join(given)} cannot be combined with --config: put vectors/vector_column/query_vectors/"
+                    "id_column/normalize in the config's [defaults] or [[runs]]."
+                )
             cfg = load_config(config)
             if json_out:
                 cfg.json = str(json_out)

@@ -361,3 +361,14 @@ def test_saved_precomputed_index_never_reloads_a_real_model(tmp_path):
         FaissVectorStore.load_local(tmp_path / "idx")
     again = FaissVectorStore.load_local(tmp_path / "idx", embedding=store.embedding.base)
     assert [d.id for d in again.similarity_search("q", k=1)] == ["doc0"]
+
+
+def test_cli_refuses_vector_options_with_config(tmp_path):
+    from typer.testing import CliRunner
+
+    from langchain_embcompare.cli import app
+
+    cfg = tmp_path / "ab.toml"
+    cfg.write_text('[[runs]]\nmodel = "a"\n')
+    res = CliRunner().invoke(app, ["compare", str(tmp_path), "--config", str(cfg), "--vectors", str(tmp_path / "t.parquet")])
+    assert res.exit_code == 2 and "--vectors cannot be combined with --config" in res.output
