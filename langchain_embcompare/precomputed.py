@@ -152,14 +152,13 @@ def _check_matrix(
     matrix: np.ndarray, source: str, column: str, ids: Sequence[str] | None, normalize: bool, lines: Sequence[int] | None = None
 ) -> tuple[np.ndarray, int]:
     """Refuse NaN/inf, zero vectors and (unless ``normalize``) non-unit vectors; returns (matrix, n renormalised)."""
-    # row sums of squares in blocks (float64): no (n, d) temporary, and NaN/inf in a row shows in its sum
-    sq = np.empty(len(matrix), dtype=np.float64)
-    finite = np.empty(len(matrix), dtype=bool)
-    step = 1 << 16
-    for start in range(0, len(matrix), step):
-        block = matrix[start : start + step]
-        finite[start : start + step] = np.isfinite(block).all(axis=1)
-        sq[start : start + step] = np.einsum("ij,ij->i", block, block, dtype=np.float64)
+    # one pass, no (n, d) temporary: a NaN/inf anywhere in a row makes its sum of squares non-finite
+    sq = np.einsum("ij,ij->i", matrix, matrix).astype(np.float64)
+    finite = np.isfinite(sq)
+    if not finite.all():
+        suspect = np.flatnonzero(~finite)  # non-finite values, or finite ones so large their square overflows
+        finite[suspect] = np.isfinite(matrix[suspect]).all(axis=1)
+        sq[suspect] = np.square(matrix[suspect].astype(np.float64)).sum(axis=1)  # float64: no overflow
     if not finite.all():
         bad = np.flatnonzero(~finite)
         raise InvalidVectorError(
@@ -331,7 +330,8 @@ def _finish(
                 "'document' or 'query'."
             )
     keys = ids if kinds is None else [f"{k}\x00{i}" for k, i in zip(kinds, ids)]
-    if len(set(keys)) != len(keys):
+    row_of = dict(zip(keys, range(len(keys))))  # kept as the table's id -> row map when there is no kind column
+    if len(row_of) != len(keys):
         seen: dict[str, int] = {}
         for r, key in enumerate(keys):
             if key in seen:
@@ -355,7 +355,7 @@ def _finish(
     if kinds is not None:
         report["query_rows"] = int((kinds == "query").sum())
         report["document_rows"] = int((kinds == "document").sum())
-    return VectorTable(source, ids, mats, id_col, kinds, report)
+    return VectorTable(source, ids, mats, id_col, kinds, report, row_of if kinds is None else None)
 
 
 # --------------------------------------------------------------------------- readers
@@ -635,6 +635,7 @@ class PrecomputedEmbeddings(Embeddings):
     Args:
         document_vectors: ``(n, d)`` floats, one row per document.
         document_ids / document_texts: keys of those rows (either or both, length ``n``).
+        document_keys: instead of ids/texts, a ready key -> row mapping (copied once, C speed).
         query_vectors, query_ids, query_texts: the same for queries (optional).
         model_id: the vector space's model name; tables bound here use ``precomputed:<column>`` (a name
             :func:`~langchain_embcompare.models.load_embeddings` refuses to load, so a saved index of
@@ -664,11 +665,19 @@ class PrecomputedEmbeddings(Embeddings):
         normalize: bool = False,
         source: str = "precomputed vectors",
         validate: bool = True,
+        document_keys: Mapping[str, int] | None = None,
     ) -> None:
         self.model_id = model_id
         self.source = source
         self.report: dict[str, Any] = {}
-        self._docs, self._doc_keys = self._table(document_vectors, document_ids, document_texts, "document", normalize, validate)
+        if document_keys is not None:  # a prebuilt key -> row map (e.g. VectorTable.row_of()), used as is
+            if document_ids is not None or document_texts is not None:
+                raise InvalidParameterError("Pass document_keys or document_ids/document_texts, not both.")
+            self._docs, self._doc_keys = np.ascontiguousarray(document_vectors, dtype=np.float32), dict(document_keys)
+            if validate:
+                self._docs, self.report["document_renormalised_rows"] = _check_matrix(self._docs, source, model_id, None, normalize)
+        else:
+            self._docs, self._doc_keys = self._table(document_vectors, document_ids, document_texts, "document", normalize, validate)
         self.native_dim = int(self._docs.shape[1])
         if query_vectors is None:
             if query_ids is not None or query_texts is not None:
@@ -904,8 +913,11 @@ def faiss_store_from_vectors(
             raise InvalidParameterError(f"{table.source} has vector columns {sorted(table.columns)}: name one (column=).")
         column = next(iter(table.columns))
     matrix = table.column(column)
+    if table.kinds is not None:
+        raise InvalidParameterError(f"{table.source} has a kind column: build the store from document rows only.")
+    row_of = table.row_of()
     emb = PrecomputedEmbeddings(
-        matrix, document_ids=table.ids, query_vectors=query_vectors, query_ids=query_ids, model_id=f"precomputed:{column}",
+        matrix, document_keys=row_of, query_vectors=query_vectors, query_ids=query_ids, model_id=f"precomputed:{column}",
         source=table.source, validate=False,
     )
     store = FaissVectorStore(MatryoshkaEmbeddings(emb, dim, precision=precision), spec or FaissIndexSpec())
@@ -921,6 +933,6 @@ def faiss_store_from_vectors(
             store._pin_ranges(store.index)
     store.index.add(codes)
     store._docs = LazyDocuments(table.ids, texts)
-    store._row_of = dict(zip(table.ids, range(len(table.ids))))
+    store._row_of = dict(row_of)  # a copy: later add_vectors calls must not change the embeddings' lookup
     store._vectors = vecs
     return store

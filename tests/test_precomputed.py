@@ -372,3 +372,12 @@ def test_cli_refuses_vector_options_with_config(tmp_path):
     cfg.write_text('[[runs]]\nmodel = "a"\n')
     res = CliRunner().invoke(app, ["compare", str(tmp_path), "--config", str(cfg), "--vectors", str(tmp_path / "t.parquet")])
     assert res.exit_code == 2 and "--vectors cannot be combined with --config" in res.output
+
+
+def test_huge_finite_values_are_renormalised_not_zeroed(tmp_path):
+    big = A.copy()
+    big[2] *= np.float32(1e25)  # its float32 sum of squares overflows; the vector itself is finite
+    pq.write_table(pa.table({"_id": IDS, "a": fsl(big)}), tmp_path / "big.parquet")
+    with pytest.raises(InvalidVectorError, match=r"row 2 \(id 'd2'\) has L2 norm 1e\+25"):
+        load_vectors(tmp_path / "big.parquet")
+    np.testing.assert_allclose(load_vectors(tmp_path / "big.parquet", normalize=True).column("a"), A, atol=1e-6)
