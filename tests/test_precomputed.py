@@ -381,3 +381,49 @@ def test_huge_finite_values_are_renormalised_not_zeroed(tmp_path):
     with pytest.raises(InvalidVectorError, match=r"row 2 \(id 'd2'\) has L2 norm 1e\+25"):
         load_vectors(tmp_path / "big.parquet")
     np.testing.assert_allclose(load_vectors(tmp_path / "big.parquet", normalize=True).column("a"), A, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"retriever": "cluster", "clusters": 8, "nprobe": 8},
+        {"retriever": "funnel", "shortlist_dim": 16, "shortlist": 50, "k": 50},
+        {"rotation": "pca", "dim": 16},
+        {"layer_norm": True, "dim": 24, "precision": "int8", "index": "hnsw"},
+        {"precision": "binary", "dim": 32},
+    ],
+    ids=["cluster", "funnel", "pca", "layernorm-int8-hnsw", "binary"],
+)
+def test_every_retriever_and_transform_runs_on_precomputed_vectors(tmp_path, options):
+    """Downstream is unchanged: each query's vector is a copy of its relevant document's, so a correct
+    pipeline ranks that document first (nDCG@10 = 1) whatever the retriever, rotation or precision."""
+    from langchain_embcompare.evaluation.pipeline import EvalSettings, run_eval
+
+    n, d = 300, 48
+    m = unit(n, d, seed=11)
+    ids = [f"doc{i}" for i in range(n)]
+    qids = [f"q{i}" for i in range(20)]
+    pq.write_table(pa.table({"_id": ids, "v": fsl(m)}), tmp_path / "docs.parquet")
+    q = m[:20] + 0.01 * unit(20, d, seed=12)
+    pq.write_table(pa.table({"_id": qids, "v": fsl(q / np.linalg.norm(q, axis=1, keepdims=True))}), tmp_path / "q.parquet")
+    corpus = [Document(page_content=f"document number {i}", metadata={"doc_id": i}, id=i) for i in ids]
+    ds = BeirDataset("toy", corpus, {q: f"query {q}" for q in qids}, {q: {f"doc{i}": 1} for i, q in enumerate(qids)})
+    settings = EvalSettings(model="v", vectors=str(tmp_path / "docs.parquet"), query_vectors=str(tmp_path / "q.parquet"), **{"k": 10, **options})
+    res = run_eval(ds, settings)
+    assert res["ndcg@10"] == pytest.approx(1.0)
+    assert res["space"]["model"] == "precomputed:v"
+
+
+def test_redis_store_on_precomputed_vectors(tmp_path, redis_url):
+    """The same check on the real Redis store (integration: a real server)."""
+    from langchain_embcompare.evaluation.pipeline import EvalSettings, run_eval
+
+    n, d = 120, 32
+    m = unit(n, d, seed=13)
+    ids = [f"r{i}" for i in range(n)]
+    qids = [f"rq{i}" for i in range(10)]
+    pq.write_table(pa.table({"_id": ids + qids, "v": fsl(np.concatenate([m, m[:10]]))}), tmp_path / "t.parquet")
+    corpus = [Document(page_content=f"redis document {i}", metadata={"doc_id": i}, id=i) for i in ids]
+    ds = BeirDataset("toy-redis", corpus, {q: f"query {q}" for q in qids}, {q: {f"r{i}": 1} for i, q in enumerate(qids)})
+    res = run_eval(ds, EvalSettings(model="v", vectors=str(tmp_path / "t.parquet"), store="redis", redis_url=redis_url, dim=16, k=10))
+    assert res["ndcg@10"] == pytest.approx(1.0)
