@@ -5,7 +5,6 @@ demo table work offline."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa

@@ -375,7 +375,7 @@ def _no_downloads() -> Iterator[None]:
     classes = [c for c in (getattr(dl, n, None) for n in ("RequestsDownload", "GoogleDriveDownload", "GoogleCloudBucketStream")) if c]
     saved = {c: c.stream for c in classes}
 
-    def refuse(self, *a, **k):  # noqa: ANN001, ANN002, ANN003
+    def refuse(self, *a, **k):
         raise _NotLocal(getattr(self, "url", repr(self)))
 
     try:
@@ -409,8 +409,7 @@ def load_ir_dataset(name: str, *, max_queries: int | None = None) -> BeirDataset
     hold locally raises :class:`InvalidParameterError` naming the data set and the ir_datasets home folder.
     """
     for prefix in IR_DATASETS_PREFIXES:
-        if name.startswith(prefix):
-            name = name[len(prefix):]
+        name = name.removeprefix(prefix)
     try:
         import ir_datasets
     except ImportError:
