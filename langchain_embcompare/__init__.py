@@ -8,6 +8,7 @@ from langchain_embcompare.errors import (
     InvalidParameterError,
     InvalidVectorError,
     ModalityMismatchError,
+    MissingVectorError,
     SchemaMismatchError,
     StoreConnectionError,
     UnknownModelError,
@@ -41,6 +42,13 @@ _LAZY = {
     "run_eval": "langchain_embcompare.evaluation.pipeline",
     "ImageEmbeddings": "langchain_embcompare.images",
     "ClipEmbeddings": "langchain_embcompare.images",
+    "PrecomputedEmbeddings": "langchain_embcompare.precomputed",
+    "VectorTable": "langchain_embcompare.precomputed",
+    "load_vectors": "langchain_embcompare.precomputed",
+    "load_dataset": "langchain_embcompare.evaluation.loaders",
+    "load_qa_pairs": "langchain_embcompare.evaluation.loaders",
+    "load_documents_folder": "langchain_embcompare.evaluation.loaders",
+    "load_ir_dataset": "langchain_embcompare.evaluation.loaders",
 }
 
 
@@ -80,6 +88,7 @@ __all__ = [
     "VectorSpaceMismatchError",
     "EmptyInputError",
     "InvalidVectorError",
+    "MissingVectorError",
     "InvalidParameterError",
     "StoreConnectionError",
     "SchemaMismatchError",

@@ -60,6 +60,11 @@ def eval_cmd(
     split: str = typer.Option("test", help="qrels split"),
     max_queries: Optional[int] = typer.Option(None, help="Evaluate on the first N labelled queries only."),
     out: Optional[Path] = typer.Option(None, help="Write the result JSON here."),
+    vectors: Optional[Path] = typer.Option(None, help="Precomputed vectors table; --model then names its vector column."),
+    vector_column: Optional[str] = typer.Option(None, "--vector-column", help="With --vectors: the column (default: --model)."),
+    query_vectors: Optional[Path] = typer.Option(None, help="With --vectors: a table of query vectors."),
+    id_column: Optional[str] = typer.Option(None, help="With --vectors: the id column (default: _id, else id)."),
+    normalize: bool = typer.Option(False, "--normalize", help="With --vectors: renormalise non-unit vectors."),
 ) -> None:
     """Evaluate one retrieval set-up on a BEIR data set: nDCG@10, Recall@100, MRR@10 (+ timings)."""
     from langchain_embcompare.errors import EmbCompareError
@@ -72,6 +77,8 @@ def eval_cmd(
             store=store, redis_url=redis_url, index=index, metric=metric, retriever=retriever, clusters=clusters,
             nprobe=nprobe, adaptive=adaptive, shortlist_dim=shortlist_dim, shortlist=shortlist, rerank=rerank,
             rerank_method=rerank_method, rerank_top=rerank_top, k=k,
+            vectors=str(vectors) if vectors else None, vector_column=vector_column,
+            query_vectors=str(query_vectors) if query_vectors else None, id_column=id_column, normalize=normalize,
         )
         settings.extra["progress"] = True
         dataset = load_beir(dataset_dir, split=split, max_queries=max_queries)
@@ -103,15 +110,37 @@ def compare_cmd(
     max_queries: Optional[int] = typer.Option(None, help="Use the first N labelled queries only."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the comparison JSON here."),
     html: Optional[Path] = typer.Option(None, help="Write the self-contained HTML report here."),
+    vectors: Optional[Path] = typer.Option(
+        None, help="Precomputed vectors: a table (Parquet, .npy/.npz, JSONL, datasets folder) with an id column and one vector column per model."
+    ),
+    vector_column: list[str] = typer.Option([], "--vector-column", help="With --vectors: a model column to compare (repeat; default: every vector column)."),
+    query_vectors: Optional[Path] = typer.Option(None, help="With --vectors: a table of query vectors (default: query ids are looked up in --vectors)."),
+    id_column: Optional[str] = typer.Option(None, help="With --vectors: the id column (default: _id, else id)."),
+    normalize: bool = typer.Option(False, "--normalize", help="With --vectors: renormalise non-unit vectors instead of refusing them."),
+    queries: Optional[Path] = typer.Option(None, help="When DATASET_DIR is a folder of plain documents: the queries (one per line); label-free."),
+    corpus: Optional[Path] = typer.Option(None, help="When DATASET_DIR is a question/answer file: the passages it names by id."),
 ) -> None:
-    """A/B compare embedding models and retrievers: quality + significance, agreement, latency, memory, cost."""
+    """A/B compare embedding models and retrievers: quality + significance, agreement, latency, memory, cost.
+
+    DATASET_DIR is a BEIR folder, a question/answer .csv/.jsonl, a folder of documents (with --queries), or
+    irds:<ir_datasets name>. --vectors compares precomputed embeddings instead of (or beside) --model ones."""
     from langchain_embcompare.errors import EmbCompareError
     from langchain_embcompare.evaluation.compare import compare, compare_from_config, load_config, parse_dims, specs_from_models
-    from langchain_embcompare.evaluation.datasets import load_beir
+    from langchain_embcompare.evaluation.loaders import dataset_report, load_dataset
 
     try:
         stage = lambda s: console.log(s)  # noqa: E731
         if config is not None:
+            given = [f"--{n.replace('_', '-')}" for n, v in (("vectors", vectors), ("vector_column", vector_column),
+                     ("query_vectors", query_vectors), ("id_column", id_column), ("normalize", normalize),
+                     ("queries", queries), ("corpus", corpus)) if v]
+            if given:
+                from langchain_embcompare.errors import InvalidParameterError
+
+                raise InvalidParameterError(
+                    f"{', '.join(given)} cannot be combined with --config: put vectors/vector_column/query_vectors/"
+                    "id_column/normalize in the config's [defaults] or [[runs]]."
+                )
             cfg = load_config(config)
             if json_out:
                 cfg.json = str(json_out)
@@ -124,10 +153,23 @@ def compare_cmd(
             if dataset_dir is None:
                 raise typer.BadParameter("pass DATASET_DIR (or --config with dataset=)")
             dim_list = parse_dims(dims) if dims else None
-            specs = specs_from_models(model, dim_list, precision=precision, index=index, store=store, redis_url=redis_url)
+            common = dict(precision=precision, index=index, store=store, redis_url=redis_url)
+            if vectors is None and (vector_column or query_vectors or id_column or normalize):
+                from langchain_embcompare.errors import InvalidParameterError
+
+                raise InvalidParameterError("--vector-column/--query-vectors/--id-column/--normalize need --vectors TABLE.")
+            specs = specs_from_models(model, dim_list, **common) if model or vectors is None else []
+            if vectors is not None:
+                from langchain_embcompare.evaluation.compare import specs_from_vectors
+
+                specs += specs_from_vectors(
+                    vectors, vector_column or None, dim_list, query_vectors=query_vectors, id_column=id_column,
+                    normalize=normalize, **common,
+                )
             for spec in specs:
                 spec.extra["progress"] = True
-            ds = load_beir(dataset_dir, max_queries=max_queries)
+            ds = load_dataset(dataset_dir, max_queries=max_queries, queries=queries, corpus=corpus)
+            console.log(f"read {dataset_report(ds)}")
             result = compare(specs, ds, baseline=baseline, k=k, on_stage=stage)
             if json_out:
                 result.to_json(json_out)

@@ -31,6 +31,10 @@ class InvalidVectorError(EmbCompareError, ValueError):
     """A vector holds NaN or infinity, which would silently poison every score."""
 
 
+class MissingVectorError(EmbCompareError, LookupError):
+    """Precomputed embeddings were asked for a text or id that has no stored vector."""
+
+
 class InvalidParameterError(EmbCompareError, ValueError):
     """A parameter outside its valid range (dim <= 0, nprobe > clusters, ...)."""
 
@@ -72,6 +76,7 @@ __all__ = [
     "VectorSpaceMismatchError",
     "EmptyInputError",
     "InvalidVectorError",
+    "MissingVectorError",
     "InvalidParameterError",
     "StoreConnectionError",
     "SchemaMismatchError",

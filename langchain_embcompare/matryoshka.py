@@ -301,8 +301,12 @@ class MatryoshkaEmbeddings(Embeddings):
         self.layer_norm = layer_norm
         self.rotation = rotation
         self.query_prompt, self.document_prompt = self._resolve_prompts(prompts, query_prompt, document_prompt)
+        roles = getattr(self.base, "role_prompts", None)  # precomputed vectors: role markers tell queries from documents
+        if roles and (prompts, query_prompt, document_prompt) == (None, None, None):
+            self.query_prompt, self.document_prompt = roles
         if cache_dir == "default":
-            cache_dir = CACHE_DIR / "embeddings"
+            # vectors read from a table are not cached on disk: the table is the cache, and a column name is no model id
+            cache_dir = CACHE_DIR / "embeddings" if getattr(self.base, "cacheable", True) else None
         self._cache_dir = None if cache_dir is None else Path(cache_dir)
         self._caches: dict[str | None, EmbeddingCache] = {}
 

@@ -422,6 +422,11 @@ def load_embeddings(model: str | Embeddings, *, dimensions: int | None = None, c
         from langchain_openai import OpenAIEmbeddings
 
         return OpenAIEmbeddings(model=model.split(":", 1)[1], dimensions=dimensions)
+    if model.lower().startswith("precomputed:"):
+        raise UnknownModelError(
+            f"{model!r} names precomputed vectors, which no model can recompute: pass the PrecomputedEmbeddings "
+            "itself (e.g. FaissVectorStore.load_local(folder, embedding=precomputed_from_dataset(...)))."
+        )
     return _load_cached(model) if cache else _load_uncached(model)
 
 

@@ -68,6 +68,7 @@ __all__ = [
     "ConfigError",
     "compare",
     "specs_from_models",
+    "specs_from_vectors",
     "parse_dims",
     "load_config",
     "compare_from_config",
@@ -241,12 +242,13 @@ class ComparisonResult:
                     cells.append(cell)
             cells.append("-" if rbo is None else f"{rbo[names.index(ref), i]:.3f}")
             mib = None if r.index_memory_bytes is None else r.index_memory_bytes / 2**20
+            pre = r.cost is not None and r.cost.kind == "precomputed"
             cells += [
                 _f(r.latency_ms.get("p50"), ".2f"),
                 _f(r.latency_ms.get("p95"), ".2f"),
-                _f(r.embedding.get("texts_per_second"), ".1f"),
+                "precomputed" if pre else _f(r.embedding.get("texts_per_second"), ".1f"),
                 _f(mib, ".2f"),
-                _f(r.cost.usd_per_million_texts if r.cost else None, ".4f"),
+                "precomputed" if pre else _f(r.cost.usd_per_million_texts if r.cost else None, ".4f"),
             ]
             table.add_row(*cells)
         return table
@@ -413,6 +415,17 @@ def _encode_uncached(emb: Embeddings, texts: list[str], query: bool) -> None:
         emb.embed_documents(texts)
 
 
+def _precomputed(emb: Embeddings | None) -> bool:
+    from langchain_embcompare.precomputed import is_precomputed
+
+    return emb is not None and is_precomputed(emb)
+
+
+def _precomputed_cost(model: str) -> tuple[dict[str, Any], CostEstimate]:
+    """Precomputed vectors: no throughput or cost was measured, so none is invented (the table says "precomputed")."""
+    return {"source": "precomputed"}, CostEstimate(model=model, kind="precomputed", usd_per_million_texts=float("nan"))
+
+
 def _throughput(emb: Embeddings, texts: list[str]) -> dict[str, float]:
     """Documents per second, measured on ``texts`` after a 2-text warm-up, caches bypassed."""
     _encode_uncached(emb, texts[:2], query=False)
@@ -469,6 +482,38 @@ def specs_from_models(models: Sequence[str], dims: Sequence[int | None] | None =
     for model in models:
         for dim in dims or [None]:
             out.append(RunSpec(model=model, dim=dim, name=f"{model}@{dim or 'full'}", **common))
+    return out
+
+
+def specs_from_vectors(
+    vectors: str | Path,
+    columns: Sequence[str] | None = None,
+    dims: Sequence[int | None] | None = None,
+    *,
+    query_vectors: str | Path | None = None,
+    id_column: str | None = None,
+    normalize: bool = False,
+    **common: Any,
+) -> list[RunSpec]:
+    """The CLI's ``--vectors``: every model column of the table (or ``columns``) at every dim (None = full).
+
+    Names are ``<column>@<dim|full>``; the column is the run's model name.
+    """
+    from langchain_embcompare.precomputed import vector_columns
+
+    cols = list(columns) if columns else vector_columns(vectors, id_column, normalize)
+    if not cols:
+        raise InvalidParameterError(f"{vectors} has no vector column (a list of floats per row).")
+    out = []
+    for col in cols:
+        for dim in dims or [None]:
+            out.append(
+                RunSpec(
+                    model=col, dim=dim, name=f"{col}@{dim or 'full'}", vectors=str(vectors), vector_column=col,
+                    query_vectors=None if query_vectors is None else str(query_vectors), id_column=id_column,
+                    normalize=normalize, **common,
+                )
+            )
     return out
 
 
@@ -569,7 +614,10 @@ def compare(
             res.latency_ms = _percentiles(_latency(retriever, emb, lat_q))
         res.index_memory_bytes = _index_bytes(retriever)
         model = res.model
-        if emb is not None and model is not None:
+        if emb is not None and model is not None and _precomputed(emb):
+            res.embedding, res.cost = _precomputed_cost(model)
+            res.extra["query_embedding"] = "precomputed: latency is retrieval plus a table lookup, no model call"
+        elif emb is not None and model is not None:
             api = is_api_model(model, prices)
             key = (model, getattr(emb, "document_prompt", None))
             if not api and key not in throughput_cache:
@@ -583,14 +631,14 @@ def compare(
 
     if spec_mode:
         for spec, name in zip(specs, names):
-            stage(f"{name}: loading {spec.model}")
+            stage(f"{name}: loading {spec.vectors or spec.model}")
             base = bases.get(spec.model)
-            emb = build_embeddings(spec, texts, base=base)
-            if base is None:
+            emb = build_embeddings(spec, texts, base=base, dataset=ds)
+            if base is None and not spec.vectors:
                 bases[spec.model] = emb
             res = RunResult(name=name, model=emb.model_name, dim=emb.output_dim, spec=spec.to_dict())
             key = (emb.model_name, emb.document_prompt)
-            if not is_api_model(emb.model_name, prices) and key not in throughput_cache:
+            if not _precomputed(emb) and not is_api_model(emb.model_name, prices) and key not in throughput_cache:
                 # before the corpus is encoded: nothing is warm but the model itself
                 stage(f"{name}: measuring embedding throughput on {len(sample_docs)} documents")
                 throughput_cache[key] = _throughput(emb, sample_docs)
@@ -889,13 +937,13 @@ def compare_from_config(
     on_stage: Callable[[str], None] | None = None,
 ) -> ComparisonResult:
     """Load the data set (``dataset_dir`` or the config's ``dataset``), run :func:`compare`, write outputs."""
-    from langchain_embcompare.evaluation.datasets import load_beir
+    from langchain_embcompare.evaluation.loaders import load_dataset
 
     cfg = config if isinstance(config, CompareConfig) else load_config(config)
     where = dataset_dir or cfg.dataset
     if where is None:
         raise ConfigError("No data set: pass DATASET_DIR or set dataset = \"<BEIR folder>\" in the config.")
-    ds = load_beir(where, split=cfg.split, max_queries=cfg.max_queries)
+    ds = load_dataset(where, split=cfg.split, max_queries=cfg.max_queries)
     result = compare(cfg.runs, ds, on_stage=on_stage, **cfg.compare_kwargs())
     if cfg.json:
         result.to_json(cfg.json)

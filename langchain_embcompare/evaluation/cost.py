@@ -48,7 +48,7 @@ class CostEstimate:
     """Cost of embedding one million texts like the ones measured, and what it was derived from."""
 
     model: str
-    kind: str  # "api" | "local"
+    kind: str  # "api" | "local" | "precomputed" (vectors read from a table: no cost measured, NaN)
     usd_per_million_texts: float
     tokens_per_text: float | None = None
     usd_per_million_tokens: float | None = None

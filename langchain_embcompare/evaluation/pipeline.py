@@ -45,6 +45,12 @@ class EvalSettings:
     rerank_method: str = "allpairs"
     rerank_top: int = 20
     k: int = 100
+    # precomputed vectors (bring your own): a table instead of a model; `model` names the run (and the column)
+    vectors: str | None = None  # Parquet / .npy / .npz / JSONL / datasets folder (langchain_embcompare.precomputed)
+    vector_column: str | None = None  # the table's column for this run (default: model)
+    query_vectors: str | None = None  # a table of query vectors (default: queries are rows of `vectors`)
+    id_column: str | None = None  # the tables' id column (default: _id, else id)
+    normalize: bool = False  # renormalise non-unit precomputed vectors instead of refusing them
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -59,6 +65,17 @@ class EvalSettings:
         for name, allowed in checks.items():
             if getattr(self, name) not in allowed:
                 raise InvalidParameterError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}.")
+        if not self.vectors:
+            for name in ("vector_column", "query_vectors", "id_column"):
+                if getattr(self, name) is not None:
+                    raise InvalidParameterError(f"{name}={getattr(self, name)!r} needs vectors=<table> (precomputed vectors).")
+            if self.normalize:
+                raise InvalidParameterError("normalize=True applies to precomputed vectors: set vectors=<table> too.")
+        elif self.prompts is not None:
+            raise InvalidParameterError(
+                f"prompts={self.prompts!r} cannot apply to precomputed vectors (vectors={self.vectors!r}): "
+                "prompts are part of how the vectors were computed. Drop prompts."
+            )
         if self.store == "redis" and not self.redis_url:
             raise InvalidParameterError("store='redis' needs redis_url (e.g. redis://localhost:6379).")
 
@@ -79,12 +96,29 @@ class EvalSettings:
         return d
 
 
-def build_embeddings(settings: EvalSettings, corpus_texts: list[str] | None = None, base: MatryoshkaEmbeddings | None = None) -> MatryoshkaEmbeddings:
+def build_embeddings(
+    settings: EvalSettings,
+    corpus_texts: list[str] | None = None,
+    base: MatryoshkaEmbeddings | None = None,
+    dataset: BeirDataset | None = None,
+) -> MatryoshkaEmbeddings:
     """The run's embeddings. ``base`` (an earlier run's embeddings) shares its in-memory vectors when
     model and prompts match, so N specs of one model encode the corpus once. Models themselves are
-    loaded once per process (``load_embeddings`` caches them)."""
+    loaded once per process (``load_embeddings`` caches them). With ``settings.vectors`` the vectors come
+    from that table, bound to ``dataset``'s documents and queries by id (no model is loaded)."""
+    model: Any = settings.model
+    if settings.vectors:
+        if dataset is None:
+            raise InvalidParameterError("Precomputed vectors are matched to documents by id: pass dataset= to build_embeddings.")
+        from langchain_embcompare.precomputed import precomputed_from_dataset
+
+        model = precomputed_from_dataset(
+            dataset, settings.vectors, settings.vector_column or settings.model, query_vectors=settings.query_vectors,
+            id_column=settings.id_column, normalize=settings.normalize,
+        )
+        base = None  # two tables may share a column name: never share vectors between precomputed runs
     emb = MatryoshkaEmbeddings(
-        settings.model, settings.dim, prompts=settings.prompts, layer_norm=settings.layer_norm, precision=settings.precision
+        model, settings.dim, prompts=settings.prompts, layer_norm=settings.layer_norm, precision=settings.precision
     )
     if settings.extra.get("progress") and hasattr(emb.base, "show_progress"):
         emb.base.show_progress = True  # the model's own progress bar while encoding (CLI runs)
@@ -164,7 +198,7 @@ def run_eval(
         from dataclasses import replace
 
         index_settings = replace(settings, precision="float32")
-    emb = build_embeddings(index_settings, dataset.texts, base=base)
+    emb = build_embeddings(index_settings, dataset.texts, base=base, dataset=dataset)
     t1 = time.perf_counter()
     stage("embedding and indexing the corpus")
     store = build_store(index_settings, emb, dataset)

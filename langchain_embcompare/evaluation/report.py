@@ -312,12 +312,13 @@ def _summary_table(data: Mapping[str, Any]) -> str:
         if labelled and data.get("baseline"):
             cells.append(_fmt((r.get("p_adjusted") or {}).get("ndcg@10"), "p"))
         lat = r.get("latency_ms") or {}
+        pre = (r.get("cost") or {}).get("kind") == "precomputed"
         cells += [
             _fmt(lat.get("p50")),
             _fmt(lat.get("p95")),
-            _fmt((r.get("embedding") or {}).get("texts_per_second")),
+            "precomputed" if pre else _fmt((r.get("embedding") or {}).get("texts_per_second")),
             _fmt(r.get("index_memory_bytes"), "bytes"),
-            _fmt((r.get("cost") or {}).get("usd_per_million_texts")),
+            "precomputed" if pre else _fmt((r.get("cost") or {}).get("usd_per_million_texts")),
         ]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return (
