@@ -923,16 +923,5 @@ def faiss_store_from_vectors(
     store = FaissVectorStore(MatryoshkaEmbeddings(emb, dim, precision=precision), spec or FaissIndexSpec())
     # unit length was checked at load (what add_vectors' cosine renormalisation gives, to float rounding)
     vecs = matrix if dim is None else l2_normalize(np.ascontiguousarray(matrix[:, :dim]))
-    store.quantizer.fit(vecs)
-    store.index = store._new_index(len(vecs))
-    store._configure(store.index)
-    codes = store._codes(vecs)
-    if not store.index.is_trained:
-        store.index.train(codes)
-        if store.precision == "int8":
-            store._pin_ranges(store.index)
-    store.index.add(codes)
-    store._docs = LazyDocuments(table.ids, texts)
-    store._row_of = dict(row_of)  # a copy: later add_vectors calls must not change the embeddings' lookup
-    store._vectors = vecs
+    store.bulk_load(vecs, LazyDocuments(table.ids, texts), [str(i) for i in table.ids], normalized=True)
     return store

@@ -41,6 +41,7 @@ from langchain_embcompare.matryoshka import (
     as_matryoshka,
     check_finite,
 )
+from langchain_embcompare.stores.cluster_blocks import ClusterBlocks
 from langchain_embcompare.stores.faiss_index import (
     FaissIndexSpec,
     configure,
@@ -101,7 +102,7 @@ class FaissVectorStore(EmbStore):
         self._row_of: dict[str, int] = {}
         self._mask_cache: dict[str, np.ndarray] = {}
         self._labels: np.ndarray | None = None  # cluster label per row, -1 = none
-        self._blocks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # perm, bounds, label values
+        self._blocks: ClusterBlocks | None = None  # vectors regrouped by cluster label
         self._fields: dict[str, np.ndarray] = {}  # extra vector fields, row-aligned
         self._field_index: dict[str, Any] = {}
 
@@ -227,6 +228,31 @@ class FaissVectorStore(EmbStore):
             self._index_append(vectors)
         return all_ids
 
+    def bulk_load(self, vectors: np.ndarray, documents: Sequence[Document], ids: Sequence[str], *, normalized: bool = False) -> None:
+        """Fill an EMPTY store in one batch: ``vectors`` (n, dim) float32 (used without a copy when
+        contiguous float32), ``documents`` any sequence of n Documents (e.g. one that builds them
+        lazily on access), ``ids`` their n unique ids. The result searches exactly as
+        :meth:`upsert_vectors` would; this path skips per-document copies for million-row tables.
+        ``normalized=True`` promises unit-length rows (checked by the caller) for cosine.
+        Raises ``InvalidParameterError`` (store not empty, counts or duplicate ids),
+        ``DimensionMismatchError``, ``InvalidVectorError``."""
+        if self._docs:
+            raise InvalidParameterError(f"bulk_load fills an empty store; this one holds {len(self._docs)} documents (use upsert_vectors).")
+        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+        n = len(ids)
+        if vecs.ndim != 2 or len(vecs) != n or len(documents) != n:
+            raise InvalidParameterError(f"bulk_load got {len(vecs)} vectors, {len(documents)} documents and {n} ids: pass one of each per row.")
+        if vecs.shape[1] != self.dim:
+            raise DimensionMismatchError(f"Cannot load {vecs.shape[1]}-d vectors into a {self.dim}-d index (model {self._space.model!r}).")
+        check_finite(vecs, "document vectors")
+        row_of = {str(i): r for r, i in enumerate(ids)}
+        if len(row_of) != n:
+            raise InvalidParameterError(f"bulk_load got {n - len(row_of)} repeated ids; ids must be unique.")
+        if self.metric == "cosine" and not normalized:
+            vecs = normalize_rows(vecs)
+        self._docs, self._row_of, self._vectors = documents, row_of, vecs  # type: ignore[assignment]
+        self._rebuild()
+
     def _needs_refit(self) -> bool:
         """Fitted state gone stale as the store grew: int8 ranges fitted on under half of the vectors,
         or automatic IVF lists trained on under a quarter of them. Rebuilding at each doubling
@@ -320,13 +346,22 @@ class FaissVectorStore(EmbStore):
 
     # -- reading ---------------------------------------------------------------------------------
 
+    def _valid_rows(self, rows: np.ndarray | Sequence[int]) -> np.ndarray:
+        r = np.asarray(rows, dtype=np.int64).ravel()
+        bad = (r < 0) | (r >= len(self._docs))
+        if bad.any():
+            raise KeyError(f"rows {r[bad][:10].tolist()} are not in this FaissVectorStore (rows 0..{len(self._docs) - 1}).")
+        return r
+
     def documents_at(self, rows: np.ndarray | Sequence[int]) -> list[Document]:
+        """The documents of ``rows`` (int64), in order. Raises ``KeyError`` naming invalid rows (-1 too)."""
         docs = self._docs
-        return [docs[r] for r in np.asarray(rows, dtype=np.int64).tolist()]
+        return [docs[r] for r in self._valid_rows(rows).tolist()]
 
     def vectors_at(self, rows: np.ndarray | Sequence[int], vector_field: str | None = None) -> np.ndarray:
+        """(len(rows), d) float32 stored vectors (unit rows for cosine). Raises ``KeyError`` for invalid rows."""
         src = self._vectors if vector_field is None else self._fields[vector_field]
-        return np.asarray(src[np.asarray(rows, dtype=np.int64)], dtype=np.float32)
+        return np.asarray(src[self._valid_rows(rows)], dtype=np.float32)
 
     def all_rows(self) -> np.ndarray:
         return np.arange(len(self._docs), dtype=np.int64)
@@ -341,8 +376,8 @@ class FaissVectorStore(EmbStore):
 
     # -- searching -------------------------------------------------------------------------------
 
-    def allowed_rows(self, filter: Filter) -> np.ndarray | None:
-        """Row numbers a filter keeps (None = all), cached per filter until the next write."""
+    def filter_mask(self, filter: Filter) -> np.ndarray | None:
+        """Boolean mask (n,) of the rows a filter keeps (None = no filter), cached per filter until the next write."""
         expr = as_expression(filter)
         if expr is None:
             return None
@@ -350,7 +385,18 @@ class FaissVectorStore(EmbStore):
         mask = self._mask_cache.get(key)
         if mask is None:
             mask = self._mask_cache[key] = evaluate_filter(expr, [d.metadata for d in self._docs])
-        return np.flatnonzero(mask)
+        return mask
+
+    def allowed_rows(self, filter: Filter) -> np.ndarray | None:
+        """Row numbers a filter keeps (None = all)."""
+        mask = self.filter_mask(filter)
+        return None if mask is None else np.flatnonzero(mask)
+
+    def _cluster_blocks(self) -> ClusterBlocks:
+        """The stored vectors regrouped by cluster label (built on first use after labels or rows change)."""
+        if self._blocks is None:
+            self._blocks = ClusterBlocks(self._vectors, self._labels, metric=self.metric)
+        return self._blocks
 
     def _exact(self, q: np.ndarray, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         vecs = np.asarray(self._vectors)[rows]
@@ -381,14 +427,7 @@ class FaissVectorStore(EmbStore):
     def _cluster_rows(self, clusters: Sequence[int]) -> np.ndarray:
         if self._labels is None:
             raise InvalidParameterError("No cluster labels are set: fit clusters first (set_cluster_labels).")
-        if self._blocks is None:
-            perm = np.argsort(self._labels, kind="stable")
-            values, starts = np.unique(self._labels[perm], return_index=True)
-            self._blocks = (perm, np.append(starts, len(perm)), values)
-        perm, bounds, values = self._blocks
-        pos = np.searchsorted(values, np.asarray(list(clusters), dtype=np.int64))
-        parts = [perm[bounds[p] : bounds[p + 1]] for p, c in zip(pos.tolist(), clusters) if p < len(values) and values[p] == c]
-        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+        return np.sort(self._cluster_blocks().rows_in([int(c) for c in clusters]))
 
     def _field_search(
         self, q: np.ndarray, k: int, field: str, rows: np.ndarray | None, ef_search: int | None, nprobe: int | None
@@ -461,6 +500,11 @@ class FaissVectorStore(EmbStore):
             cand = np.unique(np.asarray(candidate_rows, dtype=np.int64))
             cand = cand[(cand >= 0) & (cand < len(self._docs))]
             rows = cand if rows is None else np.intersect1d(rows, cand, assume_unique=True)
+        if clusters is not None and candidate_rows is None and vector_field is None and self.precision == "float32":
+            # one matrix product per opened cluster block: no gather, no IDSelector over every vector
+            if self._labels is None:
+                raise InvalidParameterError("No cluster labels are set: fit clusters first (set_cluster_labels).")
+            return self._cluster_blocks().search(q, k, [int(c) for c in clusters], allowed=self.filter_mask(filter))
         if clusters is not None:
             crow = self._cluster_rows(clusters)
             rows = crow if rows is None else np.intersect1d(rows, crow, assume_unique=True)
