@@ -24,7 +24,7 @@ import math
 import re
 import warnings
 from collections.abc import Mapping
-from dataclasses import InitVar, asdict, dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -64,7 +64,7 @@ _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # --------------------------------------------------------------------------- the spec
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class RedisIndexSpec:
     """Everything that defines a Redis vector index, validated up front.
 
@@ -93,22 +93,57 @@ class RedisIndexSpec:
     extra_vector_fields: Mapping[str, int] = field(default_factory=dict)
     index_content: bool = True
     batch_size: int = 500
-    algorithm: InitVar[str | None] = None
-    ef_runtime: InitVar[int | None] = None
 
-    def __post_init__(self, algorithm: str | None, ef_runtime: int | None) -> None:  # noqa: C901 - one check per field
+    def __init__(
+        self,
+        index_name: str = "embcompare",
+        prefix: str | None = None,
+        kind: str = "flat",
+        metric: str = "cosine",
+        dtype: str = "float32",
+        m: int = 16,
+        ef_construction: int = 200,
+        ef_search: int = 100,
+        metadata_schema: Mapping[str, str] | None = None,
+        extra_vector_fields: Mapping[str, int] | None = None,
+        index_content: bool = True,
+        batch_size: int = 500,
+        *,
+        algorithm: str | None = None,
+        ef_runtime: int | None = None,
+    ) -> None:
+        values = dict(locals())
+        for name in self.__dataclass_fields__:
+            object.__setattr__(self, name, values[name])
+        object.__setattr__(self, "metadata_schema", dict(metadata_schema or {}))
+        object.__setattr__(self, "extra_vector_fields", dict(extra_vector_fields or {}))
+        if algorithm is not None:
+            warnings.warn("RedisIndexSpec(algorithm=...) is deprecated: pass kind=", DeprecationWarning, stacklevel=2)
+            if str(kind).lower() not in ("flat", str(algorithm).lower()):
+                raise InvalidParameterError(f"RedisIndexSpec: kind={kind!r} and algorithm={algorithm!r} disagree; pass kind only")
+            object.__setattr__(self, "kind", algorithm)
+        if ef_runtime is not None:
+            if ef_search not in (100, ef_runtime):
+                raise InvalidParameterError(
+                    f"RedisIndexSpec: ef_search={ef_search} and ef_runtime={ef_runtime} disagree; pass ef_search only"
+                )
+            object.__setattr__(self, "ef_search", ef_runtime)
+        self._validate()
+
+    @property
+    def algorithm(self) -> str:
+        """Deprecated name of :attr:`kind`."""
+        return self.kind
+
+    @property
+    def ef_runtime(self) -> int:
+        """Redis's name of :attr:`ef_search`."""
+        return self.ef_search
+
+    def _validate(self) -> None:  # noqa: C901 - one check per field
         def bad(msg: str) -> InvalidParameterError:
             return InvalidParameterError(f"RedisIndexSpec: {msg}")
 
-        if isinstance(algorithm, str):  # the deprecated alias (a property of the same name reads it back)
-            warnings.warn("RedisIndexSpec(algorithm=...) is deprecated: pass kind=", DeprecationWarning, stacklevel=3)
-            if str(self.kind).lower() != "flat" and str(self.kind).lower() != algorithm.lower():
-                raise bad(f"kind={self.kind!r} and algorithm={algorithm!r} disagree; pass kind only")
-            object.__setattr__(self, "kind", algorithm)
-        if isinstance(ef_runtime, int):
-            if self.ef_search != 100 and self.ef_search != ef_runtime:
-                raise bad(f"ef_search={self.ef_search} and ef_runtime={ef_runtime} disagree; pass ef_search only")
-            object.__setattr__(self, "ef_search", ef_runtime)
         object.__setattr__(self, "kind", str(self.kind).lower())
         object.__setattr__(self, "metric", str(self.metric).lower())
         object.__setattr__(self, "dtype", str(self.dtype).lower())
@@ -166,7 +201,7 @@ class RedisIndexSpec:
             data.setdefault("kind", data.pop("algorithm"))
         if "ef_runtime" in data:
             data.setdefault("ef_search", data.pop("ef_runtime"))
-        known = set(cls.__dataclass_fields__) - {"algorithm", "ef_runtime"}
+        known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
 
     @property
@@ -209,18 +244,6 @@ class RedisIndexSpec:
         )
 
 
-def _read_alias(name: str, target: str) -> property:
-    def get(self: RedisIndexSpec) -> Any:
-        return getattr(self, target)
-
-    get.__doc__ = f"Alias of ``{target}`` (the older name)."
-    return property(get)
-
-
-RedisIndexSpec.algorithm = _read_alias("algorithm", "kind")  # type: ignore[assignment,misc]
-RedisIndexSpec.ef_runtime = _read_alias("ef_runtime", "ef_search")  # type: ignore[assignment,misc]
-
-
 def schema_differences(existing: IndexSchema, wanted: IndexSchema) -> list[str]:
     """Human-readable differences between two redisvl schemas (query-time knobs such as ef_search ignored)."""
     diffs: list[str] = []
@@ -250,7 +273,8 @@ def schema_differences(existing: IndexSchema, wanted: IndexSchema) -> list[str]:
         for key in keys:
             va, vb = _norm(getattr(a.attrs, key, None)), _norm(getattr(b.attrs, key, None))
             if va != vb:
-                diffs.append(f"{_norm(a.type)} field {name!r} {key}: index has {va!r}, asked for {vb!r}")
+                va, vb = (repr(va), repr(vb)) if key == "separator" else (va, vb)
+                diffs.append(f"{_norm(a.type)} field {name!r} {key}: index has {va}, asked for {vb}")
     return diffs
 
 
