@@ -44,14 +44,14 @@ def _keys(url: str, prefix: str) -> int:
 
 def test_kill_and_restart_mid_ingest(own_server, caplog):
     x, docs = _corpus()
-    spec = RedisIndexSpec("faults", algorithm="flat", metadata_schema={"g": "tag"}, batch_size=100, index_content=False)
+    spec = RedisIndexSpec("faults", kind="flat", metadata_schema={"g": "tag"}, batch_size=100, index_content=False)
     store = RedisVectorStore(MatryoshkaEmbeddings(DeterministicFakeEmbedding(size=D), cache_dir=None), spec, own_server.url, space=VectorSpace("m", D))
     probe = redis.Redis.from_url(own_server.url)
     errors: list[BaseException] = []
 
     def ingest() -> None:
         try:
-            store.add_vectors(x, docs)
+            store.upsert_vectors(x, docs)
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
 
@@ -80,11 +80,20 @@ def test_kill_and_restart_mid_ingest(own_server, caplog):
         time.sleep(0.05)
     assert reopened.count() == N
     assert _keys(own_server.url, spec.prefix) == N
+    # Every document has exactly one row, and the row map agrees with the documents.
+    rows = reopened.rows_of([d.id for d in docs])
+    assert (rows >= 0).all() and len(np.unique(rows)) == N
+    np.testing.assert_array_equal(reopened.all_rows(), np.sort(rows))
     # Resuming (e.g. after the process itself died) writes nothing new and keeps one copy each.
-    reopened.add_vectors(x, docs, skip_existing=True)
+    reopened.upsert_vectors(x, docs, skip_existing=True)
     assert reopened.count() == N and _keys(own_server.url, spec.prefix) == N
+    np.testing.assert_array_equal(reopened.rows_of([d.id for d in docs]), rows)
     hits = reopened.search_vectors(x[:3], 1)
     assert [h[0][0].id for h in hits] == ["d0", "d1", "d2"]
+    # add_documents resumes the same way: only the missing documents are embedded and written.
+    reopened.delete(["d5", "d7"])
+    reopened.add_documents(docs[:10], skip_existing=True)
+    assert reopened.count() == N and reopened.rows_of(["d4"])[0] == rows[4] and reopened.rows_of(["d5"])[0] > rows.max()
 
 
 def test_dropped_connections_are_retried(own_server):
