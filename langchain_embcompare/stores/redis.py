@@ -30,12 +30,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import redis
-from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from redisvl.index import SearchIndex
 from redisvl.query import VectorQuery
@@ -44,7 +43,7 @@ from redisvl.query.filter import FilterExpression
 from langchain_embcompare.errors import InvalidParameterError, SchemaMismatchError
 from langchain_embcompare.filters import Filter, as_expression, matches_nothing
 from langchain_embcompare.matryoshka import MatryoshkaEmbeddings, VectorSpace, as_matryoshka
-from langchain_embcompare.stores.base import EmbStore, as_query_matrix, empty_result, prepare_documents
+from langchain_embcompare.stores.base import EmbStore, as_query_matrix, empty_result
 from langchain_embcompare.stores.redis_io import (
     DOCKER_HINT,
     RETRYABLE,
@@ -54,7 +53,7 @@ from langchain_embcompare.stores.redis_io import (
     parse_search_replies,
     redact,
 )
-from langchain_embcompare.stores.redis_rows import RedisRowsMixin
+from langchain_embcompare.stores.redis_write import RedisWriteMixin
 from langchain_embcompare.stores.redis_schema import (
     CLUSTER_FIELD,
     CONTENT_FIELD,
@@ -87,7 +86,7 @@ __all__ = [
 ]
 
 
-class RedisVectorStore(RedisRowsMixin, EmbStore):
+class RedisVectorStore(RedisWriteMixin, EmbStore):
     """A LangChain ``VectorStore`` on Redis vector search implementing the package's store protocol.
 
     >>> store = RedisVectorStore(MatryoshkaEmbeddings("all-MiniLM-L6-v2", dim=128),
@@ -220,38 +219,6 @@ class RedisVectorStore(RedisRowsMixin, EmbStore):
     def check_query_space(self, space: VectorSpace) -> None:
         """Raise ``DimensionMismatchError`` / ``VectorSpaceMismatchError`` if ``space`` is not this index's."""
         self._space.check_same(space, where=f"Redis index {self.spec.index_name!r}")
-
-    # ------------------------------------------------------------------ LangChain adding (resume)
-
-    def add_documents(self, documents: list[Document], ids: list[str] | None = None, **kwargs: Any) -> list[str]:
-        """Embed and upsert documents (id rule in the module docstring); returns every id, in order.
-
-        ``skip_existing=True`` embeds and writes only the documents whose id is not stored yet (resume
-        after a crash); it needs stable ids, so it raises ``InvalidParameterError`` when a document has
-        no explicit id (``ids``, ``Document.id`` or ``metadata["doc_id"]``)."""
-        if ids is None and "ids" in kwargs:
-            ids = kwargs.pop("ids")
-        if kwargs.get("skip_existing"):
-            no_id = [
-                i for i, d in enumerate(documents)
-                if (ids is None or ids[i] is None) and not d.id and not d.metadata.get("doc_id")
-            ]
-            if no_id:
-                raise InvalidParameterError(
-                    f"skip_existing=True needs stable document ids, but {len(no_id)} documents have none (e.g. "
-                    f"position {no_id[0]}): a fresh random id never matches a stored one. Set Document.id, "
-                    "metadata['doc_id'] or pass ids=."
-                )
-        docs = prepare_documents(documents, ids)
-        todo = docs
-        if kwargs.get("skip_existing"):
-            present = self.rows_of([str(d.id) for d in docs]) >= 0
-            todo = [d for d, p in zip(docs, present.tolist()) if not p]
-            if not todo:
-                return [str(d.id) for d in docs]
-        vectors = self.embedding.encode_documents([d.page_content for d in todo])
-        self.upsert_vectors(vectors, todo, **kwargs)
-        return [str(d.id) for d in docs]
 
     # ------------------------------------------------------------------ search
 
