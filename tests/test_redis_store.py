@@ -227,6 +227,9 @@ def test_cluster_prefilter_and_candidate_rows(filtered, data):
     np.testing.assert_array_equal(filtered.cluster_labels(rows[:7]), ((cl + 1) % 5)[:7])
     res = filtered.search_vectors(q, 5, clusters=[2])
     assert [[d.id for d, _ in h] for h in res] == _expected(data, cl == 1, 5)
+    filtered.set_cluster_labels(rows[:3], np.array([-1, -1, -1]))  # a negative label (noise) is a label too
+    _, r = filtered.search_rows(q, 5, clusters=[-1])
+    assert set(r.ravel().tolist()) == set(rows[:3].tolist()) | {-1}
     filtered.set_cluster_labels(rows, cl)
     assert {"candidate_rows", "clusters", "vector_fields"} <= filtered.capabilities
 

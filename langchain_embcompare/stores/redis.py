@@ -65,6 +65,7 @@ from langchain_embcompare.stores.redis_schema import (
     VECTOR_FIELD,
     RedisIndexSpec,
     dict_to_filter,
+    escape_tag,
     filter_query,
     schema_differences,
 )
@@ -229,7 +230,7 @@ class RedisVectorStore(RedisWriteMixin, EmbStore):
             if q is not None:
                 parts.append(q)
         if clusters is not None:
-            parts.append("@%s:{%s}" % (CLUSTER_FIELD, "|".join(str(int(c)) for c in clusters)))
+            parts.append("@%s:{%s}" % (CLUSTER_FIELD, "|".join(escape_tag(str(int(c))) for c in clusters)))
         if not parts:
             return None
         return parts[0] if len(parts) == 1 else "(" + " ".join(parts) + ")"

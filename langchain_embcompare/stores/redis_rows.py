@@ -45,7 +45,7 @@ _FETCH = [ROW_FIELD, ID_FIELD, CONTENT_FIELD, METADATA_FIELD]
 def _trim(cache: dict, size: int) -> dict:
     if len(cache) > size:
         for key in list(cache)[: len(cache) // 2]:
-            del cache[key]
+            cache.pop(key, None)
     return cache
 
 

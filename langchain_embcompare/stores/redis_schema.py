@@ -44,6 +44,7 @@ __all__ = [
     "VECTOR_FIELD",
     "RedisIndexSpec",
     "dict_to_filter",
+    "escape_tag",
     "field_value",
     "filter_query",
     "schema_differences",
@@ -307,7 +308,8 @@ def field_value(value: Any, kind: str, name: str) -> str | int | float:
 # --------------------------------------------------------------------------- filters -> query string
 
 
-def _escape(value: str) -> str:
+def escape_tag(value: str) -> str:
+    """A TAG value escaped for a RediSearch query (every character but letters, digits and _)."""
     return re.sub(r"([^\w])", r"\\\1", value)
 
 
@@ -337,7 +339,7 @@ def _leaf_query(leaf: Leaf, types: Mapping[str, str]) -> str:
             raise _unindexed(leaf.field, types)
         f = leaf.field
         if leaf.kind == "tag" and kind == "tag":
-            q = "@%s:{%s}" % (f, "|".join(_escape(v) for v in leaf.values))
+            q = "@%s:{%s}" % (f, "|".join(escape_tag(v) for v in leaf.values))
         elif leaf.kind == "tag" and kind == "numeric":
             try:
                 nums = [float(v) for v in leaf.values]
@@ -351,7 +353,7 @@ def _leaf_query(leaf: Leaf, types: Mapping[str, str]) -> str:
         elif leaf.kind == "phrase" and kind == "text":
             q = '@%s:"%s"' % (f, " ".join(leaf.values))
         elif leaf.kind == "terms" and kind == "text":
-            alts = [" ".join(_escape(t[:-1]) + "*" if t.endswith("*") else _escape(t) for t in a) for a in leaf.alternatives]
+            alts = [" ".join(escape_tag(t[:-1]) + "*" if t.endswith("*") else escape_tag(t) for t in a) for a in leaf.alternatives]
             q = f"@{f}:(" + " | ".join(alts) + ")"
         else:
             what = {"tag": "an exact value", "num": "a number range", "phrase": "a phrase", "terms": "words"}[leaf.kind]
