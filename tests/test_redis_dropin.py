@@ -147,6 +147,12 @@ def test_add_with_existing_id_updates_everything(store):
     assert top[0].id == "d1" and top[1] == pytest.approx(1.0, abs=1e-5)
     assert store.similarity_search("x", k=5, filter={"place": "Paris"}) == []  # the old tag is gone
     assert [d.id for d in store.similarity_search("x", k=5, filter={"year": {"$gte": 3}})] == ["d1"]
+    # a metadata key the new version no longer has is no longer indexed; the cluster label is kept
+    store.set_cluster_labels([row], [7])
+    store.add_documents([Document(page_content="no place", id="d1", metadata={"year": 4})])
+    assert store.similarity_search("x", k=5, filter={"place": "Oslo"}) == []
+    assert store.get_by_ids(["d1"])[0].metadata == {"year": 4}
+    assert store.rows_of(["d1"]).tolist() == [row] and store.cluster_labels([row]).tolist() == [7]
 
 
 # (f) deleting unknown ids is not an error

@@ -102,20 +102,22 @@ def test_dropped_connections_are_retried(own_server):
     store = RedisVectorStore(MatryoshkaEmbeddings(DeterministicFakeEmbedding(size=D), cache_dir=None), spec, own_server.url, space=VectorSpace("m", D))
     admin = redis.Redis.from_url(own_server.url)
     before = int(admin.info("stats")["total_connections_received"])
-    # Drop every client connection (but the admin's) right before every 5th batch is sent: a
-    # deterministic schedule, so the test does not depend on how fast this machine ingests.
-    opened = store.client.pipeline
+    # Drop every client connection (but the admin's) right before every 5th batch is sent (each batch
+    # is one EVALSHA of the upsert script): a deterministic schedule, so the test does not depend on
+    # how fast this machine ingests.
+    opened = store.client.evalsha
     batches = []
 
-    def pipeline_with_drops(*args, **kwargs):
+    def evalsha_with_drops(*args, **kwargs):
         batches.append(1)
         if len(batches) % 5 == 0:
             admin.client_kill_filter(_type="normal", skipme=True)
         return opened(*args, **kwargs)
 
-    store.client.pipeline = pipeline_with_drops
+    store.client.evalsha = evalsha_with_drops
     store.add_vectors(x[:4000], docs[:4000])
-    store.client.pipeline = opened
+    store.client.evalsha = opened
+    assert len(batches) >= 20
     reconnects = int(admin.info("stats")["total_connections_received"]) - before
     assert reconnects >= 3, f"connections were not really dropped ({reconnects} reconnects)"
     assert store.count() == 4000

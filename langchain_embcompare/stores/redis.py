@@ -18,7 +18,7 @@ metadata, vector) and two documents without ids never collapse into one. Resumin
 an explicit id.
 
 Rows (the protocol's int64 handles) are a NUMERIC ``_row`` field assigned at first insert from a
-counter key (one ``INCRBY`` per batch) and kept on update; ``<index>:meta:rows`` (a HASH) maps row ->
+counter key (inside the one-round-trip upsert script) and kept on update; ``<index>:meta:rows`` (a HASH) maps row ->
 id. Searches RETURN ``_row`` and the document fields; the documents of the last search replies stay in
 a bounded cache, so ``documents_at`` after a search costs no round trip.
 
@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import redis
+from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from redisvl.index import SearchIndex
 from redisvl.query import VectorQuery
@@ -149,6 +150,7 @@ class RedisVectorStore(RedisWriteMixin, EmbStore):
 
     def _set_spec(self, spec: RedisIndexSpec) -> None:
         self.spec = spec
+        self._dtype = spec.np_dtype
         self.schema = spec.index_schema(self._space.dim)
         self.index = SearchIndex(self.schema, redis_client=self.client, owns_client=False)
         self._templates: dict[Any, tuple[list[Any], dict[str, Any]]] = {}
@@ -281,7 +283,7 @@ class RedisVectorStore(RedisWriteMixin, EmbStore):
         expr = self._filter_string(filter, clusters)
         ef = ef_search or ef_runtime or (self.spec.ef_search if self.spec.kind == "hnsw" else None)
         head, params = self._query_template(q[0], k, expr, keys, field or VECTOR_FIELD, ef)
-        q = q.astype(self.spec.np_dtype, copy=False)
+        q = q.astype(self._dtype, copy=False)
         flat = [x for kv in params.items() for x in kv]
         vi = flat.index(VectorQuery.VECTOR_PARAM) + 1
 
@@ -303,6 +305,27 @@ class RedisVectorStore(RedisWriteMixin, EmbStore):
         replies = self._call(run)
         return parse_search_replies(replies, k, self.spec.metric, self._remember_docs())
 
+    def hits(self, scores: np.ndarray, rows: np.ndarray) -> list[list[tuple[Document, float]]]:
+        """:meth:`EmbStore.hits` (per query a list of (Document, score), padding dropped), built straight
+        from the documents the search replies carried (the hot path of ``similarity_search``); rows not
+        cached go through :meth:`documents_at`."""
+        cache, memo = self._docs, {}
+        out = []
+        for srow, rrow in zip(scores.tolist(), rows.tolist()):
+            hits = []
+            for score, row in zip(srow, rrow):
+                if row < 0:
+                    continue
+                doc = memo.get(row)
+                if doc is None:
+                    raw = cache.get(row)
+                    if raw is None:
+                        return super().hits(scores, rows)
+                    doc = memo[row] = Document(id=raw[0].decode(), page_content=raw[1].decode(), metadata=json.loads(raw[2]))
+                hits.append((doc, score))
+            out.append(hits)
+        return out
+
     def _query_template(
         self, row: np.ndarray, k: int, expr: str | None, keys: list[str] | None, vector_field: str, ef: int | None
     ) -> tuple[list[Any], dict[str, Any]]:
@@ -312,7 +335,7 @@ class RedisVectorStore(RedisWriteMixin, EmbStore):
         hit = self._templates.get(cache_key) if cache_key is not None else None
         if hit is None:
             template = VectorQuery(
-                row.astype(self.spec.np_dtype).tobytes(),
+                row.astype(self._dtype).tobytes(),
                 vector_field,
                 return_fields=[ROW_FIELD, ID_FIELD, CONTENT_FIELD, METADATA_FIELD],
                 filter_expression=None if expr is None else FilterExpression(expr),

@@ -10,6 +10,7 @@ numpy arrays plus the raw document fields the store keeps for :meth:`documents_a
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,7 @@ from langchain_embcompare.stores.redis_schema import CONTENT_FIELD, ID_FIELD, ME
 
 __all__ = [
     "DOCKER_HINT",
+    "UPSERT_LUA",
     "RETRYABLE",
     "call",
     "connection_error",
@@ -102,6 +104,44 @@ def retrying(url: str, run: Callable[[], Any], start: int, batch_retries: int, m
     return None  # pragma: no cover - the loop returns or raises
 
 
+UPSERT_LUA = """
+-- KEYS: document keys..., the row counter, the row -> id map.
+-- ARGV: skip flag ('1': leave stored documents untouched), then per document: id, n, n field/value pairs.
+-- A stored document keeps its row (and its cluster label unless the fields set one); its other fields
+-- are replaced whole (DEL + HSET), so a metadata key it no longer has is no longer indexed.
+local nkeys = #KEYS - 2
+local counter, rowmap = KEYS[nkeys + 1], KEYS[nkeys + 2]
+local skip = ARGV[1] == '1'
+local pos = 2
+local updated = {}
+for i = 1, nkeys do
+  local id, n = ARGV[pos], tonumber(ARGV[pos + 1])
+  local first, last = pos + 2, pos + 1 + 2 * n
+  local row = redis.call('HGET', KEYS[i], '_row')
+  if row then
+    updated[#updated + 1] = row
+    if not skip then
+      local label = redis.call('HGET', KEYS[i], 'cluster')
+      redis.call('DEL', KEYS[i])
+      if label then
+        redis.call('HSET', KEYS[i], '_row', row, 'cluster', label, unpack(ARGV, first, last))
+      else
+        redis.call('HSET', KEYS[i], '_row', row, unpack(ARGV, first, last))
+      end
+    end
+  else
+    row = tostring(redis.call('INCR', counter) - 1)
+    redis.call('HSET', KEYS[i], '_row', row, unpack(ARGV, first, last))
+  end
+  redis.call('HSET', rowmap, row, id)
+  pos = last + 1
+end
+return updated
+"""
+"""The upsert of one batch as one server-side script: one round trip, atomic (a retried batch either
+ran whole or not at all), rows assigned from the counter at first insert and kept on update."""
+
+
 def to_scores(distances: np.ndarray, metric: str) -> np.ndarray:
     """Redis distances -> package scores (higher = more similar), float32: cosine ``1 - d``, ip
     ``1 - d`` (Redis reports ``1 - ip``), l2 ``-sqrt(d)`` (Redis reports the squared distance)."""
@@ -120,21 +160,23 @@ def parse_search_replies(
     replies: list[Any], k: int, metric: str, cache: dict[int, RawDoc]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Raw FT.SEARCH KNN replies (RESP3 maps or RESP2 flat lists), one per query -> ``(scores, rows)``
-    (m, k) float32 / int64, best first, padded ``-inf`` / ``-1``. Each hit's raw document goes into
-    ``cache`` (row -> :data:`RawDoc`), so the documents need no second round trip."""
+    (m, k) float32 / int64, best first, padded ``-inf`` / ``-1``, scores as :func:`to_scores`. Each
+    hit's raw document goes into ``cache`` (row -> :data:`RawDoc`), so the documents need no second
+    round trip."""
     m = len(replies)
-    dist = np.full((m, k), np.nan, dtype=np.float64)
-    rows = np.full((m, k), -1, dtype=np.int64)
+    scores = [-math.inf] * (m * k)
+    rows = [-1] * (m * k)
+    l2 = metric == "l2"
     for qi, reply in enumerate(replies):
         if isinstance(reply, dict):
             hits = [r[b"extra_attributes"] for r in reply[b"results"]]
         else:
             hits = [dict(zip(reply[j][::2], reply[j][1::2])) for j in range(2, len(reply), 2)]
+        base = qi * k
         for t, f in enumerate(hits[:k]):
             row = int(f[_B_ROW])
-            rows[qi, t] = row
-            dist[qi, t] = float(f[_B_DIST])
+            d = float(f[_B_DIST])
+            rows[base + t] = row
+            scores[base + t] = -math.sqrt(d if d > 0.0 else 0.0) if l2 else 1.0 - d
             cache[row] = (f[_B_ID], f[_B_CONTENT], f[_B_META])
-    scores = to_scores(np.nan_to_num(dist, nan=0.0), metric)
-    scores[rows < 0] = -np.inf
-    return scores, rows
+    return np.asarray(scores, dtype=np.float32).reshape(m, k), np.asarray(rows, dtype=np.int64).reshape(m, k)

@@ -1,8 +1,8 @@
 """Rows on Redis: the protocol's int64 handles, and every read addressed by them.
 
 One job: the bookkeeping that turns Redis keys into the store protocol's rows. A document's row is its
-NUMERIC ``_row`` field, taken from the counter ``<index>:meta:next_row`` (one ``INCRBY`` per written
-batch) at first insert and kept when the document is updated; ``<index>:meta:rows`` (a HASH) maps row
+NUMERIC ``_row`` field, taken from the counter ``<index>:meta:next_row`` at first insert (inside the
+one-round-trip upsert script, :data:`~.redis_io.UPSERT_LUA`) and kept when the document is updated; ``<index>:meta:rows`` (a HASH) maps row
 -> id. Rows are never reused (the counter survives ``delete``), so a row seen once names one document
 until it is deleted; every read checks the stored ``_row`` and raises ``KeyError`` for a stale row.
 
@@ -25,7 +25,7 @@ from langchain_core.documents import Document
 from langchain_embcompare.errors import DimensionMismatchError, InvalidParameterError
 from langchain_embcompare.matryoshka import check_finite
 from langchain_embcompare.stores.base import normalize_rows
-from langchain_embcompare.stores.redis_io import RawDoc, retrying
+from langchain_embcompare.stores.redis_io import UPSERT_LUA, RawDoc, retrying
 from langchain_embcompare.stores.redis_schema import (
     CLUSTER_FIELD,
     CONTENT_FIELD,
@@ -60,6 +60,7 @@ class RedisRowsMixin:
     def _init_rows(self) -> None:
         self._docs: dict[int, RawDoc] = {}
         self._ids: dict[int, str] = {}
+        self._upsert_script = self.client.register_script(UPSERT_LUA)
 
     def _forget(self, rows: Sequence[int] | None = None) -> None:
         """Drop cached documents / ids (all of them, or those of ``rows``)."""

@@ -1,11 +1,12 @@
 """Writes on Redis: upserts in pipelined, retried batches, deletes, cluster labels and vector fields.
 
 One job: every write of :class:`~.redis.RedisVectorStore` (a mixin of it, on top of
-:class:`~.redis_rows.RedisRowsMixin`'s row bookkeeping). An upsert takes two round trips per batch:
-the rows the keys already have plus one ``INCRBY`` of the row counter, then the ``HSET`` of the
-documents and of the row -> id map. Both are idempotent, so a batch that fails half-way (connection
-dropped, server restarted) is rerun whole after an exponential backoff, and a crashed ingest resumes
-with ``skip_existing=True`` (which needs stable ids: see :meth:`RedisWriteMixin.add_documents`).
+:class:`~.redis_rows.RedisRowsMixin`'s row bookkeeping). An upsert takes one round trip per batch: the
+server-side script :data:`~.redis_io.UPSERT_LUA` writes the documents, gives new ones a row from the
+counter, keeps stored ones' rows and fills the row -> id map, atomically. A batch whose connection
+drops (or whose server restarts) is rerun whole after an exponential backoff (a rerun finds the rows
+it gave and keeps them), and a crashed ingest resumes with ``skip_existing=True`` (which needs stable
+ids: see :meth:`RedisWriteMixin.add_documents`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from langchain_embcompare.stores.redis_schema import (
     CONTENT_FIELD,
     ID_FIELD,
     METADATA_FIELD,
-    ROW_FIELD,
     VECTOR_FIELD,
     field_value,
 )
@@ -139,24 +139,15 @@ class RedisWriteMixin(RedisRowsMixin):
                     mapping[name] = field_value(doc.metadata[name], kind, name)
             mappings.append(mapping)
 
+        args: list[Any] = ["1" if skip_existing else "0"]
+        for i, mapping in zip(pos.tolist(), mappings):
+            args += [ids[i], len(mapping)]
+            for kv in mapping.items():
+                args += kv
+
         def run() -> list[int]:
-            # Round trip 1: the rows the keys already have, and fresh rows for the others.
-            with self.client.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.hget(key, ROW_FIELD)
-                pipe.incrby(self.counter_key, len(keys))
-                *old, top = pipe.execute()
-            fresh = int(top) - len(keys)
-            rows = [int(o) if o is not None else fresh + j for j, o in enumerate(old)]
-            # Round trip 2: the documents and the row -> id map (HSET is idempotent: a rerun is harmless).
-            with self.client.pipeline(transaction=False) as pipe:
-                for j, key in enumerate(keys):
-                    if skip_existing and old[j] is not None:
-                        continue
-                    pipe.hset(key, mapping={**mappings[j], ROW_FIELD: rows[j]})
-                pipe.hset(self.rows_key, mapping={r: ids[i] for r, i in zip(rows, pos.tolist())})
-                pipe.execute()
-            return [r for r, o in zip(rows, old) if o is not None]
+            got = self._upsert_script(keys=[*keys, self.counter_key, self.rows_key], args=args, client=self.client)
+            return [int(r) for r in got]
 
         updated = self._retrying(run, int(pos[0]))
         self._forget(updated)
