@@ -84,12 +84,12 @@ class RedisWriteMixin(RedisRowsMixin):
         skip_existing: bool = False,
         batch_size: int | None = None,
     ) -> list[str]:
-        """Write (n, dim) float32 vectors + documents in pipelined, retried batches; returns every id
+        """Write (n, dim) float32 vectors + documents in retried batches (one script call each); returns every id
         passed, in order. A stored id is replaced (text, metadata, vector; its row is kept); an id named
         twice keeps the last one. ``extra_vectors``: ``{field: (n, d)}`` for the extra vector fields
         (default: the field's re-normalised Matryoshka prefix of ``vectors``); ``cluster_ids``: (n,) int
         labels for the ``cluster`` TAG; ``skip_existing``: leave stored ids untouched (resume);
-        ``batch_size``: documents per pipeline (default ``spec.batch_size``). Raises
+        ``batch_size``: documents per batch (default ``spec.batch_size``). Raises
         ``EmptyInputError``, ``DimensionMismatchError``, ``InvalidVectorError``, ``InvalidParameterError``."""
         n = len(documents)
         if n == 0:
