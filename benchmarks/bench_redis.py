@@ -4,9 +4,10 @@ Measures, in one run against one real server:
 * quality: nDCG@10 (and recall@100) of Redis FLAT vs FAISS flat (goal: equal within 0.001) and Redis
   HNSW vs Redis FLAT (goal: within 0.005), at 384 d and the Matryoshka 128 d;
 * overhead of our store over raw redis-py on the *same* index: ingest rate (our pipelined
-  ``add_vectors`` vs a hand-written redis-py pipeline of ``HSET``) and single-query latency p50/p95
-  (our ``search_vectors`` vs a hand-written ``FT.SEARCH`` returning the same fields), as ratios
-  (goal <= 1.10x);
+  ``upsert_vectors``, which also assigns each document its ``_row`` handle and keeps the row -> id map,
+  vs a hand-written redis-py pipeline of ``HSET``) and single-query latency p50/p95 (our
+  ``search_vectors`` = ``search_rows`` + ``documents_at`` from the reply cache, vs a hand-written
+  ``FT.SEARCH`` returning the same fields), as ratios (goal <= 1.10x);
 * index memory at 384 / 128 / 64 d from ``FT.INFO`` (vector index) and ``MEMORY USAGE`` (the hashes).
 
 Usage: ``python benchmarks/bench_redis.py [--redis-url URL] [--dims 384 128] [--with-cli] [--out PATH]``
@@ -142,7 +143,7 @@ def _latency(store: RedisVectorStore, qv: np.ndarray, k: int, rounds: int) -> di
     side first would bias the ratio by ~10-20 % at these ~1 ms latencies.
     """
     client = store.client
-    ef = store.spec.ef_runtime if store.spec.algorithm == "hnsw" else None
+    ef = store.spec.ef_search if store.spec.kind == "hnsw" else None
     qb = qv.astype(store.spec.dtype)
     for i in range(min(20, len(qv))):  # warm-up
         store.search_vectors(qv[i : i + 1], k)
@@ -243,11 +244,11 @@ def main(argv: list[str] | None = None) -> int:
             row: dict[str, Any] = {}
             stores = {}
             for algo in ("flat", "hnsw"):
-                spec = RedisIndexSpec(f"bench_{algo}_{dim}", algorithm=algo, metric="cosine", m=16,
-                                      ef_construction=200, ef_runtime=100, metadata_schema={"title": "text"})
+                spec = RedisIndexSpec(f"bench_{algo}_{dim}", kind=algo, metric="cosine", m=16,
+                                      ef_construction=200, ef_search=100, metadata_schema={"title": "text"})
                 store = RedisVectorStore(emb, spec, url, overwrite=True)
                 t = time.perf_counter()
-                store.add_vectors(dv, ds.corpus)
+                store.upsert_vectors(dv, ds.corpus)
                 row[f"redis_{algo}_ingest_s"] = round(time.perf_counter() - t, 3)
                 stores[algo] = store
                 result["memory"].setdefault(str(dim), {})[algo] = _memory(client, store, [d.id for d in ds.corpus])
@@ -282,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
                         fresh = RedisVectorStore(emb, spec, url, overwrite=True)
                         if which == "ours":
                             t, c = time.perf_counter(), time.process_time()
-                            fresh.add_vectors(dv, ds.corpus)
+                            fresh.upsert_vectors(dv, ds.corpus)
                             ours_t.append(time.perf_counter() - t)
                             ours_cpu.append(time.process_time() - c)
                         else:

@@ -49,7 +49,7 @@ def main() -> None:
         emb = MatryoshkaEmbeddings("all-MiniLM-L6-v2", dim=128)  # a 128-d Matryoshka prefix of MiniLM
         spec = RedisIndexSpec(
             "demo_profiles",
-            algorithm="hnsw",
+            kind="hnsw",
             metric="cosine",
             metadata_schema={"category": "tag", "family": "tag", "seniority": "tag", "years": "numeric", "title": "text"},
         )

@@ -81,10 +81,26 @@ def _faiss(kind: str):
     return make
 
 
+def _redis(kind: str):
+    def make(request):
+        import uuid
+
+        from langchain_embcompare.stores.redis import RedisIndexSpec, RedisVectorStore
+
+        spec = RedisIndexSpec(f"parity_{kind}_{uuid.uuid4().hex[:8]}", kind=kind, metadata_schema=METADATA_SCHEMA)
+        store = RedisVectorStore(_Vec.embeddings(), spec, request.getfixturevalue("redis_url"))
+        request.addfinalizer(store.drop)
+        return store
+
+    return make
+
+
 STORE_FACTORIES = {
     "faiss-flat": _faiss("flat"),
     "faiss-hnsw": _faiss("hnsw"),
     "faiss-ivf": _faiss("ivf"),
+    "redis-flat": _redis("flat"),
+    "redis-hnsw": _redis("hnsw"),
 }
 
 

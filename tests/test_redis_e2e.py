@@ -30,18 +30,27 @@ def test_redis_matches_faiss_on_minilm_vectors(redis_url, scifact_small, emb128,
     faiss_store = FaissVectorStore(emb128, FaissIndexSpec(kind="flat", metric=metric))
     faiss_store.add_vectors(dv, docs)
     redis_store = RedisVectorStore(emb128, RedisIndexSpec(f"e2e_{uuid.uuid4().hex[:8]}", metric=metric), redis_url)
-    redis_store.add_vectors(dv, docs)
+    redis_store.upsert_vectors(dv, docs)
     want = faiss_store.search_vectors(qv, 10)
     got = redis_store.search_vectors(qv, 10)
     for w, g in zip(want, got):
         assert [d.id for d, _ in g] == [d.id for d, _ in w]
         np.testing.assert_allclose([s for _, s in g], [s for _, s in w], atol=1e-5, rtol=0)
+    # the protocol's rows: the same ranking, and documents/vectors addressed by them
+    scores, rows = redis_store.search_rows(qv, 10)
+    assert [[d.id for d in redis_store.documents_at(r)] for r in rows] == [[d.id for d, _ in w] for w in want]
+    np.testing.assert_allclose(scores, [[s for _, s in w] for w in want], atol=1e-5, rtol=0)
+    stored = redis_store.vectors_at(rows[0])
+    expect = dv[[int(np.flatnonzero([d.id == h.id for d in docs])[0]) for h in redis_store.documents_at(rows[0])]]
+    if metric == "cosine":
+        expect = expect / np.linalg.norm(expect, axis=1, keepdims=True)
+    np.testing.assert_allclose(stored, expect, atol=1e-6)
     redis_store.drop()
 
 
 def test_minilm_on_scifact_slice(redis_url, scifact_small, emb128):
     docs, queries, qrels = scifact_small.corpus, scifact_small.queries, scifact_small.qrels
-    spec = RedisIndexSpec(f"e2e_{uuid.uuid4().hex[:8]}", algorithm="hnsw", metric="cosine", metadata_schema={"title": "text"})
+    spec = RedisIndexSpec(f"e2e_{uuid.uuid4().hex[:8]}", kind="hnsw", metric="cosine", metadata_schema={"title": "text"})
     store = RedisVectorStore(emb128, spec, redis_url)
     assert store.space == emb128.space and store.space.dim == 128
     store.add_documents(docs)

@@ -44,14 +44,14 @@ def _keys(url: str, prefix: str) -> int:
 
 def test_kill_and_restart_mid_ingest(own_server, caplog):
     x, docs = _corpus()
-    spec = RedisIndexSpec("faults", algorithm="flat", metadata_schema={"g": "tag"}, batch_size=100, index_content=False)
+    spec = RedisIndexSpec("faults", kind="flat", metadata_schema={"g": "tag"}, batch_size=100, index_content=False)
     store = RedisVectorStore(MatryoshkaEmbeddings(DeterministicFakeEmbedding(size=D), cache_dir=None), spec, own_server.url, space=VectorSpace("m", D))
     probe = redis.Redis.from_url(own_server.url)
     errors: list[BaseException] = []
 
     def ingest() -> None:
         try:
-            store.add_vectors(x, docs)
+            store.upsert_vectors(x, docs)
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
 
@@ -80,11 +80,20 @@ def test_kill_and_restart_mid_ingest(own_server, caplog):
         time.sleep(0.05)
     assert reopened.count() == N
     assert _keys(own_server.url, spec.prefix) == N
+    # Every document has exactly one row, and the row map agrees with the documents.
+    rows = reopened.rows_of([d.id for d in docs])
+    assert (rows >= 0).all() and len(np.unique(rows)) == N
+    np.testing.assert_array_equal(reopened.all_rows(), np.sort(rows))
     # Resuming (e.g. after the process itself died) writes nothing new and keeps one copy each.
-    reopened.add_vectors(x, docs, skip_existing=True)
+    reopened.upsert_vectors(x, docs, skip_existing=True)
     assert reopened.count() == N and _keys(own_server.url, spec.prefix) == N
+    np.testing.assert_array_equal(reopened.rows_of([d.id for d in docs]), rows)
     hits = reopened.search_vectors(x[:3], 1)
     assert [h[0][0].id for h in hits] == ["d0", "d1", "d2"]
+    # add_documents resumes the same way: only the missing documents are embedded and written.
+    reopened.delete(["d5", "d7"])
+    reopened.add_documents(docs[:10], skip_existing=True)
+    assert reopened.count() == N and reopened.rows_of(["d4"])[0] == rows[4] and reopened.rows_of(["d5"])[0] > rows.max()
 
 
 def test_dropped_connections_are_retried(own_server):
@@ -93,20 +102,22 @@ def test_dropped_connections_are_retried(own_server):
     store = RedisVectorStore(MatryoshkaEmbeddings(DeterministicFakeEmbedding(size=D), cache_dir=None), spec, own_server.url, space=VectorSpace("m", D))
     admin = redis.Redis.from_url(own_server.url)
     before = int(admin.info("stats")["total_connections_received"])
-    # Drop every client connection (but the admin's) right before every 5th batch is sent: a
-    # deterministic schedule, so the test does not depend on how fast this machine ingests.
-    opened = store.client.pipeline
+    # Drop every client connection (but the admin's) right before every 5th batch is sent (each batch
+    # is one EVALSHA of the upsert script): a deterministic schedule, so the test does not depend on
+    # how fast this machine ingests.
+    opened = store.client.evalsha
     batches = []
 
-    def pipeline_with_drops(*args, **kwargs):
+    def evalsha_with_drops(*args, **kwargs):
         batches.append(1)
         if len(batches) % 5 == 0:
             admin.client_kill_filter(_type="normal", skipme=True)
         return opened(*args, **kwargs)
 
-    store.client.pipeline = pipeline_with_drops
+    store.client.evalsha = evalsha_with_drops
     store.add_vectors(x[:4000], docs[:4000])
-    store.client.pipeline = opened
+    store.client.evalsha = opened
+    assert len(batches) >= 20
     reconnects = int(admin.info("stats")["total_connections_received"]) - before
     assert reconnects >= 3, f"connections were not really dropped ({reconnects} reconnects)"
     assert store.count() == 4000

@@ -1,5 +1,6 @@
-"""RedisVectorStore against a real Redis (fixture ``redis_url``): index types x metrics x dtypes, score
-parity with brute force, every filter kind, idempotent loading, guards."""
+"""RedisVectorStore against a real Redis (fixture ``redis_url``): index kinds x metrics x dtypes, score
+parity with brute force, every filter kind (and parity with the in-process evaluator), the store
+protocol (rows, documents_at, vectors_at, clusters, vector fields), idempotent loading, guards."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from redisvl.query.filter import Num, Tag, Text
 
 from langchain_embcompare.errors import (
     DimensionMismatchError,
+    MissingCapabilityError,
     EmptyInputError,
     InvalidParameterError,
     InvalidVectorError,
@@ -20,7 +22,9 @@ from langchain_embcompare.errors import (
     StoreConnectionError,
     VectorSpaceMismatchError,
 )
+from langchain_embcompare.filters import evaluate_filter
 from langchain_embcompare.matryoshka import MatryoshkaEmbeddings, VectorSpace
+from langchain_embcompare.stores.base import normalize_rows
 from langchain_embcompare.stores.redis import RedisIndexSpec, RedisVectorStore, dict_to_filter
 
 N, D = 240, 16
@@ -70,13 +74,16 @@ def _brute(x: np.ndarray, q: np.ndarray, metric: str, dtype: str) -> np.ndarray:
 
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 @pytest.mark.parametrize("metric", ["cosine", "ip", "l2"])
-@pytest.mark.parametrize("algorithm", ["flat", "hnsw"])
-def test_scores_match_brute_force(redis_url, data, algorithm, metric, dtype):
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_scores_match_brute_force(redis_url, data, kind, metric, dtype):
     x, docs, q = data
-    store = _store(redis_url, algorithm=algorithm, metric=metric, dtype=dtype, ef_runtime=N)
-    store.add_vectors(x, docs)
+    store = _store(redis_url, kind=kind, metric=metric, dtype=dtype, ef_search=N)
+    store.upsert_vectors(x, docs)
     assert store.count() == N
     k = 10
+    scores, rows = store.search_rows(q, k)
+    assert scores.shape == rows.shape == (len(q), k) and scores.dtype == np.float32 and rows.dtype == np.int64
+    assert [d.id for d in store.documents_at(rows[0])] == [d.id for d, _ in store.search_vectors(q[:1], k)[0]]
     res = store.search_vectors(q, k)
     want = _brute(x, q, metric, dtype)
     # float16 cosine: Redis normalises then rounds to fp16, the reference rounds then normalises.
@@ -93,16 +100,58 @@ def test_scores_match_brute_force(redis_url, data, algorithm, metric, dtype):
 def test_loading_twice_leaves_one_copy_and_round_trips(redis_url, data):
     x, docs, _ = data
     store = _store(redis_url)
-    ids = store.add_vectors(x, docs)
-    store.add_vectors(x, docs)
+    ids = store.upsert_vectors(x, docs)
+    rows = store.rows_of(ids)
+    store.add_vectors(x, docs)  # the older name: same upsert
     assert store.count() == N
     assert ids[:2] == ["doc-0", "doc-1"]
+    np.testing.assert_array_equal(store.rows_of(ids), rows)  # an update keeps the row
+    np.testing.assert_array_equal(store.all_rows(), np.sort(rows))
+    assert store.rows_of(["doc-3", "missing"]).tolist() == [rows[3], -1]
     got = store.get_by_ids(["doc-5", "missing", "doc-7"])
     assert [d.id for d in got] == ["doc-5", "doc-7"]
     assert got[0].metadata == docs[5].metadata and got[0].page_content == docs[5].page_content
-    np.testing.assert_allclose(store.fetch_vectors(["doc-7", "doc-5"]), x[[7, 5]])
+    # cosine: stored unit length (the protocol's vectors_at rule)
+    np.testing.assert_allclose(store.vectors_at(rows[[7, 5]]), normalize_rows(x[[7, 5]]), atol=1e-6)
+    np.testing.assert_allclose(store.fetch_vectors(["doc-7", "doc-5"]), normalize_rows(x[[7, 5]]), atol=1e-6)
+    assert [d.id for d in store.documents_at(rows[[9, 2]])] == ["doc-9", "doc-2"]  # fetched: no search before
     store.delete(["doc-5"])
-    assert store.count() == N - 1
+    assert store.count() == N - 1 and store.rows_of(["doc-5"]).tolist() == [-1]
+    assert rows[5] not in store.all_rows()
+    with pytest.raises(KeyError):
+        store.documents_at([rows[5]])
+    with pytest.raises(KeyError):
+        store.vectors_at([rows[5]])
+    with pytest.raises(KeyError):
+        store.documents_at([10**9])
+    store.drop()
+
+
+def test_documents_at_after_search_needs_no_round_trip(redis_url, data):
+    x, docs, q = data
+    store = _store(redis_url)
+    ids = store.upsert_vectors(x[:50], docs[:50])
+    row_of = dict(zip(ids, store.rows_of(ids).tolist()))
+    scores, rows = store.search_rows(q, 5)
+    client = store.client
+
+    class NoServer:
+        def __getattr__(self, name):
+            raise AssertionError(f"documents_at went to the server ({name})")
+
+    store.client = NoServer()
+    try:
+        got = store.documents_at(rows.ravel())
+    finally:
+        store.client = client
+    assert [row_of[d.id] for d in got] == rows.ravel().tolist()
+    first = got[0]
+    assert first.page_content == docs[int(first.id.split("-")[1])].page_content
+    # an update through this store keeps the row and invalidates its cached document
+    store.upsert_vectors(x[:1], [Document(id=first.id, page_content="changed", metadata={"genre": "news"})])
+    assert store.rows_of([first.id])[0] == rows[0, 0]
+    again = store.documents_at(rows[:1, 0])[0]
+    assert (again.page_content, again.metadata) == ("changed", {"genre": "news"})
     store.drop()
 
 
@@ -110,7 +159,7 @@ def test_loading_twice_leaves_one_copy_and_round_trips(redis_url, data):
 def filtered(redis_url, data):
     x, docs, _ = data
     store = _store(redis_url, metric="cosine")
-    store.add_vectors(x, docs, cluster_ids=np.arange(N) % 5)
+    store.upsert_vectors(x, docs, cluster_ids=np.arange(N) % 5)
     yield store
     store.drop()
 
@@ -146,11 +195,13 @@ def test_filters_match_brute_force(filtered, data, case):
     _, docs, q = data
     mask = np.array([pred(d.metadata, i) for i, d in enumerate(docs)])
     assert 0 < mask.sum() < N, "a filter case must select some but not all documents"
+    # the in-process evaluator (FAISS, Milvus parity) reads the same filter the same way
+    np.testing.assert_array_equal(evaluate_filter(expr, [d.metadata for d in docs]), mask)
     res = filtered.search_vectors(q, 8, filter=expr)
     assert [[d.id for d, _ in hits] for hits in res] == _expected(data, mask, 8)
 
 
-def test_cluster_prefilter_and_candidate_ids(filtered, data):
+def test_cluster_prefilter_and_candidate_rows(filtered, data):
     _, docs, q = data
     cl = np.arange(N) % 5
     res = filtered.search_vectors(q, 5, clusters=[1, 3])
@@ -162,35 +213,88 @@ def test_cluster_prefilter_and_candidate_ids(filtered, data):
     # a dict filter on the reserved cluster tag works too
     res = filtered.search_vectors(q, 5, filter={"cluster": "4"})
     assert [[d.id for d, _ in h] for h in res] == _expected(data, cl == 4, 5)
-    cand = [f"doc-{i}" for i in range(0, N, 7)]
-    res = filtered.search_vectors(q, 4, candidate_ids=cand)
+    cand = filtered.rows_of([f"doc-{i}" for i in range(0, N, 7)])
+    res = filtered.search_vectors(q, 4, candidate_rows=cand)
     assert [[d.id for d, _ in h] for h in res] == _expected(data, np.isin(np.arange(N), np.arange(0, N, 7)), 4)
-    with pytest.raises(InvalidParameterError, match="clusters"):
-        filtered.search_vectors(q, 4, clusters=[])
+    # clusters=[] and empty candidate_rows select nothing: all padding, like $in: []
+    for kw in ({"clusters": []}, {"candidate_rows": np.zeros(0, np.int64)}):
+        s, r = filtered.search_rows(q, 4, **kw)
+        assert (r == -1).all() and np.isneginf(s).all()
+    # labels written later (what the cluster retriever does) are searched the same way
+    rows = filtered.rows_of([d.id for d in docs])
+    np.testing.assert_array_equal(filtered.cluster_labels(rows), cl)
+    filtered.set_cluster_labels(rows, (cl + 1) % 5)
+    np.testing.assert_array_equal(filtered.cluster_labels(rows[:7]), ((cl + 1) % 5)[:7])
+    res = filtered.search_vectors(q, 5, clusters=[2])
+    assert [[d.id for d, _ in h] for h in res] == _expected(data, cl == 1, 5)
+    filtered.set_cluster_labels(rows[:3], np.array([-1, -1, -1]))  # a negative label (noise) is a label too
+    _, r = filtered.search_rows(q, 5, clusters=[-1])
+    assert set(r.ravel().tolist()) == set(rows[:3].tolist()) | {-1}
+    filtered.set_cluster_labels(rows, cl)
+    assert {"candidate_rows", "clusters", "vector_fields"} <= filtered.capabilities
 
 
 def test_filter_on_unindexed_field_names_the_fix(filtered, data):
     with pytest.raises(InvalidParameterError, match="metadata_schema"):
         filtered.search_vectors(data[2], 3, filter={"author": "x"})
-    with pytest.raises(InvalidParameterError, match="not supported"):
+    with pytest.raises(InvalidParameterError, match="indexed as 'numeric'"):
         dict_to_filter({"year": {"$like": 3}}, {"year": "numeric"})
-    with pytest.raises(InvalidParameterError, match="needs numbers"):
+    with pytest.raises(InvalidParameterError, match="needs a number"):
         dict_to_filter({"year": {"$gte": "2000"}}, {"year": "numeric"})
+    with pytest.raises(InvalidParameterError, match="indexed as 'text'"):
+        filtered.search_vectors(data[2], 3, filter={"title": "vaccine study 3"})
+    with pytest.raises(InvalidParameterError, match="needs numbers"):
+        filtered.search_vectors(data[2], 3, filter={"year": "recent"})
+    assert dict_to_filter({"genre": "a b", "year": {"$gt": 3}}, {"genre": "tag", "year": "numeric"}) == r"(@genre:{a\ b} @year:[(3.0 +inf])"
 
 
 def test_extra_vector_field_for_funnel(redis_url, data):
     x, docs, q = data
     small = x[:, :4] / np.linalg.norm(x[:, :4], axis=1, keepdims=True)
     store = _store(redis_url, extra_vector_fields={"vector_small": 4})
-    store.add_vectors(x, docs)  # the small field defaults to the re-normalised Matryoshka prefix
-    np.testing.assert_allclose(store.fetch_vectors(["doc-3"], vector_field="vector_small"), small[[3]], atol=1e-6)
-    store.add_vectors(x, docs, extra_vectors={"vector_small": small})
-    res = store.search_vectors(q[:, :4], 5, vector_field="vector_small")
+    assert store.vector_fields == {"vector_small": 4}
+    ids = store.upsert_vectors(x, docs)  # the small field defaults to the re-normalised Matryoshka prefix
+    rows = store.rows_of(ids)
+    np.testing.assert_allclose(store.vectors_at(rows[[3]], "vector_small"), small[[3]], atol=1e-6)
+    store.upsert_vectors(x, docs, extra_vectors={"vector_small": small})
+    s, r = store.search_rows(q[:, :4], 5, vector_field="vector_small")
     want = _brute(small, q[:, :4], "cosine", "float32")
-    assert [[d.id for d, _ in h] for h in res] == [[f"doc-{i}" for i in np.argsort(-r)[:5]] for r in want]
+    assert r.tolist() == [rows[np.argsort(-w)[:5]].tolist() for w in want]
+    np.testing.assert_allclose(s, np.sort(want, axis=1)[:, ::-1][:, :5], atol=1e-5)
+    res = store.search_vectors(q[:, :4], 5, vector_field="vector_small")  # the older call shape
+    assert [[d.id for d, _ in h] for h in res] == [[f"doc-{i}" for i in np.argsort(-w)[:5]] for w in want]
     np.testing.assert_allclose(store.fetch_vectors(["doc-3"], vector_field="vector_small"), small[[3]], atol=1e-7)
     with pytest.raises(DimensionMismatchError):
-        store.search_vectors(q, 5, vector_field="vector_small")
+        store.search_rows(q, 5, vector_field="vector_small")
+    with pytest.raises(InvalidParameterError, match="ensure_vector_field"):
+        store.search_rows(q[:, :2], 5, vector_field="vector_2")
+    store.ensure_vector_field("vector_small", 4)  # declared already: nothing to do
+    with pytest.raises(DimensionMismatchError, match="4-d, not 8-d"):
+        store.ensure_vector_field("vector_small", 8)
+    store.drop()
+
+
+def test_vector_field_added_later_with_ft_alter(redis_url, data):
+    x, docs, q = data
+    store = _store(redis_url, kind="hnsw")
+    ids = store.upsert_vectors(x[:60], docs[:60])
+    rows = store.rows_of(ids)
+    store.ensure_vector_field("vector_8", 8)
+    assert store.vector_fields == {"vector_8": 8}
+    small = normalize_rows(x[:60, :8])
+    store.write_vector_field("vector_8", rows, small)
+    s, r = store.search_rows(q[:, :8], 3, vector_field="vector_8")
+    want = _brute(small, q[:, :8], "cosine", "float32")
+    assert r.tolist() == [rows[np.argsort(-w)[:3]].tolist() for w in want]
+    np.testing.assert_allclose(store.vectors_at(rows[:2], "vector_8"), small[:2], atol=1e-6)
+    # a reopen with the original spec adopts the field recorded beside the index
+    again = RedisVectorStore(_emb(), RedisIndexSpec(store.spec.index_name, kind="hnsw", metadata_schema=SCHEMA), redis_url,
+                             space=VectorSpace("fake-model", D))
+    assert again.vector_fields == {"vector_8": 8}
+    np.testing.assert_array_equal(again.search_rows(q[:, :8], 3, vector_field="vector_8")[1], r)
+    # new documents get the field's default (the re-normalised prefix) on upsert
+    more = store.upsert_vectors(x[60:70], docs[60:70])
+    np.testing.assert_allclose(store.vectors_at(store.rows_of(more)[:1], "vector_8"), normalize_rows(x[60:61, :8]), atol=1e-6)
     store.drop()
 
 
@@ -214,13 +318,17 @@ def test_langchain_interface(redis_url):
     assert 0.99 <= rel[0][1] <= 1.0
     docs = store.as_retriever(search_kwargs={"k": 2, "filter": {"genre": "weather"}}).invoke("sky")
     assert [d.id for d in docs] == ["c"]
-    # add_documents without ids: a content hash keeps the second load from duplicating
-    store.add_documents([Document(page_content="no id here")])
-    store.add_documents([Document(page_content="no id here")])
-    assert store.count() == 4
+    # add_documents without ids: each document gets a fresh id (the package's id rule), none is lost
+    one = store.add_documents([Document(page_content="no id here")])
+    two = store.add_documents([Document(page_content="no id here")])
+    assert one != two and store.count() == 5
     # resumable: skip_existing embeds and writes only the missing documents
     store.add_documents([Document(id="a", page_content="changed"), Document(id="d", page_content="new")], skip_existing=True)
-    assert store.get_by_ids(["a"])[0].page_content == "red apple" and store.count() == 5
+    assert store.get_by_ids(["a"])[0].page_content == "red apple" and store.count() == 6
+    # ... and needs stable ids: a document without one is refused, not silently duplicated
+    with pytest.raises(InvalidParameterError, match="stable document ids"):
+        store.add_documents([Document(page_content="no id here")], skip_existing=True)
+    assert store.count() == 6
     store.drop()
 
 
@@ -239,7 +347,7 @@ async def test_async_search(redis_url):
 
 def test_spec_validation():
     for kw, msg in [
-        ({"algorithm": "ivf"}, "algorithm"),
+        ({"kind": "ivf"}, "kind 'ivf'"),
         ({"metric": "dot"}, "metric"),
         ({"dtype": "int8"}, "dtype"),
         ({"m": 0}, "m=0"),
@@ -247,34 +355,69 @@ def test_spec_validation():
         ({"metadata_schema": {"x": "geo"}}, "geo"),
         ({"index_name": "has space"}, "index_name"),
         ({"extra_vector_fields": {"vector": 8}}, "clashes"),
+        ({"metadata_schema": {"_row": "numeric"}}, "reserved"),
+        ({"index_name": "x", "prefix": "x:"}, "store's own keys"),
+        ({"ef_search": 0}, "ef_search=0"),
+        ({"ef_search": 50, "ef_runtime": 60}, "disagree"),
     ]:
         with pytest.raises(InvalidParameterError, match=msg):
             RedisIndexSpec(**kw)
-    spec = RedisIndexSpec("x", algorithm="HNSW", metric="IP")
-    assert (spec.algorithm, spec.metric, spec.prefix) == ("hnsw", "ip", "x:doc")
+    spec = RedisIndexSpec("x", kind="HNSW", metric="IP", ef_search=64)
+    assert (spec.kind, spec.metric, spec.prefix, spec.ef_search) == ("hnsw", "ip", "x:doc", 64)
     assert RedisIndexSpec.from_dict(spec.to_dict()) == spec
+    assert "algorithm" not in spec.to_dict() and spec.to_dict()["kind"] == "hnsw"
+    # the older names: algorithm= (deprecated, warns) and ef_runtime= (alias) map to kind / ef_search
+    with pytest.warns(DeprecationWarning, match="kind="):
+        old = RedisIndexSpec("x", algorithm="hnsw", metric="ip", ef_runtime=64)
+    assert old == spec and old.algorithm == "hnsw" and old.ef_runtime == 64
+    # a spec stored by an older version (algorithm, ef_runtime keys) reads back without a warning
+    stored = {**spec.to_dict(), "ef_runtime": 64, "algorithm": "hnsw"}
+    del stored["kind"], stored["ef_search"]
+    assert RedisIndexSpec.from_dict(stored) == spec
 
 
 def test_existing_index_with_other_schema_is_refused(redis_url, data):
     x, docs, _ = data
-    store = _store(redis_url, algorithm="hnsw", metric="cosine")
-    store.add_vectors(x[:10], docs[:10])
+    store = _store(redis_url, kind="hnsw", metric="cosine")
+    store.upsert_vectors(x[:10], docs[:10])
     name = store.spec.index_name
     space = VectorSpace("fake-model", D)
     emb = _emb()
     with pytest.raises(SchemaMismatchError, match=r"distance_metric: index has cosine, asked for l2"):
-        RedisVectorStore(emb, RedisIndexSpec(name, algorithm="hnsw", metric="l2", metadata_schema=SCHEMA), redis_url, space=space)
+        RedisVectorStore(emb, RedisIndexSpec(name, kind="hnsw", metric="l2", metadata_schema=SCHEMA), redis_url, space=space)
     with pytest.raises(SchemaMismatchError, match=r"field 'genre'.*type tag, asked for text"):
-        RedisVectorStore(emb, RedisIndexSpec(name, algorithm="hnsw", metadata_schema={**SCHEMA, "genre": "text"}), redis_url, space=space)
+        RedisVectorStore(emb, RedisIndexSpec(name, kind="hnsw", metadata_schema={**SCHEMA, "genre": "text"}), redis_url, space=space)
     assert store.count() == 10, "a refused open must not touch the data"
     # same schema: reopened, data kept; from_existing reads the stored spec
-    again = RedisVectorStore(emb, RedisIndexSpec(name, algorithm="hnsw", metadata_schema=SCHEMA), redis_url, space=space)
+    again = RedisVectorStore(emb, RedisIndexSpec(name, kind="hnsw", metadata_schema=SCHEMA), redis_url, space=space)
     assert again.count() == 10
     assert RedisVectorStore.from_existing(name, emb, redis_url, space=space).spec == store.spec
     # overwrite=True drops and rebuilds with the new schema
     rebuilt = RedisVectorStore(emb, RedisIndexSpec(name, metric="l2"), redis_url, space=space, overwrite=True)
     assert rebuilt.count() == 0 and rebuilt.spec.metric == "l2"
     rebuilt.drop()
+
+
+def test_index_of_the_older_layout_is_refused_naming_the_rebuild(redis_url):
+    """An index built before rows and the \\x1f separator (comma-separated tags, no _row) is not reused
+    silently: its tags would split "City, Country" and its documents have no rows."""
+    import redis as redis_py
+
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    redis_py.Redis.from_url(redis_url).execute_command(
+        "FT.CREATE", name, "ON", "HASH", "PREFIX", 1, f"{name}:doc", "SCHEMA",
+        "cluster", "TAG", "content", "TEXT", "genre", "TAG",
+        "vector", "VECTOR", "FLAT", 6, "TYPE", "FLOAT32", "DIM", D, "DISTANCE_METRIC", "COSINE",
+    )
+    spec = RedisIndexSpec(name, metadata_schema={"genre": "tag"})
+    with pytest.raises(SchemaMismatchError) as err:
+        RedisVectorStore(_emb(), spec, redis_url, space=VectorSpace("fake-model", D))
+    msg = str(err.value)
+    assert "field '_row' (numeric) is missing" in msg and "tag field 'genre' separator: index has ','" in msg
+    assert "overwrite=True" in msg
+    store = RedisVectorStore(_emb(), spec, redis_url, space=VectorSpace("fake-model", D), overwrite=True)
+    assert store.count() == 0
+    store.drop()
 
 
 def test_query_from_another_space_is_refused(redis_url, data):
@@ -287,7 +430,7 @@ def test_query_from_another_space_is_refused(redis_url, data):
         RedisVectorStore(emb, store.spec, redis_url, space=VectorSpace("other-model", D))
     with pytest.raises(VectorSpaceMismatchError, match="query_prompt"):
         store.check_query_space(VectorSpace("fake-model", D, query_prompt="query: "))
-    with pytest.raises(DimensionMismatchError, match=r"\(n, 16\)"):
+    with pytest.raises(DimensionMismatchError, match=r"8-d query vector cannot search the 16-d"):
         store.search_vectors(q[:, :8], 3)
     with pytest.raises(DimensionMismatchError):
         store.add_vectors(x[:, :8], docs)

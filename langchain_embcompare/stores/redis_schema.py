@@ -1,0 +1,402 @@
+"""What a Redis vector index looks like: its spec, its redisvl schema, field values and filter queries.
+
+One job: turn the package's words (an index spec, a document's metadata, a filter) into what RediSearch
+reads (a schema, HASH field values, a query string). No connection lives here; the store
+(:mod:`langchain_embcompare.stores.redis`) sends what this module builds.
+
+Field layout of one document (a Redis HASH at ``<prefix>:<document id>``)
+    ``_id`` (the id), ``content`` (the text; TEXT-indexed unless ``index_content=False``), ``_metadata``
+    (the metadata as JSON, returned as is), ``_row`` (NUMERIC: the store's int64 row handle),
+    ``cluster`` (TAG: the cluster label), ``vector`` (main vector) and the spec's extra vector fields,
+    and one field per ``metadata_schema`` key.
+
+TAG values
+    Every TAG field is declared with the separator ``"\\x1f"`` (ASCII unit separator), which RediSearch
+    accepts and which no text data holds: a string value is ONE tag whatever it contains (``"City,
+    Country"`` matches only itself; commas, pipes and semicolons are data), a list value is written as
+    its items joined with the separator. A value that holds ``"\\x1f"`` itself is refused. Tags are
+    case-insensitive (the RediSearch default; ``filters.tag_values`` lower-cases the same way).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from redisvl.schema import IndexSchema
+
+from langchain_embcompare.errors import InvalidParameterError
+from langchain_embcompare.filters import Filter, Leaf, Node, as_expression, filter_tree, matches_nothing
+
+__all__ = [
+    "CLUSTER_FIELD",
+    "CONTENT_FIELD",
+    "ID_FIELD",
+    "METADATA_FIELD",
+    "RESERVED_FIELDS",
+    "ROW_FIELD",
+    "TAG_SEPARATOR",
+    "VECTOR_FIELD",
+    "RedisIndexSpec",
+    "dict_to_filter",
+    "escape_tag",
+    "field_value",
+    "filter_query",
+    "schema_differences",
+]
+
+VECTOR_FIELD = "vector"
+CLUSTER_FIELD = "cluster"
+CONTENT_FIELD = "content"
+ID_FIELD = "_id"
+METADATA_FIELD = "_metadata"
+ROW_FIELD = "_row"
+RESERVED_FIELDS = frozenset({VECTOR_FIELD, CLUSTER_FIELD, CONTENT_FIELD, ID_FIELD, METADATA_FIELD, ROW_FIELD})
+TAG_SEPARATOR = "\x1f"
+FieldType = Literal["tag", "numeric", "text"]
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+# --------------------------------------------------------------------------- the spec
+
+
+@dataclass(frozen=True, init=False)
+class RedisIndexSpec:
+    """Everything that defines a Redis vector index, validated up front.
+
+    >>> RedisIndexSpec("scifact", kind="hnsw", metric="cosine", metadata_schema={"title": "text"})
+
+    ``kind``: ``"flat"`` (exact) or ``"hnsw"`` (graph), the name every spec of the package uses
+    (``FaissIndexSpec.kind``); ``algorithm=`` is a deprecated alias (``DeprecationWarning``).
+    ``metric``: ``"cosine"`` | ``"ip"`` | ``"l2"``. ``dtype``: stored vector type, ``"float32"`` |
+    ``"float16"``. HNSW knobs: ``m`` (links per node), ``ef_construction``, ``ef_search`` (candidates
+    per query; ``ef_runtime=`` is its Redis-named alias). ``metadata_schema`` maps metadata keys to
+    ``"tag"`` (exact, case-insensitive, lists allowed), ``"numeric"`` (ranges) or ``"text"`` (full
+    text); only these keys can be filtered on. ``extra_vector_fields`` adds vector fields (name -> dim),
+    e.g. ``{"vector_64": 64}`` for the funnel's shortlist. ``batch_size``: documents per pipelined write.
+    Raises ``InvalidParameterError`` naming the bad value.
+    """
+
+    index_name: str = "embcompare"
+    prefix: str | None = None
+    kind: Literal["flat", "hnsw"] = "flat"
+    metric: Literal["cosine", "ip", "l2"] = "cosine"
+    dtype: Literal["float32", "float16"] = "float32"
+    m: int = 16
+    ef_construction: int = 200
+    ef_search: int = 100
+    metadata_schema: Mapping[str, FieldType] = field(default_factory=dict)
+    extra_vector_fields: Mapping[str, int] = field(default_factory=dict)
+    index_content: bool = True
+    batch_size: int = 500
+
+    def __init__(
+        self,
+        index_name: str = "embcompare",
+        prefix: str | None = None,
+        kind: str = "flat",
+        metric: str = "cosine",
+        dtype: str = "float32",
+        m: int = 16,
+        ef_construction: int = 200,
+        ef_search: int = 100,
+        metadata_schema: Mapping[str, str] | None = None,
+        extra_vector_fields: Mapping[str, int] | None = None,
+        index_content: bool = True,
+        batch_size: int = 500,
+        *,
+        algorithm: str | None = None,
+        ef_runtime: int | None = None,
+    ) -> None:
+        values = dict(locals())
+        for name in self.__dataclass_fields__:
+            object.__setattr__(self, name, values[name])
+        object.__setattr__(self, "metadata_schema", dict(metadata_schema or {}))
+        object.__setattr__(self, "extra_vector_fields", dict(extra_vector_fields or {}))
+        if algorithm is not None:
+            warnings.warn("RedisIndexSpec(algorithm=...) is deprecated: pass kind=", DeprecationWarning, stacklevel=2)
+            if str(kind).lower() not in ("flat", str(algorithm).lower()):
+                raise InvalidParameterError(f"RedisIndexSpec: kind={kind!r} and algorithm={algorithm!r} disagree; pass kind only")
+            object.__setattr__(self, "kind", algorithm)
+        if ef_runtime is not None:
+            if ef_search not in (100, ef_runtime):
+                raise InvalidParameterError(
+                    f"RedisIndexSpec: ef_search={ef_search} and ef_runtime={ef_runtime} disagree; pass ef_search only"
+                )
+            object.__setattr__(self, "ef_search", ef_runtime)
+        self._validate()
+
+    @property
+    def algorithm(self) -> str:
+        """Deprecated name of :attr:`kind`."""
+        return self.kind
+
+    @property
+    def ef_runtime(self) -> int:
+        """Redis's name of :attr:`ef_search`."""
+        return self.ef_search
+
+    def _validate(self) -> None:  # noqa: C901 - one check per field
+        def bad(msg: str) -> InvalidParameterError:
+            return InvalidParameterError(f"RedisIndexSpec: {msg}")
+
+        object.__setattr__(self, "kind", str(self.kind).lower())
+        object.__setattr__(self, "metric", str(self.metric).lower())
+        object.__setattr__(self, "dtype", str(self.dtype).lower())
+        if not self.index_name or any(c.isspace() for c in self.index_name):
+            raise bad(f"index_name {self.index_name!r} must be a non-empty string without spaces")
+        if self.prefix is None:
+            object.__setattr__(self, "prefix", f"{self.index_name}:doc")
+        if self.bookkeeping_prefix.startswith(str(self.prefix)):
+            raise bad(
+                f"prefix {self.prefix!r} would also index the store's own keys ({self.bookkeeping_prefix}*); "
+                f"use a longer prefix such as {self.index_name + ':doc'!r}"
+            )
+        if self.kind not in ("flat", "hnsw"):
+            raise bad(f"kind {self.kind!r} is not one of 'flat', 'hnsw' (Redis has no IVF; use the FAISS store for it)")
+        if self.metric not in ("cosine", "ip", "l2"):
+            raise bad(f"metric {self.metric!r} is not one of 'cosine', 'ip', 'l2'")
+        if self.dtype not in ("float32", "float16"):
+            raise bad(f"dtype {self.dtype!r} is not one of 'float32', 'float16'")
+        for name in ("m", "ef_construction", "ef_search", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise bad(f"{name}={value!r} must be a positive integer")
+        schema = {str(k): str(v).lower() for k, v in dict(self.metadata_schema).items()}
+        for name, kind in schema.items():
+            if kind not in ("tag", "numeric", "text"):
+                raise bad(f"metadata field {name!r} has type {kind!r}; use 'tag', 'numeric' or 'text'")
+            if name in RESERVED_FIELDS:
+                raise bad(f"metadata field {name!r} is reserved ({sorted(RESERVED_FIELDS)}); rename it")
+            if not _NAME_RE.match(name):
+                raise bad(f"metadata field {name!r} must be an identifier (letters, digits, _)")
+        object.__setattr__(self, "metadata_schema", schema)
+        extra = {str(k): int(v) for k, v in dict(self.extra_vector_fields).items()}
+        for name, dim in extra.items():
+            if name in RESERVED_FIELDS or name in schema or not _NAME_RE.match(name):
+                raise bad(f"extra vector field {name!r} clashes with a reserved/metadata name or is not an identifier")
+            if dim <= 0:
+                raise bad(f"extra vector field {name!r} has dim {dim}; must be > 0")
+        object.__setattr__(self, "extra_vector_fields", extra)
+
+    @property
+    def bookkeeping_prefix(self) -> str:
+        """Prefix of the store's own keys (row counter, row -> id map, stored space)."""
+        return f"{self.index_name}:meta:"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (stored beside the index; :meth:`from_dict` reads it back)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RedisIndexSpec:
+        """Inverse of :meth:`to_dict`; also reads specs stored before the rename (``algorithm``,
+        ``ef_runtime``) without a warning. Unknown keys are ignored."""
+        data = dict(data)
+        if "algorithm" in data:
+            data.setdefault("kind", data.pop("algorithm"))
+        if "ef_runtime" in data:
+            data.setdefault("ef_search", data.pop("ef_runtime"))
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def np_dtype(self) -> np.dtype:
+        """The numpy dtype vectors are stored as."""
+        return np.dtype(self.dtype)
+
+    def field_types(self) -> dict[str, str]:
+        """Filterable fields -> ``"tag"`` | ``"numeric"`` | ``"text"`` (``cluster`` and ``content`` included)."""
+        types: dict[str, str] = {CLUSTER_FIELD: "tag", **self.metadata_schema}
+        if self.index_content:
+            types[CONTENT_FIELD] = "text"
+        return types
+
+    def vector_attrs(self, dim: int) -> dict[str, Any]:
+        """redisvl attributes of one vector field of ``dim`` dimensions."""
+        attrs: dict[str, Any] = {"dims": dim, "algorithm": self.kind, "distance_metric": self.metric, "datatype": self.dtype}
+        if self.kind == "hnsw":
+            attrs.update(m=self.m, ef_construction=self.ef_construction, ef_runtime=self.ef_search)
+        return attrs
+
+    def index_schema(self, dim: int) -> IndexSchema:
+        """The redisvl schema of this spec for ``dim``-d main vectors."""
+        tag = {"separator": TAG_SEPARATOR}
+        fields: list[dict[str, Any]] = [
+            {"name": ROW_FIELD, "type": "numeric"},
+            {"name": CLUSTER_FIELD, "type": "tag", "attrs": tag},
+        ]
+        if self.index_content:
+            fields.append({"name": CONTENT_FIELD, "type": "text"})
+        for name, kind in self.metadata_schema.items():
+            fields.append({"name": name, "type": kind, **({"attrs": tag} if kind == "tag" else {})})
+        for name, d in {VECTOR_FIELD: dim, **self.extra_vector_fields}.items():
+            fields.append({"name": name, "type": "vector", "attrs": self.vector_attrs(d)})
+        return IndexSchema.from_dict(
+            {
+                "index": {"name": self.index_name, "prefix": self.prefix, "key_separator": ":", "storage_type": "hash"},
+                "fields": fields,
+            }
+        )
+
+
+def schema_differences(existing: IndexSchema, wanted: IndexSchema) -> list[str]:
+    """Human-readable differences between two redisvl schemas (query-time knobs such as ef_search ignored)."""
+    diffs: list[str] = []
+    prefixes = existing.index.prefix if isinstance(existing.index.prefix, list) else [existing.index.prefix]
+    if list(prefixes) != [wanted.index.prefix]:
+        diffs.append(f"prefix: index has {existing.index.prefix!r}, asked for {wanted.index.prefix!r}")
+    have = {f.name: f for f in existing.fields.values()}
+    want = {f.name: f for f in wanted.fields.values()}
+    for name in sorted(set(have) | set(want)):
+        a, b = have.get(name), want.get(name)
+        if a is None:
+            diffs.append(f"field {name!r} ({_norm(b.type)}) is missing from the index")
+            continue
+        if b is None:
+            diffs.append(f"index has field {name!r} ({_norm(a.type)}) not in the spec")
+            continue
+        if _norm(a.type) != _norm(b.type):
+            diffs.append(f"field {name!r}: index has type {_norm(a.type)}, asked for {_norm(b.type)}")
+            continue
+        keys: list[str] = []
+        if _norm(a.type) == "tag":
+            keys = ["separator"]
+        elif _norm(a.type) == "vector":
+            keys = ["dims", "algorithm", "distance_metric", "datatype"]
+            if str(getattr(b.attrs, "algorithm", "")).lower().endswith("hnsw"):
+                keys += ["m", "ef_construction"]
+        for key in keys:
+            va, vb = _norm(getattr(a.attrs, key, None)), _norm(getattr(b.attrs, key, None))
+            if va != vb:
+                va, vb = (repr(va), repr(vb)) if key == "separator" else (va, vb)
+                diffs.append(f"{_norm(a.type)} field {name!r} {key}: index has {va}, asked for {vb}")
+    return diffs
+
+
+def _norm(value: Any) -> Any:
+    value = getattr(value, "value", value)
+    return str(value).lower() if isinstance(value, str) else value
+
+
+# --------------------------------------------------------------------------- field values
+
+
+def field_value(value: Any, kind: str, name: str) -> str | int | float:
+    """A metadata value as the HASH field of its ``kind``: a TAG string (list items joined with
+    :data:`TAG_SEPARATOR`), a number, or text. Raises ``InvalidParameterError`` for a non-number in a
+    numeric field or a tag holding the separator character."""
+    if kind == "tag":
+        vals = [str(v).lower() if isinstance(v, bool) else str(v) for v in (value if isinstance(value, (list, tuple, set)) else [value])]
+        if any(TAG_SEPARATOR in v for v in vals):
+            raise InvalidParameterError(
+                f"metadata {name!r}={value!r} holds the control character \\x1f, the TAG separator of this store; remove it"
+            )
+        return TAG_SEPARATOR.join(vals)
+    if kind == "numeric":
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            raise InvalidParameterError(f"metadata {name!r}={value!r} is not a number but the schema says 'numeric'")
+        return float(value) if isinstance(value, (float, np.floating)) else int(value)
+    return str(value)
+
+
+# --------------------------------------------------------------------------- filters -> query string
+
+
+def escape_tag(value: str) -> str:
+    """A TAG value escaped for a RediSearch query (every character but letters, digits and _)."""
+    return re.sub(r"([^\w])", r"\\\1", value)
+
+
+def _num(x: float, exclusive: bool) -> str:
+    text = "-inf" if x == -math.inf else "+inf" if x == math.inf else repr(float(x))
+    return f"({text}" if exclusive and math.isfinite(x) else text
+
+
+def _unindexed(name: str, types: Mapping[str, str]) -> InvalidParameterError:
+    return InvalidParameterError(
+        f"Filter on {name!r}, which is not an indexed field (indexed: {sorted(types)}). "
+        f"Add it to RedisIndexSpec(metadata_schema={{{name!r}: 'tag'|'numeric'|'text'}}) and re-index."
+    )
+
+
+def _leaf_query(leaf: Leaf, types: Mapping[str, str]) -> str:
+    if leaf.kind == "all":
+        q = "*"
+    elif leaf.kind == "missing":
+        raise InvalidParameterError(
+            f"Filter 'field {leaf.field!r} is missing' is not supported on Redis (the index does not record "
+            "absent fields); store an explicit value such as 'none' and filter on it."
+        )
+    else:
+        kind = types.get(leaf.field)
+        if kind is None:
+            raise _unindexed(leaf.field, types)
+        f = leaf.field
+        if leaf.kind == "tag" and kind == "tag":
+            q = "@%s:{%s}" % (f, "|".join(escape_tag(v) for v in leaf.values))
+        elif leaf.kind == "tag" and kind == "numeric":
+            try:
+                nums = [float(v) for v in leaf.values]
+            except ValueError:
+                raise InvalidParameterError(
+                    f"Filter on numeric field {f!r} needs numbers, got {list(leaf.values)!r}"
+                ) from None
+            q = "(" + " | ".join(f"@{f}:[{_num(x, False)} {_num(x, False)}]" for x in nums) + ")"
+        elif leaf.kind == "num" and kind == "numeric":
+            q = f"@{f}:[{_num(leaf.lo, leaf.lo_exclusive)} {_num(leaf.hi, leaf.hi_exclusive)}]"
+        elif leaf.kind == "phrase" and kind == "text":
+            q = '@%s:"%s"' % (f, " ".join(leaf.values))
+        elif leaf.kind == "terms" and kind == "text":
+            alts = [" ".join(escape_tag(t[:-1]) + "*" if t.endswith("*") else escape_tag(t) for t in a) for a in leaf.alternatives]
+            q = f"@{f}:(" + " | ".join(alts) + ")"
+        else:
+            what = {"tag": "an exact value", "num": "a number range", "phrase": "a phrase", "terms": "words"}[leaf.kind]
+            fix = {
+                "tag": "index it as 'tag' for exact values, or filter with {'$like': ...} on a text field",
+                "numeric": "compare it with numbers ($gt, $gte, $lt, $lte, or a number for equality)",
+                "text": "index it as 'text' to match words",
+            }
+            raise InvalidParameterError(
+                f"Filter on {f!r} asks for {what}, but the field is indexed as {kind!r}: "
+                f"{fix.get('tag' if leaf.kind == 'tag' else 'numeric' if leaf.kind == 'num' else 'text')}."
+            )
+    return f"(-{q})" if leaf.negate else q
+
+
+def _tree_query(node: Node | Leaf, types: Mapping[str, str]) -> str:
+    if isinstance(node, Leaf):
+        return _leaf_query(node, types)
+    left, right = _tree_query(node.left, types), _tree_query(node.right, types)
+    return f"({left} {right})" if node.op == "and" else f"({left} | {right})"
+
+
+def filter_query(filter: Filter | str, field_types: Mapping[str, str]) -> str | None:
+    """The RediSearch query string of a filter (``None``: no filter).
+
+    ``filter``: a redisvl expression or LangChain dict (parsed by :func:`filters.filter_tree`, so every
+    store reads it the same way), or a raw RediSearch query string (passed through, Redis only).
+    ``field_types``: the index's filterable fields (:meth:`RedisIndexSpec.field_types`); a filter on
+    another field, or of the wrong kind for its field, raises ``InvalidParameterError`` naming the fix.
+    A tag equality on a numeric field compares numbers. Check :func:`filters.matches_nothing` first
+    (a match-nothing filter has no query string).
+    """
+    if isinstance(filter, str):
+        return filter
+    tree = filter_tree(filter)
+    return None if tree is None else _tree_query(tree, field_types)
+
+
+def dict_to_filter(spec: Mapping[str, Any], field_types: Mapping[str, str]) -> str | None:
+    """Compatibility helper: a LangChain-style dict filter as a RediSearch query string for an index with
+    these ``field_types`` (``None`` when it constrains nothing). Same rules as :func:`filter_query`;
+    ``$in: []`` raises ``InvalidParameterError`` here (the store short-circuits it to an empty result)."""
+    expr = as_expression(spec)
+    if matches_nothing(expr):
+        raise InvalidParameterError(f"The filter {dict(spec)!r} matches no document ($in: []); it has no query string.")
+    return filter_query(expr, field_types)

@@ -1,0 +1,250 @@
+"""Writes on Redis: upserts in pipelined, retried batches, deletes, cluster labels and vector fields.
+
+One job: every write of :class:`~.redis.RedisVectorStore` (a mixin of it, on top of
+:class:`~.redis_rows.RedisRowsMixin`'s row bookkeeping). An upsert takes one round trip per batch: the
+server-side script :data:`~.redis_io.UPSERT_LUA` writes the documents, gives new ones a row from the
+counter, keeps stored ones' rows and fills the row -> id map, atomically. A batch whose connection
+drops (or whose server restarts) is rerun whole after an exponential backoff (a rerun finds the rows
+it gave and keeps them), and a crashed ingest resumes with ``skip_existing=True`` (which needs stable
+ids: see :meth:`RedisWriteMixin.add_documents`).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import redis
+from langchain_core.documents import Document
+
+from langchain_embcompare.errors import (
+    DimensionMismatchError,
+    EmptyInputError,
+    InvalidParameterError,
+    MissingCapabilityError,
+)
+from langchain_embcompare.stores.base import last_wins, normalize_rows, prepare_documents
+from langchain_embcompare.stores.redis_rows import RedisRowsMixin
+from langchain_embcompare.stores.redis_schema import (
+    CLUSTER_FIELD,
+    CONTENT_FIELD,
+    ID_FIELD,
+    METADATA_FIELD,
+    VECTOR_FIELD,
+    field_value,
+)
+
+
+class RedisWriteMixin(RedisRowsMixin):
+    """Writes of :class:`~.redis.RedisVectorStore` (see the module docstring)."""
+
+    def add_documents(self, documents: list[Document], ids: list[str] | None = None, **kwargs: Any) -> list[str]:
+        """Embed and upsert documents (id rule in the module docstring); returns every id, in order.
+
+        ``skip_existing=True`` embeds and writes only the documents whose id is not stored yet (resume
+        after a crash); it needs stable ids, so it raises ``InvalidParameterError`` when a document has
+        no explicit id (``ids``, ``Document.id`` or ``metadata["doc_id"]``)."""
+        if ids is None and "ids" in kwargs:
+            ids = kwargs.pop("ids")
+        if kwargs.get("skip_existing"):
+            no_id = [
+                i for i, d in enumerate(documents)
+                if (ids is None or ids[i] is None) and not d.id and not d.metadata.get("doc_id")
+            ]
+            if no_id:
+                raise InvalidParameterError(
+                    f"skip_existing=True needs stable document ids, but {len(no_id)} documents have none (e.g. "
+                    f"position {no_id[0]}): a fresh random id never matches a stored one. Set Document.id, "
+                    "metadata['doc_id'] or pass ids=."
+                )
+        docs = prepare_documents(documents, ids)
+        todo = docs
+        if kwargs.get("skip_existing"):
+            present = self.rows_of([str(d.id) for d in docs]) >= 0
+            todo = [d for d, p in zip(docs, present.tolist()) if not p]
+            if not todo:
+                return [str(d.id) for d in docs]
+        vectors = self.embedding.encode_documents([d.page_content for d in todo])
+        self.upsert_vectors(vectors, todo, **kwargs)
+        return [str(d.id) for d in docs]
+
+    # ------------------------------------------------------------------ writing
+
+    def upsert_vectors(
+        self,
+        vectors: np.ndarray,
+        documents: Sequence[Document],
+        *,
+        extra_vectors: Mapping[str, np.ndarray] | None = None,
+        cluster_ids: np.ndarray | Sequence[int] | None = None,
+        skip_existing: bool = False,
+        batch_size: int | None = None,
+    ) -> list[str]:
+        """Write (n, dim) float32 vectors + documents in retried batches (one script call each); returns every id
+        passed, in order. A stored id is replaced (text, metadata, vector; its row is kept); an id named
+        twice keeps the last one. ``extra_vectors``: ``{field: (n, d)}`` for the extra vector fields
+        (default: the field's re-normalised Matryoshka prefix of ``vectors``); ``cluster_ids``: (n,) int
+        labels for the ``cluster`` TAG; ``skip_existing``: leave stored ids untouched (resume);
+        ``batch_size``: documents per batch (default ``spec.batch_size``). Raises
+        ``EmptyInputError``, ``DimensionMismatchError``, ``InvalidVectorError``, ``InvalidParameterError``."""
+        n = len(documents)
+        if n == 0:
+            raise EmptyInputError("upsert_vectors got no documents; pass at least one Document with its vector.")
+        raw = np.asarray(vectors, dtype=np.float32)
+        mats = {VECTOR_FIELD: self._check_vectors(raw, n, None)}
+        given = dict(extra_vectors or {})
+        for name, dim in self.spec.extra_vector_fields.items():  # type: ignore[attr-defined]
+            small = given.pop(name, None)
+            # Not given: the field's Matryoshka prefix of the main vector, re-normalised (the funnel's
+            # shortlist field, queried with re-normalised prefixes whatever the metric).
+            mats[name] = self._check_vectors(normalize_rows(raw[:, :dim]) if small is None else small, n, name)
+        if given:
+            self._field_dim(next(iter(given)))  # raises naming the unknown field
+        clusters = None
+        if cluster_ids is not None:
+            clusters = np.asarray(cluster_ids)
+            if clusters.shape != (n,):
+                raise InvalidParameterError(f"cluster_ids has shape {clusters.shape}; expected ({n},), one per document")
+        ids = [str(d.id or d.metadata.get("doc_id") or uuid.uuid4().hex) for d in documents]
+        keep = np.arange(n) if len(set(ids)) == n else last_wins([Document(page_content="", id=i) for i in ids])
+        dtype = self.spec.np_dtype  # type: ignore[attr-defined]
+        mats = {name: m.astype(dtype, copy=False) for name, m in mats.items()}
+        size = batch_size or self.spec.batch_size  # type: ignore[attr-defined]
+        for start in range(0, len(keep), size):
+            self._write_batch(keep[start : start + size], ids, documents, mats, clusters, skip_existing)
+        return ids
+
+    def _write_batch(
+        self, pos: np.ndarray, ids: list[str], documents: Sequence[Document], mats: Mapping[str, np.ndarray],
+        clusters: np.ndarray | None, skip_existing: bool,
+    ) -> None:
+        keys = [self._key(ids[i]) for i in pos]
+        schema = self.spec.metadata_schema  # type: ignore[attr-defined]
+        mappings = []
+        for i in pos.tolist():
+            doc = documents[i]
+            mapping: dict[str, Any] = {
+                ID_FIELD: ids[i], CONTENT_FIELD: doc.page_content, METADATA_FIELD: json.dumps(doc.metadata, default=str),
+            }
+            for name, mat in mats.items():
+                mapping[name] = mat[i].tobytes()
+            if clusters is not None:
+                mapping[CLUSTER_FIELD] = str(int(clusters[i]))
+            for name, kind in schema.items():
+                if doc.metadata.get(name) is not None:
+                    mapping[name] = field_value(doc.metadata[name], kind, name)
+            mappings.append(mapping)
+
+        args: list[Any] = ["1" if skip_existing else "0"]
+        for i, mapping in zip(pos.tolist(), mappings):
+            args += [ids[i], len(mapping)]
+            for kv in mapping.items():
+                args += kv
+
+        def run() -> list[int]:
+            got = self._upsert_script(keys=[*keys, self.counter_key, self.rows_key], args=args, client=self.client)
+            return [int(r) for r in got]
+
+        updated = self._retrying(run, int(pos[0]))
+        self._forget(updated)
+
+    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        """Delete documents by id (unknown ids are not an error); ``ids=None`` deletes every document of
+        the index, keeping the index. Returns True."""
+        if ids is None:
+            self._call(self.index.clear)  # type: ignore[attr-defined]
+            self._call(lambda: self.client.delete(self.rows_key))  # type: ignore[attr-defined]
+            self._forget()
+            return True
+        ids = [str(i) for i in ids]
+        if not ids:
+            return True
+        rows = self.rows_of(ids)
+
+        def run() -> None:
+            with self.client.pipeline(transaction=False) as pipe:
+                pipe.delete(*[self._key(i) for i in ids])
+                known = [int(r) for r in rows if r >= 0]
+                if known:
+                    pipe.hdel(self.rows_key, *known)
+                pipe.execute()
+
+        self._retrying(run, 0)
+        self._forget(rows[rows >= 0].tolist())
+        return True
+
+    # ------------------------------------------------------------------ capabilities (writes)
+
+    def set_cluster_labels(self, rows: np.ndarray, labels: np.ndarray) -> None:
+        """Set the ``cluster`` TAG of ``rows`` to ``labels`` ((n,) int), pipelined in batches; ``KeyError``
+        for unknown rows."""
+        r = np.asarray(rows, dtype=np.int64).ravel()
+        lab = np.asarray(labels).ravel()
+        if lab.shape != r.shape:
+            raise InvalidParameterError(f"labels has shape {lab.shape}; expected {r.shape}, one per row")
+        ids = self._ids_of_rows(r)
+        self._hset_many(ids, CLUSTER_FIELD, [str(int(x)) for x in lab.tolist()])
+
+    def ensure_vector_field(self, name: str, dim: int) -> None:
+        """Make sure the extra vector field ``name`` of ``dim`` dimensions exists: declared in the spec, or
+        added now with ``FT.ALTER ... SCHEMA ADD`` (recorded beside the index, so a reopen adopts it).
+        Existing documents get the field when :meth:`write_vector_field` writes it. Raises
+        ``DimensionMismatchError`` when it exists with another dim, ``MissingCapabilityError`` when the
+        server cannot add a vector field (declare it in ``RedisIndexSpec.extra_vector_fields`` and rebuild)."""
+        have = self.spec.extra_vector_fields.get(name) if name != VECTOR_FIELD else self._space.dim  # type: ignore[attr-defined]
+        if have is not None:
+            if int(have) != int(dim):
+                raise DimensionMismatchError(
+                    f"Vector field {name!r} of Redis index {self.spec.index_name!r} is {have}-d, not {dim}-d; "  # type: ignore[attr-defined]
+                    "pick another field name or rebuild the index."
+                )
+            return
+        spec = replace(self.spec, extra_vector_fields={**self.spec.extra_vector_fields, name: int(dim)})  # type: ignore[attr-defined]
+        attrs = spec.vector_attrs(int(dim))
+        args = ["TYPE", attrs["datatype"].upper(), "DIM", int(dim), "DISTANCE_METRIC", attrs["distance_metric"].upper()]
+        if spec.kind == "hnsw":
+            args += ["M", spec.m, "EF_CONSTRUCTION", spec.ef_construction]
+        try:
+            self._call(lambda: self.client.execute_command(
+                "FT.ALTER", spec.index_name, "SCHEMA", "ADD", name, "VECTOR", spec.kind.upper(), len(args), *args
+            ))
+        except redis.exceptions.ResponseError as exc:
+            raise MissingCapabilityError(
+                f"This Redis server cannot add the vector field {name!r} to index {spec.index_name!r} ({exc}). "
+                f"Declare it up front: RedisIndexSpec(extra_vector_fields={{{name!r}: {int(dim)}}}) and rebuild."
+            ) from exc
+        self._set_spec(spec)  # type: ignore[attr-defined]
+        self._write_meta()  # type: ignore[attr-defined]
+
+    def write_vector_field(self, name: str, rows: np.ndarray, vectors: np.ndarray) -> None:
+        """Write (n, d) float32 ``vectors`` into the extra field ``name`` of ``rows`` (cosine: stored unit
+        length), pipelined in retried batches. ``KeyError`` for unknown rows."""
+        if name not in self.vector_fields:
+            self._field_dim(name)  # raises naming the fix
+        r = np.asarray(rows, dtype=np.int64).ravel()
+        v = self._check_vectors(vectors, len(r), name).astype(self.spec.np_dtype, copy=False)  # type: ignore[attr-defined]
+        self._hset_many(self._ids_of_rows(r), name, [v[j].tobytes() for j in range(len(r))])
+
+    def _hset_many(self, ids: Sequence[str | None], field: str, values: Sequence[Any]) -> None:
+        size = self.spec.batch_size  # type: ignore[attr-defined]
+        for start in range(0, len(ids), size):
+            def run(start: int = start) -> None:
+                with self.client.pipeline(transaction=False) as pipe:
+                    for i, val in zip(ids[start : start + size], values[start : start + size]):
+                        pipe.hset(self._key(str(i)), field, val)
+                    pipe.execute()
+
+            self._retrying(run, start)
+
+    # ------------------------------------------------------------------ older name (retrievers not yet ported)
+
+    def set_clusters(self, ids: Sequence[str], cluster_ids: np.ndarray | Sequence[int]) -> None:
+        """Deprecated: :meth:`set_cluster_labels` by id. Sets the ``cluster`` TAG of stored documents."""
+        cl = np.asarray(cluster_ids)
+        if cl.shape != (len(ids),):
+            raise InvalidParameterError(f"cluster_ids has shape {cl.shape}; expected ({len(ids)},), one per id")
+        self._hset_many(list(ids), CLUSTER_FIELD, [str(int(c)) for c in cl.tolist()])
