@@ -104,7 +104,7 @@ def stores(milvus_uri, hash_embeddings_module):  # noqa: F811
 def hash_embeddings_module():
     from conftest import HashEmbeddings
 
-    return HashEmbeddings(16)
+    return HashEmbeddings(16, name="milvus-hash-16")
 
 
 @pytest.mark.parametrize("layout", ["typed", "plain"])
