@@ -246,15 +246,15 @@ def test_index_api_incremental_and_full_cleanup(milvus_uri, milvus_collection): 
     rm = InMemoryRecordManager(namespace="milvus-test")
     rm.create_schema()
     docs = [Document(page_content=f"page {i}", metadata={"source": f"s{i % 2}"}) for i in range(4)]
-    r = index(docs, rm, store, cleanup="incremental", source_id_key="source")
+    r = index(docs, rm, store, cleanup="incremental", source_id_key="source", key_encoder="sha256")
     assert r["num_added"] == 4 and store.count() == 4
-    r = index(docs, rm, store, cleanup="incremental", source_id_key="source")
+    r = index(docs, rm, store, cleanup="incremental", source_id_key="source", key_encoder="sha256")
     assert r["num_skipped"] == 4 and r["num_added"] == 0 and store.count() == 4
     changed = [Document(page_content="page 0 v2", metadata={"source": "s0"}), *docs[1:2]]
-    r = index(changed, rm, store, cleanup="incremental", source_id_key="source")
+    r = index(changed, rm, store, cleanup="incremental", source_id_key="source", key_encoder="sha256")
     # s0 keeps only "page 0 v2", s1 only "page 1": pages 0, 2 and 3 go
     assert r["num_added"] == 1 and r["num_deleted"] == 3 and store.count() == 2
-    r = index(docs[:1], rm, store, cleanup="full", source_id_key="source")
+    r = index(docs[:1], rm, store, cleanup="full", source_id_key="source", key_encoder="sha256")
     assert store.count() == 1 and r["num_added"] == 1 and r["num_deleted"] == 2
     assert store.similarity_search("page 0", k=5)[0].page_content == "page 0"
 
