@@ -552,7 +552,13 @@ class MilvusVectorStore(EmbStore):
         return np.asarray([got[r][name] for r in rows.tolist()], dtype=np.float32).reshape(len(rows), dim)
 
     def _scan(self, fields: list[str], expr: str = f"{ROW_FIELD} >= 0") -> list[dict[str, Any]]:
-        """Every entity matching ``expr`` (a query iterator: no result-size limit on a server)."""
+        """Every entity matching ``expr``: on a server a query iterator (no result-size limit); Milvus Lite
+        has no iterator timestamps and no result cap, so one query with ``limit = count``."""
+        if is_lite(self.uri):
+            n = self.count()
+            if n == 0:
+                return []
+            return list(self.client.query(self.name, filter=expr, output_fields=fields, limit=n, timeout=self.timeout))
         it = self.client.query_iterator(self.name, batch_size=_CHUNK, filter=expr, output_fields=fields, timeout=self.timeout)
         out: list[dict[str, Any]] = []
         try:
