@@ -126,8 +126,12 @@ def test_empty_corpus_and_bad_input(emb):
     store = FaissVectorStore(emb)
     with pytest.raises(EmptyInputError, match="empty"):
         store.add_documents([])
-    with pytest.raises(EmptyInputError, match="add documents"):
-        store.similarity_search("anything")
+    # LangChain's contract: an empty store answers every search with [] (the same on every store)
+    assert store.similarity_search("anything") == []
+    assert store.similarity_search_with_score("anything", k=3) == []
+    assert store.max_marginal_relevance_search("anything") == []
+    scores, rows = store.search_rows(np.ones((2, 32), np.float32), 3)
+    assert rows.shape == (2, 3) and (rows == -1).all() and np.isneginf(scores).all()
     with pytest.raises(InvalidParameterError):
         FaissIndexSpec(kind="lsh")
     store.add_documents(corpus(5))

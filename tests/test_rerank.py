@@ -185,12 +185,11 @@ def test_async_path_matches_sync_and_sends_a_round_concurrently() -> None:
     docs = make_docs(GRADES[:6])
     judge = ScriptedJudge(script=truthful, delay=0.1)
     reranker = PairwiseLLMReranker(llm=judge, method="allpairs", top_n=3, max_concurrency=10)
-    start = time.perf_counter()
     out = asyncio.run(reranker.acompress_documents(docs, "q"))
-    elapsed = time.perf_counter() - start
     assert judge.calls == 30
-    assert 2 <= judge.peak_concurrency <= 10  # abatch honours max_concurrency
-    assert elapsed < 30 * 0.1 / 2  # one-at-a-time would take 3 s
+    # a round's 30 calls (0.1 s each) overlap, up to max_concurrency: counted, not timed (a wall-clock
+    # bound failed on a loaded 2-core machine while the calls did overlap)
+    assert 5 <= judge.peak_concurrency <= 10
     sync = PairwiseLLMReranker(llm=ScriptedJudge(script=truthful), method="allpairs", top_n=3)
     assert ids(out) == ids(sync.compress_documents(docs, "q"))
 

@@ -316,11 +316,21 @@ class EmbStore(VectorStore):
     # -- LangChain: adding ------------------------------------------------------------------------
 
     def add_documents(self, documents: list[Document], ids: list[str] | None = None, **kwargs: Any) -> list[str]:
+        """Embed and upsert documents (the id rule: :func:`prepare_documents`); returns every id.
+        ``batch_size`` (as LangChain's indexing API passes it) embeds and writes in chunks of that size."""
         if ids is None and "ids" in kwargs:
             ids = kwargs.pop("ids")
+        batch_size = kwargs.pop("batch_size", None)
         docs = prepare_documents(documents, ids)
-        vectors = self.embedding.encode_documents([d.page_content for d in docs])
-        return self.upsert_vectors(vectors, docs, **kwargs)
+        step = len(docs) if not batch_size else int(batch_size)
+        if step <= 0:
+            raise InvalidParameterError(f"batch_size must be positive, got {batch_size}.")
+        out: list[str] = []
+        for start in range(0, len(docs), step):
+            chunk = docs[start : start + step]
+            vectors = self.embedding.encode_documents([d.page_content for d in chunk])
+            out += self.upsert_vectors(vectors, chunk, **kwargs)
+        return out
 
     def add_texts(
         self, texts: Iterable[str], metadatas: list[dict] | None = None, *, ids: list[str] | None = None, **kwargs: Any
@@ -456,6 +466,7 @@ class EmbStore(VectorStore):
         metadata = kwargs.pop("metadata", None)
         params = {**search_kwargs, **kwargs}
         extra = {k: v for k, v in (("tags", tags), ("metadata", metadata)) if v is not None}
+        check_search_kwargs({"store": self, **params, **extra})
         return EmbRetriever(store=self, **params, **extra)
 
     @classmethod
@@ -521,6 +532,26 @@ _SEARCH_KWARGS = {
 }
 
 
+def check_search_kwargs(data: Mapping[str, Any]) -> None:
+    """Raise ``InvalidParameterError`` for an unknown ``search_type`` or a kwarg that type does not take
+    (named with the allowed ones), as :meth:`EmbStore.as_retriever` promises."""
+    st = data.get("search_type", "similarity")
+    if st not in SEARCH_TYPES:
+        raise InvalidParameterError(f"search_type={st!r} is not supported; use one of {list(SEARCH_TYPES)}.")
+    allowed = _SEARCH_KWARGS[st] | {"store", "search_type", "tags", "metadata", "callbacks", "verbose", "name"}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise InvalidParameterError(
+            f"search_type={st!r} does not take {unknown}; its search_kwargs are {sorted(_SEARCH_KWARGS[st])}."
+        )
+    if st == "similarity_score_threshold":
+        t = data.get("score_threshold")
+        if t is None or not 0.0 <= float(t) <= 1.0:
+            raise InvalidParameterError(
+                f"search_type='similarity_score_threshold' needs score_threshold in [0, 1] (a relevance score), got {t!r}."
+            )
+
+
 class EmbRetriever(BatchRetriever):
     """The plain retriever over any store of this package, with LangChain's ``search_type`` semantics.
 
@@ -546,23 +577,8 @@ class EmbRetriever(BatchRetriever):
     @model_validator(mode="before")
     @classmethod
     def _check_kwargs(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        st = data.get("search_type", "similarity")
-        if st not in SEARCH_TYPES:
-            raise InvalidParameterError(f"search_type={st!r} is not supported; use one of {list(SEARCH_TYPES)}.")
-        allowed = _SEARCH_KWARGS[st] | {"store", "search_type", "tags", "metadata", "callbacks", "verbose", "name"}
-        unknown = sorted(set(data) - allowed)
-        if unknown:
-            raise InvalidParameterError(
-                f"search_type={st!r} does not take {unknown}; its search_kwargs are {sorted(_SEARCH_KWARGS[st])}."
-            )
-        if st == "similarity_score_threshold":
-            t = data.get("score_threshold")
-            if t is None or not 0.0 <= float(t) <= 1.0:
-                raise InvalidParameterError(
-                    f"search_type='similarity_score_threshold' needs score_threshold in [0, 1] (a relevance score), got {t!r}."
-                )
+        if isinstance(data, dict):
+            check_search_kwargs(data)
         return data
 
     @field_validator("k", "fetch_k")

@@ -21,7 +21,7 @@ an index never runs code (LangChain's FAISS store needs ``allow_dangerous_deseri
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -46,14 +46,33 @@ from langchain_embcompare.matryoshka import (
     as_matryoshka,
     check_finite,
 )
-from langchain_embcompare.stores.base import METRICS, EmbStore, as_query_matrix, prepare_documents
+from langchain_embcompare.stores.base import (
+    METRICS,
+    EmbStore,
+    as_query_matrix,
+    empty_result,
+    exact_scores,
+    filter_matches_nothing,
+    last_wins,
+    normalize_rows,
+    prepare_documents,
+    top_k,
+)
 
 FORMAT_VERSION = 1
 
 
 @dataclass
 class FaissIndexSpec:
-    """How to index: the kind, the metric and each kind's knobs (defaults suit 1k-1M vectors)."""
+    """How to index: the kind, the metric and each kind's knobs (defaults suit 1k-1M vectors).
+
+    ``kind``: ``"flat"`` (exact), ``"ivf"`` (``nlist`` lists, default ``min(4 sqrt(n), n / 39)``;
+    ``nprobe`` lists searched, 1..nlist), ``"hnsw"`` (``hnsw_m`` links per node, 4..64;
+    ``ef_construction``; ``ef_search`` >= k candidates kept while searching). ``field_kind`` indexes
+    the extra vector fields (the funnel's shortlist): ``"flat"`` (exact scan), ``"hnsw"``
+    (``field_ef_search``), ``"ivf"`` (``field_nprobe``) or ``"binary"`` (sign bits, Hamming, HNSW
+    over the codes): an approximate shortlist that does not scan every vector.
+    """
 
     kind: Literal["flat", "ivf", "hnsw"] = "flat"
     metric: Literal["cosine", "ip", "l2"] = "cosine"
@@ -64,19 +83,37 @@ class FaissIndexSpec:
     ef_search: int = 128
     rescore_multiplier: int = 4  # binary: shortlist k * this by Hamming, then rescore in float
     exact_below: float = 0.05  # a filtered search over fewer rows than this fraction runs exactly in numpy
+    field_kind: Literal["flat", "hnsw", "ivf", "binary"] = "flat"
+    field_ef_search: int = 64
+    field_nprobe: int = 16
 
     def __post_init__(self) -> None:
         if self.kind not in ("flat", "ivf", "hnsw"):
             raise InvalidParameterError(f"FAISS index kind must be 'flat', 'ivf' or 'hnsw', got {self.kind!r}.")
         if self.metric not in METRICS:
             raise InvalidParameterError(f"metric must be one of {METRICS}, got {self.metric!r}.")
-        for name in ("nprobe", "hnsw_m", "ef_construction", "ef_search", "rescore_multiplier"):
+        if self.field_kind not in ("flat", "hnsw", "ivf", "binary"):
+            raise InvalidParameterError(f"field_kind must be 'flat', 'hnsw', 'ivf' or 'binary', got {self.field_kind!r}.")
+        for name in ("nprobe", "hnsw_m", "ef_construction", "ef_search", "rescore_multiplier", "field_ef_search", "field_nprobe"):
             if getattr(self, name) <= 0:
                 raise InvalidParameterError(f"{name} must be positive, got {getattr(self, name)}.")
 
 
 class FaissVectorStore(EmbStore):
-    """A LangChain ``VectorStore`` on FAISS that knows its vector space and refuses any other."""
+    """A LangChain ``VectorStore`` on FAISS that implements the store protocol (:mod:`.base`).
+
+    Capabilities: ``candidate_rows``, ``clusters`` (a per-row label array, searched as contiguous
+    blocks), ``vector_fields`` (extra float matrices, e.g. the funnel's shortlist prefix, searched
+    exactly with a faiss flat index).
+
+    Rows are positions in the store (0 .. n-1). Appending documents keeps every row; an upsert of a
+    stored id or a delete compacts the store (the index is rebuilt from the kept float vectors), so
+    rows are valid until the next write that replaces or removes documents. int8 calibration
+    (per-dimension ranges) is refitted on all vectors whenever the store has doubled since the last
+    fit, so an index started with one document does not collapse every later score onto one value.
+    """
+
+    capabilities = frozenset({"candidate_rows", "clusters", "vector_fields"})
 
     def __init__(
         self,
@@ -91,6 +128,8 @@ class FaissVectorStore(EmbStore):
         self.metric = self.spec.metric
         self.precision = self.embedding.precision
         self.quantizer = quantizer or Quantizer(self.precision)
+        self._calibrated_on = 0 if self.quantizer.ranges is None else -1  # -1: ranges given, keep them
+        self._trained_on = 0  # vectors the current index was built (IVF: trained) on
         self._space = self.embedding.space
         self.dim = self._space.dim
         self.index: Any = None
@@ -98,6 +137,10 @@ class FaissVectorStore(EmbStore):
         self._docs: list[Document] = []
         self._row_of: dict[str, int] = {}
         self._mask_cache: dict[str, np.ndarray] = {}
+        self._labels: np.ndarray | None = None  # cluster label per row, -1 = none
+        self._blocks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # perm, bounds, label values
+        self._fields: dict[str, np.ndarray] = {}  # extra vector fields, row-aligned
+        self._field_index: dict[str, Any] = {}
 
     # -- properties ------------------------------------------------------------------------------
 
@@ -107,12 +150,16 @@ class FaissVectorStore(EmbStore):
 
     @property
     def documents(self) -> list[Document]:
+        """The stored documents, row i = ``documents[i]`` (FAISS-specific; the protocol is ``documents_at``)."""
         return self._docs
 
     @property
     def vectors(self) -> np.ndarray:
-        """The stored float vectors, row i = ``documents[i]`` (for clustering, rescoring, plots)."""
+        """The stored float vectors, row i = ``documents[i]`` (FAISS-specific; the protocol is ``vectors_at``)."""
         return self._vectors
+
+    def count(self) -> int:
+        return len(self._docs)
 
     def __len__(self) -> int:
         return len(self._docs)
@@ -154,15 +201,14 @@ class FaissVectorStore(EmbStore):
                 index.is_trained = True
             return index
         if spec.kind == "hnsw":
-            index = faiss.IndexHNSWFlat(d, spec.hnsw_m, metric)
-        elif spec.kind == "ivf":
-            index = faiss.IndexIVFFlat(faiss.IndexFlat(d, metric), d, self._nlist(n), metric)
-        else:
-            return faiss.IndexFlat(d, metric)
-        return index
+            return faiss.IndexHNSWFlat(d, spec.hnsw_m, metric)
+        if spec.kind == "ivf":
+            return faiss.IndexIVFFlat(faiss.IndexFlat(d, metric), d, self._nlist(n), metric)
+        return faiss.IndexFlat(d, metric)
 
     def _nlist(self, n: int) -> int:
-        nlist = self.spec.nlist or max(1, int(4 * np.sqrt(n)))
+        # Default: 4 sqrt(n) lists, at most n / 39 (faiss's minimum of 39 training points per list).
+        nlist = self.spec.nlist or max(1, min(int(4 * np.sqrt(n)), n // 39))
         if nlist > n:
             raise InvalidParameterError(
                 f"An IVF index with nlist={nlist} needs at least {nlist} vectors to train, got {n}: "
@@ -180,8 +226,48 @@ class FaissVectorStore(EmbStore):
             return self.quantizer.encode(vectors)
         return vectors
 
-    def add_vectors(self, vectors: np.ndarray, documents: Sequence[Document], **kwargs: Any) -> list[str]:
-        """Index precomputed vectors. Documents whose id is already indexed are skipped (one copy per id)."""
+    def _rebuild(self) -> None:
+        """A fresh index over every stored vector (after a compaction or an int8 recalibration)."""
+        self.index = None
+        self._mask_cache.clear()
+        self._field_index.clear()
+        self._blocks = None
+        if len(self._vectors):
+            self._index_append(self._vectors)
+
+    def _index_append(self, vectors: np.ndarray) -> None:
+        if self.index is None:
+            if self.precision == "int8" and self._calibrated_on >= 0:
+                self.quantizer.ranges = None
+                self.quantizer.fit(self._vectors)
+                self._calibrated_on = len(self._vectors)
+            self.index = self._new_index(len(vectors))
+            self._configure(self.index)
+            self._trained_on = len(vectors)
+        codes = self._codes(vectors)
+        if not self.index.is_trained:
+            self.index.train(codes)
+            if self.precision == "int8":  # training an IVF-SQ refits its ranges: put ours back
+                self._pin_ranges(self.index)
+        self.index.add(codes)
+
+    def upsert_vectors(
+        self,
+        vectors: np.ndarray,
+        documents: Sequence[Document],
+        *,
+        extra_vectors: Mapping[str, np.ndarray] | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Index precomputed vectors (n, dim) float32 with their documents; returns every id passed.
+
+        A document whose id is stored already replaces it (text, metadata, vector); one batch naming an
+        id twice keeps the last. ``extra_vectors`` fills extra vector fields (default for a field not
+        given: the Matryoshka prefix of ``vectors`` at the field's dim, re-normalised).
+        Raises ``DimensionMismatchError``, ``InvalidVectorError`` (NaN/inf), ``InvalidParameterError``.
+        """
+        if kwargs:
+            raise InvalidParameterError(f"FaissVectorStore.upsert_vectors got unsupported options {sorted(kwargs)}.")
         docs = prepare_documents(list(documents))
         vectors = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
         if vectors.ndim != 2 or len(vectors) != len(docs):
@@ -192,35 +278,84 @@ class FaissVectorStore(EmbStore):
                 f"embed documents with the store's embeddings (dim={self.dim})."
             )
         check_finite(vectors, "document vectors")
-        seen = set(self._row_of)
-        keep = []
-        for i, d in enumerate(docs):  # skip ids already indexed, and repeats within this batch
-            if d.id not in seen:
-                seen.add(d.id)
-                keep.append(i)
-        if not keep:
-            return [d.id for d in docs]
-        docs = [docs[i] for i in keep]
-        vectors = vectors[keep]
+        extras = self._check_extras(extra_vectors, len(docs))
+        all_ids = [d.id for d in docs]
+        keep = last_wins(docs)
+        if len(keep) < len(docs):
+            docs = [docs[i] for i in keep]
+            vectors = vectors[keep]
+            extras = {f: v[keep] for f, v in extras.items()}
         if self.metric == "cosine":
-            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-            vectors = vectors / np.where(norms == 0, 1, norms)
-        if self.index is None:
-            self.quantizer.fit(vectors)
-            self.index = self._new_index(len(vectors))
-            self._configure(self.index)
-        codes = self._codes(vectors)
-        if not self.index.is_trained:
-            self.index.train(codes)
-            if self.precision == "int8":  # training an IVF-SQ refits its ranges: put ours back
-                self._pin_ranges(self.index)
-        self.index.add(codes)
+            vectors = normalize_rows(vectors)
+        replaced = [self._row_of[d.id] for d in docs if d.id in self._row_of]
+        if replaced:
+            self._drop_rows(np.asarray(replaced, dtype=np.int64), rebuild=False)
         start = len(self._docs)
         self._docs.extend(docs)
         self._row_of.update({d.id: start + i for i, d in enumerate(docs)})
         self._vectors = np.concatenate([self._vectors, vectors]) if start else vectors
+        if self._labels is not None:
+            self._labels = np.concatenate([self._labels, np.full(len(docs), -1, np.int64)])
+            self._blocks = None
+        for name, dim in self.vector_fields.items():
+            new = extras.get(name)
+            if new is None:
+                new = normalize_rows(vectors[:, :dim]) if dim <= self.dim else None
+            if new is None:
+                raise InvalidParameterError(f"Vector field {name!r} ({dim}-d) needs extra_vectors[{name!r}] for new documents.")
+            self._fields[name] = np.concatenate([self._fields[name], new.astype(np.float32)])
+            self._field_index.pop(name, None)
         self._mask_cache.clear()
-        return [d.id for d in docs]
+        if replaced or self._needs_refit() or self.index is None:
+            self._rebuild()
+        else:
+            self._index_append(vectors)
+        return all_ids
+
+    def _needs_refit(self) -> bool:
+        """Fitted state gone stale as the store grew: int8 ranges fitted on under half of the vectors,
+        or automatic IVF lists trained on under a quarter of them. Rebuilding at each doubling
+        (quadrupling) keeps the amortised cost linear."""
+        n = len(self._docs)
+        if self.precision == "int8" and self._calibrated_on > 0 and n >= 2 * self._calibrated_on:
+            return True
+        return self.spec.kind == "ivf" and self.spec.nlist is None and 0 < self._trained_on and n >= 4 * self._trained_on
+
+    def _check_extras(self, extra_vectors: Mapping[str, np.ndarray] | None, n: int) -> dict[str, np.ndarray]:
+        out = {}
+        for name, arr in (extra_vectors or {}).items():
+            dim = self.vector_fields.get(name)
+            if dim is None:
+                raise InvalidParameterError(f"Vector field {name!r} does not exist (fields: {sorted(self.vector_fields)}).")
+            a = np.ascontiguousarray(np.asarray(arr, dtype=np.float32))
+            if a.shape != (n, dim):
+                raise DimensionMismatchError(f"extra_vectors[{name!r}] has shape {a.shape}; expected ({n}, {dim}).")
+            out[name] = check_finite(a, f"{name!r} vectors")
+        return out
+
+    def _drop_rows(self, rows: np.ndarray, rebuild: bool = True) -> None:
+        keep = np.ones(len(self._docs), dtype=bool)
+        keep[rows] = False
+        self._docs = [d for d, k in zip(self._docs, keep.tolist()) if k]
+        self._row_of = {d.id: i for i, d in enumerate(self._docs)}
+        self._vectors = np.ascontiguousarray(np.asarray(self._vectors)[keep])
+        if self._labels is not None:
+            self._labels = self._labels[keep]
+        for name in self._fields:
+            self._fields[name] = np.ascontiguousarray(self._fields[name][keep])
+        if rebuild:
+            self._rebuild()
+
+    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        """Remove documents by id (unknown ids are not an error); ``None`` removes every document.
+        Rows of the remaining documents may change (the store is compacted)."""
+        if ids is None:
+            self._drop_rows(np.arange(len(self._docs), dtype=np.int64))
+            return True
+        rows = [self._row_of[i] for i in {str(i) for i in ids} if i in self._row_of]
+        if rows:
+            self._drop_rows(np.asarray(rows, dtype=np.int64))
+        return True
 
     def _configure(self, index: Any) -> None:
         if isinstance(index, (faiss.IndexHNSW, faiss.IndexBinaryHNSW)):
@@ -232,10 +367,77 @@ class FaissVectorStore(EmbStore):
         if isinstance(index, faiss.IndexBinaryIVF):
             index.nprobe = self.spec.nprobe
 
+    # -- optional capabilities -------------------------------------------------------------------
+
+    def set_cluster_labels(self, rows: np.ndarray, labels: np.ndarray) -> None:
+        """Set the cluster label (int >= 0) of ``rows``; rows never labelled hold -1."""
+        rows = np.asarray(rows, dtype=np.int64)
+        labels = np.asarray(labels, dtype=np.int64)
+        if rows.shape != labels.shape:
+            raise InvalidParameterError(f"{len(rows)} rows but {len(labels)} labels: pass one label per row.")
+        if self._labels is None:
+            self._labels = np.full(len(self._docs), -1, dtype=np.int64)
+        self._labels[rows] = labels
+        self._blocks = None
+
+    def cluster_labels(self, rows: np.ndarray) -> np.ndarray:
+        """The cluster label of each row (int64, -1 = none)."""
+        if self._labels is None:
+            return np.full(len(rows), -1, dtype=np.int64)
+        return self._labels[np.asarray(rows, dtype=np.int64)]
+
+    @property
+    def vector_fields(self) -> dict[str, int]:
+        return {name: int(v.shape[1]) for name, v in self._fields.items()}
+
+    def ensure_vector_field(self, name: str, dim: int) -> None:
+        """Create the extra vector field ``name`` of ``dim`` (filled with re-normalised Matryoshka
+        prefixes of the stored vectors when ``dim`` <= the store's dim, else zeros until written)."""
+        have = self.vector_fields.get(name)
+        if have is not None:
+            if have != dim:
+                raise DimensionMismatchError(f"Vector field {name!r} exists with dim {have}, not {dim}.")
+            return
+        if dim <= self.dim:
+            self._fields[name] = normalize_rows(np.asarray(self._vectors)[:, :dim]) if len(self._docs) else np.zeros((0, dim), np.float32)
+        else:
+            self._fields[name] = np.zeros((len(self._docs), dim), np.float32)
+
+    def write_vector_field(self, name: str, rows: np.ndarray, vectors: np.ndarray) -> None:
+        """Overwrite the field ``name`` at ``rows`` with ``vectors`` (len(rows), dim) float32."""
+        if name not in self._fields:
+            raise InvalidParameterError(f"Vector field {name!r} does not exist; call ensure_vector_field first.")
+        v = check_finite(np.asarray(vectors, dtype=np.float32), f"{name!r} vectors")
+        if v.shape != (len(rows), self._fields[name].shape[1]):
+            raise DimensionMismatchError(f"{name!r} vectors have shape {v.shape}; expected ({len(rows)}, {self._fields[name].shape[1]}).")
+        self._fields[name][np.asarray(rows, dtype=np.int64)] = v
+        self._field_index.pop(name, None)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def documents_at(self, rows: np.ndarray | Sequence[int]) -> list[Document]:
+        docs = self._docs
+        return [docs[r] for r in np.asarray(rows, dtype=np.int64).tolist()]
+
+    def vectors_at(self, rows: np.ndarray | Sequence[int], vector_field: str | None = None) -> np.ndarray:
+        src = self._vectors if vector_field is None else self._fields[vector_field]
+        return np.asarray(src[np.asarray(rows, dtype=np.int64)], dtype=np.float32)
+
+    def all_rows(self) -> np.ndarray:
+        return np.arange(len(self._docs), dtype=np.int64)
+
+    def rows_of(self, ids: Sequence[str]) -> np.ndarray:
+        """Row of each id, -1 for ids not stored."""
+        get = self._row_of.get
+        return np.fromiter((get(str(i), -1) for i in ids), dtype=np.int64, count=len(ids))
+
+    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        return [self._docs[self._row_of[i]] for i in ids if i in self._row_of]
+
     # -- searching -------------------------------------------------------------------------------
 
     def allowed_rows(self, filter: Filter) -> np.ndarray | None:
-        """Row numbers a filter keeps (None = all), cached per filter until the next add."""
+        """Row numbers a filter keeps (None = all), cached per filter until the next write."""
         expr = as_expression(filter)
         if expr is None:
             return None
@@ -245,109 +447,181 @@ class FaissVectorStore(EmbStore):
             mask = self._mask_cache[key] = evaluate_filter(expr, [d.metadata for d in self._docs])
         return np.flatnonzero(mask)
 
-    def _exact_scores(self, q: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    def _exact(self, q: np.ndarray, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        vecs = np.asarray(self._vectors)[rows]
         if self.precision == "int8":
-            vecs = self.quantizer.dequantize(self.quantizer.encode(self._vectors[rows]))
-        else:
-            vecs = self._vectors[rows]
-        if self.metric == "l2":
-            d2 = (q * q).sum(1)[:, None] - 2 * q @ vecs.T + (vecs * vecs).sum(1)[None, :]
-            return -np.sqrt(np.maximum(d2, 0))
-        return q @ vecs.T
+            vecs = self.quantizer.dequantize(self.quantizer.encode(vecs))
+        return top_k(exact_scores(q, vecs, self.metric), k, rows)
 
-    def _topk_exact(self, q: np.ndarray, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        scores = self._exact_scores(q, rows)
-        k = min(k, len(rows))
-        if k == 0:
-            return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        part_scores = np.take_along_axis(scores, part, 1)
-        order = np.argsort(-part_scores, axis=1, kind="stable")
-        return np.take_along_axis(part_scores, order, 1), rows[np.take_along_axis(part, order, 1)]
-
-    def _search_params(self, selector: Any) -> Any:
+    def _search_params(self, selector: Any, ef_search: int | None = None, nprobe: int | None = None) -> Any:
+        """faiss search parameters: the selector (None = all rows) and this search's ef_search / nprobe
+        (default: the spec's)."""
         index = self.index
         if isinstance(index, (faiss.IndexHNSW, faiss.IndexBinaryHNSW)):
-            return faiss.SearchParametersHNSW(sel=selector, efSearch=self.spec.ef_search)
+            return faiss.SearchParametersHNSW(sel=selector, efSearch=ef_search or self.spec.ef_search)
         if isinstance(index, faiss.IndexBinaryIVF) or (
             not isinstance(index, faiss.IndexBinary) and faiss.try_extract_index_ivf(index) is not None
         ):
-            return faiss.SearchParametersIVF(sel=selector, nprobe=self.spec.nprobe)
-        return faiss.SearchParameters(sel=selector)
+            return faiss.SearchParametersIVF(sel=selector, nprobe=nprobe or self.spec.nprobe)
+        return None if selector is None else faiss.SearchParameters(sel=selector)
 
-    def _faiss_search(self, q: np.ndarray, k: int, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        params = None
-        if rows is not None:
-            params = self._search_params(faiss.IDSelectorBatch(rows.astype(np.int64)))
+    def _faiss_search(
+        self, q: np.ndarray, k: int, rows: np.ndarray | None, ef_search: int | None = None, nprobe: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        sel = None if rows is None else faiss.IDSelectorBatch(rows.astype(np.int64))
+        params = self._search_params(sel, ef_search, nprobe) if (sel is not None or ef_search or nprobe) else None
         scores, idx = self.index.search(q, k, params=params)
         if self.metric == "l2":
             scores = -np.sqrt(np.maximum(scores, 0))
-        return scores, idx
+        return np.where(idx >= 0, scores, -np.inf).astype(np.float32), idx.astype(np.int64)
 
-    def _binary_search(self, q: np.ndarray, k: int, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        shortlist = min(len(self._docs), k * self.spec.rescore_multiplier)
-        params = None if rows is None else self._search_params(faiss.IDSelectorBatch(rows.astype(np.int64)))
+    def _binary_search(
+        self, q: np.ndarray, k: int, rows: np.ndarray | None, ef_search: int | None = None, nprobe: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        n = len(self._docs) if rows is None else len(rows)
+        shortlist = min(n, k * self.spec.rescore_multiplier)
+        sel = None if rows is None else faiss.IDSelectorBatch(rows.astype(np.int64))
+        params = self._search_params(sel, ef_search, nprobe) if (sel is not None or ef_search or nprobe) else None
         _, cand = self.index.search(self.quantizer.encode(q), shortlist, params=params)
-        scores = np.full(cand.shape, -np.inf, dtype=np.float32)
-        valid = cand >= 0
-        vecs = self._vectors[np.where(valid, cand, 0)]
-        if self.metric == "l2":
-            sims = -np.linalg.norm(vecs - q[:, None, :], axis=2)
-        else:
-            sims = np.einsum("md,mkd->mk", q, vecs)
-        scores[valid] = sims[valid]
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        return np.take_along_axis(scores, order, 1), np.take_along_axis(np.where(valid, cand, -1), order, 1)
+        return _rescore(q, cand.astype(np.int64), np.asarray(self._vectors), k, self.metric)
 
-    def search_vectors(
+    def _cluster_rows(self, clusters: Sequence[int]) -> np.ndarray:
+        if self._labels is None:
+            raise InvalidParameterError("No cluster labels are set: fit clusters first (set_cluster_labels).")
+        if self._blocks is None:
+            perm = np.argsort(self._labels, kind="stable")
+            values, starts = np.unique(self._labels[perm], return_index=True)
+            self._blocks = (perm, np.append(starts, len(perm)), values)
+        perm, bounds, values = self._blocks
+        pos = np.searchsorted(values, np.asarray(list(clusters), dtype=np.int64))
+        parts = [perm[bounds[p] : bounds[p + 1]] for p, c in zip(pos.tolist(), clusters) if p < len(values) and values[p] == c]
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+
+    def _field_index_for(self, field: str) -> Any:
+        """The field's index, built on first use (and after any write to the field)."""
+        index = self._field_index.get(field)
+        if index is not None:
+            return index
+        vecs = np.ascontiguousarray(self._fields[field])
+        d, kind, metric = vecs.shape[1], self.spec.field_kind, self._faiss_metric()
+        if kind == "binary":
+            if d % 8:
+                raise InvalidParameterError(f"A binary field index needs a dim that is a multiple of 8, got {d} ({field!r}).")
+            index = faiss.IndexBinaryHNSW(d, self.spec.hnsw_m)
+            index.hnsw.efConstruction = self.spec.ef_construction
+            index.add(np.ascontiguousarray(np.packbits(vecs > 0, axis=1)))
+        elif kind == "hnsw":
+            index = faiss.IndexHNSWFlat(d, self.spec.hnsw_m, metric)
+            index.hnsw.efConstruction = self.spec.ef_construction
+            index.add(vecs)
+        elif kind == "ivf" and len(vecs) >= 39:
+            nlist = max(1, min(int(4 * np.sqrt(len(vecs))), len(vecs) // 39))
+            index = faiss.IndexIVFFlat(faiss.IndexFlat(d, metric), d, nlist, metric)
+            index.train(vecs)
+            index.add(vecs)
+        else:  # flat (or IVF over too few vectors to train: exact)
+            index = faiss.IndexFlat(d, metric)
+            index.add(vecs)
+        self._field_index[field] = index
+        return index
+
+    def _field_search(
+        self, q: np.ndarray, k: int, field: str, rows: np.ndarray | None, ef_search: int | None, nprobe: int | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        vecs = self._fields[field]
+        if rows is not None and len(rows) <= max(256, self.spec.exact_below * len(vecs)):
+            return top_k(exact_scores(q, vecs[rows], self.metric), k, rows)
+        index = self._field_index_for(field)
+        kk = min(k, len(vecs) if rows is None else len(rows))
+        sel = None if rows is None else faiss.IDSelectorBatch(rows.astype(np.int64))
+        binary = isinstance(index, faiss.IndexBinary)
+        if isinstance(index, (faiss.IndexHNSW, faiss.IndexBinaryHNSW)):
+            params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(kk, ef_search or self.spec.field_ef_search))
+        elif not binary and faiss.try_extract_index_ivf(index) is not None:
+            params = faiss.SearchParametersIVF(sel=sel, nprobe=nprobe or self.spec.field_nprobe)
+        else:
+            params = None if sel is None else faiss.SearchParameters(sel=sel)
+        if binary:
+            _, idx = index.search(np.ascontiguousarray(np.packbits(q > 0, axis=1)), kk, params=params)
+            # Hamming order is not score order: score the codes' candidates on the field's floats
+            scores, idx = _rescore(q, idx.astype(np.int64), vecs, kk, self.metric)
+        else:
+            scores, idx = index.search(q, kk, params=params)
+            idx = idx.astype(np.int64)
+            if self.metric == "l2":
+                scores = -np.sqrt(np.maximum(scores, 0))
+            scores = np.where(idx >= 0, scores, -np.inf)
+        out_s, out_r = empty_result(len(q), k)
+        out_s[:, :kk], out_r[:, :kk] = scores, idx
+        return out_s, out_r
+
+    def search_rows(
         self,
         query_vectors: np.ndarray,
-        k: int = 4,
+        k: int,
+        *,
         filter: Filter = None,
-        candidate_ids: np.ndarray | None = None,
+        candidate_rows: np.ndarray | None = None,
+        clusters: Sequence[int] | None = None,
+        vector_field: str | None = None,
         **kwargs: Any,
-    ) -> list[list[tuple[Document, float]]]:
-        """Top ``k`` per query vector; ``candidate_ids`` restricts the search to those rows."""
-        return self._to_documents(*self.search_vectors_raw(query_vectors, k, filter, candidate_ids))
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(scores, rows)`` (m, k), best first, padded -inf / -1 (protocol: :mod:`.base`).
+
+        Every restriction (filter, candidate rows, clusters) is a true prefilter: a faiss
+        ``IDSelector``, or an exact numpy scan when the allowed rows are few (``exact_below``). When an
+        approximate search (IVF, HNSW, binary) returns fewer than ``min(k, allowed)`` rows for a query,
+        that query is answered by an exact scan of the allowed rows, so ``k`` results come back
+        whenever ``k`` documents qualify.
+        """
+        ef_search, nprobe = kwargs.pop("ef_search", None), kwargs.pop("nprobe", None)
+        if kwargs:
+            raise InvalidParameterError(
+                f"FaissVectorStore.search_rows got unsupported options {sorted(kwargs)}; it takes filter, "
+                "candidate_rows, clusters, vector_field, ef_search, nprobe."
+            )
+        if k <= 0:
+            raise InvalidParameterError(f"k must be positive, got {k}.")
+        self.check_search_args(candidate_rows, clusters, vector_field)
+        dim = self.dim if vector_field is None else self.vector_fields[vector_field]
+        q = as_query_matrix(query_vectors, dim, f"index (model {self._space.model!r})")
+        if self.metric == "cosine":
+            q = normalize_rows(q)
+        if self.index is None or not self._docs or filter_matches_nothing(filter):
+            return empty_result(len(q), k)
+        rows = self.allowed_rows(filter)
+        if candidate_rows is not None:
+            cand = np.unique(np.asarray(candidate_rows, dtype=np.int64))
+            cand = cand[(cand >= 0) & (cand < len(self._docs))]
+            rows = cand if rows is None else np.intersect1d(rows, cand, assume_unique=True)
+        if clusters is not None:
+            crow = self._cluster_rows(clusters)
+            rows = crow if rows is None else np.intersect1d(rows, crow, assume_unique=True)
+        if rows is not None and len(rows) == 0:
+            return empty_result(len(q), k)
+        if vector_field is not None:
+            return self._field_search(q, k, vector_field, rows, ef_search, nprobe)
+        n_allowed = len(self._docs) if rows is None else len(rows)
+        if rows is not None and len(rows) <= max(256, self.spec.exact_below * len(self._docs)):
+            return self._exact(q, k, rows)
+        kk = min(k, n_allowed)
+        if self.precision == "binary":
+            scores, idx = self._binary_search(q, kk, rows, ef_search, nprobe)
+        else:
+            scores, idx = self._faiss_search(q, kk, rows, ef_search, nprobe)
+        short = (idx >= 0).sum(1) < kk
+        if short.any():  # an approximate index found fewer than it should: answer those queries exactly
+            s2, i2 = self._exact(q[short], kk, self.all_rows() if rows is None else rows)
+            scores[short], idx[short] = s2, i2
+        out_s, out_r = empty_result(len(q), k)
+        out_s[:, :kk], out_r[:, :kk] = scores[:, :kk], idx[:, :kk]
+        return out_s, out_r
 
     def search_vectors_raw(
         self, query_vectors: np.ndarray, k: int = 4, filter: Filter = None, candidate_ids: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, rows) matrices, rows -1 where fewer than k documents qualify: the zero-copy path."""
-        if k <= 0:
-            raise InvalidParameterError(f"k must be positive, got {k}.")
-        q = as_query_matrix(query_vectors, self.dim, f"index (model {self._space.model!r})")
-        if self.index is None or not self._docs:
-            raise EmptyInputError("The index is empty: add documents before searching.")
-        if self.metric == "cosine":
-            q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
-        rows = self.allowed_rows(filter)
-        if candidate_ids is not None:
-            cand = np.asarray(candidate_ids, dtype=np.int64)
-            rows = cand if rows is None else np.intersect1d(rows, cand)
-        if rows is not None and len(rows) == 0:
-            return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
-        k_eff = min(k, len(self._docs) if rows is None else len(rows))
-        if rows is not None and len(rows) <= max(256, self.spec.exact_below * len(self._docs)):
-            scores, idx = self._topk_exact(q, k_eff, rows)
-        elif self.precision == "binary":
-            scores, idx = self._binary_search(q, k_eff, rows)
-        else:
-            scores, idx = self._faiss_search(q, k_eff, rows)
-        return scores.astype(np.float32, copy=False), idx
-
-    def _to_documents(self, scores: np.ndarray, idx: np.ndarray) -> list[list[tuple[Document, float]]]:
-        docs = self._docs
-        return [
-            [(docs[i], float(s)) for s, i in zip(srow.tolist(), irow.tolist()) if i >= 0]
-            for srow, irow in zip(scores, idx)
-        ]
-
-    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
-        return [self._docs[self._row_of[i]] for i in ids if i in self._row_of]
-
-    def rows_of(self, ids: Sequence[str]) -> np.ndarray:
-        return np.asarray([self._row_of[i] for i in ids], dtype=np.int64)
+        """Deprecated: :meth:`search_rows` (``candidate_ids`` is ``candidate_rows``)."""
+        return self.search_rows(query_vectors, k, filter=filter, candidate_rows=candidate_ids)
 
     # -- persistence -----------------------------------------------------------------------------
 
@@ -373,8 +647,15 @@ class FaissVectorStore(EmbStore):
             "space": self._space.to_dict(),
             "spec": asdict(self.spec),
             "quantizer": self.quantizer.to_dict(),
+            "calibrated_on": self._calibrated_on,
             "count": len(self._docs),
+            "vector_fields": self.vector_fields,
+            "cluster_labels": self._labels is not None,
         }
+        if self._labels is not None:
+            np.save(folder / "cluster_labels.npy", self._labels)
+        for name, vecs in self._fields.items():
+            np.save(folder / f"field_{name}.npy", vecs)
         (folder / "store.json").write_text(json.dumps(meta, indent=1))
         return folder
 
@@ -422,12 +703,37 @@ class FaissVectorStore(EmbStore):
             rows = [json.loads(line) for line in f]
         store._docs = [Document(page_content=r["page_content"], metadata=r["metadata"], id=r["id"]) for r in rows]
         store._row_of = {d.id: i for i, d in enumerate(store._docs)}
+        store._calibrated_on = int(meta.get("calibrated_on", -1))
+        store._trained_on = len(store._docs)
+        if meta.get("cluster_labels"):
+            store._labels = np.load(folder / "cluster_labels.npy")
+        for name in meta.get("vector_fields", {}):
+            store._fields[name] = np.load(folder / f"field_{name}.npy")
         if not (len(store._docs) == len(store._vectors) == store.index.ntotal == meta["count"]):
             raise SchemaMismatchError(
                 f"{folder} is inconsistent: {len(store._docs)} documents, {len(store._vectors)} vectors, "
                 f"{store.index.ntotal} indexed, {meta['count']} recorded. Rebuild it with save_local()."
             )
         return store
+
+
+
+def _rescore(q: np.ndarray, cand: np.ndarray, vectors: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Exact scores of each query's candidate rows (m, c; -1 = none), best ``k`` first (padded)."""
+    valid = cand >= 0
+    vecs = vectors[np.where(valid, cand, 0)]
+    if metric == "l2":
+        sims = -np.linalg.norm(vecs - q[:, None, :], axis=2)
+    else:
+        sims = np.einsum("md,mkd->mk", q, vecs)
+    sims = np.where(valid, sims, -np.inf).astype(np.float32)
+    order = np.lexsort((np.where(valid, cand, np.iinfo(np.int64).max), -sims), axis=1)[:, :k]
+    out_s, out_r = empty_result(len(q), k)
+    s = np.take_along_axis(sims, order, 1)
+    r = np.take_along_axis(np.where(valid, cand, -1), order, 1)
+    out_s[:, : s.shape[1]] = s
+    out_r[:, : r.shape[1]] = np.where(np.isfinite(s), r, -1)
+    return out_s, out_r
 
 
 __all__ = ["FaissIndexSpec", "FaissVectorStore"]
