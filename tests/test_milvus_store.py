@@ -159,7 +159,7 @@ def test_candidate_rows_clusters_and_extra_vector_fields(milvus_uri, milvus_coll
     store.write_vector_field("vector_4", rows[:2], new)
     np.testing.assert_allclose(store.vectors_at(rows[:2], "vector_4"), normalize_rows(new), atol=1e-6)
     store.ensure_vector_field("vector_4", 4)
-    with pytest.raises(SchemaMismatchError, match="extra_vector_fields"):
+    with pytest.raises(InvalidParameterError, match="extra_vector_fields"):
         store.ensure_vector_field("vector_8", 8)
     with pytest.raises(InvalidParameterError, match="vector_8"):
         store.search_rows(vectors[:1, :8], 1, vector_field="vector_8")

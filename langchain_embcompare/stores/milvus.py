@@ -727,10 +727,10 @@ class MilvusVectorStore(EmbStore):
 
     def ensure_vector_field(self, name: str, dim: int) -> None:
         """Check that extra vector field ``name`` exists at ``dim``. Milvus cannot add a vector field to
-        an existing collection: an undeclared one raises ``SchemaMismatchError`` naming the spec to use."""
+        an existing collection: an undeclared one raises ``InvalidParameterError`` naming the spec to use."""
         have = self.spec.extra_vector_fields.get(name)
         if have != int(dim):
-            raise SchemaMismatchError(
+            raise InvalidParameterError(
                 f"Milvus collection {self.name!r} has no {dim}-d vector field {name!r} (extra fields: "
                 f"{self.spec.extra_vector_fields}); Milvus cannot add vector fields to an existing collection. Create it "
                 f"with MilvusIndexSpec(extra_vector_fields={{{name!r}: {int(dim)}}}) (filled at ingest with the "
