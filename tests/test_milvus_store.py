@@ -265,3 +265,22 @@ def test_missing_capability_error_is_not_raised_for_declared_ones(milvus_uri, mi
         store.require(cap, "x")
     with pytest.raises(MissingCapabilityError):
         store.require("something_else", "x")
+
+
+def test_metadata_json_cannot_hold_is_stored_as_its_str(milvus_uri, milvus_collection):  # noqa: F811
+    store = make(milvus_uri, milvus_collection)
+    docs = [Document(page_content="a", id="a", metadata={"s": {"x"}, "t": (1, 2)}), Document(page_content="b", id="b", metadata={"n": 1})]
+    store.upsert_vectors(np.ones((2, DIM), np.float32), docs)
+    got = {d.id: d.metadata for d in store.get_by_ids(["a", "b"])}
+    assert got == {"a": {"s": "{'x'}", "t": [1, 2]}, "b": {"n": 1}}
+
+
+def test_bulk_load_then_upsert_into_a_non_empty_collection(milvus_uri, milvus_collection):  # noqa: F811
+    """The first load skips the look-up of stored ids (empty collection); later ones replace, never duplicate."""
+    store = make(milvus_uri, milvus_collection, batch_size=7)
+    docs, vectors = docs_and_vectors(20)
+    store.upsert_vectors(vectors, docs)
+    store.upsert_vectors(vectors[5:15], docs[5:15])
+    assert store.count() == 20 and len(np.unique(store.all_rows())) == 20
+    hits = store.search_vectors(vectors[:1], k=20)[0]
+    assert len({d.id for d, _ in hits}) == 20

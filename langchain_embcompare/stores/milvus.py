@@ -96,6 +96,7 @@ DOCKER_HINT = (
 SPACE_PROP, SPEC_PROP, VERSION_PROP = "embcompare.space", "embcompare.spec", "embcompare.version"
 FORMAT_VERSION = "1"
 _CHUNK = 4096  # rows per `row in [...]` query (well under Milvus's 16384 result limit)
+_QUERY_CHUNK = 256  # queries per search call
 _DOC_FIELDS = [ID_FIELD, ROW_FIELD, TEXT_FIELD, METADATA_FIELD]
 
 
@@ -133,9 +134,10 @@ class MilvusVectorStore(EmbStore):
 
     ``embedding``: LangChain ``Embeddings`` or a model name (wrapped in ``MatryoshkaEmbeddings``).
     ``spec``: :class:`MilvusIndexSpec` (default: flat cosine collection ``embcompare``); ``**spec_kwargs``
-    build one. ``overwrite=True`` drops an existing collection first. ``timeout``: seconds per call and
-    for connecting (an unreachable server raises ``StoreConnectionError`` naming the URI, token
-    redacted). Opening an existing collection checks its layout (``SchemaMismatchError`` naming the
+    build one. ``overwrite=True`` drops an existing collection first. ``timeout``: seconds for
+    connecting (an unreachable server raises ``StoreConnectionError`` naming the URI, token
+    redacted); ``call_timeout``: seconds per later call (``None``: no limit, as a large batched search
+    or ingest on a busy machine can take long). Opening an existing collection checks its layout (``SchemaMismatchError`` naming the
     difference) and its recorded vector space (``VectorSpaceMismatchError`` / ``DimensionMismatchError``).
     Raises ``InvalidParameterError`` for ``binary`` / ``int8`` precision (see the module docstring).
     """
@@ -151,6 +153,7 @@ class MilvusVectorStore(EmbStore):
         token: str | None = None,
         overwrite: bool = False,
         timeout: float = 10.0,
+        call_timeout: float | None = None,
         client: Any = None,
         **spec_kwargs: Any,
     ) -> None:
@@ -159,6 +162,7 @@ class MilvusVectorStore(EmbStore):
         self.metric = self.spec.metric
         self.uri = str(uri)
         self.timeout = timeout
+        self.call_timeout = call_timeout
         self._space: VectorSpace = self.embedding.space
         precision = getattr(self._space, "precision", "float32")
         if precision != "float32":
@@ -180,7 +184,7 @@ class MilvusVectorStore(EmbStore):
             if not os.path.isdir(folder):
                 raise InvalidParameterError(f"Milvus Lite file {self.uri!r}: folder {folder!r} does not exist; create it first.")
         try:
-            kwargs: dict[str, Any] = {"uri": self.uri, "timeout": self.timeout}
+            kwargs: dict[str, Any] = {"uri": self.uri, "timeout": self.timeout}  # connect timeout
             if token:
                 kwargs["token"] = token
             return MilvusClient(**kwargs)
@@ -423,11 +427,18 @@ class MilvusVectorStore(EmbStore):
         ids = [str(d.id) for d in docs]
         self._check_lengths(ids, docs)
         rows = row_handles(ids)
+        if len(np.unique(rows)) < len(rows):
+            raise InvalidParameterError(
+                "Row-hash collision between two document ids of this call: rename one of them (the Milvus store "
+                "derives each row handle from a 63-bit hash of the id)."
+            )
+        # a bulk load into an empty collection needs no per-batch look-up of stored ids (nothing is stored)
+        empty = self.count() == 0
         size = batch_size or self.spec.batch_size
         for start in range(0, len(docs), size):
             sl = slice(start, start + size)
             self._write_batch(ids[sl], docs[sl], rows[sl], vecs[sl], {k: v[sl] for k, v in extras.items()},
-                              None if labels is None else labels[sl], skip_existing)
+                              None if labels is None else labels[sl], skip_existing, empty)
         return all_ids
 
     def add_vectors(self, vectors: np.ndarray, documents: Sequence[Document], **kwargs: Any) -> list[str]:
@@ -449,11 +460,14 @@ class MilvusVectorStore(EmbStore):
 
     def _write_batch(
         self, ids: list[str], docs: list[Document], rows: np.ndarray, vecs: np.ndarray,
-        extras: Mapping[str, np.ndarray], labels: np.ndarray | None, skip_existing: bool,
+        extras: Mapping[str, np.ndarray], labels: np.ndarray | None, skip_existing: bool, empty: bool = False,
     ) -> None:
-        stored = {int(r[ROW_FIELD]): (r[ID_FIELD], int(r[CLUSTER_FIELD])) for r in self._query_rows(rows, [ID_FIELD, ROW_FIELD, CLUSTER_FIELD])}
+        stored: dict[int, tuple[str, int]] = {}
+        if not empty:
+            stored = {int(r[ROW_FIELD]): (r[ID_FIELD], int(r[CLUSTER_FIELD]))
+                      for r in self._query_rows(rows, [ID_FIELD, ROW_FIELD, CLUSTER_FIELD])}
         clash = [(i, stored[int(r)][0]) for i, r in zip(ids, rows.tolist()) if int(r) in stored and stored[int(r)][0] != i]
-        if clash or len(np.unique(rows)) < len(rows):
+        if clash:
             raise InvalidParameterError(
                 f"Row-hash collision between document ids {clash[:3] or 'in this batch'}: rename one of them (the Milvus "
                 "store derives each row handle from a 63-bit hash of the id)."
@@ -474,7 +488,7 @@ class MilvusVectorStore(EmbStore):
                 ID_FIELD: doc_id,
                 ROW_FIELD: int(rows[j]),
                 TEXT_FIELD: d.page_content,
-                METADATA_FIELD: jsonable(md),
+                METADATA_FIELD: md,
                 TAGS_FIELD: tag_json(md),
                 NUMS_FIELD: num_json(md),
                 CLUSTER_FIELD: int(labels[j]) if labels is not None else (prev[1] if prev is not None else -1),
@@ -487,10 +501,15 @@ class MilvusVectorStore(EmbStore):
             data.append(entity)
         if not data:
             return
-        if existed:
-            self.client.upsert(self.name, data, timeout=self.timeout)
-        else:
-            self.client.insert(self.name, data, timeout=self.timeout)
+        write = self.client.upsert if existed else self.client.insert
+        try:
+            write(self.name, data, timeout=self.call_timeout)
+        except Exception as exc:  # pymilvus's DataNotMatchException: metadata JSON cannot hold (sets, objects)
+            if "serializ" not in str(exc).lower():
+                raise
+            for entity in data:
+                entity[METADATA_FIELD] = jsonable(entity[METADATA_FIELD])
+            write(self.name, data, timeout=self.call_timeout)
 
     def add_documents(self, documents: list[Document], ids: list[str] | None = None, **kwargs: Any) -> list[str]:
         """Embed and write documents (the id rule of :mod:`.base`); ``skip_existing=True`` embeds only the
@@ -512,11 +531,11 @@ class MilvusVectorStore(EmbStore):
         """Delete documents by id (unknown ids are no error); ``ids=None`` deletes every document (the
         collection, its index and recorded space stay)."""
         if ids is None:
-            self.client.delete(self.name, filter=f"{ROW_FIELD} >= 0", timeout=self.timeout)
+            self.client.delete(self.name, filter=f"{ROW_FIELD} >= 0", timeout=self.call_timeout)
             return True
         ids = [str(i) for i in ids]
         for start in range(0, len(ids), _CHUNK):
-            self.client.delete(self.name, ids=ids[start : start + _CHUNK], timeout=self.timeout)
+            self.client.delete(self.name, ids=ids[start : start + _CHUNK], timeout=self.call_timeout)
         return True
 
     # ------------------------------------------------------------------ reading
@@ -527,7 +546,7 @@ class MilvusVectorStore(EmbStore):
         for start in range(0, len(rows), _CHUNK):
             chunk = rows[start : start + _CHUNK]
             out.extend(self.client.query(self.name, filter=f"{ROW_FIELD} in {int_list(chunk)}", output_fields=fields,
-                                         timeout=self.timeout))
+                                         timeout=self.call_timeout))
         return out
 
     def _by_row(self, rows: np.ndarray | Sequence[int], fields: list[str]) -> tuple[np.ndarray, dict[int, dict[str, Any]]]:
@@ -558,8 +577,8 @@ class MilvusVectorStore(EmbStore):
             n = self.count()
             if n == 0:
                 return []
-            return list(self.client.query(self.name, filter=expr, output_fields=fields, limit=n, timeout=self.timeout))
-        it = self.client.query_iterator(self.name, batch_size=_CHUNK, filter=expr, output_fields=fields, timeout=self.timeout)
+            return list(self.client.query(self.name, filter=expr, output_fields=fields, limit=n, timeout=self.call_timeout))
+        it = self.client.query_iterator(self.name, batch_size=_CHUNK, filter=expr, output_fields=fields, timeout=self.call_timeout)
         out: list[dict[str, Any]] = []
         try:
             while batch := it.next():
@@ -574,7 +593,7 @@ class MilvusVectorStore(EmbStore):
 
     def count(self) -> int:
         """Number of stored documents (``count(*)``)."""
-        res = self.client.query(self.name, filter="", output_fields=["count(*)"], timeout=self.timeout)
+        res = self.client.query(self.name, filter="", output_fields=["count(*)"], timeout=self.call_timeout)
         return int(res[0]["count(*)"])
 
     def rows_of(self, ids: Sequence[str]) -> np.ndarray:
@@ -593,7 +612,7 @@ class MilvusVectorStore(EmbStore):
             return []
         got: dict[str, Document] = {}
         for start in range(0, len(ids), _CHUNK):
-            for r in self.client.get(self.name, ids=ids[start : start + _CHUNK], output_fields=_DOC_FIELDS, timeout=self.timeout):
+            for r in self.client.get(self.name, ids=ids[start : start + _CHUNK], output_fields=_DOC_FIELDS, timeout=self.call_timeout):
                 got[r[ID_FIELD]] = _document(r)
         return [got[i] for i in dict.fromkeys(ids) if i in got]
 
@@ -658,7 +677,7 @@ class MilvusVectorStore(EmbStore):
     def search_vectors(
         self, query_vectors: np.ndarray, k: int = 4, filter: Filter = None, **kwargs: Any
     ) -> list[list[tuple[Document, float]]]:
-        """Top ``k`` (Document, score) per query vector, in ONE Milvus call per 1024 queries (the
+        """Top ``k`` (Document, score) per query vector, in ONE Milvus call per 256 queries (the
         documents come back with the hits, not through a second ``documents_at`` query). Same
         options as :meth:`search_rows`."""
         if "candidate_ids" in kwargs:
@@ -692,10 +711,10 @@ class MilvusVectorStore(EmbStore):
         rows = np.full((m, k), -1, dtype=np.int64)
         params = self.spec.search_params(int(k))
         fields = _DOC_FIELDS if with_docs else [ROW_FIELD]
-        for start in range(0, m, 1024):
+        for start in range(0, m, _QUERY_CHUNK):
             res = self.client.search(
-                self.name, data=list(q[start : start + 1024]), anns_field=name, limit=int(k), filter=expr,
-                search_params=params, output_fields=fields, timeout=self.timeout,
+                self.name, data=list(q[start : start + _QUERY_CHUNK]), anns_field=name, limit=int(k), filter=expr,
+                search_params=params, output_fields=fields, timeout=self.call_timeout,
             )
             for i, hits in enumerate(res):
                 n_hits = len(hits)
@@ -750,7 +769,7 @@ class MilvusVectorStore(EmbStore):
         _, got = self._by_row(rows, [ID_FIELD, ROW_FIELD])
         data = [{ID_FIELD: got[int(r)][ID_FIELD], field: v} for r, v in zip(rows.tolist(), values)]
         for start in range(0, len(data), self.spec.batch_size):
-            self.client.upsert(self.name, data[start : start + self.spec.batch_size], partial_update=True, timeout=self.timeout)
+            self.client.upsert(self.name, data[start : start + self.spec.batch_size], partial_update=True, timeout=self.call_timeout)
 
     def index_bytes(self) -> int:
         """Estimated bytes of the vector data: ``count * sum(dims) * 4`` (float32), plus HNSW's graph
