@@ -194,9 +194,10 @@ def main(argv: list[str] | None = None) -> int:
         "lite_rss_growth_per_collection_bytes": (rss1 - rss0) // 2 if rss0 else None,
         "raw_float32_vector_bytes": int(dv.nbytes), "index_bytes_estimate_flat": stores["flat"].index_bytes(),
         "index_bytes_estimate_hnsw": stores["hnsw"].index_bytes(),
-        "note": "Milvus reports no per-index memory through its client; the resident-set growth of the process serving "
-                "Milvus Lite (this one, plus children) across ingesting two collections (vectors, text, JSON and indexes "
-                "of both) is measured instead; it includes allocator slack and the documents' Python objects.",
+        "note": "Milvus reports no per-index memory through its client. Measured: resident-set growth of this process "
+                "(milvus-lite 3 serves in-process) plus children, from before building the two collections (flat, hnsw) to after "
+                "building them AND searching them (300 queries x 100 hits kept as Documents with their text): an upper bound that "
+                "includes the search results and allocator slack, not an index size. index_bytes_estimate_* is the store's formula.",
     }
     print(f"[memory] {json.dumps(result['memory'])}", flush=True)
 
