@@ -28,6 +28,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "RedisVectorStore": "langchain_embcompare.stores.redis",
     "RedisIndexSpec": "langchain_embcompare.stores.redis",
+    "MilvusVectorStore": "langchain_embcompare.stores.milvus",
+    "MilvusIndexSpec": "langchain_embcompare.stores.milvus",
     "ClusterPrefilterRetriever": "langchain_embcompare.retrievers.cluster",
     "MatryoshkaFunnelRetriever": "langchain_embcompare.retrievers.funnel",
     "cluster_map": "langchain_embcompare.retrievers.cluster_map",

@@ -45,8 +45,11 @@ def eval_cmd(
     layer_norm: bool = typer.Option(False, "--layer-norm", help="Layer-norm before truncation (nomic v1.5 recipe)."),
     index: str = typer.Option("flat", help="flat | ivf | hnsw"),
     metric: str = typer.Option("cosine", help="cosine | ip | l2"),
-    store: str = typer.Option("faiss", help="faiss | redis"),
+    store: str = typer.Option("faiss", help="faiss | redis | milvus"),
     redis_url: Optional[str] = typer.Option(None, envvar="REDIS_URL", help="redis://[user:password@]host:port"),
+    milvus_uri: Optional[str] = typer.Option(
+        None, envvar="MILVUS_URI", help="milvus: a Milvus Lite file (default embcompare_milvus.db) or http://host:19530 (token: MILVUS_TOKEN)"
+    ),
     retriever: str = typer.Option("plain", help="plain | cluster | funnel"),
     clusters: Optional[int] = typer.Option(None, help="cluster: number of KMeans clusters (default: chosen by rule)."),
     nprobe: Optional[int] = typer.Option(None, help="cluster: clusters to search per query."),
@@ -74,7 +77,7 @@ def eval_cmd(
     try:
         settings = EvalSettings(
             model=model, dim=dim, precision=precision, rotation=rotation, prompts=prompts, layer_norm=layer_norm,
-            store=store, redis_url=redis_url, index=index, metric=metric, retriever=retriever, clusters=clusters,
+            store=store, redis_url=redis_url, milvus_uri=milvus_uri, index=index, metric=metric, retriever=retriever, clusters=clusters,
             nprobe=nprobe, adaptive=adaptive, shortlist_dim=shortlist_dim, shortlist=shortlist, rerank=rerank,
             rerank_method=rerank_method, rerank_top=rerank_top, k=k,
             vectors=str(vectors) if vectors else None, vector_column=vector_column,
@@ -103,8 +106,9 @@ def compare_cmd(
     dims: Optional[str] = typer.Option(None, help="Short form: comma-separated dims, e.g. full,128 (default: full)."),
     precision: str = typer.Option("float32", help="Short form: float32 | int8 | binary"),
     index: str = typer.Option("flat", help="Short form: flat | ivf | hnsw"),
-    store: str = typer.Option("faiss", help="Short form: faiss | redis"),
+    store: str = typer.Option("faiss", help="Short form: faiss | redis | milvus"),
     redis_url: Optional[str] = typer.Option(None, envvar="REDIS_URL"),
+    milvus_uri: Optional[str] = typer.Option(None, envvar="MILVUS_URI", help="milvus: Lite file or http://host:19530"),
     baseline: Optional[str] = typer.Option(None, help="Run the others are tested against (default: the first)."),
     k: int = typer.Option(100, help="Documents retrieved per query."),
     max_queries: Optional[int] = typer.Option(None, help="Use the first N labelled queries only."),
@@ -153,7 +157,7 @@ def compare_cmd(
             if dataset_dir is None:
                 raise typer.BadParameter("pass DATASET_DIR (or --config with dataset=)")
             dim_list = parse_dims(dims) if dims else None
-            common = dict(precision=precision, index=index, store=store, redis_url=redis_url)
+            common = dict(precision=precision, index=index, store=store, redis_url=redis_url, milvus_uri=milvus_uri)
             if vectors is None and (vector_column or query_vectors or id_column or normalize):
                 from langchain_embcompare.errors import InvalidParameterError
 

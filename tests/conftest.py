@@ -16,6 +16,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).parent))
 
 from redis_fixtures import *  # noqa: E402,F401,F403  (real Redis server, started by the session)
+from milvus_fixtures import *  # noqa: E402,F401,F403  (Milvus Lite file for the session)
 from store_fixtures import *  # noqa: E402,F401,F403  (any_store: every store kind behind one fixture)
 
 # The SciFact slice the tests use ships inside the repo (CC BY 4.0 / ODC-By, see its NOTICE.md):

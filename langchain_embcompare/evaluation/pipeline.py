@@ -31,8 +31,9 @@ class EvalSettings:
     rotation: str = "none"  # "none" | "pca" (fitted on the corpus' document vectors)
     prompts: str | None = None  # "nomic" | "e5" | "bge" | "model"
     layer_norm: bool = False
-    store: str = "faiss"  # "faiss" | "redis"
+    store: str = "faiss"  # "faiss" | "redis" | "milvus"
     redis_url: str | None = None
+    milvus_uri: str | None = None  # milvus: a Milvus Lite file (default embcompare_milvus.db) or http://host:19530
     index: str = "flat"  # faiss: flat | ivf | hnsw; redis: flat | hnsw
     metric: str = "cosine"
     retriever: str = "plain"  # plain | cluster | funnel
@@ -56,7 +57,7 @@ class EvalSettings:
     def __post_init__(self) -> None:
         checks = {
             "rotation": ("none", "pca"),
-            "store": ("faiss", "redis"),
+            "store": ("faiss", "redis", "milvus"),
             "retriever": ("plain", "cluster", "funnel"),
             "precision": ("float32", "int8", "binary"),
             "metric": ("cosine", "ip", "l2"),
@@ -140,6 +141,10 @@ def build_store(settings: EvalSettings, embeddings: MatryoshkaEmbeddings, datase
     vectors = embeddings.encode_documents(dataset.texts)
     if settings.store == "faiss":
         store: EmbStore = FaissVectorStore(embeddings, FaissIndexSpec(kind=settings.index, metric=settings.metric))
+    elif settings.store == "milvus":
+        from langchain_embcompare.stores.milvus import build_milvus_store  # the Milvus module owns its spec
+
+        store = build_milvus_store(embeddings, settings, dataset_name=dataset.name, **kw)
     else:
         from langchain_embcompare.stores.redis import build_redis_store  # the Redis module owns its spec
 

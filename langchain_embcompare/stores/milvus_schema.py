@@ -1,0 +1,326 @@
+"""The Milvus store's settings, collection schema and filter translation (used by :mod:`.milvus`).
+
+Collection layout (one entity per document):
+
+============  ===========================  ==================================================================
+field         Milvus type                  holds
+============  ===========================  ==================================================================
+``id``        VARCHAR, primary key         the document id (``Document.id``)
+``row``       INT64 (INVERTED index)       the protocol's row handle: a 63-bit hash of the id (stable)
+``text``      VARCHAR                      ``page_content``
+``metadata``  JSON                         the metadata, as given (returned with the document)
+``_tags``     JSON                         every non-None metadata value as lower-cased tag strings
+                                           (``filters.tag_values``): exact, case-insensitive TAG filters
+                                           on any key
+``_nums``     JSON                         every metadata value that reads as a number, as a float
+                                           (numeric range filters on any key)
+``cluster``   INT64                        the cluster label (``-1``: none), for the cluster prefilter
+schema keys   ARRAY<VARCHAR> / DOUBLE /    ``metadata_schema`` fields typed as in the Redis schema:
+              VARCHAR (nullable)           ``tag`` -> ARRAY of lower-cased values (a string is ONE tag; a
+                                           list several; a plain VARCHAR cannot hold a list), ``numeric``
+                                           -> DOUBLE, ``text`` -> VARCHAR; filters on them use these
+                                           columns (scalar-indexable on a server)
+``vector``    FLOAT_VECTOR(dim)            the document vector (unit length for ``cosine``)
+extras        FLOAT_VECTOR(d)              ``extra_vector_fields`` (the funnel's shortlist prefixes)
+============  ===========================  ==================================================================
+
+The collection's properties hold ``embcompare.space`` (the :class:`VectorSpace`) and
+``embcompare.spec`` (this spec) as JSON; opening checks both.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from langchain_embcompare.errors import InvalidParameterError
+from langchain_embcompare.filters import Leaf, Node
+
+ID_FIELD = "id"
+ROW_FIELD = "row"
+TEXT_FIELD = "text"
+METADATA_FIELD = "metadata"
+TAGS_FIELD = "_tags"
+NUMS_FIELD = "_nums"
+CLUSTER_FIELD = "cluster"
+VECTOR_FIELD = "vector"
+RESERVED_FIELDS = frozenset({ID_FIELD, ROW_FIELD, TEXT_FIELD, METADATA_FIELD, TAGS_FIELD, NUMS_FIELD, CLUSTER_FIELD, VECTOR_FIELD})
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+INDEX_TYPES = {"flat": "FLAT", "ivf": "IVF_FLAT", "hnsw": "HNSW"}
+METRIC_TYPES = {"cosine": "COSINE", "ip": "IP", "l2": "L2"}
+CONSISTENCY_LEVELS = ("Strong", "Bounded", "Session", "Eventually")
+MAX_TOPK = 16384  # Milvus's limit on k (and on one query's result count)
+
+
+@dataclass(frozen=True)
+class MilvusIndexSpec:
+    """Everything that defines a Milvus collection of this package, validated up front.
+
+    >>> MilvusIndexSpec("scifact", kind="hnsw", metric="cosine", metadata_schema={"year": "numeric"})
+
+    ``kind``: ``"flat"`` (Milvus FLAT, exact), ``"ivf"`` (IVF_FLAT: ``nlist`` lists, ``nprobe`` searched)
+    or ``"hnsw"`` (HNSW: ``m``, ``ef_construction``; ``ef_search`` at query time, raised to ``k`` when
+    smaller, as Milvus requires ``ef >= k``). ``metric``: ``cosine`` / ``ip`` / ``l2`` (Milvus COSINE /
+    IP / L2). ``metadata_schema``: ``{key: "tag" | "numeric" | "text"}``, typed columns for those keys
+    (any key can be filtered on; these are also scalar-indexable on a server). ``extra_vector_fields``:
+    ``{name: dim}`` more vector fields (the funnel's shortlist), filled at ingest with the re-normalised
+    Matryoshka prefix of the main vector unless given. ``consistency_level``: Milvus's (``"Strong"``:
+    a search sees every write before it; ``"Bounded"`` is faster on a cluster). ``max_text_bytes`` /
+    ``max_id_bytes``: VARCHAR limits (UTF-8 bytes, at most 65535); ``max_tags``: most tags per value
+    of a ``tag`` column; ``batch_size``: entities per insert call.
+
+    Raises ``InvalidParameterError`` naming the bad setting.
+    """
+
+    collection_name: str = "embcompare"
+    kind: Literal["flat", "ivf", "hnsw"] = "flat"
+    metric: Literal["cosine", "ip", "l2"] = "cosine"
+    m: int = 16
+    ef_construction: int = 200
+    ef_search: int = 128
+    nlist: int = 128
+    nprobe: int = 16
+    metadata_schema: Mapping[str, str] = field(default_factory=dict)
+    extra_vector_fields: Mapping[str, int] = field(default_factory=dict)
+    consistency_level: str = "Strong"
+    max_text_bytes: int = 65535
+    max_id_bytes: int = 1024
+    max_tags: int = 256
+    batch_size: int = 1000
+
+    def __post_init__(self) -> None:
+        def bad(msg: str) -> InvalidParameterError:
+            return InvalidParameterError(f"MilvusIndexSpec: {msg}")
+
+        object.__setattr__(self, "kind", str(self.kind).lower())
+        object.__setattr__(self, "metric", str(self.metric).lower())
+        if not _NAME_RE.match(self.collection_name or ""):
+            raise bad(f"collection_name {self.collection_name!r} must be letters, digits and _ (not starting with a digit)")
+        if self.kind not in INDEX_TYPES:
+            raise bad(f"kind {self.kind!r} is not one of {sorted(INDEX_TYPES)}")
+        if self.metric not in METRIC_TYPES:
+            raise bad(f"metric {self.metric!r} is not one of {sorted(METRIC_TYPES)}")
+        levels = {c.lower(): c for c in CONSISTENCY_LEVELS}
+        if str(self.consistency_level).lower() not in levels:
+            raise bad(f"consistency_level {self.consistency_level!r} is not one of {list(CONSISTENCY_LEVELS)}")
+        object.__setattr__(self, "consistency_level", levels[str(self.consistency_level).lower()])
+        for name in ("m", "ef_construction", "ef_search", "nlist", "nprobe", "max_tags", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise bad(f"{name}={value!r} must be a positive integer")
+        for name in ("max_text_bytes", "max_id_bytes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or not 1 <= value <= 65535:
+                raise bad(f"{name}={value!r} must be an integer in [1, 65535] (Milvus's VARCHAR limit)")
+        schema = {str(k): str(v).lower() for k, v in dict(self.metadata_schema).items()}
+        for name, kind in schema.items():
+            if kind not in ("tag", "numeric", "text"):
+                raise bad(f"metadata field {name!r} has type {kind!r}; use 'tag', 'numeric' or 'text'")
+            if name in RESERVED_FIELDS or not _NAME_RE.match(name) or name.startswith("_"):
+                raise bad(
+                    f"metadata field {name!r} is reserved ({sorted(RESERVED_FIELDS)}), starts with '_' or is not an identifier; rename it"
+                )
+        object.__setattr__(self, "metadata_schema", schema)
+        extra = {str(k): int(v) for k, v in dict(self.extra_vector_fields).items()}
+        for name, dim in extra.items():
+            if name in RESERVED_FIELDS or name in schema or not _NAME_RE.match(name):
+                raise bad(f"extra vector field {name!r} clashes with a reserved/metadata name or is not an identifier")
+            if dim <= 0:
+                raise bad(f"extra vector field {name!r} has dim {dim}; must be > 0")
+        object.__setattr__(self, "extra_vector_fields", extra)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (stored in the collection's ``embcompare.spec`` property)."""
+        return {**asdict(self), "metadata_schema": dict(self.metadata_schema), "extra_vector_fields": dict(self.extra_vector_fields)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MilvusIndexSpec:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    # what decides the stored layout (a difference here is a SchemaMismatchError); query-time knobs
+    # (ef_search, nprobe, consistency_level, batch_size) may differ between openers.
+    STRUCTURAL = ("kind", "metric", "m", "ef_construction", "nlist", "metadata_schema", "extra_vector_fields",
+                  "max_text_bytes", "max_id_bytes", "max_tags")
+
+    def structural(self) -> dict[str, Any]:
+        d = self.to_dict()
+        keys = ["kind", "metric", "metadata_schema", "extra_vector_fields", "max_text_bytes", "max_id_bytes", "max_tags"]
+        keys += {"hnsw": ["m", "ef_construction"], "ivf": ["nlist"], "flat": []}[self.kind]
+        return {k: d[k] for k in keys}
+
+    def index_params(self) -> dict[str, Any]:
+        """Milvus build params of the vector index."""
+        if self.kind == "hnsw":
+            return {"M": self.m, "efConstruction": self.ef_construction}
+        if self.kind == "ivf":
+            return {"nlist": self.nlist}
+        return {}
+
+    def search_params(self, k: int) -> dict[str, Any]:
+        """Milvus search params for top ``k`` (HNSW's ``ef`` is at least ``k``)."""
+        params: dict[str, Any] = {}
+        if self.kind == "hnsw":
+            params["ef"] = max(self.ef_search, k)
+        elif self.kind == "ivf":
+            params["nprobe"] = min(self.nprobe, self.nlist)
+        return {"metric_type": METRIC_TYPES[self.metric], "params": params}
+
+
+# --------------------------------------------------------------------------- filter translation
+
+
+def literal(value: str) -> str:
+    """A Milvus expression string literal: double-quoted, with ``"`` and ``\\`` backslash-escaped and
+    control characters written as escapes (``\\n``, ``\\t``, ``\\r``, ``\\uXXXX``)."""
+    out = ['"']
+    for ch in value:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 32:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def number(value: float) -> str:
+    """A finite float as a Milvus numeric literal (``repr``: round-trips exactly)."""
+    if not math.isfinite(value):
+        raise InvalidParameterError(f"A filter bound must be finite here, got {value!r}.")
+    return repr(float(value))
+
+
+def int_list(values: Any) -> str:
+    """``[1, 2, 3]`` from an int64 array or sequence (for ``row in [...]`` / ``cluster in [...]``)."""
+    return "[" + ",".join(str(int(v)) for v in values) + "]"
+
+
+def has_text_leaf(node: Node | Leaf | None) -> bool:
+    """True when the tree holds a phrase / terms (full-text) leaf: those are evaluated in-process."""
+    if node is None:
+        return False
+    if isinstance(node, Leaf):
+        return node.kind in ("phrase", "terms")
+    return has_text_leaf(node.left) or has_text_leaf(node.right)
+
+
+def to_expression(node: Node | Leaf, metadata_schema: Mapping[str, str]) -> str:
+    """A Milvus boolean expression equivalent to a filter tree (:func:`filters.filter_tree`).
+
+    Each leaf is two-valued (Milvus compares NULL / absent values as unknown, and ``not unknown`` is
+    still unknown, so every condition says what happens when the value is missing): a positive leaf
+    is ``present and condition``, a negated one ``not present or not condition``, as
+    ``filters.evaluate_filter`` (FAISS) treats them.
+
+    * ``tag``: ``ARRAY_CONTAINS_ANY(col, [...])`` on a ``tag`` column, else
+      ``JSON_CONTAINS_ANY(_tags["key"], [...])``; values are lower-cased on both sides.
+    * ``num``: ``col >= lo and col < hi`` (inclusive/exclusive bounds, infinite bounds dropped) on a
+      ``numeric`` column, else on ``_nums["key"]``.
+    * ``missing``: the key's value is ``None``/absent (``not exists _tags["key"]``).
+    * ``all``: every document. Text leaves (``phrase``/``terms``) raise: the store evaluates them in-process.
+    """
+    if isinstance(node, Node):
+        joiner = " and " if node.op == "and" else " or "
+        return "(" + to_expression(node.left, metadata_schema) + joiner + to_expression(node.right, metadata_schema) + ")"
+    leaf = node
+    kind = metadata_schema.get(leaf.field)
+    if leaf.kind == "all":
+        return f"({ROW_FIELD} < 0)" if leaf.negate else f"({ROW_FIELD} >= 0)"
+    if leaf.kind == "missing":
+        present = f"exists {TAGS_FIELD}[{literal(leaf.field)}]"
+        return f"({present})" if leaf.negate else f"(not {present})"
+    if leaf.kind == "tag":
+        values = "[" + ",".join(literal(v) for v in leaf.values) + "]"
+        if kind == "tag":
+            present, cond = f"{leaf.field} is not null", f"ARRAY_CONTAINS_ANY({leaf.field}, {values})"
+        else:
+            ref = f"{TAGS_FIELD}[{literal(leaf.field)}]"
+            present, cond = f"exists {ref}", f"JSON_CONTAINS_ANY({ref}, {values})"
+    elif leaf.kind == "num":
+        ref = leaf.field if kind == "numeric" else f"{NUMS_FIELD}[{literal(leaf.field)}]"
+        present = f"{ref} is not null" if kind == "numeric" else f"exists {ref}"
+        parts = []
+        if leaf.lo > -math.inf:
+            parts.append(f"{ref} {'>' if leaf.lo_exclusive else '>='} {number(leaf.lo)}")
+        if leaf.hi < math.inf:
+            parts.append(f"{ref} {'<' if leaf.hi_exclusive else '<='} {number(leaf.hi)}")
+        if leaf.lo == math.inf or leaf.hi == -math.inf:
+            parts = [f"{ROW_FIELD} < 0"]  # an empty range
+        cond = " and ".join(parts) if parts else f"{ROW_FIELD} >= 0"
+    else:
+        raise InvalidParameterError(
+            f"The {leaf.kind!r} filter on {leaf.field!r} has no exact Milvus expression (Milvus matches text with "
+            "LIKE / TEXT_MATCH, not whole words); the Milvus store evaluates it in-process."
+        )
+    if leaf.negate:
+        return f"(not ({present}) or not ({cond}))"
+    return f"(({present}) and ({cond}))"
+
+
+def tag_json(metadata: Mapping[str, Any]) -> dict[str, list[str]]:
+    """``_tags``: each non-None metadata value as its lower-cased tag strings (``filters.tag_values``)."""
+    out: dict[str, list[str]] = {}
+    for key, value in metadata.items():
+        if value is None:
+            continue
+        items = value if isinstance(value, (list, tuple, set)) else [value]
+        out[key] = sorted({str(i).strip().lower() for i in items})
+    return out
+
+
+def as_number(value: Any) -> float | None:
+    """The metadata value as a finite float, or ``None`` (bools, non-numeric strings, NaN, inf), as
+    the in-process filter reads numbers."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def num_json(metadata: Mapping[str, Any]) -> dict[str, float]:
+    """``_nums``: every metadata value that reads as a finite number."""
+    out: dict[str, float] = {}
+    for key, value in metadata.items():
+        f = as_number(value)
+        if f is not None:
+            out[key] = f
+    return out
+
+
+def jsonable(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The metadata as Milvus's JSON field stores it (tuples -> lists; other values that JSON cannot
+    hold -> their ``str``), checked once per document only when a plain dump fails."""
+    try:
+        json.dumps(metadata)
+        return dict(metadata)
+    except (TypeError, ValueError):
+        return json.loads(json.dumps(metadata, default=str))
+
+
+__all__ = [
+    "CONSISTENCY_LEVELS",
+    "INDEX_TYPES",
+    "METRIC_TYPES",
+    "MilvusIndexSpec",
+    "as_number",
+    "has_text_leaf",
+    "int_list",
+    "literal",
+    "to_expression",
+]
