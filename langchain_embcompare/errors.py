@@ -43,6 +43,22 @@ class SchemaMismatchError(EmbCompareError, ValueError):
     """An existing index was created with another schema than the one asked for."""
 
 
+class DatasetFormatError(EmbCompareError, ValueError):
+    """A data set file that cannot be read as its format says: the message names the file and line."""
+
+
+class MissingLabelsError(DatasetFormatError):
+    """Quality was asked for, but the data set has no relevance labels (qrels) for the split."""
+
+
+class MetricCutoffError(InvalidParameterError):
+    """A metric's cutoff (the 100 of ``recall@100``) is above the documents retrieved per query."""
+
+
+class UncacheableEmbeddingsWarning(UserWarning):
+    """An embeddings object with no stable cache key: its vectors are cached in memory only."""
+
+
 __all__ = [
     "EmbCompareError",
     "UnknownModelError",
@@ -53,4 +69,8 @@ __all__ = [
     "InvalidParameterError",
     "StoreConnectionError",
     "SchemaMismatchError",
+    "DatasetFormatError",
+    "MissingLabelsError",
+    "MetricCutoffError",
+    "UncacheableEmbeddingsWarning",
 ]
