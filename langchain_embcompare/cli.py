@@ -20,14 +20,25 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(code=2)
 
 
-def _eval_table(title: str, rows: list[dict]) -> Table:
+def _parse_metrics(text: Optional[str]) -> tuple[str, ...]:
+    """``--metrics ndcg@10,recall@20`` -> a checked tuple; None -> the defaults."""
+    from langchain_embcompare.evaluation.metrics import DEFAULT_METRICS, check_cutoffs
+
+    if not text:
+        return DEFAULT_METRICS
+    metrics = tuple(m.strip() for m in text.split(",") if m.strip())
+    check_cutoffs(metrics, None)  # names only: an unknown metric fails before any work
+    return metrics
+
+
+def _eval_table(title: str, rows: list[dict], metrics: tuple[str, ...] = ("ndcg@10", "recall@100", "mrr@10")) -> Table:
     table = Table(title=title)
-    for col in ("run", "ndcg@10", "recall@100", "mrr@10", "ms/query", "bytes/vec"):
+    for col in ("run", *metrics, "ms/query", "bytes/vec"):
         table.add_column(col, justify="right" if col != "run" else "left")
     for r in rows:
         table.add_row(
             r["settings"]["model"] + f" {r['space']['dim']}d {r['settings']['precision']}",
-            *(f"{r[m]:.4f}" if m in r else "-" for m in ("ndcg@10", "recall@100", "mrr@10")),
+            *(f"{r[m]:.4f}" if m in r else "-" for m in metrics),
             f"{r['timings']['per_query_ms']:.2f}",
             f"{r.get('bytes_per_vector', 0):.0f}",
         )
@@ -60,6 +71,12 @@ def eval_cmd(
     split: str = typer.Option("test", help="qrels split"),
     max_queries: Optional[int] = typer.Option(None, help="Evaluate on the first N labelled queries only."),
     out: Optional[Path] = typer.Option(None, help="Write the result JSON here."),
+    keep_identical_ids: bool = typer.Option(
+        False, "--keep-identical-ids", help="Score a retrieved document whose id is the query id (BEIR drops it by default)."
+    ),
+    metrics: Optional[str] = typer.Option(
+        None, help="Comma-separated name@k (default ndcg@10,recall@100,mrr@10); no cutoff may exceed --k."
+    ),
 ) -> None:
     """Evaluate one retrieval set-up on a BEIR data set: nDCG@10, Recall@100, MRR@10 (+ timings)."""
     from langchain_embcompare.errors import EmbCompareError
@@ -71,14 +88,17 @@ def eval_cmd(
             model=model, dim=dim, precision=precision, rotation=rotation, prompts=prompts, layer_norm=layer_norm,
             store=store, redis_url=redis_url, index=index, metric=metric, retriever=retriever, clusters=clusters,
             nprobe=nprobe, adaptive=adaptive, shortlist_dim=shortlist_dim, shortlist=shortlist, rerank=rerank,
-            rerank_method=rerank_method, rerank_top=rerank_top, k=k,
+            rerank_method=rerank_method, rerank_top=rerank_top, k=k, ignore_identical_ids=not keep_identical_ids,
         )
         settings.extra["progress"] = True
-        dataset = load_beir(dataset_dir, split=split, max_queries=max_queries)
-        result = run_eval(dataset, settings, on_stage=lambda s: console.log(f"{settings.label()}: {s}"))
+        metric_list = _parse_metrics(metrics)
+        dataset = load_beir(dataset_dir, split=split, max_queries=max_queries, require_qrels=True)
+        result = run_eval(dataset, settings, metrics=metric_list, on_stage=lambda s: console.log(f"{settings.label()}: {s}"))
     except EmbCompareError as exc:
         _fail(exc)
-    console.print(_eval_table(f"{dataset.name} ({len(dataset.queries)} queries, {len(dataset.corpus)} docs)", [result]))
+    console.print(
+        _eval_table(f"{dataset.name} ({len(dataset.queries)} queries, {len(dataset.corpus)} docs)", [result], metric_list)
+    )
     text = json.dumps(result, indent=2)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -103,6 +123,12 @@ def compare_cmd(
     max_queries: Optional[int] = typer.Option(None, help="Use the first N labelled queries only."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the comparison JSON here."),
     html: Optional[Path] = typer.Option(None, help="Write the self-contained HTML report here."),
+    keep_identical_ids: bool = typer.Option(
+        False, "--keep-identical-ids", help="Score a retrieved document whose id is the query id (BEIR drops it by default)."
+    ),
+    metrics: Optional[str] = typer.Option(
+        None, help="Short form: comma-separated name@k (default ndcg@10,recall@100,mrr@10); no cutoff may exceed --k."
+    ),
 ) -> None:
     """A/B compare embedding models and retrievers: quality + significance, agreement, latency, memory, cost."""
     from langchain_embcompare.errors import EmbCompareError
@@ -119,16 +145,21 @@ def compare_cmd(
                 cfg.html = str(html)
             for run in cfg.runs:
                 run.extra["progress"] = True
+                if keep_identical_ids:
+                    run.ignore_identical_ids = False
             result = compare_from_config(cfg, dataset_dir, on_stage=stage)
         else:
             if dataset_dir is None:
                 raise typer.BadParameter("pass DATASET_DIR (or --config with dataset=)")
             dim_list = parse_dims(dims) if dims else None
-            specs = specs_from_models(model, dim_list, precision=precision, index=index, store=store, redis_url=redis_url)
+            specs = specs_from_models(
+                model, dim_list, precision=precision, index=index, store=store, redis_url=redis_url,
+                ignore_identical_ids=not keep_identical_ids,
+            )
             for spec in specs:
                 spec.extra["progress"] = True
             ds = load_beir(dataset_dir, max_queries=max_queries)
-            result = compare(specs, ds, baseline=baseline, k=k, on_stage=stage)
+            result = compare(specs, ds, baseline=baseline, k=k, metrics=_parse_metrics(metrics), on_stage=stage)
             if json_out:
                 result.to_json(json_out)
             if html:

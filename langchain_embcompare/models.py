@@ -15,11 +15,14 @@ rest of the package uses, so vectors stay numpy float32 from the model to the in
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
+import warnings
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -33,6 +36,49 @@ from langchain_core.embeddings import Embeddings
 from langchain_embcompare.errors import UnknownModelError
 
 CACHE_DIR = Path(os.environ.get("EMBCOMPARE_CACHE", Path.home() / ".cache" / "langchain_embcompare"))
+
+
+class _Collect(logging.Filter):
+    """Keeps the records it stops, so the ones that matter can be re-raised as one clear warning."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.records.append(record)
+        return False
+
+
+@contextmanager
+def quiet_model_loading(what: str) -> Iterator[None]:
+    """Silence transformers' weight-loading progress bar and its "LOAD REPORT" for one model load.
+
+    Why: on every load transformers 5 draws a "Loading weights" bar and logs a report of checkpoint
+    keys the architecture does not use (for all-MiniLM-L6-v2: the ``position_ids`` buffer), which a
+    newcomer reads as an error. Scope: only the ``transformers.modeling_utils`` logger and the
+    transformers progress bar, only while this block runs; both are restored after. A report that
+    lists MISSING or MISMATCHED weights (part of the model left randomly initialised) is not
+    swallowed: it is re-issued as a ``UserWarning`` naming ``what``.
+    """
+    from transformers.utils import logging as tlog
+
+    logger = logging.getLogger("transformers.modeling_utils")
+    catcher = _Collect()
+    bars_were_on = tlog.is_progress_bar_enabled()
+    logger.addFilter(catcher)
+    if bars_were_on:
+        tlog.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logger.removeFilter(catcher)
+        if bars_were_on:
+            tlog.enable_progress_bar()
+    for record in catcher.records:
+        text = record.getMessage()
+        if "LOAD REPORT" not in text or any(w in text for w in ("MISSING", "MISMATCH", "CONVERSION")):
+            warnings.warn(f"While loading {what}: {text}", UserWarning, stacklevel=3)
 
 
 @runtime_checkable
@@ -86,7 +132,8 @@ class SentenceTransformerEmbeddings(_ArrayEmbeddingsBase):
     ) -> None:
         from sentence_transformers import SentenceTransformer
 
-        self.model = SentenceTransformer(model_name_or_path, device=device, **model_kwargs)
+        with quiet_model_loading(model_id or model_name_or_path):
+            self.model = SentenceTransformer(model_name_or_path, device=device, **model_kwargs)
         self.model_id = model_id or model_name_or_path
         self.batch_size = batch_size
         self.show_progress = show_progress
@@ -248,13 +295,27 @@ def _load_mpnet() -> Embeddings:
     return SentenceTransformerEmbeddings(str(_mpnet_path()), model_id="sentence-transformers/all-mpnet-base-v2")
 
 
+def static_minilm_built() -> bool:
+    """Whether ``static-minilm`` is already distilled into the cache (else its first load distils it)."""
+    return (CACHE_DIR / "models" / "static-minilm-256" / "config.json").exists()
+
+
 def _load_static_minilm() -> Embeddings:
     """Distil MiniLM into a static model (model2vec, PCA to 256 d) once, then load it from the cache."""
     target = CACHE_DIR / "models" / "static-minilm-256"
     if not (target / "config.json").exists():
+        from functools import partial
+        from unittest import mock
+
+        import model2vec.distill.inference as m2v_inference
         from model2vec.distill import distill
 
-        model = distill(model_name=str(_minilm_path()), pca_dims=256)
+        # model2vec draws a per-token "Encoding tokens" bar with no switch to turn it off: disable
+        # that one bar for this call only (our caller says what is happening instead)
+        with quiet_model_loading("all-MiniLM-L6-v2 (to distil static-minilm)"), mock.patch.object(
+            m2v_inference, "tqdm", partial(m2v_inference.tqdm, disable=True)
+        ):
+            model = distill(model_name=str(_minilm_path()), pca_dims=256)
         model.save_pretrained(str(target))
     return StaticModelEmbeddings(target, model_id="model2vec/static-all-MiniLM-L6-v2-256")
 
