@@ -394,7 +394,7 @@ def _encode_uncached(emb: Embeddings, texts: list[str], query: bool) -> None:
 
     m = _matryoshka(emb)
     if m is not None:
-        encode_texts(m.base, texts, m.query_prompt if query else m.document_prompt)
+        encode_texts(m.base, texts, m.query_prompt if query else m.document_prompt, query=query)
     elif query:
         for t in texts:
             emb.embed_query(t)
