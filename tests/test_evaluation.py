@@ -1,7 +1,6 @@
 """Evaluation: metrics on hand-made runs with known answers, the BEIR loader, the batch path,
 and the whole path with the real model against raw sentence-transformers + faiss."""
 
-import json
 import math
 
 import numpy as np
