@@ -13,6 +13,7 @@ result = compare(
     ],
     ds,
     k=20,
+    metrics=("ndcg@10", "recall@20", "mrr@10"),  # 20 retrieved per query: no cutoff above 20
     latency_queries=10,
     throughput_texts=32,
 )

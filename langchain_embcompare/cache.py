@@ -1,9 +1,12 @@
-"""A numpy embedding cache keyed by what determines a vector: (model, prompt, text).
+"""A numpy embedding cache keyed by what determines a vector: (model configuration, role, prompt, text).
 
 LangChain's ``CacheBackedEmbeddings`` stores one JSON list of floats per text in a byte store. That is
 the right interface for LangChain users, but a 5k-document corpus then costs 5k JSON decodes per run.
-Here each (model, prompt) namespace is a folder of append-only ``.npy`` chunks plus a key list, loaded
-with one ``np.load`` per chunk. Vectors are cached at the model's native dimension, before any
+Here each namespace is a folder of append-only ``.npy`` chunks plus a key list, loaded with one
+``np.load`` per chunk. The namespace is chosen by the caller
+(:class:`~langchain_embcompare.matryoshka.MatryoshkaEmbeddings`) from the wrapped model's class and
+configuration (:func:`~langchain_embcompare.models.embedding_cache_key`: model name, output size,
+task prompts...), the role (query or document) and the prompt; the folder's ``key.json`` records it. Vectors are cached at the model's native dimension, before any
 truncation, so a second run at another Matryoshka dimension or with another index re-encodes nothing.
 """
 
@@ -16,8 +19,11 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from langchain_embcompare.errors import DimensionMismatchError
 
 
 def _key(text: str) -> str:
@@ -25,13 +31,18 @@ def _key(text: str) -> str:
 
 
 class EmbeddingCache:
-    """Cache of native-dimension float32 vectors for one (model, prompt) namespace.
+    """Cache of native-dimension float32 vectors for one namespace (model configuration, role, prompt).
 
-    ``folder=None`` keeps the cache in memory only (for one process).
+    ``folder=None`` keeps the cache in memory only (for one process). ``key`` (JSON-ready), if given,
+    is written to ``folder/key.json`` so a cache folder says what it holds. Every vector in one
+    namespace has one width: a model returning another width raises :class:`DimensionMismatchError`
+    instead of mixing them.
     """
 
-    def __init__(self, folder: str | Path | None) -> None:
+    def __init__(self, folder: str | Path | None, key: dict[str, Any] | None = None) -> None:
         self.folder = Path(folder) if folder is not None else None
+        self.key = key
+        self.owner: Any = None  # set by the caller to keep the object the namespace belongs to alive
         self._rows: dict[str, tuple[int, int]] = {}
         self._chunks: list[np.ndarray] = []
         self._lock = threading.Lock()
@@ -45,8 +56,10 @@ class EmbeddingCache:
                     chunk = np.load(vec_file, mmap_mode="r")
                 except (ValueError, OSError):
                     continue  # a torn chunk: ignore it, its texts will be re-encoded
-                if len(keys) != len(chunk):
+                if len(keys) != len(chunk) or chunk.ndim != 2:
                     continue  # a torn write: ignore the chunk, its texts will be re-encoded
+                if self._chunks and chunk.shape[1] != self._chunks[0].shape[1]:
+                    continue  # written under an older key scheme by another configuration: not ours
                 self._add_chunk(keys, chunk)
 
     def _add_chunk(self, keys: Sequence[str], chunk: np.ndarray) -> None:
@@ -71,6 +84,17 @@ class EmbeddingCache:
         for start in range(0, len(todo), chunk):
             part = todo[start : start + chunk]
             new = np.ascontiguousarray(compute([t for _, t in part]), dtype=np.float32)
+            if new.ndim != 2 or len(new) != len(part):
+                raise DimensionMismatchError(
+                    f"The model returned an array of shape {new.shape} for {len(part)} texts; expected ({len(part)}, d)."
+                )
+            if self._chunks and new.shape[1] != self._chunks[0].shape[1]:
+                where = f"the cache folder {self.folder}" if self.folder is not None else "this in-memory cache"
+                raise DimensionMismatchError(
+                    f"The model returned {new.shape[1]}-d vectors but {where} holds {self._chunks[0].shape[1]}-d ones "
+                    "for the same configuration: a setting that changes the output size is missing from the cache key. "
+                    "Give the embeddings class a cache_config() naming it, or pass cache_dir=None."
+                )
             self._store([k for k, _ in part], new)
         return self._gather(keys)
 
@@ -89,6 +113,8 @@ class EmbeddingCache:
         with self._lock:
             if self.folder is not None:
                 self.folder.mkdir(parents=True, exist_ok=True)
+                if self.key is not None and not (self.folder / "key.json").exists():
+                    (self.folder / "key.json").write_text(json.dumps(self.key, indent=1, sort_keys=True))
                 name = uuid.uuid4().hex[:12]
                 tmp = self.folder / f".{name}.tmp.npy"
                 np.save(tmp, vectors)

@@ -20,14 +20,25 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(code=2)
 
 
-def _eval_table(title: str, rows: list[dict]) -> Table:
+def _parse_metrics(text: Optional[str]) -> tuple[str, ...]:
+    """``--metrics ndcg@10,recall@20`` -> a checked tuple; None -> the defaults."""
+    from langchain_embcompare.evaluation.metrics import DEFAULT_METRICS, check_cutoffs
+
+    if not text:
+        return DEFAULT_METRICS
+    metrics = tuple(m.strip() for m in text.split(",") if m.strip())
+    check_cutoffs(metrics, None)  # names only: an unknown metric fails before any work
+    return metrics
+
+
+def _eval_table(title: str, rows: list[dict], metrics: tuple[str, ...] = ("ndcg@10", "recall@100", "mrr@10")) -> Table:
     table = Table(title=title)
-    for col in ("run", "ndcg@10", "recall@100", "mrr@10", "ms/query", "bytes/vec"):
+    for col in ("run", *metrics, "ms/query", "bytes/vec"):
         table.add_column(col, justify="right" if col != "run" else "left")
     for r in rows:
         table.add_row(
             r["settings"]["model"] + f" {r['space']['dim']}d {r['settings']['precision']}",
-            *(f"{r[m]:.4f}" if m in r else "-" for m in ("ndcg@10", "recall@100", "mrr@10")),
+            *(f"{r[m]:.4f}" if m in r else "-" for m in metrics),
             f"{r['timings']['per_query_ms']:.2f}",
             f"{r.get('bytes_per_vector', 0):.0f}",
         )
@@ -68,6 +79,12 @@ def eval_cmd(
     query_vectors: Optional[Path] = typer.Option(None, help="With --vectors: a table of query vectors."),
     id_column: Optional[str] = typer.Option(None, help="With --vectors: the id column (default: _id, else id)."),
     normalize: bool = typer.Option(False, "--normalize", help="With --vectors: renormalise non-unit vectors."),
+    keep_identical_ids: bool = typer.Option(
+        False, "--keep-identical-ids", help="Score a retrieved document whose id is the query id (BEIR drops it by default)."
+    ),
+    metrics: Optional[str] = typer.Option(
+        None, help="Comma-separated name@k (default ndcg@10,recall@100,mrr@10); no cutoff may exceed --k."
+    ),
 ) -> None:
     """Evaluate one retrieval set-up on a BEIR data set: nDCG@10, Recall@100, MRR@10 (+ timings)."""
     from langchain_embcompare.errors import EmbCompareError
@@ -79,16 +96,19 @@ def eval_cmd(
             model=model, dim=dim, precision=precision, rotation=rotation, prompts=prompts, layer_norm=layer_norm,
             store=store, redis_url=redis_url, milvus_uri=milvus_uri, index=index, metric=metric, retriever=retriever, clusters=clusters,
             nprobe=nprobe, adaptive=adaptive, shortlist_dim=shortlist_dim, shortlist=shortlist, rerank=rerank,
-            rerank_method=rerank_method, rerank_top=rerank_top, k=k,
+            rerank_method=rerank_method, rerank_top=rerank_top, k=k, ignore_identical_ids=not keep_identical_ids,
             vectors=str(vectors) if vectors else None, vector_column=vector_column,
             query_vectors=str(query_vectors) if query_vectors else None, id_column=id_column, normalize=normalize,
         )
         settings.extra["progress"] = True
-        dataset = load_beir(dataset_dir, split=split, max_queries=max_queries)
-        result = run_eval(dataset, settings, on_stage=lambda s: console.log(f"{settings.label()}: {s}"))
+        metric_list = _parse_metrics(metrics)
+        dataset = load_beir(dataset_dir, split=split, max_queries=max_queries, require_qrels=True)
+        result = run_eval(dataset, settings, metrics=metric_list, on_stage=lambda s: console.log(f"{settings.label()}: {s}"))
     except EmbCompareError as exc:
         _fail(exc)
-    console.print(_eval_table(f"{dataset.name} ({len(dataset.queries)} queries, {len(dataset.corpus)} docs)", [result]))
+    console.print(
+        _eval_table(f"{dataset.name} ({len(dataset.queries)} queries, {len(dataset.corpus)} docs)", [result], metric_list)
+    )
     text = json.dumps(result, indent=2)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -123,6 +143,12 @@ def compare_cmd(
     normalize: bool = typer.Option(False, "--normalize", help="With --vectors: renormalise non-unit vectors instead of refusing them."),
     queries: Optional[Path] = typer.Option(None, help="When DATASET_DIR is a folder of plain documents: the queries (one per line); label-free."),
     corpus: Optional[Path] = typer.Option(None, help="When DATASET_DIR is a question/answer file: the passages it names by id."),
+    keep_identical_ids: bool = typer.Option(
+        False, "--keep-identical-ids", help="Score a retrieved document whose id is the query id (BEIR drops it by default)."
+    ),
+    metrics: Optional[str] = typer.Option(
+        None, help="Short form: comma-separated name@k (default ndcg@10,recall@100,mrr@10); no cutoff may exceed --k."
+    ),
 ) -> None:
     """A/B compare embedding models and retrievers: quality + significance, agreement, latency, memory, cost.
 
@@ -152,12 +178,17 @@ def compare_cmd(
                 cfg.html = str(html)
             for run in cfg.runs:
                 run.extra["progress"] = True
+                if keep_identical_ids:
+                    run.ignore_identical_ids = False
             result = compare_from_config(cfg, dataset_dir, on_stage=stage)
         else:
             if dataset_dir is None:
                 raise typer.BadParameter("pass DATASET_DIR (or --config with dataset=)")
             dim_list = parse_dims(dims) if dims else None
-            common = dict(precision=precision, index=index, store=store, redis_url=redis_url, milvus_uri=milvus_uri)
+            common = dict(
+                precision=precision, index=index, store=store, redis_url=redis_url, milvus_uri=milvus_uri,
+                ignore_identical_ids=not keep_identical_ids,
+            )
             if vectors is None and (vector_column or query_vectors or id_column or normalize):
                 from langchain_embcompare.errors import InvalidParameterError
 
@@ -174,7 +205,7 @@ def compare_cmd(
                 spec.extra["progress"] = True
             ds = load_dataset(dataset_dir, max_queries=max_queries, queries=queries, corpus=corpus)
             console.log(f"read {dataset_report(ds)}")
-            result = compare(specs, ds, baseline=baseline, k=k, on_stage=stage)
+            result = compare(specs, ds, baseline=baseline, k=k, metrics=_parse_metrics(metrics), on_stage=stage)
             if json_out:
                 result.to_json(json_out)
             if html:

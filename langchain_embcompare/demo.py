@@ -17,6 +17,8 @@ from typing import Any, Callable
 from langchain_core.retrievers import BaseRetriever
 
 DEMO_QUERY_ID = "q01"
+DEMO_K = 20  # documents retrieved per query
+DEMO_METRICS = ("ndcg@10", f"recall@{DEMO_K}", "mrr@10")
 SHORT_NAMES = {"all-MiniLM-L6-v2": "MiniLM", "static-minilm": "static"}
 
 
@@ -37,6 +39,7 @@ def run_demo(
     from langchain_embcompare.evaluation.compare import compare
     from langchain_embcompare.evaluation.datasets import load_beir
     from langchain_embcompare.matryoshka import MatryoshkaEmbeddings
+    from langchain_embcompare.models import static_minilm_built
     from langchain_embcompare.retrievers.cluster import ClusterPrefilterRetriever
     from langchain_embcompare.retrievers.cluster_map import retriever_map, save_cluster_map
     from langchain_embcompare.retrievers.funnel import MatryoshkaFunnelRetriever
@@ -51,6 +54,8 @@ def run_demo(
     retrievers: dict[str, BaseRetriever] = {}
     stores: dict[str, FaissVectorStore] = {}
     for model in models:
+        if model == "static-minilm" and not static_minilm_built():
+            say("distilling the static model from MiniLM (first run only, then cached; 1-2 minutes on a laptop)...")
         base = MatryoshkaEmbeddings(model)
         full = base.output_dim
         dims = [d for d in (full, 128, 64, 32) if d <= full]
@@ -90,7 +95,8 @@ def run_demo(
     say(f"cluster map with the query {query!r} marked: {map_html}, {map_png}")
 
     say("comparing every retriever on the labelled queries (quality, agreement, latency, memory, cost)...")
-    result = compare(retrievers, ds, baseline=main_name, k=20, latency_queries=20, throughput_texts=64)
+    # 20 documents per query, so recall is read at 20: a cutoff above the depth would be mislabelled
+    result = compare(retrievers, ds, baseline=main_name, k=DEMO_K, metrics=DEMO_METRICS, latency_queries=20, throughput_texts=64)
     from rich.console import Console
 
     Console(width=max(160, Console().width)).print(result.to_table())

@@ -68,6 +68,22 @@ class ImageLoadError(EmbCompareError, ValueError):
         self.failures = dict(failures or {})
 
 
+class DatasetFormatError(EmbCompareError, ValueError):
+    """A data set file that cannot be read as its format says: the message names the file and line."""
+
+
+class MissingLabelsError(DatasetFormatError):
+    """Quality was asked for, but the data set has no relevance labels (qrels) for the split."""
+
+
+class MetricCutoffError(InvalidParameterError):
+    """A metric's cutoff (the 100 of ``recall@100``) is above the documents retrieved per query."""
+
+
+class UncacheableEmbeddingsWarning(UserWarning):
+    """An embeddings object with no stable cache key: its vectors are cached in memory only."""
+
+
 __all__ = [
     "MissingCapabilityError",
     "EmbCompareError",
@@ -82,4 +98,8 @@ __all__ = [
     "SchemaMismatchError",
     "ModalityMismatchError",
     "ImageLoadError",
+    "DatasetFormatError",
+    "MissingLabelsError",
+    "MetricCutoffError",
+    "UncacheableEmbeddingsWarning",
 ]

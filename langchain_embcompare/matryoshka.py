@@ -5,7 +5,13 @@ The pipeline for one text, in order::
     prompt + text --model--> native vector --(layer_norm)--> --(rotation)--> [:dim] --> L2-normalise
 
 Vectors are cached at the native dimension (after the model, before anything else), so changing
-``dim``, the rotation or the index never re-encodes. One (model, dim, prompts, layer-norm, rotation,
+``dim``, the rotation or the index never re-encodes. The cache key is the wrapped model's class and
+configuration (:func:`~langchain_embcompare.models.embedding_cache_key`), the role (query or
+document) and the prompt; a model with no stable key is cached in memory for that object only.
+
+Queries go through the wrapped model's ``embed_query`` and documents through ``embed_documents``
+(models of this package: their numpy ``encode``), so API models that embed the two differently
+(Cohere, Voyage, Nomic...) keep their query path. One (model, dim, prompts, layer-norm, rotation,
 precision) tuple is one :class:`VectorSpace`; stores record it and refuse queries from another one.
 """
 
@@ -14,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -29,9 +37,10 @@ from langchain_embcompare.errors import (
     InvalidParameterError,
     InvalidVectorError,
     ModalityMismatchError,
+    UncacheableEmbeddingsWarning,
     VectorSpaceMismatchError,
 )
-from langchain_embcompare.models import CACHE_DIR, encode_texts, load_embeddings, model_id, native_dim
+from langchain_embcompare.models import CACHE_DIR, embedding_cache_key, encode_texts, load_embeddings, model_id, native_dim
 
 Precision = Literal["float32", "int8", "binary"]
 PRECISIONS: tuple[str, ...] = ("float32", "int8", "binary")
@@ -306,9 +315,15 @@ class MatryoshkaEmbeddings(Embeddings):
             self.query_prompt, self.document_prompt = roles
         if cache_dir == "default":
             # vectors read from a table are not cached on disk: the table is the cache, and a column name is no model id
-            cache_dir = CACHE_DIR / "embeddings" if getattr(self.base, "cacheable", True) else None
-        self._cache_dir = None if cache_dir is None else Path(cache_dir)
-        self._caches: dict[str | None, EmbeddingCache] = {}
+            if getattr(self.base, "cacheable", True):
+                env = os.environ.get("EMBCOMPARE_CACHE")
+                cache_dir = (Path(env) if env else CACHE_DIR) / "embeddings"
+            else:
+                cache_dir = None
+        #: Folder of the on-disk vector cache (``None``: memory only). Default:
+        #: ``$EMBCOMPARE_CACHE/embeddings``, else ``~/.cache/langchain_embcompare/embeddings``.
+        self.cache_dir: Path | None = None if cache_dir is None else Path(cache_dir)
+        self._caches: dict[tuple[Any, ...], EmbeddingCache] = {}
 
     # -- configuration ---------------------------------------------------------------------------
 
@@ -371,28 +386,45 @@ class MatryoshkaEmbeddings(Embeddings):
 
     # -- the numpy path --------------------------------------------------------------------------
 
-    def _cache(self, prompt: str | None) -> EmbeddingCache:
-        cache = self._caches.get(prompt)
+    def _cache(self, prompt: str | None, role: str) -> EmbeddingCache:
+        """The cache of one (model configuration, role, prompt) namespace.
+
+        The key is :func:`embedding_cache_key` of the wrapped model (its class and configuration),
+        computed on each call so a reconfigured model never reads another configuration's vectors.
+        With no stable key, vectors are cached in memory for this very model object only, and a
+        warning (once per class) says why nothing goes to disk.
+        """
+        base_key = embedding_cache_key(self.base)
+        if base_key is None:
+            _warn_uncacheable(self.base)
+            ident: tuple[Any, ...] = ("object", id(self.base), role, prompt)
+        else:
+            ident = ("key", json.dumps(base_key, sort_keys=True), role, prompt)
+        cache = self._caches.get(ident)
         if cache is None:
             folder = None
-            if self._cache_dir is not None:
-                ns = hashlib.sha1(f"{self.model_name}\x00{prompt or ''}".encode()).hexdigest()[:16]
-                folder = self._cache_dir / ns
-            cache = self._caches[prompt] = EmbeddingCache(folder)
+            if self.cache_dir is not None and base_key is not None:
+                ns = hashlib.sha1("\x00".join([ident[1], role, prompt or ""]).encode()).hexdigest()[:16]
+                folder = self.cache_dir / ns
+            cache = self._caches[ident] = EmbeddingCache(folder, key={**base_key, "role": role, "prompt": prompt} if base_key else None)
+            cache.owner = self.base  # keeps id(self.base) from being reused while the entry lives
         return cache
 
-    def _native(self, texts: list[str], prompt: str | None) -> np.ndarray:
+    def _native(self, texts: list[str], prompt: str | None, query: bool = False) -> np.ndarray:
         if not texts:
             raise EmptyInputError("Nothing to embed: got an empty list of texts. Pass at least one text.")
+        role = "query" if query else "document"
         keys_of = getattr(self.base, "cache_keys", None)
         if callable(keys_of):  # inputs whose text is not their content (image paths): key by what the model reports
             keys = keys_of(texts)
             by_key = dict(zip(keys, texts))
-            vectors = self._cache(prompt).get_or_compute(
-                keys, lambda todo: encode_texts(self.base, [by_key[k] for k in todo], prompt)
+            vectors = self._cache(prompt, role).get_or_compute(
+                keys, lambda todo: encode_texts(self.base, [by_key[k] for k in todo], prompt, query=query)
             )
         else:
-            vectors = self._cache(prompt).get_or_compute(texts, lambda todo: encode_texts(self.base, todo, prompt))
+            vectors = self._cache(prompt, role).get_or_compute(
+                texts, lambda todo: encode_texts(self.base, todo, prompt, query=query)
+            )
         if self.native_dim is None:
             self.native_dim = int(vectors.shape[1])
             if self.dim is not None and self.dim > self.native_dim:
@@ -401,13 +433,13 @@ class MatryoshkaEmbeddings(Embeddings):
                 )
         return check_finite(vectors, f"embeddings from {self.model_name!r}")
 
-    def _pre_truncation(self, texts: list[str], prompt: str | None) -> np.ndarray:
-        vectors = self._native(texts, prompt)
+    def _pre_truncation(self, texts: list[str], prompt: str | None, query: bool = False) -> np.ndarray:
+        vectors = self._native(texts, prompt, query)
         return layer_norm(vectors) if self.layer_norm else vectors
 
-    def _encode(self, texts: Sequence[str], prompt: str | None) -> np.ndarray:
+    def _encode(self, texts: Sequence[str], prompt: str | None, query: bool = False) -> np.ndarray:
         texts = list(texts)
-        vectors = self._pre_truncation(texts, prompt)
+        vectors = self._pre_truncation(texts, prompt, query)
         if self.rotation is not None:
             vectors = self.rotation.apply(vectors)
         if self.dim is not None:
@@ -419,8 +451,9 @@ class MatryoshkaEmbeddings(Embeddings):
         return self._encode(texts, self.document_prompt)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Query vectors, (m, dim) float32, unit length."""
-        return self._encode(texts, self.query_prompt)
+        """Query vectors, (m, dim) float32, unit length, from the wrapped model's query path
+        (``embed_query`` for a LangChain ``Embeddings``; ``encode`` with the query prompt for ours)."""
+        return self._encode(texts, self.query_prompt, query=True)
 
     # -- the LangChain contract ------------------------------------------------------------------
 
@@ -436,11 +469,33 @@ class MatryoshkaEmbeddings(Embeddings):
     async def aembed_query(self, text: str) -> list[float]:
         return await asyncio.to_thread(self.embed_query, text)
 
+    def cache_config(self) -> dict[str, Any]:
+        """What decides this object's vectors, for when it is itself wrapped (see :func:`embedding_cache_key`)."""
+        return {"base": embedding_cache_key(self.base), "space": self.space.to_dict()}
+
     def __repr__(self) -> str:
         return (
             f"MatryoshkaEmbeddings({self.model_name!r}, dim={self.dim}, precision={self.precision!r}, "
             f"rotation={self.rotation.fingerprint if self.rotation else None})"
         )
+
+
+_WARNED_UNCACHEABLE: set[str] = set()
+
+
+def _warn_uncacheable(base: Embeddings) -> None:
+    name = f"{type(base).__module__}.{type(base).__qualname__}"
+    if name in _WARNED_UNCACHEABLE:
+        return
+    _WARNED_UNCACHEABLE.add(name)
+    warnings.warn(
+        f"{name} has no stable cache key (an attribute holds an object whose settings cannot be read, and no "
+        "field names the model), so its vectors are cached in memory for this object only, never on disk. "
+        "Give the class a cache_config() method returning the settings that decide its vectors "
+        "(model name, output size, task...) to enable the disk cache.",
+        UncacheableEmbeddingsWarning,
+        stacklevel=4,
+    )
 
 
 def as_matryoshka(embedding: Embeddings | str, **kwargs: Any) -> MatryoshkaEmbeddings:

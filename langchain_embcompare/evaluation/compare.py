@@ -50,8 +50,8 @@ from langchain_embcompare.evaluation.cost import (
     is_api_model,
 )
 from langchain_embcompare.evaluation.datasets import BeirDataset
-from langchain_embcompare.evaluation.metrics import DEFAULT_METRICS, evaluate_run, retrieve_run
-from langchain_embcompare.evaluation.pipeline import EvalSettings, build_embeddings, build_retriever, build_store
+from langchain_embcompare.evaluation.metrics import DEFAULT_METRICS, check_cutoffs, evaluate_run, retrieve_run
+from langchain_embcompare.evaluation.pipeline import EvalSettings, build_embeddings, build_retriever, build_store, retrieval_depth
 from langchain_embcompare.evaluation.significance import (
     CORRECTIONS,
     STAT_TESTS,
@@ -407,7 +407,7 @@ def _encode_uncached(emb: Embeddings, texts: list[str], query: bool) -> None:
 
     m = _matryoshka(emb)
     if m is not None:
-        encode_texts(m.base, texts, m.query_prompt if query else m.document_prompt)
+        encode_texts(m.base, texts, m.query_prompt if query else m.document_prompt, query=query)
     elif query:
         for t in texts:
             emb.embed_query(t)
@@ -541,12 +541,16 @@ def compare(
     probes: Sequence[tuple[str, str]] = (),
     on_stage: Callable[[str], None] | None = None,
     seed: int = 0,
+    ignore_identical_ids: bool | None = None,
 ) -> ComparisonResult:
     """Run every retriever (or build every spec) on the data set's queries and compare them.
 
     ``baseline`` names the run the others are tested against (default: the first). ``dataset`` is a
     :class:`BeirDataset` or ``(documents, queries)`` for label-free mode. ``probes`` (spec mode only)
-    lists ``(query_run, index_run)`` pairs of equal dimension.
+    lists ``(query_run, index_run)`` pairs of equal dimension. ``ignore_identical_ids`` (BEIR's rule,
+    one for the whole comparison; default: the specs' common setting, else True): a retrieved document
+    whose id is the query id is not scored.
+    A metric cutoff above ``k`` (or a funnel spec's shortlist) raises ``MetricCutoffError``.
     """
     stage = on_stage or (lambda s: None)
     ds = _as_dataset(dataset)
@@ -564,7 +568,22 @@ def compare(
             for s in retrievers
         ]
         names = [s.label() for s in specs]
+        rules = {s.label(): s.ignore_identical_ids for s in specs}
+        if ignore_identical_ids is None and len(set(rules.values())) == 1:
+            ignore_identical_ids = next(iter(rules.values()))
+        if ignore_identical_ids is None or set(rules.values()) != {ignore_identical_ids}:
+            raise InvalidParameterError(
+                f"The runs' ignore_identical_ids settings {rules} differ from each other or from the comparison's "
+                f"({ignore_identical_ids}): one scoring rule per comparison, so that the runs are comparable. "
+                "Set it once (compare(..., ignore_identical_ids=...), or defaults.ignore_identical_ids in ab.toml)."
+            )
+        if labelled:
+            for s in specs:
+                check_cutoffs(metrics, retrieval_depth(s))
     else:
+        ignore_identical_ids = True if ignore_identical_ids is None else ignore_identical_ids
+        if labelled:
+            check_cutoffs(metrics, k)
         specs = []
         names = list(retrievers)
         for n, r in retrievers.items():
@@ -606,6 +625,7 @@ def compare(
         stage(f"{name}: retrieving {len(qids)} queries")
         timings: dict[str, Any] = {}
         runs[name] = retrieve_run(retriever, ds.queries, k=k, timings=timings)
+        runs[name].ignore_identical_ids = ignore_identical_ids  # read by every metric computed from it
         res.batch_ms_per_query = timings.get("per_query_ms")
         if labelled:
             res.quality = evaluate_run(runs[name], ds.qrels, metrics)
@@ -698,7 +718,7 @@ def compare(
         pa = pair_agreement(probe_run, runs[idx_run], k=overlap_k, p=rbo_p, depth=k)
         row = {"query_run": q_run, "index_run": idx_run, "k": overlap_k, "p": rbo_p, **pa.to_dict()}
         if labelled:
-            row.update(evaluate_run(probe_run, ds.qrels, metrics))
+            row.update(evaluate_run(probe_run, ds.qrels, metrics, ignore_identical_ids=ignore_identical_ids))
         probe_rows.append(_clean(row))
         runs[f"probe:{q_run}->{idx_run}"] = probe_run
 
@@ -720,6 +740,7 @@ def compare(
         settings={
             "overlap_k": overlap_k, "rbo_p": rbo_p, "latency_queries": len(lat_q) if latency_queries > 0 else 0,
             "throughput_texts": len(sample_docs), "usd_per_hour": usd_per_hour, "prices": dict(prices or {}),
+            "ignore_identical_ids": ignore_identical_ids,
         },
     )
 

@@ -1,34 +1,66 @@
-"""Load BEIR-format data sets (corpus.jsonl, queries.jsonl, qrels/<split>.tsv)."""
+"""Load BEIR-format data sets (corpus.jsonl, queries.jsonl, qrels/<split>.tsv).
+
+The format (as BEIR's ``GenericDataLoader`` reads it): ``corpus.jsonl`` holds one JSON object per
+line with ``_id``, ``text`` and optional ``title`` / ``metadata``; ``queries.jsonl`` one object per
+line with ``_id`` and ``text``; ``qrels/<split>.tsv`` tab-separated ``query-id corpus-id score`` rows
+(integer grades) after an optional header line. Blank lines are skipped. Anything else raises
+:class:`~langchain_embcompare.errors.DatasetFormatError` naming the file and the 1-based line number.
+"""
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from langchain_core.documents import Document
 
-from langchain_embcompare.errors import EmptyInputError, InvalidParameterError
+from langchain_embcompare.errors import DatasetFormatError, EmptyInputError, InvalidParameterError, MissingLabelsError
 
 
 @dataclass
 class BeirDataset:
-    """A corpus, its queries and their relevance labels (``qrels[qid][doc_id] = grade``)."""
+    """A corpus, its queries and their relevance labels (``qrels[qid][doc_id] = grade``).
+
+    ``qrels_path`` is the labels file that was looked for (it may not exist: then ``qrels`` is empty).
+    """
 
     name: str
     corpus: list[Document]
     queries: dict[str, str]
     qrels: dict[str, dict[str, int]] = field(default_factory=dict)
+    qrels_path: Path | None = None
 
     @property
     def texts(self) -> list[str]:
         return [d.page_content for d in self.corpus]
 
 
-def _read_jsonl(path: Path) -> list[dict]:
+def _read_jsonl(path: Path, required: tuple[str, ...]) -> list[dict[str, Any]]:
+    """One dict per non-blank line; a line that is not a JSON object with ``required`` keys raises
+    :class:`DatasetFormatError` with the file and line number."""
+    rows = []
     with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DatasetFormatError(
+                    f"{path}, line {lineno}: not valid JSON ({exc.msg} at column {exc.colno}). Each line of a BEIR "
+                    f"{path.name} must be one JSON object, e.g. {{\"_id\": \"d1\", \"text\": \"...\"}}."
+                ) from None
+            if not isinstance(row, dict):
+                raise DatasetFormatError(f"{path}, line {lineno}: expected a JSON object, got {type(row).__name__}.")
+            missing = [k for k in required if k not in row]
+            if missing:
+                raise DatasetFormatError(
+                    f"{path}, line {lineno}: missing field(s) {missing}; every line needs {list(required)}."
+                )
+            rows.append(row)
+    return rows
 
 
 def _image_ref(root: Path, ref: str) -> str:
@@ -39,14 +71,44 @@ def _image_ref(root: Path, ref: str) -> str:
     return str(path if path.is_absolute() else (root / path).resolve())
 
 
-def load_beir(path: str | Path, split: str = "test", max_queries: int | None = None) -> BeirDataset:
+def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    """``{query_id: {doc_id: grade}}`` from a BEIR qrels TSV; a header line is allowed first."""
+    qrels: dict[str, dict[str, int]] = {}
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            row = line.rstrip("\r\n").split("\t")
+            if lineno == 1 and row[0].strip().lower() in ("query-id", "query_id", "qid"):
+                continue  # the header
+            if len(row) < 3:
+                raise DatasetFormatError(
+                    f"{path}, line {lineno}: expected 3 tab-separated columns (query-id, corpus-id, score), "
+                    f"got {len(row)}: {line.strip()[:80]!r}."
+                )
+            try:
+                grade = int(row[2])
+            except ValueError:
+                raise DatasetFormatError(
+                    f"{path}, line {lineno}: the score {row[2]!r} is not an integer relevance grade."
+                ) from None
+            qrels.setdefault(row[0], {})[row[1]] = grade
+    return qrels
+
+
+def load_beir(
+    path: str | Path, split: str = "test", max_queries: int | None = None, *, require_qrels: bool = False
+) -> BeirDataset:
     """Read a BEIR folder. Documents are ``"title text"`` (the BEIR / MTEB convention), ids kept.
 
     Image data sets: a corpus or query row with an ``"image"`` field (a path relative to the folder, or a
     URI) becomes that image: ``page_content`` / the query is the resolved path, the row's ``text`` is
     kept as ``metadata["caption"]`` (see ``scripts/make_image_set.py``).
 
-    Only queries that have labels in ``split`` are kept, as BEIR's own evaluation does.
+    Only queries that have labels in ``split`` are kept, as BEIR's own evaluation does. Without a
+    ``qrels/<split>.tsv`` every query is kept and ``qrels`` is empty (label-free comparison), unless
+    ``require_qrels`` is set: then :class:`MissingLabelsError` names the file looked for and the
+    splits that do exist. Malformed lines raise :class:`DatasetFormatError` (file + line number).
     """
     root = Path(path)
     for name in ("corpus.jsonl", "queries.jsonl"):
@@ -55,16 +117,17 @@ def load_beir(path: str | Path, split: str = "test", max_queries: int | None = N
                 f"{root} is not a BEIR data set: {name} is missing. Expected corpus.jsonl, queries.jsonl and qrels/{split}.tsv."
             )
     qrels_path = root / "qrels" / f"{split}.tsv"
-    qrels: dict[str, dict[str, int]] = {}
-    if qrels_path.exists():
-        with qrels_path.open(encoding="utf-8") as f:
-            reader = csv.reader(f, delimiter="\t")
-            for row in reader:
-                if len(row) < 3 or row[0] == "query-id":
-                    continue
-                qrels.setdefault(row[0], {})[row[1]] = int(row[2])
+    qrels = _read_qrels(qrels_path) if qrels_path.exists() else {}
+    if require_qrels and not qrels:
+        splits = sorted(p.stem for p in (root / "qrels").glob("*.tsv")) if (root / "qrels").is_dir() else []
+        why = "holds no labels" if qrels_path.exists() else "does not exist"
+        hint = f" Splits found: {splits}; pass --split (split=) with one of them." if splits else (
+            " Add the relevance labels (tab-separated query-id, corpus-id, score) there, or use `embcompare compare`, "
+            "which compares runs without labels."
+        )
+        raise MissingLabelsError(f"No relevance labels to score against: {qrels_path} {why}.{hint}")
     corpus = []
-    for row in _read_jsonl(root / "corpus.jsonl"):
+    for row in _read_jsonl(root / "corpus.jsonl", ("_id",)):
         if row.get("image"):
             ref = _image_ref(root, row["image"])
             meta = {"doc_id": str(row["_id"]), "image": ref, "caption": row.get("text") or "", **(row.get("metadata") or {})}
@@ -75,13 +138,26 @@ def load_beir(path: str | Path, split: str = "test", max_queries: int | None = N
         corpus.append(Document(page_content=f"{title} {text}".strip(), metadata=meta, id=str(row["_id"])))
     if not corpus:
         raise EmptyInputError(f"{root}/corpus.jsonl holds no documents.")
-    queries = {str(r["_id"]): _image_ref(root, r["image"]) if r.get("image") else r["text"] for r in _read_jsonl(root / "queries.jsonl")}
+    queries = {}
+    for r in _read_jsonl(root / "queries.jsonl", ("_id",)):
+        if r.get("image"):
+            queries[str(r["_id"])] = _image_ref(root, r["image"])
+        elif "text" in r:
+            queries[str(r["_id"])] = str(r["text"])
+        else:
+            raise DatasetFormatError(f"{root / 'queries.jsonl'}: query {r['_id']!r} has neither 'text' nor 'image'.")
+    orphans = [qid for qid in qrels if qid not in queries]
+    if orphans:  # they would count as 0 in every mean: a silently wrong score
+        raise DatasetFormatError(
+            f"{qrels_path} labels {len(orphans)} queries that {root / 'queries.jsonl'} does not have "
+            f"(e.g. {orphans[:5]}): add their texts or remove their rows."
+        )
     if qrels:
         queries = {qid: text for qid, text in queries.items() if qid in qrels}
     if max_queries is not None:
         queries = dict(list(queries.items())[:max_queries])
         qrels = {qid: qrels[qid] for qid in queries if qid in qrels}
-    return BeirDataset(name=root.name, corpus=corpus, queries=queries, qrels=qrels)
+    return BeirDataset(name=root.name, corpus=corpus, queries=queries, qrels=qrels, qrels_path=qrels_path)
 
 
 __all__ = ["BeirDataset", "load_beir"]

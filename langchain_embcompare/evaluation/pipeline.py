@@ -15,7 +15,7 @@ from langchain_core.retrievers import BaseRetriever
 
 from langchain_embcompare.errors import InvalidParameterError
 from langchain_embcompare.evaluation.datasets import BeirDataset
-from langchain_embcompare.evaluation.metrics import DEFAULT_METRICS, Run, evaluate_run, retrieve_run
+from langchain_embcompare.evaluation.metrics import DEFAULT_METRICS, Run, check_cutoffs, evaluate_run, retrieve_run
 from langchain_embcompare.matryoshka import MatryoshkaEmbeddings
 from langchain_embcompare.stores.base import EmbStore
 from langchain_embcompare.stores.faiss import FaissIndexSpec, FaissVectorStore
@@ -52,6 +52,8 @@ class EvalSettings:
     query_vectors: str | None = None  # a table of query vectors (default: queries are rows of `vectors`)
     id_column: str | None = None  # the tables' id column (default: _id, else id)
     normalize: bool = False  # renormalise non-unit precomputed vectors instead of refusing them
+    #: BEIR's rule: a retrieved document whose id equals the query id is not scored (CLI: --keep-identical-ids turns it off).
+    ignore_identical_ids: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -194,6 +196,9 @@ def run_eval(
 ) -> dict[str, Any] | tuple[dict[str, Any], Run]:
     """Evaluate one settings tuple on a labelled data set; returns the JSON-ready result."""
     stage = on_stage or (lambda s: None)
+    depth = retrieval_depth(settings)
+    if dataset.qrels:
+        check_cutoffs(metrics, depth)  # before any model is loaded
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     stage("loading the model")
@@ -216,7 +221,11 @@ def run_eval(
     run = retrieve_run(retriever, dataset.queries, k=settings.k, timings=search_t)
     timings["search_s"] = search_t["seconds"]
     timings["per_query_ms"] = search_t["per_query_ms"]
-    scores = evaluate_run(run, dataset.qrels, metrics) if dataset.qrels else {}
+    scores = (
+        evaluate_run(run, dataset.qrels, metrics, ignore_identical_ids=settings.ignore_identical_ids, k=depth)
+        if dataset.qrels
+        else {}
+    )
     result: dict[str, Any] = {
         **scores,
         "dataset": dataset.name,
@@ -235,4 +244,9 @@ def run_eval(
     return (result, run) if return_run else result
 
 
-__all__ = ["EvalSettings", "build_embeddings", "build_store", "build_retriever", "run_eval"]
+def retrieval_depth(settings: EvalSettings) -> int:
+    """Documents the settings' retriever returns per query: ``k``, or the funnel's shortlist when smaller."""
+    return min(settings.k, settings.shortlist) if settings.retriever == "funnel" else settings.k
+
+
+__all__ = ["EvalSettings", "build_embeddings", "build_store", "build_retriever", "run_eval", "retrieval_depth"]

@@ -265,7 +265,7 @@ def _title(k: str, agreement: Mapping[str, Any]) -> str:
 def report_figures(data: Mapping[str, Any], extra_figures: Mapping[str, go.Figure] | None = None) -> dict[str, go.Figure]:
     """Every figure the report shows, in order, by a short id."""
     figs = {
-        "quality": quality_figure(data),
+        "quality": quality_figure(data, tuple(data.get("metrics") or _QUALITY)),
         "dimension": dimension_figure(data),
         "pareto": pareto_figure(data),
         "efficiency": None if data.get("labelled") else efficiency_figure(data),
