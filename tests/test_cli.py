@@ -47,14 +47,14 @@ def test_compare_short_form_json_and_html(tmp_path):
     out, html = tmp_path / "c.json", tmp_path / "c.html"
     res = runner.invoke(
         app,
-        ["compare", str(demo_dataset_path()), "--model", "all-MiniLM-L6-v2", "--dims", "full,64", "--k", "20",
+        ["compare", str(demo_dataset_path()), "--model", "all-MiniLM-L6-v2", "--dims", "full,64", "--k", "20", "--metrics", "ndcg@10,recall@20,mrr@10",
          "--json", str(out), "--html", str(html)],
     )
     assert res.exit_code == 0, res.output
     runs = json.loads(out.read_text())["runs"]
     assert set(runs) == {"all-MiniLM-L6-v2@full", "all-MiniLM-L6-v2@64"}
     for r in runs.values():
-        assert 0 < r["ndcg@10"] <= 1 and 0 < r["recall@100"] <= 1 and 0 < r["mrr@10"] <= 1
+        assert 0 < r["ndcg@10"] <= 1 and 0 < r["recall@20"] <= 1 and 0 < r["mrr@10"] <= 1
     assert runs["all-MiniLM-L6-v2@full"]["ndcg@10"] > runs["all-MiniLM-L6-v2@64"]["ndcg@10"]
     assert "plotly" in html.read_text()[:2_000_000]
 

@@ -47,14 +47,14 @@ def _runs():
 
 def test_hand_made_retrievers_known_answers(tmp_path):
     ds = BeirDataset("toy", DOCS, QUERIES, QRELS)
-    res = compare(_runs(), ds, baseline="A", k=10, latency_queries=2, n_resamples=200)
+    res = compare(_runs(), ds, baseline="A", k=10, metrics=("ndcg@10", "recall@10", "mrr@10"), latency_queries=2, n_resamples=200)
     d = res.to_dict()
     a, b = d["runs"]["A"], d["runs"]["B"]
     # A ranks the relevant doc first for both queries; B third (q1) and second (q2)
     assert a["ndcg@10"] == pytest.approx(1.0) and a["mrr@10"] == pytest.approx(1.0)
     assert b["ndcg@10"] == pytest.approx((1 / math.log2(4) + 1 / math.log2(3)) / 2)
     assert b["mrr@10"] == pytest.approx((1 / 3 + 1 / 2) / 2)
-    assert a["recall@100"] == b["recall@100"] == 1.0
+    assert a["recall@10"] == b["recall@10"] == 1.0
     # agreement: the same three documents per query (overlap 1), in another order
     names = d["agreement"]["names"]
     ov = np.array(d["agreement"]["metrics"]["overlap"], dtype=float)
@@ -151,12 +151,12 @@ def test_specs_on_scifact_slice_match_eval_and_share_the_model(scifact_small, mo
     assert d["runs"]["minilm-128"]["p_adjusted"]["ndcg@10"] is not None
     # a cross-model probe needs equal dimensions
     with pytest.raises(DimensionMismatchError, match="equal dimensions"):
-        compare(specs, scifact_small, k=10, probes=[("minilm", "minilm-128")], latency_queries=0, throughput_texts=4)
+        compare(specs, scifact_small, k=10, metrics=("ndcg@10",), probes=[("minilm", "minilm-128")], latency_queries=0, throughput_texts=4)
 
 
 def test_probe_same_model_lands_on_its_own_results(scifact_small):
     specs = [RunSpec(model="all-MiniLM-L6-v2", dim=128, name="a"), RunSpec(model="all-MiniLM-L6-v2", dim=128, name="b", index="hnsw")]
-    res = compare(specs, scifact_small, k=10, probes=[("b", "a")], latency_queries=0, throughput_texts=4)
+    res = compare(specs, scifact_small, k=10, metrics=("ndcg@10",), probes=[("b", "a")], latency_queries=0, throughput_texts=4)
     (probe,) = res.to_dict()["probes"]
     # same model and dim: b's queries on a's index are a's own queries, so they agree fully
     assert probe["overlap"] == pytest.approx(1.0) and probe["rbo"] == pytest.approx(1.0)
@@ -258,6 +258,6 @@ def test_table_keeps_long_run_names_whole_on_a_narrow_terminal():
     """Runs that differ only at the end of their names (``…@384`` / ``…@128``) must stay apart in an 80-column table."""
     ds = BeirDataset("toy", DOCS, QUERIES, QRELS)
     a, b = _runs().values()
-    res = compare({"all-MiniLM-L6-v2@384": a, "all-MiniLM-L6-v2@128": b}, ds, k=10, latency_queries=1, n_resamples=50)
+    res = compare({"all-MiniLM-L6-v2@384": a, "all-MiniLM-L6-v2@128": b}, ds, k=10, metrics=("ndcg@10", "recall@10", "mrr@10"), latency_queries=1, n_resamples=50)
     text = res.table_text(width=80)
     assert "all-MiniLM-L6-v2@384" in text and "all-MiniLM-L6-v2@128" in text
