@@ -34,6 +34,10 @@ _LAZY = {
     "ComparisonResult": "langchain_embcompare.evaluation.compare",
     "EvalSettings": "langchain_embcompare.evaluation.pipeline",
     "run_eval": "langchain_embcompare.evaluation.pipeline",
+    "BM25Retriever": "langchain_embcompare.retrievers.lexical",
+    "BM25Settings": "langchain_embcompare.retrievers.lexical",
+    "RedisFullTextRetriever": "langchain_embcompare.retrievers.lexical",
+    "HybridRetriever": "langchain_embcompare.retrievers.hybrid",
 }
 
 

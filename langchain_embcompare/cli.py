@@ -25,8 +25,10 @@ def _eval_table(title: str, rows: list[dict]) -> Table:
     for col in ("run", "ndcg@10", "recall@100", "mrr@10", "ms/query", "bytes/vec"):
         table.add_column(col, justify="right" if col != "run" else "left")
     for r in rows:
+        space = r.get("space") or {}
         table.add_row(
-            r["settings"]["model"] + f" {r['space']['dim']}d {r['settings']['precision']}",
+            ("bm25 (bm25s)" if space == {} else r["settings"]["model"] + f" {space['dim']}d {r['settings']['precision']}")
+            + (f" {r['settings']['retriever']}" if r["settings"].get("retriever") in ("bm25", "hybrid") and space else ""),
             *(f"{r[m]:.4f}" if m in r else "-" for m in ("ndcg@10", "recall@100", "mrr@10")),
             f"{r['timings']['per_query_ms']:.2f}",
             f"{r.get('bytes_per_vector', 0):.0f}",
@@ -47,7 +49,13 @@ def eval_cmd(
     metric: str = typer.Option("cosine", help="cosine | ip | l2"),
     store: str = typer.Option("faiss", help="faiss | redis"),
     redis_url: Optional[str] = typer.Option(None, envvar="REDIS_URL", help="redis://[user:password@]host:port"),
-    retriever: str = typer.Option("plain", help="plain | cluster | funnel"),
+    retriever: str = typer.Option("plain", help="plain | cluster | funnel | bm25 | hybrid (bm25 needs no embedding model)"),
+    fusion: str = typer.Option("rrf", help="hybrid: rrf | linear"),
+    alpha: float = typer.Option(0.5, help="hybrid linear: weight of the dense arm (BM25 gets 1 - alpha)."),
+    rrf_k: int = typer.Option(60, help="hybrid rrf: the RRF constant."),
+    bm25_k1: float = typer.Option(1.5, help="bm25/hybrid: BM25 k1 (bm25s default)."),
+    bm25_b: float = typer.Option(0.75, help="bm25/hybrid: BM25 b (bm25s default)."),
+    lexical_engine: str = typer.Option("auto", help="bm25/hybrid: auto (Redis full text on --store redis) | bm25s | redis"),
     clusters: Optional[int] = typer.Option(None, help="cluster: number of KMeans clusters (default: chosen by rule)."),
     nprobe: Optional[int] = typer.Option(None, help="cluster: clusters to search per query."),
     adaptive: bool = typer.Option(False, "--adaptive", help="cluster: decide per query how many clusters to open."),
@@ -72,6 +80,7 @@ def eval_cmd(
             store=store, redis_url=redis_url, index=index, metric=metric, retriever=retriever, clusters=clusters,
             nprobe=nprobe, adaptive=adaptive, shortlist_dim=shortlist_dim, shortlist=shortlist, rerank=rerank,
             rerank_method=rerank_method, rerank_top=rerank_top, k=k,
+            fusion=fusion, alpha=alpha, rrf_k=rrf_k, bm25_k1=bm25_k1, bm25_b=bm25_b, lexical_engine=lexical_engine,
         )
         settings.extra["progress"] = True
         dataset = load_beir(dataset_dir, split=split, max_queries=max_queries)
@@ -98,6 +107,9 @@ def compare_cmd(
     index: str = typer.Option("flat", help="Short form: flat | ivf | hnsw"),
     store: str = typer.Option("faiss", help="Short form: faiss | redis"),
     redis_url: Optional[str] = typer.Option(None, envvar="REDIS_URL"),
+    lexical: bool = typer.Option(False, "--lexical", help="Short form: add a BM25 run and, per model, a hybrid (model + BM25) run."),
+    fusion: str = typer.Option("rrf", help="Short form, hybrid runs: rrf | linear"),
+    alpha: float = typer.Option(0.5, help="Short form, hybrid linear: weight of the dense arm."),
     baseline: Optional[str] = typer.Option(None, help="Run the others are tested against (default: the first)."),
     k: int = typer.Option(100, help="Documents retrieved per query."),
     max_queries: Optional[int] = typer.Option(None, help="Use the first N labelled queries only."),
@@ -125,6 +137,10 @@ def compare_cmd(
                 raise typer.BadParameter("pass DATASET_DIR (or --config with dataset=)")
             dim_list = parse_dims(dims) if dims else None
             specs = specs_from_models(model, dim_list, precision=precision, index=index, store=store, redis_url=redis_url)
+            if lexical:
+                from langchain_embcompare.evaluation.compare import lexical_specs
+
+                specs += lexical_specs(specs, fusion=fusion, alpha=alpha)
             for spec in specs:
                 spec.extra["progress"] = True
             ds = load_beir(dataset_dir, max_queries=max_queries)
