@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, field_validator, model_validator
+from pydantic import ConfigDict
 
 from langchain_embcompare.errors import EmptyInputError, InvalidParameterError
 from langchain_embcompare.retrievers.vector import BatchRetriever
@@ -175,33 +175,29 @@ class HybridRetriever(BatchRetriever):
     filter: Any = None
     fit_report: FusionFit | None = None
 
-    @field_validator("k")
-    @classmethod
-    def _positive_k(cls, k: int) -> int:
-        if k <= 0:
-            raise InvalidParameterError(f"k must be positive, got {k}.")
-        return k
-
-    @model_validator(mode="after")
-    def _check(self) -> HybridRetriever:
+    def __init__(self, **kwargs: Any) -> None:
+        # checked before pydantic, so each error keeps its class (pydantic wraps ValueErrors)
         for role in ("dense", "lexical"):
-            arm = getattr(self, role)
-            if not callable(getattr(arm, "search_batch", None)):
+            arm = kwargs.get(role)
+            if arm is not None and not callable(getattr(arm, "search_batch", None)):
                 raise InvalidParameterError(
                     f"The {role} arm ({type(arm).__name__}) has no search_batch(queries, k): use a retriever of this "
                     "package (store.as_retriever(), cluster, funnel, BM25Retriever, RedisFullTextRetriever)."
                 )
-        if self.fusion not in FUSIONS:
-            raise InvalidParameterError(f"fusion={self.fusion!r}: use one of {FUSIONS}.")
-        if self.norm not in NORMS:
-            raise InvalidParameterError(f"norm={self.norm!r}: use one of {NORMS}.")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise InvalidParameterError(f"alpha={self.alpha!r} must lie in [0, 1] (weight of the dense arm).")
-        if self.rrf_k < 0:
-            raise InvalidParameterError(f"rrf_k={self.rrf_k!r} must be >= 0 (the RRF paper uses 60).")
-        if self.depth is not None and self.depth <= 0:
-            raise InvalidParameterError(f"depth={self.depth!r} must be positive (candidates per arm).")
-        return self
+        if kwargs.get("k", 4) <= 0:
+            raise InvalidParameterError(f"k must be positive, got {kwargs['k']}.")
+        if kwargs.get("fusion", "rrf") not in FUSIONS:
+            raise InvalidParameterError(f"fusion={kwargs['fusion']!r}: use one of {FUSIONS}.")
+        if kwargs.get("norm", "min-max") not in NORMS:
+            raise InvalidParameterError(f"norm={kwargs['norm']!r}: use one of {NORMS} (ranx normalisations).")
+        alpha = kwargs.get("alpha", 0.5)
+        if not 0.0 <= alpha <= 1.0:
+            raise InvalidParameterError(f"alpha={alpha!r} must lie in [0, 1] (weight of the dense arm; 1 - alpha for lexical).")
+        if kwargs.get("rrf_k", 60) < 0:
+            raise InvalidParameterError(f"rrf_k={kwargs['rrf_k']!r} must be >= 0 (the RRF paper uses 60).")
+        if kwargs.get("depth") is not None and kwargs["depth"] <= 0:
+            raise InvalidParameterError(f"depth={kwargs['depth']!r} must be positive (candidates per arm).")
+        super().__init__(**kwargs)
 
     # ------------------------------------------------------------------ searching
 

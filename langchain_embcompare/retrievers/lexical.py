@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 from langchain_core.documents import Document
-from pydantic import ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import ConfigDict, Field, PrivateAttr
 
 from langchain_embcompare.errors import EmptyInputError, InvalidParameterError
 from langchain_embcompare.retrievers.vector import BatchRetriever
@@ -182,12 +182,11 @@ class BM25Retriever(BatchRetriever):
     _mask_cache: dict[str, np.ndarray] = PrivateAttr(default_factory=dict)
     index_seconds: float = 0.0
 
-    @field_validator("k")
-    @classmethod
-    def _positive_k(cls, k: int) -> int:
-        if k <= 0:
-            raise InvalidParameterError(f"k must be positive, got {k}.")
-        return k
+    def __init__(self, **kwargs: Any) -> None:
+        # checked before pydantic, so the error keeps its class (pydantic wraps ValueErrors)
+        if kwargs.get("k", 4) <= 0:
+            raise InvalidParameterError(f"k must be positive, got {kwargs['k']}.")
+        super().__init__(**kwargs)
 
     # ------------------------------------------------------------------ building
 
@@ -453,18 +452,23 @@ def redis_fulltext_search(
     (``store.spec.index_name``), ``field`` its TEXT field (the Redis store writes ``content``). One
     pipelined round trip per ``batch_size`` queries. A query with no token left returns ``[]``.
 
-    Scorers (RediSearch 2.10, both present there, checked by the tests against a hand computation):
+    Scorers (both exist in RediSearch 2.10; ``BM25STD.TANH`` does not). ``BM25STD``, as its
+    ``EXPLAINSCORE`` prints it and the tests check by hand::
 
-    * ``BM25STD``: ``sum_t idf(t) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * |d| / avgdl))`` with
-      ``idf = ln(1 + (N - df + 0.5) / (df + 0.5))`` and fixed ``k1 = 1.2``, ``b = 0.75``; ``|d|`` counts
-      the document's indexed tokens (Redis drops its own 33 stopwords; one-letter tokens are kept).
-    * ``BM25``: RediSearch's older variant; its idf is ``log2(1 + (N - df + 0.5) / (df + 0.5))`` and it
-      multiplies by the document's score; kept for users of older servers.
+        score(q, d) = sum over matched index terms t of
+                      idf(t) * tf(t, d) * (k1 + 1) / (tf(t, d) + k1 * (1 - b + b * |d| / avgdl))
+        idf(t)      = ln(1 + (N - df(t) + 0.5) / (df(t) + 0.5)),   k1 = 1.2,  b = 0.5 (fixed)
 
-    How it differs from the bm25s arm: Redis tokenises on punctuation and whitespace, stems with
-    Snowball English and indexes both the word and its stem, and its k1 is 1.2 (bm25s' 1.5) with no
-    way to set it per query. The ranking is therefore close to, not identical with, bm25s'; the
-    difference is measured in benchmarks/results/hybrid_scifact.json (``redis_parity``).
+    where a query word whose Snowball stem differs from it matches twice, as the word and as its stem
+    (``apple`` and ``+appl``), so such words weigh double; ``|d|`` counts the document's indexed
+    tokens (Redis drops its own short stopword list and keeps one-letter tokens). ``BM25`` is
+    RediSearch's older variant (kept for older servers).
+
+    How it differs from the bm25s arm (k1 = 1.5, b = 0.75, stem only, no (k1 + 1) factor): the
+    ``(k1 + 1)`` factor is a constant scale and changes no ranking; k1, b, the word + stem double
+    match and the tokenizer (Redis splits on punctuation, bm25s keeps ``\\w\\w+`` words) do. The
+    ranking is close to, not identical with, bm25s'; the difference is measured on SciFact in
+    benchmarks/results/hybrid_scifact.json (``redis``) and on the test slice by tests/test_lexical.py.
     """
     if scorer not in REDIS_SCORERS:
         raise InvalidParameterError(f"scorer={scorer!r}: Redis BM25 scorers are {REDIS_SCORERS}.")
@@ -503,12 +507,12 @@ class RedisFullTextRetriever(BatchRetriever):
     field_name: str = "content"
     settings: BM25Settings = Field(default_factory=BM25Settings)
 
-    @field_validator("scorer")
-    @classmethod
-    def _known_scorer(cls, scorer: str) -> str:
-        if scorer not in REDIS_SCORERS:
-            raise InvalidParameterError(f"scorer={scorer!r}: Redis BM25 scorers are {REDIS_SCORERS}.")
-        return scorer
+    def __init__(self, **kwargs: Any) -> None:
+        if kwargs.get("scorer", "BM25STD") not in REDIS_SCORERS:
+            raise InvalidParameterError(f"scorer={kwargs['scorer']!r}: Redis BM25 scorers are {REDIS_SCORERS}.")
+        if kwargs.get("k", 4) <= 0:
+            raise InvalidParameterError(f"k must be positive, got {kwargs['k']}.")
+        super().__init__(**kwargs)
 
     @classmethod
     def from_store(cls, store: Any, **kwargs: Any) -> RedisFullTextRetriever:
@@ -536,7 +540,7 @@ class RedisFullTextRetriever(BatchRetriever):
         return [with_scores(h) for h in self.search_with_scores(queries, k, filter)]
 
     def settings_dict(self) -> dict[str, Any]:
-        return {"engine": "redis", "scorer": self.scorer, "field": self.field_name, "k1": 1.2, "b": 0.75,
+        return {"engine": "redis", "scorer": self.scorer, "field": self.field_name, "k1": 1.2, "b": 0.5 if self.scorer == "BM25STD" else None,
                 "query_tokens": {k: v for k, v in self.settings.to_dict().items() if k in ("lower", "token_pattern", "stopwords")},
                 "stemmer": "redis (Snowball english, word + stem indexed)"}
 
