@@ -639,7 +639,7 @@ def compare(
                 throughput_cache[key] = _throughput(emb, sample_docs)
             stage(f"{name}: embedding and indexing {len(texts)} documents")
             store = build_store(spec, emb, ds)
-            retriever = build_retriever(spec, store)
+            retriever = build_retriever(spec, store, documents=ds.corpus)
             measure(name, retriever, emb, res)
             if getattr(retriever, "stats_summary", None) is not None:
                 res.extra.update(retriever.stats_summary())

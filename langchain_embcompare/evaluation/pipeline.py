@@ -156,16 +156,17 @@ def build_lexical(settings: EvalSettings, store: EmbStore | None = None, documen
 
     if store is not None and settings.lexical_engine != "bm25s" and settings.store == "redis":
         return lexical_retriever_for(store, engine="redis", k=settings.k, settings=settings.bm25_settings())
-    docs = documents if documents is not None else getattr(store, "documents", None)
+    docs = getattr(store, "documents", None) if documents is None else documents
     if docs is None:
         raise InvalidParameterError(f"No documents to index for BM25: {type(store).__name__} exposes no .documents.")
     return BM25Retriever.from_documents(list(docs), k=settings.k, settings=settings.bm25_settings())
 
 
-def build_retriever(settings: EvalSettings, store: EmbStore) -> BaseRetriever:
-    """Plain, cluster-prefiltered, funnel, BM25 or hybrid retriever over ``store``, optionally reranked."""
+def build_retriever(settings: EvalSettings, store: EmbStore, documents: list | None = None) -> BaseRetriever:
+    """Plain, cluster-prefiltered, funnel, BM25 or hybrid retriever over ``store``, optionally reranked.
+    ``documents`` (the corpus) feeds an in-process BM25 index where the store exposes none."""
     if settings.retriever == "bm25":
-        retriever: BaseRetriever = build_lexical(settings, store)
+        retriever: BaseRetriever = build_lexical(settings, store, documents)
     elif settings.retriever == "hybrid":
         from dataclasses import replace
 
@@ -173,7 +174,7 @@ def build_retriever(settings: EvalSettings, store: EmbStore) -> BaseRetriever:
 
         dense = build_retriever(replace(settings, retriever=settings.hybrid_dense, rerank=None), store)
         retriever = HybridRetriever(
-            dense=dense, lexical=build_lexical(settings, store), k=settings.k, fusion=settings.fusion,
+            dense=dense, lexical=build_lexical(settings, store, documents), k=settings.k, fusion=settings.fusion,
             alpha=settings.alpha, rrf_k=settings.rrf_k, depth=max(settings.k, 100),
         )
     elif settings.retriever == "cluster":
@@ -234,7 +235,7 @@ def run_eval(
     timings["embed_and_index_s"] = t2 - t0
     timings["fit_s"] = t1 - t0
     stage("retrieving")
-    retriever = build_retriever(settings, store)
+    retriever = build_retriever(settings, store, documents=dataset.corpus)
     search_t: dict[str, Any] = {}
     run = retrieve_run(retriever, dataset.queries, k=settings.k, timings=search_t)
     timings["search_s"] = search_t["seconds"]
