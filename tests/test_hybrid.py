@@ -205,3 +205,22 @@ def test_same_hybrid_on_faiss_and_redis(scifact_small, redis_url):
     # forcing bm25s on the Redis store gives the FAISS hybrid's lexical arm exactly
     forced = run_eval(scifact_small, EvalSettings(store="redis", redis_url=redis_url, lexical_engine="bm25s", **common))
     assert forced["ndcg@10"] == pytest.approx(faiss_res["ndcg@10"], abs=1e-3)
+
+
+def test_ab_toml_and_short_form_take_the_lexical_fields(tmp_path):
+    from langchain_embcompare.evaluation.compare import ConfigError, RunSpec, lexical_specs, load_config
+
+    cfg = tmp_path / "ab.toml"
+    cfg.write_text(
+        '[[runs]]\nname = "bm25"\nmodel = "all-MiniLM-L6-v2"\nretriever = "bm25"\nbm25_k1 = 1.2\nstemmer = "english"\n'
+        '[[runs]]\nname = "hy"\nmodel = "all-MiniLM-L6-v2"\nretriever = "hybrid"\nfusion = "linear"\nalpha = 0.3\n'
+    )
+    runs = load_config(cfg).runs
+    assert runs[0].lexical_only and runs[0].bm25_k1 == 1.2
+    assert (runs[1].retriever, runs[1].fusion, runs[1].alpha) == ("hybrid", "linear", 0.3)
+    cfg.write_text('[[runs]]\nmodel = "m"\nretriever = "hybrid"\nfusion = "max"\n')
+    with pytest.raises(ConfigError, match="fusion"):
+        load_config(cfg)
+    extra = lexical_specs([RunSpec(model="m", name="m")], fusion="linear", alpha=0.7)
+    assert [s.label() for s in extra] == ["bm25", "m+bm25"]
+    assert extra[1].retriever == "hybrid" and extra[1].alpha == 0.7 and extra[0].lexical_only
