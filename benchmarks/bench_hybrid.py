@@ -166,7 +166,10 @@ def main() -> None:
     bm25 = BM25Retriever.from_documents(ds.corpus, k=100)
     ours_index_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    bm_run = retrieve_run(bm25, ds.queries, k=100)
+    bm25.search_with_scores(list(ds.queries.values()), k=100)  # tokenise + bm25s + (doc, score) pairs
+    ours_core_s = time.perf_counter() - t1
+    t1 = time.perf_counter()
+    bm_run = retrieve_run(bm25, ds.queries, k=100)  # the LangChain path: scored Document copies
     ours_search_s = time.perf_counter() - t1
     ours_q = evaluate_run(bm_run, ds.qrels, METRICS)
     with tempfile.TemporaryDirectory() as d:
@@ -232,7 +235,14 @@ def main() -> None:
             "raw_bm25s": {m: raw[m] for m in METRICS} | {"index_s": raw["index_s"], "search_s": raw["search_s"]},
             "ours_equals_raw_ndcg@10": abs(ours_q["ndcg@10"] - raw["ndcg@10"]) < 1e-9,
             "index_time_ratio_ours_over_raw": ours_index_s / raw["index_s"],
-            "batch_search_time_ratio_ours_over_raw": ours_search_s / raw["search_s"],
+            "batch_search_time_ratio_ours_over_raw": ours_core_s / raw["search_s"],
+            "batch_search_time_ratio_with_documents_over_raw": ours_search_s / raw["search_s"],
+            "batch_search_note": (
+                "core = tokenise + bm25s retrieve + (document, score) pairs, as raw bm25s does; with_documents adds the "
+                "LangChain Document copies carrying metadata['score'] (pydantic construction, ~30k objects), the same cost "
+                "every retriever of the package pays"
+            ),
+            "ours_core_batch_search_s": ours_core_s,
             "ours_index_s": ours_index_s,
             "ours_batch_search_s": ours_search_s,
             "index_bytes": bm25.index_bytes(),
