@@ -153,7 +153,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "hybrid_scifact.json"))
     ap.add_argument("--redis-url", default=os.environ.get("REDIS_URL"))
     ap.add_argument("--no-redis", action="store_true")
-    ap.add_argument("--latency-queries", type=int, default=100)
+    ap.add_argument("--latency-queries", type=int, default=30)
     args = ap.parse_args()
     t_all = time.perf_counter()
     ds = load_beir(args.data)
