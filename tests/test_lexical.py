@@ -215,6 +215,11 @@ def test_redis_bm25std_equals_its_formula_by_hand(redis_url, hash_embeddings):
         for doc_id, want in expected.items():
             assert got[doc_id] == pytest.approx(want, rel=1e-6)
         assert r.invoke("the of") == [] and r.invoke("") == []
+        import redis
+
+        resp2 = redis.Redis.from_url(redis_url, protocol=2)  # redis-py < 8 speaks RESP2 by default
+        got2 = {d.id: s for d, s in redis_fulltext_search(resp2, store.spec.index_name, ["apple banana"], 10)[0]}
+        assert got2 == pytest.approx(got)
         legacy = redis_fulltext_search(store.client, store.spec.index_name, ["apple banana"], 10, scorer="BM25")[0]
         assert {d.id for d, _ in legacy} == set(expected)
         with pytest.raises(InvalidParameterError, match="scorer"):

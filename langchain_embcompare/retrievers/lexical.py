@@ -421,8 +421,8 @@ def _parse_scored_reply(reply: Any) -> list[tuple[Document, float]]:
             score = r.get(b"score", r.get("score"))
             out.append((f, float(score)))
     else:
-        j = 1
-        while j + 2 < len(reply) + 1 and j < len(reply):
+        j = 1  # RESP2: [total, key, score, [field, value, ...], key, score, [...], ...]
+        while j + 2 < len(reply):
             score = float(reply[j + 1])
             fields = reply[j + 2]
             f = {_decode(a): b for a, b in zip(fields[::2], fields[1::2])}
