@@ -9,8 +9,9 @@ Two fusions, both computed by ``ranx`` (Bassani 2022) rather than re-implemented
 * ``linear``: a convex combination of normalised scores,
   ``score(d) = alpha * norm(dense)(d) + (1 - alpha) * norm(lexical)(d)``; ``norm`` is ranx's
   per-query normalisation (default ``min-max``: ``(s - min) / (max - min)`` over that arm's top
-  ``depth``), a document missing from an arm gets 0 from it. ``alpha = 1`` is the dense arm alone,
-  ``alpha = 0`` the lexical arm alone.
+  ``depth``), a document missing from an arm gets 0 from it; an arm's last document also gets 0,
+  and an arm that returned a single document gives it 0 (ranx' min-max convention). ``alpha = 1``
+  is the dense arm alone, ``alpha = 0`` the lexical arm alone.
 
 Each arm retrieves ``depth`` candidates per query (default ``max(k, 100)``) in one batch call
 (``search_batch``), so single queries, sync and async, and evaluation share one code path.
