@@ -51,6 +51,10 @@ _LAZY = {
     "load_qa_pairs": "langchain_embcompare.evaluation.loaders",
     "load_documents_folder": "langchain_embcompare.evaluation.loaders",
     "load_ir_dataset": "langchain_embcompare.evaluation.loaders",
+    "BM25Retriever": "langchain_embcompare.retrievers.lexical",
+    "BM25Settings": "langchain_embcompare.retrievers.lexical",
+    "RedisFullTextRetriever": "langchain_embcompare.retrievers.lexical",
+    "HybridRetriever": "langchain_embcompare.retrievers.hybrid",
 }
 
 

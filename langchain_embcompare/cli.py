@@ -36,8 +36,10 @@ def _eval_table(title: str, rows: list[dict], metrics: tuple[str, ...] = ("ndcg@
     for col in ("run", *metrics, "ms/query", "bytes/vec"):
         table.add_column(col, justify="right" if col != "run" else "left")
     for r in rows:
+        space = r.get("space") or {}
         table.add_row(
-            r["settings"]["model"] + f" {r['space']['dim']}d {r['settings']['precision']}",
+            ("bm25 (bm25s)" if space == {} else r["settings"]["model"] + f" {space['dim']}d {r['settings']['precision']}")
+            + (f" {r['settings']['retriever']}" if r["settings"].get("retriever") in ("bm25", "hybrid") and space else ""),
             *(f"{r[m]:.4f}" if m in r else "-" for m in metrics),
             f"{r['timings']['per_query_ms']:.2f}",
             f"{r.get('bytes_per_vector', 0):.0f}",
@@ -61,7 +63,13 @@ def eval_cmd(
     milvus_uri: Optional[str] = typer.Option(
         None, envvar="MILVUS_URI", help="milvus: a Milvus Lite file (default embcompare_milvus.db) or http://host:19530 (token: MILVUS_TOKEN)"
     ),
-    retriever: str = typer.Option("plain", help="plain | cluster | funnel"),
+    retriever: str = typer.Option("plain", help="plain | cluster | funnel | bm25 | hybrid (bm25 needs no embedding model)"),
+    fusion: str = typer.Option("rrf", help="hybrid: rrf | linear"),
+    alpha: float = typer.Option(0.5, help="hybrid linear: weight of the dense arm (BM25 gets 1 - alpha)."),
+    rrf_k: int = typer.Option(60, help="hybrid rrf: the RRF constant."),
+    bm25_k1: float = typer.Option(1.5, help="bm25/hybrid: BM25 k1 (bm25s default)."),
+    bm25_b: float = typer.Option(0.75, help="bm25/hybrid: BM25 b (bm25s default)."),
+    lexical_engine: str = typer.Option("auto", help="bm25/hybrid: auto (Redis full text on --store redis) | bm25s | redis"),
     clusters: Optional[int] = typer.Option(None, help="cluster: number of KMeans clusters (default: chosen by rule)."),
     nprobe: Optional[int] = typer.Option(None, help="cluster: clusters to search per query."),
     adaptive: bool = typer.Option(False, "--adaptive", help="cluster: decide per query how many clusters to open."),
@@ -99,6 +107,7 @@ def eval_cmd(
             rerank_method=rerank_method, rerank_top=rerank_top, k=k, ignore_identical_ids=not keep_identical_ids,
             vectors=str(vectors) if vectors else None, vector_column=vector_column,
             query_vectors=str(query_vectors) if query_vectors else None, id_column=id_column, normalize=normalize,
+            fusion=fusion, alpha=alpha, rrf_k=rrf_k, bm25_k1=bm25_k1, bm25_b=bm25_b, lexical_engine=lexical_engine,
         )
         settings.extra["progress"] = True
         metric_list = _parse_metrics(metrics)
@@ -129,6 +138,9 @@ def compare_cmd(
     store: str = typer.Option("faiss", help="Short form: faiss | redis | milvus"),
     redis_url: Optional[str] = typer.Option(None, envvar="REDIS_URL"),
     milvus_uri: Optional[str] = typer.Option(None, envvar="MILVUS_URI", help="milvus: Lite file or http://host:19530"),
+    lexical: bool = typer.Option(False, "--lexical", help="Short form: add a BM25 run and, per model, a hybrid (model + BM25) run."),
+    fusion: str = typer.Option("rrf", help="Short form, hybrid runs: rrf | linear"),
+    alpha: float = typer.Option(0.5, help="Short form, hybrid linear: weight of the dense arm."),
     baseline: Optional[str] = typer.Option(None, help="Run the others are tested against (default: the first)."),
     k: int = typer.Option(100, help="Documents retrieved per query."),
     max_queries: Optional[int] = typer.Option(None, help="Use the first N labelled queries only."),
@@ -201,6 +213,10 @@ def compare_cmd(
                     vectors, vector_column or None, dim_list, query_vectors=query_vectors, id_column=id_column,
                     normalize=normalize, **common,
                 )
+            if lexical:
+                from langchain_embcompare.evaluation.compare import lexical_specs
+
+                specs += lexical_specs(specs, fusion=fusion, alpha=alpha)
             for spec in specs:
                 spec.extra["progress"] = True
             ds = load_dataset(dataset_dir, max_queries=max_queries, queries=queries, corpus=corpus)

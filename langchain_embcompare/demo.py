@@ -2,9 +2,10 @@
 
 On the bundled demo set (job profiles in neighbouring roles that small models confuse) it embeds with
 two offline models, shows quality against Matryoshka dimension, clusters the corpus and draws the map
-with a query marked, runs cluster-prefiltered and funnel search, compares everything (table + JSON +
-HTML report), reranks with an LLM when one is configured, and asks the shrink advisor for the smallest
-index that is provably not worse than the full-size one (advice.json / advice.html).
+with a query marked, runs cluster-prefiltered and funnel search, a BM25 arm and a hybrid (MiniLM +
+BM25, RRF), compares everything (table + JSON + HTML report), reranks with an LLM when one is
+configured, and asks the shrink advisor for the smallest index that is provably not worse than the
+full-size one (advice.json / advice.html).
 """
 
 from __future__ import annotations
@@ -74,6 +75,15 @@ def run_demo(
     retrievers[f"{main_name} cluster"] = cluster
     retrievers[f"{main_name} funnel64"] = MatryoshkaFunnelRetriever(store=main, k=20, shortlist_dim=64, shortlist=50)
     say("built cluster-prefiltered (KMeans, 8 clusters, adaptive) and Matryoshka funnel (64-d shortlist) retrievers")
+
+    # The lexical arm and dense + lexical: does the model beat keyword search, and does fusing both beat each?
+    from langchain_embcompare.retrievers.hybrid import HybridRetriever
+    from langchain_embcompare.retrievers.lexical import BM25Retriever
+
+    bm25 = BM25Retriever.from_documents(ds.corpus, k=20)
+    retrievers["BM25"] = bm25
+    retrievers[f"{main_name} +BM25 (RRF)"] = HybridRetriever(dense=retrievers[main_name], lexical=bm25, k=20, fusion="rrf")
+    say("built a BM25 arm (bm25s, Lucene k1=1.5 b=0.75, English stemming) and a hybrid (MiniLM + BM25, reciprocal rank fusion)")
 
     rerank = rerank or os.environ.get("EMBCOMPARE_RERANK_MODEL")
     if rerank:

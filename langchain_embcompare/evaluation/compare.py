@@ -69,6 +69,8 @@ __all__ = [
     "compare",
     "specs_from_models",
     "specs_from_vectors",
+    "lexical_specs",
+    "retriever_kind",
     "parse_dims",
     "load_config",
     "compare_from_config",
@@ -219,6 +221,7 @@ class ComparisonResult:
         # the run name is what tells rows apart: other columns wrap before it is cut
         longest = max((len(n) for n in self.runs), default=3)
         table.add_column("run", justify="left", min_width=min(40, longest), overflow="fold")
+        table.add_column("kind", justify="left")  # lexical | dense | hybrid
         if self.labelled:
             for m in self.metrics:
                 table.add_column(m, justify="right")
@@ -229,7 +232,7 @@ class ComparisonResult:
         ref = self.baseline or names[0]
         rbo = self.agreement.matrix("rbo") if self.agreement else None
         for i, (name, r) in enumerate(self.runs.items()):
-            cells = [name]
+            cells = [name, str(r.extra.get("kind", "dense"))]
             if self.labelled:
                 for m in self.metrics:
                     v = r.quality.get(m)
@@ -343,7 +346,7 @@ def _find(retriever: Any, attrs: tuple[str, ...], depth: int = 4) -> Any:
                 v = getattr(obj, a, None)
                 if v is not None:
                     return v
-            for link in ("store", "vectorstore", "base_retriever", "retriever"):
+            for link in ("store", "vectorstore", "base_retriever", "retriever", "dense"):
                 v = getattr(obj, link, None)
                 if v is not None:
                     nxt.append(v)
@@ -356,7 +359,7 @@ def _store_of(retriever: Any) -> Any:
         v = getattr(retriever, link, None)
         if v is not None:
             return v
-    base = getattr(retriever, "base_retriever", None)
+    base = getattr(retriever, "base_retriever", None) or getattr(retriever, "dense", None)  # rerank / hybrid
     return _store_of(base) if base is not None else None
 
 
@@ -371,6 +374,12 @@ def _embeddings_of(retriever: Any) -> Embeddings | None:
 
 
 def _index_bytes(retriever: Any) -> int | None:
+    lexical = getattr(retriever, "lexical", None)  # hybrid: the dense store's bytes + the BM25 index's
+    if lexical is not None and callable(getattr(lexical, "index_bytes", None)):
+        dense = _index_bytes(getattr(retriever, "dense", None))
+        return None if dense is None else dense + int(lexical.index_bytes())
+    if callable(getattr(retriever, "index_bytes", None)):  # BM25Retriever: its sparse index
+        return int(retriever.index_bytes())
     store = _store_of(retriever)
     if store is None:
         return None
@@ -388,6 +397,24 @@ def _index_bytes(retriever: Any) -> int | None:
         except Exception:
             return None
     return None
+
+
+def retriever_kind(retriever: Any) -> str:
+    """``"hybrid"`` (dense + lexical fused), ``"lexical"`` (BM25) or ``"dense"``; a reranker wrapping
+    one keeps its base's kind."""
+    from langchain_embcompare.retrievers.hybrid import HybridRetriever
+    from langchain_embcompare.retrievers.lexical import BM25Retriever, RedisFullTextRetriever
+
+    for _ in range(4):
+        if isinstance(retriever, HybridRetriever):
+            return "hybrid"
+        if isinstance(retriever, (BM25Retriever, RedisFullTextRetriever)):
+            return "lexical"
+        base = getattr(retriever, "base_retriever", None)
+        if base is None:
+            break
+        retriever = base
+    return "dense"
 
 
 def _model_name(emb: Embeddings | None) -> str | None:
@@ -517,6 +544,18 @@ def specs_from_vectors(
     return out
 
 
+def lexical_specs(specs: Sequence[RunSpec], fusion: str = "rrf", alpha: float = 0.5) -> list[RunSpec]:
+    """The lexical arms beside dense ``specs``: one BM25 run (``bm25``; no model) and, per dense spec,
+    its hybrid with BM25 (``<name>+bm25``), on the same store (the CLI's ``compare --lexical``)."""
+    out = [RunSpec(retriever="bm25", name="bm25")]
+    for s in specs:
+        if s.retriever in ("bm25", "hybrid"):
+            continue
+        out.append(dataclasses.replace(s, retriever="hybrid", hybrid_dense=s.retriever, fusion=fusion, alpha=alpha,
+                                       name=f"{s.label()}+bm25", extra=dict(s.extra)))
+    return out
+
+
 # --- compare ---------------------------------------------------------------------------------------
 
 
@@ -603,6 +642,10 @@ def compare(
     if baseline not in names:
         raise InvalidParameterError(f"baseline={baseline!r} is not one of the runs {names}.")
     probe_index = {idx for _, idx in probes}
+    lexical_names = {n for s, n in zip(specs, names) if s.lexical_only}
+    for q, idx in probes:
+        if {q, idx} & lexical_names:
+            raise InvalidParameterError(f"probe ({q!r}, {idx!r}): a BM25 run has no vectors to probe; probe dense runs only.")
     for q, idx in probes:
         for role, n in (("query run", q), ("index run", idx)):
             if n not in names:
@@ -633,6 +676,7 @@ def compare(
             stage(f"{name}: timing {len(lat_q)} single queries")
             res.latency_ms = _percentiles(_latency(retriever, emb, lat_q))
         res.index_memory_bytes = _index_bytes(retriever)
+        res.extra.setdefault("kind", retriever_kind(retriever))
         model = res.model
         if emb is not None and model is not None and _precomputed(emb):
             res.embedding, res.cost = _precomputed_cost(model)
@@ -651,6 +695,16 @@ def compare(
 
     if spec_mode:
         for spec, name in zip(specs, names):
+            if spec.lexical_only:  # BM25 on the in-process index: no model, no embeddings
+                from langchain_embcompare.evaluation.pipeline import build_lexical
+
+                stage(f"{name}: indexing {len(texts)} documents for BM25")
+                retriever = build_lexical(spec, documents=ds.corpus)
+                res = RunResult(name=name, model="bm25", dim=None, spec=spec.to_dict())
+                measure(name, retriever, None, res)
+                res.extra.update(retriever.stats_summary())  # type: ignore[attr-defined]
+                results[name] = res
+                continue
             stage(f"{name}: loading {spec.vectors or spec.model}")
             base = bases.get(spec.model)
             emb = build_embeddings(spec, texts, base=base, dataset=ds)
@@ -664,7 +718,7 @@ def compare(
                 throughput_cache[key] = _throughput(emb, sample_docs)
             stage(f"{name}: embedding and indexing {len(texts)} documents")
             store = build_store(spec, emb, ds)
-            retriever = build_retriever(spec, store)
+            retriever = build_retriever(spec, store, documents=ds.corpus)
             measure(name, retriever, emb, res)
             if getattr(retriever, "stats_summary", None) is not None:
                 res.extra.update(retriever.stats_summary())

@@ -36,7 +36,7 @@ class EvalSettings:
     milvus_uri: str | None = None  # milvus: a Milvus Lite file (default embcompare_milvus.db) or http://host:19530
     index: str = "flat"  # faiss: flat | ivf | hnsw; redis: flat | hnsw
     metric: str = "cosine"
-    retriever: str = "plain"  # plain | cluster | funnel
+    retriever: str = "plain"  # plain | cluster | funnel | bm25 | hybrid
     clusters: int | None = None
     nprobe: int | None = None
     adaptive: bool = False
@@ -54,13 +54,27 @@ class EvalSettings:
     normalize: bool = False  # renormalise non-unit precomputed vectors instead of refusing them
     #: BEIR's rule: a retrieved document whose id equals the query id is not scored (CLI: --keep-identical-ids turns it off).
     ignore_identical_ids: bool = True
+    # lexical / hybrid (retrievers/lexical.py, retrievers/hybrid.py); BM25 defaults are bm25s'
+    fusion: str = "rrf"  # hybrid: rrf | linear
+    alpha: float = 0.5  # hybrid linear: weight of the dense arm (1 - alpha for BM25)
+    rrf_k: int = 60  # hybrid rrf: the RRF constant
+    hybrid_dense: str = "plain"  # hybrid: the dense arm, plain | cluster | funnel
+    lexical_engine: str = "auto"  # auto (the store's own full text where it has one) | bm25s | redis
+    bm25_k1: float = 1.5
+    bm25_b: float = 0.75
+    bm25_method: str = "lucene"
+    stemmer: str | None = "english"  # PyStemmer language, or None
+    stopwords: str | None = "en"  # bm25s stopword list name, or None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         checks = {
             "rotation": ("none", "pca"),
             "store": ("faiss", "redis", "milvus"),
-            "retriever": ("plain", "cluster", "funnel"),
+            "retriever": ("plain", "cluster", "funnel", "bm25", "hybrid"),
+            "fusion": ("rrf", "linear"),
+            "hybrid_dense": ("plain", "cluster", "funnel"),
+            "lexical_engine": ("auto", "bm25s", "redis"),
             "precision": ("float32", "int8", "binary"),
             "metric": ("cosine", "ip", "l2"),
             "index": ("flat", "ivf", "hnsw"),
@@ -81,13 +95,34 @@ class EvalSettings:
             )
         if self.store == "redis" and not self.redis_url:
             raise InvalidParameterError("store='redis' needs redis_url (e.g. redis://localhost:6379).")
+        if not 0.0 <= float(self.alpha) <= 1.0:
+            raise InvalidParameterError(f"alpha must lie in [0, 1] (weight of the dense arm), got {self.alpha!r}.")
+        if self.lexical_engine == "redis" and self.store != "redis":
+            raise InvalidParameterError("lexical_engine='redis' needs store='redis' (and redis_url).")
+        if self.retriever in ("bm25", "hybrid"):
+            self.bm25_settings()  # validates k1, b, method, stemmer, stopwords now, not mid-run
+
+    @property
+    def lexical_only(self) -> bool:
+        """A BM25 run on the in-process index: no embedding model is loaded."""
+        return self.retriever == "bm25" and not (self.store == "redis" and self.lexical_engine != "bm25s")
+
+    def bm25_settings(self):
+        """The :class:`~langchain_embcompare.retrievers.lexical.BM25Settings` these settings name."""
+        from langchain_embcompare.retrievers.lexical import BM25Settings
+
+        return BM25Settings(k1=self.bm25_k1, b=self.bm25_b, method=self.bm25_method, stemmer=self.stemmer, stopwords=self.stopwords)
 
     def label(self) -> str:
+        if self.lexical_only:
+            return f"bm25/bm25s/k1={self.bm25_k1}/b={self.bm25_b}"
         parts = [self.model, f"{self.dim or 'full'}d", self.precision]
         if self.rotation != "none":
             parts.append(self.rotation)
         parts += [self.store, self.index]
-        if self.retriever != "plain":
+        if self.retriever == "hybrid":
+            parts.append(f"hybrid-{self.fusion}" + (f"{self.alpha:g}" if self.fusion == "linear" else ""))
+        elif self.retriever != "plain":
             parts.append(self.retriever)
         if self.rerank:
             parts.append(f"rerank-{self.rerank_method}")
@@ -155,9 +190,35 @@ def build_store(settings: EvalSettings, embeddings: MatryoshkaEmbeddings, datase
     return store
 
 
-def build_retriever(settings: EvalSettings, store: EmbStore) -> BaseRetriever:
-    """Plain, cluster-prefiltered or funnel retriever over ``store``, optionally reranked."""
-    if settings.retriever == "cluster":
+def build_lexical(settings: EvalSettings, store: EmbStore | None = None, documents: list | None = None) -> BaseRetriever:
+    """The BM25 arm: the store's own full text (Redis) when ``lexical_engine`` allows, else bm25s over
+    ``documents`` (or ``store.documents``)."""
+    from langchain_embcompare.retrievers.lexical import BM25Retriever, lexical_retriever_for
+
+    if store is not None and settings.lexical_engine != "bm25s" and settings.store == "redis":
+        return lexical_retriever_for(store, engine="redis", k=settings.k, settings=settings.bm25_settings())
+    docs = getattr(store, "documents", None) if documents is None else documents
+    if docs is None:
+        raise InvalidParameterError(f"No documents to index for BM25: {type(store).__name__} exposes no .documents.")
+    return BM25Retriever.from_documents(list(docs), k=settings.k, settings=settings.bm25_settings())
+
+
+def build_retriever(settings: EvalSettings, store: EmbStore, documents: list | None = None) -> BaseRetriever:
+    """Plain, cluster-prefiltered, funnel, BM25 or hybrid retriever over ``store``, optionally reranked.
+    ``documents`` (the corpus) feeds an in-process BM25 index where the store exposes none."""
+    if settings.retriever == "bm25":
+        retriever: BaseRetriever = build_lexical(settings, store, documents)
+    elif settings.retriever == "hybrid":
+        from dataclasses import replace
+
+        from langchain_embcompare.retrievers.hybrid import HybridRetriever
+
+        dense = build_retriever(replace(settings, retriever=settings.hybrid_dense, rerank=None), store)
+        retriever = HybridRetriever(
+            dense=dense, lexical=build_lexical(settings, store, documents), k=settings.k, fusion=settings.fusion,
+            alpha=settings.alpha, rrf_k=settings.rrf_k, depth=max(settings.k, 100),
+        )
+    elif settings.retriever == "cluster":
         from langchain_embcompare.retrievers.cluster import ClusterPrefilterRetriever
 
         kw: dict[str, Any] = {"k": settings.k, "n_clusters": settings.clusters, "adaptive": settings.adaptive}
@@ -165,7 +226,7 @@ def build_retriever(settings: EvalSettings, store: EmbStore) -> BaseRetriever:
             kw["nprobe"] = settings.nprobe
         if settings.adaptive:
             kw["stop_rank"] = min(10, settings.k)  # protect the ranks nDCG@10 reads, not 11..k
-        retriever: BaseRetriever = ClusterPrefilterRetriever.from_store(store, **{**kw, **settings.extra.get("cluster", {})})
+        retriever = ClusterPrefilterRetriever.from_store(store, **{**kw, **settings.extra.get("cluster", {})})
     elif settings.retriever == "funnel":
         from langchain_embcompare.retrievers.funnel import MatryoshkaFunnelRetriever
 
@@ -201,6 +262,8 @@ def run_eval(
         check_cutoffs(metrics, depth)  # before any model is loaded
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    if settings.lexical_only:
+        return _run_lexical_eval(dataset, settings, metrics, stage, return_run)
     stage("loading the model")
     index_settings = settings
     if settings.retriever == "funnel" and settings.precision != "float32":
@@ -216,7 +279,7 @@ def run_eval(
     timings["embed_and_index_s"] = t2 - t0
     timings["fit_s"] = t1 - t0
     stage("retrieving")
-    retriever = build_retriever(settings, store)
+    retriever = build_retriever(settings, store, documents=dataset.corpus)
     search_t: dict[str, Any] = {}
     run = retrieve_run(retriever, dataset.queries, k=settings.k, timings=search_t)
     timings["search_s"] = search_t["seconds"]
@@ -249,4 +312,32 @@ def retrieval_depth(settings: EvalSettings) -> int:
     return min(settings.k, settings.shortlist) if settings.retriever == "funnel" else settings.k
 
 
-__all__ = ["EvalSettings", "build_embeddings", "build_store", "build_retriever", "run_eval", "retrieval_depth"]
+def _run_lexical_eval(
+    dataset: BeirDataset, settings: EvalSettings, metrics: tuple[str, ...], stage: Callable[[str], None], return_run: bool
+) -> dict[str, Any] | tuple[dict[str, Any], Run]:
+    """``--retriever bm25`` on the in-process index: tokenise, index, retrieve, score; no model."""
+    t0 = time.perf_counter()
+    stage("indexing the corpus for BM25 (bm25s)")
+    retriever = build_lexical(settings, documents=dataset.corpus)
+    t1 = time.perf_counter()
+    stage("retrieving")
+    search_t: dict[str, Any] = {}
+    run = retrieve_run(retriever, dataset.queries, k=settings.k, timings=search_t)
+    scores = evaluate_run(run, dataset.qrels, metrics) if dataset.qrels else {}
+    index_bytes = retriever.index_bytes()  # type: ignore[attr-defined]
+    result: dict[str, Any] = {
+        **scores,
+        "dataset": dataset.name,
+        "n_docs": len(dataset.corpus),
+        "n_queries": len(dataset.queries),
+        "settings": settings.to_dict(),
+        "space": None,
+        "timings": {"embed_and_index_s": t1 - t0, "fit_s": 0.0, "search_s": search_t["seconds"], "per_query_ms": search_t["per_query_ms"]},
+        "index_bytes": index_bytes,
+        "bytes_per_vector": index_bytes / max(1, len(dataset.corpus)),
+        **retriever.stats_summary(),  # type: ignore[attr-defined]
+    }
+    return (result, run) if return_run else result
+
+
+__all__ = ["EvalSettings", "build_embeddings", "build_store", "build_lexical", "build_retriever", "run_eval", "retrieval_depth"]

@@ -301,11 +301,12 @@ def _summary_table(data: Mapping[str, Any]) -> str:
     runs = _runs(data)
     labelled = bool(data.get("labelled"))
     metrics = [m for m in data.get("metrics", _QUALITY)] if labelled else []
-    head = ["run"] + [f"{m} [CI]" for m in metrics] + (["adj. p (nDCG@10)"] if labelled and data.get("baseline") else [])
+    head = ["run", "kind"] + [f"{m} [CI]" for m in metrics] + (["adj. p (nDCG@10)"] if labelled and data.get("baseline") else [])
     head += ["p50 ms", "p95 ms", "texts/s", "index", "USD / 1M texts"]
     rows = []
     for name, r in runs.items():
         cells = [html.escape(name) + (" <b>(baseline)</b>" if name == data.get("baseline") else "")]
+        cells.append(html.escape(str((r.get("extra") or {}).get("kind", "dense"))))  # lexical | dense | hybrid
         for m in metrics:
             lo, hi = (r.get("ci") or {}).get(m, [None, None])
             cells.append(f"{_fmt(r.get(m))} [{_fmt(lo)}, {_fmt(hi)}]")

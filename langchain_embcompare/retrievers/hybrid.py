@@ -1,0 +1,380 @@
+"""Hybrid retrieval: any dense retriever of this package + a lexical one, fused per query.
+
+Two fusions, both computed by ``ranx`` (Bassani 2022) rather than re-implemented:
+
+* ``rrf``: reciprocal rank fusion (Cormack, Clarke & Buettcher, SIGIR 2009),
+  ``score(d) = sum over arms of 1 / (rrf_k + rank_arm(d))`` with ranks from 1 and ``rrf_k = 60``
+  (the paper's constant); a document missing from an arm's top ``depth`` gets nothing from it.
+  Scores are not used, only ranks, so it needs no normalisation and no weight.
+* ``linear``: a convex combination of normalised scores,
+  ``score(d) = alpha * norm(dense)(d) + (1 - alpha) * norm(lexical)(d)``; ``norm`` is ranx's
+  per-query normalisation (default ``min-max``: ``(s - min) / (max - min)`` over that arm's top
+  ``depth``), a document missing from an arm gets 0 from it; an arm's last document also gets 0,
+  and an arm that returned a single document gives it 0 (ranx' min-max convention). ``alpha = 1``
+  is the dense arm alone, ``alpha = 0`` the lexical arm alone.
+
+Each arm retrieves ``depth`` candidates per query (default ``max(k, 100)``) in one batch call
+(``search_batch``), so single queries, sync and async, and evaluation share one code path.
+:meth:`HybridRetriever.fit_fusion` picks the method and weight on labelled queries and reports the
+score on a held-out split beside the tuning score, so overfitting shows.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from langchain_embcompare.errors import EmptyInputError, InvalidParameterError
+from langchain_embcompare.retrievers.vector import BatchRetriever
+
+__all__ = ["HybridRetriever", "FusionFit", "fuse_runs", "FUSIONS", "NORMS"]
+
+FUSIONS = ("rrf", "linear")
+NORMS = ("min-max", "max", "sum", "zmuv", "rank")
+_NONE = "\x00none"  # placeholder document for a query one arm returns nothing for (dropped after fusion)
+_KEY_WIDTH = 12
+_NONE_KEY = "9" * _KEY_WIDTH
+
+Run = dict[str, dict[str, float]]
+
+
+def _doc_key(doc: Document) -> str:
+    key = doc.id or doc.metadata.get("doc_id")
+    if key is None:
+        raise InvalidParameterError(
+            "A retrieved Document has neither .id nor metadata['doc_id']: hybrid fusion matches documents "
+            "across arms by id. Give documents ids when indexing."
+        )
+    return str(key)
+
+
+def fuse_runs(
+    dense: Sequence[Sequence[tuple[str, float]]],
+    lexical: Sequence[Sequence[tuple[str, float]]],
+    *,
+    fusion: str = "rrf",
+    alpha: float = 0.5,
+    rrf_k: int = 60,
+    norm: str = "min-max",
+) -> list[list[tuple[str, float]]]:
+    """Fuse two ranked lists per query with ranx; returns per query (doc id, fused score), best first.
+
+    ``dense[i]`` / ``lexical[i]``: query i's (doc id, score) pairs in rank order (best first).
+    A query where one arm is empty gets the other arm's fused scores (as if that arm had returned a
+    document nobody else has); both empty -> ``[]``.
+    """
+    from ranx import Run as RRun
+    from ranx import fuse
+
+    if len(dense) != len(lexical):
+        raise InvalidParameterError(f"{len(dense)} dense result lists but {len(lexical)} lexical ones: one each per query.")
+    if fusion not in FUSIONS:
+        raise InvalidParameterError(f"fusion={fusion!r}: use one of {FUSIONS}.")
+    if norm not in NORMS:
+        raise InvalidParameterError(f"norm={norm!r}: use one of {NORMS} (ranx normalisations).")
+    if not 0.0 <= alpha <= 1.0 or (isinstance(alpha, float) and math.isnan(alpha)):
+        raise InvalidParameterError(f"alpha={alpha!r} must lie in [0, 1] (weight of the dense arm; 1 - alpha for lexical).")
+    if int(rrf_k) != rrf_k or rrf_k < 0:
+        raise InvalidParameterError(f"rrf_k={rrf_k!r} must be a non-negative integer (the RRF paper uses 60).")
+    out: list[list[tuple[str, float]]] = [[] for _ in dense]
+    todo = [i for i in range(len(dense)) if dense[i] or lexical[i]]
+    if not todo:
+        return out
+
+    # ranx' numba kernels specialise on the doc-id array dtype (<U{longest id}): fixed-width surrogate
+    # keys make every call hit the one compiled (and disk-cached) specialisation.
+    keys: dict[str, str] = {}
+    names: dict[str, str] = {_NONE_KEY: _NONE}
+
+    def key(doc_id: str) -> str:
+        k = keys.get(doc_id)
+        if k is None:
+            k = keys[doc_id] = f"{len(keys):0{_KEY_WIDTH}d}"
+            names[k] = doc_id
+        return k
+
+    def run_of(lists: Sequence[Sequence[tuple[str, float]]]) -> Any:
+        return RRun({str(i): ({key(d): float(s) for d, s in lists[i]} or {_NONE_KEY: 0.0}) for i in todo})
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numba's uint64 -> int64 cast notice inside ranx' RRF
+        runs = [run_of(dense), run_of(lexical)]
+        if fusion == "rrf":
+            fused = fuse(runs, norm=None, method="rrf", params={"k": int(rrf_k)})
+        else:
+            fused = fuse(runs, norm=norm, method="wsum", params={"weights": [float(alpha), 1.0 - float(alpha)]})
+    res = fused.to_dict()
+    for i in todo:
+        pairs = [(names[d], float(s)) for d, s in res.get(str(i), {}).items() if d != _NONE_KEY]
+        pairs.sort(key=lambda x: -x[1])  # stable: ranx' order among ties kept
+        out[i] = pairs
+    return out
+
+
+@dataclass
+class FusionFit:
+    """What :meth:`HybridRetriever.fit_fusion` measured.
+
+    ``best`` = the chosen ``{"fusion", "alpha", "rrf_k"}``; ``tuning_score`` its mean ``metric`` on the
+    tuning queries, ``heldout_score`` on the held-out ones (the honest number); ``heldout_arms`` the
+    dense and lexical arms alone on the held-out queries; ``grid`` every configuration's tuning score.
+    """
+
+    metric: str
+    best: dict[str, Any]
+    tuning_score: float
+    heldout_score: float
+    heldout_arms: dict[str, float]
+    n_tuning: int
+    n_heldout: int
+    seed: int
+    grid: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric, "best": self.best, "tuning_score": self.tuning_score,
+            "heldout_score": self.heldout_score, "overfit_gap": self.tuning_score - self.heldout_score,
+            "heldout_arms": self.heldout_arms, "n_tuning": self.n_tuning, "n_heldout": self.n_heldout,
+            "seed": self.seed, "grid": self.grid,
+        }
+
+
+class HybridRetriever(BatchRetriever):
+    """Dense + lexical retrieval fused by RRF or a convex combination of normalised scores.
+
+    >>> hybrid = HybridRetriever(dense=store.as_retriever(), lexical=BM25Retriever.from_documents(docs),
+    ...                          fusion="rrf", k=10)
+    >>> hybrid.invoke("query")    # Documents: metadata score (fused), dense_rank, lexical_rank, ...
+
+    ``dense`` is any retriever with ``search_batch`` (plain, cluster, funnel, reranked ...);
+    ``lexical`` a :class:`~langchain_embcompare.retrievers.lexical.BM25Retriever` or
+    :class:`~langchain_embcompare.retrievers.lexical.RedisFullTextRetriever`. ``alpha`` (linear only)
+    weighs the dense arm; ``rrf_k`` is RRF's constant; ``depth`` the candidates each arm returns
+    (default ``max(k, 100)``); ``norm`` ranx's score normalisation for ``linear``.
+    Each returned Document's metadata has ``score`` (fused), ``dense_score``/``dense_rank`` and
+    ``lexical_score``/``lexical_rank`` (None where that arm did not return it; ranks from 1).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    dense: BaseRetriever
+    lexical: BaseRetriever
+    k: int = 4
+    fusion: str = "rrf"
+    alpha: float = 0.5
+    rrf_k: int = 60
+    norm: str = "min-max"
+    depth: int | None = None
+    filter: Any = None
+    fit_report: FusionFit | None = None
+
+    def __init__(self, **kwargs: Any) -> None:
+        # checked before pydantic, so each error keeps its class (pydantic wraps ValueErrors)
+        for role in ("dense", "lexical"):
+            arm = kwargs.get(role)
+            if arm is not None and not callable(getattr(arm, "search_batch", None)):
+                raise InvalidParameterError(
+                    f"The {role} arm ({type(arm).__name__}) has no search_batch(queries, k): use a retriever of this "
+                    "package (store.as_retriever(), cluster, funnel, BM25Retriever, RedisFullTextRetriever)."
+                )
+        if kwargs.get("k", 4) <= 0:
+            raise InvalidParameterError(f"k must be positive, got {kwargs['k']}.")
+        if kwargs.get("fusion", "rrf") not in FUSIONS:
+            raise InvalidParameterError(f"fusion={kwargs['fusion']!r}: use one of {FUSIONS}.")
+        if kwargs.get("norm", "min-max") not in NORMS:
+            raise InvalidParameterError(f"norm={kwargs['norm']!r}: use one of {NORMS} (ranx normalisations).")
+        alpha = kwargs.get("alpha", 0.5)
+        if not 0.0 <= alpha <= 1.0:
+            raise InvalidParameterError(f"alpha={alpha!r} must lie in [0, 1] (weight of the dense arm; 1 - alpha for lexical).")
+        if kwargs.get("rrf_k", 60) < 0:
+            raise InvalidParameterError(f"rrf_k={kwargs['rrf_k']!r} must be >= 0 (the RRF paper uses 60).")
+        if kwargs.get("depth") is not None and kwargs["depth"] <= 0:
+            raise InvalidParameterError(f"depth={kwargs['depth']!r} must be positive (candidates per arm).")
+        super().__init__(**kwargs)
+
+    # ------------------------------------------------------------------ searching
+
+    def _depth(self, k: int) -> int:
+        return max(k, self.depth or 100)
+
+    def arm_results(self, queries: list[str], depth: int, filter: Any = None) -> tuple[list[list[Document]], list[list[Document]]]:
+        """Both arms' top-``depth`` Documents per query (one batch call each)."""
+        f = filter if filter is not None else self.filter
+        kw = {} if f is None else {"filter": f}
+        dense = self.dense.search_batch(list(queries), k=depth, **kw)  # type: ignore[attr-defined]
+        lexical = self.lexical.search_batch(list(queries), k=depth, **kw)  # type: ignore[attr-defined]
+        return dense, lexical
+
+    def fuse_documents(
+        self,
+        dense: list[list[Document]],
+        lexical: list[list[Document]],
+        k: int,
+        *,
+        fusion: str | None = None,
+        alpha: float | None = None,
+    ) -> list[list[Document]]:
+        """Fuse already-retrieved arm results (e.g. from :meth:`arm_results`) into top-``k`` Documents."""
+        def pairs(lists: list[list[Document]]) -> list[list[tuple[str, float]]]:
+            return [[(_doc_key(d), float(d.metadata.get("score", 0.0))) for d in docs] for docs in lists]
+
+        fused = fuse_runs(
+            pairs(dense), pairs(lexical), fusion=fusion or self.fusion,
+            alpha=self.alpha if alpha is None else alpha, rrf_k=self.rrf_k, norm=self.norm,
+        )
+        out = []
+        for dq, lq, fq in zip(dense, lexical, fused):
+            by_id: dict[str, Document] = {}
+            dinfo = {}
+            linfo = {}
+            for r, d in enumerate(dq, 1):
+                key = _doc_key(d)
+                by_id.setdefault(key, d)
+                dinfo.setdefault(key, (r, d.metadata.get("score")))
+            for r, d in enumerate(lq, 1):
+                key = _doc_key(d)
+                by_id.setdefault(key, d)
+                linfo.setdefault(key, (r, d.metadata.get("score")))
+            docs = []
+            for key, s in fq[:k]:
+                src = by_id[key]
+                meta = {kk: v for kk, v in src.metadata.items() if kk != "score"}
+                dr, ds = dinfo.get(key, (None, None))
+                lr, ls = linfo.get(key, (None, None))
+                meta.update(score=s, dense_rank=dr, dense_score=ds, lexical_rank=lr, lexical_score=ls)
+                docs.append(Document(page_content=src.page_content, metadata=meta, id=src.id))
+            out.append(docs)
+        return out
+
+    def search_batch(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[Document]]:
+        """Many queries at once: each arm searched once for all of them, then fused per query by ranx."""
+        k = k or self.k
+        dense, lexical = self.arm_results(queries, self._depth(k), filter)
+        return self.fuse_documents(dense, lexical, k)
+
+    def settings_dict(self) -> dict[str, Any]:
+        """Fusion settings and the lexical arm's settings (for run JSON)."""
+        lex = getattr(self.lexical, "settings_dict", None)
+        return {
+            "fusion": self.fusion, "alpha": self.alpha if self.fusion == "linear" else None, "rrf_k": self.rrf_k if self.fusion == "rrf" else None,
+            "norm": self.norm if self.fusion == "linear" else None, "depth": self.depth or 100,
+            "dense": type(self.dense).__name__, "lexical": lex() if callable(lex) else type(self.lexical).__name__,
+            "fit": self.fit_report.to_dict() if self.fit_report else None,
+        }
+
+    def stats_summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"hybrid": self.settings_dict()}
+        dense_stats = getattr(self.dense, "stats_summary", None)
+        if callable(dense_stats):
+            out.update(dense_stats())
+        return out
+
+    # ------------------------------------------------------------------ tuning
+
+    def fit_fusion(
+        self,
+        dataset: Any,
+        *,
+        methods: Sequence[str] = FUSIONS,
+        alphas: Sequence[float] = tuple(np.round(np.linspace(0.0, 1.0, 21), 2)),
+        rrf_ks: Sequence[int] = (60,),
+        metric: str = "ndcg@10",
+        heldout: float = 0.5,
+        seed: int = 0,
+        depth: int | None = None,
+    ) -> FusionFit:
+        """Choose ``fusion`` (and ``alpha`` / ``rrf_k``) on labelled queries; keep a held-out split.
+
+        ``dataset``: a :class:`~langchain_embcompare.evaluation.datasets.BeirDataset` with qrels.
+        Its labelled queries are shuffled (``seed``) and split: ``heldout`` (fraction, in (0, 1)) of
+        them are kept out; every configuration of the grid is scored on the rest by ``metric`` (any
+        ``name@k`` of :mod:`~langchain_embcompare.evaluation.metrics`), the best is set on this
+        retriever and scored once on the held-out queries. Ties go to the first in grid order (rrf
+        first, then linear by increasing alpha). Returns the :class:`FusionFit` (also ``fit_report``).
+
+        Raises :class:`EmptyInputError` without labelled queries, :class:`InvalidParameterError` for
+        a split leaving either side empty.
+        """
+        from langchain_embcompare.evaluation.metrics import evaluate_per_query
+
+        qrels = getattr(dataset, "qrels", None) or {}
+        queries = {q: t for q, t in getattr(dataset, "queries", {}).items() if q in qrels}
+        if not queries:
+            raise EmptyInputError("fit_fusion needs labelled queries (dataset.qrels): none of the dataset's queries has labels.")
+        if not 0.0 < heldout < 1.0:
+            raise InvalidParameterError(f"heldout={heldout!r} must lie strictly between 0 and 1 (fraction of queries held out).")
+        for m in methods:
+            if m not in FUSIONS:
+                raise InvalidParameterError(f"methods: {m!r} is not one of {FUSIONS}.")
+        qids = sorted(queries)
+        rng = np.random.default_rng(seed)
+        rng.shuffle(qids)
+        n_held = int(round(heldout * len(qids)))
+        held, tune = qids[:n_held], qids[n_held:]
+        if not held or not tune:
+            raise InvalidParameterError(
+                f"{len(qids)} labelled queries split with heldout={heldout} leave {len(tune)} to tune and {len(held)} "
+                "to hold out: both need at least one (use more queries or another fraction)."
+            )
+        cut = int(metric.partition("@")[2] or 10)
+        dep = depth or self._depth(max(self.k, cut))
+        texts = [queries[q] for q in qids]
+        dense, lexical = self.arm_results(texts, dep)
+        pos = {q: i for i, q in enumerate(qids)}
+
+        def score(fusion: str | None, alpha: float, rrf_k: int, subset: list[str]) -> float:
+            idx = [pos[q] for q in subset]
+            if fusion is None:  # one arm alone: alpha 1 = dense, 0 = lexical
+                arm = dense if alpha == 1.0 else lexical
+                run = {q: {_doc_key(d): float(d.metadata.get("score", 0.0)) for d in arm[i]} for q, i in zip(subset, idx)}
+            else:
+                saved = self.rrf_k
+                self.rrf_k = rrf_k
+                try:
+                    fused = self.fuse_documents([dense[i] for i in idx], [lexical[i] for i in idx], cut, fusion=fusion, alpha=alpha)
+                finally:
+                    self.rrf_k = saved
+                run = {q: {_doc_key(d): float(d.metadata["score"]) for d in docs} for q, docs in zip(subset, fused)}
+            per = evaluate_per_query(run, {q: qrels[q] for q in subset}, [metric])
+            return float(np.mean([per[q][metric] for q in subset]))
+
+        grid: list[dict[str, Any]] = []
+        if "rrf" in methods:
+            for rk in rrf_ks:
+                grid.append({"fusion": "rrf", "alpha": None, "rrf_k": int(rk), "tuning_score": score("rrf", 0.5, int(rk), tune)})
+        if "linear" in methods:
+            for a in alphas:
+                a = float(a)
+                if not 0.0 <= a <= 1.0:
+                    raise InvalidParameterError(f"alphas: {a} is outside [0, 1].")
+                grid.append({"fusion": "linear", "alpha": a, "rrf_k": None, "tuning_score": score("linear", a, self.rrf_k, tune)})
+        if not grid:
+            raise InvalidParameterError("fit_fusion: empty grid (methods / alphas / rrf_ks).")
+        best = max(grid, key=lambda g: g["tuning_score"])  # first of equal maxima
+        self.fusion = best["fusion"]
+        if best["fusion"] == "linear":
+            self.alpha = best["alpha"]
+        else:
+            self.rrf_k = best["rrf_k"]
+        held_score = score(self.fusion, self.alpha, self.rrf_k, held)
+        fit = FusionFit(
+            metric=metric,
+            best={"fusion": best["fusion"], "alpha": best["alpha"], "rrf_k": best["rrf_k"]},
+            tuning_score=best["tuning_score"],
+            heldout_score=held_score,
+            heldout_arms={"dense": score(None, 1.0, 0, held), "lexical": score(None, 0.0, 0, held)},
+            n_tuning=len(tune),
+            n_heldout=len(held),
+            seed=seed,
+            grid=grid,
+        )
+        self.fit_report = fit
+        return fit

@@ -1,0 +1,570 @@
+"""Lexical (keyword) retrieval as a first-class A/B arm: BM25 in-process with ``bm25s``, or the
+store's own full-text engine (Redis ``FT.SEARCH ... SCORER BM25STD``).
+
+Why: the first question about an embedding model is whether it beats keyword search at all. On
+SciFact it often does not (BM25 nDCG@10 0.665 in the BEIR paper, 0.687 for bm25s' own configuration,
+against 0.645 for all-MiniLM-L6-v2), so every comparison needs a lexical arm beside the dense ones.
+
+* :class:`BM25Retriever`: ``bm25s`` (eager sparse-matrix BM25, Lu 2024, arXiv:2407.03618) over a
+  list of Documents, with PyStemmer stemming and stopword removal. The default configuration is the
+  one bm25s publishes its BEIR numbers for: Lucene's BM25 variant, ``k1=1.5``, ``b=0.75``, English
+  Snowball stemmer, bm25s' English (NLTK) stopword list, lower-casing, tokens ``(?u)\\b\\w\\w+\\b``
+  (scikit-learn's pattern: words of two or more characters). Every setting is a parameter and is
+  recorded by :meth:`BM25Retriever.settings_dict`.
+
+  bm25s' ``lucene`` variant (Kamphuis et al. 2020, "Which BM25 do you mean?"), for a query ``q`` and
+  document ``d`` of ``|d|`` tokens in a corpus of ``N`` documents with mean length ``avgdl``::
+
+      score(q, d) = sum over query tokens t (repeats counted) of
+                    idf(t) * tf(t, d) / (tf(t, d) + k1 * (1 - b + b * |d| / avgdl))
+      idf(t)      = ln(1 + (N - df(t) + 0.5) / (df(t) + 0.5))
+
+  (no ``(k1 + 1)`` factor: it scales every score alike and Lucene >= 8 drops it.)
+
+* :class:`RedisFullTextRetriever`: BM25 computed by the Redis query engine on the ``content`` TEXT
+  field the Redis store already writes. See :func:`redis_fulltext_search` for the scorer and how it
+  differs from bm25s.
+
+* :func:`lexical_retriever_for` picks the store's own engine where it has one (Redis) and the
+  in-process bm25s index otherwise (FAISS, the embedded default, Milvus Lite).
+
+Behaviour at the edges (one each, tested): an empty query, a stopword-only query, or a query none of
+whose terms occur in the corpus returns ``[]`` (no document shares a term, so none has a BM25 score
+above 0); documents with score 0 are never returned, so a query can get fewer than ``k`` documents.
+Non-ASCII text is tokenised by Unicode word characters (``\\w``), lower-cased by ``str.lower``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from langchain_core.documents import Document
+from pydantic import ConfigDict, Field, PrivateAttr
+
+from langchain_embcompare.errors import EmptyInputError, InvalidParameterError
+from langchain_embcompare.retrievers.vector import BatchRetriever
+
+__all__ = [
+    "BM25Settings",
+    "BM25Retriever",
+    "RedisFullTextRetriever",
+    "redis_fulltext_search",
+    "redis_query_string",
+    "lexical_retriever_for",
+    "REDIS_SCORERS",
+]
+
+logger = logging.getLogger(__name__)
+
+BM25_METHODS = ("lucene", "robertson", "atire", "bm25l", "bm25+")
+REDIS_SCORERS = ("BM25STD", "BM25")
+_SETTINGS_FILE = "embcompare_bm25.json"
+_DOCS_FILE = "documents.jsonl"
+
+
+@dataclass(frozen=True)
+class BM25Settings:
+    """BM25 and tokenisation settings (recorded in every run's JSON).
+
+    ``k1`` (term-frequency saturation, > 0) and ``b`` (length normalisation, in [0, 1]) and ``method``
+    (bm25s' variant: lucene | robertson | atire | bm25l | bm25+) are bm25s' defaults. ``stemmer`` is a
+    PyStemmer (Snowball) language name such as ``"english"``, or None for no stemming. ``stopwords`` is
+    a bm25s list name (``"en"``, ``"de"``, ...), an explicit list of words, or None. ``token_pattern``
+    is the regex whose matches are the tokens (after lower-casing when ``lower``).
+    """
+
+    k1: float = 1.5
+    b: float = 0.75
+    method: str = "lucene"
+    delta: float = 0.5  # bm25l / bm25+ only
+    stemmer: str | None = "english"
+    stopwords: str | tuple[str, ...] | None = "en"
+    lower: bool = True
+    token_pattern: str = r"(?u)\b\w\w+\b"
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.k1, (int, float)) and self.k1 > 0):
+            raise InvalidParameterError(f"BM25 k1={self.k1!r} must be a positive number (bm25s default 1.5).")
+        if not (isinstance(self.b, (int, float)) and 0 <= self.b <= 1):
+            raise InvalidParameterError(f"BM25 b={self.b!r} must lie in [0, 1] (bm25s default 0.75).")
+        if self.method not in BM25_METHODS:
+            raise InvalidParameterError(f"BM25 method={self.method!r}: use one of {BM25_METHODS}.")
+        if isinstance(self.stopwords, list):
+            object.__setattr__(self, "stopwords", tuple(self.stopwords))
+        if self.stemmer is not None:
+            import Stemmer
+
+            if self.stemmer not in Stemmer.algorithms():
+                raise InvalidParameterError(
+                    f"stemmer={self.stemmer!r} is not a PyStemmer language; use one of {sorted(Stemmer.algorithms())} or None."
+                )
+        if isinstance(self.stopwords, str):
+            from bm25s.tokenization import _infer_stopwords
+
+            try:
+                _infer_stopwords(self.stopwords)
+            except ValueError as exc:
+                raise InvalidParameterError(f"stopwords={self.stopwords!r}: {exc}") from exc
+        try:
+            re.compile(self.token_pattern)
+        except re.error as exc:
+            raise InvalidParameterError(f"token_pattern={self.token_pattern!r} is not a valid regex: {exc}") from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if isinstance(d["stopwords"], tuple):
+            d["stopwords"] = list(d["stopwords"])
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BM25Settings:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+class _Tokenizer:
+    """bm25s.tokenize with the settings' stemmer and stopwords, stemmer built once."""
+
+    def __init__(self, settings: BM25Settings) -> None:
+        self.settings = settings
+        self.stemmer = None
+        if settings.stemmer is not None:
+            import Stemmer
+
+            self.stemmer = Stemmer.Stemmer(settings.stemmer)
+        sw = settings.stopwords
+        self.stopwords: Any = list(sw) if isinstance(sw, tuple) else sw
+
+    def __call__(self, texts: list[str], ids: bool):
+        import bm25s
+
+        return bm25s.tokenize(
+            texts,
+            lower=self.settings.lower,
+            token_pattern=self.settings.token_pattern,
+            stopwords=self.stopwords,
+            stemmer=self.stemmer,
+            return_ids=ids,
+            show_progress=False,
+        )
+
+
+class BM25Retriever(BatchRetriever):
+    """BM25 over a fixed list of Documents, in process, with ``bm25s`` (a LangChain ``BaseRetriever``).
+
+    >>> r = BM25Retriever.from_documents(docs, k=10)           # bm25s' published configuration
+    >>> r.invoke("does vitamin D prevent fractures?")           # Documents, metadata["score"] = BM25
+    >>> r.search_batch(queries, k=100)                          # the evaluation path: all queries at once
+
+    Scores are BM25 scores (unbounded, >= 0, higher = more relevant); only documents sharing at least
+    one term with the query are returned. ``filter`` (redisvl expression or LangChain-style dict, the
+    same grammar as the stores) restricts the documents before ranking. Saved with :meth:`save` as
+    bm25s' ``.npy`` arrays (written with ``allow_pickle=False``) + JSON: no pickle anywhere.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    k: int = 4
+    filter: Any = None
+    settings: BM25Settings = Field(default_factory=BM25Settings)
+    documents: list[Document]
+
+    _bm25: Any = PrivateAttr(default=None)
+    _tok: Any = PrivateAttr(default=None)
+    _vocab: dict[str, int] = PrivateAttr(default_factory=dict)
+    _mask_cache: dict[str, np.ndarray] = PrivateAttr(default_factory=dict)
+    index_seconds: float = 0.0
+
+    def __init__(self, **kwargs: Any) -> None:
+        # checked before pydantic, so the error keeps its class (pydantic wraps ValueErrors)
+        if kwargs.get("k", 4) <= 0:
+            raise InvalidParameterError(f"k must be positive, got {kwargs['k']}.")
+        super().__init__(**kwargs)
+
+    # ------------------------------------------------------------------ building
+
+    @classmethod
+    def from_documents(
+        cls,
+        documents: Sequence[Document],
+        *,
+        k: int = 4,
+        settings: BM25Settings | None = None,
+        **setting_kwargs: Any,
+    ) -> BM25Retriever:
+        """Index ``documents`` (their ``page_content``). ``setting_kwargs`` are :class:`BM25Settings`
+        fields (``k1``, ``b``, ``method``, ``stemmer``, ``stopwords``, ...).
+
+        Raises :class:`EmptyInputError` for an empty corpus, :class:`InvalidParameterError` for a bad
+        setting."""
+        docs = list(documents)
+        if not docs:
+            raise EmptyInputError("BM25Retriever: no documents to index. Pass at least one Document.")
+        if settings is not None and setting_kwargs:
+            raise InvalidParameterError(f"Pass settings= or BM25 keyword settings {sorted(setting_kwargs)}, not both.")
+        bad = sorted(set(setting_kwargs) - set(BM25Settings.__dataclass_fields__))
+        if bad:
+            raise InvalidParameterError(f"Unknown BM25 setting(s) {bad}; allowed: {sorted(BM25Settings.__dataclass_fields__)}.")
+        settings = settings or BM25Settings(**setting_kwargs)
+        self = cls(documents=docs, k=k, settings=settings)
+        self._build()
+        return self
+
+    @classmethod
+    def from_texts(
+        cls, texts: Sequence[str], metadatas: Sequence[dict] | None = None, ids: Sequence[str] | None = None, **kwargs: Any
+    ) -> BM25Retriever:
+        """Like :meth:`from_documents`, from strings (ids default to ``doc0``, ``doc1``, ...)."""
+        texts = list(texts)
+        metadatas = list(metadatas) if metadatas is not None else [{} for _ in texts]
+        ids = list(ids) if ids is not None else [f"doc{i}" for i in range(len(texts))]
+        if not (len(texts) == len(metadatas) == len(ids)):
+            raise InvalidParameterError(f"Got {len(texts)} texts, {len(metadatas)} metadatas and {len(ids)} ids: pass one each.")
+        docs = [Document(page_content=t, metadata=dict(m), id=str(i)) for t, m, i in zip(texts, metadatas, ids)]
+        return cls.from_documents(docs, **kwargs)
+
+    def _build(self) -> None:
+        import bm25s
+
+        t0 = time.perf_counter()
+        s = self.settings
+        self._tok = _Tokenizer(s)
+        tokens = self._tok([d.page_content for d in self.documents], ids=True)
+        # backend numpy: no numba JIT warm-up on the first query (single queries stay fast)
+        self._bm25 = bm25s.BM25(k1=s.k1, b=s.b, delta=s.delta, method=s.method, backend="numpy")
+        self._bm25.index(tokens, show_progress=False)
+        self._vocab = dict(self._bm25.vocab_dict)
+        self.index_seconds = time.perf_counter() - t0
+
+    # ------------------------------------------------------------------ searching
+
+    def tokenize_queries(self, queries: list[str]) -> list[list[str]]:
+        """Each query's tokens as the index sees them (lower-cased, stopwords out, stemmed), unknown
+        terms dropped: ``[]`` means the query cannot match any document."""
+        if not queries:
+            return []
+        toks = self._tok(list(queries), ids=False)
+        return [[t for t in q if t in self._vocab] for q in toks]
+
+    def _weight_mask(self, filter: Any) -> np.ndarray | None:
+        if filter is None:
+            return None
+        from langchain_embcompare.filters import as_expression, evaluate_filter
+
+        expr = as_expression(filter)
+        if expr is None:
+            return None
+        key = str(expr)
+        if key not in self._mask_cache:
+            mask = evaluate_filter(expr, [d.metadata for d in self.documents])
+            self._mask_cache[key] = np.asarray(mask, dtype=np.float32)
+        return self._mask_cache[key]
+
+    def search_with_scores(
+        self, queries: list[str], k: int | None = None, filter: Any = None
+    ) -> list[list[tuple[Document, float]]]:
+        """Top-``k`` (Document, BM25 score) pairs per query, best first; documents with score 0 left out."""
+        k = k or self.k
+        if k <= 0:
+            raise InvalidParameterError(f"k must be positive, got {k}.")
+        for i, q in enumerate(queries):
+            if not isinstance(q, str):
+                raise InvalidParameterError(f"queries[{i}] is a {type(q).__name__}, not a str.")
+        toks = self.tokenize_queries(list(queries))
+        out: list[list[tuple[Document, float]]] = [[] for _ in queries]
+        todo = [i for i, t in enumerate(toks) if t]
+        if not todo:
+            return out
+        n = len(self.documents)
+        kk = min(k, n)
+        mask = self._weight_mask(filter if filter is not None else self.filter)
+        res = self._bm25.retrieve(
+            [toks[i] for i in todo], k=kk, show_progress=False, n_threads=0, weight_mask=mask, sorted=True
+        )
+        rows, scores = np.asarray(res.documents), np.asarray(res.scores)
+        docs = self.documents
+        for j, i in enumerate(todo):
+            keep = scores[j] > 0
+            out[i] = [(docs[int(r)], float(s)) for r, s in zip(rows[j][keep], scores[j][keep])]
+        return out
+
+    def search_batch(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[Document]]:
+        """Many queries at once (one bm25s call); each Document carries ``metadata["score"]`` (BM25)."""
+        from langchain_embcompare.retrievers.vector import with_scores
+
+        return [with_scores(h) for h in self.search_with_scores(queries, k, filter)]
+
+    # ------------------------------------------------------------------ size, settings, persistence
+
+    def index_bytes(self) -> int:
+        """Bytes of the lexical index in memory: the sparse score matrix (data + indices + indptr,
+        as bm25s keeps them) plus the vocabulary's UTF-8 term bytes and 4-byte ids (documents excluded)."""
+        sc = self._bm25.scores
+        arrays = sum(int(np.asarray(sc[key]).nbytes) for key in ("data", "indices", "indptr"))
+        vocab = sum(len(t.encode("utf-8")) + 4 for t in self._vocab)
+        return arrays + vocab
+
+    def settings_dict(self) -> dict[str, Any]:
+        """The run settings: BM25 + tokenisation parameters, library versions, corpus statistics."""
+        import bm25s
+
+        return {
+            "engine": "bm25s",
+            "bm25s_version": bm25s.__version__,
+            **self.settings.to_dict(),
+            "n_docs": len(self.documents),
+            "vocabulary": len(self._vocab),
+            "index_bytes": self.index_bytes(),
+            "index_seconds": self.index_seconds,
+        }
+
+    def stats_summary(self) -> dict[str, Any]:
+        """Merged into ``run_eval``'s result (``lexical`` key)."""
+        return {"lexical": self.settings_dict()}
+
+    def save(self, folder: str | Path) -> Path:
+        """Write bm25s' arrays (``.npy``, ``allow_pickle=False``) and vocabulary/params (JSON), plus
+        ``documents.jsonl`` and ``embcompare_bm25.json`` (settings). Nothing is pickled."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self._bm25.save(str(folder), corpus=None, allow_pickle=False, show_progress=False)
+        with (folder / _DOCS_FILE).open("w", encoding="utf-8") as f:
+            for d in self.documents:
+                f.write(json.dumps({"id": d.id, "page_content": d.page_content, "metadata": d.metadata}, ensure_ascii=False, default=str) + "\n")
+        meta = {"format": 1, "k": self.k, "settings": self.settings.to_dict(), "n_docs": len(self.documents)}
+        (folder / _SETTINGS_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, mmap: bool = False) -> BM25Retriever:
+        """Read a folder written by :meth:`save` (``mmap=True`` memory-maps the score arrays).
+
+        Raises :class:`InvalidParameterError` naming the file when one is missing or malformed."""
+        import bm25s
+
+        folder = Path(folder)
+        meta_path = folder / _SETTINGS_FILE
+        if not meta_path.is_file():
+            raise InvalidParameterError(f"{meta_path} is missing: {folder} is not a BM25Retriever.save() folder.")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            settings = BM25Settings.from_dict(meta["settings"])
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise InvalidParameterError(f"{meta_path}: malformed BM25 settings ({exc}).") from exc
+        docs = []
+        with (folder / _DOCS_FILE).open(encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                    docs.append(Document(page_content=row["page_content"], metadata=row.get("metadata") or {}, id=row.get("id")))
+                except (json.JSONDecodeError, KeyError) as exc:
+                    raise InvalidParameterError(f"{folder / _DOCS_FILE}, line {lineno}: not a document record ({exc}).") from exc
+        bm = bm25s.BM25.load(str(folder), load_corpus=False, mmap=mmap, allow_pickle=False)
+        if bm.scores["num_docs"] != len(docs):
+            raise InvalidParameterError(
+                f"{folder}: the index holds {bm.scores['num_docs']} documents but {_DOCS_FILE} has {len(docs)}; re-save it."
+            )
+        bm.backend = "numpy"
+        self = cls(documents=docs, k=int(meta.get("k", 4)), settings=settings)
+        self._tok = _Tokenizer(settings)
+        self._bm25 = bm
+        self._vocab = dict(bm.vocab_dict)
+        return self
+
+
+# --------------------------------------------------------------------------- Redis full text
+
+
+def redis_query_string(query: str, settings: BM25Settings | None = None, field: str = "content") -> str | None:
+    """The FT.SEARCH query for a natural-language ``query``: its tokens (bm25s' tokenizer, same
+    lower-casing, token pattern and stopwords as the in-process arm, *no* stemming: Redis stems with
+    its own Snowball English stemmer) OR-ed together on ``field``. ``None`` when no token is left.
+
+    Why OR: Redis' default between terms is AND, which returns only documents holding every word;
+    BM25 ranks every document holding any of them.
+    """
+    s = settings or BM25Settings()
+    sw = s.stopwords
+    import bm25s
+
+    toks = bm25s.tokenize(
+        [query], lower=s.lower, token_pattern=s.token_pattern, stopwords=list(sw) if isinstance(sw, tuple) else sw,
+        stemmer=None, return_ids=False, show_progress=False,
+    )[0]
+    # \w tokens hold no query-syntax characters; keep each once (Redis scores a term once per query)
+    terms = list(dict.fromkeys(t for t in toks if t))
+    if not terms:
+        return None
+    return f"@{field}:(" + " | ".join(terms) + ")"
+
+
+def _decode(x: Any) -> str:
+    return x.decode() if isinstance(x, bytes) else str(x)
+
+
+def _parse_scored_reply(reply: Any) -> list[tuple[Document, float]]:
+    """(Document, score) pairs from FT.SEARCH ... WITHSCORES RETURN 3 _id content _metadata (RESP2 or RESP3)."""
+    out = []
+    if isinstance(reply, dict):
+        for r in reply.get(b"results", reply.get("results", [])):
+            attrs = r.get(b"extra_attributes") or r.get("extra_attributes") or {}
+            f = {_decode(k): v for k, v in attrs.items()}
+            score = r.get(b"score", r.get("score"))
+            out.append((f, float(score)))
+    else:
+        j = 1  # RESP2: [total, key, score, [field, value, ...], key, score, [...], ...]
+        while j + 2 < len(reply):
+            score = float(reply[j + 1])
+            fields = reply[j + 2]
+            f = {_decode(a): b for a, b in zip(fields[::2], fields[1::2])}
+            out.append((f, score))
+            j += 3
+    docs = []
+    for f, score in out:
+        meta = json.loads(f["_metadata"]) if "_metadata" in f else {}
+        docs.append((Document(id=_decode(f.get("_id", "")), page_content=_decode(f.get("content", "")), metadata=meta), score))
+    return docs
+
+
+def redis_fulltext_search(
+    client: Any,
+    index_name: str,
+    queries: Sequence[str],
+    k: int = 10,
+    *,
+    scorer: str = "BM25STD",
+    field: str = "content",
+    settings: BM25Settings | None = None,
+    batch_size: int = 50,
+) -> list[list[tuple[Document, float]]]:
+    """Full-text BM25 through the Redis query engine: per query, the top-``k`` (Document, score).
+
+    ``client`` is a redis-py client (``store.client``), ``index_name`` the store's index
+    (``store.spec.index_name``), ``field`` its TEXT field (the Redis store writes ``content``). One
+    pipelined round trip per ``batch_size`` queries. A query with no token left returns ``[]``.
+
+    Scorers (both exist in RediSearch 2.10; ``BM25STD.TANH`` does not). ``BM25STD``, as its
+    ``EXPLAINSCORE`` prints it and the tests check by hand::
+
+        score(q, d) = sum over matched index terms t of
+                      idf(t) * tf(t, d) * (k1 + 1) / (tf(t, d) + k1 * (1 - b + b * |d| / avgdl))
+        idf(t)      = ln(1 + (N - df(t) + 0.5) / (df(t) + 0.5)),   k1 = 1.2,  b = 0.5 (fixed)
+
+    where a query word whose Snowball stem differs from it matches twice, as the word and as its stem
+    (``apple`` and ``+appl``), so such words weigh double; ``|d|`` counts the document's indexed
+    tokens (Redis drops its own short stopword list and keeps one-letter tokens). ``BM25`` is
+    RediSearch's older variant (kept for older servers).
+
+    How it differs from the bm25s arm (k1 = 1.5, b = 0.75, stem only, no (k1 + 1) factor): the
+    ``(k1 + 1)`` factor is a constant scale and changes no ranking; k1, b, the word + stem double
+    match and the tokenizer (Redis splits on punctuation, bm25s keeps ``\\w\\w+`` words) do. The
+    ranking is close to, not identical with, bm25s'; the difference is measured on SciFact in
+    benchmarks/results/hybrid_scifact.json (``redis``) and on the test slice by tests/test_lexical.py.
+    """
+    if scorer not in REDIS_SCORERS:
+        raise InvalidParameterError(f"scorer={scorer!r}: Redis BM25 scorers are {REDIS_SCORERS}.")
+    if k <= 0:
+        raise InvalidParameterError(f"k must be positive, got {k}.")
+    qstrings = [redis_query_string(q, settings, field) for q in queries]
+    out: list[list[tuple[Document, float]]] = [[] for _ in queries]
+    todo = [i for i, q in enumerate(qstrings) if q is not None]
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start : start + batch_size]
+        with client.pipeline(transaction=False) as pipe:
+            for i in chunk:
+                pipe.execute_command(
+                    "FT.SEARCH", index_name, qstrings[i], "WITHSCORES", "SCORER", scorer,
+                    "RETURN", "3", "_id", "content", "_metadata", "LIMIT", "0", str(int(k)), "DIALECT", "2",
+                )
+            replies = pipe.execute()
+        for i, reply in zip(chunk, replies):
+            out[i] = [(d, s) for d, s in _parse_scored_reply(reply) if s > 0]
+    return out
+
+
+class RedisFullTextRetriever(BatchRetriever):
+    """BM25 by the Redis query engine on a Redis store's ``content`` field (LangChain ``BaseRetriever``).
+
+    Build it with :meth:`from_store` (``store.client`` + ``store.spec.index_name``); no second copy
+    of the corpus is made. ``metadata["score"]`` is Redis' score for ``scorer``.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    client: Any
+    index_name: str
+    k: int = 4
+    scorer: str = "BM25STD"
+    field_name: str = "content"
+    settings: BM25Settings = Field(default_factory=BM25Settings)
+
+    def __init__(self, **kwargs: Any) -> None:
+        if kwargs.get("scorer", "BM25STD") not in REDIS_SCORERS:
+            raise InvalidParameterError(f"scorer={kwargs['scorer']!r}: Redis BM25 scorers are {REDIS_SCORERS}.")
+        if kwargs.get("k", 4) <= 0:
+            raise InvalidParameterError(f"k must be positive, got {kwargs['k']}.")
+        super().__init__(**kwargs)
+
+    @classmethod
+    def from_store(cls, store: Any, **kwargs: Any) -> RedisFullTextRetriever:
+        """From a :class:`RedisVectorStore` (its index must full-text index ``content``)."""
+        spec = getattr(store, "spec", None)
+        if spec is not None and getattr(spec, "index_content", True) is False:
+            raise InvalidParameterError(
+                f"Redis index {spec.index_name!r} was built with index_content=False: it has no full-text field. "
+                "Rebuild it with RedisIndexSpec(index_content=True) or use BM25Retriever.from_documents."
+            )
+        return cls(client=store.client, index_name=spec.index_name, **kwargs)
+
+    def search_with_scores(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[tuple[Document, float]]]:
+        if filter is not None:
+            raise InvalidParameterError(
+                "RedisFullTextRetriever does not take filter=; filter the dense arm, or use BM25Retriever (filter= supported)."
+            )
+        return redis_fulltext_search(
+            self.client, self.index_name, queries, k or self.k, scorer=self.scorer, field=self.field_name, settings=self.settings
+        )
+
+    def search_batch(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[Document]]:
+        from langchain_embcompare.retrievers.vector import with_scores
+
+        return [with_scores(h) for h in self.search_with_scores(queries, k, filter)]
+
+    def settings_dict(self) -> dict[str, Any]:
+        return {"engine": "redis", "scorer": self.scorer, "field": self.field_name, "k1": 1.2, "b": 0.5 if self.scorer == "BM25STD" else None,
+                "query_tokens": {k: v for k, v in self.settings.to_dict().items() if k in ("lower", "token_pattern", "stopwords")},
+                "stemmer": "redis (Snowball english, word + stem indexed)"}
+
+    def stats_summary(self) -> dict[str, Any]:
+        return {"lexical": self.settings_dict()}
+
+
+def lexical_retriever_for(store: Any, engine: str = "auto", **kwargs: Any) -> BatchRetriever:
+    """The lexical arm for ``store``: its own engine where it has one (Redis full text), else an
+    in-process bm25s index over ``store.documents`` (FAISS, the embedded default, Milvus Lite).
+
+    ``engine``: ``"auto"`` | ``"bm25s"`` | ``"redis"``. ``kwargs`` go to the retriever (``k``,
+    BM25 settings for bm25s, ``scorer`` for Redis)."""
+    if engine not in ("auto", "bm25s", "redis"):
+        raise InvalidParameterError(f"engine={engine!r}: use 'auto', 'bm25s' or 'redis'.")
+    is_redis = hasattr(store, "client") and hasattr(getattr(store, "spec", None), "index_name") and type(store).__name__.startswith("Redis")
+    if engine == "redis" or (engine == "auto" and is_redis):
+        if not is_redis:
+            raise InvalidParameterError(f"engine='redis' needs a Redis store, got {type(store).__name__}.")
+        redis_kw = {k: v for k, v in kwargs.items() if k in ("k", "scorer", "settings")}
+        return RedisFullTextRetriever.from_store(store, **redis_kw)
+    docs = getattr(store, "documents", None)
+    if docs is None:
+        raise InvalidParameterError(
+            f"{type(store).__name__} exposes no .documents to index for BM25: build BM25Retriever.from_documents(your_documents)."
+        )
+    return BM25Retriever.from_documents(list(docs), **kwargs)
