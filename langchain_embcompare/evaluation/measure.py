@@ -1,0 +1,179 @@
+"""Measuring one run beside its quality: single-query latency percentiles (ms), embedding
+throughput (texts/s, caches bypassed), index memory (bytes), what kind of retriever it is and the
+cost hooks for precomputed vectors; plus the helpers that find a retriever's store and embeddings.
+Its one job is the non-quality measurements that :func:`~langchain_embcompare.evaluation.compare.compare`
+(and the advisor) put in each :class:`~langchain_embcompare.evaluation.results.RunResult`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+from langchain_core.retrievers import BaseRetriever
+
+from langchain_embcompare.evaluation.cost import CostEstimate
+
+__all__ = ["retriever_kind"]
+
+
+def _percentiles(ms: Sequence[float]) -> dict[str, float]:
+    a = np.asarray(ms, dtype=np.float64)
+    if a.size == 0:
+        return {}
+    return {"p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)), "mean": float(a.mean()), "n": int(a.size)}
+
+
+def _matryoshka(obj: Any):
+    from langchain_embcompare.matryoshka import MatryoshkaEmbeddings
+
+    return obj if isinstance(obj, MatryoshkaEmbeddings) else None
+
+
+def _find(retriever: Any, attrs: tuple[str, ...], depth: int = 4) -> Any:
+    """Follow store / vectorstore / base_retriever links to the first attribute in ``attrs``."""
+    seen = [retriever]
+    for _ in range(depth):
+        nxt = []
+        for obj in seen:
+            for a in attrs:
+                v = getattr(obj, a, None)
+                if v is not None:
+                    return v
+            for link in ("store", "vectorstore", "base_retriever", "retriever", "dense"):
+                v = getattr(obj, link, None)
+                if v is not None:
+                    nxt.append(v)
+        seen = nxt
+    return None
+
+
+def _store_of(retriever: Any) -> Any:
+    for link in ("store", "vectorstore"):
+        v = getattr(retriever, link, None)
+        if v is not None:
+            return v
+    base = getattr(retriever, "base_retriever", None) or getattr(retriever, "dense", None)  # rerank / hybrid
+    return _store_of(base) if base is not None else None
+
+
+def _embeddings_of(retriever: Any) -> Embeddings | None:
+    store = _store_of(retriever)
+    if store is None:
+        return None
+    emb = getattr(store, "embedding", None) or getattr(store, "embeddings", None)
+    if emb is None:
+        emb = getattr(store, "embedding_function", None)
+    return emb if isinstance(emb, Embeddings) else None
+
+
+def _index_bytes(retriever: Any) -> int | None:
+    lexical = getattr(retriever, "lexical", None)  # hybrid: the dense store's bytes + the BM25 index's
+    if lexical is not None and callable(getattr(lexical, "index_bytes", None)):
+        dense = _index_bytes(getattr(retriever, "dense", None))
+        return None if dense is None else dense + int(lexical.index_bytes())
+    if callable(getattr(retriever, "index_bytes", None)):  # BM25Retriever: its sparse index
+        return int(retriever.index_bytes())
+    store = _store_of(retriever)
+    if store is None:
+        return None
+    if hasattr(store, "index_bytes"):
+        try:
+            return int(store.index_bytes())
+        except Exception:  # a server store that cannot tell
+            return None
+    index = getattr(store, "index", None)  # LangChain's own FAISS store
+    if index is not None:
+        try:
+            import faiss
+
+            return int(faiss.serialize_index(index).nbytes)
+        except Exception:
+            return None
+    return None
+
+
+def retriever_kind(retriever: Any) -> str:
+    """``"hybrid"`` (dense + lexical fused), ``"lexical"`` (BM25) or ``"dense"``; a reranker wrapping
+    one keeps its base's kind."""
+    from langchain_embcompare.retrievers.hybrid import HybridRetriever
+    from langchain_embcompare.retrievers.lexical import BM25Retriever, RedisFullTextRetriever
+
+    for _ in range(4):
+        if isinstance(retriever, HybridRetriever):
+            return "hybrid"
+        if isinstance(retriever, (BM25Retriever, RedisFullTextRetriever)):
+            return "lexical"
+        base = getattr(retriever, "base_retriever", None)
+        if base is None:
+            break
+        retriever = base
+    return "dense"
+
+
+def _model_name(emb: Embeddings | None) -> str | None:
+    if emb is None:
+        return None
+    m = _matryoshka(emb)
+    if m is not None:
+        return m.model_name
+    from langchain_embcompare.models import model_id
+
+    return model_id(emb)
+
+
+def _encode_uncached(emb: Embeddings, texts: list[str], query: bool) -> None:
+    """Embed through the model itself, bypassing the package's embedding cache (for honest timings)."""
+    from langchain_embcompare.models import encode_texts
+
+    m = _matryoshka(emb)
+    if m is not None:
+        encode_texts(m.base, texts, m.query_prompt if query else m.document_prompt, query=query)
+    elif query:
+        for t in texts:
+            emb.embed_query(t)
+    else:
+        emb.embed_documents(texts)
+
+
+def _precomputed(emb: Embeddings | None) -> bool:
+    from langchain_embcompare.precomputed import is_precomputed
+
+    return emb is not None and is_precomputed(emb)
+
+
+def _precomputed_cost(model: str) -> tuple[dict[str, Any], CostEstimate]:
+    """Precomputed vectors: no throughput or cost was measured, so none is invented (the table says "precomputed")."""
+    return {"source": "precomputed"}, CostEstimate(model=model, kind="precomputed", usd_per_million_texts=float("nan"))
+
+
+def _throughput(emb: Embeddings, texts: list[str]) -> dict[str, float]:
+    """Documents per second, measured on ``texts`` after a 2-text warm-up, caches bypassed."""
+    _encode_uncached(emb, texts[:2], query=False)
+    t0 = time.perf_counter()
+    _encode_uncached(emb, texts, query=False)
+    secs = time.perf_counter() - t0
+    return {"texts_per_second": len(texts) / secs if secs > 0 else float("nan"), "n_texts": len(texts), "seconds": secs}
+
+
+def _latency(retriever: BaseRetriever, emb: Embeddings | None, queries: list[str]) -> list[float]:
+    """Milliseconds per query, one query at a time.
+
+    The package's embeddings cache query vectors (the quality run just filled it), so for them a query's
+    latency = retriever call (cache hit) + the model's own time to embed that query, measured uncached.
+    """
+    ms = []
+    retriever.invoke(queries[0])  # warm-up
+    cached = _matryoshka(emb) is not None
+    for q in queries:
+        t0 = time.perf_counter()
+        retriever.invoke(q)
+        t1 = time.perf_counter()
+        if cached:
+            _encode_uncached(emb, [q], query=True)
+        t2 = time.perf_counter()
+        ms.append(1000 * ((t1 - t0) + (t2 - t1 if cached else 0.0)))
+    return ms
