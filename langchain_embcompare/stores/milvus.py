@@ -26,46 +26,41 @@ Cloud. The store implements the package's protocol (:mod:`.base`): rows, ``searc
   different ids is detected at insert and raises (probability ~ n^2 / 2^64: 5e-8 at a million).
 * Resumable ingest: ``add_documents(..., skip_existing=True)`` / ``upsert_vectors(..., skip_existing=True)``
   embed and write only the ids not stored yet (one ``row in [...]`` query per batch).
+
+This module opens the collection (connect, create, check an existing one's layout and space) and
+holds the class; its other jobs are mixins: :mod:`.milvus_rows` (row handles, reads by row),
+:mod:`.milvus_write` (upserts, deletes, resume, labels, vector fields), :mod:`.milvus_search`
+(filters to expressions, searches, hits to arrays).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
-import numpy as np
-from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
 from langchain_embcompare.errors import (
-    DimensionMismatchError,
-    EmptyInputError,
     InvalidParameterError,
     SchemaMismatchError,
     StoreConnectionError,
 )
-from langchain_embcompare.filters import Filter, evaluate_filter, filter_tree
-from langchain_embcompare.matryoshka import MatryoshkaEmbeddings, VectorSpace, as_matryoshka, check_finite
-from langchain_embcompare.stores.base import (
-    EmbStore,
-    as_query_matrix,
-    empty_result,
-    filter_matches_nothing,
-    last_wins,
-    normalize_rows,
-    prepare_documents,
+from langchain_embcompare.matryoshka import (
+    MatryoshkaEmbeddings,
+    VectorSpace,
+    as_matryoshka,
 )
+from langchain_embcompare.stores.base import EmbStore
+from langchain_embcompare.stores.milvus_rows import is_lite, row_handles
 from langchain_embcompare.stores.milvus_schema import (
     CLUSTER_FIELD,
     ID_FIELD,
     INDEX_TYPES,
-    MAX_TOPK,
     METADATA_FIELD,
     METRIC_TYPES,
     NUMS_FIELD,
@@ -74,17 +69,20 @@ from langchain_embcompare.stores.milvus_schema import (
     TEXT_FIELD,
     VECTOR_FIELD,
     MilvusIndexSpec,
-    as_number,
-    has_text_leaf,
-    int_list,
-    jsonable,
-    literal,
-    num_json,
-    tag_json,
-    to_expression,
 )
+from langchain_embcompare.stores.milvus_search import MilvusSearchMixin
+from langchain_embcompare.stores.milvus_write import MilvusWriteMixin
 
-__all__ = ["DEFAULT_URI", "DOCKER_HINT", "MilvusIndexSpec", "MilvusVectorStore", "build_milvus_store", "row_handles"]
+__all__ = [
+    "DEFAULT_URI",
+    "DOCKER_HINT",
+    "MilvusIndexSpec",
+    "MilvusVectorStore",
+    "build_milvus_store",
+    "is_lite",
+    "redact",
+    "row_handles",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -95,21 +93,6 @@ DOCKER_HINT = (
 )
 SPACE_PROP, SPEC_PROP, VERSION_PROP = "embcompare.space", "embcompare.spec", "embcompare.version"
 FORMAT_VERSION = "1"
-_CHUNK = 4096  # rows per `row in [...]` query (well under Milvus's 16384 result limit)
-_QUERY_CHUNK = 256  # queries per search call
-_DOC_FIELDS = [ID_FIELD, ROW_FIELD, TEXT_FIELD, METADATA_FIELD]
-
-
-def row_handles(ids: Sequence[str]) -> np.ndarray:
-    """Row handle of each id: the first 8 bytes of ``blake2b(id)`` as an int64 with the sign bit
-    cleared (so rows are ``>= 0``, as the protocol requires). Stable across processes and clients."""
-    raw = b"".join(hashlib.blake2b(str(i).encode("utf-8"), digest_size=8).digest() for i in ids)
-    return (np.frombuffer(raw, dtype=">i8").astype(np.int64) & np.int64(0x7FFF_FFFF_FFFF_FFFF)) if raw else np.zeros(0, np.int64)
-
-
-def is_lite(uri: str) -> bool:
-    """True when ``uri`` names a Milvus Lite file (no scheme), False for ``http(s)://`` / ``tcp://`` servers."""
-    return "://" not in uri
 
 
 def redact(uri: str) -> str:
@@ -121,11 +104,7 @@ def redact(uri: str) -> str:
     return uri
 
 
-def _prefix(vectors: np.ndarray, dim: int) -> np.ndarray:
-    return normalize_rows(np.ascontiguousarray(vectors[:, :dim]))
-
-
-class MilvusVectorStore(EmbStore):
+class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, EmbStore):
     """A LangChain ``VectorStore`` on Milvus (Lite file, server or cluster), on the package protocol.
 
     >>> store = MilvusVectorStore(MatryoshkaEmbeddings("all-MiniLM-L6-v2"), MilvusIndexSpec("docs", kind="hnsw"),
@@ -204,22 +183,8 @@ class MilvusVectorStore(EmbStore):
         return self._space
 
     @property
-    def name(self) -> str:
-        return self.spec.collection_name
-
-    @property
     def vector_fields(self) -> dict[str, int]:
         return dict(self.spec.extra_vector_fields)
-
-    def _field_dim(self, field: str | None) -> tuple[str, int]:
-        if field is None or field == VECTOR_FIELD:
-            return VECTOR_FIELD, self._space.dim
-        if field not in self.spec.extra_vector_fields:
-            raise InvalidParameterError(
-                f"Vector field {field!r} is not in Milvus collection {self.name!r} (extra fields: "
-                f"{sorted(self.spec.extra_vector_fields)}); declare it with MilvusIndexSpec(extra_vector_fields={{{field!r}: dim}})."
-            )
-        return field, self.spec.extra_vector_fields[field]
 
     def _schema(self) -> Any:
         from pymilvus import DataType, MilvusClient
@@ -362,415 +327,6 @@ class MilvusVectorStore(EmbStore):
         """Drop the collection: its documents, index and recorded space."""
         self.client.drop_collection(self.name)
 
-    # ------------------------------------------------------------------ ingest
-
-    def _check_vectors(self, vectors: Any, n: int, field: str) -> np.ndarray:
-        name, dim = self._field_dim(field)
-        arr = np.asarray(vectors, dtype=np.float32)
-        if arr.ndim != 2 or arr.shape[1] != dim:
-            raise DimensionMismatchError(
-                f"{name!r} vectors have shape {arr.shape}; Milvus collection {self.name!r} (model {self._space.model!r}) "
-                f"expects (n, {dim}). Embed with the store's embeddings, or rebuild the collection at this dim."
-            )
-        if arr.shape[0] != n:
-            raise InvalidParameterError(f"{arr.shape[0]} {name!r} vectors for {n} documents: pass one per document.")
-        return check_finite(arr, f"{name!r} vectors")
-
-    def upsert_vectors(
-        self,
-        vectors: np.ndarray,
-        documents: Sequence[Document],
-        *,
-        extra_vectors: Mapping[str, np.ndarray] | None = None,
-        skip_existing: bool = False,
-        cluster_labels: np.ndarray | Sequence[int] | None = None,
-        batch_size: int | None = None,
-        **kwargs: Any,
-    ) -> list[str]:
-        """Write precomputed vectors (n, dim) float32 + their documents in batches; returns the ids.
-
-        An id stored already is replaced (text, metadata, vectors; its cluster label is kept unless
-        ``cluster_labels`` is given); a batch naming an id twice keeps the last. ``extra_vectors``:
-        ``{field: (n, d)}`` for the spec's extra fields (default: the re-normalised prefix of ``vectors``).
-        ``skip_existing=True`` writes only ids not stored yet (resume after a crash). Raises
-        ``DimensionMismatchError``, ``InvalidVectorError`` (NaN/inf), ``InvalidParameterError`` (counts,
-        a text or id longer than the spec's VARCHAR limits, a row-hash collision), ``EmptyInputError``.
-        """
-        if kwargs:
-            raise InvalidParameterError(f"upsert_vectors got unknown options {sorted(kwargs)}.")
-        n = len(documents)
-        if n == 0:
-            raise EmptyInputError("No documents to write: pass at least one Document with its vector.")
-        vecs = self._check_vectors(vectors, n, VECTOR_FIELD)
-        extras = {name: self._check_vectors(arr, n, name) for name, arr in (extra_vectors or {}).items()}
-        for name, dim in self.spec.extra_vector_fields.items():
-            if name not in extras:
-                extras[name] = _prefix(vecs, dim)
-        labels = None
-        if cluster_labels is not None:
-            labels = np.asarray(cluster_labels, dtype=np.int64)
-            if labels.shape != (n,):
-                raise InvalidParameterError(f"cluster_labels has shape {labels.shape}; expected ({n},), one per document.")
-        docs = list(documents)
-        if any(d.id is None for d in docs):
-            docs = prepare_documents(docs)
-        all_ids = [str(d.id) for d in docs]
-        keep = last_wins(docs)
-        if len(keep) < n:
-            docs = [docs[i] for i in keep]
-            vecs = vecs[keep]
-            extras = {k: v[keep] for k, v in extras.items()}
-            labels = None if labels is None else labels[keep]
-        if self.metric == "cosine":
-            vecs = normalize_rows(vecs)
-            extras = {k: normalize_rows(v) for k, v in extras.items()}
-        ids = [str(d.id) for d in docs]
-        self._check_lengths(ids, docs)
-        rows = row_handles(ids)
-        if len(np.unique(rows)) < len(rows):
-            raise InvalidParameterError(
-                "Row-hash collision between two document ids of this call: rename one of them (the Milvus store "
-                "derives each row handle from a 63-bit hash of the id)."
-            )
-        # a bulk load into an empty collection needs no per-batch look-up of stored ids (nothing is stored)
-        empty = self.count() == 0
-        size = batch_size or self.spec.batch_size
-        for start in range(0, len(docs), size):
-            sl = slice(start, start + size)
-            self._write_batch(ids[sl], docs[sl], rows[sl], vecs[sl], {k: v[sl] for k, v in extras.items()},
-                              None if labels is None else labels[sl], skip_existing, empty)
-        return all_ids
-
-    def add_vectors(self, vectors: np.ndarray, documents: Sequence[Document], **kwargs: Any) -> list[str]:
-        """Alias of :meth:`upsert_vectors` (the name the evaluation pipeline and the Redis store use)."""
-        return self.upsert_vectors(vectors, documents, **kwargs)
-
-    def _check_lengths(self, ids: list[str], docs: list[Document]) -> None:
-        """Refuse texts / ids longer than the VARCHAR limits (naming the document and the setting).
-        Characters x 4 bounds UTF-8 bytes, so only suspiciously long strings are encoded."""
-        limit_t, limit_i = self.spec.max_text_bytes, self.spec.max_id_bytes
-        for doc_id, d in zip(ids, docs):
-            if len(d.page_content) * 4 > limit_t and len(d.page_content.encode("utf-8")) > limit_t:
-                raise InvalidParameterError(
-                    f"Document {doc_id!r} has {len(d.page_content.encode('utf-8'))} bytes of text; the Milvus collection "
-                    f"holds at most max_text_bytes={limit_t}. Split long documents (a text splitter) before indexing."
-                )
-            if len(doc_id) * 4 > limit_i and len(doc_id.encode("utf-8")) > limit_i:
-                raise InvalidParameterError(f"Document id {doc_id[:60]!r}... is longer than max_id_bytes={limit_i} bytes.")
-
-    def _write_batch(
-        self, ids: list[str], docs: list[Document], rows: np.ndarray, vecs: np.ndarray,
-        extras: Mapping[str, np.ndarray], labels: np.ndarray | None, skip_existing: bool, empty: bool = False,
-    ) -> None:
-        stored: dict[int, tuple[str, int]] = {}
-        if not empty:
-            stored = {int(r[ROW_FIELD]): (r[ID_FIELD], int(r[CLUSTER_FIELD]))
-                      for r in self._query_rows(rows, [ID_FIELD, ROW_FIELD, CLUSTER_FIELD])}
-        clash = [(i, stored[int(r)][0]) for i, r in zip(ids, rows.tolist()) if int(r) in stored and stored[int(r)][0] != i]
-        if clash:
-            raise InvalidParameterError(
-                f"Row-hash collision between document ids {clash[:3] or 'in this batch'}: rename one of them (the Milvus "
-                "store derives each row handle from a 63-bit hash of the id)."
-            )
-        schema = self.spec.metadata_schema
-        vec_list = list(vecs)
-        extra_lists = {k: list(v) for k, v in extras.items()}
-        data = []
-        existed = False
-        for j, (doc_id, d) in enumerate(zip(ids, docs)):
-            prev = stored.get(int(rows[j]))
-            if prev is not None:
-                if skip_existing:
-                    continue
-                existed = True
-            md = d.metadata
-            entity: dict[str, Any] = {
-                ID_FIELD: doc_id,
-                ROW_FIELD: int(rows[j]),
-                TEXT_FIELD: d.page_content,
-                METADATA_FIELD: md,
-                TAGS_FIELD: tag_json(md),
-                NUMS_FIELD: num_json(md),
-                CLUSTER_FIELD: int(labels[j]) if labels is not None else (prev[1] if prev is not None else -1),
-                VECTOR_FIELD: vec_list[j],
-            }
-            for name, kind in schema.items():
-                entity[name] = _typed_value(md.get(name), kind, name, doc_id, self.spec.max_tags)
-            for name, lst in extra_lists.items():
-                entity[name] = lst[j]
-            data.append(entity)
-        if not data:
-            return
-        write = self.client.upsert if existed else self.client.insert
-        try:
-            write(self.name, data, timeout=self.call_timeout)
-        except Exception as exc:  # pymilvus's DataNotMatchException: metadata JSON cannot hold (sets, objects)
-            if "serializ" not in str(exc).lower():
-                raise
-            for entity in data:
-                entity[METADATA_FIELD] = jsonable(entity[METADATA_FIELD])
-            write(self.name, data, timeout=self.call_timeout)
-
-    def add_documents(self, documents: list[Document], ids: list[str] | None = None, **kwargs: Any) -> list[str]:
-        """Embed and write documents (the id rule of :mod:`.base`); ``skip_existing=True`` embeds only the
-        ids not stored yet (resume an interrupted ingest without paying for the model twice)."""
-        if ids is None and "ids" in kwargs:
-            ids = kwargs.pop("ids")
-        docs = prepare_documents(documents, ids)
-        todo = docs
-        if kwargs.get("skip_existing"):
-            present = self.rows_of([str(d.id) for d in docs]) >= 0
-            todo = [d for d, p in zip(docs, present.tolist()) if not p]
-            if not todo:
-                return [str(d.id) for d in docs]
-        vectors = self.embedding.encode_documents([d.page_content for d in todo])
-        self.upsert_vectors(vectors, todo, **kwargs)
-        return [str(d.id) for d in docs]
-
-    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
-        """Delete documents by id (unknown ids are no error); ``ids=None`` deletes every document (the
-        collection, its index and recorded space stay)."""
-        if ids is None:
-            self.client.delete(self.name, filter=f"{ROW_FIELD} >= 0", timeout=self.call_timeout)
-            return True
-        ids = [str(i) for i in ids]
-        for start in range(0, len(ids), _CHUNK):
-            self.client.delete(self.name, ids=ids[start : start + _CHUNK], timeout=self.call_timeout)
-        return True
-
-    # ------------------------------------------------------------------ reading
-
-    def _query_rows(self, rows: np.ndarray | Sequence[int], fields: list[str]) -> list[dict[str, Any]]:
-        rows = np.asarray(rows, dtype=np.int64)
-        out: list[dict[str, Any]] = []
-        for start in range(0, len(rows), _CHUNK):
-            chunk = rows[start : start + _CHUNK]
-            out.extend(self.client.query(self.name, filter=f"{ROW_FIELD} in {int_list(chunk)}", output_fields=fields,
-                                         timeout=self.call_timeout))
-        return out
-
-    def _by_row(self, rows: np.ndarray | Sequence[int], fields: list[str]) -> tuple[np.ndarray, dict[int, dict[str, Any]]]:
-        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
-        got = {int(r[ROW_FIELD]): r for r in self._query_rows(np.unique(rows), fields)}
-        missing = [int(r) for r in rows.tolist() if r not in got]
-        if missing:
-            raise KeyError(f"Rows {missing[:10]} are not in Milvus collection {self.name!r} (deleted or updated since?).")
-        return rows, got
-
-    def documents_at(self, rows: np.ndarray | Sequence[int]) -> list[Document]:
-        """The documents of ``rows`` (int64 handles), in order; ``KeyError`` for a row not stored."""
-        rows, got = self._by_row(rows, _DOC_FIELDS)
-        return [_document(got[r]) for r in rows.tolist()]
-
-    def vectors_at(self, rows: np.ndarray | Sequence[int], vector_field: str | None = None) -> np.ndarray:
-        """(n, d) float32 stored vectors of ``rows`` (unit length for cosine); ``KeyError`` for unknown rows."""
-        name, dim = self._field_dim(vector_field)
-        rows, got = self._by_row(rows, [ROW_FIELD, name])
-        if len(rows) == 0:
-            return np.zeros((0, dim), dtype=np.float32)
-        return np.asarray([got[r][name] for r in rows.tolist()], dtype=np.float32).reshape(len(rows), dim)
-
-    def _scan(self, fields: list[str], expr: str = f"{ROW_FIELD} >= 0") -> list[dict[str, Any]]:
-        """Every entity matching ``expr``: on a server a query iterator (no result-size limit); Milvus Lite
-        has no iterator timestamps and no result cap, so one query with ``limit = count``."""
-        if is_lite(self.uri):
-            n = self.count()
-            if n == 0:
-                return []
-            return list(self.client.query(self.name, filter=expr, output_fields=fields, limit=n, timeout=self.call_timeout))
-        it = self.client.query_iterator(self.name, batch_size=_CHUNK, filter=expr, output_fields=fields, timeout=self.call_timeout)
-        out: list[dict[str, Any]] = []
-        try:
-            while batch := it.next():
-                out.extend(batch)
-        finally:
-            it.close()
-        return out
-
-    def all_rows(self) -> np.ndarray:
-        """Every stored row, ascending int64."""
-        return np.sort(np.fromiter((r[ROW_FIELD] for r in self._scan([ROW_FIELD])), dtype=np.int64))
-
-    def count(self) -> int:
-        """Number of stored documents (``count(*)``)."""
-        res = self.client.query(self.name, filter="", output_fields=["count(*)"], timeout=self.call_timeout)
-        return int(res[0]["count(*)"])
-
-    def rows_of(self, ids: Sequence[str]) -> np.ndarray:
-        """int64 row per id, ``-1`` for ids not stored."""
-        ids = [str(i) for i in ids]
-        if not ids:
-            return np.zeros(0, dtype=np.int64)
-        rows = row_handles(ids)
-        got = {(r[ID_FIELD], int(r[ROW_FIELD])) for r in self._query_rows(np.unique(rows), [ID_FIELD, ROW_FIELD])}
-        return np.asarray([r if (i, r) in got else -1 for i, r in zip(ids, rows.tolist())], dtype=np.int64)
-
-    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
-        """Stored documents of ``ids`` in the order given; unknown ids skipped (LangChain's rule)."""
-        ids = [str(i) for i in ids]
-        if not ids:
-            return []
-        got: dict[str, Document] = {}
-        for start in range(0, len(ids), _CHUNK):
-            for r in self.client.get(self.name, ids=ids[start : start + _CHUNK], output_fields=_DOC_FIELDS, timeout=self.call_timeout):
-                got[r[ID_FIELD]] = _document(r)
-        return [got[i] for i in dict.fromkeys(ids) if i in got]
-
-    # ------------------------------------------------------------------ search
-
-    def _filter_expression(
-        self, filter: Filter, candidate_rows: Any, clusters: Any
-    ) -> str | None:
-        """The Milvus expression of a search, ``""`` = everything, ``None`` = nothing can match."""
-        parts: list[str] = []
-        if filter is not None:
-            if filter_matches_nothing(filter):
-                return None
-            tree = filter_tree(filter)
-            if tree is not None:
-                if has_text_leaf(tree):
-                    allowed = self._rows_matching_in_process(filter)
-                    if len(allowed) == 0:
-                        return None
-                    parts.append(f"{ROW_FIELD} in {int_list(allowed)}")
-                else:
-                    parts.append(to_expression(tree, self.spec.metadata_schema))
-        if candidate_rows is not None:
-            cand = np.asarray(candidate_rows, dtype=np.int64).reshape(-1)
-            if len(cand) == 0:
-                return None
-            parts.append(f"{ROW_FIELD} in {int_list(np.unique(cand))}")
-        if clusters is not None:
-            cl = np.asarray(clusters, dtype=np.int64).reshape(-1)
-            if len(cl) == 0:
-                return None
-            parts.append(f"{CLUSTER_FIELD} in {int_list(np.unique(cl))}")
-        return " and ".join(parts)
-
-    def _rows_matching_in_process(self, filter: Filter) -> np.ndarray:
-        """Rows whose metadata matches a filter holding text leaves, by ``filters.evaluate_filter``
-        over every stored document's metadata (one scan)."""
-        entities = self._scan([ROW_FIELD, METADATA_FIELD])
-        if not entities:
-            return np.zeros(0, dtype=np.int64)
-        mask = evaluate_filter(filter, [e[METADATA_FIELD] or {} for e in entities])
-        rows = np.fromiter((e[ROW_FIELD] for e in entities), dtype=np.int64, count=len(entities))
-        return rows[mask]
-
-    def search_rows(
-        self,
-        query_vectors: np.ndarray,
-        k: int,
-        *,
-        filter: Filter = None,
-        candidate_rows: np.ndarray | None = None,
-        clusters: Sequence[int] | None = None,
-        vector_field: str | None = None,
-        **kwargs: Any,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` per query: ``(scores, rows)``, (m, k) float32 / int64, best first, padded with
-        ``-inf`` / ``-1``. ``filter`` / ``candidate_rows`` / ``clusters`` form one Milvus prefilter
-        expression (ANDed). ``vector_field``: an extra vector field. ``k`` is at most 16384 (Milvus)."""
-        scores, rows, _ = self._search(query_vectors, k, filter, candidate_rows, clusters, vector_field, kwargs, with_docs=False)
-        return scores, rows
-
-    def search_vectors(
-        self, query_vectors: np.ndarray, k: int = 4, filter: Filter = None, **kwargs: Any
-    ) -> list[list[tuple[Document, float]]]:
-        """Top ``k`` (Document, score) per query vector, in ONE Milvus call per 256 queries (the
-        documents come back with the hits, not through a second ``documents_at`` query). Same
-        options as :meth:`search_rows`."""
-        if "candidate_ids" in kwargs:
-            return super().search_vectors(query_vectors, k, filter, **kwargs)
-        opts = {n: kwargs.pop(n, None) for n in ("candidate_rows", "clusters", "vector_field")}
-        scores, rows, docs = self._search(query_vectors, k, filter, opts["candidate_rows"], opts["clusters"], opts["vector_field"],
-                                          kwargs, with_docs=True)
-        return [
-            [(d, float(s)) for d, s, r in zip(drow, srow.tolist(), rrow.tolist()) if r >= 0]
-            for drow, srow, rrow in zip(docs, scores, rows)
-        ]
-
-    def _search(
-        self, query_vectors: Any, k: int, filter: Filter, candidate_rows: Any, clusters: Any, vector_field: str | None,
-        unknown: Mapping[str, Any], *, with_docs: bool,
-    ) -> tuple[np.ndarray, np.ndarray, list[list[Document]]]:
-        if unknown:
-            raise InvalidParameterError(f"search got unknown options {sorted(unknown)}; it takes filter, candidate_rows, clusters, vector_field.")
-        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k <= 0 or k > MAX_TOPK:
-            raise InvalidParameterError(f"k={k!r} must be an integer in [1, {MAX_TOPK}] (Milvus's top-k limit).")
-        name, dim = self._field_dim(vector_field)
-        q = as_query_matrix(query_vectors, dim, f"Milvus collection {self.name!r} field {name!r} (model {self._space.model!r})")
-        m = len(q)
-        expr = self._filter_expression(filter, candidate_rows, clusters)
-        docs: list[list[Document]] = [[] for _ in range(m)]
-        if expr is None or m == 0:
-            return (*empty_result(m, k), docs)
-        if self.metric == "cosine":
-            q = normalize_rows(q)
-        scores = np.full((m, k), -np.inf, dtype=np.float32)
-        rows = np.full((m, k), -1, dtype=np.int64)
-        params = self.spec.search_params(int(k))
-        fields = _DOC_FIELDS if with_docs else [ROW_FIELD]
-        for start in range(0, m, _QUERY_CHUNK):
-            res = self.client.search(
-                self.name, data=list(q[start : start + _QUERY_CHUNK]), anns_field=name, limit=int(k), filter=expr,
-                search_params=params, output_fields=fields, timeout=self.call_timeout,
-            )
-            for i, hits in enumerate(res):
-                n_hits = len(hits)
-                if n_hits == 0:
-                    continue
-                scores[start + i, :n_hits] = [h["distance"] for h in hits]
-                rows[start + i, :n_hits] = [h["entity"][ROW_FIELD] for h in hits]
-                if with_docs:
-                    docs[start + i] = [_document(h["entity"]) for h in hits]
-        if self.metric == "l2":  # Milvus L2 is the squared distance
-            found = rows >= 0
-            scores[found] = -np.sqrt(np.maximum(scores[found], 0.0))
-        return scores, rows, docs
-
-    # ------------------------------------------------------------------ capabilities
-
-    def set_cluster_labels(self, rows: np.ndarray, labels: np.ndarray) -> None:
-        """Set the ``cluster`` label of stored rows (a partial upsert; Milvus >= 2.6 or Lite)."""
-        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
-        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
-        if rows.shape != labels.shape:
-            raise InvalidParameterError(f"{len(rows)} rows but {len(labels)} labels: pass one label per row.")
-        self._partial_update(rows, CLUSTER_FIELD, [int(x) for x in labels.tolist()])
-
-    def cluster_labels(self, rows: np.ndarray) -> np.ndarray:
-        """int64 cluster label per row (``-1``: none set); ``KeyError`` for unknown rows."""
-        rows, got = self._by_row(rows, [ROW_FIELD, CLUSTER_FIELD])
-        return np.asarray([got[r][CLUSTER_FIELD] for r in rows.tolist()], dtype=np.int64)
-
-    def ensure_vector_field(self, name: str, dim: int) -> None:
-        """Check that extra vector field ``name`` exists at ``dim``. Milvus cannot add a vector field to
-        an existing collection: an undeclared one raises ``InvalidParameterError`` naming the spec to use."""
-        have = self.spec.extra_vector_fields.get(name)
-        if have != int(dim):
-            raise InvalidParameterError(
-                f"Milvus collection {self.name!r} has no {dim}-d vector field {name!r} (extra fields: "
-                f"{self.spec.extra_vector_fields}); Milvus cannot add vector fields to an existing collection. Create it "
-                f"with MilvusIndexSpec(extra_vector_fields={{{name!r}: {int(dim)}}}) (filled at ingest with the "
-                "Matryoshka prefix) and re-index."
-            )
-
-    def write_vector_field(self, name: str, rows: np.ndarray, vectors: np.ndarray) -> None:
-        """Overwrite extra vector field ``name`` of ``rows`` with ``vectors`` (n, d) float32 (partial upsert)."""
-        field, dim = self._field_dim(name)
-        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
-        arr = self._check_vectors(vectors, len(rows), field)
-        if self.metric == "cosine":
-            arr = normalize_rows(arr)
-        self._partial_update(rows, field, list(arr))
-
-    def _partial_update(self, rows: np.ndarray, field: str, values: list[Any]) -> None:
-        _, got = self._by_row(rows, [ID_FIELD, ROW_FIELD])
-        data = [{ID_FIELD: got[int(r)][ID_FIELD], field: v} for r, v in zip(rows.tolist(), values)]
-        for start in range(0, len(data), self.spec.batch_size):
-            self.client.upsert(self.name, data[start : start + self.spec.batch_size], partial_update=True, timeout=self.call_timeout)
-
     def index_bytes(self) -> int:
         """Estimated bytes of the vector data: ``count * sum(dims) * 4`` (float32), plus HNSW's graph
         links (``count * 2 * m * 4`` per vector field). Milvus does not report an index's memory through
@@ -779,27 +335,6 @@ class MilvusVectorStore(EmbStore):
         fields = [self._space.dim, *self.spec.extra_vector_fields.values()]
         graph = 2 * self.spec.m * 4 * len(fields) if self.spec.kind == "hnsw" else 0
         return int(n * (sum(fields) * 4 + graph))
-
-
-def _document(r: Mapping[str, Any]) -> Document:
-    return Document(id=r[ID_FIELD], page_content=r[TEXT_FIELD], metadata=dict(r[METADATA_FIELD] or {}))
-
-
-def _typed_value(value: Any, kind: str, name: str, doc_id: str, max_tags: int) -> Any:
-    """A metadata value for its typed column (``None`` stays null)."""
-    if value is None:
-        return None
-    if kind == "tag":
-        items = value if isinstance(value, (list, tuple, set)) else [value]
-        tags = sorted({str(i).strip().lower() for i in items})
-        if len(tags) > max_tags:
-            raise InvalidParameterError(
-                f"Document {doc_id!r}: metadata {name!r} has {len(tags)} tags; the collection holds at most max_tags={max_tags}."
-            )
-        return tags
-    if kind == "numeric":
-        return as_number(value)
-    return str(value)
 
 
 def build_milvus_store(
@@ -838,4 +373,3 @@ def build_milvus_store(
     )
     target = uri or getattr(settings, "milvus_uri", None) or DEFAULT_URI
     return MilvusVectorStore(emb, spec, target, token=token, overwrite=True if overwrite is None else overwrite, **kwargs)
-

@@ -1,0 +1,197 @@
+"""Image references: recognise them, key them for the cache, decode them, and explain every failure.
+
+One job: everything about an image *reference* (a local path, a ``file://`` URI, an ``http(s)://`` URL
+or a ``data:image/...;base64,`` URI) before a model sees it. :func:`is_image_ref` tells an image from
+a text; :func:`image_cache_key` is the key a vector is cached under (path + size + mtime for a file,
+SHA-1 of the bytes otherwise); :func:`open_image` decodes to RGB; :func:`failure_reason` words a
+failure, and :func:`raise_failures` refuses a whole batch with one
+:class:`~langchain_embcompare.errors.ImageLoadError` naming every bad input. :func:`check_images` and
+:func:`drop_unreadable` validate a list of references / documents up front.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname, urlopen
+
+from langchain_core.documents import Document
+
+from langchain_embcompare.errors import ImageLoadError, ModalityMismatchError
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "check_images",
+    "drop_unreadable",
+    "failure_reason",
+    "image_cache_key",
+    "is_image_ref",
+    "open_image",
+    "raise_failures",
+    "refuse_text",
+]
+
+#: File name endings read as images (Pillow opens all of them).
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".ico"})
+_REMOTE = ("http://", "https://")
+_MAX_PATH = 4096
+
+
+# --------------------------------------------------------------------------- references
+
+
+def is_image_ref(item: str) -> bool:
+    """Whether ``item`` is meant as an image: an http(s)/file/data:image URI, a name ending in an image
+    suffix (:data:`IMAGE_SUFFIXES`, existing or not) or an existing file. Anything else is text."""
+    if not isinstance(item, str) or not item or len(item) > _MAX_PATH or "\n" in item:
+        return isinstance(item, str) and item.startswith("data:image/")
+    low = item.lower()
+    if low.startswith(_REMOTE) or low.startswith(("file://", "data:image/")):
+        return True
+    path = Path(item).expanduser()
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return True
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def _local_path(ref: str) -> Path | None:
+    """The file a reference names (plain path or ``file://`` URI); None for URLs and data URIs."""
+    low = ref.lower()
+    if low.startswith(_REMOTE) or low.startswith("data:"):
+        return None
+    if low.startswith("file://"):
+        parts = urlsplit(ref)
+        return Path(url2pathname(unquote(parts.path)))
+    return Path(ref).expanduser()
+
+
+def _short(ref: str, n: int = 120) -> str:
+    return ref if len(ref) <= n else ref[: n - 3] + "..."
+
+
+def _data_uri_bytes(ref: str) -> bytes:
+    head, _, payload = ref.partition(",")
+    if ";base64" not in head:
+        return unquote(payload).encode("latin-1")
+    return base64.b64decode(payload, validate=True)
+
+
+def image_cache_key(ref: str, fetched: dict[str, bytes] | None = None, timeout: float = 30.0) -> str:
+    """The key a vector of ``ref`` is cached under: ``file\\0<abs path>\\0<size>\\0<mtime_ns>`` for a
+    file, ``bytes\\0<sha1>`` for a data URI or URL (whose bytes are fetched once and kept in
+    ``fetched``). Raises ``OSError``/``ValueError`` when the reference cannot be read."""
+    path = _local_path(ref)
+    if path is not None:
+        st = path.resolve().stat()
+        if not path.is_file():
+            raise IsADirectoryError(f"{path} is not a file")
+        return f"file\x00{path.resolve()}\x00{st.st_size}\x00{st.st_mtime_ns}"
+    if ref.lower().startswith("data:"):
+        data = _data_uri_bytes(ref)
+    else:
+        with urlopen(ref, timeout=timeout) as resp:
+            data = resp.read()
+    if fetched is not None:
+        fetched[ref] = data
+    return "bytes\x00" + hashlib.sha1(data).hexdigest()
+
+
+def open_image(ref: str, fetched: dict[str, bytes] | None = None, timeout: float = 30.0):
+    """Decode ``ref`` fully into an RGB ``PIL.Image`` (transparency composited on white).
+
+    Raises ``OSError`` (missing / unreadable / truncated file, unreachable URL),
+    ``PIL.UnidentifiedImageError`` (not an image) or ``ValueError`` (malformed data URI)."""
+    from PIL import Image
+
+    path = _local_path(ref)
+    if path is not None:
+        src: Any = str(path)
+    elif fetched is not None and ref in fetched:
+        src = io.BytesIO(fetched[ref])
+    elif ref.lower().startswith("data:"):
+        src = io.BytesIO(_data_uri_bytes(ref))
+    else:
+        with urlopen(ref, timeout=timeout) as resp:
+            src = io.BytesIO(resp.read())
+    with Image.open(src) as img:
+        img.load()
+        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+            rgba = img.convert("RGBA")
+            out = Image.new("RGB", rgba.size, (255, 255, 255))
+            out.paste(rgba, mask=rgba.getchannel("A"))
+            return out
+        return img.convert("RGB")
+
+
+def failure_reason(exc: BaseException, ref: str) -> str:
+    """Why ``ref`` could not be read, in words, from the exception ``exc`` its loading raised."""
+    from PIL import UnidentifiedImageError
+
+    if isinstance(exc, FileNotFoundError):
+        return "file not found"
+    if isinstance(exc, IsADirectoryError):
+        return "a folder, not an image file"
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image (Pillow cannot identify the file's format)"
+    if isinstance(exc, (binascii.Error, ValueError)) and ref.lower().startswith("data:"):
+        return f"malformed data URI ({exc})"
+    if isinstance(exc, OSError) and ref.lower().startswith(_REMOTE):
+        return f"cannot be fetched ({type(exc).__name__}: {exc})"
+    if isinstance(exc, (OSError, SyntaxError, ValueError)):
+        return f"corrupt or truncated image ({type(exc).__name__}: {exc})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def raise_failures(failures: dict[str, str], total: int, what: str) -> None:
+    """Refuse a batch of ``total`` inputs to ``what``: raise ``ImageLoadError`` naming (up to 10 of) ``failures`` ``{ref: reason}``."""
+    listing = "; ".join(f"{_short(ref)!r}: {why}" for ref, why in list(failures.items())[:10])
+    more = f" (and {len(failures) - 10} more)" if len(failures) > 10 else ""
+    raise ImageLoadError(
+        f"{len(failures)} of {total} image inputs to {what} cannot be read, so the whole batch was refused and "
+        f"nothing of it was embedded or indexed: {listing}{more}. Fix or remove these files "
+        "(langchain_embcompare.images.drop_unreadable(documents) splits them off), then retry.",
+        failures,
+    )
+
+
+def refuse_text(items: Sequence[str], who: str) -> None:
+    """Raise ``ModalityMismatchError`` (naming up to 3) when ``items`` hold texts that are not image references; ``who`` names the model."""
+    texts = [t for t in items if not is_image_ref(t)]
+    if texts:
+        sample = ", ".join(repr(_short(t, 60)) for t in texts[:3])
+        raise ModalityMismatchError(
+            f"{who} embeds images (modality 'image') but got {len(texts)} text input(s) that are not image paths "
+            f"or URIs: {sample}. A text query cannot search an image-only index (text and image vectors of this "
+            "model are not in one space): pass image paths/URIs, or use a CLIP model ('clip:<name>', "
+            "ClipEmbeddings) whose texts and images share one space."
+        )
+
+
+def check_images(refs: Sequence[str], timeout: float = 30.0) -> dict[str, str]:
+    """Try to decode every reference; returns ``{ref: reason}`` for the ones that fail (empty when all read)."""
+    failures: dict[str, str] = {}
+    for ref in refs:
+        try:
+            open_image(ref, timeout=timeout)
+        except Exception as exc:  # noqa: BLE001 (each failure is reported, never swallowed)
+            failures[ref] = failure_reason(exc, ref)
+    return failures
+
+
+def drop_unreadable(documents: Sequence[Document], timeout: float = 30.0) -> tuple[list[Document], dict[str, str]]:
+    """Split image documents (reference in ``page_content``) into the readable ones and the failures.
+
+    Returns ``(kept_documents, {reference: reason})``; use it before ``add_documents`` to index the rest
+    of a batch when some images are broken (``add_documents`` itself refuses the whole batch)."""
+    failures = check_images([d.page_content for d in documents], timeout=timeout)
+    return [d for d in documents if d.page_content not in failures], failures
+

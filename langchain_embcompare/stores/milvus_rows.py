@@ -1,0 +1,155 @@
+"""Rows on Milvus: the protocol's int64 row handles, and every read addressed by them.
+
+One job: name each document's row and read documents, vectors and ids back by row. A row is a 63-bit
+hash of the document id (:func:`row_handles`), stored in the INT64 ``row`` field (INVERTED index), so
+reads are ``row in [...]`` queries in chunks of :data:`CHUNK`; a row that is not stored raises
+``KeyError``. Whole-collection scans use a query iterator on a server and one sized query on Milvus
+Lite (:func:`is_lite`). The reading base of :class:`~.milvus.MilvusVectorStore` (a mixin;
+:mod:`~.milvus_write` writes, :mod:`~.milvus_search` searches); it uses the store's ``client``,
+``spec``, ``uri``, ``call_timeout`` and ``_space``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from langchain_core.documents import Document
+
+from langchain_embcompare.errors import InvalidParameterError
+from langchain_embcompare.matryoshka import VectorSpace
+from langchain_embcompare.stores.milvus_schema import (
+    ID_FIELD,
+    METADATA_FIELD,
+    ROW_FIELD,
+    TEXT_FIELD,
+    VECTOR_FIELD,
+    MilvusIndexSpec,
+    int_list,
+)
+
+__all__ = ["CHUNK", "DOC_FIELDS", "MilvusRowsMixin", "is_lite", "row_handles", "to_document"]
+
+CHUNK = 4096  # rows per `row in [...]` query (well under Milvus's 16384 result limit)
+DOC_FIELDS = [ID_FIELD, ROW_FIELD, TEXT_FIELD, METADATA_FIELD]
+
+
+def row_handles(ids: Sequence[str]) -> np.ndarray:
+    """Row handle of each id: the first 8 bytes of ``blake2b(id)`` as an int64 with the sign bit
+    cleared (so rows are ``>= 0``, as the protocol requires). Stable across processes and clients."""
+    raw = b"".join(hashlib.blake2b(str(i).encode("utf-8"), digest_size=8).digest() for i in ids)
+    return (np.frombuffer(raw, dtype=">i8").astype(np.int64) & np.int64(0x7FFF_FFFF_FFFF_FFFF)) if raw else np.zeros(0, np.int64)
+
+
+def is_lite(uri: str) -> bool:
+    """True when ``uri`` names a Milvus Lite file (no scheme), False for ``http(s)://`` / ``tcp://`` servers."""
+    return "://" not in uri
+
+
+def to_document(r: Mapping[str, Any]) -> Document:
+    """The ``Document`` of an entity holding :data:`DOC_FIELDS`."""
+    return Document(id=r[ID_FIELD], page_content=r[TEXT_FIELD], metadata=dict(r[METADATA_FIELD] or {}))
+
+
+class MilvusRowsMixin:
+    """Row-addressed reads of :class:`~.milvus.MilvusVectorStore` (see the module docstring)."""
+
+    client: Any
+    spec: MilvusIndexSpec
+    metric: str
+    uri: str
+    call_timeout: float | None
+    _space: VectorSpace
+
+    @property
+    def name(self) -> str:
+        """The collection's name (``spec.collection_name``)."""
+        return self.spec.collection_name
+
+    def _field_dim(self, field: str | None) -> tuple[str, int]:
+        if field is None or field == VECTOR_FIELD:
+            return VECTOR_FIELD, self._space.dim
+        if field not in self.spec.extra_vector_fields:
+            raise InvalidParameterError(
+                f"Vector field {field!r} is not in Milvus collection {self.name!r} (extra fields: "
+                f"{sorted(self.spec.extra_vector_fields)}); declare it with MilvusIndexSpec(extra_vector_fields={{{field!r}: dim}})."
+            )
+        return field, self.spec.extra_vector_fields[field]
+
+    def _query_rows(self, rows: np.ndarray | Sequence[int], fields: list[str]) -> list[dict[str, Any]]:
+        rows = np.asarray(rows, dtype=np.int64)
+        out: list[dict[str, Any]] = []
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start : start + CHUNK]
+            out.extend(self.client.query(self.name, filter=f"{ROW_FIELD} in {int_list(chunk)}", output_fields=fields,
+                                         timeout=self.call_timeout))
+        return out
+
+    def _by_row(self, rows: np.ndarray | Sequence[int], fields: list[str]) -> tuple[np.ndarray, dict[int, dict[str, Any]]]:
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        got = {int(r[ROW_FIELD]): r for r in self._query_rows(np.unique(rows), fields)}
+        missing = [int(r) for r in rows.tolist() if r not in got]
+        if missing:
+            raise KeyError(f"Rows {missing[:10]} are not in Milvus collection {self.name!r} (deleted or updated since?).")
+        return rows, got
+
+    def documents_at(self, rows: np.ndarray | Sequence[int]) -> list[Document]:
+        """The documents of ``rows`` (int64 handles), in order; ``KeyError`` for a row not stored."""
+        rows, got = self._by_row(rows, DOC_FIELDS)
+        return [to_document(got[r]) for r in rows.tolist()]
+
+    def vectors_at(self, rows: np.ndarray | Sequence[int], vector_field: str | None = None) -> np.ndarray:
+        """(n, d) float32 stored vectors of ``rows`` (unit length for cosine); ``KeyError`` for unknown rows."""
+        name, dim = self._field_dim(vector_field)
+        rows, got = self._by_row(rows, [ROW_FIELD, name])
+        if len(rows) == 0:
+            return np.zeros((0, dim), dtype=np.float32)
+        return np.asarray([got[r][name] for r in rows.tolist()], dtype=np.float32).reshape(len(rows), dim)
+
+    def _scan(self, fields: list[str], expr: str = f"{ROW_FIELD} >= 0") -> list[dict[str, Any]]:
+        """Every entity matching ``expr``: on a server a query iterator (no result-size limit); Milvus Lite
+        has no iterator timestamps and no result cap, so one query with ``limit = count``."""
+        if is_lite(self.uri):
+            n = self.count()
+            if n == 0:
+                return []
+            return list(self.client.query(self.name, filter=expr, output_fields=fields, limit=n, timeout=self.call_timeout))
+        it = self.client.query_iterator(self.name, batch_size=CHUNK, filter=expr, output_fields=fields, timeout=self.call_timeout)
+        out: list[dict[str, Any]] = []
+        try:
+            while batch := it.next():
+                out.extend(batch)
+        finally:
+            it.close()
+        return out
+
+    def all_rows(self) -> np.ndarray:
+        """Every stored row, ascending int64."""
+        return np.sort(np.fromiter((r[ROW_FIELD] for r in self._scan([ROW_FIELD])), dtype=np.int64))
+
+    def count(self) -> int:
+        """Number of stored documents (``count(*)``)."""
+        res = self.client.query(self.name, filter="", output_fields=["count(*)"], timeout=self.call_timeout)
+        return int(res[0]["count(*)"])
+
+    def rows_of(self, ids: Sequence[str]) -> np.ndarray:
+        """int64 row per id, ``-1`` for ids not stored."""
+        ids = [str(i) for i in ids]
+        if not ids:
+            return np.zeros(0, dtype=np.int64)
+        rows = row_handles(ids)
+        got = {(r[ID_FIELD], int(r[ROW_FIELD])) for r in self._query_rows(np.unique(rows), [ID_FIELD, ROW_FIELD])}
+        return np.asarray([r if (i, r) in got else -1 for i, r in zip(ids, rows.tolist())], dtype=np.int64)
+
+    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        """Stored documents of ``ids`` in the order given; unknown ids skipped (LangChain's rule)."""
+        ids = [str(i) for i in ids]
+        if not ids:
+            return []
+        got: dict[str, Document] = {}
+        for start in range(0, len(ids), CHUNK):
+            for r in self.client.get(self.name, ids=ids[start : start + CHUNK], output_fields=DOC_FIELDS, timeout=self.call_timeout):
+                got[r[ID_FIELD]] = to_document(r)
+        return [got[i] for i in dict.fromkeys(ids) if i in got]

@@ -1,0 +1,160 @@
+"""Searching Milvus: filters, candidate rows and clusters to one boolean expression, and hits to the
+protocol's ``(scores, rows)`` arrays.
+
+One job: answer ``search_rows`` / ``search_vectors``. ``filter`` (translated by
+:func:`~.milvus_schema.to_expression`; a filter holding a text leaf is evaluated in-process, exactly,
+over the stored metadata, then searched as ``row in [...]``), ``candidate_rows`` and ``clusters`` are
+ANDed into one prefilter expression; queries go :data:`QUERY_CHUNK` per call; Milvus's L2 (squared
+distance) is reported as minus the Euclidean distance. A mixin of :class:`~.milvus.MilvusVectorStore`,
+on top of :class:`~.milvus_rows.MilvusRowsMixin`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from langchain_core.documents import Document
+
+from langchain_embcompare.errors import InvalidParameterError
+from langchain_embcompare.filters import Filter, evaluate_filter, filter_tree
+from langchain_embcompare.stores.base import (
+    as_query_matrix,
+    empty_result,
+    filter_matches_nothing,
+    normalize_rows,
+)
+from langchain_embcompare.stores.milvus_rows import (
+    DOC_FIELDS,
+    MilvusRowsMixin,
+    to_document,
+)
+from langchain_embcompare.stores.milvus_schema import (
+    CLUSTER_FIELD,
+    MAX_TOPK,
+    METADATA_FIELD,
+    ROW_FIELD,
+    has_text_leaf,
+    int_list,
+    to_expression,
+)
+
+__all__ = ["QUERY_CHUNK", "MilvusSearchMixin"]
+
+QUERY_CHUNK = 256  # queries per search call
+
+
+class MilvusSearchMixin(MilvusRowsMixin):
+    """Searches of :class:`~.milvus.MilvusVectorStore` (see the module docstring)."""
+
+    def _filter_expression(
+        self, filter: Filter, candidate_rows: Any, clusters: Any
+    ) -> str | None:
+        """The Milvus expression of a search, ``""`` = everything, ``None`` = nothing can match."""
+        parts: list[str] = []
+        if filter is not None:
+            if filter_matches_nothing(filter):
+                return None
+            tree = filter_tree(filter)
+            if tree is not None:
+                if has_text_leaf(tree):
+                    allowed = self._rows_matching_in_process(filter)
+                    if len(allowed) == 0:
+                        return None
+                    parts.append(f"{ROW_FIELD} in {int_list(allowed)}")
+                else:
+                    parts.append(to_expression(tree, self.spec.metadata_schema))
+        if candidate_rows is not None:
+            cand = np.asarray(candidate_rows, dtype=np.int64).reshape(-1)
+            if len(cand) == 0:
+                return None
+            parts.append(f"{ROW_FIELD} in {int_list(np.unique(cand))}")
+        if clusters is not None:
+            cl = np.asarray(clusters, dtype=np.int64).reshape(-1)
+            if len(cl) == 0:
+                return None
+            parts.append(f"{CLUSTER_FIELD} in {int_list(np.unique(cl))}")
+        return " and ".join(parts)
+
+    def _rows_matching_in_process(self, filter: Filter) -> np.ndarray:
+        """Rows whose metadata matches a filter holding text leaves, by ``filters.evaluate_filter``
+        over every stored document's metadata (one scan)."""
+        entities = self._scan([ROW_FIELD, METADATA_FIELD])
+        if not entities:
+            return np.zeros(0, dtype=np.int64)
+        mask = evaluate_filter(filter, [e[METADATA_FIELD] or {} for e in entities])
+        rows = np.fromiter((e[ROW_FIELD] for e in entities), dtype=np.int64, count=len(entities))
+        return rows[mask]
+
+    def search_rows(
+        self,
+        query_vectors: np.ndarray,
+        k: int,
+        *,
+        filter: Filter = None,
+        candidate_rows: np.ndarray | None = None,
+        clusters: Sequence[int] | None = None,
+        vector_field: str | None = None,
+        **kwargs: Any,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` per query: ``(scores, rows)``, (m, k) float32 / int64, best first, padded with
+        ``-inf`` / ``-1``. ``filter`` / ``candidate_rows`` / ``clusters`` form one Milvus prefilter
+        expression (ANDed). ``vector_field``: an extra vector field. ``k`` is at most 16384 (Milvus)."""
+        scores, rows, _ = self._search(query_vectors, k, filter, candidate_rows, clusters, vector_field, kwargs, with_docs=False)
+        return scores, rows
+
+    def search_vectors(
+        self, query_vectors: np.ndarray, k: int = 4, filter: Filter = None, **kwargs: Any
+    ) -> list[list[tuple[Document, float]]]:
+        """Top ``k`` (Document, score) per query vector, in ONE Milvus call per 256 queries (the
+        documents come back with the hits, not through a second ``documents_at`` query). Same
+        options as :meth:`search_rows`."""
+        if "candidate_ids" in kwargs:
+            return super().search_vectors(query_vectors, k, filter, **kwargs)
+        opts = {n: kwargs.pop(n, None) for n in ("candidate_rows", "clusters", "vector_field")}
+        scores, rows, docs = self._search(query_vectors, k, filter, opts["candidate_rows"], opts["clusters"], opts["vector_field"],
+                                          kwargs, with_docs=True)
+        return [
+            [(d, float(s)) for d, s, r in zip(drow, srow.tolist(), rrow.tolist()) if r >= 0]
+            for drow, srow, rrow in zip(docs, scores, rows)
+        ]
+
+    def _search(
+        self, query_vectors: Any, k: int, filter: Filter, candidate_rows: Any, clusters: Any, vector_field: str | None,
+        unknown: Mapping[str, Any], *, with_docs: bool,
+    ) -> tuple[np.ndarray, np.ndarray, list[list[Document]]]:
+        if unknown:
+            raise InvalidParameterError(f"search got unknown options {sorted(unknown)}; it takes filter, candidate_rows, clusters, vector_field.")
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k <= 0 or k > MAX_TOPK:
+            raise InvalidParameterError(f"k={k!r} must be an integer in [1, {MAX_TOPK}] (Milvus's top-k limit).")
+        name, dim = self._field_dim(vector_field)
+        q = as_query_matrix(query_vectors, dim, f"Milvus collection {self.name!r} field {name!r} (model {self._space.model!r})")
+        m = len(q)
+        expr = self._filter_expression(filter, candidate_rows, clusters)
+        docs: list[list[Document]] = [[] for _ in range(m)]
+        if expr is None or m == 0:
+            return (*empty_result(m, k), docs)
+        if self.metric == "cosine":
+            q = normalize_rows(q)
+        scores = np.full((m, k), -np.inf, dtype=np.float32)
+        rows = np.full((m, k), -1, dtype=np.int64)
+        params = self.spec.search_params(int(k))
+        fields = DOC_FIELDS if with_docs else [ROW_FIELD]
+        for start in range(0, m, QUERY_CHUNK):
+            res = self.client.search(
+                self.name, data=list(q[start : start + QUERY_CHUNK]), anns_field=name, limit=int(k), filter=expr,
+                search_params=params, output_fields=fields, timeout=self.call_timeout,
+            )
+            for i, hits in enumerate(res):
+                n_hits = len(hits)
+                if n_hits == 0:
+                    continue
+                scores[start + i, :n_hits] = [h["distance"] for h in hits]
+                rows[start + i, :n_hits] = [h["entity"][ROW_FIELD] for h in hits]
+                if with_docs:
+                    docs[start + i] = [to_document(h["entity"]) for h in hits]
+        if self.metric == "l2":  # Milvus L2 is the squared distance
+            found = rows >= 0
+            scores[found] = -np.sqrt(np.maximum(scores[found], 0.0))
+        return scores, rows, docs
