@@ -48,6 +48,22 @@ def _redis(emb: Any, metric: str, request: Any) -> Any:
     return store
 
 
+def _milvus(emb: Any, metric: str, request: Any) -> Any:
+    from langchain_embcompare.stores.milvus import MilvusIndexSpec, MilvusVectorStore
+
+    uri = request.getfixturevalue("milvus_uri")
+    # Milvus cannot add a vector field to an existing collection: declare the funnel fields the tests use
+    fields = {"vector_64": 64, "vector_64_pca": 64, "vector_128": 128, "vector_128_pca": 128, "shared": 64}
+    dim = emb.space.dim
+    spec = MilvusIndexSpec(
+        f"t_{uuid.uuid4().hex[:10]}", metric=metric, metadata_schema=dict(METADATA_SCHEMA),
+        extra_vector_fields={k: v for k, v in fields.items() if v < dim},
+    )
+    store = MilvusVectorStore(emb, spec, uri)
+    request.addfinalizer(store.drop)
+    return store
+
+
 @dataclass(frozen=True)
 class StoreKind:
     name: str
@@ -59,6 +75,7 @@ STORE_KINDS = [
     StoreKind("fake", _fake),
     StoreKind("faiss", _faiss),
     StoreKind("redis", _redis, (pytest.mark.integration,)),
+    StoreKind("milvus", _milvus, (pytest.mark.integration,)),
 ]
 STORE_PARAMS = [pytest.param(kind.name, marks=kind.marks, id=kind.name) for kind in STORE_KINDS]
 _BY_NAME = {kind.name: kind for kind in STORE_KINDS}

@@ -200,9 +200,9 @@ def encode_calls(monkeypatch):
     calls: list[tuple[str, list[str]]] = []
     real = matryoshka_mod.encode_texts
 
-    def counting(embeddings, texts, prompt=None):
+    def counting(embeddings, texts, prompt=None, **kw):
         calls.append((getattr(embeddings, "model_id", "?"), list(texts)))
-        return real(embeddings, texts, prompt)
+        return real(embeddings, texts, prompt, **kw)
 
     monkeypatch.setattr(matryoshka_mod, "encode_texts", counting)
     return calls
@@ -373,7 +373,8 @@ def test_compare_json_and_html_carry_the_drilldown(tmp_path):
 
     from langchain_embcompare.evaluation.compare import compare
 
-    res = compare(_runs(), BeirDataset("toy", DOCS, QUERIES, QRELS), baseline="A", k=10, latency_queries=1, n_resamples=100)
+    res = compare(_runs(), BeirDataset("toy", DOCS, QUERIES, QRELS), baseline="A", k=10, latency_queries=1, n_resamples=100,
+                  metrics=("ndcg@10", "recall@10", "mrr@10"))
     d = res.to_dict()["drilldown"]
     assert set(d) == {"B"} and d["B"]["losses"] == 2 and d["B"]["wins"] == 0
     assert d["B"]["largest_losses"][0]["baseline_top"][0]["relevance"] == 1
@@ -405,7 +406,7 @@ def test_advise_minilm_scifact_slice(minilm, scifact_small, encode_calls, tmp_pa
 
         # the snippet builds with the default disk cache: point it at the fixture's (same vectors, no re-encode)
         (tmp_path / "cache").mkdir()
-        (tmp_path / "cache" / "embeddings").symlink_to(minilm._cache_dir)
+        (tmp_path / "cache" / "embeddings").symlink_to(minilm.cache_dir)
         monkeypatch.setattr(matryoshka_mod, "CACHE_DIR", tmp_path / "cache")
         scope = {"dataset": scifact_small}
         exec(res.winner_python(), scope)  # noqa: S102 - our own generated code

@@ -240,7 +240,7 @@ def advise(
         if info is None:
             ui.step(f"{model}: encoding {len(texts)} documents and {len(all_qids)} queries once, at native dimension")
             t0 = time.perf_counter()
-            before = {pr: len(b._cache(pr)) for pr in {b.document_prompt, b.query_prompt}}
+            before = {(pr, role): len(b._cache(pr, role)) for pr, role in {(b.document_prompt, "document"), (b.query_prompt, "query")}}
             b.encode_documents(texts)
             b.encode_queries(list(ds.queries.values()))
             info = {"encode_s": time.perf_counter() - t0, "native_dim": b.output_dim}
@@ -441,7 +441,7 @@ def advise(
         "models": {m: _clean({k2: v for k2, v in info.items() if k2 != "query_embed_ms"}) for m, info in model_info.items()},
         # texts the model embedded through the cache during the whole sweep (0 when the disk cache was warm):
         # every dim / precision / rotation / index came from these native vectors
-        "texts_encoded": {m: sum(len(bases[m]._cache(pr)) - n for pr, n in cache_size[m].items()) for m in model_info},
+        "texts_encoded": {m: sum(len(bases[m]._cache(*key)) - n for key, n in cache_size[m].items()) for m in model_info},
         "texts_per_model": len(texts) + len(all_qids),
         "timing_texts_encoded_per_model": len(sample_docs) + 2 + len(lat_qids),
         "latency_queries": len(lat_qids),
