@@ -157,8 +157,8 @@ def test_compare_cli_on_image_set_with_thumbnails(image_embeddings, tmp_path):
     folder = _class_subset(tmp_path, classes=("circle", "cross"), docs=3, queries=1)
     out_json, out_html = tmp_path / "cmp.json", tmp_path / "cmp.html"
     res = CliRunner().invoke(
-        app, ["compare", str(folder), "--model", "efficientnet-lite0", "--dims", "full,64", "--k", "6",
-              "--json", str(out_json), "--html", str(out_html)],
+        app, ["compare", str(folder), "--model", "efficientnet-lite0", "--dims", "full,64", "--k", "10",
+              "--metrics", "ndcg@10,recall@10,mrr@10", "--json", str(out_json), "--html", str(out_html)],
     )
     assert res.exit_code == 0, res.output
     data = json.loads(out_json.read_text())

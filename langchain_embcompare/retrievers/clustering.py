@@ -198,8 +198,10 @@ def few_threads(work: float, threshold: float = 5e9) -> Iterator[None]:
 
 
 def _kmeans(x: np.ndarray, k: int, seed: int, niter: int, train_points: int) -> tuple[np.ndarray, np.ndarray]:
+    # min_points_per_centroid=1: small corpora are clustered as asked, without faiss's stderr warning
+    # ("please provide at least ... training points"), which reads as an error to a newcomer
     km = faiss.Kmeans(x.shape[1], k, niter=niter, seed=seed, spherical=True, verbose=False,
-                      max_points_per_centroid=train_points)
+                      max_points_per_centroid=train_points, min_points_per_centroid=1)
     km.train(x)
     return km.centroids.astype(np.float32), km.index.search(x, 1)[1][:, 0].astype(np.int32)
 
