@@ -53,7 +53,7 @@ def _milvus(emb: Any, metric: str, request: Any) -> Any:
 
     uri = request.getfixturevalue("milvus_uri")
     # Milvus cannot add a vector field to an existing collection: declare the funnel fields the tests use
-    fields = {"vector_64": 64, "vector_64_pca": 64, "vector_128": 128, "vector_128_pca": 128, "shared": 64}
+    fields = {"vector_64": 64, "vector_64_pca": 64, "vector_128": 128, "vector_128_pca": 128, "shared": 64, "small": 4}
     dim = emb.space.dim
     spec = MilvusIndexSpec(
         f"t_{uuid.uuid4().hex[:10]}", metric=metric, metadata_schema=dict(METADATA_SCHEMA),

@@ -109,7 +109,8 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
     _rot: PCARotation | None = PrivateAttr(default=None)
     _rows: np.ndarray | None = PrivateAttr(default=None)  # the store's rows when built
     _snapshot: RowsSnapshot | None = PrivateAttr(default=None)
-    _binary: Any = PrivateAttr(default=None)  # faiss IndexBinaryFlat, position i = _rows[i]
+    _binary: Any = PrivateAttr(default=None)  # faiss IndexBinaryFlat, position i = _bpos[i]
+    _bpos: np.ndarray | None = PrivateAttr(default=None)  # rows in document-id order (Hamming ties by id)
     _metas: list[dict] | None = PrivateAttr(default=None)  # binary + filter: metadata per position
     _masks: dict[str, np.ndarray] = PrivateAttr(default_factory=dict)
 
@@ -207,8 +208,12 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
             self._rot = rotation
         if self.precision == "binary":
             full = self.store.vectors_at(rows) if full is None else full
+            # positions in document-id order: Hamming distances tie often, and faiss breaks ties by
+            # position, so ordering by id (not by row handle) gives the same shortlist on every store
+            order = np.argsort(np.asarray([str(d.id) for d in self.store.documents_at(rows)]), kind="stable")
+            self._bpos = rows[order]
             index = faiss.IndexBinaryFlat(self.small_dim)
-            index.add(binary_codes(self.small_vectors(full)))
+            index.add(binary_codes(self.small_vectors(full[order])))
             self._binary, self._metas, self._masks = index, None, {}
         elif self.field is not None:
             full = self.store.vectors_at(rows) if full is None else full
@@ -301,6 +306,7 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
 
     def _binary_shortlist(self, qs: np.ndarray, n_short: int, rows: np.ndarray, filt: Any) -> np.ndarray:
         """Hamming shortlist in the retriever's own binary index; a filter becomes a faiss IDSelector."""
+        rows = self._bpos if self._bpos is not None else rows
         params = None
         expr = as_expression(filt)
         if expr is not None:
