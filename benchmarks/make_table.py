@@ -163,6 +163,151 @@ def compare_rows(d: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _loaded(d: dict[str, Any], *keys: str) -> str:
+    """' (loaded machine)' when the file's machine note says the run shared a busy machine."""
+    note = " ".join(str(_get(d, *k.split("."))) for k in keys)
+    return " (loaded 2-core machine)" if any(w in note for w in ("loaded", "shared")) else ""
+
+
+def hybrid_rows(d: dict[str, Any]) -> list[Row]:
+    src = "hybrid_scifact.json"
+    rows: list[Row] = []
+    bm25, dense = _get(d, "bm25", "ndcg@10"), _get(d, "dense", "ndcg@10")
+    sig = d.get("significance_ndcg@10") or {}
+    for key, label in (("hybrid_rrf", "hybrid-rrf"), ("hybrid_linear", "hybrid-linear-0.5")):
+        h = d.get(key)
+        if not h:
+            continue
+        how = f"RRF k={h['rrf_k']}" if "rrf_k" in h else f"linear α={h.get('alpha')} {h.get('norm', '')}".rstrip()
+        vb, vd = sig.get(f"{label} vs bm25") or {}, sig.get(f"{label} vs all-MiniLM-L6-v2") or {}
+        rows.append((f"SciFact nDCG@10 hybrid ({how}) vs BM25 / MiniLM arms", _f(h["ndcg@10"]), f"BM25 {_f(bm25)}, MiniLM {_f(dense)}",
+                     (f"{_f(vb.get('delta_ndcg@10'), '+.4f')} (Holm p={_f(vb.get('p_adjusted'), '.2g')}), "
+                      f"{_f(vd.get('delta_ndcg@10'), '+.4f')} (Holm p={_f(vd.get('p_adjusted'), '.2g')})"),
+                     "beats both arms, significant", src))
+    b = d.get("bm25")
+    if b:
+        st = b.get("settings") or {}
+        rows.append((f"SciFact nDCG@10 BM25 (bm25s {st.get('method')}, k1 {st.get('k1')}, b {st.get('b')}, stemmed)", _f(b["ndcg@10"]),
+                     f"raw bm25s {_f(_get(b, 'raw_bm25s', 'ndcg@10'))}",
+                     f"{_f(b.get('delta_vs_published_bm25s'), '+.4f')} vs published {_f(b.get('published_bm25s_ndcg@10'), '.3f')}",
+                     f"within 0.01 of bm25s {_f(b.get('published_bm25s_ndcg@10'), '.3f')} (BEIR ES BM25: {_f(b.get('published_beir_ndcg@10'), '.3f')})", src))
+    lat, load = d.get("latency_ms") or {}, _loaded(d, "machine.note")
+    if "p50_ratio_hybrid_rrf_over_dense" in d:
+        rows.append((f"hybrid vs dense query p50, embed + search (ms){load}",
+                     f"RRF {_f(_get(lat, 'hybrid-rrf', 'p50'), '.1f')}, linear {_f(_get(lat, 'hybrid-linear-0.5', 'p50'), '.1f')}",
+                     f"dense {_f(_get(lat, 'all-MiniLM-L6-v2', 'p50'), '.1f')}",
+                     f"{_f(d['p50_ratio_hybrid_rrf_over_dense'], '.3f')}×, {_f(d.get('p50_ratio_hybrid_linear_over_dense'), '.3f')}×", "", src))
+    il = d.get("interleaved_latency_ms") or {}
+    if "p50_ratio_interleaved_hybrid_rrf_over_dense" in d:
+        rows.append((f"hybrid vs dense p50, retrieval + fusion only, interleaved (ms){load}",
+                     f"RRF {_f(_get(il, 'hybrid-rrf', 'p50'), '.2f')}, linear {_f(_get(il, 'hybrid-linear', 'p50'), '.2f')}",
+                     f"dense {_f(_get(il, 'dense', 'p50'), '.2f')}, BM25 {_f(_get(il, 'bm25', 'p50'), '.2f')}",
+                     f"{_f(d['p50_ratio_interleaved_hybrid_rrf_over_dense'], '.2f')}×, {_f(d.get('p50_ratio_interleaved_hybrid_linear_over_dense'), '.2f')}×",
+                     "", src))
+    ib = d.get("index_bytes")
+    if ib:
+        rows.append(("BM25 index bytes vs dense FAISS flat index", f"{ib['lexical_bm25s'] / 2**20:.2f} MiB ({ib['lexical_bm25s']} B)",
+                     f"{ib['dense_faiss_flat'] / 2**20:.2f} MiB", _f(ib.get("lexical_over_dense"), ".3f") + "×", "", src))
+    return rows
+
+
+def milvus_rows(d: dict[str, Any]) -> list[Row]:
+    src, load = "milvus.json", _loaded(d, "machine.note")
+    rows: list[Row] = []
+    faiss = _get(d, "quality", "faiss_flat", "ndcg@10")
+    for algo in ("flat", "hnsw"):
+        q = _get(d, "quality", f"milvus_{algo}")
+        if q:
+            rows.append((f"SciFact nDCG@10 Milvus {algo.upper()} ({d.get('uri_kind')}) vs FAISS flat", _f(q["ndcg@10"]), _f(faiss),
+                         f"{_f(q['ndcg@10'] - faiss if faiss is not None else None, '+.4f')} diff, top-10 identical {100 * q.get('top10_identical_to_faiss', 0):.0f} %",
+                         "= FAISS", src))
+    ing = d.get("ingest")
+    if ing:
+        rows.append((f"Milvus ingest (docs/s){load}", _f(ing.get("ours_docs_per_s"), ".1f"), _f(ing.get("raw_pymilvus_docs_per_s"), ".1f"),
+                     _f(ing.get("time_ratio"), ".3f") + "× time", "≤ 1.10×", src))
+    for algo, lat in (d.get("latency") or {}).items():
+        if isinstance(lat, dict) and "p50_ratio" in lat:
+            rows.append((f"Milvus single-query p50, {algo.upper()} (ms){load}", _f(_get(lat, "ours", "p50_ms"), ".1f"),
+                         _f(_get(lat, "raw_pymilvus", "p50_ms"), ".1f"), _f(lat["p50_ratio"], ".3f") + "×", "≤ 1.10×", src))
+    return rows
+
+
+def images_rows(d: dict[str, Any]) -> list[Row]:
+    src = "images.json"
+    rows: list[Row] = []
+    q = {(r["model"], r["dim"], r["rotation"]): r["ndcg@10"] for r in d.get("quality", [])}
+    name = f"{_get(d, 'dataset', 'documents')} images / {_get(d, 'dataset', 'queries')} queries"
+    for dim in (1280, 256, 128, 64):
+        pre = [q.get(("efficientnet-lite0", dim, r)) for r in ("none", "pca")]
+        rnd = [q.get(("efficientnet-lite0@random", dim, r)) for r in ("none", "pca")]
+        if all(x is None for x in pre):
+            continue
+        gain = [None if a is None or b is None else a - b for a, b in zip(pre, rnd)]
+        rows.append((f"image nDCG@10 ({name}), EfficientNet-Lite0 {dim}-d, truncation / PCA rotation",
+                     f"{_f(pre[0])} / {_f(pre[1])}", f"random init {_f(rnd[0])} / {_f(rnd[1])}",
+                     f"{_f(gain[0], '+.4f')} / {_f(gain[1], '+.4f')}", "pretrained clearly above random", src))
+    t = d.get("throughput")
+    if t:
+        rows.append((f"image encoding throughput (images/s, batch {t.get('batch_images')}){_loaded(d, 'machine.note')}",
+                     _f(t.get("ours_images_per_second"), ".2f"), _f(t.get("raw_torch_images_per_second"), ".2f"),
+                     f"{_f(t.get('ratio'), '.3f')}×, max |Δ| {_f(t.get('max_abs_difference'), '.1e')}", "≥ 0.95× raw torch", src))
+    return rows
+
+
+def vectors_rows(d: dict[str, Any]) -> list[Row]:
+    src, load = "vectors.json", _loaded(d, "machine")
+    ours, raw = _get(d, "sides", "ours"), _get(d, "sides", "raw")
+    if not ours or not raw:
+        return []
+    what = f"{d.get('rows', 0) / 1e6:g}M × {d.get('dim')} Parquet → FAISS load"
+    same = ", same top-10" if d.get("same_top10") else ""
+    return [
+        (f"{what}: time (s){load}", _f(ours["seconds"], ".1f"), _f(raw["seconds"], ".1f") + " (pyarrow + faiss)",
+         _f(d.get("time_ratio"), ".3f") + "×" + same, f"≤ {_get(d, 'goal', 'time_ratio')}×", src),
+        (f"{what}: peak RSS (GB){load}", _f(ours["peak_rss_bytes"] / 1e9, ".2f"), _f(raw["peak_rss_bytes"] / 1e9, ".2f") + " (pyarrow + faiss)",
+         _f(d.get("peak_memory_ratio"), ".3f") + "×", f"≤ {_get(d, 'goal', 'peak_memory_ratio')}×", src),
+    ]
+
+
+def advise_rows(d: dict[str, Any]) -> list[Row]:
+    src = "advise_scifact.json"
+    w, base = d.get("winner"), d.get("baseline")
+    if not w or not base:
+        return []
+    setting = " ".join(w["name"].split("/")[2:])  # model/…/dim/precision/rotation/store/index → "256d int8 pca faiss flat"
+    rows: list[Row] = [
+        (f"advisor winner on SciFact, {d.get('budget')} budget: {setting}",
+         f"nDCG@10 {_f(w['ndcg@10'])}, {100 * w['memory_ratio']:.1f} % of float32 memory ({w['index_bytes']} B)",
+         f"float32 flat {_f(base['ndcg@10'])} ({base['index_bytes']} B)",
+         f"{_f(w.get('delta'), '+.4f')}, non-inferiority Holm p={_f(w.get('p_adjusted'), '.2g')}",
+         f"≤ 25 % memory, non-inferior at margin {d.get('margin')}", src),
+    ]
+    sw = d.get("sweep") or {}
+    if sw:
+        rows.append((f"advisor sweep on SciFact{_loaded(d, 'bench.note')}", f"{sw.get('n_measured')} of {sw.get('n_planned')} settings measured, {_f(sw.get('seconds'), '.0f')} s",
+                     f"brute-force grid {_get(d, 'bench', 'sweep_size', 'brute_force_grid')} settings",
+                     f"{sw.get('n_not_measured_by_refinement_stop')} stopped by refinement", "", src))
+    return rows
+
+
+def redis_short_rows(d: dict[str, Any]) -> list[Row]:
+    src = "redis_short.json"
+    rows: list[Row] = []
+    for dim, q in (d.get("quality") or {}).items():
+        rows.append((f"SciFact nDCG@10 Redis FLAT (protocol store) vs FAISS flat, {dim}-d", _f(_get(q, "redis_flat", "ndcg@10")),
+                     _f(_get(q, "faiss_flat", "ndcg@10")), _f(q.get("ndcg10_redis_flat_minus_faiss_flat"), "+.4f"), "± 0.001", src))
+    ing = d.get("ingest")
+    if ing:
+        loaded = " (2 shared cores)" if "shared" in str(ing.get("note", "")) else ""
+        rows.append((f"Redis ingest, protocol store, {ing.get('repeats')} repeats (docs/s){loaded}", _f(ing.get("ours_docs_per_s_median"), ".0f"),
+                     _f(ing.get("raw_redis_py_docs_per_s_median"), ".0f"), _f(ing.get("ratio_time_ours_over_raw"), ".3f") + "× time", "≤ 1.10×", src))
+    for name, lat in (d.get("latency") or {}).items():
+        if isinstance(lat, dict) and "ratio_p50" in lat:
+            rows.append((f"Redis query p50, protocol store, {name}, short run (ms)", _f(_get(lat, "ours", "p50_ms"), ".2f"),
+                         _f(_get(lat, "raw_redis_py", "p50_ms"), ".2f"), _f(lat["ratio_p50"], ".3f") + "×", "≤ 1.10×", src))
+    return rows
+
+
 def generic_rows(name: str, d: dict[str, Any]) -> list[Row]:
     """Results that carry their own README rows: ``{"readme_rows": [[what, ours, raw, ratio, goal], ...]}``."""
     return [(*map(str, r[:5]), name) for r in d.get("readme_rows", [])]
@@ -175,6 +320,12 @@ SECTIONS: list[tuple[str, str, Callable[[dict[str, Any]], list[Row]] | None]] = 
     ("Matryoshka funnel", "funnel.json", funnel_rows),
     ("Pairwise reranking", "rerank.json", rerank_rows),
     ("A/B comparison of offline models", "compare_scifact.json", compare_rows),
+    ("Hybrid BM25 + dense", "hybrid_scifact.json", hybrid_rows),
+    ("Milvus: ours vs raw pymilvus", "milvus.json", milvus_rows),
+    ("Images", "images.json", images_rows),
+    ("Precomputed vectors", "vectors.json", vectors_rows),
+    ("Advisor", "advise_scifact.json", advise_rows),
+    ("Redis short re-run (protocol store)", "redis_short.json", redis_short_rows),
 ]
 
 
