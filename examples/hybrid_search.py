@@ -59,7 +59,8 @@ def main() -> None:
         runs["Redis: KNN + full text (RRF)"] = HybridRetriever(
             dense=rstore.as_retriever(k=10), lexical=RedisFullTextRetriever.from_store(rstore, k=10), k=10
         )
-    print(compare(runs, ds, baseline="MiniLM + BM25 (RRF)", k=10, latency_queries=10, throughput_texts=16))
+    print(compare(runs, ds, baseline="MiniLM + BM25 (RRF)", k=10, latency_queries=10, throughput_texts=16,
+                  metrics=("ndcg@10", "recall@10", "mrr@10")))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ print(load_vectors(table_path).report)  # rows, id column, model columns and the
 
 # 1. "How small can these vectors go?": every model column at three Matryoshka dims.
 specs = specs_from_vectors(table_path, dims=[None, 128, 64])
-result = compare(specs, ds, k=20, latency_queries=10)
+result = compare(specs, ds, k=20, latency_queries=10, metrics=("ndcg@10", "recall@20", "mrr@10"))
 print(result)  # texts/s and cost say "precomputed": nothing is invented
 result.to_json("precomputed.json")
 
