@@ -56,7 +56,7 @@ def eval_cmd(
     rotation: str = typer.Option("none", help="none | pca (fitted on the corpus)"),
     prompts: Optional[str] = typer.Option(None, help="Prompt preset: nomic | e5 | bge | model"),
     layer_norm: bool = typer.Option(False, "--layer-norm", help="Layer-norm before truncation (nomic v1.5 recipe)."),
-    index: str = typer.Option("flat", help="flat | ivf | hnsw"),
+    kind: str = typer.Option("flat", "--kind", "--index", help="Index kind: flat | ivf | hnsw (--index: the old name)."),
     metric: str = typer.Option("cosine", help="cosine | ip | l2"),
     store: str = typer.Option("faiss", help="faiss | redis | milvus"),
     redis_url: Optional[str] = typer.Option(None, envvar="REDIS_URL", help="redis://[user:password@]host:port"),
@@ -102,7 +102,7 @@ def eval_cmd(
     try:
         settings = EvalSettings(
             model=model, dim=dim, precision=precision, rotation=rotation, prompts=prompts, layer_norm=layer_norm,
-            store=store, redis_url=redis_url, milvus_uri=milvus_uri, index=index, metric=metric, retriever=retriever, clusters=clusters,
+            store=store, redis_url=redis_url, milvus_uri=milvus_uri, kind=kind, metric=metric, retriever=retriever, clusters=clusters,
             nprobe=nprobe, adaptive=adaptive, shortlist_dim=shortlist_dim, shortlist=shortlist, rerank=rerank,
             rerank_method=rerank_method, rerank_top=rerank_top, k=k, ignore_identical_ids=not keep_identical_ids,
             vectors=str(vectors) if vectors else None, vector_column=vector_column,
@@ -134,7 +134,7 @@ def compare_cmd(
     model: list[str] = typer.Option([], "--model", help="Short form: a model to compare (repeat)."),
     dims: Optional[str] = typer.Option(None, help="Short form: comma-separated dims, e.g. full,128 (default: full)."),
     precision: str = typer.Option("float32", help="Short form: float32 | int8 | binary"),
-    index: str = typer.Option("flat", help="Short form: flat | ivf | hnsw"),
+    kind: str = typer.Option("flat", "--kind", "--index", help="Short form: index kind flat | ivf | hnsw (--index: the old name)."),
     store: str = typer.Option("faiss", help="Short form: faiss | redis | milvus"),
     redis_url: Optional[str] = typer.Option(None, envvar="REDIS_URL"),
     milvus_uri: Optional[str] = typer.Option(None, envvar="MILVUS_URI", help="milvus: Lite file or http://host:19530"),
@@ -198,7 +198,7 @@ def compare_cmd(
                 raise typer.BadParameter("pass DATASET_DIR (or --config with dataset=)")
             dim_list = parse_dims(dims) if dims else None
             common = dict(
-                precision=precision, index=index, store=store, redis_url=redis_url, milvus_uri=milvus_uri,
+                precision=precision, kind=kind, store=store, redis_url=redis_url, milvus_uri=milvus_uri,
                 ignore_identical_ids=not keep_identical_ids,
             )
             if vectors is None and (vector_column or query_vectors or id_column or normalize):

@@ -392,11 +392,12 @@ class MatryoshkaEmbeddings(Embeddings):
         The key is :func:`embedding_cache_key` of the wrapped model (its class and configuration),
         computed on each call so a reconfigured model never reads another configuration's vectors.
         With no stable key, vectors are cached in memory for this very model object only, and a
-        warning (once per class) says why nothing goes to disk.
+        warning (once per class, only when a disk cache was asked for) says why nothing goes to disk.
         """
         base_key = embedding_cache_key(self.base)
         if base_key is None:
-            _warn_uncacheable(self.base)
+            if self.cache_dir is not None:  # a disk cache was asked for and cannot be used: say why
+                _warn_uncacheable(self.base)
             ident: tuple[Any, ...] = ("object", id(self.base), role, prompt)
         else:
             ident = ("key", json.dumps(base_key, sort_keys=True), role, prompt)

@@ -396,7 +396,7 @@ def test_advise_minilm_scifact_slice(minilm, scifact_small, encode_calls, tmp_pa
     assert d["n_queries"] == 30 and d["baseline"]["ndcg@10"] > 0.5
     assert res.status in ("non_inferior", "none_non_inferior", "underpowered")
     int8 = [c for c in res.candidates if c.spec.precision == "int8" and c.spec.dim is None and c.spec.retriever == "plain"
-            and c.spec.index == "flat"]
+            and c.spec.kind == "flat"]
     assert int8 and int8[0].index_bytes < 0.3 * res.baseline.index_bytes
     assert abs(int8[0].test.delta) < 0.02
     if res.winner is not None:

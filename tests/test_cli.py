@@ -24,7 +24,7 @@ def test_eval_int8_and_pca(scifact_small_dir, tmp_path):
     out = tmp_path / "r.json"
     res = runner.invoke(
         app,
-        ["eval", str(scifact_small_dir), "--dim", "64", "--precision", "int8", "--index", "flat", "--rotation", "pca", "--out", str(out)],
+        ["eval", str(scifact_small_dir), "--dim", "64", "--precision", "int8", "--kind", "flat", "--rotation", "pca", "--out", str(out)],
     )
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text())

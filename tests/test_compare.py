@@ -155,7 +155,7 @@ def test_specs_on_scifact_slice_match_eval_and_share_the_model(scifact_small, mo
 
 
 def test_probe_same_model_lands_on_its_own_results(scifact_small):
-    specs = [RunSpec(model="all-MiniLM-L6-v2", dim=128, name="a"), RunSpec(model="all-MiniLM-L6-v2", dim=128, name="b", index="hnsw")]
+    specs = [RunSpec(model="all-MiniLM-L6-v2", dim=128, name="a"), RunSpec(model="all-MiniLM-L6-v2", dim=128, name="b", kind="hnsw")]
     res = compare(specs, scifact_small, k=10, metrics=("ndcg@10",), probes=[("b", "a")], latency_queries=0, throughput_texts=4)
     (probe,) = res.to_dict()["probes"]
     # same model and dim: b's queries on a's index are a's own queries, so they agree fully
@@ -261,3 +261,18 @@ def test_table_keeps_long_run_names_whole_on_a_narrow_terminal():
     res = compare({"all-MiniLM-L6-v2@384": a, "all-MiniLM-L6-v2@128": b}, ds, k=10, metrics=("ndcg@10", "recall@10", "mrr@10"), latency_queries=1, n_resamples=50)
     text = res.table_text(width=80)
     assert "all-MiniLM-L6-v2@384" in text and "all-MiniLM-L6-v2@128" in text
+
+
+def test_index_kind_is_named_kind_everywhere_and_index_still_works():
+    """One name for the index kind (``kind``, as on the store specs); ``index`` is a deprecated alias."""
+    import dataclasses
+
+    from langchain_embcompare.evaluation.pipeline import EvalSettings
+
+    assert EvalSettings(kind="hnsw").to_dict()["kind"] == "hnsw" and "index" not in EvalSettings().to_dict()
+    with pytest.warns(DeprecationWarning, match="kind="):
+        old = RunSpec(model="m", index="hnsw")
+    assert old.kind == "hnsw" and old.index == "hnsw" and old.label().endswith("/faiss/hnsw")
+    assert dataclasses.replace(old, kind="ivf").kind == "ivf"
+    with pytest.raises(InvalidParameterError, match="kind must be one of"):
+        EvalSettings(kind="lsh")

@@ -334,6 +334,11 @@ def test_no_stable_key_means_memory_only_and_one_warning(tmp_path):
     assert [w.category for w in caught] == [UncacheableEmbeddingsWarning]
     assert "cache_config()" in str(caught[0].message)
     assert list(tmp_path.iterdir()) == []  # nothing written to disk
+    _WARNED_UNCACHEABLE.discard(f"{OpaqueEmbeddings.__module__}.{OpaqueEmbeddings.__qualname__}")
+    with warnings.catch_warnings(record=True) as quiet:
+        warnings.simplefilter("always")
+        MatryoshkaEmbeddings(OpaqueEmbeddings(2.0), cache_dir=None).encode_documents(["abc"])
+    assert quiet == []  # no disk cache was asked for: nothing to warn about
 
 
 def test_cache_refuses_to_mix_vector_widths(tmp_path):

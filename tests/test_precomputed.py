@@ -389,7 +389,7 @@ def test_huge_finite_values_are_renormalised_not_zeroed(tmp_path):
         {"retriever": "cluster", "clusters": 8, "nprobe": 8},
         {"retriever": "funnel", "shortlist_dim": 16, "shortlist": 50, "k": 50},
         {"rotation": "pca", "dim": 16},
-        {"layer_norm": True, "dim": 24, "precision": "int8", "index": "hnsw"},
+        {"layer_norm": True, "dim": 24, "precision": "int8", "kind": "hnsw"},
         {"precision": "binary", "dim": 32},
     ],
     ids=["cluster", "funnel", "pca", "layernorm-int8-hnsw", "binary"],

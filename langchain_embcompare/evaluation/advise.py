@@ -311,7 +311,7 @@ def advise(
             # the funnel's precision is its shortlist's: the store keeps float vectors to rescore (as run_eval does)
             store_spec = dataclasses.replace(spec, precision="float32", name=None) if spec.retriever == "funnel" else spec
             emb = emb_for(store_spec)
-            key = (spec.model, store_spec.dim, store_spec.precision, spec.rotation, spec.index)
+            key = (spec.model, store_spec.dim, store_spec.precision, spec.rotation, spec.kind)
             store = stores.get(key)
             if store is None:
                 store = build_store(store_spec, emb, ds)

@@ -203,7 +203,7 @@ def _variant_plan(
     Returns (parents, plan of (spec, stage, None))."""
     pool = [base_c, *shapes]
     keep = prune_dominated([_q_row(c, metric) for c in pool])
-    parents = [c for c, kp in zip(pool, keep) if kp and not fails(c) and c.spec.retriever == "plain" and c.spec.index == "flat"]
+    parents = [c for c, kp in zip(pool, keep) if kp and not fails(c) and c.spec.retriever == "plain" and c.spec.kind == "flat"]
     key = BUDGETS["memory"]
     parents.sort(key=lambda c: (getattr(c, key) or 0))
     if base_c not in parents[:max_parents]:
@@ -214,7 +214,7 @@ def _variant_plan(
         s = par.spec
         for ix in indexes:
             if ix != "flat":
-                plan.append((dataclasses.replace(s, index=ix), "index", None))
+                plan.append((dataclasses.replace(s, kind=ix), "index", None))
         if cluster:
             plan.append((dataclasses.replace(s, retriever="cluster", adaptive=True), "cluster", None))
             plan.append((dataclasses.replace(s, retriever="cluster", nprobe=2, name=f"{s.label()}/cluster-nprobe2"), "cluster", None))

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_embcompare.errors import InvalidParameterError
 from langchain_embcompare.evaluation.cost import DEFAULT_MACHINE_USD_PER_HOUR
 from langchain_embcompare.evaluation.metrics import DEFAULT_METRICS
-from langchain_embcompare.evaluation.pipeline import EvalSettings
+from langchain_embcompare.evaluation.pipeline import EvalSettings, accept_index_alias
 from langchain_embcompare.evaluation.significance import CORRECTIONS, STAT_TESTS
 
 if TYPE_CHECKING:
@@ -56,6 +56,9 @@ class RunSpec(EvalSettings):
         d = super().to_dict()
         d.pop("name", None)
         return d
+accept_index_alias(RunSpec)
+
+
 def parse_dims(text: str | None) -> list[int | None] | None:
     """``"384,128,full"`` -> ``[384, 128, None]`` (the CLI's ``--dims``); None/empty -> None."""
     if text is None or not str(text).strip():
@@ -190,6 +193,7 @@ def _spec_types() -> dict[str, tuple[type, ...]]:
         if float in types:
             types = (*types, int)
         out[f.name] = types
+    out["index"] = out["kind"]  # the old name of kind (deprecated alias)
     return out
 
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -34,7 +35,7 @@ class EvalSettings:
     store: str = "faiss"  # "faiss" | "redis" | "milvus"
     redis_url: str | None = None
     milvus_uri: str | None = None  # milvus: a Milvus Lite file (default embcompare_milvus.db) or http://host:19530
-    index: str = "flat"  # faiss: flat | ivf | hnsw; redis: flat | hnsw
+    kind: str = "flat"  # the index kind: flat | ivf | hnsw (redis, milvus: flat | hnsw | ivf as they support); old name `index`
     metric: str = "cosine"
     retriever: str = "plain"  # plain | cluster | funnel | bm25 | hybrid
     clusters: int | None = None
@@ -77,7 +78,7 @@ class EvalSettings:
             "lexical_engine": ("auto", "bm25s", "redis"),
             "precision": ("float32", "int8", "binary"),
             "metric": ("cosine", "ip", "l2"),
-            "index": ("flat", "ivf", "hnsw"),
+            "kind": ("flat", "ivf", "hnsw"),
         }
         for name, allowed in checks.items():
             if getattr(self, name) not in allowed:
@@ -119,7 +120,7 @@ class EvalSettings:
         parts = [self.model, f"{self.dim or 'full'}d", self.precision]
         if self.rotation != "none":
             parts.append(self.rotation)
-        parts += [self.store, self.index]
+        parts += [self.store, self.kind]
         if self.retriever == "hybrid":
             parts.append(f"hybrid-{self.fusion}" + (f"{self.alpha:g}" if self.fusion == "linear" else ""))
         elif self.retriever != "plain":
@@ -132,6 +133,27 @@ class EvalSettings:
         d = asdict(self)
         d.pop("extra")
         return d
+
+
+def accept_index_alias(cls: type) -> type:
+    """Let ``cls(index=...)`` (the old name of ``kind``) keep working for one release, with a
+    ``DeprecationWarning``; ``settings.index`` reads ``kind``. ``index`` wins when both are passed
+    (``dataclasses.replace(s, index=...)`` copies ``kind``)."""
+    init = cls.__init__
+
+    def __init__(self, *args: Any, index: str | None = None, **kwargs: Any) -> None:  # noqa: N807
+        if index is not None:
+            warnings.warn("EvalSettings(index=...) is deprecated: the index kind is named kind=", DeprecationWarning, stacklevel=2)
+            kwargs["kind"] = index
+        init(self, *args, **kwargs)
+
+    __init__.__doc__ = init.__doc__
+    cls.__init__ = __init__  # type: ignore[method-assign]
+    cls.index = property(lambda self: self.kind, doc="Deprecated name of ``kind``.")  # type: ignore[attr-defined]
+    return cls
+
+
+accept_index_alias(EvalSettings)
 
 
 def build_embeddings(
@@ -177,7 +199,7 @@ def build_store(settings: EvalSettings, embeddings: MatryoshkaEmbeddings, datase
     """Index the corpus in the store the settings name."""
     vectors = embeddings.encode_documents(dataset.texts)
     if settings.store == "faiss":
-        store: EmbStore = FaissVectorStore(embeddings, FaissIndexSpec(kind=settings.index, metric=settings.metric))
+        store: EmbStore = FaissVectorStore(embeddings, FaissIndexSpec(kind=settings.kind, metric=settings.metric))
     elif settings.store == "milvus":
         from langchain_embcompare.stores.milvus import build_milvus_store  # the Milvus module owns its spec
 

@@ -365,7 +365,7 @@ def build_milvus_store(
         extra_vectors.setdefault(f"vector_{int(shortlist_dim)}", int(shortlist_dim))
     model = re.sub(r"[^A-Za-z0-9]+", "_", emb.space.model).strip("_").lower()
     dataset = re.sub(r"[^A-Za-z0-9]+", "_", dataset_name or "corpus").strip("_").lower()
-    kind = str(getattr(settings, "index", "flat"))
+    kind = str(getattr(settings, "kind", "flat"))
     name = f"embcompare_{dataset}_{model}_{emb.space.dim}d_{kind}_{getattr(settings, 'metric', 'cosine')}"
     spec = MilvusIndexSpec(
         collection_name=name[:255], kind=kind, metric=getattr(settings, "metric", "cosine"),  # type: ignore[arg-type]

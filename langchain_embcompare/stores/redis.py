@@ -264,7 +264,7 @@ def build_redis_store(
         return RedisVectorStore(embedding, spec, url, overwrite=bool(overwrite), **kwargs)
     settings = spec
     emb = as_matryoshka(embedding)
-    kind = str(getattr(settings, "index", "flat"))
+    kind = str(getattr(settings, "kind", "flat"))
     if kind not in ("flat", "hnsw"):
         raise InvalidParameterError(f"Redis indexes are 'flat' or 'hnsw', not {kind!r}: use --index flat|hnsw with --store redis.")
     overrides = dict((getattr(settings, "extra", None) or {}).get("redis", {}))
