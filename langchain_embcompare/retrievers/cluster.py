@@ -183,6 +183,12 @@ class ClusterPrefilterRetriever(BatchRetriever):
                 )
         if ids is None:
             ids = [str(d.id) for d in self.store.documents_at(rows)]
+        # fit in document-id order: k-means depends on the order of its input, and row handles are each
+        # store's own (positions on FAISS, hashes on Milvus), so this gives the same clusters on every store
+        order = np.asarray(sorted(range(len(ids)), key=lambda i: str(ids[i])), dtype=np.int64)
+        vectors = np.asarray(vectors)[order]
+        ids = [str(ids[i]) for i in order]
+        rows = np.asarray(rows, dtype=np.int64)[order]
         n_clusters = self.n_clusters if self.n_clusters is not None else choose_n_clusters(vectors, seed=self.seed)
         self.n_clusters = n_clusters
         self.clusters = fit_clusters(vectors, n_clusters, seed=self.seed, ids=ids, **fit_kwargs)
