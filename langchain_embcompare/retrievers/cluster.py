@@ -38,6 +38,7 @@ Example::
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -47,6 +48,14 @@ from langchain_core.documents import Document
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from langchain_embcompare.errors import DimensionMismatchError, EmptyInputError, InvalidParameterError, MissingCapabilityError
+from langchain_embcompare.retrievers.calibration import (
+    Calibration,
+    effective_target,
+    exact_top_k,
+    held_out_queries,
+    recall_at_k,
+    time_per_query,
+)
 from langchain_embcompare.retrievers.clustering import (
     ClusterModel,
     StaleClustersError,
@@ -54,7 +63,7 @@ from langchain_embcompare.retrievers.clustering import (
     few_threads,
     fit_clusters,
 )
-from langchain_embcompare.retrievers.probing import ClusterSearchStats, probe, summarize_stats
+from langchain_embcompare.retrievers.probing import ClusterSearchStats, open_grouped, probe, summarize_stats
 from langchain_embcompare.retrievers.snapshot import RowsSnapshot
 from langchain_embcompare.stores.base import BatchRetriever, EmbStore, normalize_rows
 
@@ -98,7 +107,8 @@ class ClusterPrefilterRetriever(BatchRetriever):
     store: EmbStore
     k: int = 4
     n_clusters: int | None = None
-    nprobe: int = 1
+    nprobe: int | None = None
+    target_recall: float = 0.99
     adaptive: bool = False
     max_clusters: int | None = None
     bound: Literal["gauss", "exact"] = "gauss"
@@ -108,6 +118,7 @@ class ClusterPrefilterRetriever(BatchRetriever):
     stop_rank: int | None = None
     engine: Literal["auto", "clusters", "candidate_rows"] = "auto"
     clusters: ClusterModel | None = None
+    calibration: dict[str, Any] | None = None
     last_stats: list[ClusterSearchStats] = Field(default_factory=list)
     stats_history: list[ClusterSearchStats] = Field(default_factory=list)
 
@@ -153,8 +164,9 @@ class ClusterPrefilterRetriever(BatchRetriever):
         model = self._model()
         model.save(folder)
         settings = {
-            "k": self.k, "nprobe": self.nprobe, "adaptive": self.adaptive, "max_clusters": self.max_clusters,
+            "k": self.k, "nprobe": self.nprobe, "target_recall": self.target_recall, "adaptive": self.adaptive, "max_clusters": self.max_clusters,
             "bound": self.bound, "tail": self.tail, "seed": self.seed, "engine": self.engine, "stop_rank": self.stop_rank,
+            "calibration": self.calibration,
         }
         (Path(folder) / "retriever.json").write_text(json.dumps(settings))
         return Path(folder)
@@ -194,6 +206,8 @@ class ClusterPrefilterRetriever(BatchRetriever):
         self.clusters = fit_clusters(vectors, n_clusters, seed=self.seed, ids=ids, **fit_kwargs)
         self._validate()
         self._bind(rows=np.asarray(rows, dtype=np.int64))
+        if self.nprobe is None and not self.adaptive:
+            self.calibrate(target_recall=self.target_recall)
         return self
 
     # ------------------------------------------------------------------ checks
@@ -210,19 +224,27 @@ class ClusterPrefilterRetriever(BatchRetriever):
         kc = self._model().n_clusters
         if self.k <= 0:
             raise InvalidParameterError(f"k must be positive, got {self.k}.")
-        if not 1 <= self.nprobe <= kc:
+        if self.nprobe is not None and not 1 <= self.nprobe <= kc:
             raise InvalidParameterError(
                 f"nprobe={self.nprobe} is outside 1..{kc} (the number of clusters): pass nprobe between 1 and {kc}, "
                 "or adaptive=True to let each query choose."
             )
-        if self.max_clusters is not None and not self.nprobe <= self.max_clusters <= kc:
+        if self.max_clusters is not None and not self.initial_probes <= self.max_clusters <= kc:
             raise InvalidParameterError(
-                f"max_clusters={self.max_clusters} must lie in nprobe..n_clusters ({self.nprobe}..{kc})."
+                f"max_clusters={self.max_clusters} must lie in nprobe..n_clusters ({self.initial_probes}..{kc})."
             )
+        if not 0 < self.target_recall <= 1:
+            raise InvalidParameterError(f"target_recall={self.target_recall} must be a fraction in (0, 1], e.g. 0.98.")
         if self.stop_rank is not None and self.stop_rank <= 0:
             raise InvalidParameterError(f"stop_rank={self.stop_rank} must be a positive rank (e.g. 10), or None for k.")
         if self.tail <= 0:
             raise InvalidParameterError(f"tail={self.tail} must be > 0 (1.0 is the expected maximum; larger is safer).")
+
+    @property
+    def initial_probes(self) -> int:
+        """Clusters every query opens first: ``nprobe`` (1 when adaptive without one; a fixed retriever
+        without one is calibrated before it searches, so this is then the calibrated value)."""
+        return int(self.nprobe or 1)
 
     @property
     def search_engine(self) -> str:
@@ -295,6 +317,120 @@ class ClusterPrefilterRetriever(BatchRetriever):
             self._check_fresh()
             if self.search_engine == "clusters":
                 self._sync_labels(full=False)
+        if self.nprobe is None and not self.adaptive:  # no nprobe given: calibrate once, before searching
+            self.calibrate(target_recall=self.target_recall)
+
+    # ------------------------------------------------------------------ calibration
+
+    def calibrate(
+        self,
+        queries: Sequence[str] | np.ndarray | None = None,
+        *,
+        target_recall: float = 0.98,
+        k: int | None = None,
+        n_queries: int = 200,
+        mode: Literal["auto", "fixed", "adaptive"] = "auto",
+        tails: Sequence[float] = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0),
+        seed: int = 0,
+    ) -> Calibration:
+        """Choose how clusters are probed from a target recall@``k`` (against exact full-dimension
+        search) on held-out queries, set it on this retriever, and return the
+        :class:`~langchain_embcompare.retrievers.calibration.Calibration` (kept in :attr:`calibration`,
+        saved by :meth:`save`). A retriever built without ``nprobe`` and without ``adaptive=True`` calls
+        this (``mode="auto"``, its ``target_recall``) before it first searches.
+
+        * fixed: the smallest ``nprobe`` reaching the target. Its recall is read off the clusters without
+          searching (a true neighbour is found exactly when its cluster is among the query's first
+          ``nprobe`` by centroid score), then checked with a real search on the store (whose own index may
+          be approximate, e.g. Redis HNSW) and raised until the measured recall reaches the target.
+        * adaptive: the smallest ``tail`` of ``tails`` whose adaptive search reaches the target.
+        * ``mode="auto"`` (default) measures both and keeps the faster (ms per query on this machine).
+          On SciFact (5k documents) adaptive wins by far (it opens few clusters for easy queries and many
+          for hard ones); at 100k-1M vectors the fixed setting is faster at equal recall
+          (``benchmarks/results/scale.json``): auto picks per corpus rather than by rule of thumb.
+
+        ``queries``: held-out texts or vectors; default ``n_queries`` pseudo-queries made from stored
+        documents, with the target tightened for them (:mod:`~langchain_embcompare.retrievers.calibration`).
+        When nothing reaches the target (e.g. an approximate store index) the best setting is kept,
+        ``met`` is ``False`` and a ``UserWarning`` says so. Raises ``InvalidParameterError`` (target
+        outside (0, 1], unknown mode), ``EmptyInputError`` (empty store).
+        """
+        if mode not in ("auto", "fixed", "adaptive"):
+            raise InvalidParameterError(f"mode={mode!r} is not supported; use 'auto', 'fixed' or 'adaptive'.")
+        if not 0 < target_recall <= 1:
+            raise InvalidParameterError(f"target_recall={target_recall} must be a fraction in (0, 1], e.g. 0.98.")
+        self.nprobe, self.adaptive = self.nprobe or 1, False  # a fixed setting while measuring
+        self._ready()
+        k = int(k or self.k)
+        model = self._model()
+        held = held_out_queries(self.store, queries, n_queries, seed)
+        goal = effective_target(target_recall, held)
+        q = held.vectors
+        truth = exact_top_k(self.store, held, k)
+        kc = model.n_clusters
+        extra = held.own_rows is not None
+
+        def measure(settings: dict[str, Any]) -> float:
+            self.nprobe, self.adaptive = settings["nprobe"], settings["adaptive"]
+            self.tail = settings.get("tail", self.tail)
+            self.max_clusters = None
+            rows = self.search_rows(q, k=k + extra)[1]
+            if extra:
+                rows = np.where(rows == held.own_rows[:, None], -1, rows)
+            return recall_at_k(rows, truth)
+
+        tried: list[dict[str, Any]] = []
+        chosen: list[tuple[dict[str, Any], float]] = []
+        if mode in ("auto", "fixed"):
+            valid = truth >= 0
+            labels = self._labels_of(np.where(valid, truth, 0))
+            order = np.argsort(-(q @ model.centroids.T), axis=1, kind="stable")
+            rank = np.empty_like(order)
+            np.put_along_axis(rank, order, np.broadcast_to(np.arange(kc), order.shape).copy(), 1)
+            need = np.sort(np.take_along_axis(rank, labels, 1)[valid] + 1)  # clusters to open per neighbour
+            total = max(1, len(need))
+            nprobe = int(need[max(0, int(np.ceil(goal * total)) - 1)]) if len(need) else 1
+            for p in sorted({*[2 ** i for i in range(int(np.log2(kc)) + 1)], nprobe}):
+                if p <= kc:
+                    tried.append({"nprobe": p, "adaptive": False, "predicted_recall": round(float((need <= p).sum() / total), 5)})
+            fixed = {"nprobe": nprobe, "adaptive": False}
+            rec = measure(fixed)
+            while rec < goal and fixed["nprobe"] < kc:  # the store's own index is approximate: open more
+                fixed["nprobe"] = min(kc, int(np.ceil(fixed["nprobe"] * 1.25)))
+                rec = measure(fixed)
+            chosen.append((fixed, rec))
+        if mode in ("auto", "adaptive"):
+            best: tuple[dict[str, Any], float] | None = None
+            for tail in sorted(tails):
+                setting = {"nprobe": 1, "adaptive": True, "tail": float(tail)}
+                rec = measure(setting)
+                tried.append({**setting, "recall": round(rec, 5)})
+                best = (setting, rec) if best is None or rec > best[1] else best
+                if rec >= goal:
+                    break
+            assert best is not None
+            chosen.append(best)
+        timed = []
+        for setting, rec in chosen:
+            measure(setting)
+            ms = time_per_query(lambda: self.search_rows(q, k=k), len(q))
+            timed.append((rec < goal, ms, setting, rec))
+            for t in tried:
+                if all(t.get(key) == value for key, value in setting.items()):
+                    t.update(recall=round(rec, 5), ms_per_query=round(ms, 4))
+        _, ms, setting, rec = min(timed, key=lambda t: (t[0], t[1]))  # reaching the goal first, then faster
+        measure(setting)
+        self.last_stats, self.stats_history = [], []
+        cal = Calibration(target_recall=target_recall, k=k, effective_target=round(goal, 6), n_queries=len(q),
+                          queries=held.source, settings={**setting, "n_clusters": kc}, recall=round(rec, 5),
+                          met=rec >= goal, ms_per_query=round(ms, 4), tried=tried)
+        self.calibration = cal.to_dict()
+        if not cal.met:
+            warnings.warn(
+                f"Cluster calibration: the best setting {setting} reached recall@{k} {rec:.4f} < {goal:.4f} (the "
+                "store's own index may be approximate: raise its ef_search / nprobe).", UserWarning, stacklevel=2,
+            )
+        return cal
 
     # ------------------------------------------------------------------ cluster selection
 
@@ -305,7 +441,8 @@ class ClusterPrefilterRetriever(BatchRetriever):
         qnorm = np.linalg.norm(q, axis=1, keepdims=True)
         if self.bound == "exact":
             return base + qnorm * model.radius[None, :]
-        proj = np.einsum("md,krd->mkr", q, model.components)
+        kc, r, d = model.components.shape
+        proj = (q @ model.components.reshape(kc * r, d).T).reshape(len(q), kc, r)  # one BLAS product
         var = (proj * proj * model.comp_var[None]).sum(2)
         var += model.rest_var[None] * np.maximum(qnorm * qnorm - (proj * proj).sum(2), 0)
         z = np.sqrt(2 * np.log(np.maximum(model.sizes, 2)))[None, :]
@@ -355,16 +492,19 @@ class ClusterPrefilterRetriever(BatchRetriever):
             q = normalize_rows(q)
         order, ub = self.cluster_order(q)
         if self.search_engine == "clusters":
-            def search_group(c: int, qi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-                return self.store.search_rows(q[qi], k, filter=filt, clusters=[c])
+            def search_lists(qi: np.ndarray, lists: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                return self.store.search_cluster_lists(q[qi], k, lists, filter=filt)
         else:
             members, bounds = self._members  # type: ignore[misc]
 
             def search_group(c: int, qi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                 return self.store.search_rows(q[qi], k, filter=filt, candidate_rows=members[bounds[c] : bounds[c + 1]])
 
+            def search_lists(qi: np.ndarray, lists: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                return open_grouped(qi, lists, k, search_group)
+
         scores, rows, opened = probe(
-            len(q), k, order, ub, search_group, nprobe=self.nprobe, adaptive=self.adaptive,
+            len(q), k, order, ub, search_lists, nprobe=self.initial_probes, adaptive=self.adaptive,
             max_clusters=self.max_clusters, stop_rank=self.stop_rank,
         )
         sizes, n = model.sizes, len(model.labels)

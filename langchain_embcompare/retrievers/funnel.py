@@ -44,6 +44,8 @@ Example::
 from __future__ import annotations
 
 import json
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,6 +57,15 @@ from pydantic import ConfigDict, PrivateAttr
 from langchain_embcompare.errors import DimensionMismatchError, EmptyInputError, InvalidParameterError, MissingCapabilityError
 from langchain_embcompare.filters import as_expression, evaluate_filter
 from langchain_embcompare.matryoshka import PCARotation
+from langchain_embcompare.retrievers.calibration import (
+    Calibration,
+    HeldOut,
+    effective_target,
+    exact_top_k,
+    held_out_queries,
+    prefix_recall,
+    time_per_query,
+)
 from langchain_embcompare.retrievers.clustering import few_threads
 from langchain_embcompare.retrievers.snapshot import RowsSnapshot
 from langchain_embcompare.stores.base import (
@@ -69,6 +80,7 @@ from langchain_embcompare.stores.base import (
 __all__ = ["MatryoshkaFunnelRetriever", "binary_codes", "prefix_normalize", "rescore"]
 
 _FIELD_SAMPLE = 8  # rows of the shortlist field re-checked on every search
+_MAX_SHORTLIST = 16_384  # the largest shortlist a calibration tries (Milvus's top-k limit)
 
 
 def prefix_normalize(vectors: np.ndarray, dim: int) -> np.ndarray:
@@ -105,6 +117,9 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
     filter: Any = None
     vector_field: str | None = None
     seed: int = 0
+    shortlist_ef_search: int | None = None
+    shortlist_nprobe: int | None = None
+    calibration: dict[str, Any] | None = None
 
     _rot: PCARotation | None = PrivateAttr(default=None)
     _rows: np.ndarray | None = PrivateAttr(default=None)  # the store's rows when built
@@ -142,6 +157,10 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
                 f"shortlist={self.shortlist} is smaller than k={self.k}: the shortlist must hold at least k "
                 f"candidates; use shortlist >= k (5-10x k is typical)."
             )
+        for name in ("shortlist_ef_search", "shortlist_nprobe"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise InvalidParameterError(f"{name}={value} must be a positive integer (or None: the store's default).")
         if self.precision == "binary" and self.small_dim % 8:
             raise InvalidParameterError(
                 f"a binary shortlist packs 8 dimensions per byte: shortlist_dim={self.small_dim} must be a multiple of 8."
@@ -247,7 +266,8 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
         return self._rows
 
     def save(self, folder: str | Path) -> Path:
-        """Settings (``funnel.json``) and the fitted rotation (``rotation.npy``); the shortlist is rebuilt on load."""
+        """Settings (``funnel.json``: the knobs, including calibrated ones and the :attr:`calibration`
+        record) and the fitted rotation (``rotation.npy``); the shortlist is rebuilt on load."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         if self.rotates:
@@ -258,6 +278,8 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
         settings = {
             "k": self.k, "shortlist_dim": self.shortlist_dim, "shortlist": self.shortlist,
             "precision": self.precision, "rotation": self.rotation, "vector_field": self.vector_field, "seed": self.seed,
+            "shortlist_ef_search": self.shortlist_ef_search, "shortlist_nprobe": self.shortlist_nprobe,
+            "calibration": self.calibration,
         }
         (folder / "funnel.json").write_text(json.dumps(settings))
         return folder
@@ -294,13 +316,120 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
         if filter_matches_nothing(filt):
             return empty_result(len(q), k)
         rows = self._ensure_built()
-        n_short = max(self.shortlist, k)
-        if self.precision == "binary":
-            cand = self._binary_shortlist(self.small_vectors(q), n_short, rows, filt)
-        else:
-            qs = q if self.field is None else self.small_vectors(q)
-            cand = self.store.search_rows(qs, n_short, filter=filt, vector_field=self.field)[1]
+        cand = self._shortlist(q, max(self.shortlist, k), filt, self.shortlist_ef_search, self.shortlist_nprobe, rows)
         return self._rescore(q, cand, k)
+
+    def _shortlist(
+        self, q: np.ndarray, n_short: int, filt: Any, ef_search: int | None, nprobe: int | None, rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(m, n_short) candidate rows of full-dimension queries ``q``, ranked by shortlist score (-1 = none)."""
+        rows = self._ensure_built() if rows is None else rows
+        if self.precision == "binary":
+            return self._binary_shortlist(self.small_vectors(q), n_short, rows, filt)
+        qs = q if self.field is None else self.small_vectors(q)
+        knobs = {name: v for name, v in (("ef_search", ef_search), ("nprobe", nprobe)) if v is not None}
+        return self.store.search_rows(qs, n_short, filter=filt, vector_field=self.field, **knobs)[1]
+
+    @property
+    def shortlist_index_kind(self) -> str:
+        """The index answering the shortlist search (:meth:`EmbStore.field_index_kind`); a binary
+        shortlist is the retriever's own exact Hamming scan (``"flat"``)."""
+        if self.precision == "binary":
+            return "flat"
+        return self.store.field_index_kind(self.field)
+
+    def calibrate(
+        self,
+        queries: Sequence[str] | np.ndarray | None = None,
+        *,
+        target_recall: float = 0.98,
+        k: int | None = None,
+        n_queries: int = 200,
+        shortlists: Sequence[int] | None = None,
+        index_params: Sequence[int] | None = None,
+        seed: int = 0,
+    ) -> Calibration:
+        """Choose ``shortlist`` (and the shortlist index's ``ef_search`` on HNSW / binary HNSW fields, or
+        ``nprobe`` on IVF fields) as the fastest setting whose recall@``k`` against exact full-dimension
+        search reaches ``target_recall`` on held-out queries; set them on this retriever and return the
+        :class:`~langchain_embcompare.retrievers.calibration.Calibration` (also kept in
+        :attr:`calibration` and saved by :meth:`save`).
+
+        ``queries``: held-out query texts or (m, full_dim) vectors (default: ``n_queries`` stored
+        pseudo-queries made from stored documents, with a tightened target, see
+        :mod:`~langchain_embcompare.retrievers.calibration`); ``k`` defaults
+        to the retriever's. ``shortlists``: lengths tried (default k x 2, 3, 5, 10, 20, 50, 100, up to the
+        corpus); ``index_params``: ``ef_search`` (HNSW) or ``nprobe`` (IVF) values tried (default powers of
+        two). Recall of a shortlist length comes from the ranked shortlist itself (rescoring is exact), so
+        each index setting is searched once; the candidates that reach the target are then timed and the
+        fastest kept. When none reaches the target, the setting of highest recall is kept, ``met`` is
+        ``False`` and a ``UserWarning`` names the recall reached. Raises ``InvalidParameterError`` for a
+        target outside (0, 1], ``EmptyInputError`` for an empty store.
+        """
+        if not 0 < target_recall <= 1:
+            raise InvalidParameterError(f"target_recall={target_recall} must be a fraction in (0, 1], e.g. 0.98.")
+        k = int(k or self.k)
+        held = held_out_queries(self.store, queries, n_queries, seed)
+        goal = effective_target(target_recall, held)
+        q = self._queries(held.vectors)
+        rows = self._ensure_built()
+        truth = exact_top_k(self.store, HeldOut(q, held.own_rows), k)
+        n = len(rows)
+        lengths = sorted({min(n, max(k, int(x))) for x in (shortlists or [k * f for f in (2, 3, 5, 10, 20, 50, 100)])})
+        lengths = [L for L in lengths if L <= _MAX_SHORTLIST] or [min(n, _MAX_SHORTLIST)]
+        kind = self.shortlist_index_kind
+        knob = {"hnsw": "ef_search", "binary": "ef_search", "ivf": "nprobe"}.get(kind)
+        params: list[int | None] = [None]
+        if knob == "ef_search":
+            params = list(index_params or [16, 32, 64, 128, 256, 512, 1024, 2048])
+        elif knob == "nprobe":
+            params = list(index_params or [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
+        own = held.own_rows
+        tried: list[dict[str, Any]] = []
+        candidates: list[tuple[int, int | None, float]] = []
+        for p in sorted(params, key=lambda v: -1 if v is None else v):
+            usable = [L for L in lengths if knob != "ef_search" or L <= max(p or 0, k)] or [min(lengths)]
+            n_short = max(usable) + (own is not None)
+            cand = self._shortlist(q, n_short, None, p if knob == "ef_search" else None, p if knob == "nprobe" else None, rows)
+            if own is not None:  # a document finds itself first: drop it, as the truth does
+                cand = np.where(cand == own[:, None], -2, cand)
+                cand = np.take_along_axis(cand, np.argsort(cand == -2, axis=1, kind="stable"), 1)[:, : n_short - 1]
+                cand = np.where(cand == -2, -1, cand)
+            rec = prefix_recall(cand, truth, usable)
+            for L, r in zip(usable, rec):
+                tried.append({"shortlist": L, **({knob: p} if knob else {}), "recall": round(r, 5)})
+            ok = [L for L, r in zip(usable, rec) if r >= goal]
+            if ok:
+                candidates.append((ok[0], p, rec[usable.index(ok[0])]))
+                if ok[0] == min(lengths):
+                    break  # a larger ef_search / nprobe only costs more
+        met = bool(candidates)
+        if not met:
+            best = max(tried, key=lambda t: (t["recall"], -t["shortlist"]))
+            candidates = [(best["shortlist"], best.get(knob) if knob else None, best["recall"])]
+        timed = []
+        for L, p, r in candidates:
+            knobs = {"ef_search": p if knob == "ef_search" else None, "nprobe": p if knob == "nprobe" else None}
+            ms = time_per_query(lambda: self._rescore(q, self._shortlist(q, L, None, knobs["ef_search"], knobs["nprobe"], rows), k), len(q))
+            timed.append((ms, L, p, r))
+            for t in tried:
+                if t["shortlist"] == L and t.get(knob) == p:
+                    t["ms_per_query"] = round(ms, 4)
+        ms, L, p, r = min(timed, key=lambda t: (t[0], t[1]))
+        self.shortlist = max(L, self.k)
+        self.shortlist_ef_search = p if knob == "ef_search" else None
+        self.shortlist_nprobe = p if knob == "nprobe" else None
+        settings = {"shortlist": self.shortlist, **({knob: p} if knob else {}), "index_kind": kind}
+        cal = Calibration(target_recall=target_recall, k=k, effective_target=round(goal, 6), n_queries=len(q), queries=held.source, settings=settings,
+                          recall=round(r, 5), met=met, ms_per_query=round(ms, 4), tried=tried)
+        self.calibration = cal.to_dict()
+        if not met:
+            warnings.warn(
+                f"Funnel calibration: no setting tried reached recall@{k} {goal:.4f}; kept {settings} at recall "
+                f"{r:.4f}. Try a larger shortlist_dim, larger shortlists= / index_params=, or a flat shortlist field.",
+                UserWarning, stacklevel=2,
+            )
+        return cal
 
     search_vectors_raw = search_rows  # the old name (the benchmarks' zero-copy path)
 

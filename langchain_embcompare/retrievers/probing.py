@@ -1,7 +1,7 @@
 """The cluster prefilter's probe loop and per-query statistics (store-independent, numpy only).
 
-:func:`probe` opens clusters for a batch of queries through one callback, ``search_group(cluster,
-query_idx)``, so the same loop drives every store; :class:`ClusterSearchStats` records what each query
+:func:`probe` opens clusters for a batch of queries through one callback, ``search_lists(query_idx,
+cluster_lists)`` (a store's ``search_cluster_lists``), so the same loop drives every store; :class:`ClusterSearchStats` records what each query
 scanned. Used by :class:`~langchain_embcompare.retrievers.cluster.ClusterPrefilterRetriever`.
 """
 
@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ClusterSearchStats", "SearchGroup", "probe", "summarize_stats"]
+from langchain_embcompare.stores.ops import unique_per_row
+
+__all__ = ["ClusterSearchStats", "SearchGroup", "SearchLists", "open_grouped", "probe", "summarize_stats"]
 
 
 # --------------------------------------------------------------------------- per-query stats
@@ -53,56 +55,74 @@ def summarize_stats(stats: Sequence[ClusterSearchStats]) -> dict[str, float]:
 # --------------------------------------------------------------------------- the probe loop
 
 SearchGroup = Callable[[int, np.ndarray], tuple[np.ndarray, np.ndarray]]
+SearchLists = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 def probe(
-    m: int, k: int, order: np.ndarray, ub: np.ndarray | None, search_group: SearchGroup, *,
+    m: int, k: int, order: np.ndarray, ub: np.ndarray | None, search_lists: SearchLists, *,
     nprobe: int, adaptive: bool, max_clusters: int | None, stop_rank: int | None,
 ) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
     """Open clusters for ``m`` queries; returns ``(scores, rows)`` (m, k) padded ``-inf``/``-1`` and the
     clusters each query opened, in order.
 
     ``order`` (m, K): each query's clusters in probe order; ``ub`` (m, K): their score estimates in that
-    order (adaptive only). ``search_group(cluster, query_idx)`` searches one cluster for those queries
-    and returns ``(scores, rows)`` (len(query_idx), k'). Round 0 opens every query's first ``nprobe``
-    clusters with one call per cluster (K calls, not m x nprobe); adaptive rounds then open each active
-    query's next cluster while its estimate is >= the query's score at rank ``stop_rank`` (default k).
-    The top k of a union of clusters is the top k of the merged per-cluster top-k lists.
+    order, non-increasing (adaptive only). ``search_lists(query_idx, lists)`` searches, for each query
+    of ``query_idx`` (a,), its own clusters ``lists`` (a, w) (``-1`` = none) and returns ``(scores,
+    rows)`` (a, k) (a store's :meth:`~langchain_embcompare.stores.base.EmbStore.search_cluster_lists`).
+    Round 0 opens every query's first ``nprobe`` clusters in one call. Adaptive rounds then look at each
+    still-active query's next clusters in windows of doubling width (nprobe, 2 nprobe, ...) and open,
+    again in one call per round, those whose estimate is >= the query's score at rank
+    ``stop_rank`` (default k) at the start of the round; a query stays active while its whole window
+    passed. The k-th score only rises as clusters open, so this opens every cluster the one-at-a-time
+    rule would (and at most one window more), in O(log(max_clusters / nprobe)) rounds instead of one
+    round per cluster. The top k of a union of clusters is the top k of the merged per-cluster top-k lists.
     """
     kc = order.shape[1]
-    first = order[:, :nprobe]
-    slot_s = np.full((m, nprobe, k), -np.inf, np.float32)
-    slot_r = np.full((m, nprobe, k), -1, np.int64)
-    flat = first.ravel()
-    qrow = np.repeat(np.arange(m), nprobe)
-    slot = np.tile(np.arange(nprobe), m)
-    srt = np.argsort(flat, kind="stable")
-    values, starts = np.unique(flat[srt], return_index=True)
-    for c, lo, hi in zip(values.tolist(), starts.tolist(), [*starts[1:].tolist(), len(srt)]):
-        sel = srt[lo:hi]
-        s, r = search_group(int(c), qrow[sel])
-        slot_s[qrow[sel], slot[sel], : s.shape[1]] = s[:, :k]
-        slot_r[qrow[sel], slot[sel], : s.shape[1]] = r[:, :k]
-    best_s, best_r = _merge(slot_s.reshape(m, -1), slot_r.reshape(m, -1), k)
-    opened = [list(map(int, row)) for row in first]
+    everyone = np.arange(m)
+    best_s, best_r = search_lists(everyone, order[:, :nprobe])
+    opened = [list(map(int, row)) for row in order[:, :nprobe]]
     if adaptive:
         assert ub is not None
         rank = min(stop_rank or k, k)
-        active = np.arange(m)
-        for step in range(nprobe, min(max_clusters or kc, kc)):
-            active = active[ub[active, step] >= best_s[active, rank - 1]]
-            if not len(active):
-                break
-            cl = order[active, step]
-            for c in np.unique(cl).tolist():
-                rows = active[cl == c]
-                for qi in rows.tolist():
-                    opened[qi].append(int(c))
-                s, r = search_group(int(c), rows)
-                best_s[rows], best_r[rows] = _merge(
-                    np.concatenate([best_s[rows], s], 1), np.concatenate([best_r[rows], r], 1), k
+        limit = min(max_clusters or kc, kc)
+        active, pos, width = everyone, nprobe, max(1, nprobe)
+        while pos < limit and len(active):
+            stop = min(limit, pos + width)
+            window = ub[active, pos:stop] >= best_s[active, rank - 1][:, None]
+            take = window.sum(1)
+            if take.any():
+                clusters = np.where(window, order[active, pos:stop], -1)
+                s, r = search_lists(active, clusters)
+                best_s[active], best_r[active] = _merge(
+                    np.concatenate([best_s[active], s], 1), np.concatenate([best_r[active], r], 1), k
                 )
+                for qi, row, t in zip(active.tolist(), order[active, pos:stop].tolist(), take.tolist()):
+                    opened[qi].extend(row[:t])
+            active = active[take == stop - pos]
+            pos, width = stop, 2 * width
     return best_s, best_r, opened
+
+
+def open_grouped(queries: np.ndarray, clusters: np.ndarray, k: int, search_group: SearchGroup) -> tuple[np.ndarray, np.ndarray]:
+    """Search ``clusters`` (a, w) (-1 = none) for the queries ``queries`` (a,), one ``search_group(c,
+    query_idx)`` call per distinct cluster; each query's merged top ``k`` over its clusters, (a, k)
+    padded ``-inf``/``-1`` (the generic way to answer per-query cluster lists)."""
+    clusters = unique_per_row(clusters)
+    a, w = clusters.shape
+    slot_s = np.full((a, w, k), -np.inf, np.float32)
+    slot_r = np.full((a, w, k), -1, np.int64)
+    flat = clusters.ravel()
+    local = np.repeat(np.arange(a), w)
+    slot = np.tile(np.arange(w), a)
+    srt = np.argsort(flat, kind="stable")
+    srt = srt[flat[srt] >= 0]
+    values, starts = np.unique(flat[srt], return_index=True)
+    for c, lo, hi in zip(values.tolist(), starts.tolist(), [*starts[1:].tolist(), len(srt)]):
+        sel = srt[lo:hi]
+        s, r = search_group(int(c), queries[local[sel]])
+        slot_s[local[sel], slot[sel], : s.shape[1]] = s[:, :k]
+        slot_r[local[sel], slot[sel], : s.shape[1]] = r[:, :k]
+    return _merge(slot_s.reshape(a, -1), slot_r.reshape(a, -1), k)
 
 
 def _merge(scores: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -113,3 +133,4 @@ def _merge(scores: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np
         s = np.pad(s, ((0, 0), (0, k - s.shape[1])), constant_values=-np.inf)
         r = np.pad(r, ((0, 0), (0, k - r.shape[1])), constant_values=-1)
     return s, np.where(np.isfinite(s), r, -1)
+

@@ -158,6 +158,31 @@ class EmbStore(VectorStore):
         """Extra vector fields ``{name: dim}`` (capability ``"vector_fields"``); none by default."""
         return {}
 
+    def field_index_kind(self, vector_field: str | None = None) -> str:
+        """The kind of index that answers a search of ``vector_field`` (``None``: the main vectors):
+        ``"flat"`` (exact), ``"hnsw"`` (takes ``ef_search``), ``"ivf"`` (takes ``nprobe``) or
+        ``"binary"`` (sign bits, Hamming; takes ``ef_search``). What a calibration tunes
+        (:meth:`MatryoshkaFunnelRetriever.calibrate`); ``"flat"`` by default."""
+        return "flat"
+
+    def search_cluster_lists(
+        self, query_vectors: np.ndarray, k: int, cluster_lists: np.ndarray, *, filter: Filter = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` of each query among the documents of ITS OWN clusters (capability ``"clusters"``):
+        ``cluster_lists`` (m, w) int64 labels per query, ``-1`` = none. Returns ``(scores, rows)`` as
+        :meth:`search_rows`. The default runs one ``search_rows(clusters=[c])`` per distinct cluster over
+        the queries that open it and merges (:func:`~langchain_embcompare.retrievers.probing.open_grouped`);
+        in-process stores answer in one pass (FAISS: :meth:`ClusterBlocks.search_lists`)."""
+        from langchain_embcompare.retrievers.probing import open_grouped
+
+        self.require("clusters", "search_cluster_lists")
+        q = np.asarray(query_vectors, dtype=np.float32)
+
+        def group(c: int, qi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return self.search_rows(q[qi], k, filter=filter, clusters=[c])
+
+        return open_grouped(np.arange(len(q)), np.asarray(cluster_lists, dtype=np.int64), k, group)
+
     def set_cluster_labels(self, rows: np.ndarray, labels: np.ndarray) -> None:
         raise self.missing("clusters", "set_cluster_labels")
 

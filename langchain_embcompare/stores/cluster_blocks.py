@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from langchain_embcompare.errors import InvalidParameterError
-from langchain_embcompare.stores.ops import empty_result, exact_scores, top_k
+from langchain_embcompare.stores.ops import empty_result, exact_scores, top_k, unique_per_row
 
 __all__ = ["ClusterBlocks"]
 
@@ -104,3 +104,64 @@ class ClusterBlocks:
         if len(parts_s) == 1:
             return top_k(parts_s[0], k, parts_r[0])
         return top_k(np.concatenate(parts_s, 1), k, np.concatenate(parts_r))
+
+    def search_lists(
+        self, queries: np.ndarray, k: int, lists: np.ndarray, allowed: np.ndarray | None = None, max_cells: int = 8_000_000
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each query searches its OWN clusters: ``lists`` (m, w) int64 cluster labels per query (``-1`` =
+        none; a label repeated in a row counts once). Returns ``(scores, rows)`` (m, k) as :meth:`search`.
+
+        One matrix product per distinct cluster over the queries that open it, written into one
+        (queries, candidates) score buffer, then one top-``k`` per query: no per-cluster top-k and no
+        per-cluster call. Queries are taken in chunks so the buffer stays under ``max_cells`` entries.
+        Ties keep each query's cluster order, then block position.
+        """
+        q = np.asarray(queries, dtype=np.float32)
+        lists = np.asarray(lists, dtype=np.int64)
+        if k <= 0:
+            raise InvalidParameterError(f"k must be positive, got {k}.")
+        if lists.ndim != 2 or len(lists) != len(q):
+            raise InvalidParameterError(f"lists must be (m, w) with m = {len(q)} queries; got shape {lists.shape}.")
+        m, w = lists.shape
+        out_s, out_r = empty_result(m, k)
+        if m == 0 or w == 0 or len(self.cluster_ids) == 0:
+            return out_s, out_r
+        lists = unique_per_row(lists)  # a label listed twice by one query: once
+        pos = np.minimum(np.searchsorted(self.cluster_ids, lists), len(self.cluster_ids) - 1)
+        known = (lists >= 0) & (self.cluster_ids[pos] == lists)
+        sizes = np.where(known, self.bounds[pos + 1] - self.bounds[pos], 0)
+        offsets = np.cumsum(sizes, axis=1) - sizes
+        total = sizes.sum(1)
+        keep_mask = None if allowed is None else np.asarray(allowed, dtype=bool)
+        start = 0
+        while start < m:  # chunks of queries whose candidate buffer fits max_cells
+            stop = start + 1
+            while stop < m and (stop + 1 - start) * int(total[start : stop + 1].max()) <= max_cells:
+                stop += 1
+            width = int(total[start:stop].max())
+            if width == 0:
+                start = stop
+                continue
+            buf_s = np.full((stop - start, width), -np.inf, np.float32)
+            buf_r = np.full((stop - start, width), -1, np.int64)
+            kn = known[start:stop]
+            qi, slot = np.nonzero(kn)
+            cl = pos[start:stop][qi, slot]
+            grp = np.argsort(cl, kind="stable")
+            values, firsts = np.unique(cl[grp], return_index=True)
+            for c, lo, hi in zip(values.tolist(), firsts.tolist(), [*firsts[1:].tolist(), len(grp)]):
+                sel = grp[lo:hi]
+                b0, b1 = int(self.bounds[c]), int(self.bounds[c + 1])
+                who = qi[sel]
+                sc = exact_scores(q[start + who], self.vectors[b0:b1], self.metric)
+                if keep_mask is not None:
+                    sc[:, ~keep_mask[self.perm[b0:b1]]] = -np.inf
+                cols = offsets[start:stop][who, slot[sel]][:, None] + np.arange(b1 - b0)[None, :]
+                buf_s[who[:, None], cols] = sc
+                buf_r[who[:, None], cols] = self.rows[b0:b1][None, :]
+            ts, tc = top_k(buf_s, k)
+            out_s[start:stop] = ts
+            out_r[start:stop] = np.where(tc >= 0, np.take_along_axis(buf_r, np.maximum(tc, 0), 1), -1)
+            start = stop
+        out_r[~np.isfinite(out_s)] = -1
+        return out_s, out_r

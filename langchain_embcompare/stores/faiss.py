@@ -321,6 +321,13 @@ class FaissVectorStore(EmbStore):
     def vector_fields(self) -> dict[str, int]:
         return {name: int(v.shape[1]) for name, v in self._fields.items()}
 
+    def field_index_kind(self, vector_field: str | None = None) -> str:
+        """``spec.kind`` for the main vectors (``"int8"``/``"binary"`` precisions keep their kind),
+        ``spec.field_kind`` for an extra field (see :meth:`EmbStore.field_index_kind`)."""
+        if vector_field is None:
+            return self.spec.kind
+        return self.spec.field_kind
+
     def ensure_vector_field(self, name: str, dim: int) -> None:
         """Create the extra vector field ``name`` of ``dim`` (filled with re-normalised Matryoshka
         prefixes of the stored vectors when ``dim`` <= the store's dim, else zeros until written)."""
@@ -527,6 +534,24 @@ class FaissVectorStore(EmbStore):
         out_s, out_r = empty_result(len(q), k)
         out_s[:, :kk], out_r[:, :kk] = scores[:, :kk], idx[:, :kk]
         return out_s, out_r
+
+    def search_cluster_lists(
+        self, query_vectors: np.ndarray, k: int, cluster_lists: np.ndarray, *, filter: Filter = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`EmbStore.search_cluster_lists` in one pass over the cluster-ordered blocks (float32
+        vectors; other precisions take the generic per-cluster path)."""
+        if self.precision != "float32":
+            return super().search_cluster_lists(query_vectors, k, cluster_lists, filter=filter)
+        if k <= 0:
+            raise InvalidParameterError(f"k must be positive, got {k}.")
+        q = as_query_matrix(query_vectors, self.dim, f"index (model {self._space.model!r})")
+        if self.metric == "cosine":
+            q = normalize_rows(q)
+        if self.index is None or not self._docs or filter_matches_nothing(filter):
+            return empty_result(len(q), k)
+        if self._labels is None:
+            raise InvalidParameterError("No cluster labels are set: fit clusters first (set_cluster_labels).")
+        return self._cluster_blocks().search_lists(q, k, cluster_lists, allowed=self.filter_mask(filter))
 
     def search_vectors_raw(
         self, query_vectors: np.ndarray, k: int = 4, filter: Filter = None, candidate_ids: np.ndarray | None = None

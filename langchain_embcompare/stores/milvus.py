@@ -186,6 +186,10 @@ class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, EmbStore):
     def vector_fields(self) -> dict[str, int]:
         return dict(self.spec.extra_vector_fields)
 
+    def field_index_kind(self, vector_field: str | None = None) -> str:
+        """Every vector field of the collection has the spec's index: ``"flat"``, ``"ivf"`` or ``"hnsw"``."""
+        return str(self.spec.kind)
+
     def _schema(self) -> Any:
         from pymilvus import DataType, MilvusClient
 

@@ -162,13 +162,14 @@ class MilvusIndexSpec:
             return {"nlist": self.nlist}
         return {}
 
-    def search_params(self, k: int) -> dict[str, Any]:
-        """Milvus search params for top ``k`` (HNSW's ``ef`` is at least ``k``)."""
+    def search_params(self, k: int, ef_search: int | None = None, nprobe: int | None = None) -> dict[str, Any]:
+        """Milvus search params for top ``k`` (HNSW's ``ef`` is at least ``k``); ``ef_search`` /
+        ``nprobe`` override the spec's for one call (ignored by the kinds that do not take them)."""
         params: dict[str, Any] = {}
         if self.kind == "hnsw":
-            params["ef"] = max(self.ef_search, k)
+            params["ef"] = max(ef_search or self.ef_search, k)
         elif self.kind == "ivf":
-            params["nprobe"] = min(self.nprobe, self.nlist)
+            params["nprobe"] = min(nprobe or self.nprobe, self.nlist)
         return {"metric_type": METRIC_TYPES[self.metric], "params": params}
 
 

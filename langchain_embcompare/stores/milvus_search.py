@@ -100,7 +100,8 @@ class MilvusSearchMixin(MilvusRowsMixin):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` per query: ``(scores, rows)``, (m, k) float32 / int64, best first, padded with
         ``-inf`` / ``-1``. ``filter`` / ``candidate_rows`` / ``clusters`` form one Milvus prefilter
-        expression (ANDed). ``vector_field``: an extra vector field. ``k`` is at most 16384 (Milvus)."""
+        expression (ANDed). ``vector_field``: an extra vector field. ``ef_search`` (HNSW) / ``nprobe`` (IVF) override the
+        spec's for this call. ``k`` is at most 16384 (Milvus)."""
         scores, rows, _ = self._search(query_vectors, k, filter, candidate_rows, clusters, vector_field, kwargs, with_docs=False)
         return scores, rows
 
@@ -124,8 +125,16 @@ class MilvusSearchMixin(MilvusRowsMixin):
         self, query_vectors: Any, k: int, filter: Filter, candidate_rows: Any, clusters: Any, vector_field: str | None,
         unknown: Mapping[str, Any], *, with_docs: bool,
     ) -> tuple[np.ndarray, np.ndarray, list[list[Document]]]:
+        unknown = dict(unknown)
+        ef_search, nprobe = unknown.pop("ef_search", None), unknown.pop("nprobe", None)
+        for name, value in (("ef_search", ef_search), ("nprobe", nprobe)):
+            if value is not None and (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0):
+                raise InvalidParameterError(f"{name}={value!r} must be a positive integer.")
         if unknown:
-            raise InvalidParameterError(f"search got unknown options {sorted(unknown)}; it takes filter, candidate_rows, clusters, vector_field.")
+            raise InvalidParameterError(
+                f"search got unknown options {sorted(unknown)}; it takes filter, candidate_rows, clusters, vector_field, "
+                "ef_search, nprobe."
+            )
         if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k <= 0 or k > MAX_TOPK:
             raise InvalidParameterError(f"k={k!r} must be an integer in [1, {MAX_TOPK}] (Milvus's top-k limit).")
         name, dim = self._field_dim(vector_field)
@@ -139,7 +148,7 @@ class MilvusSearchMixin(MilvusRowsMixin):
             q = normalize_rows(q)
         scores = np.full((m, k), -np.inf, dtype=np.float32)
         rows = np.full((m, k), -1, dtype=np.int64)
-        params = self.spec.search_params(int(k))
+        params = self.spec.search_params(int(k), ef_search, nprobe)
         fields = DOC_FIELDS if with_docs else [ROW_FIELD]
         for start in range(0, m, QUERY_CHUNK):
             res = self.client.search(

@@ -113,3 +113,17 @@ def empty_result(m: int, k: int) -> tuple[np.ndarray, np.ndarray]:
 def filter_matches_nothing(filter: Filter) -> bool:
     """True when ``filter`` can match no document (``$in: []`` and what it implies), checked before any search."""
     return matches_nothing(as_expression(filter))
+
+
+def unique_per_row(lists: np.ndarray) -> np.ndarray:
+    """``lists`` (a, w) int64 with a label repeated within a row replaced by ``-1`` after its first
+    occurrence (a query opens each cluster once)."""
+    lists = np.asarray(lists, dtype=np.int64)
+    if lists.ndim != 2 or lists.shape[1] < 2:
+        return lists
+    order = np.argsort(lists, axis=1, kind="stable")
+    srt = np.take_along_axis(lists, order, 1)
+    dup_sorted = np.concatenate([np.zeros((len(lists), 1), bool), (srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)], 1)
+    dup = np.zeros_like(dup_sorted)
+    np.put_along_axis(dup, order, dup_sorted, 1)
+    return np.where(dup, -1, lists)

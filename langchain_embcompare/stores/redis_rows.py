@@ -231,6 +231,10 @@ class RedisRowsMixin:
         """Extra vector fields ``{name: dim}`` of this index."""
         return dict(self.spec.extra_vector_fields)  # type: ignore[attr-defined]
 
+    def field_index_kind(self, vector_field: str | None = None) -> str:
+        """Every vector field of the index has the spec's algorithm: ``"flat"`` or ``"hnsw"``."""
+        return str(self.spec.kind)  # type: ignore[attr-defined]
+
     # ------------------------------------------------------------------ older names (retrievers not yet ported)
 
     def fetch_vectors(self, ids: Sequence[str], vector_field: str = VECTOR_FIELD) -> np.ndarray:
