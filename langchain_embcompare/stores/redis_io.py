@@ -9,30 +9,45 @@ numpy arrays plus the raw document fields the store keeps for :meth:`documents_a
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import sys
 import time
+from array import array
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import redis
+from langchain_core.documents import Document
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 from redisvl.query import VectorQuery
 
 from langchain_embcompare.errors import StoreConnectionError
-from langchain_embcompare.stores.redis_schema import CONTENT_FIELD, ID_FIELD, METADATA_FIELD, ROW_FIELD
+from langchain_embcompare.stores.redis_schema import (
+    CONTENT_FIELD,
+    METADATA_FIELD,
+    ROW_FIELD,
+)
 
 __all__ = [
     "DOCKER_HINT",
+    "FAST_DOCUMENTS",
+    "HIT_FIELDS",
+    "RETURN_FIELDS",
     "UPSERT_LUA",
     "RETRYABLE",
     "call",
     "connection_error",
     "make_client",
+    "make_document",
     "parse_search_replies",
+    "raw_document",
+    "replies_to_hits",
+    "single_query_bytes",
     "redact",
     "retrying",
     "to_scores",
@@ -150,33 +165,191 @@ def to_scores(distances: np.ndarray, metric: str) -> np.ndarray:
     return s.astype(np.float32)
 
 
-_B_ROW, _B_ID, _B_CONTENT, _B_META = (f.encode() for f in (ROW_FIELD, ID_FIELD, CONTENT_FIELD, METADATA_FIELD))
+_B_ROW, _B_CONTENT, _B_META = (f.encode() for f in (ROW_FIELD, CONTENT_FIELD, METADATA_FIELD))
 _B_DIST = VectorQuery.DISTANCE_ID.encode()
+RETURN_FIELDS = (ROW_FIELD, CONTENT_FIELD, METADATA_FIELD)
+"""What a KNN query of ``search_rows`` returns besides the distance. No ``_id``: a document's key is
+``<prefix>:<id>`` and every reply carries the key, so the id is the key without ``<prefix>:`` (one field
+less to send and parse)."""
+HIT_FIELDS = (CONTENT_FIELD, METADATA_FIELD)
+"""What a KNN query of ``search_vectors`` returns besides the distance: LangChain hits need no row
+handles, so no ``_row`` either (two RESP elements less per hit: ~10 % of a single query's client time)."""
 RawDoc = tuple[bytes, bytes, bytes]
 """A stored document's raw ``(_id, content, _metadata)`` bytes."""
 
+_new = object.__new__
+_setattr = object.__setattr__
+
+
+def _document_builder() -> Callable[[str, str, dict], Document]:
+    """``build(id, page_content, metadata) -> Document`` for fields already known good (str, str, dict
+    decoded from what the store wrote), without running pydantic's validator (~5 us of a ~1 ms query
+    per document). It fills the same four slots pydantic's ``model_construct`` fills, in the validated
+    field order; checked once against ``Document(...)`` (equal, same field order, same fields set, same
+    repr and dump), else the validated constructor is used."""
+    def validated(doc_id: str, content: str, metadata: dict) -> Document:
+        return Document(id=doc_id, page_content=content, metadata=metadata)
+
+    proto = validated("id", "text", {"a": [1, "b"]})
+    order = list(proto.__dict__)
+    defaults = {f: v for f, v in proto.__dict__.items() if f not in ("id", "page_content", "metadata")}
+    fields_set = frozenset(proto.model_fields_set)
+    if (
+        order != ["id", "metadata", "page_content", "type"]
+        or defaults != {"type": "Document"}
+        or fields_set != {"id", "metadata", "page_content"}
+        or Document.__pydantic_post_init__ is not None
+        or Document.__private_attributes__
+        or Document.__pydantic_root_model__
+    ):
+        return validated
+    kind = defaults["type"]
+
+    def fast(doc_id: str, content: str, metadata: dict) -> Document:
+        doc = _new(Document)
+        _setattr(doc, "__dict__", {"id": doc_id, "metadata": metadata, "page_content": content, "type": kind})
+        _setattr(doc, "__pydantic_fields_set__", {"id", "metadata", "page_content"})
+        _setattr(doc, "__pydantic_extra__", None)
+        _setattr(doc, "__pydantic_private__", None)
+        return doc
+
+    probe = fast("id", "text", {"a": [1, "b"]})
+    same = (
+        probe == proto
+        and list(probe.__dict__) == order
+        and probe.model_fields_set == proto.model_fields_set
+        and repr(probe) == repr(proto)
+        and probe.model_dump() == proto.model_dump()
+        and probe.__pydantic_extra__ == proto.__pydantic_extra__
+        and probe.__pydantic_private__ == proto.__pydantic_private__
+    )
+    return fast if same else validated
+
+
+make_document = _document_builder()
+"""``make_document(id, page_content, metadata) -> Document``, equal to ``Document(id=..., page_content=...,
+metadata=...)``; skips validation, so only for a ``str`` id and content and a ``dict`` metadata."""
+FAST_DOCUMENTS = make_document.__name__ == "fast"
+"""True when :data:`make_document` skips validation (the installed pydantic/langchain-core passed the check)."""
+
+
+_scan_json = json.JSONDecoder().scan_once
+
+
+def _json_value(text: str) -> Any:
+    """``json.loads(text)`` for the compact JSON this store writes, in one C call (the scanner
+    ``json.loads`` runs after two Python frames); anything else goes through ``json.loads``, which
+    returns the same value or raises its usual error."""
+    try:
+        value, end = _scan_json(text, 0)
+    except StopIteration:
+        return json.loads(text)
+    return value if end == len(text) else json.loads(text)
+
+
+def raw_document(raw: RawDoc) -> Document:
+    """The ``Document`` of a stored document's raw fields (metadata JSON that is not an object goes
+    through the validated constructor, which raises)."""
+    metadata = _json_value(raw[2].decode())
+    if type(metadata) is not dict:
+        return Document(id=raw[0].decode(), page_content=raw[1].decode(), metadata=metadata)
+    return make_document(raw[0].decode(), raw[1].decode(), metadata)
+
+
+_F32 = np.dtype(np.float32)
+_HIGH_BYTE = 3 if sys.byteorder == "little" else 0
+"""Which byte of a native float32 holds its sign and the top 7 bits of its exponent."""
+
+
+def single_query_bytes(query_vectors: Any, dim: int) -> bytes | None:
+    """The wire bytes of one query vector when it is already what a float32 field takes: a float32
+    ndarray of shape (dim,) or (1, dim) whose values are all finite and below 2**127 in magnitude.
+    ``None`` for anything else (other dtypes, shapes, lists, NaN / inf, huge values), which the general
+    path converts, or refuses with its error naming the problem.
+
+    Why: a single query is ~1 ms, and the numpy validation of the general path (``as_query_matrix``)
+    costs ~30 us of it right after a reply (cold caches). Here: one ``tobytes`` and two byte searches. A
+    float32 is NaN or infinite only when its exponent bits are all ones, so its high byte (sign + top 7
+    exponent bits) is ``0x7f`` or ``0xff``; a vector with no such byte is finite (IEEE 754 binary32)."""
+    if (
+        type(query_vectors) is not np.ndarray
+        or query_vectors.size != dim
+        or query_vectors.shape[-1] != dim
+        or query_vectors.ndim > 2
+        or query_vectors.dtype != _F32
+    ):
+        return None
+    blob = query_vectors.tobytes()
+    high = blob[_HIGH_BYTE::4]
+    if b"\x7f" in high or b"\xff" in high:
+        return None
+    return blob
+
+
+def _reply_hits(reply: Any, k: int, prefix_len: int) -> list[tuple[bytes, dict[bytes, Any]]]:
+    """One FT.SEARCH reply (RESP3 map or RESP2 flat list) -> its first ``k`` hits as (id bytes, fields)."""
+    if isinstance(reply, dict):
+        return [(r[b"id"][prefix_len:], r[b"extra_attributes"]) for r in reply[b"results"][:k]]
+    return [
+        (reply[j - 1][prefix_len:], dict(zip(reply[j][::2], reply[j][1::2])))
+        for j in range(2, min(len(reply), 2 * k + 1), 2)
+    ]
+
 
 def parse_search_replies(
-    replies: list[Any], k: int, metric: str, cache: dict[int, RawDoc]
+    replies: list[Any], k: int, metric: str, cache: dict[int, RawDoc], prefix_len: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Raw FT.SEARCH KNN replies (RESP3 maps or RESP2 flat lists), one per query -> ``(scores, rows)``
     (m, k) float32 / int64, best first, padded ``-inf`` / ``-1``, scores as :func:`to_scores`. Each
     hit's raw document goes into ``cache`` (row -> :data:`RawDoc`), so the documents need no second
-    round trip."""
+    round trip. ``prefix_len``: bytes of ``<prefix>:`` before the id in each key."""
     m = len(replies)
     scores = [-math.inf] * (m * k)
     rows = [-1] * (m * k)
     l2 = metric == "l2"
     for qi, reply in enumerate(replies):
-        if isinstance(reply, dict):
-            hits = [r[b"extra_attributes"] for r in reply[b"results"]]
-        else:
-            hits = [dict(zip(reply[j][::2], reply[j][1::2])) for j in range(2, len(reply), 2)]
         base = qi * k
-        for t, f in enumerate(hits[:k]):
+        for t, (doc_id, f) in enumerate(_reply_hits(reply, k, prefix_len)):
             row = int(f[_B_ROW])
             d = float(f[_B_DIST])
             rows[base + t] = row
             scores[base + t] = -math.sqrt(d if d > 0.0 else 0.0) if l2 else 1.0 - d
-            cache[row] = (f[_B_ID], f[_B_CONTENT], f[_B_META])
+            cache[row] = (doc_id, f[_B_CONTENT], f[_B_META])
     return np.asarray(scores, dtype=np.float32).reshape(m, k), np.asarray(rows, dtype=np.int64).reshape(m, k)
+
+
+def replies_to_hits(replies: list[Any], k: int, metric: str, prefix_len: int) -> list[list[tuple[Document, float]]]:
+    """Raw FT.SEARCH KNN replies of a :data:`HIT_FIELDS` query (RESP3 maps or RESP2 flat lists), one per
+    query -> LangChain hits: per query a list of (Document, score), best first, no padding. Scores as
+    :func:`parse_search_replies` gives them (float32, rounded the same way, by ``array("f")``), so equal to
+    ``hits(*search_rows(...))``, without the numpy round trip (the hot path of ``similarity_search``). A
+    document seen twice in one call is one ``Document`` object. ``prefix_len``: bytes of ``<prefix>:``."""
+    l2 = metric == "l2"
+    memo: dict[bytes, Document] = {}
+    out: list[list[tuple[Document, float]]] = []
+    build, scan = make_document, _scan_json
+    for reply in replies:
+        if isinstance(reply, dict):
+            pairs = [(r[b"id"], r[b"extra_attributes"]) for r in reply[b"results"][:k]]
+        else:
+            pairs = [(reply[j - 1], dict(zip(reply[j][::2], reply[j][1::2]))) for j in range(2, min(len(reply), 2 * k + 1), 2)]
+        docs: list[Document] = []
+        dists: list[float] = []
+        for key, f in pairs:
+            dists.append(float(f[_B_DIST]))
+            doc = memo.get(key)
+            if doc is None:  # raw_document, inlined (one frame less per hit on the hot path)
+                text = f[_B_META].decode()
+                try:
+                    metadata, end = scan(text, 0)
+                except StopIteration:
+                    end = -1
+                if end == len(text) and type(metadata) is dict:
+                    doc = build(key[prefix_len:].decode(), f[_B_CONTENT].decode(), metadata)
+                else:
+                    doc = raw_document((key[prefix_len:], f[_B_CONTENT], f[_B_META]))
+                memo[key] = doc
+            docs.append(doc)
+        scores = [-math.sqrt(d if d > 0.0 else 0.0) for d in dists] if l2 else [1.0 - d for d in dists]
+        out.append(list(zip(docs, array("f", scores).tolist())))
+    return out

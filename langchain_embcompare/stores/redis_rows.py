@@ -6,7 +6,7 @@ one-round-trip upsert script, :data:`~.redis_io.UPSERT_LUA`) and kept when the d
 -> id. Rows are never reused (the counter survives ``delete``), so a row seen once names one document
 until it is deleted; every read checks the stored ``_row`` and raises ``KeyError`` for a stale row.
 
-Two bounded in-process caches save round trips: the raw documents of the last search replies (row ->
+Two bounded in-process caches save round trips: the raw documents of the last ``search_rows`` replies (row ->
 ``(_id, content, _metadata)`` bytes, for ``documents_at`` right after ``search_rows``) and row -> id
 (for ``vectors_at`` / ``INKEYS``). This module is the reading half of :class:`~.redis.RedisVectorStore`
 (a mixin; :mod:`~.redis_write` writes); it uses the store's ``client``, ``spec``, ``_space``, ``_call``.

@@ -2,15 +2,17 @@
 ``(scores, rows)`` arrays.
 
 One job: build the ``FT.SEARCH`` KNN query once per query shape (redisvl renders it; the arguments are
-cached, only the vector changes), send the query vectors in pipelined batches, and parse the replies
-into (m, k) arrays, keeping each hit's document for :meth:`documents_at`. A filter is translated by
+cached, already encoded, only the vector changes), send the query vectors in pipelined batches, and
+parse the replies: into (m, k) arrays for :meth:`search_rows`, keeping each hit's document for
+:meth:`documents_at`; straight into (Document, score) hits for :meth:`search_vectors` (no ``_row`` on
+the wire, no arrays in between, a single float32 query checked without numpy: the LangChain hot path,
+measured against raw redis-py by benchmarks/bench_redis.py). A filter is translated by
 :func:`~.redis_schema.filter_query` from the parsed filter tree every store reads. A mixin of
 :class:`~.redis.RedisVectorStore`, on top of its writes and row bookkeeping.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,13 +24,16 @@ from redisvl.query.filter import FilterExpression
 from langchain_embcompare.errors import InvalidParameterError
 from langchain_embcompare.filters import Filter, as_expression, matches_nothing
 from langchain_embcompare.stores.base import EmbStore, as_query_matrix, empty_result
-from langchain_embcompare.stores.redis_io import parse_search_replies
+from langchain_embcompare.stores.redis_io import (
+    HIT_FIELDS,
+    RETURN_FIELDS,
+    parse_search_replies,
+    raw_document,
+    replies_to_hits,
+    single_query_bytes,
+)
 from langchain_embcompare.stores.redis_schema import (
     CLUSTER_FIELD,
-    CONTENT_FIELD,
-    ID_FIELD,
-    METADATA_FIELD,
-    ROW_FIELD,
     VECTOR_FIELD,
     escape_tag,
     filter_query,
@@ -74,55 +79,119 @@ class RedisSearchMixin(RedisWriteMixin):
         matches nothing (``$in: []``), ``clusters=[]`` or empty ``candidate_rows`` return all padding
         without a query. Raises ``InvalidParameterError`` (k <= 0, unknown option), ``DimensionMismatchError``.
         """
+        replies, m, k = self._run_search(
+            query_vectors, k, filter, candidate_rows, clusters, vector_field, ef_search, ef_runtime, batch_size, kwargs, True
+        )
+        if replies is None:
+            return empty_result(m, k)
+        return parse_search_replies(replies, k, self.spec.metric, self._remember_docs(), self._id_offset)
+
+    def search_vectors(
+        self, query_vectors: np.ndarray, k: int = 4, filter: Filter | str = None, **kwargs: Any
+    ) -> list[list[tuple[Document, float]]]:
+        """Top ``k`` (Document, score) per query vector, best first, padding dropped: the query of
+        :meth:`search_rows` (same options, same errors) without ``_row`` in its RETURN (hits need no row
+        handles, so these replies do not fill the ``documents_at`` cache), its replies turned straight
+        into hits (:func:`~.redis_io.replies_to_hits`: no (m, k) arrays in between, no re-validation of
+        documents the store wrote itself). Equal to ``hits(*search_rows(...))``, scores included
+        (tests/test_redis_query_path.py)."""
+        if "candidate_ids" in kwargs:  # deprecated name: the general path warns and maps it
+            return EmbStore.search_vectors(self, query_vectors, k, filter, **kwargs)
+        batch_size = kwargs.pop("batch_size", 50)
+        replies, m, k = self._run_search(
+            query_vectors,
+            k,
+            filter,
+            kwargs.pop("candidate_rows", None),
+            kwargs.pop("clusters", None),
+            kwargs.pop("vector_field", None),
+            kwargs.pop("ef_search", None),
+            kwargs.pop("ef_runtime", None),
+            batch_size,
+            kwargs,
+            False,
+        )
+        if replies is None:
+            return [[] for _ in range(m)]
+        return replies_to_hits(replies, k, self.spec.metric, self._id_offset)
+
+    @property
+    def _id_offset(self) -> int:
+        """Bytes of ``<prefix>:`` in front of the document id in each key (see :data:`~.redis_io.RETURN_FIELDS`)."""
+        return len(self.spec.prefix.encode()) + 1
+
+    def _run_search(
+        self,
+        query_vectors: np.ndarray,
+        k: int,
+        filter: Filter | str,
+        candidate_rows: np.ndarray | Sequence[int] | None,
+        clusters: Sequence[int] | None,
+        vector_field: str | None,
+        ef_search: int | None,
+        ef_runtime: int | None,
+        batch_size: int,
+        kwargs: dict[str, Any],
+        with_rows: bool,
+    ) -> tuple[list[Any] | None, int, int]:
+        """Check the arguments of :meth:`search_rows`, send the queries -> ``(replies, m, k)``; ``replies``
+        is ``None`` when the answer is all padding without a query (a filter matching nothing, ...).
+        ``with_rows``: the replies carry :data:`~.redis_io.RETURN_FIELDS` (``_row`` included), else
+        :data:`~.redis_io.HIT_FIELDS`."""
         if kwargs:
             raise InvalidParameterError(f"search_rows got unknown options {sorted(kwargs)}")
         if not isinstance(k, (int, np.integer)) or k <= 0:
             raise InvalidParameterError(f"k={k} must be a positive integer")
         k = int(k)
         field = None if vector_field in (None, VECTOR_FIELD) else vector_field
-        self.check_search_args(candidate_rows, clusters, field)
+        if candidate_rows is not None or clusters is not None or field is not None:
+            self.check_search_args(candidate_rows, clusters, field)
         dim = self._space.dim if field is None else self.spec.extra_vector_fields[field]
-        q = as_query_matrix(query_vectors, dim, f"Redis index {self.spec.index_name!r} field {field or VECTOR_FIELD!r}")
-        m = len(q)
-        if not isinstance(filter, str) and matches_nothing(as_expression(filter)):
-            return empty_result(m, k)
+        blob = single_query_bytes(query_vectors, dim) if self.spec.dtype == "float32" else None
+        if blob is not None:
+            q, m = None, 1
+        else:
+            q = as_query_matrix(query_vectors, dim, f"Redis index {self.spec.index_name!r} field {field or VECTOR_FIELD!r}")
+            q = q.astype(self._dtype, copy=False)
+            m = len(q)
+        if filter is not None and not isinstance(filter, str) and matches_nothing(as_expression(filter)):
+            return None, m, k
         if clusters is not None and len(clusters) == 0:
-            return empty_result(m, k)
+            return None, m, k
         keys = None
         if candidate_rows is not None:
             ids = self._ids_of_rows(np.asarray(candidate_rows, dtype=np.int64).ravel(), strict=False)
             keys = [self._key(i) for i in ids if i is not None]
             if not keys:
-                return empty_result(m, k)
-        expr = self._filter_string(filter, clusters)
+                return None, m, k
+        expr = self._filter_string(filter, clusters) if filter is not None or clusters is not None else None
         ef = ef_search or ef_runtime or (self.spec.ef_search if self.spec.kind == "hnsw" else None)
-        head, params = self._query_template(q[0], k, expr, keys, field or VECTOR_FIELD, ef)
-        q = q.astype(self._dtype, copy=False)
-        flat = [x for kv in params.items() for x in kv]
-        vi = flat.index(VectorQuery.VECTOR_PARAM) + 1
+        template, vi = self._query_template(dim, k, expr, keys, field or VECTOR_FIELD, ef, with_rows)
+        client = self.client
 
-        def args_for(row: np.ndarray) -> list[Any]:
-            flat[vi] = row.tobytes()
-            return [*head, "PARAMS", len(flat), *flat]
+        if q is None:
+            args = template.copy()
+            args[vi] = blob
+            return self._call(lambda: [client.execute_command("FT.SEARCH", *args)]), m, k
 
         def run() -> list[Any]:
-            if m == 1:
-                return [self.client.execute_command("FT.SEARCH", *args_for(q[0]))]
             replies: list[Any] = []
+            args = template.copy()
             for start in range(0, m, batch_size):
-                with self.client.pipeline(transaction=False) as pipe:
+                with client.pipeline(transaction=False) as pipe:
                     for row in q[start : start + batch_size]:
-                        pipe.execute_command("FT.SEARCH", *args_for(row))
+                        args[vi] = row.tobytes()
+                        pipe.execute_command("FT.SEARCH", *args)
                     replies.extend(pipe.execute())
             return replies
 
-        replies = self._call(run)
-        return parse_search_replies(replies, k, self.spec.metric, self._remember_docs())
+        return self._call(run), m, k
 
     def hits(self, scores: np.ndarray, rows: np.ndarray) -> list[list[tuple[Document, float]]]:
         """:meth:`EmbStore.hits` (per query a list of (Document, score), padding dropped), built straight
-        from the documents the search replies carried (the hot path of ``similarity_search``); rows not
-        cached go through :meth:`documents_at`."""
+        from the documents the ``search_rows`` replies carried (what the retrievers call after
+        ``search_rows``; ``search_vectors`` builds its hits from its replies directly); rows not cached go
+        through :meth:`documents_at`."""
         cache, memo = self._docs, {}
         out = []
         for srow, rrow in zip(scores.tolist(), rows.tolist()):
@@ -135,23 +204,32 @@ class RedisSearchMixin(RedisWriteMixin):
                     raw = cache.get(row)
                     if raw is None:
                         return EmbStore.hits(self, scores, rows)  # type: ignore[arg-type]
-                    doc = memo[row] = Document(id=raw[0].decode(), page_content=raw[1].decode(), metadata=json.loads(raw[2]))
+                    doc = memo[row] = raw_document(raw)
                 hits.append((doc, score))
             out.append(hits)
         return out
 
     def _query_template(
-        self, row: np.ndarray, k: int, expr: str | None, keys: list[str] | None, vector_field: str, ef: int | None
-    ) -> tuple[list[Any], dict[str, Any]]:
-        """FT.SEARCH arguments built by redisvl (filter, KNN, EF_RUNTIME, INKEYS), cached per query shape:
-        only the vector changes from one query to the next."""
-        cache_key = None if keys is not None else (k, expr, vector_field, ef)
+        self,
+        dim: int,
+        k: int,
+        expr: str | None,
+        keys: list[str] | None,
+        vector_field: str,
+        ef: int | None,
+        with_rows: bool = True,
+    ) -> tuple[list[Any], int]:
+        """FT.SEARCH arguments built by redisvl (filter, KNN, EF_RUNTIME, INKEYS), cached per query shape
+        -> ``(args, i)``: the arguments after the command name, ``PARAMS`` included, strings and ints
+        already encoded as redis-py would encode them, and the position ``i`` of the query vector (the
+        only argument that changes from one query to the next; callers copy ``args`` and set it)."""
+        cache_key = None if keys is not None else (k, expr, vector_field, ef, with_rows)
         hit = self._templates.get(cache_key) if cache_key is not None else None
         if hit is None:
             template = VectorQuery(
-                row.astype(self._dtype).tobytes(),
+                np.zeros(dim, dtype=self._dtype).tobytes(),  # a placeholder: callers set the query vector
                 vector_field,
-                return_fields=[ROW_FIELD, ID_FIELD, CONTENT_FIELD, METADATA_FIELD],
+                return_fields=list(RETURN_FIELDS if with_rows else HIT_FIELDS),
                 filter_expression=None if expr is None else FilterExpression(expr),
                 dtype=self.spec.dtype,
                 num_results=k,
@@ -159,9 +237,20 @@ class RedisSearchMixin(RedisWriteMixin):
             )
             if keys is not None:
                 template.limit_ids(*keys)
-            hit = ([self.spec.index_name, *template.get_args()], dict(template.params))
+            flat = [x for kv in template.params.items() for x in kv]
+            args = [_encoded(a) for a in (self.spec.index_name, *template.get_args(), "PARAMS", len(flat), *flat)]
+            hit = (args, args.index(VectorQuery.VECTOR_PARAM.encode(), len(args) - len(flat)) + 1)
             if cache_key is not None:
                 if len(self._templates) >= 256:
                     self._templates.clear()
                 self._templates[cache_key] = hit
-        return hit[0], hit[1]
+        return hit
+
+
+def _encoded(arg: Any) -> Any:
+    """A command argument as redis-py's encoder sends it (str -> UTF-8, int -> its decimal digits)."""
+    if isinstance(arg, str):
+        return arg.encode()
+    if isinstance(arg, int) and not isinstance(arg, bool):
+        return str(arg).encode()
+    return arg
