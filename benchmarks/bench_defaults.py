@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,7 +30,7 @@ from langchain_embcompare.retrievers.cluster import ClusterPrefilterRetriever  #
 from langchain_embcompare.retrievers.funnel import MatryoshkaFunnelRetriever  # noqa: E402
 from langchain_embcompare.stores.faiss import FaissVectorStore  # noqa: E402
 
-SCIFACT = Path("/work/shared/data/beir/scifact")
+SCIFACT = Path(os.environ.get("SCIFACT_DIR", ROOT.parent / "shared" / "data" / "beir" / "scifact"))
 
 
 def main() -> None:

@@ -43,7 +43,11 @@ def main() -> None:
     exhaustive = store.as_retriever(k=10)
     full = evaluate_run(retrieve_run(exhaustive, demo.queries, k=10), demo.qrels, ["ndcg@10"])["ndcg@10"]
     print(f"\nexhaustive nDCG@10 = {full:.4f}")
-    for name, r in (("nprobe=2", fixed), ("adaptive", adaptive)):
+    calibrated = ClusterPrefilterRetriever(store=store, clusters=fixed.clusters, n_clusters=12, k=5)  # no nprobe
+    calibrated.search_batch([query])  # calibrates itself first (target recall 0.99 on pseudo-queries)
+    print(f"calibrated: {calibrated.calibration['settings']} (recall@5 {calibrated.calibration['recall']:.3f} "
+          f"on {calibrated.calibration['queries']})")
+    for name, r in (("nprobe=2", fixed), ("adaptive", adaptive), ("calibrated", calibrated)):
         r.reset_stats()
         ndcg = evaluate_run(retrieve_run(r, demo.queries, k=10), demo.qrels, ["ndcg@10"])["ndcg@10"]
         s = r.stats_summary()

@@ -30,6 +30,17 @@ variance; queries are rotated the same way. On SciFact with MiniLM a 128-d short
 not rotated already, on every store alike; a binary shortlist is never rotated by "auto" (sign bits of
 the low-variance PCA axes are noise: 95 % vs 99 % at 384 bits).
 
+**At scale the shortlist must not be a scan.** An exact shortlist over 1M vectors is itself a scan of
+1M x ``shortlist_dim`` floats; the field can instead have an approximate index (FAISS:
+``FaissIndexSpec(field_kind="hnsw" | "ivf" | "binary")``; Redis: every field of an HNSW index is HNSW;
+Milvus: the spec's index kind), searched with ``shortlist_ef_search`` / ``shortlist_nprobe`` (``None``:
+the store's default). :meth:`MatryoshkaFunnelRetriever.calibrate` chooses ``shortlist`` and that knob
+from a target recall@k on held-out queries (:mod:`~langchain_embcompare.retrievers.calibration`) and
+saves them with the retriever; ``store.field_index_kind(field)`` says which knob applies. Measured
+(``benchmarks/bench_scale.py`` -> ``benchmarks/results/scale.json``, one thread): at 1M x 384 an HNSW
+shortlist on the 128-d PCA field is many times faster than exact search at recall@10 >= 0.98, where
+the exact shortlist is ~3x.
+
 The retriever rebuilds (re-reads the vectors, rewrites the field) when the store's documents change
 (:class:`~langchain_embcompare.retrievers.snapshot.RowsSnapshot`), and
 re-writes the field when a sample of it no longer holds this retriever's small vectors (another
@@ -39,6 +50,11 @@ Example::
 
     funnel = MatryoshkaFunnelRetriever(store=store, shortlist_dim=128, shortlist=50, k=10)
     funnel.invoke("what do product managers do?")
+
+    store = FaissVectorStore(emb, field_kind="hnsw")            # an approximate shortlist index
+    funnel = MatryoshkaFunnelRetriever(store=store, shortlist_dim=128, k=10)
+    funnel.calibrate(held_out_queries, target_recall=0.98)     # sets shortlist + shortlist_ef_search
+    funnel.save("index/funnel")                                 # ... kept with the retriever
 """
 
 from __future__ import annotations
@@ -101,7 +117,9 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
     ``shortlist_dim=None`` uses the full dimension for the shortlist (with ``precision="binary"``: full
     binary codes, then float rescoring). ``vector_field`` names the store field holding the small
     vectors (default ``f"vector_{shortlist_dim}"``, ``f"vector_{shortlist_dim}_pca"`` when rotated).
-    ``filter`` is ANDed to the shortlist search. Raises ``DimensionMismatchError`` /
+    ``filter`` is ANDed to the shortlist search. ``shortlist_ef_search`` / ``shortlist_nprobe``: the
+    shortlist index's search knob (HNSW / IVF fields; ``None`` = the store's default), usually set by
+    :meth:`calibrate`, whose record is :attr:`calibration`. Raises ``DimensionMismatchError`` /
     ``InvalidParameterError`` for impossible settings and ``MissingCapabilityError`` when the store has
     no extra vector fields for a float shortlist below full dimension.
     """
