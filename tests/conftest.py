@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,9 @@ from langchain_core.embeddings import Embeddings
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# the package's disk caches (embeddings, distilled models) go to a folder of this session, never to the
+# user's home: a test must not pass because of a file an earlier run left outside the repository
+os.environ.setdefault("EMBCOMPARE_CACHE", tempfile.mkdtemp(prefix="embcompare-tests-cache-"))
 sys.path.insert(0, str(Path(__file__).parent))
 
 from redis_fixtures import *  # noqa: E402,F401,F403  (real Redis server, started by the session)

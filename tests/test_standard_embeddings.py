@@ -4,6 +4,7 @@ all-MiniLM-L6-v2, at full dimension and cut to 128: no test skipped, marked xfai
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from langchain_embcompare import MatryoshkaEmbeddings
 
 pytestmark = pytest.mark.integration  # every test here loads the real model
 
-ENV_CACHE = "/tmp/embcompare-standard-tests-cache"
+ENV_CACHE = tempfile.mkdtemp(prefix="embcompare-standard-tests-")  # a folder of this run only
 
 
 class _Params:

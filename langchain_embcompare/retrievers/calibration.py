@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -39,7 +40,7 @@ from langchain_embcompare.errors import EmptyInputError, InvalidParameterError
 from langchain_embcompare.stores.base import EmbStore, normalize_rows
 from langchain_embcompare.stores.ops import exact_scores
 
-__all__ = ["PSEUDO_QUERY_MARGIN", "Calibration", "HeldOut", "cloze_queries", "effective_target", "exact_top_k", "held_out_queries", "prefix_recall", "recall_at_k", "time_per_query"]
+__all__ = ["MAX_SHORTLIST", "PSEUDO_QUERY_MARGIN", "Calibration", "HeldOut", "calibrate_clusters", "calibrate_funnel", "cloze_queries", "effective_target", "exact_top_k", "held_out_queries", "prefix_recall", "recall_at_k", "time_per_query"]
 
 PSEUDO_QUERY_MARGIN = 4.0  # miss-rate divisor for pseudo-queries (see the module docstring)
 _CORPUS_CHUNK = 131_072  # rows scored at a time by the exact scan (bounds the (m, chunk) score matrix)
@@ -233,3 +234,162 @@ def time_per_query(fn: Callable[[], Any], m: int, repeats: int = 2) -> float:
         fn()
         best = min(best, time.perf_counter() - t)
     return 1000 * best / max(1, m)
+
+
+# --------------------------------------------------------------------------- the two retrievers' calibrations
+
+MAX_SHORTLIST = 16_384  # the longest shortlist a funnel calibration tries (Milvus's top-k limit)
+
+
+def calibrate_funnel(
+    funnel: Any, queries: Sequence[str] | np.ndarray | None, *, target_recall: float, k: int | None, n_queries: int,
+    shortlists: Sequence[int] | None, index_params: Sequence[int] | None, seed: int,
+) -> Calibration:
+    """:meth:`MatryoshkaFunnelRetriever.calibrate` (its docstring), on ``funnel``."""
+    if not 0 < target_recall <= 1:
+        raise InvalidParameterError(f"target_recall={target_recall} must be a fraction in (0, 1], e.g. 0.98.")
+    k = int(k or funnel.k)
+    held = held_out_queries(funnel.store, queries, n_queries, seed)
+    goal = effective_target(target_recall, held)
+    q = funnel._queries(held.vectors)
+    rows = funnel._ensure_built()
+    truth = exact_top_k(funnel.store, HeldOut(q, held.own_rows), k)
+    n = len(rows)
+    lengths = sorted({min(n, max(k, int(x))) for x in (shortlists or [k * f for f in (2, 3, 5, 10, 20, 50, 100)])})
+    lengths = [L for L in lengths if L <= MAX_SHORTLIST] or [min(n, MAX_SHORTLIST)]
+    kind = funnel.shortlist_index_kind
+    knob = {"hnsw": "ef_search", "binary": "ef_search", "ivf": "nprobe"}.get(kind)
+    params: list[int | None] = [None]
+    if knob == "ef_search":
+        params = list(index_params or [16, 32, 64, 128, 256, 512, 1024, 2048])
+    elif knob == "nprobe":
+        params = list(index_params or [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
+    own = held.own_rows
+    tried: list[dict[str, Any]] = []
+    candidates: list[tuple[int, int | None, float]] = []
+    for p in sorted(params, key=lambda v: -1 if v is None else v):
+        usable = [L for L in lengths if knob != "ef_search" or L <= max(p or 0, k)] or [min(lengths)]
+        n_short = max(usable) + (own is not None)
+        cand = funnel._shortlist(q, n_short, None, p if knob == "ef_search" else None, p if knob == "nprobe" else None, rows)
+        if own is not None:  # a document finds itself first: drop it, as the truth does
+            cand = np.where(cand == own[:, None], -2, cand)
+            cand = np.take_along_axis(cand, np.argsort(cand == -2, axis=1, kind="stable"), 1)[:, : n_short - 1]
+            cand = np.where(cand == -2, -1, cand)
+        rec = prefix_recall(cand, truth, usable)
+        for L, r in zip(usable, rec):
+            tried.append({"shortlist": L, **({knob: p} if knob else {}), "recall": round(r, 5)})
+        ok = [L for L, r in zip(usable, rec) if r >= goal]
+        if ok:
+            candidates.append((ok[0], p, rec[usable.index(ok[0])]))
+            if ok[0] == min(lengths):
+                break  # a larger ef_search / nprobe only costs more
+    met = bool(candidates)
+    if not met:
+        best = max(tried, key=lambda t: (t["recall"], -t["shortlist"]))
+        candidates = [(best["shortlist"], best.get(knob) if knob else None, best["recall"])]
+    timed = []
+    for L, p, r in candidates:
+        knobs = {"ef_search": p if knob == "ef_search" else None, "nprobe": p if knob == "nprobe" else None}
+        ms = time_per_query(lambda: funnel._rescore(q, funnel._shortlist(q, L, None, knobs["ef_search"], knobs["nprobe"], rows), k), len(q))
+        timed.append((ms, L, p, r))
+        for t in tried:
+            if t["shortlist"] == L and t.get(knob) == p:
+                t["ms_per_query"] = round(ms, 4)
+    ms, L, p, r = min(timed, key=lambda t: (t[0], t[1]))
+    funnel.shortlist = max(L, funnel.k)
+    funnel.shortlist_ef_search = p if knob == "ef_search" else None
+    funnel.shortlist_nprobe = p if knob == "nprobe" else None
+    settings = {"shortlist": funnel.shortlist, **({knob: p} if knob else {}), "index_kind": kind}
+    cal = Calibration(target_recall=target_recall, k=k, effective_target=round(goal, 6), n_queries=len(q), queries=held.source, settings=settings,
+                      recall=round(r, 5), met=met, ms_per_query=round(ms, 4), tried=tried)
+    funnel.calibration = cal.to_dict()
+    if not met:
+        warnings.warn(
+            f"Funnel calibration: no setting tried reached recall@{k} {goal:.4f}; kept {settings} at recall "
+            f"{r:.4f}. Try a larger shortlist_dim, larger shortlists= / index_params=, or a flat shortlist field.",
+            UserWarning, stacklevel=2,
+        )
+    return cal
+
+
+def calibrate_clusters(
+    cluster: Any, queries: Sequence[str] | np.ndarray | None, *, target_recall: float, k: int | None, n_queries: int,
+    mode: str, tails: Sequence[float], seed: int,
+) -> Calibration:
+    """:meth:`ClusterPrefilterRetriever.calibrate` (its docstring), on ``cluster``."""
+    if mode not in ("auto", "fixed", "adaptive"):
+        raise InvalidParameterError(f"mode={mode!r} is not supported; use 'auto', 'fixed' or 'adaptive'.")
+    if not 0 < target_recall <= 1:
+        raise InvalidParameterError(f"target_recall={target_recall} must be a fraction in (0, 1], e.g. 0.98.")
+    cluster.nprobe, cluster.adaptive = cluster.nprobe or 1, False  # a fixed setting while measuring
+    cluster._ready()
+    k = int(k or cluster.k)
+    model = cluster._model()
+    held = held_out_queries(cluster.store, queries, n_queries, seed)
+    goal = effective_target(target_recall, held)
+    q = held.vectors
+    truth = exact_top_k(cluster.store, held, k)
+    kc = model.n_clusters
+    extra = held.own_rows is not None
+
+    def measure(settings: dict[str, Any]) -> float:
+        cluster.nprobe, cluster.adaptive = settings["nprobe"], settings["adaptive"]
+        cluster.tail = settings.get("tail", cluster.tail)
+        cluster.max_clusters = None
+        rows = cluster.search_rows(q, k=k + extra)[1]
+        if extra:
+            rows = np.where(rows == held.own_rows[:, None], -1, rows)
+        return recall_at_k(rows, truth)
+
+    tried: list[dict[str, Any]] = []
+    chosen: list[tuple[dict[str, Any], float]] = []
+    if mode in ("auto", "fixed"):
+        valid = truth >= 0
+        labels = cluster._labels_of(np.where(valid, truth, 0))
+        order = np.argsort(-(q @ model.centroids.T), axis=1, kind="stable")
+        rank = np.empty_like(order)
+        np.put_along_axis(rank, order, np.broadcast_to(np.arange(kc), order.shape).copy(), 1)
+        need = np.sort(np.take_along_axis(rank, labels, 1)[valid] + 1)  # clusters to open per neighbour
+        total = max(1, len(need))
+        nprobe = int(need[max(0, int(np.ceil(goal * total)) - 1)]) if len(need) else 1
+        for p in sorted({*[2 ** i for i in range(int(np.log2(kc)) + 1)], nprobe}):
+            if p <= kc:
+                tried.append({"nprobe": p, "adaptive": False, "predicted_recall": round(float((need <= p).sum() / total), 5)})
+        fixed = {"nprobe": nprobe, "adaptive": False}
+        rec = measure(fixed)
+        while rec < goal and fixed["nprobe"] < kc:  # the store's own index is approximate: open more
+            fixed["nprobe"] = min(kc, int(np.ceil(fixed["nprobe"] * 1.25)))
+            rec = measure(fixed)
+        chosen.append((fixed, rec))
+    if mode in ("auto", "adaptive"):
+        best: tuple[dict[str, Any], float] | None = None
+        for tail in sorted(tails):
+            setting = {"nprobe": 1, "adaptive": True, "tail": float(tail)}
+            rec = measure(setting)
+            tried.append({**setting, "recall": round(rec, 5)})
+            best = (setting, rec) if best is None or rec > best[1] else best
+            if rec >= goal:
+                break
+        assert best is not None
+        chosen.append(best)
+    timed = []
+    for setting, rec in chosen:
+        measure(setting)
+        ms = time_per_query(lambda: cluster.search_rows(q, k=k), len(q))
+        timed.append((rec < goal, ms, setting, rec))
+        for t in tried:
+            if all(t.get(key) == value for key, value in setting.items()):
+                t.update(recall=round(rec, 5), ms_per_query=round(ms, 4))
+    _, ms, setting, rec = min(timed, key=lambda t: (t[0], t[1]))  # reaching the goal first, then faster
+    measure(setting)
+    cluster.last_stats, cluster.stats_history = [], []
+    cal = Calibration(target_recall=target_recall, k=k, effective_target=round(goal, 6), n_queries=len(q),
+                      queries=held.source, settings={**setting, "n_clusters": kc}, recall=round(rec, 5),
+                      met=rec >= goal, ms_per_query=round(ms, 4), tried=tried)
+    cluster.calibration = cal.to_dict()
+    if not cal.met:
+        warnings.warn(
+            f"Cluster calibration: the best setting {setting} reached recall@{k} {rec:.4f} < {goal:.4f} (the "
+            "store's own index may be approximate: raise its ef_search / nprobe).", UserWarning, stacklevel=2,
+        )
+    return cal

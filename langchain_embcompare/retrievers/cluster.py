@@ -51,7 +51,6 @@ Example::
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -61,14 +60,7 @@ from langchain_core.documents import Document
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from langchain_embcompare.errors import DimensionMismatchError, EmptyInputError, InvalidParameterError, MissingCapabilityError
-from langchain_embcompare.retrievers.calibration import (
-    Calibration,
-    effective_target,
-    exact_top_k,
-    held_out_queries,
-    recall_at_k,
-    time_per_query,
-)
+from langchain_embcompare.retrievers.calibration import Calibration, calibrate_clusters
 from langchain_embcompare.retrievers.clustering import (
     ClusterModel,
     StaleClustersError,
@@ -369,82 +361,7 @@ class ClusterPrefilterRetriever(BatchRetriever):
         ``met`` is ``False`` and a ``UserWarning`` says so. Raises ``InvalidParameterError`` (target
         outside (0, 1], unknown mode), ``EmptyInputError`` (empty store).
         """
-        if mode not in ("auto", "fixed", "adaptive"):
-            raise InvalidParameterError(f"mode={mode!r} is not supported; use 'auto', 'fixed' or 'adaptive'.")
-        if not 0 < target_recall <= 1:
-            raise InvalidParameterError(f"target_recall={target_recall} must be a fraction in (0, 1], e.g. 0.98.")
-        self.nprobe, self.adaptive = self.nprobe or 1, False  # a fixed setting while measuring
-        self._ready()
-        k = int(k or self.k)
-        model = self._model()
-        held = held_out_queries(self.store, queries, n_queries, seed)
-        goal = effective_target(target_recall, held)
-        q = held.vectors
-        truth = exact_top_k(self.store, held, k)
-        kc = model.n_clusters
-        extra = held.own_rows is not None
-
-        def measure(settings: dict[str, Any]) -> float:
-            self.nprobe, self.adaptive = settings["nprobe"], settings["adaptive"]
-            self.tail = settings.get("tail", self.tail)
-            self.max_clusters = None
-            rows = self.search_rows(q, k=k + extra)[1]
-            if extra:
-                rows = np.where(rows == held.own_rows[:, None], -1, rows)
-            return recall_at_k(rows, truth)
-
-        tried: list[dict[str, Any]] = []
-        chosen: list[tuple[dict[str, Any], float]] = []
-        if mode in ("auto", "fixed"):
-            valid = truth >= 0
-            labels = self._labels_of(np.where(valid, truth, 0))
-            order = np.argsort(-(q @ model.centroids.T), axis=1, kind="stable")
-            rank = np.empty_like(order)
-            np.put_along_axis(rank, order, np.broadcast_to(np.arange(kc), order.shape).copy(), 1)
-            need = np.sort(np.take_along_axis(rank, labels, 1)[valid] + 1)  # clusters to open per neighbour
-            total = max(1, len(need))
-            nprobe = int(need[max(0, int(np.ceil(goal * total)) - 1)]) if len(need) else 1
-            for p in sorted({*[2 ** i for i in range(int(np.log2(kc)) + 1)], nprobe}):
-                if p <= kc:
-                    tried.append({"nprobe": p, "adaptive": False, "predicted_recall": round(float((need <= p).sum() / total), 5)})
-            fixed = {"nprobe": nprobe, "adaptive": False}
-            rec = measure(fixed)
-            while rec < goal and fixed["nprobe"] < kc:  # the store's own index is approximate: open more
-                fixed["nprobe"] = min(kc, int(np.ceil(fixed["nprobe"] * 1.25)))
-                rec = measure(fixed)
-            chosen.append((fixed, rec))
-        if mode in ("auto", "adaptive"):
-            best: tuple[dict[str, Any], float] | None = None
-            for tail in sorted(tails):
-                setting = {"nprobe": 1, "adaptive": True, "tail": float(tail)}
-                rec = measure(setting)
-                tried.append({**setting, "recall": round(rec, 5)})
-                best = (setting, rec) if best is None or rec > best[1] else best
-                if rec >= goal:
-                    break
-            assert best is not None
-            chosen.append(best)
-        timed = []
-        for setting, rec in chosen:
-            measure(setting)
-            ms = time_per_query(lambda: self.search_rows(q, k=k), len(q))
-            timed.append((rec < goal, ms, setting, rec))
-            for t in tried:
-                if all(t.get(key) == value for key, value in setting.items()):
-                    t.update(recall=round(rec, 5), ms_per_query=round(ms, 4))
-        _, ms, setting, rec = min(timed, key=lambda t: (t[0], t[1]))  # reaching the goal first, then faster
-        measure(setting)
-        self.last_stats, self.stats_history = [], []
-        cal = Calibration(target_recall=target_recall, k=k, effective_target=round(goal, 6), n_queries=len(q),
-                          queries=held.source, settings={**setting, "n_clusters": kc}, recall=round(rec, 5),
-                          met=rec >= goal, ms_per_query=round(ms, 4), tried=tried)
-        self.calibration = cal.to_dict()
-        if not cal.met:
-            warnings.warn(
-                f"Cluster calibration: the best setting {setting} reached recall@{k} {rec:.4f} < {goal:.4f} (the "
-                "store's own index may be approximate: raise its ef_search / nprobe).", UserWarning, stacklevel=2,
-            )
-        return cal
+        return calibrate_clusters(self, queries, target_recall=target_recall, k=k, n_queries=n_queries, mode=mode, tails=tails, seed=seed)
 
     # ------------------------------------------------------------------ cluster selection
 

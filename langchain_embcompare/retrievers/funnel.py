@@ -51,8 +51,8 @@ Example::
     funnel = MatryoshkaFunnelRetriever(store=store, shortlist_dim=128, shortlist=50, k=10)
     funnel.invoke("what do product managers do?")
 
-    store = FaissVectorStore(emb, field_kind="hnsw")            # an approximate shortlist index
-    funnel = MatryoshkaFunnelRetriever(store=store, shortlist_dim=128, k=10)
+    # a store whose shortlist field has an approximate index (on FAISS: field_kind="hnsw")
+    funnel = MatryoshkaFunnelRetriever(store=ann_store, shortlist_dim=128, k=10)
     funnel.calibrate(held_out_queries, target_recall=0.98)     # sets shortlist + shortlist_ef_search
     funnel.save("index/funnel")                                 # ... kept with the retriever
 """
@@ -60,7 +60,6 @@ Example::
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -73,15 +72,7 @@ from pydantic import ConfigDict, PrivateAttr
 from langchain_embcompare.errors import DimensionMismatchError, EmptyInputError, InvalidParameterError, MissingCapabilityError
 from langchain_embcompare.filters import as_expression, evaluate_filter
 from langchain_embcompare.matryoshka import PCARotation
-from langchain_embcompare.retrievers.calibration import (
-    Calibration,
-    HeldOut,
-    effective_target,
-    exact_top_k,
-    held_out_queries,
-    prefix_recall,
-    time_per_query,
-)
+from langchain_embcompare.retrievers.calibration import Calibration, calibrate_funnel
 from langchain_embcompare.retrievers.clustering import few_threads
 from langchain_embcompare.retrievers.snapshot import RowsSnapshot
 from langchain_embcompare.stores.base import (
@@ -96,7 +87,6 @@ from langchain_embcompare.stores.base import (
 __all__ = ["MatryoshkaFunnelRetriever", "binary_codes", "prefix_normalize", "rescore"]
 
 _FIELD_SAMPLE = 8  # rows of the shortlist field re-checked on every search
-_MAX_SHORTLIST = 16_384  # the largest shortlist a calibration tries (Milvus's top-k limit)
 
 
 def prefix_normalize(vectors: np.ndarray, dim: int) -> np.ndarray:
@@ -384,70 +374,7 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
         ``False`` and a ``UserWarning`` names the recall reached. Raises ``InvalidParameterError`` for a
         target outside (0, 1], ``EmptyInputError`` for an empty store.
         """
-        if not 0 < target_recall <= 1:
-            raise InvalidParameterError(f"target_recall={target_recall} must be a fraction in (0, 1], e.g. 0.98.")
-        k = int(k or self.k)
-        held = held_out_queries(self.store, queries, n_queries, seed)
-        goal = effective_target(target_recall, held)
-        q = self._queries(held.vectors)
-        rows = self._ensure_built()
-        truth = exact_top_k(self.store, HeldOut(q, held.own_rows), k)
-        n = len(rows)
-        lengths = sorted({min(n, max(k, int(x))) for x in (shortlists or [k * f for f in (2, 3, 5, 10, 20, 50, 100)])})
-        lengths = [L for L in lengths if L <= _MAX_SHORTLIST] or [min(n, _MAX_SHORTLIST)]
-        kind = self.shortlist_index_kind
-        knob = {"hnsw": "ef_search", "binary": "ef_search", "ivf": "nprobe"}.get(kind)
-        params: list[int | None] = [None]
-        if knob == "ef_search":
-            params = list(index_params or [16, 32, 64, 128, 256, 512, 1024, 2048])
-        elif knob == "nprobe":
-            params = list(index_params or [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
-        own = held.own_rows
-        tried: list[dict[str, Any]] = []
-        candidates: list[tuple[int, int | None, float]] = []
-        for p in sorted(params, key=lambda v: -1 if v is None else v):
-            usable = [L for L in lengths if knob != "ef_search" or L <= max(p or 0, k)] or [min(lengths)]
-            n_short = max(usable) + (own is not None)
-            cand = self._shortlist(q, n_short, None, p if knob == "ef_search" else None, p if knob == "nprobe" else None, rows)
-            if own is not None:  # a document finds itself first: drop it, as the truth does
-                cand = np.where(cand == own[:, None], -2, cand)
-                cand = np.take_along_axis(cand, np.argsort(cand == -2, axis=1, kind="stable"), 1)[:, : n_short - 1]
-                cand = np.where(cand == -2, -1, cand)
-            rec = prefix_recall(cand, truth, usable)
-            for L, r in zip(usable, rec):
-                tried.append({"shortlist": L, **({knob: p} if knob else {}), "recall": round(r, 5)})
-            ok = [L for L, r in zip(usable, rec) if r >= goal]
-            if ok:
-                candidates.append((ok[0], p, rec[usable.index(ok[0])]))
-                if ok[0] == min(lengths):
-                    break  # a larger ef_search / nprobe only costs more
-        met = bool(candidates)
-        if not met:
-            best = max(tried, key=lambda t: (t["recall"], -t["shortlist"]))
-            candidates = [(best["shortlist"], best.get(knob) if knob else None, best["recall"])]
-        timed = []
-        for L, p, r in candidates:
-            knobs = {"ef_search": p if knob == "ef_search" else None, "nprobe": p if knob == "nprobe" else None}
-            ms = time_per_query(lambda: self._rescore(q, self._shortlist(q, L, None, knobs["ef_search"], knobs["nprobe"], rows), k), len(q))
-            timed.append((ms, L, p, r))
-            for t in tried:
-                if t["shortlist"] == L and t.get(knob) == p:
-                    t["ms_per_query"] = round(ms, 4)
-        ms, L, p, r = min(timed, key=lambda t: (t[0], t[1]))
-        self.shortlist = max(L, self.k)
-        self.shortlist_ef_search = p if knob == "ef_search" else None
-        self.shortlist_nprobe = p if knob == "nprobe" else None
-        settings = {"shortlist": self.shortlist, **({knob: p} if knob else {}), "index_kind": kind}
-        cal = Calibration(target_recall=target_recall, k=k, effective_target=round(goal, 6), n_queries=len(q), queries=held.source, settings=settings,
-                          recall=round(r, 5), met=met, ms_per_query=round(ms, 4), tried=tried)
-        self.calibration = cal.to_dict()
-        if not met:
-            warnings.warn(
-                f"Funnel calibration: no setting tried reached recall@{k} {goal:.4f}; kept {settings} at recall "
-                f"{r:.4f}. Try a larger shortlist_dim, larger shortlists= / index_params=, or a flat shortlist field.",
-                UserWarning, stacklevel=2,
-            )
-        return cal
+        return calibrate_funnel(self, queries, target_recall=target_recall, k=k, n_queries=n_queries, shortlists=shortlists, index_params=index_params, seed=seed)
 
     search_vectors_raw = search_rows  # the old name (the benchmarks' zero-copy path)
 

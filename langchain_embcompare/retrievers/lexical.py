@@ -49,7 +49,7 @@ import numpy as np
 from langchain_core.documents import Document
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from langchain_embcompare.errors import EmptyInputError, InvalidParameterError
+from langchain_embcompare.errors import EmptyInputError, InvalidParameterError, MissingCapabilityError
 from langchain_embcompare.retrievers.vector import BatchRetriever
 
 __all__ = [
@@ -516,7 +516,15 @@ class RedisFullTextRetriever(BatchRetriever):
 
     @classmethod
     def from_store(cls, store: Any, **kwargs: Any) -> RedisFullTextRetriever:
-        """From a :class:`RedisVectorStore` (its index must full-text index ``content``)."""
+        """From a store with the ``"full_text"`` capability (a Redis index that full-text indexes
+        ``content``, reached through ``store.client`` and ``store.spec.index_name``). Raises
+        ``MissingCapabilityError`` for a store without it, ``InvalidParameterError`` for an index built
+        without its full-text field."""
+        if "full_text" not in getattr(store, "capabilities", ()):
+            raise MissingCapabilityError(
+                f"{type(store).__name__} has no full-text engine (capability 'full_text'); use "
+                "BM25Retriever.from_documents (bm25s, in process) instead."
+            )
         spec = getattr(store, "spec", None)
         if spec is not None and getattr(spec, "index_content", True) is False:
             raise InvalidParameterError(
@@ -556,10 +564,10 @@ def lexical_retriever_for(store: Any, engine: str = "auto", **kwargs: Any) -> Ba
     BM25 settings for bm25s, ``scorer`` for Redis)."""
     if engine not in ("auto", "bm25s", "redis"):
         raise InvalidParameterError(f"engine={engine!r}: use 'auto', 'bm25s' or 'redis'.")
-    is_redis = hasattr(store, "client") and hasattr(getattr(store, "spec", None), "index_name") and type(store).__name__.startswith("Redis")
-    if engine == "redis" or (engine == "auto" and is_redis):
-        if not is_redis:
-            raise InvalidParameterError(f"engine='redis' needs a Redis store, got {type(store).__name__}.")
+    full_text = "full_text" in getattr(store, "capabilities", ())  # the store protocol says it, not the class name
+    if engine == "redis" or (engine == "auto" and full_text):
+        if not full_text:
+            raise InvalidParameterError(f"engine='redis' needs a store with a full-text engine (Redis), got {type(store).__name__}.")
         redis_kw = {k: v for k, v in kwargs.items() if k in ("k", "scorer", "settings")}
         return RedisFullTextRetriever.from_store(store, **redis_kw)
     docs = getattr(store, "documents", None)

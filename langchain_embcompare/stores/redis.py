@@ -98,7 +98,7 @@ class RedisVectorStore(RedisSearchMixin, EmbStore):
     ``connect_timeout`` in seconds. Raises ``StoreConnectionError`` (URL redacted) when unreachable.
     """
 
-    capabilities = frozenset({"candidate_rows", "clusters", "vector_fields"})
+    capabilities = frozenset({"candidate_rows", "clusters", "vector_fields", "full_text"})
 
     def __init__(
         self,
