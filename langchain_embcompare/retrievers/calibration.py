@@ -307,7 +307,7 @@ def calibrate_funnel(
         warnings.warn(
             f"Funnel calibration: no setting tried reached recall@{k} {goal:.4f}; kept {settings} at recall "
             f"{r:.4f}. Try a larger shortlist_dim, larger shortlists= / index_params=, or a flat shortlist field.",
-            UserWarning, stacklevel=2,
+            UserWarning, stacklevel=3,
         )
     return cal
 
@@ -390,6 +390,6 @@ def calibrate_clusters(
     if not cal.met:
         warnings.warn(
             f"Cluster calibration: the best setting {setting} reached recall@{k} {rec:.4f} < {goal:.4f} (the "
-            "store's own index may be approximate: raise its ef_search / nprobe).", UserWarning, stacklevel=2,
+            "store's own index may be approximate: raise its ef_search / nprobe).", UserWarning, stacklevel=3,
         )
     return cal
