@@ -39,8 +39,32 @@ class InvalidParameterError(EmbCompareError, ValueError):
     """A parameter outside its valid range (dim <= 0, nprobe > clusters, ...)."""
 
 
+class InvalidDocumentError(EmbCompareError, ValueError):
+    """One or more documents hold a value no store can keep exactly (a lone UTF-16 surrogate, NaN, a
+    set, bytes, a datetime, an integer beyond int64, a non-string metadata key): the whole batch is
+    refused at add time, before anything is embedded or written.
+
+    ``failures`` maps each bad document's id to the reason, which names the field
+    (``page_content``, ``id``, ``metadata['year']``, ``metadata['a'][0]``). The rules:
+    ``docs/concepts/input-rules.md``.
+    """
+
+    def __init__(self, message: str, failures: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.failures = dict(failures or {})
+
+
 class StoreConnectionError(EmbCompareError, ConnectionError):
     """A vector store server (Redis) cannot be reached."""
+
+
+class StoreTimeoutError(StoreConnectionError, TimeoutError):
+    """A store query ran past its time limit, so its answer would be incomplete.
+
+    Raised instead of returning the partial result: RediSearch's default (``TIMEOUT 500`` ms with
+    ``ON_TIMEOUT RETURN``) answers a query that runs too long with whatever it has found so far and
+    only a warning, which a loaded server turns into a plausible wrong top-k.
+    """
 
 
 class SchemaMismatchError(EmbCompareError, ValueError):
@@ -56,16 +80,28 @@ class ModalityMismatchError(EmbCompareError, ValueError):
     """A query of one modality (text) met an index or model of another (images) that cannot compare them."""
 
 
-class ImageLoadError(EmbCompareError, ValueError):
-    """One or more image inputs cannot be read (missing file, corrupt or non-image data, unreachable URI).
+class MediaLoadError(EmbCompareError, ValueError):
+    """One or more media inputs (images, audio, video) cannot be read (missing file, corrupt data, unreachable URI).
 
     ``failures`` maps each bad input (path or URI, as given) to the reason; the whole batch is refused,
-    so nothing of it is embedded or indexed.
+    so nothing of it is embedded or indexed. Each modality raises its own subclass.
     """
 
     def __init__(self, message: str, failures: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.failures = dict(failures or {})
+
+
+class ImageLoadError(MediaLoadError):
+    """One or more image inputs cannot be read (missing file, corrupt or non-image data, unreachable URI)."""
+
+
+class AudioLoadError(MediaLoadError):
+    """One or more audio inputs cannot be read (missing file, undecodable data, no speech left after trimming)."""
+
+
+class VideoLoadError(MediaLoadError):
+    """One or more video inputs cannot be read (missing file, undecodable stream, no frame in the asked time range)."""
 
 
 class DatasetFormatError(EmbCompareError, ValueError):
@@ -94,10 +130,14 @@ __all__ = [
     "InvalidVectorError",
     "MissingVectorError",
     "InvalidParameterError",
+    "InvalidDocumentError",
     "StoreConnectionError",
     "SchemaMismatchError",
     "ModalityMismatchError",
+    "MediaLoadError",
     "ImageLoadError",
+    "AudioLoadError",
+    "VideoLoadError",
     "DatasetFormatError",
     "MissingLabelsError",
     "MetricCutoffError",

@@ -19,7 +19,10 @@ Rules, the same on every store (the parity test in ``tests/test_filter_parity.py
 * ``{"f": {"$in": []}}`` matches no document; ``{"f": {"$nin": []}}`` excludes none. A filter that
   can match nothing short-circuits to an empty result before any search.
 * NUMERIC ranges compare numbers (a missing or non-numeric value never matches). TEXT (``$like``,
-  ``Text % "..."``) matches whole words, case-insensitively; ``word*`` is a prefix.
+  ``Text % "..."``) matches whole words (:func:`words`: runs of letters, digits and ``_``,
+  lower-cased; no stemming, no stopwords: ``"to be"`` matches exactly the values holding both words);
+  several words must all be present, ``Text == "..."`` is a phrase (the words adjacent, in order);
+  ``word*`` is a prefix. A text filter without any word (``"!!"``) is refused.
 """
 
 from __future__ import annotations
@@ -172,6 +175,22 @@ _MISSING = re.compile(r"^ismissing\(@(?P<f>[\w.$-]+)\)$")
 _WORD = re.compile(r"\w+")
 
 
+def words(text: str) -> list[str]:
+    """The words a TEXT filter matches: maximal runs of Unicode word characters (letters, digits,
+    ``_``; Python's ``\\w``) of ``text.lower()``, in order. Everything else separates words
+    (punctuation, spaces, newlines, emoji, combining marks). No stemming and no stopwords: ``"to be"``
+    is two words. Every store matches these words exactly (Redis indexes its text fields as these
+    words, space-joined: :func:`~langchain_embcompare.stores.redis_schema.field_value`).
+
+    Args:
+        text: any string.
+
+    Returns:
+        The lower-cased words, in order (``[]`` when ``text`` has none).
+    """
+    return _WORD.findall(text.lower())
+
+
 def _unescape(s: str) -> str:
     return re.sub(r"\\(.)", r"\1", s)
 
@@ -203,14 +222,37 @@ def parse_leaf(query: str) -> Leaf:
         hi, hi_ex = _number(m["hi"])
         return Leaf("num", m["f"], lo=lo, hi=hi, lo_exclusive=lo_ex, hi_exclusive=hi_ex, negate=negate)
     if m := _TEXT_PHRASE.match(q):
-        return Leaf("phrase", m["f"], values=tuple(_WORD.findall(m["v"].lower())), negate=negate)
+        return Leaf("phrase", m["f"], values=_text_words(m["v"], query), negate=negate)
     if m := _TEXT_TERMS.match(q):
-        alts = tuple(tuple(t.strip("%").lower() for t in a.split()) for a in m["v"].split("|"))
+        alts = tuple(
+            tuple(w for t in a.split() for w in _term_words(t.strip("%"), query)) for a in m["v"].split("|")
+        )
+        if any(not a for a in alts):
+            _text_words("", query)  # raises: an alternative without a word
         return Leaf("terms", m["f"], alternatives=alts, negate=negate)
     raise InvalidParameterError(
         f"The filter {query!r} is outside what every store can run; use Tag, Num or Text filters "
         "(==, !=, <, >, between, %) combined with & and |."
     )
+
+
+def _text_words(text: str, query: str) -> tuple[str, ...]:
+    found = tuple(words(_unescape(text)))
+    if not found:
+        raise InvalidParameterError(
+            f"The text filter {query!r} holds no word (letters or digits) to match; a text filter matches "
+            "whole words (filters.words), so give it at least one."
+        )
+    return found
+
+
+def _term_words(term: str, query: str) -> list[str]:
+    """A query term's words; a trailing ``*`` (prefix) stays on its last word."""
+    prefix = term.endswith("*")
+    found = list(_text_words(term[:-1] if prefix else term, query)) if term.rstrip("*") else []
+    if prefix and found:
+        found[-1] += "*"
+    return found
 
 
 def filter_tree(filter: Filter) -> Node | Leaf | None:
@@ -239,10 +281,15 @@ def tag_values(value: Any) -> set[str]:
     return {str(i).strip().lower() for i in items}
 
 
-def _term_match(term: str, words: set[str]) -> bool:
+def _term_match(term: str, found: set[str]) -> bool:
     if term.endswith("*"):
-        return any(w.startswith(term[:-1]) for w in words)
-    return term in words
+        return any(w.startswith(term[:-1]) for w in found)
+    return term in found
+
+
+def _text(value: Any) -> str:
+    """A metadata value as the text a TEXT filter reads (``None`` / absent: no text)."""
+    return "" if value is None else str(value)
 
 
 def _as_float(v: Any) -> float:
@@ -271,12 +318,10 @@ def _leaf_mask(leaf: Leaf, metadatas: Sequence[Mapping[str, Any]]) -> np.ndarray
             hi_ok = vals < leaf.hi if leaf.hi_exclusive else vals <= leaf.hi
         mask = lo_ok & hi_ok & ~np.isnan(vals)
     elif leaf.kind == "phrase":
-        phrase = " ".join(leaf.values)
-        mask = np.fromiter(
-            (phrase in " ".join(_WORD.findall(str(md.get(f, "")).lower())) for md in metadatas), bool, n
-        )
+        phrase = " " + " ".join(leaf.values) + " "  # whole words: "neural net" is not in "neural networks"
+        mask = np.fromiter((phrase in " " + " ".join(words(_text(md.get(f)))) + " " for md in metadatas), bool, n)
     else:  # terms
-        word_sets = [set(_WORD.findall(str(md.get(f, "")).lower())) for md in metadatas]
+        word_sets = [set(words(_text(md.get(f)))) for md in metadatas]
         mask = np.fromiter(
             (any(all(_term_match(t, ws) for t in alt) for alt in leaf.alternatives) for ws in word_sets), bool, n
         )
@@ -316,4 +361,5 @@ __all__ = [
     "matches_nothing",
     "parse_leaf",
     "tag_values",
+    "words",
 ]

@@ -25,7 +25,7 @@ __all__ = ["METADATA_SCHEMA", "STORE_KINDS", "STORE_PARAMS", "any_store", "contr
            "new_store", "store_kind"]
 
 # Metadata fields the tests filter on: stores with a declared schema (Redis) index these.
-METADATA_SCHEMA = {"group": "tag", "year": "numeric", "category": "tag", "n": "numeric"}
+METADATA_SCHEMA = {"group": "tag", "year": "numeric", "category": "tag", "n": "numeric", "title": "text"}
 
 
 def _fake(emb: Any, metric: str, request: Any) -> Any:

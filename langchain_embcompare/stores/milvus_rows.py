@@ -29,6 +29,7 @@ from langchain_embcompare.stores.milvus_schema import (
     MilvusIndexSpec,
     int_list,
 )
+from langchain_embcompare.stores.milvus_version import MilvusFeatures
 
 __all__ = ["CHUNK", "DOC_FIELDS", "MilvusRowsMixin", "is_lite", "row_handles", "to_document"]
 
@@ -62,6 +63,8 @@ class MilvusRowsMixin:
     uri: str
     call_timeout: float | None
     _space: VectorSpace
+    features: MilvusFeatures  # what the server can do (milvus_version)
+    typed_columns: dict[str, str]  # the metadata_schema columns the collection really has (none before Milvus 2.5)
 
     @property
     def name(self) -> str:
@@ -144,12 +147,12 @@ class MilvusRowsMixin:
         return np.asarray([r if (i, r) in got else -1 for i, r in zip(ids, rows.tolist())], dtype=np.int64)
 
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
-        """Stored documents of ``ids`` in the order given; unknown ids skipped (LangChain's rule)."""
+        """Stored documents of ``ids`` in the order given (an id asked twice comes twice, as on every
+        store); unknown ids skipped (LangChain's rule). Looked up by row handle (``row in [...]``) and
+        matched on the exact id in process: no id is ever written into a Milvus expression, so quotes,
+        backslashes and control characters in ids need no escaping."""
         ids = [str(i) for i in ids]
         if not ids:
             return []
-        got: dict[str, Document] = {}
-        for start in range(0, len(ids), CHUNK):
-            for r in self.client.get(self.name, ids=ids[start : start + CHUNK], output_fields=DOC_FIELDS, timeout=self.call_timeout):
-                got[r[ID_FIELD]] = to_document(r)
-        return [got[i] for i in dict.fromkeys(ids) if i in got]
+        got = {r[ID_FIELD]: to_document(r) for r in self._query_rows(np.unique(row_handles(ids)), DOC_FIELDS)}
+        return [got[i] for i in ids if i in got]

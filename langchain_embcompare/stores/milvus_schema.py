@@ -30,7 +30,6 @@ The collection's properties hold ``embcompare.space`` (the :class:`VectorSpace`)
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -176,25 +175,15 @@ class MilvusIndexSpec:
 # --------------------------------------------------------------------------- filter translation
 
 
+_LITERAL_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
 def literal(value: str) -> str:
-    """A Milvus expression string literal: double-quoted, with ``"`` and ``\\`` backslash-escaped and
-    control characters written as escapes (``\\n``, ``\\t``, ``\\r``, ``\\uXXXX``)."""
-    out = ['"']
-    for ch in value:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ord(ch) < 32:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
+    """A Milvus expression string literal: double-quoted, ``"`` and ``\\`` backslash-escaped, newline,
+    carriage return and tab written ``\\n`` / ``\\r`` / ``\\t``. Milvus's parser knows no other escape
+    (``\\u0000``, ``\\x00`` are parse errors), so every other character, control characters
+    included, is written as itself, which its parser reads back exactly (tests/test_input_rules.py)."""
+    return '"' + "".join(_LITERAL_ESCAPES.get(ch, ch) for ch in value) + '"'
 
 
 def number(value: float) -> str:
@@ -302,16 +291,6 @@ def num_json(metadata: Mapping[str, Any]) -> dict[str, float]:
         if f is not None:
             out[key] = f
     return out
-
-
-def jsonable(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    """The metadata as Milvus's JSON field stores it (tuples -> lists; other values that JSON cannot
-    hold -> their ``str``), checked once per document only when a plain dump fails."""
-    try:
-        json.dumps(metadata)
-        return dict(metadata)
-    except (TypeError, ValueError):
-        return json.loads(json.dumps(metadata, default=str))
 
 
 __all__ = [

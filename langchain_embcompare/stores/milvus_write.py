@@ -40,7 +40,7 @@ from langchain_embcompare.stores.milvus_schema import (
     TEXT_FIELD,
     VECTOR_FIELD,
     as_number,
-    jsonable,
+    int_list,
     num_json,
     tag_json,
 )
@@ -121,9 +121,7 @@ class MilvusWriteMixin(MilvusRowsMixin):
             labels = np.asarray(cluster_labels, dtype=np.int64)
             if labels.shape != (n,):
                 raise InvalidParameterError(f"cluster_labels has shape {labels.shape}; expected ({n},), one per document.")
-        docs = list(documents)
-        if any(d.id is None for d in docs):
-            docs = prepare_documents(docs)
+        docs = prepare_documents(documents)  # the id rule and the input rules, as on every store
         all_ids = [str(d.id) for d in docs]
         keep = last_wins(docs)
         if len(keep) < n:
@@ -182,7 +180,7 @@ class MilvusWriteMixin(MilvusRowsMixin):
                 f"Row-hash collision between document ids {clash[:3] or 'in this batch'}: rename one of them (the Milvus "
                 "store derives each row handle from a 63-bit hash of the id)."
             )
-        schema = self.spec.metadata_schema
+        schema = self.typed_columns
         vec_list = list(vecs)
         extra_lists = {k: list(v) for k, v in extras.items()}
         data = []
@@ -212,14 +210,7 @@ class MilvusWriteMixin(MilvusRowsMixin):
         if not data:
             return
         write = self.client.upsert if existed else self.client.insert
-        try:
-            write(self.name, data, timeout=self.call_timeout)
-        except Exception as exc:  # pymilvus's DataNotMatchException: metadata JSON cannot hold (sets, objects)
-            if "serializ" not in str(exc).lower():
-                raise
-            for entity in data:
-                entity[METADATA_FIELD] = jsonable(entity[METADATA_FIELD])
-            write(self.name, data, timeout=self.call_timeout)
+        write(self.name, data, timeout=self.call_timeout)
 
     def add_documents(self, documents: list[Document], ids: list[str] | None = None, **kwargs: Any) -> list[str]:
         """Embed and write documents (the id rule of :mod:`.base`); ``skip_existing=True`` embeds only the
@@ -243,13 +234,15 @@ class MilvusWriteMixin(MilvusRowsMixin):
         if ids is None:
             self.client.delete(self.name, filter=f"{ROW_FIELD} >= 0", timeout=self.call_timeout)
             return True
-        ids = [str(i) for i in ids]
-        for start in range(0, len(ids), CHUNK):
-            self.client.delete(self.name, ids=ids[start : start + CHUNK], timeout=self.call_timeout)
+        rows = self.rows_of([str(i) for i in ids])  # by row handle: ids never enter an expression
+        rows = np.unique(rows[rows >= 0])
+        for start in range(0, len(rows), CHUNK):
+            self.client.delete(self.name, filter=f"{ROW_FIELD} in {int_list(rows[start : start + CHUNK])}", timeout=self.call_timeout)
         return True
 
     def set_cluster_labels(self, rows: np.ndarray, labels: np.ndarray) -> None:
-        """Set the ``cluster`` label of stored rows (a partial upsert; Milvus >= 2.6 or Lite)."""
+        """Set the ``cluster`` label of stored rows (a partial upsert on Milvus >= 2.6 or Lite, a whole-entity
+        upsert before)."""
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         labels = np.asarray(labels, dtype=np.int64).reshape(-1)
         if rows.shape != labels.shape:
@@ -283,6 +276,16 @@ class MilvusWriteMixin(MilvusRowsMixin):
         self._partial_update(rows, field, list(arr))
 
     def _partial_update(self, rows: np.ndarray, field: str, values: list[Any]) -> None:
+        """Set ``field`` of stored ``rows``: a partial upsert (Milvus >= 2.6, Lite), else the whole
+        entities read back, changed and upserted (older servers have no partial upsert)."""
+        if not self.features.has("partial_update"):
+            fields = [ID_FIELD, ROW_FIELD, TEXT_FIELD, METADATA_FIELD, TAGS_FIELD, NUMS_FIELD, CLUSTER_FIELD, VECTOR_FIELD,
+                      *self.typed_columns, *self.spec.extra_vector_fields]
+            _, whole = self._by_row(rows, fields)
+            data = [{**{f: whole[int(r)][f] for f in fields}, field: v} for r, v in zip(rows.tolist(), values)]
+            for start in range(0, len(data), self.spec.batch_size):
+                self.client.upsert(self.name, data[start : start + self.spec.batch_size], timeout=self.call_timeout)
+            return
         _, got = self._by_row(rows, [ID_FIELD, ROW_FIELD])
         data = [{ID_FIELD: got[int(r)][ID_FIELD], field: v} for r, v in zip(rows.tolist(), values)]
         for start in range(0, len(data), self.spec.batch_size):

@@ -1,5 +1,7 @@
 """The store layer's shared operations, one home each: query validation, normalising, exact scoring
-on the package's score convention, top-k with padding, the document-id rule, and empty results.
+on the package's score convention, top-k with padding, the document-id rule, the input rules
+(what a document may hold: :func:`prepare_documents`, :func:`clean_metadata`, :func:`check_text`;
+the table is ``docs/concepts/input-rules.md``), and empty results.
 
 Every store and retriever calls these instead of its own copy, so the conventions cannot drift:
 scores higher = more similar (cosine similarity, inner product, minus the L2 distance); results
@@ -8,13 +10,19 @@ scores higher = more similar (cosine similarity, inner product, minus the L2 dis
 
 from __future__ import annotations
 
+import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from langchain_core.documents import Document
 
-from langchain_embcompare.errors import DimensionMismatchError, EmptyInputError, InvalidParameterError
+from langchain_embcompare.errors import (
+    DimensionMismatchError,
+    EmptyInputError,
+    InvalidDocumentError,
+    InvalidParameterError,
+)
 from langchain_embcompare.filters import Filter, as_expression, matches_nothing
 from langchain_embcompare.matryoshka import check_finite
 
@@ -76,22 +84,171 @@ def top_k(scores: np.ndarray, k: int, rows: np.ndarray | None = None) -> tuple[n
     return out_s, out_r
 
 
-def prepare_documents(documents: Sequence[Document], ids: Sequence[str] | None = None) -> list[Document]:
-    """Copies of ``documents`` with the id rule applied (the inputs are not mutated).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+"""Integer metadata values must fit int64: Milvus's JSON field holds no wider integer."""
 
-    id = ``ids[i]`` if given, else ``Document.id``, else ``metadata["doc_id"]``, else a fresh UUID4
-    (as langchain-core's InMemoryVectorStore does): a document without an id never collapses into
-    another one, whatever its text. Raises ``EmptyInputError`` (no documents) or
-    ``InvalidParameterError`` (``ids`` of another length).
+
+def check_text(text: str, doc_id: object, field: str) -> str:
+    """``text`` unchanged when UTF-8 can encode it, else :class:`InvalidDocumentError` naming the
+    document and the field. What it refuses: lone UTF-16 surrogates (``"\\ud835"``, which PDF
+    extractors emit for math symbols); no store, tokenizer or JSON file can hold them. The check every
+    store's write path and the BM25 retriever run on ids, text and metadata strings.
+
+    Args:
+        text: the string to check.
+        doc_id: the document's id (or position), named in the error.
+        field: the field, named in the error: ``"page_content"``, ``"id"``, ``"metadata['title']"``.
+
+    Returns:
+        ``text`` itself.
+
+    Raises:
+        InvalidDocumentError: ``failures`` = ``{str(doc_id): reason}``.
+    """
+    try:
+        return _encodable(text, field)
+    except ValueError as exc:
+        raise _refused({_printable(doc_id): str(exc)}) from None
+
+
+def _encodable(text: str, field: str) -> str:
+    """``text``, or ``ValueError`` naming ``field`` when UTF-8 cannot encode it (a lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"{field} holds the lone UTF-16 surrogate {text[exc.start : exc.end]!r} at character {exc.start}, "
+            "which UTF-8 cannot encode; fix the extractor, or replace it: text.encode('utf-8', 'replace').decode()"
+        ) from None
+    return text
+
+
+def _printable(doc_id: object) -> str:
+    """A document id as an error names it (a lone surrogate in the id written as its escape)."""
+    return str(doc_id).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _refused(failures: dict[str, str]) -> InvalidDocumentError:
+    shown = "; ".join(f"document {doc_id!r}: {why}" for doc_id, why in list(failures.items())[:3])
+    more = f" (and {len(failures) - 3} more documents)" if len(failures) > 3 else ""
+    return InvalidDocumentError(
+        f"{len(failures)} document(s) refused, nothing was written: {shown}{more}. "
+        "The rules: docs/concepts/input-rules.md.",
+        failures,
+    )
+
+
+def _clean_value(value: object, path: str) -> object:
+    """One metadata value in the form every store keeps exactly (see :func:`clean_metadata`);
+    raises ``ValueError`` with the reason naming ``path``."""
+    if value is None or type(value) in (str, bool, int, float):
+        if type(value) is str:
+            _encodable(value, path)
+        elif type(value) is float and not math.isfinite(value):
+            raise ValueError(
+                f"{path} is {value!r}; NaN and infinities have no JSON form (Milvus stores them as null): "
+                "drop the key or use None for a missing value"
+            )
+        elif type(value) is int and not INT64_MIN <= value <= INT64_MAX:
+            raise ValueError(f"{path} is {value}, outside int64 (Milvus's widest integer); store it as a string")
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, str):  # str subclasses (numpy.str_, enums): the plain string
+        return _clean_value(str(value), path)
+    if isinstance(value, (int, np.integer)):
+        return _clean_value(int(value), path)
+    if isinstance(value, (float, np.floating)):
+        return _clean_value(float(value), path)
+    if isinstance(value, (list, tuple)):
+        return [_clean_value(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, np.ndarray):
+        return _clean_value(value.tolist(), path)
+    if isinstance(value, Mapping):
+        out = {}
+        for key, v in value.items():
+            if type(key) is not str:
+                raise ValueError(
+                    f"{path} has the key {key!r} of type {type(key).__name__}; metadata keys must be strings "
+                    "(JSON would turn it into a string on Redis and Milvus)"
+                )
+            _encodable(key, f"a key of {path}")
+            out[key] = _clean_value(v, f"{path}[{key!r}]")
+        return out
+    hint = {
+        "set": "pass a sorted list",
+        "frozenset": "pass a sorted list",
+        "bytes": "decode it, or store base64 text",
+        "bytearray": "decode it, or store base64 text",
+    }.get(type(value).__name__, "convert it to str, int, float, bool, None, a list or a dict (a date: its isoformat())")
+    raise ValueError(f"{path} is a {type(value).__module__}.{type(value).__qualname__}, which no store keeps exactly: {hint}")
+
+
+def clean_metadata(metadata: Mapping[str, object], doc_id: object = None) -> dict[str, object]:
+    """The metadata in the one form every store keeps and returns exactly, or a refusal.
+
+    Kept as they are: ``None``, ``str``, ``bool``, ``int`` (within int64), finite ``float``, lists and
+    dicts of these (string keys). Converted to the equal Python value: numpy scalars
+    (``np.int64(2020)`` -> ``2020``, ``np.float32(0.5)`` -> ``0.5``, ``np.bool_(True)`` -> ``True``),
+    numpy arrays (-> nested lists), tuples (-> lists), ``str`` / ``int`` / ``float`` subclasses.
+    Refused (``InvalidDocumentError`` naming the document and the field): NaN and +-inf, integers
+    outside int64, non-string keys, lone UTF-16 surrogates in a string or key, and every other type
+    (``set``, ``bytes``, ``datetime``, ``Decimal``, pandas ``Timestamp`` / ``NA``, objects). The table:
+    ``docs/concepts/input-rules.md``.
+
+    Args:
+        metadata: the document's metadata (not mutated).
+        doc_id: the document's id, named in the error.
+
+    Returns:
+        A new dict.
+
+    Raises:
+        InvalidDocumentError: ``failures`` = ``{str(doc_id): reason}``.
+    """
+    try:
+        return _clean_value(dict(metadata), "metadata")  # type: ignore[return-value]
+    except ValueError as exc:
+        raise _refused({_printable(doc_id): str(exc)}) from None
+
+
+def prepare_documents(documents: Sequence[Document], ids: Sequence[str] | None = None) -> list[Document]:
+    """Copies of ``documents`` with the id rule and the input rules applied (the inputs are not
+    mutated): the one gate every store's write path calls.
+
+    id = ``ids[i]`` if given (and not ``None`` or ``""``), else ``Document.id``, else
+    ``metadata["doc_id"]``, else a fresh UUID4 (as langchain-core's ``InMemoryVectorStore`` does, an
+    empty id counts as none): a document without an id never collapses into another one, whatever its
+    text. A non-string id is its ``str``. Then the input rules (``docs/concepts/input-rules.md``):
+    ``page_content`` and the id must be encodable (:func:`check_text`), the metadata in the form every
+    store keeps exactly (:func:`clean_metadata`). Every document is checked before anything is
+    written, and the error lists each bad one.
+
+    Raises:
+        EmptyInputError: no documents.
+        InvalidParameterError: ``ids`` of another length.
+        InvalidDocumentError: a document breaking an input rule (``failures``: id -> reason naming
+            the field).
     """
     if not documents:
         raise EmptyInputError("No documents to add: the corpus is empty. Pass at least one Document.")
     if ids is not None and len(ids) != len(documents):
         raise InvalidParameterError(f"Got {len(ids)} ids for {len(documents)} documents: pass one id per document.")
     out = []
+    failures: dict[str, str] = {}
     for i, doc in enumerate(documents):
-        doc_id = ids[i] if ids is not None and ids[i] is not None else (doc.id or doc.metadata.get("doc_id") or uuid.uuid4().hex)
-        out.append(Document(page_content=doc.page_content, metadata=dict(doc.metadata), id=str(doc_id)))
+        given = ids[i] if ids is not None else None
+        doc_id = str(given if given not in (None, "") else (doc.id or doc.metadata.get("doc_id") or uuid.uuid4().hex))
+        try:
+            _encodable(doc_id, "id")
+            _encodable(doc.page_content, "page_content")
+            metadata = _clean_value(dict(doc.metadata), "metadata")
+        except ValueError as exc:
+            failures[_printable(doc_id)] = str(exc)
+            continue
+        out.append(Document(page_content=doc.page_content, metadata=metadata, id=doc_id))  # type: ignore[arg-type]
+    if failures:
+        raise _refused(failures)
     return out
 
 

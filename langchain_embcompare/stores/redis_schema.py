@@ -10,6 +10,11 @@ Field layout of one document (a Redis HASH at ``<prefix>:<document id>``)
     ``cluster`` (TAG: the cluster label), ``vector`` (main vector) and the spec's extra vector fields,
     and one field per ``metadata_schema`` key.
 
+TEXT fields
+    Declared ``NOSTEM`` in an index created with ``STOPWORDS 0``: a text filter matches whole words,
+    exactly as :mod:`langchain_embcompare.filters` evaluates it in-process on the other stores (no
+    stemming, stopwords are words like any other).
+
 TAG values
     Every TAG field is declared with the separator ``"\\x1f"`` (ASCII unit separator), which RediSearch
     accepts and which no text data holds: a string value is ONE tag whatever it contains (``"City,
@@ -31,7 +36,7 @@ import numpy as np
 from redisvl.schema import IndexSchema
 
 from langchain_embcompare.errors import InvalidParameterError
-from langchain_embcompare.filters import Filter, Leaf, Node, as_expression, filter_tree, matches_nothing
+from langchain_embcompare.filters import Filter, Leaf, Node, as_expression, filter_tree, matches_nothing, words
 
 __all__ = [
     "CLUSTER_FIELD",
@@ -58,6 +63,9 @@ METADATA_FIELD = "_metadata"
 ROW_FIELD = "_row"
 RESERVED_FIELDS = frozenset({VECTOR_FIELD, CLUSTER_FIELD, CONTENT_FIELD, ID_FIELD, METADATA_FIELD, ROW_FIELD})
 TAG_SEPARATOR = "\x1f"
+TEXT_ATTRS = {"no_stem": True}
+"""TEXT fields match whole words exactly, as on every store (``filters``): no stemming (``NOSTEM``);
+the index has no stopwords (``STOPWORDS 0``), so a filter made of stopwords matches what holds them."""
 FieldType = Literal["tag", "numeric", "text"]
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -234,12 +242,16 @@ class RedisIndexSpec:
         if self.index_content:
             fields.append({"name": CONTENT_FIELD, "type": "text"})
         for name, kind in self.metadata_schema.items():
-            fields.append({"name": name, "type": kind, **({"attrs": tag} if kind == "tag" else {})})
+            attrs = tag if kind == "tag" else TEXT_ATTRS if kind == "text" else None
+            fields.append({"name": name, "type": kind, **({"attrs": attrs} if attrs else {})})
         for name, d in {VECTOR_FIELD: dim, **self.extra_vector_fields}.items():
             fields.append({"name": name, "type": "vector", "attrs": self.vector_attrs(d)})
         return IndexSchema.from_dict(
             {
-                "index": {"name": self.index_name, "prefix": self.prefix, "key_separator": ":", "storage_type": "hash"},
+                "index": {
+                    "name": self.index_name, "prefix": self.prefix, "key_separator": ":", "storage_type": "hash",
+                    "stopwords": [],  # STOPWORDS 0: every word is indexed, as every store matches words
+                },
                 "fields": fields,
             }
         )
@@ -267,6 +279,8 @@ def schema_differences(existing: IndexSchema, wanted: IndexSchema) -> list[str]:
         keys: list[str] = []
         if _norm(a.type) == "tag":
             keys = ["separator"]
+        elif _norm(a.type) == "text":
+            keys = ["no_stem"]
         elif _norm(a.type) == "vector":
             keys = ["dims", "algorithm", "distance_metric", "datatype"]
             if str(getattr(b.attrs, "algorithm", "")).lower().endswith("hnsw"):
@@ -302,15 +316,19 @@ def field_value(value: Any, kind: str, name: str) -> str | int | float:
         if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
             raise InvalidParameterError(f"metadata {name!r}={value!r} is not a number but the schema says 'numeric'")
         return float(value) if isinstance(value, (float, np.floating)) else int(value)
-    return str(value)
+    # text: the words every store matches (filters.words), lower-cased, one space apart, so Redis's
+    # tokenizer and case folding meet exactly the words the in-process evaluation sees
+    return " ".join(words(str(value)))
 
 
 # --------------------------------------------------------------------------- filters -> query string
 
 
 def escape_tag(value: str) -> str:
-    """A TAG value escaped for a RediSearch query (every character but letters, digits and _)."""
-    return re.sub(r"([^\w])", r"\\\1", value)
+    """A TAG value escaped for a RediSearch query: every ASCII character but letters, digits and ``_``
+    gets a backslash. Non-ASCII characters are written as they are: RediSearch escapes one byte, so a
+    backslash before a multi-byte character (an emoji) breaks the value (tests/test_input_rules.py)."""
+    return re.sub(r"([\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f])", r"\\\1", value)
 
 
 def _num(x: float, exclusive: bool) -> str:

@@ -12,7 +12,6 @@ ids: see :meth:`RedisWriteMixin.add_documents`).
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -109,8 +108,9 @@ class RedisWriteMixin(RedisRowsMixin):
             clusters = np.asarray(cluster_ids)
             if clusters.shape != (n,):
                 raise InvalidParameterError(f"cluster_ids has shape {clusters.shape}; expected ({n},), one per document")
-        ids = [str(d.id or d.metadata.get("doc_id") or uuid.uuid4().hex) for d in documents]
-        keep = np.arange(n) if len(set(ids)) == n else last_wins([Document(page_content="", id=i) for i in ids])
+        documents = prepare_documents(documents)  # the id rule and the input rules, as on every store
+        ids = [str(d.id) for d in documents]
+        keep = np.arange(n) if len(set(ids)) == n else last_wins(documents)
         dtype = self.spec.np_dtype  # type: ignore[attr-defined]
         mats = {name: m.astype(dtype, copy=False) for name, m in mats.items()}
         size = batch_size or self.spec.batch_size  # type: ignore[attr-defined]
@@ -128,7 +128,7 @@ class RedisWriteMixin(RedisRowsMixin):
         for i in pos.tolist():
             doc = documents[i]
             mapping: dict[str, Any] = {
-                ID_FIELD: ids[i], CONTENT_FIELD: doc.page_content, METADATA_FIELD: json.dumps(doc.metadata, default=str),
+                ID_FIELD: ids[i], CONTENT_FIELD: doc.page_content, METADATA_FIELD: json.dumps(doc.metadata),
             }
             for name, mat in mats.items():
                 mapping[name] = mat[i].tobytes()
