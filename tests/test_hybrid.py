@@ -32,10 +32,10 @@ def test_rrf_equals_the_hand_computed_example():
 
 
 def test_linear_fusion_of_min_max_scores_by_hand():
-    # min-max per arm: dense 0.9, 0.5, 0.1 -> 1, 0.5, 0; lexical 10, 4 -> 1, 0; missing -> 0
-    # alpha = 0.3: a = 0.3 * 1, b = 0.3 * 0.5, c = 0.3 * 0 + 0.7 * 1, d = 0.7 * 0
+    # min-max per arm onto [0.001, 1]: dense 0.9, 0.5, 0.1 -> 1, 0.5005, 0.001; lexical 10, 4 -> 1, 0.001;
+    # missing -> 0. alpha = 0.3: a = 0.3, b = 0.3 * 0.5005, c = 0.3 * 0.001 + 0.7, d = 0.7 * 0.001
     got = dict(fuse_runs(DENSE, LEXICAL, fusion="linear", alpha=0.3)[0])
-    assert got == pytest.approx({"a": 0.3, "b": 0.15, "c": 0.7, "d": 0.0})
+    assert got == pytest.approx({"a": 0.3, "b": 0.15015, "c": 0.7003, "d": 0.0007})
     # alpha = 1 -> the dense ranking; alpha = 0 -> the lexical ranking first
     assert [d for d, _ in fuse_runs(DENSE, LEXICAL, fusion="linear", alpha=1.0)[0]][:3] == ["a", "b", "c"]
     assert [d for d, _ in fuse_runs(DENSE, LEXICAL, fusion="linear", alpha=0.0)[0]][0] == "c"
@@ -46,7 +46,7 @@ def test_an_empty_arm_leaves_the_other_arms_fused_scores():
     assert got[0] == [("a", pytest.approx(1 / 61)), ("b", pytest.approx(1 / 62))]
     assert got[1] == []
     lin = fuse_runs([[]], [[("x", 3.0), ("y", 1.0)]], fusion="linear", alpha=0.25)
-    assert lin[0] == [("x", pytest.approx(0.75)), ("y", pytest.approx(0.0))]
+    assert lin[0] == [("x", pytest.approx(0.75)), ("y", pytest.approx(0.75 * 0.001))]
 
 
 def test_fusion_arguments_are_checked():

@@ -7,11 +7,27 @@ Two fusions, both computed by ``ranx`` (Bassani 2022) rather than re-implemented
   (the paper's constant); a document missing from an arm's top ``depth`` gets nothing from it.
   Scores are not used, only ranks, so it needs no normalisation and no weight.
 * ``linear``: a convex combination of normalised scores,
-  ``score(d) = alpha * norm(dense)(d) + (1 - alpha) * norm(lexical)(d)``; ``norm`` is ranx's
-  per-query normalisation (default ``min-max``: ``(s - min) / (max - min)`` over that arm's top
-  ``depth``), a document missing from an arm gets 0 from it; an arm's last document also gets 0,
-  and an arm that returned a single document gives it 0 (ranx' min-max convention). ``alpha = 1``
-  is the dense arm alone, ``alpha = 0`` the lexical arm alone.
+  ``score(d) = alpha * norm(dense)(d) + (1 - alpha) * norm(lexical)(d)``, where ``norm`` is ranx's
+  per-query normalisation of an arm's top ``depth`` (default ``min-max``: ``(s - min) / (max - min)``)
+  followed by one rule for every ``norm`` (:func:`normalise_arm`): **a document an arm did not return
+  gets 0 from it, and every document it did return gets strictly more.** ranx' min-max gives an arm's
+  last (or only) hit the same 0 as a document the arm never returned, so at ``alpha = 0`` a BM25 hit
+  could rank below documents sharing no word with the query (Bruch, Gai & Ingber 2023, "An analysis of
+  fusion functions for hybrid retrieval", TOIS 42(1), discuss this floor: their theoretical min-max
+  puts a missing document at the scorer's lower bound; our arms have no common lower bound, so the
+  lowest returned hit is lifted instead, as OpenSearch's hybrid ``min_max`` does with its
+  ``MIN_SCORE = 0.001`` and ``SINGLE_RESULT_SCORE = 1``). Concretely, per query and arm: all returned
+  documents scoring alike (one hit included) -> each gets 1; otherwise, when the normalisation puts
+  the lowest returned document at or below 0 (``min-max``, ``sum``, ``zmuv``), the returned values
+  ``v`` are mapped affinely onto ``[MIN_NORMALISED * R, R]`` with ``R = max(v) - min(v)``, which for
+  ``min-max`` is ``[0.001, 1]``; ``max`` (``s / max``) and ``rank`` (``1 - i / n``) already give
+  positive values and are kept; ``max`` refuses an arm whose best score is <= 0. ``alpha = 1`` is the
+  dense arm's order, ``alpha = 0`` the lexical arm's order, every document the weighted arm returned
+  ranked above every one it did not.
+
+Equal fused scores are ordered by dense rank, then lexical rank (a document an arm did not return
+comes after every one it did), so at ``alpha = 0`` the documents only the dense arm found follow the
+lexical hits in dense order, and the same scores give the same order on every run.
 
 Each arm retrieves ``depth`` candidates per query (default ``max(k, 100)``) in one batch call
 (``search_batch``), so single queries, sync and async, and evaluation share one code path.
@@ -35,10 +51,11 @@ from pydantic import ConfigDict
 from langchain_embcompare.errors import EmptyInputError, InvalidParameterError
 from langchain_embcompare.retrievers.vector import BatchRetriever
 
-__all__ = ["HybridRetriever", "FusionFit", "fuse_runs", "FUSIONS", "NORMS"]
+__all__ = ["HybridRetriever", "FusionFit", "fuse_runs", "normalise_arm", "FUSIONS", "NORMS", "MIN_NORMALISED"]
 
 FUSIONS = ("rrf", "linear")
 NORMS = ("min-max", "max", "sum", "zmuv", "rank")
+MIN_NORMALISED = 1e-3  # the lowest returned hit's share of the arm's normalised range (OpenSearch's MIN_SCORE)
 _NONE = "\x00none"  # placeholder document for a query one arm returns nothing for (dropped after fusion)
 _KEY_WIDTH = 12
 _NONE_KEY = "9" * _KEY_WIDTH
@@ -56,6 +73,42 @@ def _doc_key(doc: Document) -> str:
     return str(key)
 
 
+def normalise_arm(raw: np.ndarray, normalised: np.ndarray, norm: str = "min-max", where: str = "arm") -> np.ndarray:
+    """One arm's normalised scores for one query, made strictly positive (a missing document gets 0).
+
+    Args:
+        raw: (n,) float, the arm's own scores of the documents it returned (n >= 1).
+        normalised: (n,) float, the same documents' scores after ranx' ``norm`` (same order).
+        norm: the ranx normalisation that produced ``normalised`` (one of :data:`NORMS`).
+        where: names the arm and query in errors (e.g. ``"dense arm, query 3"``).
+
+    Returns:
+        (n,) float64, every value > 0: all ``raw`` equal -> ones; else ``normalised`` when its
+        minimum is already > 0, otherwise ``normalised`` mapped affinely onto ``[MIN_NORMALISED * R, R]``
+        (``R = max - min`` of ``normalised``): the order and the ratios of differences between returned
+        documents are kept, and the lowest returned one stays above a missing one (see the module
+        docstring for the reasons and sources).
+
+    Raises:
+        InvalidParameterError: ``norm="max"`` and the arm's best score is <= 0 (``s / max`` would flip
+            or blow up the scores; use ``min-max``).
+    """
+    raw = np.asarray(raw, dtype=np.float64)
+    v = np.asarray(normalised, dtype=np.float64)
+    if raw.max() == raw.min():
+        return np.ones_like(v)
+    if norm == "max" and raw.max() <= 0:
+        raise InvalidParameterError(
+            f"norm='max' divides by the best score, which is {raw.max():g} (<= 0) for the {where}: "
+            "use norm='min-max' for scores that can be negative (cosine, minus L2 distance)."
+        )
+    lo, hi = float(v.min()), float(v.max())
+    if lo > 0:
+        return v
+    r = hi - lo
+    return MIN_NORMALISED * r + (1.0 - MIN_NORMALISED) * (v - lo)
+
+
 def fuse_runs(
     dense: Sequence[Sequence[tuple[str, float]]],
     lexical: Sequence[Sequence[tuple[str, float]]],
@@ -67,9 +120,21 @@ def fuse_runs(
 ) -> list[list[tuple[str, float]]]:
     """Fuse two ranked lists per query with ranx; returns per query (doc id, fused score), best first.
 
-    ``dense[i]`` / ``lexical[i]``: query i's (doc id, score) pairs in rank order (best first).
-    A query where one arm is empty gets the other arm's fused scores (as if that arm had returned a
-    document nobody else has); both empty -> ``[]``.
+    Args:
+        dense, lexical: per query, the arm's (doc id, score) pairs in rank order (best first).
+        fusion: ``"rrf"`` or ``"linear"`` (see the module docstring for both formulas).
+        alpha: weight of the dense arm in ``linear`` (``1 - alpha`` for lexical), in [0, 1].
+        rrf_k: RRF's constant (>= 0; the paper's 60).
+        norm: ranx' per-query normalisation for ``linear`` (one of :data:`NORMS`), made strictly
+            positive for returned documents by :func:`normalise_arm`.
+
+    Returns:
+        Per query, (doc id, fused score) pairs, best first; equal scores by dense rank, then lexical
+        rank. A query where one arm is empty gets the other arm's fused scores; both empty -> ``[]``.
+
+    Raises:
+        InvalidParameterError: an unknown ``fusion`` / ``norm``, ``alpha`` outside [0, 1], a bad
+            ``rrf_k``, list counts that differ, or ``norm="max"`` on an arm whose best score is <= 0.
     """
     from ranx import Run as RRun
     from ranx import fuse
@@ -110,11 +175,29 @@ def fuse_runs(
         if fusion == "rrf":
             fused = fuse(runs, norm=None, method="rrf", params={"k": int(rrf_k)})
         else:
-            fused = fuse(runs, norm=norm, method="wsum", params={"weights": [float(alpha), 1.0 - float(alpha)]})
+            from ranx.normalization import norm_switch
+
+            lifted = []
+            for name, raw_run in zip(("dense", "lexical"), runs):
+                raw = raw_run.to_dict()
+                normed = norm_switch(norm)(raw_run).to_dict()
+                arm: Run = {}
+                for q, scores in raw.items():
+                    ids = list(scores)
+                    vals = normalise_arm(
+                        np.fromiter(scores.values(), np.float64, len(ids)),
+                        np.array([normed[q][d] for d in ids], np.float64), norm, f"{name} arm, query {q}",
+                    )
+                    arm[q] = dict(zip(ids, vals.tolist()))
+                lifted.append(RRun(arm))
+            fused = fuse(lifted, norm=None, method="wsum", params={"weights": [float(alpha), 1.0 - float(alpha)]})
     res = fused.to_dict()
     for i in todo:
+        drank = {d: r for r, (d, _) in enumerate(dense[i])}
+        lrank = {d: r for r, (d, _) in enumerate(lexical[i])}
+        miss = len(dense[i]) + len(lexical[i])
         pairs = [(names[d], float(s)) for d, s in res.get(str(i), {}).items() if d != _NONE_KEY]
-        pairs.sort(key=lambda x: -x[1])  # stable: ranx' order among ties kept
+        pairs.sort(key=lambda x: (-x[1], drank.get(x[0], miss), lrank.get(x[0], miss)))
         out[i] = pairs
     return out
 
