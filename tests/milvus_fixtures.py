@@ -1,16 +1,40 @@
-"""Milvus fixtures: a fresh Milvus Lite file for the session (no server; ``pymilvus`` + ``milvus-lite``).
+"""Milvus fixtures: a fresh Milvus Lite file, and a real Milvus 2.3.5 standalone server, per session.
 
-conftest.py imports these (``from milvus_fixtures import *``); ``milvus_uri`` is registered as an
-integration fixture there, so tests using it get the ``integration`` marker.
+conftest.py imports these (``from milvus_fixtures import *``). ``milvus_uri`` is a Milvus Lite file
+(no server; ``pymilvus`` + ``milvus-lite``, inside the test process). ``milvus_server`` starts the
+PyPI ``milvus`` 2.3.5 server (``scripts/milvus_server.py``: its own cached venv, a private network
+namespace, one port forwarded on 127.0.0.1) once per session, on first use; it is stopped at the
+session's end (and by ``atexit`` / the parent-death signal if the session dies). ``milvus_target``
+runs a test on both: the Lite file and ``http://127.0.0.1:<port>``. A server that cannot start fails
+the test with the reason, never skips.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 _names = itertools.count()
+_SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+MILVUS_TARGETS = [pytest.param(name, marks=pytest.mark.integration, id=name) for name in ("lite", "server")]
+
+
+def milvus_server_module() -> Any:
+    """``scripts/milvus_server.py`` (not a package), imported once by path."""
+    name = "embcompare_milvus_server"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, _SCRIPTS / "milvus_server.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 @pytest.fixture(scope="session")
@@ -19,10 +43,38 @@ def milvus_uri(tmp_path_factory) -> str:
     return str(tmp_path_factory.mktemp("milvus") / "milvus_lite.db")
 
 
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory) -> Iterator[Any]:
+    """A running ``MilvusStandalone`` (Milvus 2.3.5) for the session, data under the session's temp folder."""
+    mod = milvus_server_module()
+    srv = mod.MilvusStandalone(data_dir=tmp_path_factory.mktemp("milvus_server"))
+    try:
+        srv.start()
+    except mod.MilvusServerError as exc:
+        pytest.fail(f"could not start the local Milvus {mod.MILVUS_VERSION} server: {exc}", pytrace=False)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="session")
+def milvus_server_uri(milvus_server: Any) -> str:
+    """``http://127.0.0.1:<port>`` of the session's Milvus server."""
+    return milvus_server.url
+
+
+@pytest.fixture(params=MILVUS_TARGETS)
+def milvus_target(request: Any) -> str:
+    """The Lite file, then the server's URL: a test using it runs on both."""
+    return request.getfixturevalue("milvus_uri" if request.param == "lite" else "milvus_server_uri")
+
+
 @pytest.fixture
 def milvus_collection() -> str:
     """A collection name no other test of the session uses."""
     return f"t{next(_names)}"
 
 
-__all__ = ["milvus_collection", "milvus_uri"]
+__all__ = ["MILVUS_TARGETS", "milvus_collection", "milvus_server", "milvus_server_module", "milvus_server_uri",
+           "milvus_target", "milvus_uri"]

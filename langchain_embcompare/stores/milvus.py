@@ -71,6 +71,7 @@ from langchain_embcompare.stores.milvus_schema import (
     MilvusIndexSpec,
 )
 from langchain_embcompare.stores.milvus_search import MilvusSearchMixin
+from langchain_embcompare.stores.milvus_version import MilvusFeatures, detect_features
 from langchain_embcompare.stores.milvus_write import MilvusWriteMixin
 
 __all__ = [
@@ -151,6 +152,14 @@ class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, EmbStore):
                 f"{what}). Use the FAISS store (--store faiss), which stores {precision} codes, or precision='float32'."
             )
         self.client = client if client is not None else self._connect(token)
+        self.features: MilvusFeatures = detect_features(self.client)
+        # typed metadata columns must be nullable (a document may lack the key): Milvus >= 2.5 / Lite;
+        # on older servers every filter reads the _tags / _nums JSON fields instead (same results)
+        self.typed_columns: dict[str, str] = dict(self.spec.metadata_schema) if self.features.has("nullable") else {}
+        if not self.features.has("multi_vector"):  # one vector field per collection before Milvus 2.4
+            if self.spec.extra_vector_fields:
+                self.features.require("multi_vector", f"extra_vector_fields {sorted(self.spec.extra_vector_fields)}")
+            self.capabilities = frozenset(type(self).capabilities - {"vector_fields"})
         self._open(overwrite)
 
     # ------------------------------------------------------------------ connection / open
@@ -201,7 +210,7 @@ class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, EmbStore):
         s.add_field(TAGS_FIELD, DataType.JSON)
         s.add_field(NUMS_FIELD, DataType.JSON)
         s.add_field(CLUSTER_FIELD, DataType.INT64)
-        for name, kind in self.spec.metadata_schema.items():
+        for name, kind in self.typed_columns.items():
             if kind == "tag":
                 s.add_field(name, DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=self.spec.max_tags,
                             max_length=self.spec.max_text_bytes, nullable=True)
@@ -230,7 +239,8 @@ class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, EmbStore):
         for name in [VECTOR_FIELD, *self.spec.extra_vector_fields]:
             index.add_index(name, index_type=INDEX_TYPES[self.spec.kind], metric_type=METRIC_TYPES[self.metric],
                             params=self.spec.index_params())
-        index.add_index(ROW_FIELD, index_type="INVERTED")
+        # INVERTED scalar indexes exist from Milvus 2.4; STL_SORT serves the same `row in [...]` look-ups before
+        index.add_index(ROW_FIELD, index_type="INVERTED" if self.features.has("inverted_index") else "STL_SORT")
         self.client.create_collection(
             self.name, schema=self._schema(), index_params=index, consistency_level=self.spec.consistency_level,
             properties={
@@ -277,7 +287,7 @@ class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, EmbStore):
             if f["type"] == DataType.FLOAT_VECTOR and name not in want:
                 diffs.append(f"collection has vector field {name!r} ({f['params'].get('dim')}-d) not in the spec")
         kinds = {"tag": DataType.ARRAY, "numeric": DataType.DOUBLE, "text": DataType.VARCHAR}
-        for name, kind in self.spec.metadata_schema.items():
+        for name, kind in self.typed_columns.items():
             f = have.get(name)
             if f is None:
                 diffs.append(f"metadata field {name!r} ({kind}) is missing from the collection")

@@ -64,7 +64,7 @@ class MilvusSearchMixin(MilvusRowsMixin):
                         return None
                     parts.append(f"{ROW_FIELD} in {int_list(allowed)}")
                 else:
-                    parts.append(to_expression(tree, self.spec.metadata_schema))
+                    parts.append(to_expression(tree, self.typed_columns))
         if candidate_rows is not None:
             cand = np.asarray(candidate_rows, dtype=np.int64).reshape(-1)
             if len(cand) == 0:

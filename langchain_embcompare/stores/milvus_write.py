@@ -256,7 +256,10 @@ class MilvusWriteMixin(MilvusRowsMixin):
 
     def ensure_vector_field(self, name: str, dim: int) -> None:
         """Check that extra vector field ``name`` exists at ``dim``. Milvus cannot add a vector field to
-        an existing collection: an undeclared one raises ``InvalidParameterError`` naming the spec to use."""
+        an existing collection: an undeclared one raises ``InvalidParameterError`` naming the spec to use; a
+        server without several vector fields per collection (Milvus < 2.4) raises ``MissingCapabilityError``."""
+        if "vector_fields" not in self.capabilities:
+            raise self.missing("vector_fields", f"an extra vector field {name!r} (needs Milvus >= 2.4; server {self.features.version})")
         have = self.spec.extra_vector_fields.get(name)
         if have != int(dim):
             raise InvalidParameterError(
