@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 
 import numpy as np
@@ -258,3 +259,49 @@ def test_store_parity_faiss_bm25s_vs_redis_full_text(redis_url, hash_embeddings,
         assert abs(nd_a - nd_b) < 0.08, (nd_a, nd_b)
     finally:
         redis_store.drop()
+
+
+LONE = "\ud835"  # what PDF extractors emit for a math symbol: half of a UTF-16 pair
+
+
+@pytest.mark.parametrize(
+    "bad, field",
+    [
+        (Document(page_content=f"x {LONE} y", id="pdf-7"), "page_content"),
+        (Document(page_content="fine", id=f"id{LONE}"), "id"),
+        (Document(page_content="fine", id="pdf-7", metadata={"title": f"t{LONE}"}), "metadata['title']"),
+    ],
+)
+def test_a_lone_surrogate_refuses_the_batch_naming_document_and_field(bad, field):
+    from langchain_embcompare.errors import InvalidDocumentError
+
+    good = Document(page_content="vitamin d and bones", id="ok")
+    with pytest.raises(InvalidDocumentError, match=re.escape(field)) as exc:
+        BM25Retriever.from_documents([good, bad])
+    (doc_id,) = exc.value.failures  # only the bad document, named by its id (escaped when the id itself is bad)
+    assert doc_id == str(bad.id).encode("utf-8", "backslashreplace").decode()
+    assert field in exc.value.failures[doc_id]
+
+
+def test_a_query_with_a_lone_surrogate_is_refused_naming_it():
+    r = BM25Retriever.from_texts(["vitamin d and bones", "calcium intake"])
+    with pytest.raises(InvalidParameterError, match=r"queries\[1\].*surrogate"):
+        r.search_batch(["calcium", f"bones {LONE}"])
+    assert [d.page_content for d in r.search_batch(["calcium"])[0]] == ["calcium intake"]  # the retriever still works
+
+
+def test_bm25_keeps_numpy_metadata_as_python_values(tmp_path):
+    # the stores' gate: numpy scalars become the equal Python value, so save/load keeps their types
+    r = BM25Retriever.from_documents([Document(page_content="calcium intake", id="a", metadata={"year": np.int64(2020)})])
+    assert type(r.documents[0].metadata["year"]) is int
+    back = BM25Retriever.load(r.save(tmp_path / "bm25"))
+    assert back.search_batch(["calcium"])[0][0].metadata["year"] == 2020
+
+
+@pytest.mark.integration
+def test_redis_full_text_refuses_a_lone_surrogate_query(redis_url, hash_embeddings):
+    store = _redis_store(redis_url, [Document(page_content="calcium intake", id="a")], hash_embeddings)
+    r = RedisFullTextRetriever.from_store(store)
+    with pytest.raises(InvalidParameterError, match=r"queries\[0\].*surrogate"):
+        r.search_batch([f"calcium {LONE}"])
+    assert [d.id for d in r.search_batch(["calcium"])[0]] == ["a"]

@@ -32,6 +32,11 @@ Behaviour at the edges (one each, tested): an empty query, a stopword-only query
 whose terms occur in the corpus returns ``[]`` (no document shares a term, so none has a BM25 score
 above 0); documents with score 0 are never returned, so a query can get fewer than ``k`` documents.
 Non-ASCII text is tokenised by Unicode word characters (``\\w``), lower-cased by ``str.lower``.
+Documents follow the stores' input rules (:func:`~langchain_embcompare.stores.ops.prepare_documents`:
+the id rule, and a lone UTF-16 surrogate in ``page_content``, the id or a metadata string refuses the
+whole batch with an ``InvalidDocumentError`` naming each document and field, before anything is
+indexed); a query holding a lone surrogate is refused with an ``InvalidParameterError`` naming it
+(``queries[i]``, :func:`~langchain_embcompare.stores.ops.check_query`), on both engines.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 from langchain_embcompare.errors import EmptyInputError, InvalidParameterError, MissingCapabilityError
 from langchain_embcompare.retrievers.vector import BatchRetriever
+from langchain_embcompare.stores.redis_io import check_complete, timeout_args
 
 __all__ = [
     "BM25Settings",
@@ -129,6 +135,17 @@ class BM25Settings:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
+def check_queries(queries: Sequence[Any]) -> None:
+    """Every query a ``str`` UTF-8 can encode, or :class:`InvalidParameterError` naming ``queries[i]``
+    (the lone-surrogate rule: :func:`~langchain_embcompare.stores.ops.check_query`)."""
+    from langchain_embcompare.stores.ops import check_query
+
+    for i, q in enumerate(queries):
+        if not isinstance(q, str):
+            raise InvalidParameterError(f"queries[{i}] is a {type(q).__name__}, not a str.")
+        check_query(q, f"queries[{i}]")
+
+
 class _Tokenizer:
     """bm25s.tokenize with the settings' stemmer and stopwords, stemmer built once."""
 
@@ -202,11 +219,17 @@ class BM25Retriever(BatchRetriever):
         """Index ``documents`` (their ``page_content``). ``setting_kwargs`` are :class:`BM25Settings`
         fields (``k1``, ``b``, ``method``, ``stemmer``, ``stopwords``, ...).
 
+        Documents pass the stores' gate (:func:`~langchain_embcompare.stores.ops.prepare_documents`:
+        the id rule and the input rules), so what is indexed is what a store would hold.
+
         Raises :class:`EmptyInputError` for an empty corpus, :class:`InvalidParameterError` for a bad
-        setting."""
-        docs = list(documents)
-        if not docs:
+        setting, :class:`~langchain_embcompare.errors.InvalidDocumentError` (naming each document and
+        field) for a document breaking an input rule, e.g. a lone UTF-16 surrogate in its text."""
+        from langchain_embcompare.stores.ops import prepare_documents
+
+        if not list(documents):
             raise EmptyInputError("BM25Retriever: no documents to index. Pass at least one Document.")
+        docs = prepare_documents(list(documents))
         if settings is not None and setting_kwargs:
             raise InvalidParameterError(f"Pass settings= or BM25 keyword settings {sorted(setting_kwargs)}, not both.")
         bad = sorted(set(setting_kwargs) - set(BM25Settings.__dataclass_fields__))
@@ -274,9 +297,7 @@ class BM25Retriever(BatchRetriever):
         k = k or self.k
         if k <= 0:
             raise InvalidParameterError(f"k must be positive, got {k}.")
-        for i, q in enumerate(queries):
-            if not isinstance(q, str):
-                raise InvalidParameterError(f"queries[{i}] is a {type(q).__name__}, not a str.")
+        check_queries(queries)
         toks = self.tokenize_queries(list(queries))
         out: list[list[tuple[Document, float]]] = [[] for _ in queries]
         todo = [i for i, t in enumerate(toks) if t]
@@ -445,8 +466,15 @@ def redis_fulltext_search(
     field: str = "content",
     settings: BM25Settings | None = None,
     batch_size: int = 50,
+    timeout_ms: int = 0,
 ) -> list[list[tuple[Document, float]]]:
     """Full-text BM25 through the Redis query engine: per query, the top-``k`` (Document, score).
+
+    Every query is sent with ``TIMEOUT timeout_ms`` (``0`` = no limit, the default): a server's own
+    limit (RediSearch's default 500 ms, ``ON_TIMEOUT RETURN``) would silently answer a query on a busy
+    server with a partial result (documents missing, BM25 scores too low). A positive ``timeout_ms``
+    that a query hits raises ``StoreTimeoutError`` (RESP3 connections; see
+    :func:`~langchain_embcompare.stores.redis_io.check_complete`).
 
     ``client`` is a redis-py client (``store.client``), ``index_name`` the store's index
     (``store.spec.index_name``), ``field`` its TEXT field (the Redis store writes ``content``). One
@@ -472,6 +500,7 @@ def redis_fulltext_search(
     """
     if scorer not in REDIS_SCORERS:
         raise InvalidParameterError(f"scorer={scorer!r}: Redis BM25 scorers are {REDIS_SCORERS}.")
+    check_queries(queries)
     if k <= 0:
         raise InvalidParameterError(f"k must be positive, got {k}.")
     qstrings = [redis_query_string(q, settings, field) for q in queries]
@@ -482,10 +511,11 @@ def redis_fulltext_search(
         with client.pipeline(transaction=False) as pipe:
             for i in chunk:
                 pipe.execute_command(
-                    "FT.SEARCH", index_name, qstrings[i], "WITHSCORES", "SCORER", scorer,
+                    "FT.SEARCH", index_name, qstrings[i], *timeout_args(timeout_ms), "WITHSCORES", "SCORER", scorer,
                     "RETURN", "3", "_id", "content", "_metadata", "LIMIT", "0", str(int(k)), "DIALECT", "2",
                 )
             replies = pipe.execute()
+        check_complete(replies, timeout_ms, index_name)
         for i, reply in zip(chunk, replies):
             out[i] = [(d, s) for d, s in _parse_scored_reply(reply) if s > 0]
     return out
@@ -506,6 +536,8 @@ class RedisFullTextRetriever(BatchRetriever):
     scorer: str = "BM25STD"
     field_name: str = "content"
     settings: BM25Settings = Field(default_factory=BM25Settings)
+    timeout_ms: int = 0
+    """Server-side limit of one query in ms (``0`` = none); see :func:`redis_fulltext_search`."""
 
     def __init__(self, **kwargs: Any) -> None:
         if kwargs.get("scorer", "BM25STD") not in REDIS_SCORERS:
@@ -531,6 +563,7 @@ class RedisFullTextRetriever(BatchRetriever):
                 f"Redis index {spec.index_name!r} was built with index_content=False: it has no full-text field. "
                 "Rebuild it with RedisIndexSpec(index_content=True) or use BM25Retriever.from_documents."
             )
+        kwargs.setdefault("timeout_ms", getattr(store, "query_timeout_ms", 0))
         return cls(client=store.client, index_name=spec.index_name, **kwargs)
 
     def search_with_scores(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[tuple[Document, float]]]:
@@ -539,7 +572,8 @@ class RedisFullTextRetriever(BatchRetriever):
                 "RedisFullTextRetriever does not take filter=; filter the dense arm, or use BM25Retriever (filter= supported)."
             )
         return redis_fulltext_search(
-            self.client, self.index_name, queries, k or self.k, scorer=self.scorer, field=self.field_name, settings=self.settings
+            self.client, self.index_name, queries, k or self.k, scorer=self.scorer, field=self.field_name,
+            settings=self.settings, timeout_ms=self.timeout_ms,
         )
 
     def search_batch(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[Document]]:

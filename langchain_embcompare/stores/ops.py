@@ -111,6 +111,27 @@ def check_text(text: str, doc_id: object, field: str) -> str:
         raise _refused({_printable(doc_id): str(exc)}) from None
 
 
+def check_query(text: str, where: str) -> str:
+    """``text`` unchanged when UTF-8 can encode it, else :class:`InvalidParameterError` naming the
+    query: the input rule of :func:`check_text` applied to a query (a lone UTF-16 surrogate reaches no
+    tokenizer, embedding API or search server intact, so it is refused, never silently dropped).
+
+    Args:
+        text: the query string.
+        where: names the query in the error, e.g. ``"queries[3]"``.
+
+    Returns:
+        ``text`` itself.
+
+    Raises:
+        InvalidParameterError: the query holds a lone surrogate (the message gives it and its position).
+    """
+    try:
+        return _encodable(text, where)
+    except ValueError as exc:
+        raise InvalidParameterError(f"Query refused: {exc}") from None
+
+
 def _encodable(text: str, field: str) -> str:
     """``text``, or ``ValueError`` naming ``field`` when UTF-8 cannot encode it (a lone surrogate)."""
     try:
