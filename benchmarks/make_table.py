@@ -1,6 +1,13 @@
-"""Build the README's benchmark table from benchmarks/results/*.json (run after the benchmarks).
+"""Build the benchmark tables from benchmarks/results/*.json (run after the benchmarks).
 
-Usage: .venv/bin/python benchmarks/make_table.py   (rewrites the block between the bench markers)
+Usage:
+    .venv/bin/python benchmarks/make_table.py           # rewrite the README's headline block (bench markers)
+    .venv/bin/python benchmarks/make_table.py --check   # exit 1 when the README block is out of date
+    .venv/bin/python benchmarks/make_table.py --full    # print the full table (the docs site's benchmarks page)
+
+The docs site renders the full table and the growth table at build time (``docs/hooks.py`` calls
+:func:`build` and :func:`growth_table`), and ``tests/test_docs.py`` checks the README block equals
+:func:`readme_block`, so neither can drift from ``benchmarks/results/``.
 """
 
 from __future__ import annotations
@@ -374,28 +381,107 @@ SECTIONS: list[tuple[str, str, Callable[[dict[str, Any]], list[Row]] | None]] = 
 
 
 def build() -> str:
-    lines = ["| benchmark | ours | raw library | ratio / diff | goal | source |", "|---|---|---|---|---|---|"]
-    for _, name, fn in SECTIONS:
-        d = _load(name)
-        if d is None:
-            continue
-        rows = fn(d) if fn else generic_rows(name, d)
-        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+    """The full table: every row of every result file in :data:`SECTIONS` (Markdown, no trailing newline)."""
+    lines = list(_HEADER)
+    for _, name, _fn in SECTIONS:
+        lines += [_row_line(r) for r in _rows_of(name)]
     return "\n".join(lines)
 
 
-def main() -> None:
+# The README's headline rows: (result file, start of the row's first cell). One row each, in this order.
+HEADLINE: list[tuple[str, str]] = [
+    ("foundation.json", "SciFact nDCG@10, MiniLM 384-d flat"),
+    ("foundation.json", "PCA rotation vs truncation, 64-d"),
+    ("foundation.json", "int8 index"),
+    ("foundation.json", "binary index"),
+    ("foundation.json", "query latency p50"),
+    ("redis.json", "SciFact nDCG@10 Redis FLAT vs FAISS flat, 384-d"),
+    ("milvus.json", "SciFact nDCG@10 Milvus HNSW"),
+    ("hybrid_scifact.json", "SciFact nDCG@10 hybrid (linear"),
+    ("advise_scifact.json", "advisor winner on SciFact"),
+    ("compare_scifact.json", "compare mpnet@full"),
+    ("scale.json", "1M × 384 realistic: funnel 128-d PCA, HNSW shortlist"),
+    ("defaults_scifact.json", "SciFact nDCG@10 kept, cluster defaults"),
+]
+_HEADER = ["| benchmark | ours | raw library | ratio / diff | goal | source |", "|---|---|---|---|---|---|"]
+
+
+def _row_line(r: Row) -> str:
+    return "| " + " | ".join(c.replace("|", "\\|") for c in r) + " |"
+
+
+def _rows_of(name: str) -> list[Row]:
+    d = _load(name)
+    fn = next((f for _, n, f in SECTIONS if n == name), None)
+    if d is None:
+        return []
+    return fn(d) if fn else generic_rows(name, d)
+
+
+def headline() -> str:
+    """The README's short table: the rows named in :data:`HEADLINE` (a missing result file drops its row).
+
+    Returns:
+        A Markdown table (header + one line per row found), no trailing newline.
+    """
+    lines = list(_HEADER)
+    for name, start in HEADLINE:
+        lines += [_row_line(r) for r in _rows_of(name) if r[0].startswith(start)][:1]
+    return "\n".join(lines)
+
+
+def readme_block() -> str:
+    """The README text between ``<!-- bench:start -->`` and ``<!-- bench:end -->`` (markers included)."""
+    return f"<!-- bench:start -->\n{headline()}\n<!-- bench:end -->"
+
+
+def growth_table() -> str:
+    """``results/scale_growth.md`` without its title, headings one level down (``####``); '' when absent."""
+    growth = RESULTS / "scale_growth.md"
+    if not growth.exists():
+        return ""
+    return growth.read_text().split("\n", 2)[2].replace("\n## ", "\n#### ").strip()
+
+
+def projection_table() -> str:
+    """``results/scale_projection.md`` without its title, headings one level down; '' when absent."""
+    proj = RESULTS / "scale_projection.md"
+    if not proj.exists():
+        return ""
+    return proj.read_text().split("\n", 2)[2].replace("\n## ", "\n#### ").strip()
+
+
+def rewrite_readme(text: str) -> str:
+    """``text`` (the README) with its bench block replaced by :func:`readme_block`.
+
+    Raises:
+        ValueError: the README has no ``<!-- bench:start -->`` ... ``<!-- bench:end -->`` block.
+    """
+    pattern = re.compile(r"<!-- bench:start -->.*?<!-- bench:end -->", flags=re.S)
+    if not pattern.search(text):
+        raise ValueError("README.md has no <!-- bench:start --> ... <!-- bench:end --> block")
+    return pattern.sub(lambda _: readme_block(), text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if "--full" in args:
+        print(build())
+        return 0
     readme = ROOT / "README.md"
     text = readme.read_text()
-    table = build()
-    new = re.sub(r"<!-- bench:start -->.*<!-- bench:end -->", f"<!-- bench:start -->\n{table}\n<!-- bench:end -->", text, flags=re.S)
-    growth = RESULTS / "scale_growth.md"
-    if growth.exists():  # the growth table without its title, one level below the README's section
-        body = growth.read_text().split("\n", 2)[2].replace("\n## ", "\n#### ").strip()
-        new = re.sub(r"<!-- scale:start -->.*<!-- scale:end -->", lambda _: f"<!-- scale:start -->\n{body}\n<!-- scale:end -->", new, flags=re.S)
+    new = rewrite_readme(text)
+    if "--check" in args:
+        if new != text:
+            print("README.md's benchmark block is out of date: run .venv/bin/python benchmarks/make_table.py")
+            return 1
+        return 0
     readme.write_text(new)
-    print(table)
+    print(headline())
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -482,5 +482,6 @@ class ClusterPrefilterRetriever(BatchRetriever):
         return summarize_stats(self.stats_history)
 
     def reset_stats(self) -> None:
+        """Forget the probe statistics gathered so far (``last_stats`` and ``stats_history`` become empty)."""
         self.last_stats = []
         self.stats_history = []

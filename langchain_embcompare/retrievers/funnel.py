@@ -145,10 +145,12 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
 
     @property
     def full_dim(self) -> int:
+        """The store's vector dimension: the rescoring vectors' width."""
         return int(self.store.space.dim)
 
     @property
     def small_dim(self) -> int:
+        """The shortlist vectors' dimension: ``shortlist_dim``, else the full dimension (binary codes of it)."""
         return int(self.shortlist_dim or self.full_dim)
 
     def _validate(self) -> None:
