@@ -153,7 +153,16 @@ def compare_cmd(
     query_vectors: Optional[Path] = typer.Option(None, help="With --vectors: a table of query vectors (default: query ids are looked up in --vectors)."),
     id_column: Optional[str] = typer.Option(None, help="With --vectors: the id column (default: _id, else id)."),
     normalize: bool = typer.Option(False, "--normalize", help="With --vectors: renormalise non-unit vectors instead of refusing them."),
-    queries: Optional[Path] = typer.Option(None, help="When DATASET_DIR is a folder of plain documents: the queries (one per line); label-free."),
+    queries: Optional[str] = typer.Option(
+        None, help="A queries FILE (one per line; label-free) for a folder of documents or a corpus.jsonl alone, or "
+        "synthetic:cloze (known-item queries from the corpus, no LLM) | synthetic:llm (with --generator): labelled, synthetic."
+    ),
+    generator: Optional[str] = typer.Option(None, help="synthetic:llm: the chat model writing questions, e.g. openai:gpt-4o-mini, openai-compatible:http://127.0.0.1:8080/v1#model."),
+    synthetic_queries: int = typer.Option(200, help="synthetic:*: documents drawn (one query each; seeded, stratified by length)."),
+    save_queries: Optional[Path] = typer.Option(None, help="synthetic:*: also write the synthetic set here as a BEIR folder (reusable, editable)."),
+    judge: Optional[str] = typer.Option(None, help="Grade the pooled top-10 of every run 0-3 with this chat model (UMBRELA prompt): LLM relevance labels."),
+    llm_max_calls: Optional[int] = typer.Option(None, help="Budget: most calls the generator (and, apart, the judge) may send."),
+    seed: int = typer.Option(0, help="synthetic:*: seed of the draw."),
     corpus: Optional[Path] = typer.Option(None, help="When DATASET_DIR is a question/answer file: the passages it names by id."),
     keep_identical_ids: bool = typer.Option(
         False, "--keep-identical-ids", help="Score a retrieved document whose id is the query id (BEIR drops it by default)."
@@ -175,7 +184,8 @@ def compare_cmd(
         if config is not None:
             given = [f"--{n.replace('_', '-')}" for n, v in (("vectors", vectors), ("vector_column", vector_column),
                      ("query_vectors", query_vectors), ("id_column", id_column), ("normalize", normalize),
-                     ("queries", queries), ("corpus", corpus)) if v]
+                     ("queries", queries), ("corpus", corpus), ("generator", generator), ("judge", judge),
+                     ("save_queries", save_queries)) if v]
             if given:
                 from langchain_embcompare.errors import InvalidParameterError
 
@@ -219,9 +229,12 @@ def compare_cmd(
                 specs += lexical_specs(specs, fusion=fusion, alpha=alpha)
             for spec in specs:
                 spec.extra["progress"] = True
-            ds = load_dataset(dataset_dir, max_queries=max_queries, queries=queries, corpus=corpus)
+            ds = _labelled_dataset(dataset_dir, queries, generator, synthetic_queries, seed, save_queries, llm_max_calls, max_queries, corpus)
             console.log(f"read {dataset_report(ds)}")
-            result = compare(specs, ds, baseline=baseline, k=k, metrics=_parse_metrics(metrics), on_stage=stage)
+            result = compare(
+                specs, ds, baseline=baseline, k=k, metrics=_parse_metrics(metrics), on_stage=stage,
+                relevance_judge=_judge(judge, llm_max_calls),
+            )
             if json_out:
                 result.to_json(json_out)
             if html:
@@ -229,14 +242,51 @@ def compare_cmd(
     except (EmbCompareError, ValueError) as exc:
         _fail(exc)
     Console(width=max(160, Console().width)).print(result.to_table())
-    for path in (json_out, html):
+    for path in (json_out, html, save_queries):
         if path:
             console.print(f"wrote {path}")
 
 
+def _labelled_dataset(source, queries, generator, n_queries, seed, save_to, max_calls, max_queries, corpus):
+    """``--queries synthetic:*`` -> a synthetic set from the corpus of any data shape; otherwise the data as
+    given (``--queries FILE`` keeps its meaning). ``--generator`` / ``--save-queries`` without ``synthetic:*``
+    are refused by name (they would silently do nothing)."""
+    from langchain_embcompare.errors import InvalidParameterError
+    from langchain_embcompare.evaluation.loaders import load_dataset
+    from langchain_embcompare.evaluation.synthetic import parse_queries_option, synthetic_from_source
+
+    method = parse_queries_option(queries)
+    if method is None:
+        stray = [n for n, v in (("--generator", generator), ("--save-queries", save_to)) if v]
+        if stray:
+            raise InvalidParameterError(f"{', '.join(stray)} only work with --queries synthetic:cloze or synthetic:llm.")
+        return load_dataset(source, max_queries=max_queries, queries=Path(queries) if queries else None, corpus=corpus)
+    console.log(f"making synthetic queries ({method}) from the documents of {source}")
+    ds = synthetic_from_source(
+        source, method, generator=generator, n_queries=n_queries, seed=seed, corpus=corpus, save_to=save_to, max_calls=max_calls
+    )
+    if max_queries is not None:
+        ds.queries = dict(list(ds.queries.items())[:max_queries])
+        ds.qrels = {q: v for q, v in ds.qrels.items() if q in ds.queries}
+    return ds
+
+
+def _judge(spec, max_calls):
+    """``--judge MODEL`` -> a RelevanceJudge (replies cached on disk), or None."""
+    if not spec:
+        return None
+    from langchain_embcompare.evaluation.judge import RelevanceJudge
+    from langchain_embcompare.evaluation.synthetic import llm_cache_path
+    from langchain_embcompare.rerank.chat import make_chat_model
+
+    return RelevanceJudge(make_chat_model(spec, role="judge"), cache=llm_cache_path("judge"), max_calls=max_calls)
+
+
 @app.command("advise")
 def advise_cmd(
-    dataset_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="A labelled BEIR-format folder."),
+    dataset_dir: Path = typer.Argument(
+        ..., help="A labelled BEIR folder or question/answer file; with --queries synthetic:*, any data shape (a corpus.jsonl alone, a folder of documents)."
+    ),
     model: list[str] = typer.Option([], "--model", help="A model to sweep (repeat); default all-MiniLM-L6-v2."),
     baseline: Optional[str] = typer.Option(None, help="Baseline model (native dim, float32, exact index); default: the first --model."),
     margin: float = typer.Option(0.01, help="Largest nDCG@10 loss accepted as 'not worse' (metric units)."),
@@ -251,15 +301,38 @@ def advise_cmd(
     latency_queries: int = typer.Option(20, help="Single queries timed per setting."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the advice JSON here."),
     html: Optional[Path] = typer.Option(None, help="Write the self-contained HTML report here."),
+    queries: Optional[str] = typer.Option(None, help="synthetic:cloze (no LLM) | synthetic:llm (with --generator): labelled queries made from the corpus."),
+    generator: Optional[str] = typer.Option(None, help="synthetic:llm: the chat model writing questions (e.g. openai:gpt-4o-mini)."),
+    synthetic_queries: int = typer.Option(200, help="synthetic:*: documents drawn (one query each)."),
+    save_queries: Optional[Path] = typer.Option(None, help="synthetic:*: also write the synthetic set here as a BEIR folder."),
+    judge: Optional[str] = typer.Option(None, help="Not for advise (refused): use `embcompare compare --judge` on its candidates."),
+    llm_max_calls: Optional[int] = typer.Option(None, help="Budget: most calls the generator may send."),
+    seed: int = typer.Option(0, help="synthetic:*: seed of the draw."),
+    corpus: Optional[Path] = typer.Option(None, help="When DATASET_DIR is a question/answer file: the passages it names by id."),
 ) -> None:
     """The shrink advisor: the cheapest setting provably not worse than the baseline (+ Pareto fronts, drill-down)."""
     from langchain_embcompare.errors import EmbCompareError
     from langchain_embcompare.evaluation.advise import advise
     from langchain_embcompare.evaluation.compare import parse_dims
-    from langchain_embcompare.evaluation.datasets import load_beir
+    from langchain_embcompare.evaluation.synthetic import parse_queries_option
 
     try:
-        ds = load_beir(dataset_dir, max_queries=max_queries)
+        if judge:
+            from langchain_embcompare.errors import InvalidParameterError
+
+            raise InvalidParameterError(
+                "--judge is not supported by advise: the sweep measures settings one after another, so there is no pool "
+                "of every run's top-10 to judge fairly (Judged@k would differ between settings). Use --queries "
+                "synthetic:cloze / synthetic:llm here, or `embcompare compare --judge MODEL` on the settings it names."
+            )
+        if queries is not None and parse_queries_option(queries) is None:
+            from langchain_embcompare.errors import InvalidParameterError
+
+            raise InvalidParameterError(
+                f"advise --queries {queries!r}: the advisor needs labels; use --queries synthetic:cloze or synthetic:llm "
+                "(or a labelled data set)."
+            )
+        ds = _labelled_dataset(dataset_dir, queries, generator, synthetic_queries, seed, save_queries, llm_max_calls, max_queries, corpus)
         models = model or ["all-MiniLM-L6-v2"]
         dim_list = parse_dims(dims)
         if dim_list is not None:
@@ -284,7 +357,7 @@ def advise_cmd(
     if result.winner is not None:
         out.print("\n[bold]ab.toml[/] (embcompare compare --config ab.toml)")
         out.print(result.winner_toml(), highlight=False, markup=False)
-    for path in (json_out, html):
+    for path in (json_out, html, save_queries):
         if path:
             console.print(f"wrote {path}")
 

@@ -95,6 +95,7 @@ from langchain_embcompare.evaluation.cost import (
 )
 from langchain_embcompare.evaluation.datasets import BeirDataset
 from langchain_embcompare.evaluation.metrics import retrieve_run
+from langchain_embcompare.ranking import trec_top_k
 from langchain_embcompare.evaluation.pipeline import (
     EvalSettings,
     build_retriever,
@@ -336,7 +337,7 @@ def advise(
         if qids and qids_here != qids:
             raise InvalidParameterError("internal: query order changed between settings")
         qids = qids_here
-        top = {q: dict(sorted(run.get(q, {}).items(), key=lambda x: (-x[1], x[0]))[:10]) for q in qids}
+        top = {q: trec_top_k(run.get(q, {}), 10) for q in qids}  # the retriever's order (rank scores)
         c = Candidate(
             name=name, spec=spec, stage=stage,
             quality={mm: float(mat[j].mean()) for j, mm in enumerate(metrics)},
@@ -451,5 +452,17 @@ def advise(
         dataset=ds.name, n_documents=len(ds.corpus), n_queries=n_q, metric=metric, margin=float(margin),
         alpha=alpha, test=test, budgets=budgets, baseline=base_c, candidates=cands, winner=winner, winners=winners,
         status=status, detectable_margin=det, queries_needed=needed, fronts=fronts, drilldown=drill, sweep=sweep,
-        query_ids=list(qids),
+        query_ids=list(qids), labels=_labels_of(ds),
     )
+
+
+def _labels_of(ds: BeirDataset) -> dict[str, Any] | None:
+    """The data set's label provenance plus the trust measured for its synthetic method (None: human labels)."""
+    if not ds.label_provenance:
+        return None
+    from langchain_embcompare.evaluation.trust import measured_trust
+
+    labels = dict(ds.label_provenance)
+    if labels.get("synthetic"):
+        labels["measured_trust"] = measured_trust(labels.get("method"))
+    return labels

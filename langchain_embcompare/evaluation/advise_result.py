@@ -122,6 +122,7 @@ class AdviceResult:
     drilldown: dict[str, Any]
     sweep: dict[str, Any]
     query_ids: list[str] = field(default_factory=list, repr=False)
+    labels: dict[str, Any] | None = None  # how queries/labels were made when not human (synthetic manifest + measured trust)
 
     # -- the winner as code ---------------------------------------------------------------------------
 
@@ -193,6 +194,7 @@ class AdviceResult:
                 "candidates": [c.row(m) for c in self.candidates],
                 "drilldown": self.drilldown,
                 "sweep": self.sweep,
+                **({"labels": self.labels} if self.labels else {}),
                 "answer": self.summary_text(),
             }
         )
@@ -250,6 +252,11 @@ class AdviceResult:
             lines.append(f"cheapest non-inferior on {axis}: {self.winners.get(axis) or 'none'}")
         for axis, names in self.fronts.items():
             lines.append(f"Pareto front ({m} vs {axis}): {len(names)} settings")
+        if self.labels:
+            from langchain_embcompare.evaluation.synthetic import provenance_lines
+            from langchain_embcompare.evaluation.trust import trust_lines
+
+            lines += provenance_lines(self.labels) + trust_lines(self.labels.get("measured_trust"))
         return "\n".join(lines)
 
     def _closest(self) -> Candidate | None:
@@ -289,6 +296,7 @@ class AdviceResult:
         from langchain_embcompare.evaluation.report import (
             _CSS,
             drilldown_html,
+            labels_html,
             pareto_figure,
         )
 
@@ -337,6 +345,7 @@ class AdviceResult:
             f"<title>{html.escape(title)}</title><style>{_CSS} tr.winner{{background:#fff6d5}} pre{{background:#f4f4f4;padding:8px}}</style>"
             f"<script type='text/javascript'>{plotly.offline.get_plotlyjs()}</script></head><body>"
             f"<h1>{html.escape(title)}</h1><section><pre class='answer'>{html.escape(self.summary_text())}</pre></section>"
+            + labels_html(self.labels) +
             f"{snippet}<section class='plot-section' data-plot='pareto'>{fig_html}</section>"
             "<section><h2>Every setting measured</h2><table class='summary'><thead><tr>"
             + "".join(f"<th>{html.escape(h)}</th>" for h in head)

@@ -88,6 +88,7 @@ from langchain_embcompare.evaluation.metrics import (
     check_cutoffs,
     evaluate_run,
     retrieve_run,
+    run_from_documents,
 )
 from langchain_embcompare.evaluation.pipeline import (
     EvalSettings,
@@ -189,6 +190,7 @@ def compare(
     on_stage: Callable[[str], None] | None = None,
     seed: int = 0,
     ignore_identical_ids: bool | None = None,
+    relevance_judge: Callable[[BeirDataset, Mapping[str, Run]], tuple[dict[str, dict[str, int]], dict[str, Any]]] | None = None,
 ) -> ComparisonResult:
     """Run every retriever (or build every spec) on the data set's queries and compare them.
 
@@ -198,10 +200,13 @@ def compare(
     one for the whole comparison; default: the specs' common setting, else True): a retrieved document
     whose id is the query id is not scored.
     A metric cutoff above ``k`` (or a funnel spec's shortlist) raises ``MetricCutoffError``.
+    ``relevance_judge`` (e.g. a :class:`~langchain_embcompare.evaluation.judge.RelevanceJudge`): called once every run has retrieved, with the data set
+    and the runs; returns ``(qrels, info)``: the labels quality is then measured with (replacing the data
+    set's) and what the judging did, recorded under ``labels["judge"]``.
     """
     stage = on_stage or (lambda s: None)
     ds = _as_dataset(dataset)
-    labelled = bool(ds.qrels)
+    labelled = bool(ds.qrels) or relevance_judge is not None
     if not isinstance(k, int) or k < 1:
         raise InvalidParameterError(f"k={k!r} must be a positive integer (documents retrieved per query).")
     if stat_test not in STAT_TESTS:
@@ -278,7 +283,7 @@ def compare(
         runs[name] = retrieve_run(retriever, ds.queries, k=k, timings=timings)
         runs[name].ignore_identical_ids = ignore_identical_ids  # read by every metric computed from it
         res.batch_ms_per_query = timings.get("per_query_ms")
-        if labelled:
+        if labelled and relevance_judge is None:
             res.quality = evaluate_run(runs[name], ds.qrels, metrics)
         if latency_queries > 0:
             stage(f"{name}: timing {len(lat_q)} single queries")
@@ -347,6 +352,18 @@ def compare(
             measure(name, retriever, emb, res)
             results[name] = res
 
+    provenance = dict(ds.label_provenance) if ds.label_provenance else None
+    if relevance_judge is not None:
+        stage("LLM relevance judgments of the pooled results")
+        qrels, judge_info = relevance_judge(ds, {n: runs[n] for n in names})
+        ds = dataclasses.replace(ds, qrels=qrels, queries={q: t for q, t in ds.queries.items() if q in qrels})
+        provenance = {**(provenance or {}), "judge": judge_info}
+        for n in names:
+            results[n].quality = evaluate_run(runs[n], ds.qrels, metrics)
+    if provenance and provenance.get("synthetic"):
+        from langchain_embcompare.evaluation.trust import measured_trust
+
+        provenance["measured_trust"] = measured_trust(provenance.get("method"))
     stage("agreement between runs")
     agreement = agreement_matrix(runs, k=overlap_k, p=rbo_p, depth=k) if len(runs) >= 2 else None
     significance = None
@@ -365,6 +382,8 @@ def compare(
         drill = drilldowns({n: runs[n] for n in names}, baseline, ds.qrels, ds.queries, doc_titles(ds.corpus), metric=metrics[0])
 
     probe_rows = []
+    from langchain_embcompare.retrievers.vector import with_scores
+
     for q_run, idx_run in probes:
         stage(f"probe: {q_run} queries on {idx_run}'s index")
         store, emb = kept_stores[idx_run], kept_embs[q_run]
@@ -376,7 +395,7 @@ def compare(
             )
         vectors = emb.encode_queries(list(ds.queries.values()))
         hits = store.search_vectors(vectors, k=k)
-        probe_run = {qid: {(d.id or d.metadata.get("doc_id")): float(s) for d, s in h} for qid, h in zip(qids, hits)}
+        probe_run = run_from_documents(qids, [with_scores(h) for h in hits], k)  # the same form as every run
         pa = pair_agreement(probe_run, runs[idx_run], k=overlap_k, p=rbo_p, depth=k)
         row = {"query_run": q_run, "index_run": idx_run, "k": overlap_k, "p": rbo_p, **pa.to_dict()}
         if labelled:
@@ -399,6 +418,7 @@ def compare(
         runs_raw=runs,
         image_examples=_image_examples(ds, runs),
         drilldown=drill,
+        labels=provenance,
         settings={
             "overlap_k": overlap_k, "rbo_p": rbo_p, "latency_queries": len(lat_q) if latency_queries > 0 else 0,
             "throughput_texts": len(sample_docs), "usd_per_hour": usd_per_hour, "prices": dict(prices or {}),

@@ -19,11 +19,19 @@ from langchain_core.documents import Document
 from langchain_embcompare.errors import DatasetFormatError, EmptyInputError, InvalidParameterError, MissingLabelsError
 
 
+#: The file a synthetic BEIR folder carries beside its queries: how queries and labels were made.
+SYNTHETIC_MANIFEST = "synthetic_manifest.json"
+
+
 @dataclass
 class BeirDataset:
     """A corpus, its queries and their relevance labels (``qrels[qid][doc_id] = grade``).
 
     ``qrels_path`` is the labels file that was looked for (it may not exist: then ``qrels`` is empty).
+    ``label_provenance`` says how queries and labels were made when they are not the data set's own
+    human labels (the manifest of :mod:`~langchain_embcompare.evaluation.synthetic` or of an LLM judge,
+    ``{"synthetic": True, "method": ..., ...}``); None for labels as given. Comparisons and the advisor
+    copy it into their JSON and reports.
     """
 
     name: str
@@ -31,6 +39,7 @@ class BeirDataset:
     queries: dict[str, str]
     qrels: dict[str, dict[str, int]] = field(default_factory=dict)
     qrels_path: Path | None = None
+    label_provenance: dict[str, Any] | None = None
 
     @property
     def texts(self) -> list[str]:
@@ -157,7 +166,18 @@ def load_beir(
     if max_queries is not None:
         queries = dict(list(queries.items())[:max_queries])
         qrels = {qid: qrels[qid] for qid in queries if qid in qrels}
-    return BeirDataset(name=root.name, corpus=corpus, queries=queries, qrels=qrels, qrels_path=qrels_path)
+    manifest = root / SYNTHETIC_MANIFEST
+    provenance = None
+    if manifest.exists():  # a folder written by evaluation/synthetic.py: its labels are synthetic
+        try:
+            provenance = json.loads(manifest.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise DatasetFormatError(f"{manifest}: not valid JSON ({exc.msg}, line {exc.lineno}).") from None
+        if not isinstance(provenance, dict):
+            raise DatasetFormatError(f"{manifest}: expected a JSON object, got {type(provenance).__name__}.")
+    return BeirDataset(
+        name=root.name, corpus=corpus, queries=queries, qrels=qrels, qrels_path=qrels_path, label_provenance=provenance
+    )
 
 
-__all__ = ["BeirDataset", "load_beir"]
+__all__ = ["SYNTHETIC_MANIFEST", "BeirDataset", "load_beir"]

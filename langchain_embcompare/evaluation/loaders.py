@@ -31,6 +31,7 @@ from langchain_embcompare.evaluation.datasets import BeirDataset, load_beir
 __all__ = [
     "DatasetReport",
     "dataset_report",
+    "load_corpus",
     "load_dataset",
     "load_qa_pairs",
     "load_documents_folder",
@@ -471,7 +472,9 @@ def load_dataset(
     """Read any supported data shape into a :class:`BeirDataset` (with ``.report``):
 
     * ``irds:<name>`` -> :func:`load_ir_dataset`;
-    * a folder with ``corpus.jsonl`` -> :func:`load_beir` (``split``, ``max_queries``);
+    * a folder with ``corpus.jsonl`` and ``queries.jsonl`` -> :func:`load_beir` (``split``, ``max_queries``);
+    * a folder with ``corpus.jsonl`` only -> its documents plus ``queries`` (label-free; without ``queries``
+      an error names the ways forward, synthetic queries among them: :func:`load_corpus`);
     * another folder -> :func:`load_documents_folder` (needs ``queries``: label-free mode);
     * a ``.csv``/``.tsv``/``.jsonl`` file -> :func:`load_qa_pairs` (``corpus`` optional).
     """
@@ -479,17 +482,31 @@ def load_dataset(
     if text.startswith(IR_DATASETS_PREFIXES):
         return load_ir_dataset(text, max_queries=max_queries)
     p = Path(text).expanduser()
-    if p.is_dir() and (p / "corpus.jsonl").exists():
+    if p.is_dir() and (p / "corpus.jsonl").exists() and not (p / "queries.jsonl").exists():
+        if queries is None:  # a corpus alone: say every way forward, never "not a BEIR data set"
+            raise InvalidParameterError(
+                f"{p} holds a corpus (corpus.jsonl) but no queries.jsonl: pass your queries (--queries FILE, one per "
+                "line: label-free), or make labelled queries from the corpus: --queries synthetic:cloze (no LLM) or "
+                "--queries synthetic:llm --generator MODEL."
+            )
+        ds = BeirDataset(name=p.name, corpus=load_beir_corpus(p / "corpus.jsonl"), queries=load_queries(queries), qrels={})
+        if not ds.queries:
+            raise EmptyInputError("No queries: give at least one (a text file, one query per line).")
+        ds = _attach(ds, str(p), "corpus + queries", ["no labels: label-free"])
+    elif p.is_dir() and (p / "corpus.jsonl").exists():
         if queries is not None:
-            raise InvalidParameterError(f"{p} is a BEIR folder with its own queries.jsonl: drop --queries.")
+            raise InvalidParameterError(
+                f"{p} is a BEIR folder with its own queries.jsonl: drop --queries (or move queries.jsonl away to use yours)."
+            )
         ds = load_beir(p, split=split, max_queries=max_queries)
         notes = [] if (p / "qrels" / f"{split}.tsv").exists() else [f"no qrels/{split}.tsv: label-free"]
         return _attach(ds, str(p), "beir", notes)
-    if p.is_dir():
+    elif p.is_dir():
         if queries is None:
             raise InvalidParameterError(
                 f"{p} is not a BEIR folder (no corpus.jsonl): to use it as a folder of documents, pass the queries "
-                "(--queries FILE, one query per line)."
+                "(--queries FILE, one query per line), or make labelled queries from its documents: --queries "
+                "synthetic:cloze (no LLM) or --queries synthetic:llm --generator MODEL."
             )
         ds = load_documents_folder(p, queries)
     elif p.is_file():
@@ -506,3 +523,43 @@ def load_dataset(
         ds.qrels = {q: v for q, v in ds.qrels.items() if q in ds.queries}
         ds.report = dataset_report(BeirDataset(ds.name, ds.corpus, ds.queries, ds.qrels), ds.report.source, ds.report.kind, ds.report.notes)  # type: ignore[attr-defined]
     return ds
+
+
+def load_corpus(source: str | Path, *, corpus: str | Path | None = None) -> BeirDataset:
+    """The documents of any supported data shape, without queries or labels: the input of synthetic queries
+    (:mod:`~langchain_embcompare.evaluation.synthetic`).
+
+    * a folder with ``corpus.jsonl`` (a BEIR folder, or a corpus alone): its documents (``"title text"``,
+      ``metadata["title"]`` kept), whatever queries and labels sit beside them;
+    * another folder: every ``.txt``/``.md``/``.rst`` file is one document (id = relative path);
+    * ``irds:<name>``: the ir_datasets documents;
+    * a question/answer ``.csv``/``.jsonl``: the passages it holds (plus ``corpus``).
+
+    Args:
+        source: the data set path or ``irds:`` name.
+        corpus: with a question/answer file, the passages it names by id.
+    Returns:
+        a :class:`BeirDataset` with ``queries == {}``, ``qrels == {}`` and ``.report`` (kind ``"corpus"``).
+    Raises:
+        InvalidParameterError: nothing readable at ``source``. EmptyInputError: no non-empty document.
+    """
+    text = str(source)
+    if text.startswith(IR_DATASETS_PREFIXES):
+        ds = load_ir_dataset(text)
+        docs, name = ds.corpus, ds.name
+    else:
+        p = Path(text).expanduser()
+        if p.is_dir() and (p / "corpus.jsonl").exists():
+            docs, name = load_beir_corpus(p / "corpus.jsonl"), p.name
+        elif p.is_dir():
+            docs, name = _folder_documents(p), p.name
+        elif p.is_file():
+            docs, name = load_qa_pairs(p, corpus=corpus).corpus, p.stem
+        else:
+            raise InvalidParameterError(
+                f"Data set {text!r} not found: pass a BEIR folder, a folder with corpus.jsonl, a folder of documents, "
+                "a question/answer .csv/.jsonl, or irds:<ir_datasets name>."
+            )
+    if not docs:
+        raise EmptyInputError(f"{text} holds no non-empty document.")
+    return _attach(BeirDataset(name=name, corpus=list(docs), queries={}, qrels={}), text, "corpus")

@@ -447,10 +447,12 @@ def image_examples(dataset: Any, runs: Mapping[str, Mapping[str, Mapping[str, fl
         for name, run in runs.items():
             if name.startswith("probe:"):
                 continue
-            ranked = sorted((run.get(qid) or {}).items(), key=lambda kv: -kv[1])[:top]
+            ranked = trec_top_k(run.get(qid) or {}, top)  # the order the metrics read (a retrieved run: the retriever's)
+            carried = (getattr(run, "returned_scores", None) or {}).get(qid, ranked)  # the retriever's own scores to show
             row["runs"][name] = [
-                {"doc_id": d, "score": round(float(s), 4), "relevant": qrels.get(qid, {}).get(d, 0) > 0, "thumb": thumbnail_data_uri(refs[d]) if d in refs else None}
-                for d, s in ranked
+                {"doc_id": d, "score": None if carried.get(d) is None else round(float(carried[d]), 4),
+                 "relevant": qrels.get(qid, {}).get(d, 0) > 0, "thumb": thumbnail_data_uri(refs[d]) if d in refs else None}
+                for d in ranked
             ]
         out.append(row)
     return out
@@ -470,7 +472,7 @@ def image_examples_html(examples: Any) -> str:
     for ex in examples:
         rows = "".join(
             f"<tr><th>{html.escape(name)}</th><td>"
-            + "".join(img(h.get("thumb"), f"{h['doc_id']} · {h['score']:.3f}", "rel" if h.get("relevant") else "nonrel") for h in hits)
+            + "".join(img(h.get("thumb"), h["doc_id"] if h.get("score") is None else f"{h['doc_id']} · {h['score']:.3f}", "rel" if h.get("relevant") else "nonrel") for h in hits)
             + "</td></tr>"
             for name, hits in (ex.get("runs") or {}).items()
         )
@@ -489,6 +491,28 @@ _IMAGE_CSS = (
 )
 
 
+def labels_html(labels: Mapping[str, Any] | None) -> str:
+    """The report section saying how queries and labels were made (synthetic queries, LLM judgments), the
+    trust measured for that method (with its data set) and, with a judge, Judged@10 per run and the
+    Judged@k-gap warnings; empty string for human labels (``labels`` None)."""
+    if not labels:
+        return ""
+    from langchain_embcompare.evaluation.synthetic import provenance_lines
+    from langchain_embcompare.evaluation.trust import trust_lines
+
+    lines = provenance_lines(labels) + trust_lines(labels.get("measured_trust"))
+    if labels.get("synthetic") and not labels.get("measured_trust"):
+        lines.append("no measured trust ships for this method: treat its ranking of runs as unverified")
+    items = "".join(f"<li{' class=warn' if ln.startswith('WARNING') else ''}>{html.escape(ln)}</li>" for ln in lines)
+    judged = ((labels.get("judge") or {}).get("judged_at_10")) or {}
+    table = (
+        "<table class='summary'><thead><tr><th>run</th><th>Judged@10</th></tr></thead><tbody>"
+        + "".join(f"<tr><td>{html.escape(n)}</td><td>{float(v):.1%}</td></tr>" for n, v in judged.items())
+        + "</tbody></table>"
+    ) if judged else ""
+    return f"<section class='labels'><h2>How the labels were made</h2><ul>{items}</ul>{table}</section>"
+
+
 def build_html(
     data: Mapping[str, Any],
     extra_figures: Mapping[str, go.Figure] | None = None,
@@ -499,7 +523,8 @@ def build_html(
     meta = (
         f"data set <b>{html.escape(str(data.get('dataset', '')))}</b> · {data.get('n_documents', '?')} documents · "
         f"{data.get('n_queries', '?')} queries · k={data.get('k', '?')} · "
-        + ("labelled" if data.get("labelled") else "no labels: agreement, latency, memory and cost only")
+        + (("SYNTHETIC labels" if (data.get("labels") or {}).get("synthetic") else "LLM-judged labels" if data.get("labels")
+            else "labelled") if data.get("labelled") else "no labels: agreement, latency, memory and cost only")
     )
     sections = []
     builtin = {"quality", "dimension", "pareto", "efficiency", "agreement"}
@@ -524,7 +549,8 @@ def build_html(
         f"<title>{html.escape(title)}</title><style>{_CSS}{_IMAGE_CSS if data.get('image_examples') else ''}</style>"
         f"<script type='text/javascript'>{plotly.offline.get_plotlyjs()}</script></head><body>"
         f"<h1>{html.escape(title)}</h1><p class='meta'>{meta}</p>"
-        f"<section>{_summary_table(data)}</section>"
+        + labels_html(data.get("labels"))
+        + f"<section>{_summary_table(data)}</section>"
         + "".join(sections)
         + probe_html
         + image_examples_html(data.get("image_examples"))

@@ -76,6 +76,7 @@ class ComparisonResult:
     settings: dict[str, Any] = field(default_factory=dict)
     image_examples: list[dict[str, Any]] = field(default_factory=list, repr=False)  # image data sets: report thumbnails
     drilldown: dict[str, Any] = field(default_factory=dict)  # run -> per-query drill-down vs the baseline
+    labels: dict[str, Any] | None = None  # how queries/labels were made when not human (BeirDataset.label_provenance)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; each run has top-level ``ndcg@10``, ``recall@100``, ``mrr@10`` (fractions)."""
@@ -119,6 +120,7 @@ class ComparisonResult:
                 "probes": self.probes,
                 **({"image_examples": self.image_examples} if self.image_examples else {}),
                 "drilldown": self.drilldown,
+                **({"labels": self.labels} if self.labels else {}),
             }
         )
 
@@ -144,7 +146,12 @@ class ComparisonResult:
         title = f"{self.dataset}: {self.n_queries} queries, {self.n_documents} documents, k={self.k}"
         if sig is not None and self.baseline:
             title += f" (baseline {self.baseline}; {sig.stat_test} test, {sig.correction}; * = adj. p <= {sig.alpha})"
-        table = Table(title=title)
+        if self.labels:
+            from langchain_embcompare.evaluation.synthetic import provenance_lines
+            from langchain_embcompare.evaluation.trust import trust_lines
+
+            caption = "\n".join(provenance_lines(self.labels) + trust_lines(self.labels.get("measured_trust")))
+        table = Table(title=title, caption=caption if self.labels else None)
         # the run name is what tells rows apart: other columns wrap before it is cut
         longest = max((len(n) for n in self.runs), default=3)
         table.add_column("run", justify="left", min_width=min(40, longest), overflow="fold")

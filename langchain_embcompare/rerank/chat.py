@@ -36,23 +36,25 @@ def _chat_openai() -> Any:
         from langchain_openai import ChatOpenAI
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise InvalidParameterError(
-            "this reranker model needs langchain-openai: pip install langchain-openai"
+            "this chat model needs langchain-openai: pip install langchain-openai"
         ) from exc
     return ChatOpenAI
 
 
-def make_chat_model(spec: str, **kwargs: Any) -> BaseChatModel:
+def make_chat_model(spec: str, *, role: str = "reranker", **kwargs: Any) -> BaseChatModel:
     """Build the judge chat model named by ``spec`` (see the module docstring).
 
+    ``role`` names the model's job in error messages (``"reranker"``, ``"judge"``, ``"generator"``), so
+    that a wrong ``--judge`` or ``--generator`` spec is refused under its own option's name.
     Extra keyword arguments go to the chat model's constructor and override the defaults
     (temperature 0, 60 s timeout, no client retries, 16 answer tokens for local servers).
     """
     if not isinstance(spec, str) or ":" not in spec:
-        raise InvalidParameterError(f"reranker model {spec!r} is not a model spec; use {_FORMS}.")
+        raise InvalidParameterError(f"{role} model {spec!r} is not a model spec; use {_FORMS}.")
     provider, _, rest = spec.partition(":")
     provider, rest = provider.strip().lower(), rest.strip()
     if not rest:
-        raise InvalidParameterError(f"reranker model {spec!r} names no model after ':'; use {_FORMS}.")
+        raise InvalidParameterError(f"{role} model {spec!r} names no model after ':'; use {_FORMS}.")
     if provider == "oracle":
         raise InvalidParameterError(
             "'oracle:' judges are built from relevance judgements in code "
@@ -94,10 +96,10 @@ def make_chat_model(spec: str, **kwargs: Any) -> BaseChatModel:
     try:
         from langchain.chat_models import init_chat_model
     except ImportError as exc:  # pragma: no cover - langchain is a dependency
-        raise InvalidParameterError(f"unknown reranker provider {provider!r}; use {_FORMS}.") from exc
+        raise InvalidParameterError(f"unknown {role} provider {provider!r}; use {_FORMS}.") from exc
     try:
         return init_chat_model(spec, **{**_JUDGE_DEFAULTS, **kwargs})
     except (ValueError, ImportError) as exc:
         raise InvalidParameterError(
-            f"cannot build reranker model {spec!r}: {exc}. Use {_FORMS}."
+            f"cannot build {role} model {spec!r}: {exc}. Use {_FORMS}."
         ) from exc

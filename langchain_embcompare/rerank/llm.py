@@ -76,7 +76,9 @@ def model_name_of(llm: Any) -> str:
     return str(getattr(inner, "_llm_type", type(inner).__name__))
 
 
-def _model_id(llm: Any) -> str:
+def model_id_of(llm: Any) -> str:
+    """A chat model's identity for cache keys: ``"<class>:<model name>[@<base url>]"`` (the same model
+    behind another server is another judge)."""
     inner = _unwrap(llm)
     base = getattr(inner, "openai_api_base", None) or getattr(inner, "base_url", None)
     suffix = f"@{base}" if isinstance(base, str) and base else ""

@@ -42,7 +42,7 @@ from langchain_embcompare.rerank.llm import (  # noqa: F401 - re-exported for co
     _is_rate_limit,
     _is_retryable,
     _is_timeout,
-    _model_id,
+    model_id_of,
     _parse_output,
     _reply_text,
     _supports_structured,
@@ -66,6 +66,17 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
     "gpt-3.5-turbo": (0.50, 1.50),
     "oracle": (0.0, 0.0),
 }
+
+def price_per_million_tokens(
+    model: str, price_table: dict[str, tuple[float, float]] | None = None
+) -> tuple[float, float] | None:
+    """USD per 1M (input, output) tokens of ``model``: the longest name in ``price_table`` merged over
+    :data:`DEFAULT_PRICES` that prefixes ``model``; None when no name matches (cost then unknown, not 0).
+    Shared by the reranker, the relevance judge and the question generator."""
+    table = {**DEFAULT_PRICES, **(price_table or {})}
+    best = max((name for name in table if model.startswith(name)), key=len, default=None)
+    return table[best] if best is not None else None
+
 
 class PairwiseLLMReranker(BaseDocumentCompressor):
     """Rerank documents by asking a chat model which of two passages better answers the query.
@@ -302,9 +313,7 @@ class PairwiseLLMReranker(BaseDocumentCompressor):
             return self._pool
 
     def _price(self, model: str) -> tuple[float, float] | None:
-        table = {**DEFAULT_PRICES, **self.price_table}
-        best = max((name for name in table if model.startswith(name)), key=len, default=None)
-        return table[best] if best is not None else None
+        return price_per_million_tokens(model, self.price_table)
 
     def _structured_unconfirmed_failure(self, exc: BaseException) -> bool:
         """A structured call failed before any succeeded (servers such as llama.cpp reject

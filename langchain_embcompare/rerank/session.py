@@ -19,7 +19,7 @@ from langchain_embcompare.rerank.llm import (
     _is_rate_limit,
     _is_retryable,
     _is_timeout,
-    _model_id,
+    model_id_of,
     _parse_output,
     _reply_text,
     model_name_of,
@@ -43,7 +43,7 @@ class _Session:
         self.texts = [d.page_content for d in documents]
         self.query = query
         self.model = model_name_of(owner.llm)
-        self.model_id = _model_id(owner.llm)
+        self.model_id = model_id_of(owner.llm)
         n = len(documents)
         wanted = owner.k if owner.k is not None else owner.top_n
         self.k = n if wanted is None else min(wanted, n)

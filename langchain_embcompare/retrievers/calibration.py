@@ -40,7 +40,7 @@ from langchain_embcompare.errors import EmptyInputError, InvalidParameterError
 from langchain_embcompare.stores.base import EmbStore, normalize_rows
 from langchain_embcompare.stores.ops import exact_scores
 
-__all__ = ["MAX_SHORTLIST", "PSEUDO_QUERY_MARGIN", "Calibration", "HeldOut", "calibrate_clusters", "calibrate_funnel", "cloze_queries", "effective_target", "exact_top_k", "held_out_queries", "prefix_recall", "recall_at_k", "time_per_query"]
+__all__ = ["MAX_SHORTLIST", "PSEUDO_QUERY_MARGIN", "Calibration", "HeldOut", "calibrate_clusters", "calibrate_funnel", "cloze_queries", "cloze_split", "effective_target", "exact_top_k", "held_out_queries", "prefix_recall", "recall_at_k", "time_per_query"]
 
 PSEUDO_QUERY_MARGIN = 4.0  # miss-rate divisor for pseudo-queries (see the module docstring)
 _CORPUS_CHUNK = 131_072  # rows scored at a time by the exact scan (bounds the (m, chunk) score matrix)
@@ -145,6 +145,38 @@ def held_out_queries(
 
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
+CLOZE_MIN_WORDS = 4  # a sentence shorter than this is not a query
+CLOZE_WINDOW = 12  # words taken as the query from a text without such a sentence
+
+
+def cloze_split(text: str, rng: np.random.Generator, min_words: int = CLOZE_MIN_WORDS) -> tuple[str, str] | None:
+    """One inverse-cloze pair from ``text`` (Lee et al., 2019): ``(query, rest)``.
+
+    The query is one sentence of at least ``min_words`` words, drawn with ``rng`` (sentences end at
+    ``.``, ``!`` or ``?`` followed by whitespace); ``rest`` is the text without it (the other sentences,
+    joined by single spaces). A text without such a sentence gives a window of ``CLOZE_WINDOW`` words
+    from a random start, ``rest`` being the words around it. ``None`` for a text of fewer than
+    ``CLOZE_MIN_WORDS`` words. The one implementation of inverse cloze in the package: the calibration's
+    pseudo-queries use the query only (documents stay whole), synthetic evaluation sets
+    (:mod:`langchain_embcompare.evaluation.synthetic`) index ``rest``.
+
+    Args:
+        text: the document text.
+        rng: numpy Generator; exactly one ``rng.integers`` call per text that has enough words.
+        min_words: shortest sentence (in whitespace-separated words) that may become the query.
+    Returns:
+        ``(query, rest)`` strings, or None.
+    """
+    words = text.split()
+    if len(words) < CLOZE_MIN_WORDS:
+        return None
+    pieces = _SENTENCE.split(text)
+    long_enough = [i for i, t in enumerate(pieces) if len(t.split()) >= min_words]
+    if long_enough:
+        pick = long_enough[int(rng.integers(len(long_enough)))]
+        return pieces[pick], " ".join(p for i, p in enumerate(pieces) if i != pick)
+    start = int(rng.integers(max(1, len(words) - CLOZE_WINDOW)))
+    return " ".join(words[start : start + CLOZE_WINDOW]), " ".join(words[:start] + words[start + CLOZE_WINDOW :])
 
 
 def cloze_queries(store: EmbStore, rows: np.ndarray, rng: np.random.Generator) -> HeldOut | None:
@@ -156,15 +188,10 @@ def cloze_queries(store: EmbStore, rows: np.ndarray, rng: np.random.Generator) -
     store's embeddings cannot embed new texts (precomputed vectors): the caller then uses documents."""
     texts = []
     for doc in store.documents_at(rows):
-        words = (doc.page_content or "").split()
-        if len(words) < 4:
+        split = cloze_split(doc.page_content or "", rng)
+        if split is None:
             return None
-        sentences = [t for t in _SENTENCE.split(doc.page_content) if len(t.split()) >= 4]
-        if sentences:
-            texts.append(sentences[int(rng.integers(len(sentences)))])
-        else:
-            start = int(rng.integers(max(1, len(words) - 12)))
-            texts.append(" ".join(words[start : start + 12]))
+        texts.append(split[0])
     try:
         q = store.embedding.encode_queries(texts)
     except Exception:  # noqa: BLE001  (precomputed tables know only their own texts)
