@@ -4,7 +4,8 @@ Obviously right rather than fast: every search is an exact scan of the qualifyin
 (``filters.evaluate_filter`` on the metadata, then ``base.exact_scores`` and ``base.top_k``). Rows are
 handed out in increasing order and never reused; an upsert of a stored id deletes its row and gives
 the document a new one (the protocol allows this, so the tests meet it). ``capabilities=`` turns
-capabilities off, to test the retrievers' fallbacks and their ``MissingCapabilityError``.
+capabilities off, to test the retrievers' fallbacks and their ``MissingCapabilityError``. Thread-safe
+as the FAISS store is (a readers-writer lock: reads share it, writes hold it alone).
 
     store = FakeStore(HashEmbeddings(), metric="cosine", capabilities=("candidate_rows",))
 """
@@ -12,6 +13,7 @@ capabilities off, to test the retrievers' fallbacks and their ``MissingCapabilit
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -21,6 +23,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_embcompare.errors import DimensionMismatchError, InvalidParameterError
 from langchain_embcompare.filters import evaluate_filter
 from langchain_embcompare.matryoshka import VectorSpace, as_matryoshka, check_finite
+from langchain_embcompare.stores.locking import ReadWriteLock, reads, writes
 from langchain_embcompare.stores.base import (
     CAPABILITIES,
     METRICS,
@@ -57,6 +60,10 @@ class FakeStore(EmbStore):
         self.fields: dict[str, dict[int, np.ndarray]] = {}
         self.field_dims: dict[str, int] = {}
         self.next_row = 0
+        self.lock = ReadWriteLock()  # the same discipline as the FAISS store (stores/locking.py)
+
+    def reading(self) -> AbstractContextManager[None]:
+        return self.lock.read()
 
     @property
     def space(self) -> VectorSpace:
@@ -67,6 +74,7 @@ class FakeStore(EmbStore):
 
     # -- writing -----------------------------------------------------------------------------------
 
+    @writes
     def upsert_vectors(
         self, vectors: np.ndarray, documents: Sequence[Document], *, extra_vectors: Mapping[str, np.ndarray] | None = None, **kwargs: Any
     ) -> list[str]:
@@ -94,6 +102,7 @@ class FakeStore(EmbStore):
                 self.fields[name][row] = ev[i]
         return [str(d.id) for d in docs]
 
+    @writes
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool:
         for doc_id in list(self.row_of) if ids is None else ids:
             row = self.row_of.pop(doc_id, None)
@@ -106,29 +115,36 @@ class FakeStore(EmbStore):
 
     # -- reading -----------------------------------------------------------------------------------
 
+    @reads
     def all_rows(self) -> np.ndarray:
         return np.asarray(sorted(self.docs), dtype=np.int64)
 
+    @reads
     def count(self) -> int:
         return len(self.docs)
 
+    @reads
     def rows_of(self, ids: Sequence[str]) -> np.ndarray:
         return np.asarray([self.row_of.get(i, -1) for i in ids], dtype=np.int64)
 
+    @reads
     def documents_at(self, rows: np.ndarray | Sequence[int]) -> list[Document]:
         return [self.docs[int(r)] for r in np.asarray(rows, dtype=np.int64).ravel()]
 
+    @reads
     def vectors_at(self, rows: np.ndarray | Sequence[int], vector_field: str | None = None) -> np.ndarray:
         source = self.vecs if vector_field is None else self.fields[vector_field]
         dim = self.space.dim if vector_field is None else self.field_dims[vector_field]
         rows = np.asarray(rows, dtype=np.int64).ravel()
         return np.stack([source[int(r)] for r in rows]) if len(rows) else np.zeros((0, dim), np.float32)
 
+    @reads
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
         return [self.docs[self.row_of[i]] for i in ids if i in self.row_of]
 
     # -- searching ---------------------------------------------------------------------------------
 
+    @reads
     def search_rows(
         self,
         query_vectors: np.ndarray,
@@ -165,6 +181,7 @@ class FakeStore(EmbStore):
 
     # -- capabilities ------------------------------------------------------------------------------
 
+    @writes
     def set_cluster_labels(self, rows: np.ndarray, labels: np.ndarray) -> None:
         self.require("clusters", "set_cluster_labels")
         rows, labels = np.asarray(rows, dtype=np.int64), np.asarray(labels, dtype=np.int64)
@@ -175,6 +192,7 @@ class FakeStore(EmbStore):
                 raise KeyError(r)
             self.labels[r] = lab
 
+    @reads
     def cluster_labels(self, rows: np.ndarray) -> np.ndarray:
         """Label per row, ``-1`` for a row that has none."""
         self.require("clusters", "cluster_labels")
@@ -184,6 +202,7 @@ class FakeStore(EmbStore):
     def vector_fields(self) -> dict[str, int]:
         return dict(self.field_dims) if "vector_fields" in self.capabilities else {}
 
+    @writes
     def ensure_vector_field(self, name: str, dim: int) -> None:
         self.require("vector_fields", "ensure_vector_field")
         if self.field_dims.get(name, dim) != dim:
@@ -191,6 +210,7 @@ class FakeStore(EmbStore):
         self.field_dims.setdefault(name, int(dim))
         self.fields.setdefault(name, {})
 
+    @writes
     def write_vector_field(self, name: str, rows: np.ndarray, vectors: np.ndarray) -> None:
         self.require("vector_fields", "write_vector_field")
         rows, v = np.asarray(rows, dtype=np.int64), np.asarray(vectors, dtype=np.float32)

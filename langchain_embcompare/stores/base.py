@@ -62,6 +62,7 @@ from __future__ import annotations
 import asyncio
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar
 
 import numpy as np
@@ -195,6 +196,14 @@ class EmbStore(VectorStore):
     def write_vector_field(self, name: str, rows: np.ndarray, vectors: np.ndarray) -> None:
         raise self.missing("vector_fields", "write_vector_field")
 
+    def reading(self) -> AbstractContextManager[None]:
+        """A context in which the store's rows stay put: a search and the ``documents_at`` /
+        ``vectors_at`` that follow it run inside one (``search_vectors``, MMR), so they see one
+        snapshot even while other threads write. In-process stores return their readers-writer
+        lock's read side (:class:`~langchain_embcompare.stores.locking.ReadWriteLock`); server stores,
+        whose rows stay valid across writes of other documents, a no-op (the default)."""
+        return nullcontext()
+
     def missing(self, capability: str, what: str) -> MissingCapabilityError:
         """The error a retriever raises when this store lacks ``capability``."""
         return MissingCapabilityError(
@@ -261,7 +270,8 @@ class EmbStore(VectorStore):
         if "candidate_ids" in kwargs:
             warnings.warn("candidate_ids is deprecated: pass candidate_rows (row handles)", DeprecationWarning, stacklevel=2)
             kwargs["candidate_rows"] = kwargs.pop("candidate_ids")
-        return self.hits(*self.search_rows(query_vectors, k, filter=filter, **kwargs))
+        with self.reading():
+            return self.hits(*self.search_rows(query_vectors, k, filter=filter, **kwargs))
 
     # -- LangChain: adding ------------------------------------------------------------------------
 
@@ -367,24 +377,26 @@ class EmbStore(VectorStore):
         if k <= 0 or fetch_k <= 0:
             raise InvalidParameterError(f"k and fetch_k must be positive, got k={k}, fetch_k={fetch_k}.")
         q = self._query_matrix(query_vectors)
-        scores, rows = self.search_rows(q, max(fetch_k, k), filter=filter)
-        out = []
-        for qi in range(len(q)):
-            keep = rows[qi] >= 0
-            r, s = rows[qi][keep], scores[qi][keep]
-            if len(r) == 0:
-                out.append([])
-                continue
-            picked = maximal_marginal_relevance(q[qi], self.vectors_at(r), lambda_mult=lambda_mult, k=min(k, len(r)))
-            out.append([(int(r[i]), float(s[i])) for i in picked])
+        with self.reading():
+            scores, rows = self.search_rows(q, max(fetch_k, k), filter=filter)
+            out = []
+            for qi in range(len(q)):
+                keep = rows[qi] >= 0
+                r, s = rows[qi][keep], scores[qi][keep]
+                if len(r) == 0:
+                    out.append([])
+                    continue
+                picked = maximal_marginal_relevance(q[qi], self.vectors_at(r), lambda_mult=lambda_mult, k=min(k, len(r)))
+                out.append([(int(r[i]), float(s[i])) for i in picked])
         return out
 
     def max_marginal_relevance_search_by_vector(
         self, embedding: Sequence[float] | np.ndarray, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5,
         filter: Filter = None, **kwargs: Any,
     ) -> list[Document]:
-        picked = self.mmr_rows(self._query_matrix(embedding), k, fetch_k, lambda_mult, filter)[0]
-        return self.documents_at(np.asarray([r for r, _ in picked], dtype=np.int64)) if picked else []
+        with self.reading():
+            picked = self.mmr_rows(self._query_matrix(embedding), k, fetch_k, lambda_mult, filter)[0]
+            return self.documents_at(np.asarray([r for r, _ in picked], dtype=np.int64)) if picked else []
 
     def max_marginal_relevance_search(
         self, query: str, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5, filter: Filter = None, **kwargs: Any
@@ -534,11 +546,12 @@ class EmbRetriever(BatchRetriever):
         filt = filter if filter is not None else self.filter
         q = self.store.embedding.encode_queries(list(queries))
         if self.search_type == "mmr":
-            picked = self.store.mmr_rows(q, k, self.fetch_k, self.lambda_mult, filt)
-            out = []
-            for hits in picked:
-                docs = self.store.documents_at(np.asarray([r for r, _ in hits], dtype=np.int64)) if hits else []
-                out.append(with_scores([(d, s) for d, (_, s) in zip(docs, hits)]))
+            with self.store.reading():
+                picked = self.store.mmr_rows(q, k, self.fetch_k, self.lambda_mult, filt)
+                out = []
+                for hits in picked:
+                    docs = self.store.documents_at(np.asarray([r for r, _ in hits], dtype=np.int64)) if hits else []
+                    out.append(with_scores([(d, s) for d, (_, s) in zip(docs, hits)]))
             return out
         hits = self.store.search_vectors(q, k=k, filter=filt)
         if self.search_type == "similarity_score_threshold":

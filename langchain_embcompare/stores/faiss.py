@@ -21,6 +21,7 @@ an index never runs code (LangChain's FAISS store needs ``allow_dangerous_deseri
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from langchain_embcompare.matryoshka import (
     check_finite,
 )
 from langchain_embcompare.stores.cluster_blocks import ClusterBlocks
+from langchain_embcompare.stores.locking import ReadWriteLock, reads, writes
 from langchain_embcompare.stores.faiss_index import (
     FaissIndexSpec,
     configure,
@@ -75,6 +77,11 @@ class FaissVectorStore(EmbStore):
     rows are valid until the next write that replaces or removes documents. int8 calibration
     (per-dimension ranges) is refitted on all vectors whenever the store has doubled since the last
     fit, so an index started with one document does not collapse every later score onto one value.
+
+    Thread-safe: searches and reads share :attr:`lock` (a readers-writer lock; faiss releases the GIL,
+    so searches run in parallel), every write holds it alone, and a search with the reads that follow
+    it sees one snapshot (``asyncio.gather`` over ``aadd_documents`` and searches is safe on every
+    index kind).
     """
 
     capabilities = frozenset({"candidate_rows", "clusters", "vector_fields"})
@@ -105,8 +112,13 @@ class FaissVectorStore(EmbStore):
         self._blocks: ClusterBlocks | None = None  # vectors regrouped by cluster label
         self._fields: dict[str, np.ndarray] = {}  # extra vector fields, row-aligned
         self._field_index: dict[str, Any] = {}
+        self.lock = ReadWriteLock()  # searches share it, every mutation holds it alone (stores/locking.py)
 
     # -- properties ------------------------------------------------------------------------------
+
+    def reading(self) -> AbstractContextManager[None]:
+        """The read side of :attr:`lock`: rows and the index stay put inside it (see ``EmbStore.reading``)."""
+        return self.lock.read()
 
     @property
     def space(self) -> VectorSpace:
@@ -128,6 +140,7 @@ class FaissVectorStore(EmbStore):
     def __len__(self) -> int:
         return len(self._docs)
 
+    @reads
     def index_bytes(self) -> int:
         """Bytes of the searchable index (what a query touches), as faiss serialises it."""
         if self.index is None:
@@ -167,6 +180,7 @@ class FaissVectorStore(EmbStore):
                 pin_ranges(self.quantizer, self.index)
         self.index.add(codes)
 
+    @writes
     def upsert_vectors(
         self,
         vectors: np.ndarray,
@@ -228,6 +242,7 @@ class FaissVectorStore(EmbStore):
             self._index_append(vectors)
         return all_ids
 
+    @writes
     def bulk_load(self, vectors: np.ndarray, documents: Sequence[Document], ids: Sequence[str], *, normalized: bool = False) -> None:
         """Fill an EMPTY store in one batch: ``vectors`` (n, dim) float32 (used without a copy when
         contiguous float32), ``documents`` any sequence of n Documents (e.g. one that builds them
@@ -287,6 +302,7 @@ class FaissVectorStore(EmbStore):
         if rebuild:
             self._rebuild()
 
+    @writes
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         """Remove documents by id (unknown ids are not an error); ``None`` removes every document.
         Rows of the remaining documents may change (the store is compacted)."""
@@ -300,6 +316,7 @@ class FaissVectorStore(EmbStore):
 
     # -- optional capabilities -------------------------------------------------------------------
 
+    @writes
     def set_cluster_labels(self, rows: np.ndarray, labels: np.ndarray) -> None:
         """Set the cluster label (int >= 0) of ``rows``; rows never labelled hold -1."""
         rows = np.asarray(rows, dtype=np.int64)
@@ -311,6 +328,7 @@ class FaissVectorStore(EmbStore):
         self._labels[rows] = labels
         self._blocks = None
 
+    @reads
     def cluster_labels(self, rows: np.ndarray) -> np.ndarray:
         """The cluster label of each row (int64, -1 = none)."""
         if self._labels is None:
@@ -328,6 +346,7 @@ class FaissVectorStore(EmbStore):
             return self.spec.kind
         return self.spec.field_kind
 
+    @writes
     def ensure_vector_field(self, name: str, dim: int) -> None:
         """Create the extra vector field ``name`` of ``dim`` (filled with re-normalised Matryoshka
         prefixes of the stored vectors when ``dim`` <= the store's dim, else zeros until written)."""
@@ -341,6 +360,7 @@ class FaissVectorStore(EmbStore):
         else:
             self._fields[name] = np.zeros((len(self._docs), dim), np.float32)
 
+    @writes
     def write_vector_field(self, name: str, rows: np.ndarray, vectors: np.ndarray) -> None:
         """Overwrite the field ``name`` at ``rows`` with ``vectors`` (len(rows), dim) float32."""
         if name not in self._fields:
@@ -360,24 +380,29 @@ class FaissVectorStore(EmbStore):
             raise KeyError(f"rows {r[bad][:10].tolist()} are not in this FaissVectorStore (rows 0..{len(self._docs) - 1}).")
         return r
 
+    @reads
     def documents_at(self, rows: np.ndarray | Sequence[int]) -> list[Document]:
         """The documents of ``rows`` (int64), in order. Raises ``KeyError`` naming invalid rows (-1 too)."""
         docs = self._docs
         return [docs[r] for r in self._valid_rows(rows).tolist()]
 
+    @reads
     def vectors_at(self, rows: np.ndarray | Sequence[int], vector_field: str | None = None) -> np.ndarray:
         """(len(rows), d) float32 stored vectors (unit rows for cosine). Raises ``KeyError`` for invalid rows."""
         src = self._vectors if vector_field is None else self._fields[vector_field]
         return np.asarray(src[self._valid_rows(rows)], dtype=np.float32)
 
+    @reads
     def all_rows(self) -> np.ndarray:
         return np.arange(len(self._docs), dtype=np.int64)
 
+    @reads
     def rows_of(self, ids: Sequence[str]) -> np.ndarray:
         """Row of each id, -1 for ids not stored."""
         get = self._row_of.get
         return np.fromiter((get(str(i), -1) for i in ids), dtype=np.int64, count=len(ids))
 
+    @reads
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
         return [self._docs[self._row_of[i]] for i in ids if i in self._row_of]
 
@@ -468,6 +493,7 @@ class FaissVectorStore(EmbStore):
         out_s[:, :kk], out_r[:, :kk] = scores, idx
         return out_s, out_r
 
+    @reads
     def search_rows(
         self,
         query_vectors: np.ndarray,
@@ -535,6 +561,7 @@ class FaissVectorStore(EmbStore):
         out_s[:, :kk], out_r[:, :kk] = scores[:, :kk], idx[:, :kk]
         return out_s, out_r
 
+    @reads
     def search_cluster_lists(
         self, query_vectors: np.ndarray, k: int, cluster_lists: np.ndarray, *, filter: Filter = None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -561,6 +588,7 @@ class FaissVectorStore(EmbStore):
 
     # -- persistence (stores/faiss_io.py) --------------------------------------------------------
 
+    @reads
     def save_local(self, folder: str | Path) -> Path:
         """Write the index folder: ``index.faiss``, ``vectors.npy``, ``documents.jsonl``, ``store.json``
         (+ rotation, cluster labels, extra fields as .npy). No pickle. Raises ``EmptyInputError``."""
