@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-offline.txt | sha1sum | cut -c1-12)
 
-.PHONY: demo test install install-test benchmarks clean
+.PHONY: demo test fuzz install install-test benchmarks clean
 
 $(STAMP): pyproject.toml requirements-offline.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -29,6 +29,11 @@ install-test: $(STAMP)
 
 test: install-test
 	$(BIN)/python -m pytest -q
+
+# The generated (Hypothesis) harness, long: 25x the examples of the CI profile, random, failures kept in
+# .hypothesis/examples and replayed first next time (make each one a test in tests/generated/test_regressions.py).
+fuzz: install-test
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/generated
 
 benchmarks: install-test
 	$(BIN)/python benchmarks/run_all.py

@@ -62,6 +62,7 @@ from langchain_embcompare.stores.redis_schema import (
     VECTOR_FIELD,
     RedisIndexSpec,
     dict_to_filter,
+    overlapping_indexes,
     schema_differences,
 )
 
@@ -166,8 +167,34 @@ class RedisVectorStore(RedisSearchMixin, EmbStore):
         if exists:
             self._check_existing()
             return
+        self._refuse_overlapping_prefix()
         self._call(lambda: self.index.create(overwrite=False))
         self._write_meta()
+
+    def index_prefixes(self) -> dict[str, list[str]]:
+        """``{index name: key prefixes}`` of every search index on this server (``FT._LIST`` + ``FT.INFO``)."""
+        out: dict[str, list[str]] = {}
+        for raw in self._call(lambda: self.client.execute_command("FT._LIST")):
+            name = raw.decode() if isinstance(raw, bytes) else str(raw)
+            info = self._call(lambda: self.client.ft(name).info())
+            definition = info.get("index_definition", info.get(b"index_definition", []))
+            if not isinstance(definition, dict):
+                definition = dict(zip(definition[::2], definition[1::2]))
+            prefixes = definition.get("prefixes", definition.get(b"prefixes", []))
+            out[name] = [p.decode() if isinstance(p, bytes) else str(p) for p in prefixes]
+        return out
+
+    def _refuse_overlapping_prefix(self) -> None:
+        """Before creating the index: refuse a key prefix that overlaps another index's (one would hold,
+        count, find and delete the other's documents; :func:`.redis_schema.overlapping_indexes`)."""
+        clash = overlapping_indexes(str(self.spec.prefix), self.index_prefixes())
+        if clash:
+            raise InvalidParameterError(
+                f"Redis index {self.spec.index_name!r} (key prefix {self.spec.prefix!r}) would share keys with the "
+                f"existing index(es) {clash}: RediSearch indexes every key that starts with a prefix, so one store "
+                "would hold, find and delete the other's documents. Pick a name (or prefix) that neither starts "
+                "with the other's prefix nor is a prefix of it, e.g. without ':'."
+            )
 
     def _check_existing(self) -> None:
         """Refuse to reuse an index built with another schema or from another vector space. Extra vector

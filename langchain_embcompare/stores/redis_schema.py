@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -50,6 +50,7 @@ __all__ = [
     "RedisIndexSpec",
     "dict_to_filter",
     "escape_tag",
+    "overlapping_indexes",
     "field_value",
     "filter_query",
     "schema_differences",
@@ -255,6 +256,17 @@ class RedisIndexSpec:
                 "fields": fields,
             }
         )
+
+
+def overlapping_indexes(prefix: str, others: Mapping[str, Sequence[str]]) -> list[str]:
+    """The indexes among ``others`` (``{index name: its key prefixes}``) whose keys overlap ``prefix``.
+
+    RediSearch indexes every HASH whose key STARTS WITH one of an index's prefixes (no separator is
+    implied), so when one prefix starts with another the shorter index also holds the other's
+    documents: its searches and counts include them and dropping or clearing it deletes them (store
+    ``t``, prefix ``t:doc``, and store ``t:docs``, keys ``t:docs:doc:<id>``). Returns the sorted names.
+    """
+    return sorted({name for name, prefixes in others.items() for p in prefixes if p.startswith(prefix) or prefix.startswith(p)})
 
 
 def schema_differences(existing: IndexSchema, wanted: IndexSchema) -> list[str]:

@@ -153,6 +153,11 @@ def drop(store: Any) -> None:
 # --------------------------------------------------------------------------- comparing with the reference
 
 
+def fresh_reference(metric: str = "cosine") -> Any:
+    """An empty reference store (``tests/fake_store.py``) on the harness embeddings."""
+    return _fake("reference", None, metric)
+
+
 def canonical(value: Any) -> Any:
     """A comparable form of a metadata value that keeps its TYPE: ``(type name, value)`` recursively,
     NaN as the string ``"nan"`` (NaN != NaN), dict keys kept. Two stores agree on a value when
@@ -203,3 +208,38 @@ def assert_same_documents(reference: Any, store: Any, ids: Sequence[str]) -> Non
     got = sorted(map(doc_form, store.get_by_ids(list(ids))), key=repr)
     assert got == want
 
+
+
+SCORE_TOL = 1e-5
+"""Scores of an exact index agree with the reference within this (float32 sums in another order)."""
+
+
+def hit_list(store: Any, query: str, k: int, filt: Any) -> list[tuple[str, float]]:
+    """``similarity_search_with_score`` as ``[(id, score)]``."""
+    return [(d.id, s) for d, s in store.similarity_search_with_score(query, k=k, filter=filt)]
+
+
+def assert_same_search(reference: Any, store: Any, exact: bool, query: str, k: int, filt: Any) -> int:
+    """One query on both stores. The filter result set (a search with ``k`` = every document) is the
+    reference's; the top ``k`` are ``min(k, matching)`` distinct matching documents; on an ``exact``
+    index their scores are the reference's top-k scores and each document's exact score (within
+    :data:`SCORE_TOL`); MMR picks ``min(k, matching)`` distinct matching documents. Returns the
+    number of matching documents."""
+    from hypothesis import event
+
+    n = max(reference.count(), 1)
+    everything = dict(hit_list(reference, query, n, filt))  # the matching documents, exact scores
+    event("matching: none" if not everything else "matching: fewer than k" if len(everything) < k else "matching: at least k")
+    assert {i for i, _ in hit_list(store, query, n, filt)} == set(everything), "filter result sets differ"
+    got = hit_list(store, query, k, filt)
+    ids = [i for i, _ in got]
+    assert len(ids) == len(set(ids)) == min(k, len(everything))
+    assert set(ids) <= set(everything)
+    if exact:
+        want = hit_list(reference, query, k, filt)
+        np.testing.assert_allclose([s for _, s in got], [s for _, s in want], atol=SCORE_TOL)
+        np.testing.assert_allclose([s for _, s in got], [everything[i] for i in ids], atol=SCORE_TOL)
+    mmr = [d.id for d in store.max_marginal_relevance_search(query, k=k, fetch_k=n, filter=filt)]
+    assert len(mmr) == len(set(mmr)) == min(k, len(everything))
+    assert set(mmr) <= set(everything)
+    return len(everything)

@@ -32,6 +32,7 @@ __all__ = [
     "STOPWORDS",
     "TAG_VALUES",
     "TITLE_WORDS",
+    "ID_POOL",
     "corpora",
     "doc_ids",
     "documents",
@@ -158,18 +159,26 @@ def metadatas(holdable_only: bool = False) -> st.SearchStrategy[dict[str, Any]]:
     ).flatmap(lambda base: st.dictionaries(free_keys, metadata_values(holdable_only), max_size=2).map(lambda extra: {**extra, **base}))
 
 
-def documents(holdable_only: bool = False) -> st.SearchStrategy[Document]:
-    """One Document with an explicit id, generated text and metadata (``holdable_only``: nothing the
-    input rule refuses: no lone surrogate, NaN, +-inf or integer outside int64)."""
+def documents(holdable_only: bool = False, ids: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[Document]:
+    """One Document with an explicit id (from ``ids``, default :func:`doc_ids`), generated text and
+    metadata (``holdable_only``: nothing the input rule refuses: no lone surrogate, NaN, +-inf or
+    integer outside int64)."""
     return st.builds(
         lambda i, t, m: Document(id=i, page_content=t, metadata=m),
-        doc_ids(not holdable_only), texts(surrogates=not holdable_only), metadatas(holdable_only),
+        ids if ids is not None else doc_ids(not holdable_only), texts(surrogates=not holdable_only), metadatas(holdable_only),
     )
 
 
-def corpora(min_size: int = 1, max_size: int = 12, holdable_only: bool = False) -> st.SearchStrategy[list[Document]]:
-    """A batch of documents with distinct ids (``holdable_only``: see :func:`documents`)."""
-    return st.lists(documents(holdable_only), min_size=min_size, max_size=max_size, unique_by=lambda d: d.id)
+def corpora(
+    min_size: int = 1, max_size: int = 12, holdable_only: bool = False, ids: st.SearchStrategy[str] | None = None
+) -> st.SearchStrategy[list[Document]]:
+    """A batch of documents with distinct ids (``holdable_only``, ``ids``: see :func:`documents`)."""
+    return st.lists(documents(holdable_only, ids), min_size=min_size, max_size=max_size, unique_by=lambda d: d.id)
+
+
+ID_POOL = PATH_IDS + ("d1", "D1", "d1 ", "\\", "'", "%", "*", "caf\u00e9", "cafe\u0301", "\U0001f600")
+"""A small set of ids for operation sequences (so upserts and deletes hit stored documents); holds
+ids that differ only by case, trailing space or Unicode normalisation."""
 
 
 # --------------------------------------------------------------------------- filters

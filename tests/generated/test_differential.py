@@ -12,22 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-from hypothesis import assume, event, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from fake_store import FakeStore
-from harness import VARIANTS, Variant, add_both, assert_same_documents, examples, harness_embeddings
+from harness import VARIANTS, Variant, add_both, assert_same_documents, assert_same_search, examples, fresh_reference
 from store_fixtures import STORE_KINDS
 from strategies import corpora, filters, queries
-
-SCORE_TOL = 1e-5
-
-
-def fresh_reference() -> FakeStore:
-    """An empty reference store on the harness embeddings (cosine)."""
-    return FakeStore(harness_embeddings(), metric="cosine")
-
 
 def test_every_store_kind_has_a_variant() -> None:
     """Adding a store to ``STORE_KINDS`` without a harness variant fails here (one line in harness.py)."""
@@ -55,10 +45,6 @@ def test_documents_come_back_as_the_reference_holds_them(variant_store: Any, cor
     assert variant_store.count() == ref.count()
 
 
-def _hits(store: Any, query: str, k: int, filt: Any) -> list[tuple[str, float]]:
-    return [(d.id, s) for d, s in store.similarity_search_with_score(query, k=k, filter=filt)]
-
-
 @settings(max_examples=examples(15))
 @given(corpus=corpora(min_size=1, max_size=12, holdable_only=True), filt=filters(), query=queries(), k=st.integers(1, 6))
 def test_filters_and_top_k_match_the_reference(variant: Variant, variant_store: Any, corpus: list, filt: Any, query: str, k: int) -> None:
@@ -68,19 +54,4 @@ def test_filters_and_top_k_match_the_reference(variant: Variant, variant_store: 
     variant_store.delete(None)
     ref = fresh_reference()
     assume(add_both(ref, variant_store, corpus) is None)
-    n = len(corpus)
-    everything = dict(_hits(ref, query, n, filt))  # the matching documents and their exact scores
-    event("matching: none" if not everything else "matching: fewer than k" if len(everything) < k else "matching: at least k")
-    got_all = _hits(variant_store, query, n, filt)
-    assert {i for i, _ in got_all} == set(everything), "filter result sets differ"
-    got = _hits(variant_store, query, k, filt)
-    ids = [i for i, _ in got]
-    assert len(ids) == len(set(ids)) == min(k, len(everything))
-    assert set(ids) <= set(everything)
-    if variant.exact:
-        want = _hits(ref, query, k, filt)
-        np.testing.assert_allclose([s for _, s in got], [s for _, s in want], atol=SCORE_TOL)
-        np.testing.assert_allclose([s for _, s in got], [everything[i] for i in ids], atol=SCORE_TOL)
-    mmr = [d.id for d in variant_store.max_marginal_relevance_search(query, k=k, fetch_k=n, filter=filt)]
-    assert len(mmr) == len(set(mmr)) == min(k, len(everything))
-    assert set(mmr) <= set(everything)
+    assert_same_search(ref, variant_store, variant.exact, query, k, filt)
