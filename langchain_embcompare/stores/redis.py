@@ -96,7 +96,12 @@ class RedisVectorStore(RedisSearchMixin, EmbStore):
     asked for and raises ``SchemaMismatchError`` / ``VectorSpaceMismatchError`` naming the difference,
     unless ``overwrite=True`` (which drops the index and its documents first). ``retries``: redis-py
     attempts per call; ``batch_retries`` / ``max_backoff`` (s): whole-batch retries of writes;
-    ``connect_timeout`` in seconds. Raises ``StoreConnectionError`` (URL redacted) when unreachable.
+    ``connect_timeout`` in seconds. ``query_timeout_ms``: the server-side limit of one query (sent as
+    ``FT.SEARCH ... TIMEOUT``); ``0`` (the default) = none, so every answer is whole whatever the
+    server's own ``TIMEOUT`` setting (RediSearch's default, 500 ms with ``ON_TIMEOUT RETURN``, would
+    silently return a partial top-k from a busy server); a positive limit raises ``StoreTimeoutError``
+    when a query hits it (needs RESP3, ``?protocol=3``). Raises ``StoreConnectionError`` (URL redacted)
+    when unreachable, ``InvalidParameterError`` for a negative ``query_timeout_ms``.
     """
 
     capabilities = frozenset({"candidate_rows", "clusters", "vector_fields", "full_text"})
@@ -114,7 +119,11 @@ class RedisVectorStore(RedisSearchMixin, EmbStore):
         batch_retries: int = 10,
         max_backoff: float = 5.0,
         connect_timeout: float = 5.0,
+        query_timeout_ms: int = 0,
     ) -> None:
+        if not isinstance(query_timeout_ms, (int, np.integer)) or isinstance(query_timeout_ms, bool) or query_timeout_ms < 0:
+            raise InvalidParameterError(f"query_timeout_ms={query_timeout_ms!r} must be a whole number of milliseconds >= 0 (0 = no limit).")
+        self.query_timeout_ms = int(query_timeout_ms)
         self.embedding: MatryoshkaEmbeddings = as_matryoshka(embedding)
         self.spec = spec or RedisIndexSpec()
         self.metric = self.spec.metric

@@ -26,7 +26,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 from redisvl.query import VectorQuery
 
-from langchain_embcompare.errors import StoreConnectionError
+from langchain_embcompare.errors import InvalidParameterError, StoreConnectionError, StoreTimeoutError
 from langchain_embcompare.stores.redis_schema import (
     CONTENT_FIELD,
     METADATA_FIELD,
@@ -41,6 +41,7 @@ __all__ = [
     "UPSERT_LUA",
     "RETRYABLE",
     "call",
+    "check_complete",
     "connection_error",
     "make_client",
     "make_document",
@@ -49,6 +50,7 @@ __all__ = [
     "replies_to_hits",
     "single_query_bytes",
     "redact",
+    "timeout_args",
     "retrying",
     "to_scores",
 ]
@@ -67,6 +69,58 @@ def redact(url: str) -> str:
         netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
         return urlunsplit(parts._replace(netloc=netloc))
     return url
+
+
+def timeout_args(timeout_ms: int) -> list[bytes]:
+    """``TIMEOUT <ms>`` for an ``FT.SEARCH``: every query the package sends carries it.
+
+    Args:
+        timeout_ms: the server-side time limit of one query in milliseconds; ``0`` = none.
+
+    Returns:
+        The two encoded arguments. Why always: without it a server applies its own ``TIMEOUT``
+        (RediSearch's default: 500 ms with ``ON_TIMEOUT RETURN``), which on a busy server silently
+        returns a partial top-k (fewer documents, lower BM25 scores). With ``0`` a query is always
+        answered whole; with a positive limit :func:`check_complete` turns a timeout into an error.
+    """
+    return [b"TIMEOUT", str(int(timeout_ms)).encode()]
+
+
+_TIMEOUT_WARNING = b"timeout"
+
+
+def check_complete(replies: list[Any], timeout_ms: int, index_name: str) -> None:
+    """Raise rather than let a timed-out ``FT.SEARCH`` answer through as if it were whole.
+
+    Args:
+        replies: raw ``FT.SEARCH`` replies (RESP3 maps or RESP2 flat lists).
+        timeout_ms: the ``TIMEOUT`` the queries were sent with (:func:`timeout_args`).
+        index_name: named in the error.
+
+    Raises:
+        StoreTimeoutError: a RESP3 reply carries RediSearch's ``Timeout limit was reached`` warning.
+        InvalidParameterError: ``timeout_ms > 0`` on a RESP2 connection, whose replies cannot say that
+            a query timed out (RediSearch sends the partial result with no marker): use RESP3
+            (``?protocol=3`` in the URL) or ``query_timeout_ms=0``.
+    """
+    for reply in replies:
+        if isinstance(reply, dict):
+            warnings = reply.get(b"warning") or reply.get("warning") or []
+            for w in warnings:
+                text = w if isinstance(w, bytes) else str(w).encode()
+                if _TIMEOUT_WARNING in text.lower():
+                    raise StoreTimeoutError(
+                        f"A query on Redis index {index_name!r} ran past its {timeout_ms} ms limit "
+                        f"({text.decode(errors='replace')}); its partial answer was dropped. Raise "
+                        "query_timeout_ms (0 = no limit) or make the query cheaper (a narrower filter, a "
+                        "smaller k)."
+                    )
+        elif timeout_ms:
+            raise InvalidParameterError(
+                f"query_timeout_ms={timeout_ms} needs a RESP3 connection: over RESP2 Redis sends a timed-out "
+                "query's partial answer with no marker, so it cannot be told from a whole one. Add "
+                "'?protocol=3' to the redis_url, or use query_timeout_ms=0 (no limit)."
+            )
 
 
 def connection_error(url: str, exc: BaseException) -> StoreConnectionError:

@@ -27,10 +27,12 @@ from langchain_embcompare.stores.base import EmbStore, as_query_matrix, empty_re
 from langchain_embcompare.stores.redis_io import (
     HIT_FIELDS,
     RETURN_FIELDS,
+    check_complete,
     parse_search_replies,
     raw_document,
     replies_to_hits,
     single_query_bytes,
+    timeout_args,
 )
 from langchain_embcompare.stores.redis_schema import (
     CLUSTER_FIELD,
@@ -169,10 +171,13 @@ class RedisSearchMixin(RedisWriteMixin):
         template, vi = self._query_template(dim, k, expr, keys, field or VECTOR_FIELD, ef, with_rows)
         client = self.client
 
+        timeout_ms, name = self.query_timeout_ms, self.spec.index_name  # type: ignore[attr-defined]
         if q is None:
             args = template.copy()
             args[vi] = blob
-            return self._call(lambda: [client.execute_command("FT.SEARCH", *args)]), m, k
+            replies = self._call(lambda: [client.execute_command("FT.SEARCH", *args)])
+            check_complete(replies, timeout_ms, name)
+            return replies, m, k
 
         def run() -> list[Any]:
             replies: list[Any] = []
@@ -185,7 +190,9 @@ class RedisSearchMixin(RedisWriteMixin):
                     replies.extend(pipe.execute())
             return replies
 
-        return self._call(run), m, k
+        replies = self._call(run)
+        check_complete(replies, timeout_ms, name)
+        return replies, m, k
 
     def hits(self, scores: np.ndarray, rows: np.ndarray) -> list[list[tuple[Document, float]]]:
         """:meth:`EmbStore.hits` (per query a list of (Document, score), padding dropped), built straight
@@ -219,7 +226,8 @@ class RedisSearchMixin(RedisWriteMixin):
         ef: int | None,
         with_rows: bool = True,
     ) -> tuple[list[Any], int]:
-        """FT.SEARCH arguments built by redisvl (filter, KNN, EF_RUNTIME, INKEYS), cached per query shape
+        """FT.SEARCH arguments built by redisvl (filter, KNN, EF_RUNTIME, INKEYS) plus the store's ``TIMEOUT``
+        (:func:`~.redis_io.timeout_args`), cached per query shape
         -> ``(args, i)``: the arguments after the command name, ``PARAMS`` included, strings and ints
         already encoded as redis-py would encode them, and the position ``i`` of the query vector (the
         only argument that changes from one query to the next; callers copy ``args`` and set it)."""
@@ -238,7 +246,11 @@ class RedisSearchMixin(RedisWriteMixin):
             if keys is not None:
                 template.limit_ids(*keys)
             flat = [x for kv in template.params.items() for x in kv]
-            args = [_encoded(a) for a in (self.spec.index_name, *template.get_args(), "PARAMS", len(flat), *flat)]
+            query, *options = template.get_args()
+            args = [
+                _encoded(a)
+                for a in (self.spec.index_name, query, *timeout_args(self.query_timeout_ms), *options, "PARAMS", len(flat), *flat)  # type: ignore[attr-defined]
+            ]
             hit = (args, args.index(VectorQuery.VECTOR_PARAM.encode(), len(args) - len(flat)) + 1)
             if cache_key is not None:
                 if len(self._templates) >= 256:
