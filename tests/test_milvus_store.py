@@ -267,12 +267,18 @@ def test_missing_capability_error_is_not_raised_for_declared_ones(milvus_uri, mi
         store.require("something_else", "x")
 
 
-def test_metadata_json_cannot_hold_is_stored_as_its_str(milvus_uri, milvus_collection):  # noqa: F811
+def test_metadata_json_cannot_hold_is_refused_and_tuples_become_lists(milvus_uri, milvus_collection):  # noqa: F811
+    """The input rules of every store (docs/concepts/input-rules.md; all stores: tests/test_input_rules.py)."""
+    from langchain_embcompare.errors import InvalidDocumentError
+
     store = make(milvus_uri, milvus_collection)
-    docs = [Document(page_content="a", id="a", metadata={"s": {"x"}, "t": (1, 2)}), Document(page_content="b", id="b", metadata={"n": 1})]
+    docs = [Document(page_content="a", id="a", metadata={"s": {"x"}}), Document(page_content="b", id="b", metadata={"n": 1})]
+    with pytest.raises(InvalidDocumentError, match=r"document 'a': metadata\['s'\] is a builtins.set"):
+        store.upsert_vectors(np.ones((2, DIM), np.float32), docs)
+    docs[0] = Document(page_content="a", id="a", metadata={"t": (1, 2)})
     store.upsert_vectors(np.ones((2, DIM), np.float32), docs)
     got = {d.id: d.metadata for d in store.get_by_ids(["a", "b"])}
-    assert got == {"a": {"s": "{'x'}", "t": [1, 2]}, "b": {"n": 1}}
+    assert got == {"a": {"t": [1, 2]}, "b": {"n": 1}}
 
 
 def test_bulk_load_then_upsert_into_a_non_empty_collection(milvus_uri, milvus_collection):  # noqa: F811
