@@ -76,10 +76,24 @@ class VectorSpace:
     modality: str = "text"
 
     def to_dict(self) -> dict[str, Any]:
+        """The space as a JSON-ready dict (every field), as stores record it next to their index.
+
+        Returns:
+            ``{field: value}`` for every field of the dataclass.
+        """
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VectorSpace:
+        """Rebuild a space from :meth:`to_dict`'s output.
+
+        Args:
+            data: a dict as :meth:`to_dict` writes it; keys that are not fields are ignored, missing
+                fields take their defaults (spaces saved before a field existed still load).
+
+        Returns:
+            The :class:`VectorSpace`.
+        """
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -172,6 +186,20 @@ class PCARotation:
 
     @classmethod
     def fit(cls, vectors: np.ndarray, max_samples: int = 20000, seed: int = 0) -> PCARotation:
+        """Fit the rotation on a sample of document vectors (scikit-learn ``PCA``, full SVD).
+
+        Args:
+            vectors: (n, d) float32 document vectors of one model at its native dimension.
+            max_samples: at most this many rows (drawn at random with ``seed``) are used.
+            seed: random seed of the sample and of the basis completion.
+
+        Returns:
+            A square (d, d) orthogonal :class:`PCARotation`; when fewer than ``d`` samples are given the
+            principal axes are completed to an orthonormal basis (QR of random directions).
+
+        Raises:
+            EmptyInputError: fewer than 2 vectors.
+        """
         from sklearn.decomposition import PCA
 
         if len(vectors) < 2:
@@ -188,6 +216,17 @@ class PCARotation:
         return cls(comps.T, pca.explained_variance_ratio_.astype(np.float32), len(sample))
 
     def apply(self, vectors: np.ndarray) -> np.ndarray:
+        """Rotate vectors: ``vectors @ matrix``.
+
+        Args:
+            vectors: (n, d) float32 vectors of the model the rotation was fitted on (native dimension).
+
+        Returns:
+            (n, d) float32 rotated vectors; inner products between rotated vectors are unchanged.
+
+        Raises:
+            DimensionMismatchError: ``d`` differs from the fitted dimension.
+        """
         if vectors.shape[1] != self.matrix.shape[0]:
             raise DimensionMismatchError(
                 f"The rotation was fitted on {self.matrix.shape[0]}-d vectors but got {vectors.shape[1]}-d ones: "
@@ -196,6 +235,12 @@ class PCARotation:
         return vectors @ self.matrix
 
     def save(self, folder: str | Path) -> None:
+        """Write ``rotation.npy`` (the (d, d) float32 matrix) and ``rotation.json`` (fingerprint, sample size,
+        explained variance ratios) into ``folder`` (created if missing); no pickle.
+
+        Args:
+            folder: the target folder.
+        """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         np.save(folder / "rotation.npy", self.matrix)
@@ -206,6 +251,17 @@ class PCARotation:
 
     @classmethod
     def load(cls, folder: str | Path) -> PCARotation:
+        """Read a rotation written by :meth:`save`.
+
+        Args:
+            folder: the folder holding ``rotation.npy`` and ``rotation.json``.
+
+        Returns:
+            The :class:`PCARotation`.
+
+        Raises:
+            InvalidVectorError: the matrix does not match the fingerprint recorded in ``rotation.json``.
+        """
         folder = Path(folder)
         meta = json.loads((folder / "rotation.json").read_text())
         ev = meta.get("explained_variance_ratio")
@@ -229,6 +285,14 @@ class Quantizer:
         self.ranges = None if ranges is None else np.asarray(ranges, dtype=np.float32)
 
     def fit(self, vectors: np.ndarray) -> Quantizer:
+        """Calibrate int8 ranges (per-dimension min and max of ``vectors``) unless ranges are set already.
+
+        Args:
+            vectors: (n, d) float32 vectors; only used for ``precision="int8"``.
+
+        Returns:
+            ``self`` (for chaining); ``ranges`` is then a (2, d) float32 array ``[min, max]``.
+        """
         if self.precision == "int8" and self.ranges is None:
             self.ranges = np.stack([vectors.min(axis=0), vectors.max(axis=0)]).astype(np.float32)
         return self
@@ -253,6 +317,7 @@ class Quantizer:
 
     @property
     def steps(self) -> np.ndarray:
+        """(d,) float32 width of one int8 bucket per dimension: ``(max - min) / 255`` (1 where max == min)."""
         assert self.ranges is not None
         steps = (self.ranges[1] - self.ranges[0]) / 255
         return np.where(steps == 0, 1, steps).astype(np.float32)
@@ -262,10 +327,22 @@ class Quantizer:
         return (self.ranges[0] + (codes.astype(np.float32) + 128.5) * self.steps).astype(np.float32)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready ``{"precision", "ranges"}`` (ranges: a (2, d) nested list or None)."""
         return {"precision": self.precision, "ranges": None if self.ranges is None else self.ranges.tolist()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Quantizer:
+        """Rebuild a quantiser from :meth:`to_dict`'s output.
+
+        Args:
+            data: ``{"precision": str, "ranges": (2, d) nested list or None}``.
+
+        Returns:
+            The :class:`Quantizer`.
+
+        Raises:
+            InvalidParameterError: an unknown precision.
+        """
         return cls(data["precision"], None if data.get("ranges") is None else np.asarray(data["ranges"], np.float32))
 
 
@@ -350,6 +427,7 @@ class MatryoshkaEmbeddings(Embeddings):
 
     @property
     def output_dim(self) -> int:
+        """The dimension of the vectors returned: ``dim``, else the model's native dimension (probed once)."""
         if self.dim is not None:
             return self.dim
         if self.native_dim is None:
@@ -358,6 +436,8 @@ class MatryoshkaEmbeddings(Embeddings):
 
     @property
     def space(self) -> VectorSpace:
+        """The :class:`VectorSpace` these embeddings produce (model, dim, prompts, layer-norm, rotation
+        fingerprint, precision, modality): what a store records and checks queries against."""
         return VectorSpace(
             model=self.model_name,
             dim=self.output_dim,
