@@ -3,7 +3,7 @@
 One job: everything about an image *reference* (a local path, a ``file://`` URI, an ``http(s)://`` URL
 or a ``data:image/...;base64,`` URI) before a model sees it. :func:`is_image_ref` tells an image from
 a text; :func:`image_cache_key` is the key a vector is cached under (path + size + mtime for a file,
-SHA-1 of the bytes otherwise); :func:`open_image` decodes to RGB; :func:`failure_reason` words a
+SHA-1 of the bytes otherwise); :func:`open_image` decodes to 8-bit RGB (every Pillow mode, :func:`to_rgb`); :func:`failure_reason` words a
 failure, and :func:`raise_failures` refuses a whole batch with one
 :class:`~langchain_embcompare.errors.ImageLoadError` naming every bad input. :func:`check_images` and
 :func:`drop_unreadable` validate a list of references / documents up front.
@@ -35,6 +35,7 @@ __all__ = [
     "open_image",
     "raise_failures",
     "refuse_text",
+    "to_rgb",
 ]
 
 #: File name endings read as images (Pillow opens all of them).
@@ -105,8 +106,65 @@ def image_cache_key(ref: str, fetched: dict[str, bytes] | None = None, timeout: 
     return "bytes\x00" + hashlib.sha1(data).hexdigest()
 
 
+def _unit_range(values: Any, is_float: bool) -> Any:
+    """High-depth grey values (float64 array) -> [0, 1]: divided by the smallest standard range that
+    holds them (``[0, 1]`` for float data only, then ``[0, 255]``, then ``[0, 65535]``), else by the
+    data's own ``(v - min) / (max - min)``; NaN and +-inf read as the range's 0."""
+    import numpy as np
+
+    finite = np.isfinite(values)
+    v = np.where(finite, values, 0.0)
+    lo, hi = (float(v[finite].min()), float(v[finite].max())) if finite.any() else (0.0, 0.0)
+    if lo >= 0 and (hi <= 1.0 and is_float):
+        return v
+    for top in (255.0, 65535.0):
+        if lo >= 0 and hi <= top:
+            return v / top
+    return (v - lo) / (hi - lo)  # outside 0..65535 (negative, or 32-bit): the data's own range
+
+
+def to_rgb(img: Any) -> Any:
+    """Any Pillow image as the 8-bit RGB picture a viewer shows: what every image model here embeds.
+
+    * EXIF orientation applied (``ImageOps.exif_transpose``): a phone photo is embedded upright.
+    * High bit depth (modes ``I;16``, ``I;16B``, ``I;16L``, ``I;16N``, ``I`` (int32), ``F`` (float32);
+      scans, medical images, depth maps) is *scaled*, never clipped: Pillow's own ``convert("L")``
+      clips every value above 255 to white, so a 16-bit scan became an almost white picture. The
+      grey values are divided by the smallest standard range that holds them, ``[0, 255]`` (8-bit
+      data in a wider container), then ``[0, 65535]`` (16-bit, OpenCV's and scikit-image's
+      ``uint16 -> uint8`` convention), ``[0, 1]`` first for float data; data outside all of these
+      (negative values, 32-bit integers) is stretched by its own min..max. NaN / inf pixels read as 0.
+      A 12-bit scan in a 16-bit file is therefore shown as 16-bit data (darker), as those libraries do.
+    * Transparency (``RGBA``, ``LA``, ``PA``, ``La``, ``RGBa``, ``P`` or ``L`` / ``RGB`` with a
+      ``transparency`` key) composited on white.
+    * Everything else (``1``, ``L``, ``P``, ``CMYK``, ``YCbCr``, ``LAB``, ``HSV``, ``RGBX``) by Pillow's
+      ``convert("RGB")`` (``1`` -> 0 / 255; ``CMYK`` without an ICC profile by Pillow's naive formula).
+
+    Args:
+        img: a ``PIL.Image.Image`` of any mode (not modified).
+
+    Returns:
+        A new ``PIL.Image.Image`` of mode ``RGB`` (uint8), the same size after EXIF orientation.
+    """
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    img = ImageOps.exif_transpose(img) or img
+    mode = img.mode
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        grey = _unit_range(np.asarray(img, dtype=np.float64), mode == "F")
+        return Image.fromarray(np.rint(grey * 255.0).astype(np.uint8)).convert("RGB")
+    if mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:
+        rgba = img.convert("RGBA") if mode not in ("La",) else img.convert("LA").convert("RGBA")
+        out = Image.new("RGB", rgba.size, (255, 255, 255))
+        out.paste(rgba, mask=rgba.getchannel("A"))
+        return out
+    return img.convert("RGB")
+
+
 def open_image(ref: str, fetched: dict[str, bytes] | None = None, timeout: float = 30.0):
-    """Decode ``ref`` fully into an RGB ``PIL.Image`` (transparency composited on white).
+    """Decode ``ref`` fully into an 8-bit RGB ``PIL.Image`` (:func:`to_rgb`: every mode, 16-bit
+    scaled, transparency composited on white, EXIF orientation applied).
 
     Raises ``OSError`` (missing / unreadable / truncated file, unreachable URL),
     ``PIL.UnidentifiedImageError`` (not an image) or ``ValueError`` (malformed data URI)."""
@@ -124,12 +182,7 @@ def open_image(ref: str, fetched: dict[str, bytes] | None = None, timeout: float
             src = io.BytesIO(resp.read())
     with Image.open(src) as img:
         img.load()
-        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-            rgba = img.convert("RGBA")
-            out = Image.new("RGB", rgba.size, (255, 255, 255))
-            out.paste(rgba, mask=rgba.getchannel("A"))
-            return out
-        return img.convert("RGB")
+        return to_rgb(img)
 
 
 def failure_reason(exc: BaseException, ref: str) -> str:
