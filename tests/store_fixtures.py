@@ -48,12 +48,14 @@ def _redis(emb: Any, metric: str, request: Any) -> Any:
     return store
 
 
-def _milvus(emb: Any, metric: str, request: Any) -> Any:
+def _milvus(emb: Any, metric: str, request: Any, uri_fixture: str = "milvus_uri") -> Any:
     from langchain_embcompare.stores.milvus import MilvusIndexSpec, MilvusVectorStore
 
-    uri = request.getfixturevalue("milvus_uri")
+    uri = request.getfixturevalue(uri_fixture)  # a Milvus Lite file, or the session's Milvus server
     # Milvus cannot add a vector field to an existing collection: declare the funnel fields the tests use
     fields = {"vector_64": 64, "vector_64_pca": 64, "vector_128": 128, "vector_128_pca": 128, "shared": 64, "small": 4}
+    if uri_fixture == "milvus_server_uri":
+        fields = {}  # the test server, Milvus 2.3, holds one vector field per collection (no "vector_fields")
     dim = emb.space.dim
     spec = MilvusIndexSpec(
         f"t_{uuid.uuid4().hex[:10]}", metric=metric, metadata_schema=dict(METADATA_SCHEMA),
@@ -76,6 +78,7 @@ STORE_KINDS = [
     StoreKind("faiss", _faiss),
     StoreKind("redis", _redis, (pytest.mark.integration,)),
     StoreKind("milvus", _milvus, (pytest.mark.integration,)),
+    StoreKind("milvus-server", lambda e, m, r: _milvus(e, m, r, "milvus_server_uri"), (pytest.mark.integration,)),
 ]
 STORE_PARAMS = [pytest.param(kind.name, marks=kind.marks, id=kind.name) for kind in STORE_KINDS]
 _BY_NAME = {kind.name: kind for kind in STORE_KINDS}

@@ -95,12 +95,28 @@ def _redis(kind: str):
     return make
 
 
+def _milvus_server(kind: str):
+    def make(request):
+        import uuid
+
+        from langchain_embcompare.stores.milvus import MilvusIndexSpec, MilvusVectorStore
+
+        # the typed schema is asked for; Milvus 2.3 (no nullable columns) filters on the JSON fields instead
+        spec = MilvusIndexSpec(f"parity_{kind}_{uuid.uuid4().hex[:8]}", kind=kind, metadata_schema=METADATA_SCHEMA)
+        store = MilvusVectorStore(_Vec.embeddings(), spec, request.getfixturevalue("milvus_server_uri"))
+        request.addfinalizer(store.drop)
+        return store
+
+    return make
+
+
 STORE_FACTORIES = {
     "faiss-flat": _faiss("flat"),
     "faiss-hnsw": _faiss("hnsw"),
     "faiss-ivf": _faiss("ivf"),
     "redis-flat": _redis("flat"),
     "redis-hnsw": _redis("hnsw"),
+    "milvus-server-hnsw": _milvus_server("hnsw"),  # Milvus Lite: tests/test_milvus_parity_table.py
 }
 
 

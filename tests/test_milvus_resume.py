@@ -1,4 +1,5 @@
-"""An ingest interrupted by closing the Milvus Lite file mid-way resumes with nothing lost or duplicated."""
+"""An ingest interrupted by closing the client mid-way (a Milvus Lite file, and the session's Milvus server)
+resumes with nothing lost or duplicated (a server restart mid-ingest: tests/test_milvus_server.py)."""
 
 from __future__ import annotations
 
@@ -6,26 +7,28 @@ import numpy as np
 import pytest
 from conftest import HashEmbeddings
 from langchain_core.documents import Document
-from milvus_fixtures import milvus_collection, milvus_uri  # noqa: F401
+from milvus_fixtures import milvus_collection, milvus_server_uri, milvus_target, milvus_uri  # noqa: F401
 
 from langchain_embcompare.stores.milvus import MilvusIndexSpec, MilvusVectorStore
 
 
-def test_close_and_reopen_mid_ingest_then_resume(milvus_uri, milvus_collection):  # noqa: F811
+def test_close_and_reopen_mid_ingest_then_resume(milvus_target, milvus_collection):  # noqa: F811
+    milvus_uri = milvus_target  # the Lite file, then the server's URL
     emb = HashEmbeddings(16, name="milvus-resume-16")
     docs = [Document(page_content=f"passage {i}", metadata={"i": i}, id=f"p{i}") for i in range(50)]
     store = MilvusVectorStore(emb, MilvusIndexSpec(milvus_collection, batch_size=10), uri=milvus_uri, overwrite=True)
-    real_insert = store.client.insert
+    method = "insert" if store.features.lite else "upsert"  # how a batch is written (milvus_write)
+    real_write = getattr(store.client, method)
     calls = {"n": 0}
 
-    def insert_then_close_after_three(*args, **kwargs):
+    def write_then_close_after_three(*args, **kwargs):
         calls["n"] += 1
-        out = real_insert(*args, **kwargs)
+        out = real_write(*args, **kwargs)
         if calls["n"] == 3:
             store.close()  # the file is closed while the ingest is still running
         return out
 
-    store.client.insert = insert_then_close_after_three
+    setattr(store.client, method, write_then_close_after_three)
     with pytest.raises(Exception):  # noqa: B017 - whatever pymilvus raises on a closed client
         store.add_documents(docs)
     assert calls["n"] == 4  # the fourth batch met the closed client

@@ -1,5 +1,5 @@
-"""LangChain's standard vector-store suite (langchain_tests) on Milvus Lite, flat and HNSW: no skips,
-no overrides. Each test gets a fresh collection in the session's Lite file."""
+"""LangChain's standard vector-store suite (langchain_tests) on Milvus Lite, flat and HNSW, and on the
+session's Milvus 2.3.5 server (HNSW): no skips, no overrides. Each test gets a fresh collection."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Generator
 import pytest
 from langchain_core.vectorstores import VectorStore
 from langchain_tests.integration_tests.vectorstores import VectorStoreIntegrationTests
-from milvus_fixtures import milvus_collection, milvus_uri  # noqa: F401
+from milvus_fixtures import milvus_collection, milvus_server_uri, milvus_uri  # noqa: F401
 
 from langchain_embcompare.stores.milvus import MilvusIndexSpec, MilvusVectorStore
 
@@ -29,3 +29,16 @@ class TestMilvusFlatStandard(VectorStoreIntegrationTests):
 
 class TestMilvusHnswStandard(TestMilvusFlatStandard):
     kind = "hnsw"
+
+
+class TestMilvusServerStandard(VectorStoreIntegrationTests):
+    @pytest.fixture()
+    def vectorstore(self, milvus_server_uri, milvus_collection) -> Generator[VectorStore, None, None]:  # type: ignore[override]  # noqa: F811
+        store = MilvusVectorStore(
+            self.get_embeddings(), MilvusIndexSpec(f"std_server_{milvus_collection}", kind="hnsw"), uri=milvus_server_uri,
+            overwrite=True,
+        )
+        try:
+            yield store
+        finally:
+            store.drop()

@@ -56,12 +56,14 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 from langchain_embcompare.errors import EmptyInputError, InvalidParameterError, MissingCapabilityError
 from langchain_embcompare.retrievers.vector import BatchRetriever
+from langchain_embcompare.stores.base import EmbStore
 from langchain_embcompare.stores.redis_io import check_complete, timeout_args
 
 __all__ = [
     "BM25Settings",
     "BM25Retriever",
     "RedisFullTextRetriever",
+    "StoreFullTextRetriever",
     "redis_fulltext_search",
     "redis_query_string",
     "lexical_retriever_for",
@@ -590,21 +592,73 @@ class RedisFullTextRetriever(BatchRetriever):
         return {"lexical": self.settings_dict()}
 
 
-def lexical_retriever_for(store: Any, engine: str = "auto", **kwargs: Any) -> BatchRetriever:
-    """The lexical arm for ``store``: its own engine where it has one (Redis full text), else an
-    in-process bm25s index over ``store.documents`` (FAISS, the embedded default, Milvus Lite).
+class StoreFullTextRetriever(BatchRetriever):
+    """BM25 computed by a store's own full-text engine through the store contract (capability
+    ``"full_text"``: ``store.full_text_search(queries, k)``; the Milvus store's BM25 function), as a
+    LangChain ``BaseRetriever``. ``metadata["score"]`` is the engine's BM25 score. Build it with
+    :meth:`from_store`; no second copy of the corpus is made."""
 
-    ``engine``: ``"auto"`` | ``"bm25s"`` | ``"redis"``. ``kwargs`` go to the retriever (``k``,
-    BM25 settings for bm25s, ``scorer`` for Redis)."""
-    if engine not in ("auto", "bm25s", "redis"):
-        raise InvalidParameterError(f"engine={engine!r}: use 'auto', 'bm25s' or 'redis'.")
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    store: Any
+    k: int = 4
+
+    def __init__(self, **kwargs: Any) -> None:
+        if kwargs.get("k", 4) <= 0:
+            raise InvalidParameterError(f"k must be positive, got {kwargs['k']}.")
+        super().__init__(**kwargs)
+
+    @classmethod
+    def from_store(cls, store: Any, **kwargs: Any) -> StoreFullTextRetriever:
+        """From a store declaring ``"full_text"``; raises ``MissingCapabilityError`` naming it otherwise."""
+        if "full_text" not in store.capabilities:
+            raise store.missing("full_text", "full-text search (use BM25Retriever.from_documents: bm25s, in process)")
+        return cls(store=store, **kwargs)
+
+    def search_with_scores(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[tuple[Document, float]]]:
+        """Top-``k`` (Document, BM25 score) per query, by the store's engine (no ``filter``: filter the dense arm)."""
+        if filter is not None:
+            raise InvalidParameterError(
+                "StoreFullTextRetriever does not take filter=; filter the dense arm, or use BM25Retriever (filter= supported)."
+            )
+        return self.store.full_text_search(list(queries), k or self.k)
+
+    def search_batch(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[Document]]:
+        from langchain_embcompare.retrievers.vector import with_scores
+
+        return [with_scores(h) for h in self.search_with_scores(queries, k, filter)]
+
+    def settings_dict(self) -> dict[str, Any]:
+        return dict(self.store.full_text_settings())
+
+    def stats_summary(self) -> dict[str, Any]:
+        return {"lexical": self.settings_dict()}
+
+
+def lexical_retriever_for(store: Any, engine: str = "auto", **kwargs: Any) -> BatchRetriever:
+    """The lexical arm for ``store``: its own full-text engine where it declares one (capability
+    ``"full_text"``: Redis's FT.SEARCH, Milvus's BM25 function), else an in-process bm25s index over
+    the store's documents (``store.documents``, or every stored row through the contract: FAISS, a
+    Milvus server without BM25, ...).
+
+    ``engine``: ``"auto"`` | ``"bm25s"`` | ``"redis"`` | ``"store"`` (the store's ``full_text_search``).
+    ``kwargs`` go to the retriever (``k``, BM25 settings for bm25s, ``scorer`` for Redis)."""
+    if engine not in ("auto", "bm25s", "redis", "store"):
+        raise InvalidParameterError(f"engine={engine!r}: use 'auto', 'bm25s', 'redis' or 'store'.")
     full_text = "full_text" in getattr(store, "capabilities", ())  # the store protocol says it, not the class name
-    if engine == "redis" or (engine == "auto" and full_text):
+    if engine == "auto" and full_text:
+        # a store reached by a redis client answers FT.SEARCH; any other full-text store, its full_text_search
+        engine = "redis" if getattr(getattr(store, "spec", None), "index_name", None) else "store"
+    if engine == "redis":
         if not full_text:
             raise InvalidParameterError(f"engine='redis' needs a store with a full-text engine (Redis), got {type(store).__name__}.")
         redis_kw = {k: v for k, v in kwargs.items() if k in ("k", "scorer", "settings")}
         return RedisFullTextRetriever.from_store(store, **redis_kw)
+    if engine == "store":
+        return StoreFullTextRetriever.from_store(store, **{k: v for k, v in kwargs.items() if k == "k"})
     docs = getattr(store, "documents", None)
+    if docs is None and isinstance(store, EmbStore):
+        docs = store.documents_at(store.all_rows())  # every stored document, through the store contract
     if docs is None:
         raise InvalidParameterError(
             f"{type(store).__name__} exposes no .documents to index for BM25: build BM25Retriever.from_documents(your_documents)."

@@ -5,7 +5,12 @@ inside this process: no server, what the tests and the demo use), or ``http(s):/
 ``token`` (``"user:password"`` or an API key) for a standalone server, a distributed cluster or Zilliz
 Cloud. The store implements the package's protocol (:mod:`.base`): rows, ``search_rows``,
 ``documents_at``, ``vectors_at`` and the capabilities ``"candidate_rows"`` (``row in [...]``),
-``"clusters"`` (an INT64 ``cluster`` field) and ``"vector_fields"`` (declared extra vector fields).
+``"clusters"`` (an INT64 ``cluster`` field), ``"vector_fields"`` (declared extra vector fields) and
+``"full_text"`` (Milvus's BM25 function on the text: :meth:`full_text_search`).
+
+* Server versions: detected at connect (:mod:`.milvus_version`); what an older server lacks is adapted
+  to or refused naming the version needed (Milvus 2.3: STL_SORT row index, JSON filters, whole-entity
+  upserts, one vector field, no BM25). Tested on Milvus 2.3.5 standalone and Milvus Lite 3.2.
 
 * Layout and filters: :mod:`.milvus_schema` (one entity per document, primary key = document id,
   a 63-bit hash of the id as the row handle, filters translated to Milvus boolean expressions).
@@ -58,6 +63,9 @@ from langchain_embcompare.matryoshka import (
 from langchain_embcompare.stores.base import EmbStore
 from langchain_embcompare.stores.milvus_rows import is_lite, row_handles
 from langchain_embcompare.stores.milvus_schema import (
+    BM25_ANALYZER,
+    BM25_B,
+    BM25_K1,
     CLUSTER_FIELD,
     ID_FIELD,
     INDEX_TYPES,
@@ -65,6 +73,7 @@ from langchain_embcompare.stores.milvus_schema import (
     METRIC_TYPES,
     NUMS_FIELD,
     ROW_FIELD,
+    SPARSE_FIELD,
     TAGS_FIELD,
     TEXT_FIELD,
     VECTOR_FIELD,
@@ -160,7 +169,12 @@ class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, EmbStore):
             if self.spec.extra_vector_fields:
                 self.features.require("multi_vector", f"extra_vector_fields {sorted(self.spec.extra_vector_fields)}")
             self.capabilities = frozenset(type(self).capabilities - {"vector_fields"})
+        if self.spec.full_text:
+            self.features.require("bm25", "Full-text search (MilvusIndexSpec(full_text=True): Milvus's BM25 function)")
+        self.full_text = self.spec.full_text is not False and self.features.has("bm25")  # an existing collection decides
         self._open(overwrite)
+        if self.full_text:
+            self.capabilities = frozenset(self.capabilities | {"full_text"})
 
     # ------------------------------------------------------------------ connection / open
 
@@ -205,7 +219,16 @@ class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, EmbStore):
         s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         s.add_field(ID_FIELD, DataType.VARCHAR, is_primary=True, max_length=self.spec.max_id_bytes)
         s.add_field(ROW_FIELD, DataType.INT64)
-        s.add_field(TEXT_FIELD, DataType.VARCHAR, max_length=self.spec.max_text_bytes)
+        if self.full_text:  # the text goes through the analyzer into a sparse BM25 vector (Milvus's function)
+            from pymilvus import Function, FunctionType
+
+            s.add_field(TEXT_FIELD, DataType.VARCHAR, max_length=self.spec.max_text_bytes, enable_analyzer=True,
+                        analyzer_params=BM25_ANALYZER)
+            s.add_field(SPARSE_FIELD, DataType.SPARSE_FLOAT_VECTOR)
+            s.add_function(Function(name="text_bm25", function_type=FunctionType.BM25, input_field_names=[TEXT_FIELD],
+                                    output_field_names=[SPARSE_FIELD]))
+        else:
+            s.add_field(TEXT_FIELD, DataType.VARCHAR, max_length=self.spec.max_text_bytes)
         s.add_field(METADATA_FIELD, DataType.JSON)
         s.add_field(TAGS_FIELD, DataType.JSON)
         s.add_field(NUMS_FIELD, DataType.JSON)
@@ -241,6 +264,9 @@ class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, EmbStore):
                             params=self.spec.index_params())
         # INVERTED scalar indexes exist from Milvus 2.4; STL_SORT serves the same `row in [...]` look-ups before
         index.add_index(ROW_FIELD, index_type="INVERTED" if self.features.has("inverted_index") else "STL_SORT")
+        if self.full_text:
+            index.add_index(SPARSE_FIELD, index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
+                            params={"bm25_k1": BM25_K1, "bm25_b": BM25_B})
         self.client.create_collection(
             self.name, schema=self._schema(), index_params=index, consistency_level=self.spec.consistency_level,
             properties={
@@ -255,6 +281,13 @@ class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, EmbStore):
         info = self.client.describe_collection(self.name)
         props = info.get("properties") or {}
         where = f"Milvus collection {self.name!r} at {redact(self.uri)}"
+        has_sparse = any(f["name"] == SPARSE_FIELD for f in info.get("fields", []))
+        if self.spec.full_text and not has_sparse:
+            raise SchemaMismatchError(
+                f"{where} has no full-text field ({SPARSE_FIELD!r}) but full_text=True was asked; rebuild it "
+                "(overwrite=True) or open it with full_text=None."
+            )
+        self.full_text = has_sparse and self.spec.full_text is not False
         if SPACE_PROP not in props or SPEC_PROP not in props:
             raise SchemaMismatchError(
                 f"{where} exists but was not made by this package (no {SPACE_PROP!r}/{SPEC_PROP!r} properties). "

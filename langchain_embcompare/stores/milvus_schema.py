@@ -47,7 +47,15 @@ TAGS_FIELD = "_tags"
 NUMS_FIELD = "_nums"
 CLUSTER_FIELD = "cluster"
 VECTOR_FIELD = "vector"
-RESERVED_FIELDS = frozenset({ID_FIELD, ROW_FIELD, TEXT_FIELD, METADATA_FIELD, TAGS_FIELD, NUMS_FIELD, CLUSTER_FIELD, VECTOR_FIELD})
+SPARSE_FIELD = "text_bm25"  # full text: the BM25 function's sparse output (Milvus >= 2.5, Lite)
+RESERVED_FIELDS = frozenset({ID_FIELD, ROW_FIELD, TEXT_FIELD, METADATA_FIELD, TAGS_FIELD, NUMS_FIELD, CLUSTER_FIELD, VECTOR_FIELD,
+                             SPARSE_FIELD})
+# Full text (Milvus's BM25 function on ``text``): bm25s' published k1 / b, and an English analyzer. Milvus
+# scores idf(t) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * |d| / avgdl)), idf = ln(1 + (N - df + 0.5) / (df + 0.5))
+# (Milvus docs, "Full Text Search"): bm25s' Lucene variant times the constant (k1 + 1), the same ranking.
+BM25_K1, BM25_B = 1.5, 0.75
+BM25_ANALYZER = {"tokenizer": "standard", "filter": ["lowercase", {"type": "stemmer", "language": "english"},
+                                                      {"type": "stop", "stop_words": ["_english_"]}]}
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 INDEX_TYPES = {"flat": "FLAT", "ivf": "IVF_FLAT", "hnsw": "HNSW"}
@@ -71,7 +79,10 @@ class MilvusIndexSpec:
     Matryoshka prefix of the main vector unless given. ``consistency_level``: Milvus's (``"Strong"``:
     a search sees every write before it; ``"Bounded"`` is faster on a cluster). ``max_text_bytes`` /
     ``max_id_bytes``: VARCHAR limits (UTF-8 bytes, at most 65535); ``max_tags``: most tags per value
-    of a ``tag`` column; ``batch_size``: entities per insert call.
+    of a ``tag`` column; ``batch_size``: entities per insert call. ``full_text``: index ``text`` for
+    Milvus's BM25 full-text search (capability ``"full_text"``, :data:`BM25_ANALYZER`, k1 = 1.5,
+    b = 0.75): ``None`` (default) where the server has it (Milvus >= 2.5, Lite), ``True`` required
+    (refused on older servers, naming the version), ``False`` off.
 
     Raises ``InvalidParameterError`` naming the bad setting.
     """
@@ -91,6 +102,7 @@ class MilvusIndexSpec:
     max_id_bytes: int = 1024
     max_tags: int = 256
     batch_size: int = 1000
+    full_text: bool | None = None
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> InvalidParameterError:
@@ -132,6 +144,8 @@ class MilvusIndexSpec:
             if dim <= 0:
                 raise bad(f"extra vector field {name!r} has dim {dim}; must be > 0")
         object.__setattr__(self, "extra_vector_fields", extra)
+        if self.full_text not in (None, True, False):
+            raise bad(f"full_text={self.full_text!r} must be None (where the server has it), True or False")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (stored in the collection's ``embcompare.spec`` property)."""
@@ -294,10 +308,14 @@ def num_json(metadata: Mapping[str, Any]) -> dict[str, float]:
 
 
 __all__ = [
+    "BM25_ANALYZER",
+    "BM25_B",
+    "BM25_K1",
     "CONSISTENCY_LEVELS",
     "INDEX_TYPES",
     "METRIC_TYPES",
     "MilvusIndexSpec",
+    "SPARSE_FIELD",
     "as_number",
     "has_text_leaf",
     "int_list",

@@ -31,10 +31,14 @@ from langchain_embcompare.stores.milvus_rows import (
     to_document,
 )
 from langchain_embcompare.stores.milvus_schema import (
+    BM25_ANALYZER,
+    BM25_B,
+    BM25_K1,
     CLUSTER_FIELD,
     MAX_TOPK,
     METADATA_FIELD,
     ROW_FIELD,
+    SPARSE_FIELD,
     has_text_leaf,
     int_list,
     to_expression,
@@ -167,3 +171,49 @@ class MilvusSearchMixin(MilvusRowsMixin):
             found = rows >= 0
             scores[found] = -np.sqrt(np.maximum(scores[found], 0.0))
         return scores, rows, docs
+
+    # ------------------------------------------------------------------ full text (capability "full_text")
+
+    def full_text_search(self, queries: Sequence[str], k: int = 4) -> list[list[tuple[Document, float]]]:
+        """BM25 full-text search by Milvus itself (its BM25 function on the ``text`` field), per query the
+        top-``k`` ``(Document, score)``, best first; score = the BM25 score (> 0; documents sharing no
+        analysed term with the query are not returned, so a query may get fewer than ``k``, an empty
+        or blank query none). Formula, k1 / b and analyzer: :data:`~.milvus_schema.BM25_ANALYZER`.
+
+        Milvus Lite reports BM25 hits with a negated "distance"; servers report the score itself: both are
+        returned here as the (positive) score.
+
+        Args:
+            queries: query strings.
+            k: hits per query, in ``[1, 16384]``.
+
+        Raises:
+            MissingCapabilityError: the collection has no full-text field (built with ``full_text=False``,
+                or on a server without BM25: Milvus < 2.5, the version is named).
+            InvalidParameterError: a bad ``k`` or a non-string query (its position named).
+        """
+        if "full_text" not in self.capabilities:  # type: ignore[attr-defined]
+            need = "" if self.features.has("bm25") else f"; Milvus >= 2.5 has BM25, the server reports {self.features.version}"
+            raise self.missing("full_text", f"full-text search on collection {self.name!r}{need}")  # type: ignore[attr-defined]
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= MAX_TOPK:
+            raise InvalidParameterError(f"k={k!r} must be an integer in [1, {MAX_TOPK}] (Milvus's top-k limit).")
+        for i, q in enumerate(queries):
+            if not isinstance(q, str):
+                raise InvalidParameterError(f"queries[{i}] is a {type(q).__name__}, not a str.")
+        out: list[list[tuple[Document, float]]] = [[] for _ in queries]
+        todo = [i for i, q in enumerate(queries) if q.strip()]
+        for start in range(0, len(todo), QUERY_CHUNK):
+            chunk = todo[start : start + QUERY_CHUNK]
+            res = self.client.search(
+                self.name, data=[queries[i] for i in chunk], anns_field=SPARSE_FIELD, limit=int(k),
+                search_params={"metric_type": "BM25"}, output_fields=DOC_FIELDS, timeout=self.call_timeout,
+            )
+            for i, hits in zip(chunk, res):
+                scored = ((to_document(h["entity"]), abs(float(h["distance"]))) for h in hits)
+                out[i] = [(d, s) for d, s in scored if s > 0]
+        return out
+
+    def full_text_settings(self) -> dict[str, Any]:
+        """The full-text engine's settings, recorded with a run: engine, server version, k1, b, analyzer."""
+        return {"engine": "milvus", "version": self.features.version, "k1": BM25_K1, "b": BM25_B,
+                "analyzer": BM25_ANALYZER, "field": SPARSE_FIELD}

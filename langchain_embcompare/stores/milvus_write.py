@@ -1,7 +1,8 @@
 """Writing to Milvus: upserts of documents and vectors, deletes, resume, cluster labels, extra vector fields.
 
 One job: turn documents and their vectors into Milvus entities and write them. Batches go in with
-``insert`` (``upsert`` once a batch names a stored id), each entity carrying the document's text and
+``upsert`` on a server (its ``insert`` does not enforce the primary key against concurrent writers)
+and ``insert`` on Milvus Lite (``upsert`` once a batch names a stored id), each entity carrying the document's text and
 metadata, the typed metadata columns of the spec, the ``_tags`` / ``_nums`` JSON the filters read,
 its ``cluster`` label and every vector field (extra fields default to the re-normalised Matryoshka
 prefix). A row-hash collision between two ids raises; ``skip_existing=True`` writes only ids not
@@ -209,7 +210,9 @@ class MilvusWriteMixin(MilvusRowsMixin):
             data.append(entity)
         if not data:
             return
-        write = self.client.upsert if existed else self.client.insert
+        # a server's insert does not enforce the primary key: two writers inserting one new id at once would
+        # store it twice, so servers always upsert (later timestamp wins); Milvus Lite serialises its writes
+        write = self.client.upsert if existed or not self.features.lite else self.client.insert
         write(self.name, data, timeout=self.call_timeout)
 
     def add_documents(self, documents: list[Document], ids: list[str] | None = None, **kwargs: Any) -> list[str]:
