@@ -65,7 +65,36 @@ def _or(a: FilterExpression, b: FilterExpression) -> FilterExpression:
     return a | b
 
 
+def _plain(field: str, value: Any) -> Any:
+    """A filter value as the Python value documents are stored with (numpy scalars and arrays ->
+    int / float / bool / lists, as :func:`~langchain_embcompare.stores.ops.clean_metadata` stores
+    them), so ``np.int64(2020)`` compares as the number 2020 on every store. NaN and an empty tag
+    value are refused: neither can match anything the same way everywhere (redisvl renders an empty
+    tag as ``*``, every document)."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple, set)):
+        return [_plain(field, v) for v in value]
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        value = float(value)
+    if isinstance(value, float) and math.isnan(value):
+        raise InvalidParameterError(f"Filter {field!r}: NaN matches no number; use a number, or $in: [] for nothing.")
+    if isinstance(value, str) and "\x00" in value:
+        raise InvalidParameterError(f"Filter {field!r}: the value {value!r} holds NUL ('\\x00'), which no query language can carry.")
+    if isinstance(value, str) and not value.strip():
+        raise InvalidParameterError(
+            f"Filter {field!r}: the empty tag value {value!r} (tags are compared stripped) would match every "
+            "document on some engines; filter on a real value."
+        )
+    return value
+
+
 def _leaf(field: str, op: str, value: Any) -> FilterExpression | None:
+    value = _plain(field, value)
     if op in ("$in", "$nin") and isinstance(value, (list, tuple, set)) and len(value) == 0:
         return NOTHING if op == "$in" else None  # $in [] keeps nothing; $nin [] excludes nothing
     numeric = isinstance(value, (int, float)) and not isinstance(value, bool)

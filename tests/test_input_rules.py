@@ -174,15 +174,16 @@ def test_pandas_values_are_refused_or_converted(any_store):
     [
         ("page_content", Document(page_content="x \ud835 y", id="s1")),
         ("id", Document(page_content="fine", id="id\ud835")),
+        ("id", Document(page_content="fine", id="nul\x00byte")),
     ],
-    ids=["text", "id"],
+    ids=["text", "id", "nul-id"],
 )
 def test_lone_surrogates_in_text_or_id_are_refused_naming_the_document(any_store, field, doc):
     """PDF extractors emit lone surrogates; every store once failed the whole batch with a bare
     UnicodeEncodeError naming no document."""
     with pytest.raises(InvalidDocumentError) as info:
         any_store.add_documents([Document(page_content="ok", id="ok"), doc])
-    assert field in str(info.value) and "\\ud835" in str(info.value)
+    assert field in str(info.value) and ("\\ud835" in str(info.value) or "NUL" in str(info.value))
     assert any_store.count() == 0
 
 
@@ -197,7 +198,8 @@ def test_check_text_is_the_public_rule():
 
 # --------------------------------------------------------------------------- tag values with syntax in them
 
-TAG_VALUES = ["a|b", "{x}", "c,d", "O'Brien", 'q"t', "back\\slash", "100%", "*star*", "two words", "ünï", "emoji😀", "semi;colon"]
+TAG_VALUES = ["a|b", "{x}", "c,d", "O'Brien", 'q"t', "back\\slash", "100%", "*star*", "two words", "ünï", "emoji😀", "semi;colon",
+              "  padded  ", "tab\tin"]
 
 
 def test_tag_values_holding_query_syntax_match_exactly(any_store):
@@ -213,6 +215,30 @@ def test_tag_values_holding_query_syntax_match_exactly(any_store):
     assert got == {"t0", "list"}
     got = {d.id for d in any_store.similarity_search("q", k=20, filter={"category": {"$nin": TAG_VALUES}})}
     assert got == {"list"}
+    padded = TAG_VALUES.index("  padded  ")
+    assert {d.id for d in any_store.similarity_search("q", k=20, filter={"category": "padded"})} == {f"t{padded}"}
+
+
+@pytest.mark.parametrize("bad", [{"category": "nul\x00"}, {"category": ""}, {"category": {"$in": ["a", "  "]}}, {"year": float("nan")}, {"year": {"$gt": np.nan}}])
+def test_filters_that_cannot_match_the_same_way_everywhere_are_refused(any_store, bad):
+    """An empty tag value (redisvl renders it ``*``: every document) and NaN bounds raise, naming the field."""
+    any_store.add_documents([Document(page_content="x", metadata={"category": "", "year": 1}, id="x")])
+    with pytest.raises(InvalidParameterError, match=repr(next(iter(bad)))):
+        any_store.similarity_search("q", k=3, filter=bad)
+
+
+def test_numpy_filter_values_compare_as_numbers(any_store):
+    docs = [Document(page_content=str(y), metadata={"year": y, "category": "c"}, id=str(y)) for y in (2019, 2020, 2021)]
+    any_store.add_documents(docs)
+    cases = [
+        ({"year": np.int64(2020)}, {"2020"}),
+        ({"year": np.float64(2020.0)}, {"2020"}),
+        ({"year": {"$gte": np.int32(2020)}}, {"2020", "2021"}),
+        ({"year": {"$lt": np.float32(2020.5)}}, {"2019", "2020"}),
+        ({"year": {"$in": np.array([2019, 2021])}}, {"2019", "2021"}),
+    ]
+    for filt, want in cases:
+        assert {d.id for d in any_store.similarity_search("q", k=5, filter=filt)} == want, filt
 
 
 # --------------------------------------------------------------------------- text filters: words, no stopwords
@@ -271,3 +297,13 @@ def test_text_filters_match_the_same_words_on_every_store(titled_store, case, fi
 def test_text_filter_without_a_word_is_refused(titled_store):
     with pytest.raises(InvalidParameterError, match="holds no word"):
         titled_store.similarity_search("q", k=3, filter={"title": {"$like": "!!"}})
+
+
+def test_nul_and_control_characters_in_text_and_metadata_round_trip(any_store):
+    """Only ids refuse NUL; text and metadata strings hold any character, returned exactly."""
+    md = {"s": "x\x00y", "c": "\x01\x1f\x7f", "category": "c\x00d"}
+    any_store.add_documents([Document(page_content="a\x00b\x0bc", metadata=md, id="n1"), Document(page_content="other", id="n2")])
+    d = any_store.get_by_ids(["n1"])[0]
+    assert (d.page_content, d.metadata) == ("a\x00b\x0bc", md)
+    hit = [h for h in any_store.similarity_search("a\x00b\x0bc", k=2) if h.id == "n1"][0]
+    assert (hit.page_content, hit.metadata) == ("a\x00b\x0bc", md)

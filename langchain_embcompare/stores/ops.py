@@ -240,7 +240,8 @@ def prepare_documents(documents: Sequence[Document], ids: Sequence[str] | None =
     id = ``ids[i]`` if given (and not ``None`` or ``""``), else ``Document.id``, else
     ``metadata["doc_id"]``, else a fresh UUID4 (as langchain-core's ``InMemoryVectorStore`` does, an
     empty id counts as none): a document without an id never collapses into another one, whatever its
-    text. A non-string id is its ``str``. Then the input rules (``docs/concepts/input-rules.md``):
+    text. A non-string id is its ``str``; it may hold any character but NUL (``"\\x00"``). Then the
+    input rules (``docs/concepts/input-rules.md``):
     ``page_content`` and the id must be encodable (:func:`check_text`), the metadata in the form every
     store keeps exactly (:func:`clean_metadata`). Every document is checked before anything is
     written, and the error lists each bad one.
@@ -262,6 +263,8 @@ def prepare_documents(documents: Sequence[Document], ids: Sequence[str] | None =
         doc_id = str(given if given not in (None, "") else (doc.id or doc.metadata.get("doc_id") or uuid.uuid4().hex))
         try:
             _encodable(doc_id, "id")
+            if "\x00" in doc_id:
+                raise ValueError("id holds the NUL character '\\x00', which Redis's query engine cuts keys at")
             _encodable(doc.page_content, "page_content")
             metadata = _clean_value(dict(doc.metadata), "metadata")
         except ValueError as exc:
