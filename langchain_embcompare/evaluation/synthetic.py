@@ -155,7 +155,8 @@ def cloze_dataset(
         n_queries: documents drawn (one query each; fewer when the corpus is smaller).
         seed: the draw and the sentence choice.
         min_words: shortest sentence that may become a query.
-        short_words: a document body with fewer words gets a title / keyword query instead.
+        short_words: a document body with fewer words (or one whose sentence would leave fewer than
+            ``min_words`` behind) gets a title / keyword query instead.
         n_keywords: words in a keyword query.
     Returns:
         a BeirDataset: the corpus with each queried sentence (or title) taken out of its document, queries
@@ -179,7 +180,7 @@ def cloze_dataset(
     for i in picks.tolist():
         title, body = parts[i]
         split = cloze_split(body, rng, min_words) if lengths[i] >= short_words else None
-        if split is not None and len(split[0].split()) >= min_words:
+        if split is not None and len(split[0].split()) >= min_words and len(split[1].split()) >= min_words:
             query, rest = split
             new_text[i] = f"{title} {rest}".strip()
             kind = "cloze"
@@ -471,13 +472,13 @@ def synthetic_from_source(
 
     if method not in SYNTHETIC_METHODS:
         raise InvalidParameterError(f"synthetic method {method!r}: use one of {SYNTHETIC_METHODS}.")
+    if method == "cloze" and generator is not None:
+        raise InvalidParameterError("synthetic:cloze uses no LLM: drop --generator (or use --queries synthetic:llm).")
     llm = generator
     if isinstance(generator, str):
         from langchain_embcompare.rerank.chat import make_chat_model
 
         llm = make_chat_model(generator, role="generator", max_tokens=96)
-    if method == "cloze" and llm is not None:
-        raise InvalidParameterError("synthetic:cloze uses no LLM: drop --generator (or use --queries synthetic:llm).")
     docs = load_corpus(source, corpus=corpus)
     extra: dict[str, Any] = {"cache": llm_cache_path("generator"), "max_calls": max_calls} if method == "llm" else {}
     ds = synthesize(docs, method, n_queries, generator=llm, seed=seed, **extra)

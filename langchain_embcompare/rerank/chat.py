@@ -62,7 +62,12 @@ def make_chat_model(spec: str, *, role: str = "reranker", **kwargs: Any) -> Base
         )
     if provider == "openai":
         params = {**_JUDGE_DEFAULTS, "timeout": 60.0, "max_retries": 0, "model": rest, **kwargs}
-        return _chat_openai()(**params)
+        try:
+            return _chat_openai()(**params)
+        except Exception as exc:  # openai.OpenAIError: no OPENAI_API_KEY, say so under the option's name
+            if type(exc).__name__ != "OpenAIError":
+                raise
+            raise InvalidParameterError(f"{role} model {spec!r} cannot be built: {exc}") from None
     if provider == "openai-compatible":
         url, _, model = rest.partition("#")
         if not url.startswith(("http://", "https://")):
