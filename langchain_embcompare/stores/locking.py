@@ -103,23 +103,21 @@ class ReadWriteLock:
                 self._cond.notify_all()
 
 
-def reads(method: Callable[P, R]) -> Callable[P, R]:
-    """Run a store method under its ``lock``'s read side (a method that only reads the store)."""
+def _under(side: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """A decorator running a store method under its ``lock``'s ``side`` (``"read"`` or ``"write"``)."""
 
-    @functools.wraps(method)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with self.lock.read():
-            return method(self, *args, **kwargs)
+    def decorate(method: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(method)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with getattr(self.lock, side)():
+                return method(self, *args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
-def writes(method: Callable[P, R]) -> Callable[P, R]:
-    """Run a store method under its ``lock``'s write side (a method that changes the store)."""
-
-    @functools.wraps(method)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with self.lock.write():
-            return method(self, *args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
+reads = _under("read")
+"""Decorator: run a store method that only reads the store under its ``lock``'s read side."""
+writes = _under("write")
+"""Decorator: run a store method that changes the store under its ``lock``'s write side."""
