@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-offline.txt | sha1sum | cut -c1-12)
 
-.PHONY: demo test fuzz install install-test benchmarks clean
+.PHONY: demo test fuzz install install-test benchmarks docs clean
 
 $(STAMP): pyproject.toml requirements-offline.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -39,6 +39,11 @@ fuzz: install-test
 
 benchmarks: install-test
 	$(BIN)/python benchmarks/run_all.py
+
+# The documentation site (MkDocs Material) into site/; --strict: a broken link or reference fails.
+# `make test` checks the same build (tests/test_docs.py) and runs the tutorials' code.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -3,10 +3,10 @@
 Usage:
     .venv/bin/python benchmarks/make_table.py           # rewrite the README's headline block (bench markers)
     .venv/bin/python benchmarks/make_table.py --check   # exit 1 when the README block is out of date
-    .venv/bin/python benchmarks/make_table.py --full    # print the full table (the docs site's benchmarks page)
+    .venv/bin/python benchmarks/make_table.py --full    # print the full table
 
-The docs site renders the full table and the growth table at build time (``docs/hooks.py`` calls
-:func:`build` and :func:`growth_table`), and ``tests/test_docs.py`` checks the README block equals
+The docs site renders the full table by section and the growth table at build time (``docs/hooks.py``
+calls :func:`sectioned`, :func:`growth_table` and :func:`projection_table`), and ``tests/test_docs.py`` checks the README block equals
 :func:`readme_block`, so neither can drift from ``benchmarks/results/``.
 """
 
@@ -386,6 +386,20 @@ def build() -> str:
     for _, name, _fn in SECTIONS:
         lines += [_row_line(r) for r in _rows_of(name)]
     return "\n".join(lines)
+
+
+def sectioned(level: int = 3) -> str:
+    """The full table split by :data:`SECTIONS`: a heading (``level`` #) and a table per result file present.
+
+    Returns:
+        Markdown, one ``### title`` + table block per section with rows, no trailing newline.
+    """
+    parts = []
+    for title, name, _fn in SECTIONS:
+        rows = _rows_of(name)
+        if rows:
+            parts.append("\n".join([f"{'#' * level} {title}", "", *_HEADER, *(_row_line(r) for r in rows)]))
+    return "\n\n".join(parts)
 
 
 # The README's headline rows: (result file, start of the row's first cell). One row each, in this order.
