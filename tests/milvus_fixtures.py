@@ -70,6 +70,20 @@ def milvus_target(request: Any) -> str:
     return request.getfixturevalue("milvus_uri" if request.param == "lite" else "milvus_server_uri")
 
 
+def record_encoded(store: Any) -> list[str]:
+    """From now on, every text ``store``'s embeddings encode as documents is appended to the returned
+    list (the resume tests check that only the missing documents are embedded again)."""
+    encoded: list[str] = []
+    real_encode = store.embedding.encode_documents
+
+    def recording_encode(texts: list[str]) -> Any:
+        encoded.extend(texts)
+        return real_encode(texts)
+
+    store.embedding.encode_documents = recording_encode
+    return encoded
+
+
 @pytest.fixture
 def milvus_collection() -> str:
     """A collection name no other test of the session uses."""
@@ -77,4 +91,4 @@ def milvus_collection() -> str:
 
 
 __all__ = ["MILVUS_TARGETS", "milvus_collection", "milvus_server", "milvus_server_module", "milvus_server_uri",
-           "milvus_target", "milvus_uri"]
+           "milvus_target", "milvus_uri", "record_encoded"]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import HashEmbeddings
 from langchain_core.documents import Document
-from milvus_fixtures import milvus_collection, milvus_server_uri, milvus_target, milvus_uri  # noqa: F401
+from milvus_fixtures import milvus_collection, milvus_server_uri, milvus_target, milvus_uri, record_encoded  # noqa: F401
 
 from langchain_embcompare.stores.milvus import MilvusIndexSpec, MilvusVectorStore
 
@@ -35,14 +35,7 @@ def test_close_and_reopen_mid_ingest_then_resume(milvus_target, milvus_collectio
 
     reopened = MilvusVectorStore.from_existing(milvus_collection, emb, milvus_uri)
     assert reopened.count() == 30  # the three batches written before the close survived it
-    encoded: list[str] = []
-    real_encode = reopened.embedding.encode_documents
-
-    def recording_encode(texts):
-        encoded.extend(texts)
-        return real_encode(texts)
-
-    reopened.embedding.encode_documents = recording_encode
+    encoded = record_encoded(reopened)
     reopened.add_documents(docs, skip_existing=True)
     assert sorted(encoded) == sorted(f"passage {i}" for i in range(30, 50))  # only the missing 20 were embedded
     assert reopened.count() == 50

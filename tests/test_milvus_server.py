@@ -20,7 +20,14 @@ import numpy as np
 import pytest
 from conftest import HashEmbeddings
 from langchain_core.documents import Document
-from milvus_fixtures import milvus_collection, milvus_server, milvus_server_module, milvus_server_uri, milvus_uri  # noqa: F401
+from milvus_fixtures import (  # noqa: F401
+    milvus_collection,
+    milvus_server,
+    milvus_server_module,
+    milvus_server_uri,
+    milvus_uri,
+    record_encoded,
+)
 
 from langchain_embcompare.errors import MissingCapabilityError
 from langchain_embcompare.retrievers.lexical import BM25Retriever, StoreFullTextRetriever, lexical_retriever_for
@@ -132,14 +139,7 @@ def test_server_restart_mid_ingest_then_resume(milvus_server, milvus_collection)
     try:
         stored = {d.id for d in reopened.get_by_ids([d.id for d in docs])}
         assert {f"p{i}" for i in range(30)} <= stored  # the three batches acknowledged before the restart survived it
-        encoded: list[str] = []
-        real_encode = reopened.embedding.encode_documents
-
-        def recording_encode(texts):
-            encoded.extend(texts)
-            return real_encode(texts)
-
-        reopened.embedding.encode_documents = recording_encode
+        encoded = record_encoded(reopened)
         reopened.add_documents(docs, skip_existing=True)
         assert sorted(encoded) == sorted(d.page_content for d in docs if d.id not in stored)  # only the missing ones
         assert reopened.count() == 50

@@ -132,7 +132,7 @@ def test_protocol_reads(milvus_uri, milvus_collection):  # noqa: F811
 
 def test_candidate_rows_clusters_and_extra_vector_fields(milvus_uri, milvus_collection):  # noqa: F811
     store = make(milvus_uri, milvus_collection, extra_vector_fields={"vector_4": 4})
-    assert store.capabilities == {"candidate_rows", "clusters", "vector_fields"}
+    assert store.capabilities == {"candidate_rows", "clusters", "vector_fields", "full_text"}  # full_text: Lite's BM25
     assert store.vector_fields == {"vector_4": 4}
     docs, vectors = docs_and_vectors(30)
     store.upsert_vectors(vectors, docs)
