@@ -58,14 +58,14 @@ def variant(request: Any) -> Variant:
 
 @pytest.fixture(scope="module")
 def variant_name(variant: Variant) -> str:
-    """The index / collection name of :func:`variant_store` (``variant.make(name, request)`` reopens it)."""
+    """The index / collection name of :func:`variant_store` (``variant.new(name, request)`` reopens it)."""
     return fresh_name()
 
 
 @pytest.fixture(scope="module")
 def variant_store(variant: Variant, variant_name: str, request: Any) -> Iterator[Any]:
     """An empty store of the current variant, shared by the module's examples (clear it per example)."""
-    store = variant.make(variant_name, request)
+    store = variant.new(variant_name, request)
     yield store
     drop(store)
 

@@ -28,9 +28,11 @@ FUZZ_FACTOR = 25
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 
 
-def examples(n: int) -> int:
-    """The example count of a test: ``n`` under the ``ci`` profile, ``n * FUZZ_FACTOR`` under ``fuzz``."""
-    return n * FUZZ_FACTOR if PROFILE == "fuzz" else n
+def examples(n: int, variant: Variant | None = None) -> int:
+    """The example count of a test: ``n`` under the ``ci`` profile, ``n * FUZZ_FACTOR`` under ``fuzz``;
+    divided by ``variant.cost`` (at least 2) for a slow store (a real server: seconds per example)."""
+    n = n * FUZZ_FACTOR if PROFILE == "fuzz" else n
+    return n if variant is None else max(2, n // variant.cost)
 
 
 # --------------------------------------------------------------------------- embeddings
@@ -94,12 +96,12 @@ def _redis(kind: str) -> Callable[..., Any]:
     return make
 
 
-def _milvus(kind: str) -> Callable[..., Any]:
+def _milvus(kind: str, uri_fixture: str = "milvus_uri") -> Callable[..., Any]:
     def make(name: str, request: Any, metric: str = "cosine") -> Any:
         from langchain_embcompare.stores.milvus import MilvusIndexSpec, MilvusVectorStore
 
         spec = MilvusIndexSpec(name, kind=kind, metric=metric, metadata_schema=dict(SCHEMA), nlist=1)
-        return MilvusVectorStore(harness_embeddings(), spec, request.getfixturevalue("milvus_uri"))
+        return MilvusVectorStore(harness_embeddings(), spec, request.getfixturevalue(uri_fixture))
 
     return make
 
@@ -111,7 +113,8 @@ class Variant:
     ``name``: the test id; ``store``: its entry in ``STORE_KINDS``; ``make(name, request, metric)``: an
     empty store on index / collection ``name`` (a second call with the same name opens the same data:
     the "reopen" of a server store); ``exact``: searches are exact (top-k and scores compared with the
-    reference); ``persist``: ``"reopen"`` (a new object on the same index), ``"save"`` (save_local /
+    reference); ``metric``: the store's metric (the reference uses the same); ``cost``: examples are divided by it
+    (a slow store); ``persist``: ``"reopen"`` (a new object on the same index), ``"save"`` (save_local /
     load_local) or ``None``.
     """
 
@@ -121,6 +124,12 @@ class Variant:
     exact: bool = True
     persist: str | None = "reopen"
     marks: tuple[Any, ...] = field(default=())
+    metric: str = "cosine"
+    cost: int = 1
+
+    def new(self, name: str, request: Any) -> Any:
+        """An empty store of this variant on index / collection ``name`` (or the stored one, reopened)."""
+        return self.make(name, request, self.metric)
 
 
 _SERVER = (pytest.mark.integration,)
@@ -131,10 +140,15 @@ VARIANTS = [
     Variant("faiss-ivf", "faiss", _faiss("ivf"), exact=False, persist="save"),
     Variant("faiss-flat-int8", "faiss", _faiss("flat", "int8"), exact=False, persist="save"),
     Variant("faiss-hnsw-binary", "faiss", _faiss("hnsw", "binary"), exact=False, persist="save"),
+    Variant("faiss-flat-l2", "faiss", _faiss("flat"), persist="save", metric="l2"),
+    Variant("faiss-flat-ip", "faiss", _faiss("flat"), persist="save", metric="ip"),
     Variant("redis-flat", "redis", _redis("flat"), marks=_SERVER),
+    Variant("redis-flat-l2", "redis", _redis("flat"), marks=_SERVER, metric="l2"),
     Variant("redis-hnsw", "redis", _redis("hnsw"), exact=False, marks=_SERVER),
     Variant("milvus-flat", "milvus", _milvus("flat"), marks=_SERVER),
+    Variant("milvus-flat-ip", "milvus", _milvus("flat"), marks=_SERVER, metric="ip"),
     Variant("milvus-hnsw", "milvus", _milvus("hnsw"), exact=False, marks=_SERVER),
+    Variant("milvus-server-flat", "milvus-server", _milvus("flat", "milvus_server_uri"), marks=_SERVER, cost=5),
 ]
 VARIANT_PARAMS = [pytest.param(v, id=v.name, marks=v.marks) for v in VARIANTS if v.name != "fake"]
 

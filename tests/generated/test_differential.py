@@ -25,13 +25,22 @@ def test_every_store_kind_has_a_variant() -> None:
     assert {k.name for k in STORE_KINDS} <= covered
 
 
-@settings(max_examples=examples(12))
-@given(corpus=st.booleans().flatmap(lambda holdable: corpora(max_size=8, holdable_only=holdable)))
-def test_documents_come_back_as_the_reference_holds_them(variant_store: Any, corpus: list) -> None:
+def test_documents_come_back_as_the_reference_holds_them(variant: Variant, variant_store: Any) -> None:
     """Generated ids, text and metadata: accepted or refused as the reference does; ``get_by_ids``
     returns the same text and the same metadata values and types; ``delete`` removes exactly the ids."""
+
+    @settings(max_examples=examples(12, variant))
+    @given(corpus=st.booleans().flatmap(lambda holdable: corpora(max_size=8, holdable_only=holdable)))
+    def check(corpus: list) -> None:
+        round_trip(variant, variant_store, corpus)
+
+    check()
+
+
+def round_trip(variant: Variant, variant_store: Any, corpus: list) -> None:
+    """One example of :func:`test_documents_come_back_as_the_reference_holds_them`."""
     variant_store.delete(None)
-    ref = fresh_reference()
+    ref = fresh_reference(variant.metric)
     if add_both(ref, variant_store, corpus) is not None:
         return
     ids = [d.id for d in corpus]
@@ -45,13 +54,17 @@ def test_documents_come_back_as_the_reference_holds_them(variant_store: Any, cor
     assert variant_store.count() == ref.count()
 
 
-@settings(max_examples=examples(15))
-@given(corpus=corpora(min_size=1, max_size=12, holdable_only=True), filt=filters(), query=queries(), k=st.integers(1, 6))
-def test_filters_and_top_k_match_the_reference(variant: Variant, variant_store: Any, corpus: list, filt: Any, query: str, k: int) -> None:
+def test_filters_and_top_k_match_the_reference(variant: Variant, variant_store: Any) -> None:
     """The same filter result set as the reference; the same top-k with scores within 1e-5 on an exact
     index; ``min(k, matching)`` distinct matching results on an approximate one; MMR picks
     ``min(k, matching)`` distinct matching documents."""
-    variant_store.delete(None)
-    ref = fresh_reference()
-    assume(add_both(ref, variant_store, corpus) is None)
-    assert_same_search(ref, variant_store, variant.exact, query, k, filt)
+
+    @settings(max_examples=examples(15, variant))
+    @given(corpus=corpora(min_size=1, max_size=12, holdable_only=True), filt=filters(), query=queries(), k=st.integers(1, 6))
+    def check(corpus: list, filt: Any, query: str, k: int) -> None:
+        variant_store.delete(None)
+        ref = fresh_reference(variant.metric)
+        assume(add_both(ref, variant_store, corpus) is None)
+        assert_same_search(ref, variant_store, variant.exact, query, k, filt)
+
+    check()

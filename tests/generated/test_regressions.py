@@ -34,11 +34,11 @@ def test_redis_index_whose_name_extends_another_is_refused(suffix: str, request:
     search returned the other store's documents (ids ``:doc:b1``), and its ``delete()`` / ``drop()``
     deleted them. Now the second store is refused at creation, naming the first."""
     base = fresh_name()
-    first = REDIS_FLAT.make(base, request)
+    first = REDIS_FLAT.new(base, request)
     try:
         first.add_documents([Document(id="a1", page_content="t")])
         with pytest.raises(InvalidParameterError, match=rf"would share keys with the existing index\(es\) \['{base}'\]"):
-            REDIS_FLAT.make(base + suffix, request)
+            REDIS_FLAT.new(base + suffix, request)
         assert first.count() == 1
         assert [d.id for d in first.similarity_search("t", k=10)] == ["a1"]
     finally:
@@ -49,14 +49,46 @@ def test_redis_index_whose_name_extends_another_is_refused(suffix: str, request:
 def test_redis_index_whose_name_a_new_one_extends_is_refused_too(request: Any) -> None:
     """The other order: ``t:docs`` exists, then ``t`` is created (its prefix ``t:doc`` holds the other's keys)."""
     base = fresh_name()
-    first = REDIS_FLAT.make(base + ":docs", request)
+    first = REDIS_FLAT.new(base + ":docs", request)
     try:
         with pytest.raises(InvalidParameterError, match="would share keys"):
-            REDIS_FLAT.make(base, request)
-        second = REDIS_FLAT.make(base + "1", request)  # a name that only looks alike is fine
+            REDIS_FLAT.new(base, request)
+        second = REDIS_FLAT.new(base + "1", request)  # a name that only looks alike is fine
         second.add_documents([Document(id="b1", page_content="t")])
         first.add_documents([Document(id="a1", page_content="t")])
         assert (first.count(), second.count()) == (1, 1)
         drop(second)
     finally:
         drop(first)
+
+
+MILVUS_FLAT = next(v for v in VARIANTS if v.name == "milvus-flat")
+
+
+@pytest.mark.integration
+def test_milvus_store_opened_after_the_shared_channel_was_closed_connects(monkeypatch: Any, request: Any) -> None:
+    """Found by the harness's full run: a Milvus Lite store opened after ~90 s without a call (the
+    server had sent gRPC GOAWAY "Too many pings" on pymilvus's shared channel) failed with
+    ``StoreConnectionError`` ("Fail connecting to server"), though the next try worked. The first
+    connect attempt failing as it did then, the store now opens and answers."""
+    import pymilvus
+    from pymilvus.exceptions import MilvusException
+
+    real = pymilvus.MilvusClient
+    calls = []
+
+    class Flaky(real):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            calls.append(1)
+            if len(calls) == 1:
+                raise MilvusException(code=2, message="Fail connecting to server on 127.0.0.1:1, illegal connection params or server unavailable")
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(pymilvus, "MilvusClient", Flaky)
+    store = MILVUS_FLAT.new(fresh_name(), request)
+    try:
+        store.add_documents([Document(id="O'Brien report.pdf", page_content="t")])
+        assert [d.id for d in store.get_by_ids(["O'Brien report.pdf"])] == ["O'Brien report.pdf"]
+        assert len(calls) == 2
+    finally:
+        drop(store)

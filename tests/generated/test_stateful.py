@@ -32,7 +32,7 @@ def store_machine(variant: Variant, first_store: Any, reopen: Any, save_dir: Pat
         def start(self) -> None:
             self.store = first_store
             self.store.delete(None)
-            self.ref = fresh_reference()
+            self.ref = fresh_reference(variant.metric)
             self.saves = 0
 
         @rule(docs=corpora(max_size=5, holdable_only=True, ids=POOL))
@@ -85,5 +85,5 @@ def test_operation_sequences_match_the_reference(
     variant: Variant, variant_store: Any, variant_name: str, request: Any, save_dir: Path
 ) -> None:
     """Random sequences of add / upsert / delete / get_by_ids / search / MMR / save-load or reopen."""
-    machine = store_machine(variant, variant_store, lambda: variant.make(variant_name, request), save_dir)
-    run_state_machine_as_test(machine, settings=settings(max_examples=examples(6), stateful_step_count=8))
+    machine = store_machine(variant, variant_store, lambda: variant.new(variant_name, request), save_dir)
+    run_state_machine_as_test(machine, settings=settings(max_examples=examples(6, variant), stateful_step_count=8))
