@@ -53,7 +53,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/ is not a package: the shared helpers by path
-from local_servers import die_with_parent, file_lock, free_port  # noqa: E402
+from local_servers import LocalServer, die_with_parent, file_lock, free_port  # noqa: E402
 
 __all__ = ["MILVUS_VERSION", "MilvusStandalone", "MilvusServerError", "ensure_installed", "free_port"]
 
@@ -288,7 +288,7 @@ def serve(port: int, base: Path, grace: float = 8.0, timeout: float = 120.0) -> 
 # ----------------------------------------------------------------------------- the handle used by tests
 
 
-class MilvusStandalone:
+class MilvusStandalone(LocalServer):
     """One local Milvus 2.3.5 standalone server behind ``http://127.0.0.1:<port>`` (see the module docstring).
 
     Args:
@@ -299,9 +299,8 @@ class MilvusStandalone:
     """
 
     def __init__(self, port: int | None = None, data_dir: str | os.PathLike[str] | None = None, grace: float = 8.0) -> None:
+        super().__init__(data_dir, "embcompare-milvus-")
         self.port = port or free_port()
-        self._tmp = None if data_dir is not None else tempfile.TemporaryDirectory(prefix="embcompare-milvus-")
-        self.data_dir = Path(data_dir if data_dir is not None else self._tmp.name)  # type: ignore[union-attr]
         self.grace = grace
         self.proc: subprocess.Popen[str] | None = None
         self.version = MILVUS_VERSION
@@ -359,19 +358,6 @@ class MilvusStandalone:
         """Stop, then start again on the same port and data folder (the data survives)."""
         self.stop()
         return self.start(timeout)
-
-    def cleanup(self) -> None:
-        """Stop and delete the temporary data folder (if this object made it)."""
-        self.stop()
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-
-    def __enter__(self) -> "MilvusStandalone":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.cleanup()
 
 
 def _main(argv: list[str] | None = None) -> int:

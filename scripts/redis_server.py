@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/ is not a package: the shared helpers by path
-from local_servers import die_with_parent, file_lock, free_port  # noqa: E402
+from local_servers import LocalServer, die_with_parent, file_lock, free_port  # noqa: E402
 
 __all__ = ["RedisInstall", "RedisServer", "RedisServerError", "ensure_installed", "free_port"]
 
@@ -162,7 +162,7 @@ def _no_retry_client(host: str, port: int):  # noqa: ANN202 - redis.Redis
     return redis.Redis(host=host, port=port, socket_timeout=10, retry=Retry(NoBackoff(), 0))
 
 
-class RedisServer:
+class RedisServer(LocalServer):
     """One local redis-server process with the query engine; persistence on like production."""
 
     def __init__(
@@ -176,8 +176,7 @@ class RedisServer:
     ) -> None:
         self.port = port or free_port()
         self.host = host
-        self._tmp = None if data_dir is not None else tempfile.TemporaryDirectory(prefix="embcompare-redis-")
-        self.data_dir = Path(data_dir if data_dir is not None else self._tmp.name)  # type: ignore[union-attr]
+        super().__init__(data_dir, "embcompare-redis-")
         self.appendonly = appendonly
         self.appendfsync = appendfsync
         self._install = install
@@ -294,19 +293,6 @@ class RedisServer:
     def _close_pipes(self) -> None:
         if self.proc is not None and self.proc.stderr is not None:
             self.proc.stderr.close()
-
-    def cleanup(self) -> None:
-        """Stop and delete the temporary data dir (if we created it)."""
-        self.stop()
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-
-    def __enter__(self) -> "RedisServer":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.cleanup()
 
 
 def _main(argv: list[str] | None = None) -> int:
