@@ -29,7 +29,7 @@ def test_documents_come_back_as_the_reference_holds_them(variant: Variant, varia
     """Generated ids, text and metadata: accepted or refused as the reference does; ``get_by_ids``
     returns the same text and the same metadata values and types; ``delete`` removes exactly the ids."""
 
-    @settings(max_examples=examples(12, variant))
+    @settings(max_examples=examples(10, variant))
     @given(corpus=st.booleans().flatmap(lambda holdable: corpora(max_size=8, holdable_only=holdable)))
     def check(corpus: list) -> None:
         round_trip(variant, variant_store, corpus)
@@ -59,7 +59,7 @@ def test_filters_and_top_k_match_the_reference(variant: Variant, variant_store: 
     index; ``min(k, matching)`` distinct matching results on an approximate one; MMR picks
     ``min(k, matching)`` distinct matching documents."""
 
-    @settings(max_examples=examples(15, variant))
+    @settings(max_examples=examples(12, variant))
     @given(corpus=corpora(min_size=1, max_size=12, holdable_only=True), filt=filters(), query=queries(), k=st.integers(1, 6))
     def check(corpus: list, filt: Any, query: str, k: int) -> None:
         variant_store.delete(None)

@@ -37,7 +37,7 @@ def _suffix_sets(suffixes: tuple[str, ...]) -> st.SearchStrategy[list[str]]:
 
 @pytest.mark.parametrize("variant,suffixes", SHARED)
 def test_stores_sharing_a_server_see_only_their_own_documents(variant: Any, suffixes: tuple[str, ...], request: Any) -> None:
-    @settings(max_examples=examples(6, variant))
+    @settings(max_examples=examples(4, variant))
     @given(chosen=_suffix_sets(suffixes), same_ids=st.booleans())
     def check(chosen: list[str], same_ids: bool) -> None:
         base = fresh_name()

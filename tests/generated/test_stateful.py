@@ -86,4 +86,4 @@ def test_operation_sequences_match_the_reference(
 ) -> None:
     """Random sequences of add / upsert / delete / get_by_ids / search / MMR / save-load or reopen."""
     machine = store_machine(variant, variant_store, lambda: variant.new(variant_name, request), save_dir)
-    run_state_machine_as_test(machine, settings=settings(max_examples=examples(6, variant), stateful_step_count=8))
+    run_state_machine_as_test(machine, settings=settings(max_examples=examples(5, variant), stateful_step_count=8))
