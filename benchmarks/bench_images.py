@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from langchain_embcompare.evaluation.datasets import load_beir
 from langchain_embcompare.evaluation.metrics import evaluate_run
-from langchain_embcompare.images import ImageEmbeddings
+from langchain_embcompare.media.images import ImageEmbeddings
 from langchain_embcompare.matryoshka import MatryoshkaEmbeddings
 from langchain_embcompare.stores.faiss import FaissIndexSpec, FaissVectorStore
 

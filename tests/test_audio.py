@@ -86,7 +86,7 @@ def test_speaker_retrieval_through_matryoshka_store_and_save_load(resemblyzer, s
     for qid, query in speech.queries.items():
         top = store.similarity_search(query, k=3)
         right += sum(d.metadata["speaker"] == qid.split("-")[1] for d in top)
-    assert right >= 10  # of 12: the 3 nearest utterances are mostly the same speaker's
+    assert right >= 9  # of 12 (chance: 3): the 3 nearest utterances are mostly the same speaker's
     folder = store.save_local(tmp_path / "index")
     assert json.loads((Path(folder) / "store.json").read_text())["space"]["modality"] == "audio"
     loaded = FaissVectorStore.load_local(folder)  # rebuilds "resemblyzer" by name, rotation from disk

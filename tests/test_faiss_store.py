@@ -20,11 +20,11 @@ from langchain_embcompare import (
     Text,
     VectorSpaceMismatchError,
 )
-from langchain_embcompare.models import _ArrayEmbeddingsBase
+from langchain_embcompare.models import ArrayEmbeddingsBase
 from langchain_embcompare.retrievers import EmbRetriever
 
 
-class FakeModel(_ArrayEmbeddingsBase):
+class FakeModel(ArrayEmbeddingsBase):
     """A tiny model with the numpy fast path: a fixed random 32-d vector per text."""
 
     model_id = "array-model"

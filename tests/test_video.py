@@ -27,7 +27,7 @@ from langchain_embcompare import (
     load_beir,
     load_embeddings,
 )
-from langchain_embcompare.images import Backbone, Preprocess
+from langchain_embcompare.media.images import Backbone, Preprocess
 from langchain_embcompare.media.video import is_video_ref, sample_frames, write_slideshow
 
 DATA = Path(__file__).resolve().parent / "data" / "video-small"

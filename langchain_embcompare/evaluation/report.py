@@ -418,7 +418,7 @@ def thumbnail_data_uri(ref: str, size: int = 64) -> str | None:
     import base64
     import io
 
-    from langchain_embcompare.images import open_image
+    from langchain_embcompare.media.images import open_image
 
     try:
         img = open_image(ref)
@@ -437,7 +437,7 @@ def image_examples(dataset: Any, runs: Mapping[str, Mapping[str, Mapping[str, fl
     corpus = getattr(dataset, "corpus", None) or []
     if not corpus or "image" not in (corpus[0].metadata or {}):
         return []
-    from langchain_embcompare.images import is_image_ref
+    from langchain_embcompare.media.images import is_image_ref
 
     refs = {str(d.id or d.metadata.get("doc_id")): d.metadata["image"] for d in corpus}
     qrels = getattr(dataset, "qrels", {}) or {}

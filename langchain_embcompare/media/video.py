@@ -268,7 +268,7 @@ class VideoEmbeddings(ArrayEmbeddingsBase):
 
 def _is_image_like(item: Any) -> bool:
     """An input the image model reads as an image (its ``is_image_ref`` rule: URI, image suffix, existing file)."""
-    from langchain_embcompare.images import is_image_ref
+    from langchain_embcompare.media.images import is_image_ref
 
     return isinstance(item, str) and is_image_ref(item)
 

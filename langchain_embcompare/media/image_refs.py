@@ -11,19 +11,18 @@ failure, and :func:`raise_failures` refuses a whole batch with one
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname, urlopen
+from urllib.request import urlopen
 
 from langchain_core.documents import Document
 
 from langchain_embcompare.errors import ImageLoadError, ModalityMismatchError
+from langchain_embcompare.media.refs import REMOTE_SCHEMES, data_uri_bytes, local_path, short_ref
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -40,7 +39,6 @@ __all__ = [
 
 #: File name endings read as images (Pillow opens all of them).
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".ico"})
-_REMOTE = ("http://", "https://")
 _MAX_PATH = 4096
 
 
@@ -53,7 +51,7 @@ def is_image_ref(item: str) -> bool:
     if not isinstance(item, str) or not item or len(item) > _MAX_PATH or "\n" in item:
         return isinstance(item, str) and item.startswith("data:image/")
     low = item.lower()
-    if low.startswith(_REMOTE) or low.startswith(("file://", "data:image/")):
+    if low.startswith(REMOTE_SCHEMES) or low.startswith(("file://", "data:image/")):
         return True
     path = Path(item).expanduser()
     if path.suffix.lower() in IMAGE_SUFFIXES:
@@ -64,40 +62,18 @@ def is_image_ref(item: str) -> bool:
         return False
 
 
-def _local_path(ref: str) -> Path | None:
-    """The file a reference names (plain path or ``file://`` URI); None for URLs and data URIs."""
-    low = ref.lower()
-    if low.startswith(_REMOTE) or low.startswith("data:"):
-        return None
-    if low.startswith("file://"):
-        parts = urlsplit(ref)
-        return Path(url2pathname(unquote(parts.path)))
-    return Path(ref).expanduser()
-
-
-def _short(ref: str, n: int = 120) -> str:
-    return ref if len(ref) <= n else ref[: n - 3] + "..."
-
-
-def _data_uri_bytes(ref: str) -> bytes:
-    head, _, payload = ref.partition(",")
-    if ";base64" not in head:
-        return unquote(payload).encode("latin-1")
-    return base64.b64decode(payload, validate=True)
-
-
 def image_cache_key(ref: str, fetched: dict[str, bytes] | None = None, timeout: float = 30.0) -> str:
     """The key a vector of ``ref`` is cached under: ``file\\0<abs path>\\0<size>\\0<mtime_ns>`` for a
     file, ``bytes\\0<sha1>`` for a data URI or URL (whose bytes are fetched once and kept in
     ``fetched``). Raises ``OSError``/``ValueError`` when the reference cannot be read."""
-    path = _local_path(ref)
+    path = local_path(ref)
     if path is not None:
         st = path.resolve().stat()
         if not path.is_file():
             raise IsADirectoryError(f"{path} is not a file")
         return f"file\x00{path.resolve()}\x00{st.st_size}\x00{st.st_mtime_ns}"
     if ref.lower().startswith("data:"):
-        data = _data_uri_bytes(ref)
+        data = data_uri_bytes(ref)
     else:
         with urlopen(ref, timeout=timeout) as resp:
             data = resp.read()
@@ -170,13 +146,13 @@ def open_image(ref: str, fetched: dict[str, bytes] | None = None, timeout: float
     ``PIL.UnidentifiedImageError`` (not an image) or ``ValueError`` (malformed data URI)."""
     from PIL import Image
 
-    path = _local_path(ref)
+    path = local_path(ref)
     if path is not None:
         src: Any = str(path)
     elif fetched is not None and ref in fetched:
         src = io.BytesIO(fetched[ref])
     elif ref.lower().startswith("data:"):
-        src = io.BytesIO(_data_uri_bytes(ref))
+        src = io.BytesIO(data_uri_bytes(ref))
     else:
         with urlopen(ref, timeout=timeout) as resp:
             src = io.BytesIO(resp.read())
@@ -197,7 +173,7 @@ def failure_reason(exc: BaseException, ref: str) -> str:
         return "not an image (Pillow cannot identify the file's format)"
     if isinstance(exc, (binascii.Error, ValueError)) and ref.lower().startswith("data:"):
         return f"malformed data URI ({exc})"
-    if isinstance(exc, OSError) and ref.lower().startswith(_REMOTE):
+    if isinstance(exc, OSError) and ref.lower().startswith(REMOTE_SCHEMES):
         return f"cannot be fetched ({type(exc).__name__}: {exc})"
     if isinstance(exc, (OSError, SyntaxError, ValueError)):
         return f"corrupt or truncated image ({type(exc).__name__}: {exc})"
@@ -206,12 +182,12 @@ def failure_reason(exc: BaseException, ref: str) -> str:
 
 def raise_failures(failures: dict[str, str], total: int, what: str) -> None:
     """Refuse a batch of ``total`` inputs to ``what``: raise ``ImageLoadError`` naming (up to 10 of) ``failures`` ``{ref: reason}``."""
-    listing = "; ".join(f"{_short(ref)!r}: {why}" for ref, why in list(failures.items())[:10])
+    listing = "; ".join(f"{short_ref(ref)!r}: {why}" for ref, why in list(failures.items())[:10])
     more = f" (and {len(failures) - 10} more)" if len(failures) > 10 else ""
     raise ImageLoadError(
         f"{len(failures)} of {total} image inputs to {what} cannot be read, so the whole batch was refused and "
         f"nothing of it was embedded or indexed: {listing}{more}. Fix or remove these files "
-        "(langchain_embcompare.images.drop_unreadable(documents) splits them off), then retry.",
+        "(langchain_embcompare.media.images.drop_unreadable(documents) splits them off), then retry.",
         failures,
     )
 
@@ -220,7 +196,7 @@ def refuse_text(items: Sequence[str], who: str) -> None:
     """Raise ``ModalityMismatchError`` (naming up to 3) when ``items`` hold texts that are not image references; ``who`` names the model."""
     texts = [t for t in items if not is_image_ref(t)]
     if texts:
-        sample = ", ".join(repr(_short(t, 60)) for t in texts[:3])
+        sample = ", ".join(repr(short_ref(t, 60)) for t in texts[:3])
         raise ModalityMismatchError(
             f"{who} embeds images (modality 'image') but got {len(texts)} text input(s) that are not image paths "
             f"or URIs: {sample}. A text query cannot search an image-only index (text and image vectors of this "

@@ -2,7 +2,7 @@
 features) and :class:`ClipEmbeddings` (CLIP: texts and images in one space).
 
 One job: turn lists of image references (and, for CLIP, texts) into (n, dim) float32 arrays on the
-package's fast path (``encode`` / ``cache_keys`` of :class:`~langchain_embcompare.models._ArrayEmbeddingsBase`).
+package's fast path (``encode`` / ``cache_keys`` of :class:`~langchain_embcompare.models.ArrayEmbeddingsBase`).
 Decoding runs in threads (:class:`_ImageLoaderMixin`), one batch ahead of the model; any unreadable
 input refuses the whole batch with one ``ImageLoadError`` naming every failure (:mod:`.image_refs`).
 Backbones come from :mod:`.image_backbones`.
@@ -25,7 +25,7 @@ from langchain_embcompare.errors import (
     InvalidParameterError,
     UnknownModelError,
 )
-from langchain_embcompare.image_backbones import (
+from langchain_embcompare.media.image_backbones import (
     DEFAULT_IMAGE_MODEL,
     Backbone,
     file_sha1,
@@ -33,7 +33,7 @@ from langchain_embcompare.image_backbones import (
     load_timm,
     load_torchvision,
 )
-from langchain_embcompare.image_refs import (
+from langchain_embcompare.media.image_refs import (
     failure_reason,
     image_cache_key,
     is_image_ref,
@@ -41,7 +41,7 @@ from langchain_embcompare.image_refs import (
     raise_failures,
     refuse_text,
 )
-from langchain_embcompare.models import _ArrayEmbeddingsBase
+from langchain_embcompare.models import ArrayEmbeddingsBase
 
 __all__ = ["ClipEmbeddings", "ImageEmbeddings"]
 
@@ -96,7 +96,7 @@ class _ImageLoaderMixin:
         return [r for r, _ in results]
 
 
-class ImageEmbeddings(_ImageLoaderMixin, _ArrayEmbeddingsBase):
+class ImageEmbeddings(_ImageLoaderMixin, ArrayEmbeddingsBase):
     """Penultimate-layer features of a pretrained vision backbone, as LangChain ``Embeddings``.
 
     Inputs are image references (paths, ``file://``/``http(s)://``/``data:image`` URIs); ``embed_documents``,
@@ -247,7 +247,7 @@ class ImageEmbeddings(_ImageLoaderMixin, _ArrayEmbeddingsBase):
         return f"ImageEmbeddings({self.model_id!r}, dim={self.native_dim})"
 
 
-class ClipEmbeddings(_ImageLoaderMixin, _ArrayEmbeddingsBase):
+class ClipEmbeddings(_ImageLoaderMixin, ArrayEmbeddingsBase):
     """A CLIP model through sentence-transformers: texts and images in one space.
 
     Each input is embedded as an image when :func:`is_image_ref` says so (an image URI, a name with an

@@ -38,13 +38,13 @@ from pathlib import Path
 from langchain_core.documents import Document
 
 from langchain_embcompare.errors import InvalidParameterError, UnknownModelError
-from langchain_embcompare.image_backbones import (
+from langchain_embcompare.media.image_backbones import (
     DEFAULT_IMAGE_MODEL,
     Backbone,
     Preprocess,
 )
-from langchain_embcompare.image_embeddings import ClipEmbeddings, ImageEmbeddings
-from langchain_embcompare.image_refs import (
+from langchain_embcompare.media.image_embeddings import ClipEmbeddings, ImageEmbeddings
+from langchain_embcompare.media.image_refs import (
     IMAGE_SUFFIXES,
     check_images,
     drop_unreadable,
