@@ -227,9 +227,9 @@ def load_vectors(
         a :class:`VectorTable` (float32 matrices, one per model column).
 
     Raises:
-        InvalidParameterError (bad file, missing id or column, duplicate id), DimensionMismatchError
-        (mixed dimensions in one column), InvalidVectorError (NaN, null, zero or non-unit vector):
-        each names the file and the row (JSONL: the line).
+        InvalidParameterError: a bad file, a missing id or column, a duplicate id (naming the file and row).
+        DimensionMismatchError: mixed dimensions in one column (naming the file and row).
+        InvalidVectorError: a NaN, null, zero or non-unit vector (naming the file and the row; JSONL: the line).
     """
     p = Path(path).expanduser()
     if not p.exists():
