@@ -136,12 +136,21 @@ def _encodable(text: str, field: str) -> str:
     """``text``, or ``ValueError`` naming ``field`` when UTF-8 cannot encode it (a lone surrogate)."""
     try:
         text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(_encoding_reason(text, field)) from None
+    return text
+
+
+def _encoding_reason(text: str, field: str) -> str:
+    """Why UTF-8 cannot encode ``text`` (its first lone surrogate and where), naming ``field``."""
+    try:
+        text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise ValueError(
+        return (
             f"{field} holds the lone UTF-16 surrogate {text[exc.start : exc.end]!r} at character {exc.start}, "
             "which UTF-8 cannot encode; fix the extractor, or replace it: text.encode('utf-8', 'replace').decode()"
-        ) from None
-    return text
+        )
+    return f"{field} is valid UTF-8"
 
 
 def _printable(doc_id: object) -> str:
@@ -159,50 +168,95 @@ def _refused(failures: dict[str, str]) -> InvalidDocumentError:
     )
 
 
-def _clean_value(value: object, path: str) -> object:
-    """One metadata value in the form every store keeps exactly (see :func:`clean_metadata`);
-    raises ``ValueError`` with the reason naming ``path``."""
-    if value is None or type(value) in (str, bool, int, float):
-        if type(value) is str:
-            _encodable(value, path)
-        elif type(value) is float and not math.isfinite(value):
-            raise ValueError(
-                f"{path} is {value!r}; NaN and infinities have no JSON form (Milvus stores them as null): "
+class _Refusal(ValueError):
+    """A metadata value no store keeps exactly. ``reason`` holds :data:`_PATH` where the value's path
+    goes; each enclosing list / dict adds its key on the way out (``keys``, innermost first), so the
+    path is only formatted for a refusal, never for the values that pass."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.keys: list[object] = []
+
+    def message(self, root: str = "metadata") -> str:
+        path = root + "".join(f"[{k!r}]" for k in reversed(self.keys))
+        return self.reason.replace(_PATH, path)
+
+
+_PATH = "\x00path\x00"
+_HINTS = {
+    "set": "pass a sorted list",
+    "frozenset": "pass a sorted list",
+    "bytes": "decode it, or store base64 text",
+    "bytearray": "decode it, or store base64 text",
+}
+
+
+def _clean_value(value: object) -> object:
+    """One metadata value in the form every store keeps exactly (see :func:`clean_metadata`), or
+    :class:`_Refusal`. Exact types first (the common case costs a few identity tests), then numpy
+    and subclasses."""
+    kind = type(value)
+    if kind is str:
+        try:
+            value.encode("utf-8")  # type: ignore[union-attr]
+        except UnicodeEncodeError:
+            raise _Refusal(_encoding_reason(value, _PATH)) from None  # type: ignore[arg-type]
+        return value
+    if kind is int:
+        if not INT64_MIN <= value <= INT64_MAX:  # type: ignore[operator]
+            raise _Refusal(f"{_PATH} is {value}, outside int64 (Milvus's widest integer); store it as a string")
+        return value
+    if kind is float:
+        if not math.isfinite(value):  # type: ignore[arg-type]
+            raise _Refusal(
+                f"{_PATH} is {value!r}; NaN and infinities have no JSON form (Milvus stores them as null): "
                 "drop the key or use None for a missing value"
             )
-        elif type(value) is int and not INT64_MIN <= value <= INT64_MAX:
-            raise ValueError(f"{path} is {value}, outside int64 (Milvus's widest integer); store it as a string")
         return value
+    if kind is bool or value is None:
+        return value
+    if kind is list or kind is tuple:
+        out_list = []
+        for i, v in enumerate(value):  # type: ignore[arg-type]
+            try:
+                out_list.append(_clean_value(v))
+            except _Refusal as refusal:
+                refusal.keys.append(i)
+                raise
+        return out_list
+    if kind is dict or isinstance(value, Mapping):
+        out = {}
+        for key, v in value.items():  # type: ignore[union-attr]
+            if type(key) is not str:
+                raise _Refusal(
+                    f"{_PATH} has the key {key!r} of type {type(key).__name__}; metadata keys must be strings "
+                    "(JSON would turn it into a string on Redis and Milvus)"
+                )
+            try:
+                key.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _Refusal(_encoding_reason(key, f"a key of {_PATH}")) from None
+            try:
+                out[key] = _clean_value(v)
+            except _Refusal as refusal:
+                refusal.keys.append(key)
+                raise
+        return out
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, str):  # str subclasses (numpy.str_, enums): the plain string
-        return _clean_value(str(value), path)
+        return _clean_value(str(value))
     if isinstance(value, (int, np.integer)):
-        return _clean_value(int(value), path)
+        return _clean_value(int(value))
     if isinstance(value, (float, np.floating)):
-        return _clean_value(float(value), path)
+        return _clean_value(float(value))
     if isinstance(value, (list, tuple)):
-        return [_clean_value(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return _clean_value(list(value))
     if isinstance(value, np.ndarray):
-        return _clean_value(value.tolist(), path)
-    if isinstance(value, Mapping):
-        out = {}
-        for key, v in value.items():
-            if type(key) is not str:
-                raise ValueError(
-                    f"{path} has the key {key!r} of type {type(key).__name__}; metadata keys must be strings "
-                    "(JSON would turn it into a string on Redis and Milvus)"
-                )
-            _encodable(key, f"a key of {path}")
-            out[key] = _clean_value(v, f"{path}[{key!r}]")
-        return out
-    hint = {
-        "set": "pass a sorted list",
-        "frozenset": "pass a sorted list",
-        "bytes": "decode it, or store base64 text",
-        "bytearray": "decode it, or store base64 text",
-    }.get(type(value).__name__, "convert it to str, int, float, bool, None, a list or a dict (a date: its isoformat())")
-    raise ValueError(f"{path} is a {type(value).__module__}.{type(value).__qualname__}, which no store keeps exactly: {hint}")
+        return _clean_value(value.tolist())
+    hint = _HINTS.get(kind.__name__, "convert it to str, int, float, bool, None, a list or a dict (a date: its isoformat())")
+    raise _Refusal(f"{_PATH} is a {kind.__module__}.{kind.__qualname__}, which no store keeps exactly: {hint}")
 
 
 def clean_metadata(metadata: Mapping[str, object], doc_id: object = None) -> dict[str, object]:
@@ -228,9 +282,9 @@ def clean_metadata(metadata: Mapping[str, object], doc_id: object = None) -> dic
         InvalidDocumentError: ``failures`` = ``{str(doc_id): reason}``.
     """
     try:
-        return _clean_value(dict(metadata), "metadata")  # type: ignore[return-value]
-    except ValueError as exc:
-        raise _refused({_printable(doc_id): str(exc)}) from None
+        return _clean_value(dict(metadata))  # type: ignore[return-value]
+    except _Refusal as refusal:
+        raise _refused({_printable(doc_id): refusal.message()}) from None
 
 
 def prepare_documents(documents: Sequence[Document], ids: Sequence[str] | None = None) -> list[Document]:
@@ -266,11 +320,15 @@ def prepare_documents(documents: Sequence[Document], ids: Sequence[str] | None =
             if "\x00" in doc_id:
                 raise ValueError("id holds the NUL character '\\x00', which Redis's query engine cuts keys at")
             _encodable(doc.page_content, "page_content")
-            metadata = _clean_value(dict(doc.metadata), "metadata")
+            metadata = _clean_value(dict(doc.metadata))
+        except _Refusal as refusal:
+            failures[_printable(doc_id)] = refusal.message()
+            continue
         except ValueError as exc:
             failures[_printable(doc_id)] = str(exc)
             continue
-        out.append(Document(page_content=doc.page_content, metadata=metadata, id=doc_id))  # type: ignore[arg-type]
+        # the input is a validated Document and every field was checked above: no second validation
+        out.append(Document.model_construct(page_content=doc.page_content, metadata=metadata, id=doc_id))
     if failures:
         raise _refused(failures)
     return out
