@@ -98,7 +98,14 @@ class VectorSpace:
         return cls(**{k: v for k, v in data.items() if k in names})
 
     def differences(self, other: VectorSpace) -> dict[str, tuple[Any, Any]]:
-        """Fields that differ, ignoring ``native_dim`` when one side does not know it."""
+        """Fields that differ, ignoring ``native_dim`` when one side does not know it.
+
+        Args:
+            other: the space to compare with.
+
+        Returns:
+            ``{field: (this value, other value)}`` for every field that differs; empty when the spaces match.
+        """
         diff = {}
         for f in fields(self):
             a, b = getattr(self, f.name), getattr(other, f.name)
@@ -109,7 +116,17 @@ class VectorSpace:
         return diff
 
     def check_same(self, other: VectorSpace, where: str = "index") -> None:
-        """Raise if vectors of ``other`` (a query) cannot be compared with this space (an index)."""
+        """Raise if vectors of ``other`` (a query) cannot be compared with this space (an index).
+
+        Args:
+            other: the query's space.
+            where: what this space belongs to, for the message (``"index"``, ``"store"``...).
+
+        Raises:
+            ModalityMismatchError: the two spaces share no modality (a text query into an image-only index).
+            DimensionMismatchError: the dimensions differ.
+            VectorSpaceMismatchError: another field differs (model, prompts, layer-norm, rotation, precision).
+        """
         if not set(self.modality.split("+")) & set(other.modality.split("+")):
             raise ModalityMismatchError(
                 f"A {other.modality} query (model {other.model!r}) cannot search the {self.modality}-only {where} "
@@ -298,7 +315,18 @@ class Quantizer:
         return self
 
     def encode(self, vectors: np.ndarray) -> np.ndarray:
-        """int8 -> int8 codes (n, d); binary -> packed bits uint8 (n, d/8); float32 -> unchanged."""
+        """Quantise vectors with ``sentence_transformers.quantize_embeddings``.
+
+        Args:
+            vectors: (n, d) float32 vectors (int8: calibrates the ranges on them first if none are set).
+
+        Returns:
+            int8: (n, d) int8 codes; binary: (n, d / 8) uint8 packed sign bits; float32: ``vectors`` unchanged.
+
+        Raises:
+            InvalidParameterError: binary codes of vectors whose every dimension is >= 0 (all codes would
+                be equal); fit a rotation first or use int8.
+        """
         from sentence_transformers.util.quantization import quantize_embeddings
 
         if self.precision == "float32":
@@ -323,7 +351,14 @@ class Quantizer:
         return np.where(steps == 0, 1, steps).astype(np.float32)
 
     def dequantize(self, codes: np.ndarray) -> np.ndarray:
-        """Centre of each int8 bucket: what the code stands for."""
+        """Centre of each int8 bucket: what the code stands for.
+
+        Args:
+            codes: (n, d) int8 codes from :meth:`encode`.
+
+        Returns:
+            (n, d) float32 values ``min + (code + 128.5) * step`` per dimension.
+        """
         return (self.ranges[0] + (codes.astype(np.float32) + 128.5) * self.steps).astype(np.float32)
 
     def to_dict(self) -> dict[str, Any]:
@@ -451,7 +486,19 @@ class MatryoshkaEmbeddings(Embeddings):
         )
 
     def with_dim(self, dim: int | None, **changes: Any) -> MatryoshkaEmbeddings:
-        """The same model and cache at another dimension (or other settings): no reload, no re-encode."""
+        """The same model and cache at another dimension (or other settings): no reload, no re-encode.
+
+        Args:
+            dim: the new output dimension (a prefix of the native vectors), or None for the native one.
+            **changes: other settings to change (``precision=``, ``rotation=``, ...).
+
+        Returns:
+            A new :class:`MatryoshkaEmbeddings` sharing the model and the vector cache.
+
+        Raises:
+            InvalidParameterError: ``dim`` is not a positive integer, or an unknown setting.
+            DimensionMismatchError: ``dim`` is above the model's native dimension.
+        """
         new = object.__new__(MatryoshkaEmbeddings)
         new.__dict__.update(self.__dict__)
         if dim is not None and (dim <= 0 or (self.native_dim is not None and dim > self.native_dim)):
@@ -464,7 +511,19 @@ class MatryoshkaEmbeddings(Embeddings):
         return new
 
     def fit_rotation(self, texts: Sequence[str], max_samples: int = 20000, seed: int = 0) -> MatryoshkaEmbeddings:
-        """Fit a PCA rotation on document texts; returns a copy that applies it."""
+        """Fit a PCA rotation on document texts; returns a copy that applies it.
+
+        Args:
+            texts: document texts (at most ``max_samples`` are embedded and used).
+            max_samples: sample size for the fit.
+            seed: random seed of the fit.
+
+        Returns:
+            A copy of these embeddings that rotates before truncating (:class:`PCARotation`).
+
+        Raises:
+            EmptyInputError: fewer than 2 texts.
+        """
         vectors = self._pre_truncation(list(texts)[:max_samples], self.document_prompt)
         return self.with_dim(self.dim, rotation=PCARotation.fit(vectors, max_samples=max_samples, seed=seed))
 
@@ -532,12 +591,26 @@ class MatryoshkaEmbeddings(Embeddings):
         return l2_normalize(np.ascontiguousarray(vectors, dtype=np.float32))
 
     def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
-        """Document vectors, (n, dim) float32, unit length."""
+        """Document vectors, (n, dim) float32, unit length.
+
+        Args:
+            texts: the documents (texts, or image / audio / video references for those models).
+
+        Returns:
+            (n, dim) float32 array, each row L2-normalised.
+        """
         return self._encode(texts, self.document_prompt)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Query vectors, (m, dim) float32, unit length, from the wrapped model's query path
-        (``embed_query`` for a LangChain ``Embeddings``; ``encode`` with the query prompt for ours)."""
+        (``embed_query`` for a LangChain ``Embeddings``; ``encode`` with the query prompt for ours).
+
+        Args:
+            texts: the queries.
+
+        Returns:
+            (m, dim) float32 array, each row L2-normalised.
+        """
         return self._encode(texts, self.query_prompt, query=True)
 
     # -- the LangChain contract ------------------------------------------------------------------
