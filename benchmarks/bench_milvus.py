@@ -298,8 +298,20 @@ def bm25_main(args: argparse.Namespace, argv: list[str] | None) -> int:
     corpus, qids = ds.corpus, list(ds.queries)
     qtexts = [ds.queries[q] for q in qids]
     workdir = Path(tempfile.mkdtemp(prefix="bench-milvus-bm25-"))
-    emb = MatryoshkaEmbeddings("all-MiniLM-L6-v2")
-    dv = emb.encode_documents(ds.texts)
+    # full text only: the dense vectors play no part, so 8-d random ones stand in for a model
+    from langchain_core.embeddings import Embeddings
+
+    class _Random8(Embeddings):
+        model_id = "random-8d-bm25-bench"
+
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            return np.random.default_rng(len(texts)).normal(size=(len(texts), 8)).tolist()
+
+        def embed_query(self, text: str) -> list[float]:
+            return self.embed_documents([text])[0]
+
+    emb = MatryoshkaEmbeddings(_Random8(), cache_dir=None)
+    dv = np.random.default_rng(0).normal(size=(len(corpus), 8)).astype(np.float32)
     store = MilvusVectorStore(emb, MilvusIndexSpec("bench_bm25", full_text=True), uri=str(workdir / "bm25.db"), overwrite=True)
     t = time.perf_counter()
     store.upsert_vectors(dv, corpus)
@@ -331,10 +343,12 @@ def bm25_main(args: argparse.Namespace, argv: list[str] | None) -> int:
     result["explanation"] = (
         f"Both score BM25 with k1={BM25_K1}, b={BM25_B} and idf = ln(1 + (N - df + 0.5) / (df + 0.5)); Milvus multiplies by the "
         "constant (k1 + 1), which changes no ranking. The difference is the analyzer: the store declares "
-        f"{json.dumps(BM25_ANALYZER)}, but Milvus Lite 3.2 applies the standard tokenizer only (measured: 'apples' does not "
-        "match 'apple', 'the' is indexed), so it ranks without stemming or stopword removal; bm25s (default) stems with Snowball "
-        "English, drops NLTK's English stopwords and keeps tokens of 2+ characters. bm25s_like_milvus_lite reruns bm25s with "
-        "Milvus Lite's tokenisation: its nDCG@10 is the number to compare with milvus for the engine itself."
+        f"{json.dumps(BM25_ANALYZER)}, but Milvus Lite 3.2 ignores its stemmer and stop filters (measured: 'apples' does not "
+        "match 'apple', 'the' is indexed): it ranks lower-cased standard-tokenizer words, without stemming or stopword removal; "
+        "bm25s (default) stems with Snowball English, drops NLTK's English stopwords and keeps tokens of 2+ characters. "
+        "bm25s_like_milvus_lite reruns bm25s with that tokenisation (lower-cased \\w+ words, no stemmer, no stopwords): "
+        "same nDCG@10 and top-10 lists as Milvus (top10_identical_...), so the engines agree and the whole gap to "
+        "bm25s_default is the analyzer, nearly all of it stemming (bm25s_stem_no_stopwords)."
     )
     store.drop()
     out_path = Path(args.out)
