@@ -104,7 +104,7 @@ class FakeStore(EmbStore):
 
     @writes
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool:
-        for doc_id in list(self.row_of) if ids is None else ids:
+        for doc_id in list(self.row_of) if ids is None else [str(i) for i in ids]:
             row = self.row_of.pop(doc_id, None)
             if row is not None:
                 del self.docs[row], self.vecs[row]
@@ -125,7 +125,7 @@ class FakeStore(EmbStore):
 
     @reads
     def rows_of(self, ids: Sequence[str]) -> np.ndarray:
-        return np.asarray([self.row_of.get(i, -1) for i in ids], dtype=np.int64)
+        return np.asarray([self.row_of.get(str(i), -1) for i in ids], dtype=np.int64)
 
     @reads
     def documents_at(self, rows: np.ndarray | Sequence[int]) -> list[Document]:
@@ -140,7 +140,7 @@ class FakeStore(EmbStore):
 
     @reads
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
-        return [self.docs[self.row_of[i]] for i in ids if i in self.row_of]
+        return [self.docs[self.row_of[str(i)]] for i in ids if str(i) in self.row_of]
 
     # -- searching ---------------------------------------------------------------------------------
 

@@ -57,6 +57,14 @@ def test_ids_with_quotes_backslashes_and_control_characters(any_store):
     assert any_store.rows_of(TRICKY_IDS[::2]).tolist() == [-1] * len(TRICKY_IDS[::2])
 
 
+def test_non_string_ids_are_their_str_everywhere(any_store):
+    assert any_store.add_documents([Document(page_content="seven"), Document(page_content="np")], ids=[7, np.int64(8)]) == ["7", "8"]
+    assert _ids_of(any_store.get_by_ids([7, "8"])) == ["7", "8"]
+    assert any_store.rows_of([7, np.int64(8)]).min() >= 0
+    any_store.delete([7])
+    assert _ids_of(any_store.get_by_ids(["7", "8"])) == ["8"]
+
+
 def test_empty_id_counts_as_none_and_duplicates_keep_the_last(any_store):
     """``""`` is no id (a fresh UUID, as LangChain's InMemoryVectorStore); one batch naming an id twice
     keeps the last document and returns every id passed."""

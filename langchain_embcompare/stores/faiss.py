@@ -404,7 +404,8 @@ class FaissVectorStore(EmbStore):
 
     @reads
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
-        return [self._docs[self._row_of[i]] for i in ids if i in self._row_of]
+        rows = [self._row_of.get(str(i)) for i in ids]  # a non-string id is its str, as on every store
+        return [self._docs[r] for r in rows if r is not None]
 
     # -- searching -------------------------------------------------------------------------------
 
