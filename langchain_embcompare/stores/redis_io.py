@@ -177,7 +177,24 @@ UPSERT_LUA = """
 -- KEYS: document keys..., the row counter, the row -> id map.
 -- ARGV: skip flag ('1': leave stored documents untouched), then per document: id, n, n field/value pairs.
 -- A stored document keeps its row (and its cluster label unless the fields set one); its other fields
--- are replaced whole (DEL + HSET), so a metadata key it no longer has is no longer indexed.
+-- are replaced whole (DEL + HSET), so a metadata key it no longer has is no longer indexed. A stored
+-- document whose fields would not change is left alone: every rewrite leaves the old version in the
+-- query engine's full-text statistics (document count per term, total length) until its garbage
+-- collector runs, which skews BM25 scores; a re-ingest or a retried batch must not do that.
+local function unchanged(key, row, label, first, last)
+  local want, nwant = {_row = row}, 1
+  if label then want['cluster'] = label; nwant = 2 end
+  for j = first, last, 2 do
+    if want[ARGV[j]] == nil then nwant = nwant + 1 end
+    want[ARGV[j]] = ARGV[j + 1]
+  end
+  local have = redis.call('HGETALL', key)
+  if #have ~= 2 * nwant then return false end
+  for j = 1, #have, 2 do
+    if want[have[j]] ~= have[j + 1] then return false end
+  end
+  return true
+end
 local nkeys = #KEYS - 2
 local counter, rowmap = KEYS[nkeys + 1], KEYS[nkeys + 2]
 local skip = ARGV[1] == '1'
@@ -191,11 +208,13 @@ for i = 1, nkeys do
     updated[#updated + 1] = row
     if not skip then
       local label = redis.call('HGET', KEYS[i], 'cluster')
-      redis.call('DEL', KEYS[i])
-      if label then
-        redis.call('HSET', KEYS[i], '_row', row, 'cluster', label, unpack(ARGV, first, last))
-      else
-        redis.call('HSET', KEYS[i], '_row', row, unpack(ARGV, first, last))
+      if not unchanged(KEYS[i], row, label, first, last) then
+        redis.call('DEL', KEYS[i])
+        if label then
+          redis.call('HSET', KEYS[i], '_row', row, 'cluster', label, unpack(ARGV, first, last))
+        else
+          redis.call('HSET', KEYS[i], '_row', row, unpack(ARGV, first, last))
+        end
       end
     end
   else
