@@ -123,6 +123,18 @@ def as_expression(filter: Filter) -> FilterExpression | None:
     Dict rules: a string or list value is a TAG match, a number a NUMERIC match; operators ``$eq``,
     ``$ne``, ``$in``, ``$nin``, ``$gt``, ``$gte``, ``$lt``, ``$lte``, ``$like`` (full text); ``$and`` /
     ``$or`` take lists of dicts. Several keys are ANDed.
+
+    Args:
+        filter: a redisvl ``FilterExpression`` (``Tag``, ``Num``, ``Text`` composed with ``&`` / ``|``), a
+            LangChain-style dict, or None.
+
+    Returns:
+        The expression (None for no filter); a dict that can match nothing (``$in: []``) becomes the
+        match-nothing expression (see :func:`matches_nothing`).
+
+    Raises:
+        InvalidParameterError: an unknown operator, a value of the wrong kind for its operator (a
+            non-number for ``$gt``), NaN, a value holding NUL, an empty ``$and`` / ``$or`` list.
     """
     if filter is None or isinstance(filter, FilterExpression):
         return filter
