@@ -150,13 +150,37 @@ class ClusterPrefilterRetriever(BatchRetriever):
 
     @classmethod
     def from_store(cls, store: EmbStore, n_clusters: int | None = None, **kwargs: Any) -> ClusterPrefilterRetriever:
-        """Build and fit in one call (``n_clusters=None`` → :func:`choose_n_clusters`)."""
+        """Build and fit in one call (``n_clusters=None`` → :func:`choose_n_clusters`).
+
+        Args:
+            store: any store with the ``"clusters"`` (or ``"candidate_rows"``) capability.
+            n_clusters: number of k-means clusters, or None to choose it by silhouette.
+            **kwargs: the retriever's fields (``k``, ``nprobe``, ``adaptive``, ``tail``, ``filter``...).
+
+        Returns:
+            The fitted retriever (its labels written into the store).
+
+        Raises:
+            EmptyInputError: the store is empty.
+            MissingCapabilityError: the store can search neither by cluster nor by candidate rows.
+        """
         return cls(store=store, n_clusters=n_clusters, **kwargs).fit()
 
     @classmethod
     def load(cls, folder: str | Path, store: EmbStore, **kwargs: Any) -> ClusterPrefilterRetriever:
-        """Reload clusters saved with :meth:`save` for ``store``; raises ``StaleClustersError`` unless the
-        store holds exactly the documents (by id) the clusters were fitted on."""
+        """Reload clusters saved with :meth:`save` for ``store``.
+
+        Args:
+            folder: the folder :meth:`save` wrote.
+            store: the store the clusters were fitted on (the same documents, by id).
+            **kwargs: settings overriding the saved ones (``k``, ``nprobe``...).
+
+        Returns:
+            The retriever, bound to ``store``.
+
+        Raises:
+            StaleClustersError: the store does not hold exactly the documents the clusters were fitted on.
+        """
         model = ClusterModel.load(folder)
         settings_path = Path(folder) / "retriever.json"
         settings = json.loads(settings_path.read_text()) if settings_path.exists() else {}
@@ -167,7 +191,14 @@ class ClusterPrefilterRetriever(BatchRetriever):
         return retriever
 
     def save(self, folder: str | Path) -> Path:
-        """Write the clusters (``.npy`` + JSON, labels by document id) and the retriever's settings."""
+        """Write the clusters (``.npy`` + JSON, labels by document id) and the retriever's settings.
+
+        Args:
+            folder: the target folder (created if missing).
+
+        Returns:
+            ``folder`` as a ``Path``.
+        """
         model = self._model()
         model.save(folder)
         settings = {
