@@ -33,6 +33,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from langchain_embcompare.evaluation.datasets import write_beir
+
 #: (voice, variant, pitch 0-99, speed words/min): 12 speakers over 8 distinct English voices.
 SPEAKERS: list[tuple[str, str, int, int]] = [
     ("en-us", "m1", 40, 165),
@@ -146,13 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             qrels += [(qid, f"{sid}-d{k:02d}") for k in range(args.docs)]
     with ThreadPoolExecutor(args.workers) as pool_ex:
         list(pool_ex.map(lambda job: speak(*job), jobs))
-    with (out / "corpus.jsonl").open("w") as f:
-        f.writelines(json.dumps(r) + "\n" for r in corpus)
-    with (out / "queries.jsonl").open("w") as f:
-        f.writelines(json.dumps(r) + "\n" for r in queries)
-    with (out / "qrels" / "test.tsv").open("w") as f:
-        f.write("query-id\tcorpus-id\tscore\n")
-        f.writelines(f"{q}\t{d}\t1\n" for q, d in qrels)
+    write_beir(out, corpus, queries, qrels)
     (out / "speakers.json").write_text(json.dumps({s: dict(zip(("voice", "variant", "pitch", "speed"), v)) for s, v in speakers.items()}, indent=1))
     size = sum(p.stat().st_size for p in (out / "audio").iterdir())
     print(f"wrote {out}: {len(corpus)} documents, {len(queries)} queries, {len(speakers)} speakers, {size / 1e6:.1f} MB audio")

@@ -22,7 +22,6 @@ Output (``--out``; default ``$EMBCOMPARE_CACHE/data/video-shapes``, else
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from langchain_embcompare.evaluation.datasets import write_beir
 from langchain_embcompare.media.video import write_slideshow
 
 IMAGES = Path(__file__).resolve().parents[1] / "langchain_embcompare" / "data" / "images" / "corpus"
@@ -91,13 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copyfile(IMAGES / f"{q}.png", out / "queries" / f"{q}.png")
         queries.append({"_id": f"q-{q}", "image": f"queries/{q}.png"})
         qrels += [(f"q-{q}", f"clip-{c:02d}") for c, shows in enumerate(slots) if q in shows]
-    with (out / "corpus.jsonl").open("w") as f:
-        f.writelines(json.dumps(r) + "\n" for r in corpus)
-    with (out / "queries.jsonl").open("w") as f:
-        f.writelines(json.dumps(r) + "\n" for r in queries)
-    with (out / "qrels" / "test.tsv").open("w") as f:
-        f.write("query-id\tcorpus-id\tscore\n")
-        f.writelines(f"{q}\t{d}\t1\n" for q, d in qrels)
+    write_beir(out, corpus, queries, qrels)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"wrote {out}: {len(corpus)} clips of {args.per_clip * args.seconds:g} s, {len(queries)} image queries, {size / 1e3:.0f} kB")
     return 0

@@ -38,9 +38,9 @@ from langchain_embcompare.media.images import (
     ClipEmbeddings,
     Preprocess,
     drop_unreadable,
-    image_cache_key,
     is_image_ref,
 )
+from langchain_embcompare.media.refs import media_cache_key
 from tests.conftest import HashEmbeddings
 
 DATA = Path(__file__).resolve().parents[1] / "langchain_embcompare" / "data" / "images"
@@ -287,7 +287,7 @@ def test_changed_image_is_not_served_a_stale_vector(tiny, tmp_path):
     assert len(calls) == 2 and not np.allclose(second, first)
     reopened = MatryoshkaEmbeddings(tiny, cache_dir=tmp_path / "cache")  # the on-disk cache, new process-like
     assert np.allclose(reopened.encode_documents([path]), second) and len(calls) == 2
-    assert image_cache_key(path).startswith("file\x00")
+    assert media_cache_key(path).startswith("file\x00")
 
 
 # --------------------------------------------------------------------------- names

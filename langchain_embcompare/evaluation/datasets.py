@@ -213,4 +213,33 @@ def load_beir(
     )
 
 
+def write_beir(
+    folder: str | Path,
+    corpus: list[dict[str, Any]],
+    queries: list[dict[str, Any]],
+    qrels: list[tuple[str, str]] | list[tuple[str, str, int]],
+    split: str = "test",
+) -> Path:
+    """Write a BEIR folder that :func:`load_beir` reads back: ``corpus.jsonl`` and ``queries.jsonl`` (one
+    JSON object per row, as given: ``_id`` plus ``text`` or a media field), ``qrels/<split>.tsv`` with a
+    header and one ``query-id, corpus-id, grade`` row per pair (grade 1 when a pair has none).
+
+    Args:
+        folder: the target folder (created if missing); existing files of these names are replaced.
+        corpus / queries: the rows. qrels: ``(query id, corpus id[, grade])`` tuples. split: the qrels file name.
+
+    Returns:
+        The folder, as a ``Path``.
+    """
+    root = Path(folder)
+    (root / "qrels").mkdir(parents=True, exist_ok=True)
+    for name, rows in (("corpus.jsonl", corpus), ("queries.jsonl", queries)):
+        with (root / name).open("w", encoding="utf-8") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+    with (root / "qrels" / f"{split}.tsv").open("w", encoding="utf-8") as f:
+        f.write("query-id\tcorpus-id\tscore\n")
+        f.writelines(f"{p[0]}\t{p[1]}\t{p[2] if len(p) > 2 else 1}\n" for p in qrels)
+    return root
+
+
 __all__ = ["SYNTHETIC_MANIFEST", "BeirDataset", "load_beir"]

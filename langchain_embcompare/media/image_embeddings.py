@@ -33,9 +33,9 @@ from langchain_embcompare.media.image_backbones import (
     load_timm,
     load_torchvision,
 )
+from langchain_embcompare.media.refs import media_cache_key
 from langchain_embcompare.media.image_refs import (
     failure_reason,
-    image_cache_key,
     is_image_ref,
     open_image,
     raise_failures,
@@ -62,7 +62,7 @@ class _ImageLoaderMixin:
         keys, failures = [], {}
         for ref in refs:
             try:
-                keys.append(image_cache_key(ref, self._fetched, self.timeout))
+                keys.append(media_cache_key(ref, self._fetched, self.timeout))
             except Exception as exc:  # noqa: BLE001 (collected and raised below, naming every input)
                 failures[ref] = failure_reason(exc, ref)
         if failures:  # the error path: decode the others too, so that one error names every bad input

@@ -2,8 +2,8 @@
 
 One job: everything about an image *reference* (a local path, a ``file://`` URI, an ``http(s)://`` URL
 or a ``data:image/...;base64,`` URI) before a model sees it. :func:`is_image_ref` tells an image from
-a text; :func:`image_cache_key` is the key a vector is cached under (path + size + mtime for a file,
-SHA-1 of the bytes otherwise); :func:`open_image` decodes to 8-bit RGB (every Pillow mode, :func:`to_rgb`); :func:`failure_reason` words a
+a text; :func:`~langchain_embcompare.media.refs.media_cache_key` (shared by every modality) is the key a vector
+is cached under (path + size + mtime for a file, SHA-1 of the bytes otherwise); :func:`open_image` decodes to 8-bit RGB (every Pillow mode, :func:`to_rgb`); :func:`failure_reason` words a
 failure, and :func:`raise_failures` refuses a whole batch with one
 :class:`~langchain_embcompare.errors.ImageLoadError` naming every bad input. :func:`check_images` and
 :func:`drop_unreadable` validate a list of references / documents up front.
@@ -12,7 +12,6 @@ failure, and :func:`raise_failures` refuses a whole batch with one
 from __future__ import annotations
 
 import binascii
-import hashlib
 import io
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +28,6 @@ __all__ = [
     "check_images",
     "drop_unreadable",
     "failure_reason",
-    "image_cache_key",
     "is_image_ref",
     "open_image",
     "raise_failures",
@@ -60,26 +58,6 @@ def is_image_ref(item: str) -> bool:
         return path.is_file()
     except OSError:
         return False
-
-
-def image_cache_key(ref: str, fetched: dict[str, bytes] | None = None, timeout: float = 30.0) -> str:
-    """The key a vector of ``ref`` is cached under: ``file\\0<abs path>\\0<size>\\0<mtime_ns>`` for a
-    file, ``bytes\\0<sha1>`` for a data URI or URL (whose bytes are fetched once and kept in
-    ``fetched``). Raises ``OSError``/``ValueError`` when the reference cannot be read."""
-    path = local_path(ref)
-    if path is not None:
-        st = path.resolve().stat()
-        if not path.is_file():
-            raise IsADirectoryError(f"{path} is not a file")
-        return f"file\x00{path.resolve()}\x00{st.st_size}\x00{st.st_mtime_ns}"
-    if ref.lower().startswith("data:"):
-        data = data_uri_bytes(ref)
-    else:
-        with urlopen(ref, timeout=timeout) as resp:
-            data = resp.read()
-    if fetched is not None:
-        fetched[ref] = data
-    return "bytes\x00" + hashlib.sha1(data).hexdigest()
 
 
 def _unit_range(values: Any, is_float: bool) -> Any:

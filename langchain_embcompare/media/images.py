@@ -19,7 +19,7 @@ bad input and why; nothing of that batch is embedded or indexed. :func:`drop_unr
 documents into readable ones and failures first, for callers who want to index the rest.
 
 Caching: :class:`~langchain_embcompare.matryoshka.MatryoshkaEmbeddings` caches by the key
-``cache_keys(inputs)`` returns: for a local file its absolute path + size + modification time (ns), for a
+``cache_keys(inputs)`` returns (:func:`~langchain_embcompare.media.refs.media_cache_key`): for a local file its absolute path + size + modification time (ns), for a
 data URI or URL the SHA-1 of its bytes, so a changed image is never served a stale vector.
 
 Layout, one job per module (their public names, listed in ``__all__`` below, are importable from here):
@@ -48,7 +48,6 @@ from langchain_embcompare.media.image_refs import (
     IMAGE_SUFFIXES,
     check_images,
     drop_unreadable,
-    image_cache_key,
     is_image_ref,
     open_image,
 )
@@ -129,7 +128,6 @@ __all__ = [
     "Preprocess",
     "check_images",
     "drop_unreadable",
-    "image_cache_key",
     "image_documents",
     "is_image_model_name",
     "is_image_ref",

@@ -21,7 +21,6 @@ import base64
 import hashlib
 import io
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,6 @@ from langchain_embcompare.errors import MediaLoadError
 __all__ = [
     "REMOTE_SCHEMES",
     "TimeRange",
-    "check_inputs",
     "data_uri_bytes",
     "describe_failure",
     "has_suffix",
@@ -200,13 +198,3 @@ def describe_failure(exc: BaseException, ref: Any, modality: str) -> str:
     if isinstance(exc, OSError) and is_str and ref.lower().startswith(REMOTE_SCHEMES):
         return f"cannot be fetched ({type(exc).__name__}: {exc})"
     return f"not a readable {modality} file ({type(exc).__name__}: {str(exc)[:200]})"
-
-
-def check_inputs(items: Sequence[Any], allowed: tuple[type, ...], who: str) -> None:
-    """Raise ``TypeError`` naming the position of an input of another type than ``allowed``."""
-    for i, item in enumerate(items):
-        if not isinstance(item, allowed):
-            names = " / ".join(t.__name__ for t in allowed)
-            raise TypeError(f"{who}: input {i} is a {type(item).__name__}; pass {names}.")
-
-
