@@ -428,11 +428,14 @@ def map_cmd(
 def demo_cmd(
     out: Path = typer.Option(Path("."), help="Folder for report.html, the JSON and the cluster map."),
     rerank: Optional[str] = typer.Option(None, envvar="EMBCOMPARE_RERANK_MODEL", help="Chat model for PRP reranking."),
+    media: bool = typer.Option(False, "--media", help="Also the media section: find the moment in generated videos with an image."),
 ) -> None:
     """The main job: the whole package on the bundled demo set, offline, on FAISS."""
-    from langchain_embcompare.demo import run_demo
+    from langchain_embcompare.demo import run_demo, run_media_demo
 
     run_demo(out, rerank=rerank)
+    if media:
+        run_media_demo(out)
 
 
 @app.command("models")

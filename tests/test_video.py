@@ -175,3 +175,13 @@ def test_make_video_set_plan_puts_each_query_in_its_clips():
     for row in filter(None, qrels):
         qid, cid, _ = row.split("\t")
         assert qid[2:] in shows[cid]  # the shipped slice: a query's relevant clips show its image
+
+
+@pytest.mark.integration
+def test_media_demo_finds_every_moment(tmp_path):
+    from langchain_embcompare.demo import run_media_demo
+
+    result = run_media_demo(tmp_path, say=lambda m: None)
+    assert len(result["videos"]) == 4 and all(Path(v).is_file() for v in result["videos"])
+    for hit in result["hits"]:  # each image query lands in its clip, in the 2 seconds it is on screen
+        assert (hit["video"], hit["start"]) == (hit["expected_video"], hit["expected_start"])
