@@ -333,13 +333,17 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _as_float(v: Any) -> float:
-    if isinstance(v, bool):
-        return float("nan")
+def as_number(value: Any) -> float | None:
+    """A metadata value as a NUMERIC filter reads it, the same on every store: a finite float
+    (Python / numpy numbers, and strings that parse as one: ``"2001"``, ``" 2005 "``), or ``None``
+    (missing, bools, other strings, NaN, +-inf): a value that never matches a numeric range."""
+    if value is None or isinstance(value, (bool, np.bool_)):
+        return None
     try:
-        return float(v)
+        f = float(value)
     except (TypeError, ValueError):
-        return float("nan")
+        return None
+    return f if math.isfinite(f) else None
 
 
 def _leaf_mask(leaf: Leaf, metadatas: Sequence[Mapping[str, Any]]) -> np.ndarray:
@@ -353,7 +357,7 @@ def _leaf_mask(leaf: Leaf, metadatas: Sequence[Mapping[str, Any]]) -> np.ndarray
         wanted = set(leaf.values)
         mask = np.fromiter((bool(tag_values(md.get(f)) & wanted) for md in metadatas), bool, n)
     elif leaf.kind == "num":
-        vals = np.asarray([_as_float(md.get(f)) for md in metadatas], dtype=np.float64)
+        vals = np.asarray([as_number(md.get(f)) for md in metadatas], dtype=np.float64)  # None -> nan
         with np.errstate(invalid="ignore"):
             lo_ok = vals > leaf.lo if leaf.lo_exclusive else vals >= leaf.lo
             hi_ok = vals < leaf.hi if leaf.hi_exclusive else vals <= leaf.hi
@@ -397,6 +401,7 @@ __all__ = [
     "Tag",
     "Text",
     "as_expression",
+    "as_number",
     "evaluate_filter",
     "filter_tree",
     "matches_nothing",

@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from langchain_embcompare.errors import InvalidParameterError
-from langchain_embcompare.filters import Leaf, Node
+from langchain_embcompare.filters import Leaf, Node, as_number
 
 ID_FIELD = "id"
 ROW_FIELD = "row"
@@ -283,18 +283,6 @@ def tag_json(metadata: Mapping[str, Any]) -> dict[str, list[str]]:
         items = value if isinstance(value, (list, tuple, set)) else [value]
         out[key] = sorted({str(i).strip().lower() for i in items})
     return out
-
-
-def as_number(value: Any) -> float | None:
-    """The metadata value as a finite float, or ``None`` (bools, non-numeric strings, NaN, inf), as
-    the in-process filter reads numbers."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
 
 
 def num_json(metadata: Mapping[str, Any]) -> dict[str, float]:

@@ -36,7 +36,7 @@ import numpy as np
 from redisvl.schema import IndexSchema
 
 from langchain_embcompare.errors import InvalidParameterError
-from langchain_embcompare.filters import Filter, Leaf, Node, as_expression, filter_tree, matches_nothing, words
+from langchain_embcompare.filters import Filter, Leaf, Node, as_expression, as_number, filter_tree, matches_nothing, words
 
 __all__ = [
     "CLUSTER_FIELD",
@@ -313,10 +313,13 @@ def _norm(value: Any) -> Any:
 # --------------------------------------------------------------------------- field values
 
 
-def field_value(value: Any, kind: str, name: str) -> str | int | float:
+def field_value(value: Any, kind: str, name: str) -> str | float | None:
     """A metadata value as the HASH field of its ``kind``: a TAG string (list items joined with
-    :data:`TAG_SEPARATOR`), a number, or text. Raises ``InvalidParameterError`` for a non-number in a
-    numeric field or a tag holding the separator character."""
+    :data:`TAG_SEPARATOR`), a number, or text; ``None``: leave the field out of the index. A numeric
+    field holds :func:`~langchain_embcompare.filters.as_number` of the value, as every store's filters
+    read it (``"2001"`` -> 2001.0; ``"n/a"``, a bool: not indexed, never matching a range; the
+    metadata itself is kept as given). Raises ``InvalidParameterError`` for a tag holding the
+    separator character."""
     if kind == "tag":
         vals = [str(v).lower() if isinstance(v, bool) else str(v) for v in (value if isinstance(value, (list, tuple, set)) else [value])]
         if any(TAG_SEPARATOR in v for v in vals):
@@ -325,9 +328,7 @@ def field_value(value: Any, kind: str, name: str) -> str | int | float:
             )
         return TAG_SEPARATOR.join(vals)
     if kind == "numeric":
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-            raise InvalidParameterError(f"metadata {name!r}={value!r} is not a number but the schema says 'numeric'")
-        return float(value) if isinstance(value, (float, np.floating)) else int(value)
+        return as_number(value)
     # text: the words every store matches (filters.words), lower-cased, one space apart, so Redis's
     # tokenizer and case folding meet exactly the words the in-process evaluation sees
     return " ".join(words(str(value)))

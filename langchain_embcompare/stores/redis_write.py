@@ -135,8 +135,9 @@ class RedisWriteMixin(RedisRowsMixin):
             if clusters is not None:
                 mapping[CLUSTER_FIELD] = str(int(clusters[i]))
             for name, kind in schema.items():
-                if doc.metadata.get(name) is not None:
-                    mapping[name] = field_value(doc.metadata[name], kind, name)
+                value = None if doc.metadata.get(name) is None else field_value(doc.metadata[name], kind, name)
+                if value is not None:  # a numeric field whose value is no number is left out (never matches)
+                    mapping[name] = value
             mappings.append(mapping)
 
         args: list[Any] = ["1" if skip_existing else "0"]

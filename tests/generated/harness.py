@@ -213,7 +213,20 @@ def add_both(reference: Any, store: Any, docs: Sequence[Document]) -> BaseExcept
         assert store_error is not None, f"the reference refuses ({ref_error!r}), {type(store).__name__} accepts"
         assert type(store_error) is type(ref_error), f"different errors: reference {ref_error!r}, store {store_error!r}"
         assert str(store_error) == str(ref_error), "the same input rule gives the same message on every store"
+        named_documents_and_fields(ref_error, docs)
     return ref_error
+
+
+def named_documents_and_fields(error: BaseException, docs: Sequence[Document]) -> None:
+    """A refusal names the documents (their ids) and, for each, the field: an ``InvalidDocumentError``
+    whose ``failures`` maps ids of this batch to reasons naming ``page_content``, ``id`` or ``metadata[...]``."""
+    from langchain_embcompare.errors import InvalidDocumentError
+
+    assert isinstance(error, InvalidDocumentError), f"a refused input raises InvalidDocumentError, got {error!r}"
+    printable = {str(d.id).encode("utf-8", "backslashreplace").decode("utf-8") for d in docs}
+    assert error.failures and set(error.failures) <= printable, (error.failures, printable)
+    for why in error.failures.values():
+        assert any(f in why for f in ("page_content", "id", "metadata")), why
 
 
 def assert_same_documents(reference: Any, store: Any, ids: Sequence[str]) -> None:

@@ -139,18 +139,25 @@ def metadata_values(holdable_only: bool = False) -> st.SearchStrategy[Any]:
 
 
 def _year() -> st.SearchStrategy[Any]:
+    """A numeric field's value as loaders leave it: Python / numpy numbers, and now and then a number
+    written as a string (CSV), a bool or None."""
     return st.one_of(
         st.integers(1990, 2030),
         st.integers(1990, 2030).map(np.int64),
         st.floats(1990, 2030, allow_nan=False).map(lambda x: round(x, 2)),
         st.floats(1990, 2030, allow_nan=False, width=32).map(np.float32),
+        st.sampled_from(["2001", " 2005 ", "2010.5", "n/a", True, None]),
     )
 
 
 def metadatas(holdable_only: bool = False) -> st.SearchStrategy[dict[str, Any]]:
     """One document's metadata: the filterable keys (each may be absent) plus free-form keys
     (``holdable_only``: see :func:`metadata_values`)."""
-    group = st.one_of(st.sampled_from(TAG_VALUES), st.lists(st.sampled_from(TAG_VALUES), min_size=1, max_size=3))
+    group = st.one_of(
+        st.sampled_from(TAG_VALUES),
+        st.lists(st.sampled_from(TAG_VALUES), min_size=1, max_size=3),
+        st.sampled_from([5, True, None, ""]),  # a tag column holding a number, a bool, a null, an empty string
+    )
     title = st.lists(st.sampled_from(TITLE_WORDS), min_size=1, max_size=5).map(" ".join)
     free_keys = st.sampled_from(["source", "page", "score_raw", "nested", "\u00e9t\u00e9", "\u540d\u524d", "Mixed Case"])
     return st.fixed_dictionaries(
