@@ -97,6 +97,9 @@ def test_server_features_detected_and_adapted(milvus_server_uri, milvus_collecti
         store.add_documents(docs)
         hits = store.similarity_search("word1", k=6, filter={"$and": [{"city": "paris"}, {"year": {"$gte": 2003}}]})
         assert {d.id for d in hits} == {"d3", "d5"}
+        store.flush()  # seal, wait for the HNSW build, reload: the same answers through the built index
+        assert store.similarity_search("word2 shared", k=1)[0].id == store.similarity_search("word2 shared", k=6)[0].id
+        assert {d.id for d in store.similarity_search("x", k=6, filter={"city": "rome"})} == {"d0", "d2", "d4"}
         rows = store.all_rows()
         store.set_cluster_labels(rows, np.arange(len(rows)) % 2)  # whole-entity upsert (no partial upsert before 2.6)
         assert store.cluster_labels(rows).tolist() == (np.arange(len(rows)) % 2).tolist()

@@ -55,6 +55,7 @@ from langchain_embcompare.errors import (
     InvalidParameterError,
     SchemaMismatchError,
     StoreConnectionError,
+    StoreTimeoutError,
 )
 from langchain_embcompare.matryoshka import (
     MatryoshkaEmbeddings,
@@ -375,14 +376,29 @@ class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, EmbStore):
         spec = MilvusIndexSpec.from_dict(json.loads(props[SPEC_PROP]))
         return cls(embedding, spec, uri, client=client, timeout=probe.timeout, **kwargs)
 
-    def flush(self) -> None:
-        """Seal what was written so far (Milvus ``flush``). On a server, fresh rows sit in growing segments,
-        which Milvus 2.3+ searches through an *interim* IVF index (``queryNode.segcore.interimIndex``:
-        nlist 128, nprobe 16 by default) whatever the collection's index: an HNSW collection searched right
-        after a bulk ingest answers with IVF recall (SciFact, benchmarks/results/milvus_server.json). Sealed
-        segments are searched exactly until their index is built, then with it. Call after a bulk ingest
-        that will be measured; not needed on Milvus Lite (a no-op there in effect)."""
+    def flush(self, timeout: float = 600.0) -> None:
+        """Seal what was written so far and serve it through the collection's index. On a server, fresh
+        rows sit in growing segments, which Milvus 2.3 searches through an *interim* IVF index
+        (``queryNode.segcore.interimIndex``: nlist 128, nprobe 16 by default), and it keeps answering from
+        that interim index after the segments are sealed and the real index is built, until the collection
+        is loaded again. Measured on Milvus 2.3.5 (SciFact, MiniLM, HNSW M 16): recall@10 0.912 whatever
+        ``ef_search`` (16, 128 or 1000) before, 1.0 at ef 1000 after. So this flushes, waits until the vector
+        index covers every row (at most ``timeout`` s, then ``StoreTimeoutError``), and releases and reloads the
+        collection. Call it after a bulk ingest that will be measured. Milvus Lite: a flush only.
+        """
         self.client.flush(self.name, timeout=self.call_timeout)
+        if self.features.lite:
+            return
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self.client.describe_index(self.name, VECTOR_FIELD)
+            if info.get("state") == "Finished" and int(info.get("pending_index_rows", 0)) == 0:
+                break
+            if time.monotonic() > deadline:
+                raise StoreTimeoutError(f"Milvus collection {self.name!r}: its vector index is not built after {timeout}s ({info}).")
+            time.sleep(0.5)
+        self.client.release_collection(self.name, timeout=self.call_timeout)
+        self.client.load_collection(self.name, timeout=self.call_timeout)
 
     def close(self) -> None:
         """Close the client (for Milvus Lite: releases the file; a new store on the same uri reopens it)."""
