@@ -43,6 +43,7 @@ class BeirDataset:
 
     @property
     def texts(self) -> list[str]:
+        """The corpus documents' ``page_content``, in corpus order (what a PCA rotation is fitted on)."""
         return [d.page_content for d in self.corpus]
 
     @property

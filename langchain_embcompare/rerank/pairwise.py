@@ -169,9 +169,11 @@ class PairwiseLLMReranker(BaseDocumentCompressor):
 
     @property
     def last_report(self) -> QueryReport | None:
+        """The report of the most recent query reranked (calls, tokens, cost, bias check), or None."""
         return self._reports[-1] if self._reports else None
 
     def reset_reports(self) -> None:
+        """Forget the per-query reports gathered so far (thread-safe)."""
         with self._lock:
             self._reports.clear()
 

@@ -322,6 +322,23 @@ class EmbStore(VectorStore):
     def similarity_search_with_score_by_vector(
         self, embedding: Sequence[float] | np.ndarray, k: int = 4, filter: Filter = None, **kwargs: Any
     ) -> list[tuple[Document, float]]:
+        """The ``k`` documents nearest to one query vector, with their scores, best first.
+
+        Args:
+            embedding: one query vector, (dim,) floats in this store's vector space (already embedded).
+            k: how many documents at most.
+            filter: a redisvl filter expression, a LangChain-style dict, or None.
+            **kwargs: search options the store supports (``ef_search``, ``nprobe``, ...); an unsupported
+                one raises.
+
+        Returns:
+            ``[(Document, score)]``, score higher = more similar (cosine similarity, inner product or
+            minus the L2 distance); ``[]`` on an empty store or a filter that matches nothing.
+
+        Raises:
+            DimensionMismatchError: the vector's width is not the store's dimension.
+            InvalidParameterError: an unsupported search option or a bad filter.
+        """
         return self.search_vectors(self._query_matrix(embedding), k=k, filter=filter, **kwargs)[0]
 
     def similarity_search_by_vector(

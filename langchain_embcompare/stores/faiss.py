@@ -122,6 +122,7 @@ class FaissVectorStore(EmbStore):
 
     @property
     def space(self) -> VectorSpace:
+        """The :class:`VectorSpace` recorded with the index; queries from another space are refused."""
         return self._space
 
     @property
@@ -135,6 +136,7 @@ class FaissVectorStore(EmbStore):
         return self._vectors
 
     def count(self) -> int:
+        """The number of documents stored."""
         return len(self._docs)
 
     def __len__(self) -> int:
@@ -337,6 +339,7 @@ class FaissVectorStore(EmbStore):
 
     @property
     def vector_fields(self) -> dict[str, int]:
+        """The extra vector fields (capability ``"vector_fields"``): ``{field name: dimension}``."""
         return {name: int(v.shape[1]) for name, v in self._fields.items()}
 
     def field_index_kind(self, vector_field: str | None = None) -> str:
@@ -394,6 +397,7 @@ class FaissVectorStore(EmbStore):
 
     @reads
     def all_rows(self) -> np.ndarray:
+        """Every row handle: (count,) int64 positions ``0 .. count - 1`` (valid until a write removes documents)."""
         return np.arange(len(self._docs), dtype=np.int64)
 
     @reads

@@ -220,6 +220,7 @@ class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, EmbStore):
 
     @property
     def vector_fields(self) -> dict[str, int]:
+        """The extra vector fields declared in the spec (capability ``"vector_fields"``): ``{name: dimension}``."""
         return dict(self.spec.extra_vector_fields)
 
     def field_index_kind(self, vector_field: str | None = None) -> str:

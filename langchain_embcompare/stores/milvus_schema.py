@@ -153,6 +153,14 @@ class MilvusIndexSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MilvusIndexSpec:
+        """Rebuild a spec from ``to_dict()``'s output (as recorded with a collection).
+
+        Args:
+            data: ``{field: value}``; keys that are not fields are ignored.
+
+        Returns:
+            The :class:`MilvusIndexSpec` (validated as the constructor validates).
+        """
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -162,6 +170,9 @@ class MilvusIndexSpec:
                   "max_text_bytes", "max_id_bytes", "max_tags")
 
     def structural(self) -> dict[str, Any]:
+        """The settings that decide the stored layout (a difference on reopening is a ``SchemaMismatchError``):
+        kind, metric, metadata schema, extra vector fields, size limits, and the index kind's build
+        parameters; query-time knobs are left out."""
         d = self.to_dict()
         keys = ["kind", "metric", "metadata_schema", "extra_vector_fields", "max_text_bytes", "max_id_bytes", "max_tags"]
         keys += {"hnsw": ["m", "ef_construction"], "ivf": ["nlist"], "flat": []}[self.kind]
