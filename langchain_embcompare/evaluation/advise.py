@@ -176,8 +176,9 @@ def advise(
         :class:`AdviceResult`.
 
     Raises:
-        EmptyInputError: the data set has no labelled queries. InvalidParameterError: a bad option
-        (budget, margin, test, precision, rotation, index), or ``state`` written for other data.
+        EmptyInputError: the data set has no labelled queries.
+        InvalidParameterError: a bad option (budget, margin, test, precision, rotation, index), or
+            ``state`` written for other data.
     """
     t_start = time.perf_counter()
     budgets = _check_options(dataset, budgets, test, margin, precisions, rotations, indexes, models)

@@ -50,9 +50,11 @@ class RunSpec(EvalSettings):
     name: str | None = None
 
     def label(self) -> str:
+        """The run's name in tables and reports: ``name``, else the settings' label (``EvalSettings.label``)."""
         return self.name or super().label()
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as a JSON-ready dict, without ``name`` (the run's key already holds it)."""
         d = super().to_dict()
         d.pop("name", None)
         return d

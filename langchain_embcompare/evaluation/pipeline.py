@@ -115,6 +115,8 @@ class EvalSettings:
         return BM25Settings(k1=self.bm25_k1, b=self.bm25_b, method=self.bm25_method, stemmer=self.stemmer, stopwords=self.stopwords)
 
     def label(self) -> str:
+        """A readable one-line name of the settings: model / dim / precision / rotation / store / index kind
+        and the retriever's knobs (``bm25/bm25s/k1=../b=..`` for a lexical-only run)."""
         if self.lexical_only:
             return f"bm25/bm25s/k1={self.bm25_k1}/b={self.bm25_b}"
         parts = [self.model, f"{self.dim or 'full'}d", self.precision]
@@ -130,6 +132,7 @@ class EvalSettings:
         return "/".join(str(p) for p in parts)
 
     def to_dict(self) -> dict[str, Any]:
+        """Every setting as a JSON-ready dict (the free-form ``extra`` left out)."""
         d = asdict(self)
         d.pop("extra")
         return d

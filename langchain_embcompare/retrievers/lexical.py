@@ -127,6 +127,7 @@ class BM25Settings:
             raise InvalidParameterError(f"token_pattern={self.token_pattern!r} is not a valid regex: {exc}") from exc
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as a JSON-ready dict (a stopword tuple becomes a list)."""
         d = asdict(self)
         if isinstance(d["stopwords"], tuple):
             d["stopwords"] = list(d["stopwords"])
@@ -134,6 +135,14 @@ class BM25Settings:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BM25Settings:
+        """Rebuild settings from :meth:`to_dict`'s output; unknown keys are ignored.
+
+        Args:
+            data: ``{field: value}``.
+
+        Returns:
+            The :class:`BM25Settings`.
+        """
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
@@ -569,6 +578,19 @@ class RedisFullTextRetriever(BatchRetriever):
         return cls(client=store.client, index_name=spec.index_name, **kwargs)
 
     def search_with_scores(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[tuple[Document, float]]]:
+        """Top-``k`` (Document, BM25 score) pairs per query from Redis' full-text engine (``FT.SEARCH``).
+
+        Args:
+            queries: the query texts.
+            k: documents per query (default: the retriever's ``k``).
+            filter: must be None (filter the dense arm, or use :class:`BM25Retriever`).
+
+        Returns:
+            One list per query, best first.
+
+        Raises:
+            InvalidParameterError: a ``filter`` was given.
+        """
         if filter is not None:
             raise InvalidParameterError(
                 "RedisFullTextRetriever does not take filter=; filter the dense arm, or use BM25Retriever (filter= supported)."
@@ -579,16 +601,19 @@ class RedisFullTextRetriever(BatchRetriever):
         )
 
     def search_batch(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[Document]]:
+        """Many queries at once; each Document carries ``metadata["score"]`` (Redis BM25). See :meth:`search_with_scores`."""
         from langchain_embcompare.retrievers.vector import with_scores
 
         return [with_scores(h) for h in self.search_with_scores(queries, k, filter)]
 
     def settings_dict(self) -> dict[str, Any]:
+        """The run settings: engine, scorer (``BM25STD``: k1 1.2, b 0.5, fixed by Redis), field, tokenisation."""
         return {"engine": "redis", "scorer": self.scorer, "field": self.field_name, "k1": 1.2, "b": 0.5 if self.scorer == "BM25STD" else None,
                 "query_tokens": {k: v for k, v in self.settings.to_dict().items() if k in ("lower", "token_pattern", "stopwords")},
                 "stemmer": "redis (Snowball english, word + stem indexed)"}
 
     def stats_summary(self) -> dict[str, Any]:
+        """Merged into ``run_eval``'s result (``lexical`` key)."""
         return {"lexical": self.settings_dict()}
 
 
