@@ -354,6 +354,7 @@ class HybridRetriever(BatchRetriever):
         }
 
     def stats_summary(self) -> dict[str, Any]:
+        """Merged into ``run_eval``'s result: ``hybrid`` (fusion settings) plus the dense arm's own summary."""
         out: dict[str, Any] = {"hybrid": self.settings_dict()}
         dense_stats = getattr(self.dense, "stats_summary", None)
         if callable(dense_stats):
