@@ -20,12 +20,13 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(code=2)
 
 
-def _parse_metrics(text: Optional[str]) -> tuple[str, ...]:
-    """``--metrics ndcg@10,recall@20`` -> a checked tuple; None -> the defaults."""
-    from langchain_embcompare.evaluation.metrics import DEFAULT_METRICS, check_cutoffs
+def _parse_metrics(text: Optional[str]) -> Optional[tuple[str, ...]]:
+    """``--metrics ndcg@10,recall@20`` -> a checked tuple; None -> None: the defaults, which follow the
+    retrieval depth (``metrics_for_depth``), while named metrics keep their cutoff or fail."""
+    from langchain_embcompare.evaluation.metrics import check_cutoffs
 
     if not text:
-        return DEFAULT_METRICS
+        return None
     metrics = tuple(m.strip() for m in text.split(",") if m.strip())
     check_cutoffs(metrics, None)  # names only: an unknown metric fails before any work
     return metrics
@@ -116,13 +117,14 @@ def eval_cmd(
         False, "--keep-identical-ids", help="Score a retrieved document whose id is the query id (BEIR drops it by default)."
     ),
     metrics: Optional[str] = typer.Option(
-        None, help="Comma-separated name@k (default ndcg@10,recall@100,mrr@10); no cutoff may exceed --k."
+        None, help="Comma-separated name@k; no cutoff may exceed --k. Default ndcg@10,recall@100,mrr@10, each lowered to the retrieval depth (--k, a funnel's --shortlist) where deeper."
     ),
 ) -> None:
     """Evaluate one retrieval set-up on a BEIR data set: nDCG@10, Recall@100, MRR@10 (+ timings)."""
     from langchain_embcompare.errors import EmbCompareError
     from langchain_embcompare.evaluation.datasets import load_beir
-    from langchain_embcompare.evaluation.pipeline import EvalSettings, run_eval
+    from langchain_embcompare.evaluation.metrics import metrics_for_depth
+    from langchain_embcompare.evaluation.pipeline import EvalSettings, retrieval_depth, run_eval
 
     try:
         model = _models_for(dataset_dir, modality, [model] if model else [])[0]
@@ -136,9 +138,10 @@ def eval_cmd(
             fusion=fusion, alpha=alpha, rrf_k=rrf_k, bm25_k1=bm25_k1, bm25_b=bm25_b, lexical_engine=lexical_engine,
         )
         settings.extra["progress"] = True
-        metric_list = _parse_metrics(metrics)
+        named = _parse_metrics(metrics)
+        metric_list = metrics_for_depth(named, retrieval_depth(settings))[0]  # the table's columns; run_eval says what changed
         dataset = load_beir(dataset_dir, split=split, max_queries=max_queries, require_qrels=True)
-        result = run_eval(dataset, settings, metrics=metric_list, on_stage=lambda s: console.log(f"{settings.label()}: {s}"))
+        result = run_eval(dataset, settings, metrics=named, on_stage=lambda s: console.log(f"{settings.label()}: {s}"))
     except EmbCompareError as exc:
         _fail(exc)
     console.print(
@@ -195,7 +198,7 @@ def compare_cmd(
         False, "--keep-identical-ids", help="Score a retrieved document whose id is the query id (BEIR drops it by default)."
     ),
     metrics: Optional[str] = typer.Option(
-        None, help="Short form: comma-separated name@k (default ndcg@10,recall@100,mrr@10); no cutoff may exceed --k."
+        None, help="Short form: comma-separated name@k; no cutoff may exceed --k. Default ndcg@10,recall@100,mrr@10, each lowered to the retrieval depth where deeper."
     ),
 ) -> None:
     """A/B compare embedding models and retrievers: quality + significance, agreement, latency, memory, cost.

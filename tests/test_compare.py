@@ -250,7 +250,8 @@ def test_result_is_a_plain_dataclass_with_runs_raw():
     ds = BeirDataset("toy", DOCS, QUERIES, QRELS)
     res = compare(_runs(), ds, latency_queries=0)
     assert isinstance(res, ComparisonResult)
-    assert res.runs_raw["A"]["q1"] == {"d1": 1.0, "d2": 0.9, "d3": 0.8}
+    assert res.runs_raw["A"]["q1"] == {"d1": 3.0, "d2": 2.0, "d3": 1.0}  # the returned order, as n - rank
+    assert res.runs_raw["A"].returned_scores["q1"] == {"d1": 1.0, "d2": 0.9, "d3": 0.8}  # the retriever's own scores
     assert res.baseline == "A"  # defaults to the first run
 
 

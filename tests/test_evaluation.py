@@ -166,8 +166,10 @@ def test_cutoff_above_the_retrieved_depth_is_an_error():
     assert evaluate_run(run, qrels, ["ndcg@10", "recall@20"], k=20)["recall@20"] == 1.0
     tagged = RetrievedRun(run)
     tagged.depth = 10  # what retrieve_run records
+    # the default metrics follow the depth (recall@100 -> recall@10); named ones keep the error
+    assert evaluate_run(tagged, qrels) == {"ndcg@10": 1.0, "recall@10": 1.0, "mrr@10": 1.0}
     with pytest.raises(MetricCutoffError):
-        evaluate_run(tagged, qrels)  # the default metrics hold recall@100
+        evaluate_run(tagged, qrels, ["recall@100"])
     assert evaluate_run(tagged, qrels, ["recall@10"])["recall@10"] == 1.0
     assert evaluate_run(run, qrels, ["recall@100"])["recall@100"] == 1.0  # depth unknown: nothing to check
 
@@ -181,7 +183,7 @@ def test_retrieve_run_records_its_depth():
             return [Document("x", id=i) for i in ("a", "b", "c")]
 
     run = retrieve_run(Three(), {"q": "text"}, k=2)
-    assert run == {"q": {"a": 2.0, "b": 1.0}} and run.depth == 2
+    assert run == {"q": {"a": 2.0, "b": 1.0}} and run.depth == 2  # the returned order as n - rank
 
 
 def test_run_eval_refuses_a_deep_cutoff_before_loading_anything():
@@ -191,10 +193,10 @@ def test_run_eval_refuses_a_deep_cutoff_before_loading_anything():
     from langchain_core.documents import Document
 
     ds = BeirDataset("toy", [Document("x", id="a")], {"q": "x"}, {"q": {"a": 1}})
-    with pytest.raises(MetricCutoffError, match="k=20"):
-        run_eval(ds, EvalSettings(model="no-such/model", k=20))  # not UnknownModelError: checked first
+    with pytest.raises(MetricCutoffError, match="k=20"):  # a named metric: not UnknownModelError, checked first
+        run_eval(ds, EvalSettings(model="no-such/model", k=20), metrics=("recall@100",))
     with pytest.raises(MetricCutoffError, match="k=50"):  # the funnel returns its shortlist
-        run_eval(ds, EvalSettings(model="no-such/model", retriever="funnel", shortlist=50, k=100))
+        run_eval(ds, EvalSettings(model="no-such/model", retriever="funnel", shortlist=50, k=100), metrics=("recall@100",))
 
 
 def test_compare_refuses_a_deep_cutoff():
@@ -211,7 +213,7 @@ def test_compare_refuses_a_deep_cutoff():
 
     ds = BeirDataset("toy", [Document("x", id="a")], {"q": "x"}, {"q": {"a": 1}})
     with pytest.raises(MetricCutoffError, match="recall@100"):
-        compare({"one": One()}, ds, k=20, latency_queries=0)
+        compare({"one": One()}, ds, k=20, metrics=("recall@100",), latency_queries=0)
     res = compare({"one": One()}, ds, k=20, metrics=("ndcg@10", "recall@20"), latency_queries=0, n_resamples=50)
     assert res.to_dict()["settings"]["ignore_identical_ids"] is True
 
@@ -276,8 +278,8 @@ def test_cli_eval_without_qrels_says_so(tmp_path):
     res = CliRunner().invoke(app, ["eval", str(root), "--model", "no-such/model"])
     assert res.exit_code == 2
     assert "No relevance labels" in res.output and "test.tsv" in res.output.replace("\n", "")
-    res = CliRunner().invoke(app, ["eval", str(_beir(tmp_path)), "--k", "10", "--model", "no-such/model"])
-    assert res.exit_code == 2 and "recall@100" in res.output  # the cutoff, before the unknown model
+    res = CliRunner().invoke(app, ["eval", str(_beir(tmp_path)), "--k", "10", "--metrics", "recall@100", "--model", "no-such/model"])
+    assert res.exit_code == 2 and "recall@100" in res.output  # a named cutoff, before the unknown model
 
 
 def test_self_retrieval_rule_end_to_end(minilm, scifact_small):

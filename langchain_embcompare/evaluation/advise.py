@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -94,14 +95,16 @@ from langchain_embcompare.evaluation.cost import (
     is_api_model,
 )
 from langchain_embcompare.evaluation.datasets import BeirDataset
-from langchain_embcompare.evaluation.metrics import retrieve_run
-from langchain_embcompare.ranking import trec_top_k
+from langchain_embcompare.evaluation.metrics import check_cutoffs, metrics_for_depth, retrieve_run
 from langchain_embcompare.evaluation.pipeline import (
     EvalSettings,
     build_retriever,
     build_store,
 )
 from langchain_embcompare.evaluation.significance import per_query_matrix
+from langchain_embcompare.ranking import trec_top_k
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "BUDGETS",
@@ -277,7 +280,11 @@ def advise(
         return b.with_dim(spec.dim, precision=spec.precision)
 
     # -- measuring one setting ------------------------------------------------------------------------
-    metrics = [metric] + [x for x in ("recall@100",) if x != metric]
+    check_cutoffs([metric], k)  # the primary metric is the caller's: a cutoff deeper than k is refused
+    secondary, note = metrics_for_depth(None, k, defaults=("recall@100",))  # a default: follows the depth
+    if note:
+        (on_stage or logger.warning)(note)
+    metrics = [metric] + [x for x in secondary if x != metric]
     qids: list[str] = []
     measured: dict[str, Candidate] = {}
     skipped: list[dict[str, Any]] = []

@@ -11,6 +11,13 @@ queries they share (a query that only one run answers counts as total disagreeme
 - how far apart the two score distributions are (Wasserstein-1 distance and the two-sample KS
   statistic over every returned score).
 
+Order is read from the run's values (score descending, ties by document id descending, as trec_eval
+orders them: :mod:`langchain_embcompare.ranking`); a run from
+:func:`~langchain_embcompare.evaluation.metrics.retrieve_run` holds the retriever's returned order as
+rank scores, so overlap, RBO and the rank correlations read that order. The score distributions read
+the scores the returned documents carried (``RetrievedRun.returned_scores``) where the run has them,
+else the run's values; a run of rank scores without them gets NaN distances (ranks are no score).
+
 Every metric is averaged over queries. Runs are turned once into flat numpy arrays (query index,
 document code, rank, score) so that overlaps at every depth for every query come from a single
 ``np.intersect1d`` + ``np.bincount``, not from Python loops over documents.
@@ -50,6 +57,7 @@ class _Ranked:
     rank: np.ndarray  # (n,) int64 0-based rank within its query
     score: np.ndarray  # (n,) float64
     length: np.ndarray  # (n_queries,) number of ranked documents per query
+    dist: np.ndarray  # (m,) float64 the scores the documents carried (for score distributions), m <= n
 
 
 def _check_depth(name: str, value: int) -> None:
@@ -78,27 +86,38 @@ def _prepare(runs: list[Run], depth: int | None) -> tuple[list[str], list[_Ranke
         qidx = np.repeat(np.fromiter((qpos[q] for q in run), dtype=np.int64, count=len(run)), sizes)
         docs = list(chain.from_iterable(d.keys() for d in run.values()))
         scores = np.fromiter(chain.from_iterable(d.values() for d in run.values()), dtype=np.float64)
-        flat.append((qidx, docs, scores))
+        own = getattr(run, "returned_scores", None)
+        if own is not None:
+            carried = np.fromiter(
+                chain.from_iterable((own.get(q, {}).get(d, np.nan) for d in run[q]) for q in run), dtype=np.float64, count=len(docs)
+            )
+        elif getattr(run, "depth", None) is not None:  # a RetrievedRun without carried scores: ranks only
+            carried = np.full(len(docs), np.nan)
+        else:
+            carried = scores
+        flat.append((qidx, docs, scores, carried))
     all_docs = np.asarray(list(chain.from_iterable(f[1] for f in flat)), dtype=str)
     if all_docs.size:
         _, codes_all = np.unique(all_docs, return_inverse=True)
     else:
         codes_all = np.zeros(0, dtype=np.int64)
     ranked, start = [], 0
-    for qidx, docs, scores in flat:
+    for qidx, docs, scores, carried in flat:
         codes = codes_all[start : start + len(docs)].astype(np.int64)
         start += len(docs)
         if not np.all(np.isfinite(scores)):
             raise InvalidParameterError("A run holds a NaN or infinite score: fix the retriever's scores first.")
-        # Sort by query, then score descending, ties broken by document code (deterministic).
-        order = np.lexsort((codes, -scores, qidx))
-        qidx, codes, scores = qidx[order], codes[order], scores[order]
+        # Sort by query, then score descending, ties by document id descending (trec_eval's order;
+        # codes follow the ids' sorted order).
+        order = np.lexsort((-codes, -scores, qidx))
+        qidx, codes, scores, carried = qidx[order], codes[order], scores[order], carried[order]
         counts = np.bincount(qidx, minlength=len(qids))
         first = np.concatenate(([0], np.cumsum(counts)[:-1]))
         rank = np.arange(qidx.size, dtype=np.int64) - first[qidx]
         keep = rank < depth if depth is not None else np.ones(rank.size, dtype=bool)
         length = np.minimum(counts, depth) if depth is not None else counts
-        ranked.append(_Ranked(qidx[keep], codes[keep], rank[keep], scores[keep], length.astype(np.int64)))
+        dist = carried[keep]
+        ranked.append(_Ranked(qidx[keep], codes[keep], rank[keep], scores[keep], length.astype(np.int64), dist[np.isfinite(dist)]))
     return qids, ranked
 
 
@@ -255,13 +274,14 @@ def rank_correlation(run_a: Run, run_b: Run, k: int = 100, method: str = "kendal
 
 
 def score_distance(run_a: Run, run_b: Run, k: int | None = None) -> dict[str, float]:
-    """Wasserstein-1 distance and KS statistic between all top-k scores of ``a`` and of ``b``."""
+    """Wasserstein-1 distance and KS statistic between all top-k scores of ``a`` and of ``b`` (the
+    scores the documents carried, for runs from ``retrieve_run``; NaN when a side has none)."""
     qids, (a, b) = _prepare([run_a, run_b], k)
-    if a.score.size == 0 or b.score.size == 0:
+    if a.dist.size == 0 or b.dist.size == 0:
         return {"wasserstein": float("nan"), "ks": float("nan")}
     return {
-        "wasserstein": float(stats.wasserstein_distance(a.score, b.score)),
-        "ks": float(stats.ks_2samp(a.score, b.score, method="asymp").statistic),
+        "wasserstein": float(stats.wasserstein_distance(a.dist, b.dist)),
+        "ks": float(stats.ks_2samp(a.dist, b.dist, method="asymp").statistic),
     }
 
 
@@ -283,7 +303,7 @@ class PairAgreement:
 
 def _pair(a: _Ranked, b: _Ranked, n: int, k: int, p: float, depth: int | None) -> PairAgreement:
     corr_k = depth if depth is not None else int(max(a.length.max(initial=1), b.length.max(initial=1)))
-    sa, sb = a.score, b.score
+    sa, sb = a.dist, b.dist
     has = sa.size > 0 and sb.size > 0
     common = _common(a, b)
     tau, rho = _per_query_correlation(a, b, n, corr_k, common)

@@ -25,6 +25,7 @@ define that was importable from here still is.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -84,9 +85,8 @@ from langchain_embcompare.evaluation.measure import (
     retriever_kind,
 )
 from langchain_embcompare.evaluation.metrics import (
-    DEFAULT_METRICS,
-    check_cutoffs,
     evaluate_run,
+    metrics_for_depth,
     retrieve_run,
     run_from_documents,
 )
@@ -110,6 +110,8 @@ from langchain_embcompare.evaluation.significance import (
     per_query_matrix,
     significance_vs_baseline,
 )
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "CompareConfig",
@@ -173,7 +175,7 @@ def compare(
     dataset: BeirDataset | tuple[Sequence[Document | str], Mapping[str, str] | Sequence[str]],
     baseline: str | None = None,
     k: int = 100,
-    metrics: Sequence[str] = DEFAULT_METRICS,
+    metrics: Sequence[str] | None = None,
     *,
     stat_test: str = "student",
     correction: str = "holm",
@@ -199,7 +201,10 @@ def compare(
     lists ``(query_run, index_run)`` pairs of equal dimension. ``ignore_identical_ids`` (BEIR's rule,
     one for the whole comparison; default: the specs' common setting, else True): a retrieved document
     whose id is the query id is not scored.
-    A metric cutoff above ``k`` (or a funnel spec's shortlist) raises ``MetricCutoffError``.
+    ``metrics`` None = the defaults, each lowered to the retrieval depth (``k``, or the smallest funnel
+    shortlist) where it reads deeper, said in one line to ``on_stage`` (else the log);
+    a metric named here whose cutoff is above that depth raises ``MetricCutoffError``
+    (:func:`~langchain_embcompare.evaluation.metrics.metrics_for_depth`).
     ``relevance_judge`` (e.g. a :class:`~langchain_embcompare.evaluation.judge.RelevanceJudge`): called once every run has retrieved, with the data set
     and the runs; returns ``(qrels, info)``: the labels quality is then measured with (replacing the data
     set's) and what the judging did, recorded under ``labels["judge"]``.
@@ -229,13 +234,10 @@ def compare(
                 f"({ignore_identical_ids}): one scoring rule per comparison, so that the runs are comparable. "
                 "Set it once (compare(..., ignore_identical_ids=...), or defaults.ignore_identical_ids in ab.toml)."
             )
-        if labelled:
-            for s in specs:
-                check_cutoffs(metrics, retrieval_depth(s))
+        depth = min((retrieval_depth(s) for s in specs), default=k)
     else:
         ignore_identical_ids = True if ignore_identical_ids is None else ignore_identical_ids
-        if labelled:
-            check_cutoffs(metrics, k)
+        depth = k
         specs = []
         names = list(retrievers)
         for n, r in retrievers.items():
@@ -245,6 +247,9 @@ def compare(
             raise InvalidParameterError(
                 "Cross-model probes need runs built from specs (each model with its own index): pass RunSpecs, not retrievers."
             )
+    metrics, note = metrics_for_depth(metrics, depth if labelled else None)  # every run is scored by the same metrics
+    if note:
+        (on_stage or logger.warning)(note)
     if not names:
         raise EmptyInputError("Nothing to compare: pass at least one retriever or run spec.")
     dupes = sorted({n for n in names if names.count(n) > 1})

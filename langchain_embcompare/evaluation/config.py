@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_embcompare.errors import InvalidParameterError
 from langchain_embcompare.evaluation.cost import DEFAULT_MACHINE_USD_PER_HOUR
-from langchain_embcompare.evaluation.metrics import DEFAULT_METRICS
 from langchain_embcompare.evaluation.pipeline import EvalSettings, accept_index_alias
 from langchain_embcompare.evaluation.significance import CORRECTIONS, STAT_TESTS
 
@@ -147,7 +146,7 @@ class CompareConfig:
     max_queries: int | None = None
     baseline: str | None = None
     k: int = 100
-    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
+    metrics: list[str] | None = None  # None: DEFAULT_METRICS, lowered to the retrieval depth where deeper
     stat_test: str = "student"
     correction: str = "holm"
     alpha: float = 0.05
@@ -165,7 +164,7 @@ class CompareConfig:
     def compare_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :func:`compare` (everything but the runs and the data set)."""
         return {
-            "baseline": self.baseline, "k": self.k, "metrics": tuple(self.metrics), "stat_test": self.stat_test,
+            "baseline": self.baseline, "k": self.k, "metrics": None if self.metrics is None else tuple(self.metrics), "stat_test": self.stat_test,
             "correction": self.correction, "alpha": self.alpha, "confidence": self.confidence,
             "overlap_k": self.overlap_k, "rbo_p": self.rbo_p, "latency_queries": self.latency_queries,
             "throughput_texts": self.throughput_texts, "probes": list(self.probes), "prices": dict(self.prices),
@@ -253,11 +252,11 @@ def _parse_config(raw: Mapping[str, Any], source: str) -> CompareConfig:
         if key in raw:
             setattr(cfg, key, float(raw[key]))
     if "metrics" in raw:
-        from langchain_embcompare.evaluation.metrics import _parse
+        from langchain_embcompare.evaluation.metrics import check_cutoffs
 
         for j, m in enumerate(raw["metrics"]):
             try:
-                _parse(str(m))
+                check_cutoffs([str(m)], None)  # the name only
             except InvalidParameterError as exc:
                 raise ConfigError(f"{source}: metrics[{j}]: {exc}") from exc
         cfg.metrics = [str(m) for m in raw["metrics"]]

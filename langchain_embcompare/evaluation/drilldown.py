@@ -22,6 +22,7 @@ import numpy as np
 
 from langchain_embcompare.errors import InvalidParameterError
 from langchain_embcompare.evaluation.metrics import Run, evaluate_per_query
+from langchain_embcompare.ranking import trec_top_k
 
 __all__ = ["doc_titles", "drilldown", "drilldowns"]
 
@@ -38,8 +39,9 @@ def doc_titles(corpus: Sequence[Any], width: int = 90) -> dict[str, str]:
 
 
 def _top(run_row: Mapping[str, float], n: int) -> list[str]:
-    """The row's ``n`` best doc ids (score descending, ties by doc id, as trec_eval orders them)."""
-    return [d for d, _ in sorted(run_row.items(), key=lambda x: (-x[1], x[0]))[:n]]
+    """The row's ``n`` best doc ids in the order the metrics read them (a ``retrieve_run`` row: the
+    retriever's order; a hand-written one: score descending, ties by doc id descending, trec_eval's)."""
+    return list(trec_top_k(run_row, n))
 
 
 def _side(ids: list[str], rels: Mapping[str, int], titles: Mapping[str, str]) -> list[dict[str, Any]]:

@@ -12,15 +12,26 @@ Conventions (the ones BEIR, MTEB and trec_eval users compare against):
 - **Self-retrieval**: like BEIR's ``EvaluateRetrieval.evaluate(ignore_identical_ids=True)``, a
   retrieved document whose id equals the query id is dropped before scoring (data sets whose queries
   are also corpus documents, e.g. ArguAna, Quora, CQADupStack). ``ignore_identical_ids=False`` keeps it.
+- **Order**: a run made by :func:`retrieve_run` records the order the retriever returned, as
+  rank-derived scores (``n - rank`` for a query's ``n`` documents, ranks from 0), never the scores the
+  Documents carry: a LangChain ``ContextualCompressionRetriever`` whose compressor reranks (e.g.
+  ``CrossEncoderReranker``) leaves the first-stage ``metadata["score"]`` on its documents, and
+  re-sorting by it would score the first stage's order instead of the reranked one. A retriever's
+  tie order is therefore its own. The scores the Documents carried are kept apart
+  (:attr:`RetrievedRun.returned_scores`) for what reads score values, not order (the agreement's
+  score distributions). A run written by hand as ``{doc_id: score}`` is read as trec_eval reads it
+  (score descending, ties as below).
 - **Cutoffs**: a metric cutoff above the documents retrieved per query (``recall@100`` from a run of
   ``k=20``) raises :class:`~langchain_embcompare.errors.MetricCutoffError` instead of reporting a
-  number whose label promises 100 documents. The depth is the ``k`` passed here, else the one
-  :func:`retrieve_run` recorded on its run; a retriever that returns fewer than ``k`` documents
+  number whose label promises 100 documents, when the metric was asked for; a *default* metric is
+  lowered to the depth instead, with a one-line note (:func:`metrics_for_depth`). The depth is the
+  ``k`` passed here, else the one :func:`retrieve_run` recorded on its run; a retriever that returns fewer than ``k`` documents
   because the corpus is smaller is fine.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -32,6 +43,8 @@ from langchain_core.retrievers import BaseRetriever
 
 from langchain_embcompare.errors import InvalidParameterError, MetricCutoffError
 from langchain_embcompare.ranking import trec_top_k
+
+logger = logging.getLogger(__name__)
 
 Run = dict[str, dict[str, float]]
 Qrels = Mapping[str, Mapping[str, int]]
@@ -49,13 +62,17 @@ def _parse(metric: str) -> tuple[str, int]:
 
 
 class RetrievedRun(dict):
-    """A run (``{query_id: {doc_id: score}}``) that remembers how it is to be scored: ``depth`` is the
-    number of documents asked for per query (the ``k`` of :func:`retrieve_run`);
-    ``ignore_identical_ids`` (None = the default, True) is the self-retrieval rule the metrics apply
-    when not told otherwise. It is a plain dict otherwise (JSON, equality, copying)."""
+    """A run (``{query_id: {doc_id: rank score}}``, the retriever's order as ``n - rank``) that
+    remembers how it is to be scored: ``depth`` is the number of documents asked for per query (the
+    ``k`` of :func:`retrieve_run`); ``ignore_identical_ids`` (None = the default, True) is the
+    self-retrieval rule the metrics apply when not told otherwise; ``returned_scores``
+    (``{query_id: {doc_id: score}}``, only documents that carried one) the scores the returned
+    Documents carried (``metadata["relevance_score"]``, else ``metadata["score"]``), never used to
+    order anything. It is a plain dict otherwise (JSON, equality, copying)."""
 
     depth: int | None = None
     ignore_identical_ids: bool | None = None
+    returned_scores: dict[str, dict[str, float]] | None = None
 
 
 def top_k(run: Run, k: int) -> Run:
@@ -91,22 +108,75 @@ def check_cutoffs(metrics: Sequence[str], k: int | None) -> None:
         )
 
 
+def metrics_for_depth(
+    metrics: Sequence[str] | None, depth: int | None, defaults: Sequence[str] = DEFAULT_METRICS
+) -> tuple[tuple[str, ...], str | None]:
+    """The metrics to compute on runs retrieving ``depth`` documents per query, and a one-line note.
+
+    A metric the caller asked for keeps its cutoff: one deeper than ``depth`` raises
+    :class:`MetricCutoffError` (:func:`check_cutoffs`). Without ``metrics`` (None) the ``defaults``
+    apply, and a default whose cutoff ``depth`` cannot answer is lowered to ``depth`` (``recall@100``
+    becomes ``recall@10`` on a run of ``k=10``, or of a funnel whose shortlist is 10), so a shallow
+    run is still measured instead of refused; the note says so in one line, e.g.
+    ``"recall@100 -> recall@10: retrieval depth is 10 (default metrics follow it; name metrics to
+    keep a cutoff)"``, and is None when nothing changed. A metric lowered onto another one in the
+    list appears once.
+
+    Args:
+        metrics: ``name@k`` metrics the caller named, or None for the defaults.
+        depth: documents retrieved per query (None = unknown: names are checked, nothing is lowered).
+        defaults: the default metrics (``DEFAULT_METRICS``; the advisor passes its own).
+
+    Returns:
+        ``(metrics, note)``: a tuple of ``name@k`` strings and the note (or None).
+
+    Raises:
+        InvalidParameterError: an unknown metric name.
+        MetricCutoffError: a named metric reads deeper than ``depth``.
+    """
+    if metrics is not None:
+        chosen = tuple(metrics)
+        check_cutoffs(chosen, depth)
+        return chosen, None
+    check_cutoffs(defaults, None)
+    if depth is None:
+        return tuple(defaults), None
+    out: list[str] = []
+    changed: list[str] = []
+    for metric in defaults:
+        name, cut = _parse(metric)
+        if cut > depth:
+            lowered = f"{name}@{depth}"
+            changed.append(f"{metric} -> {lowered}")
+            metric = lowered
+        if metric not in out:
+            out.append(metric)
+    note = None
+    if changed:
+        note = f"{', '.join(changed)}: retrieval depth is {depth} (default metrics follow it; name metrics to keep a cutoff)"
+    return tuple(out), note
+
+
 def evaluate_per_query(
     run: Run,
     qrels: Qrels,
-    metrics: Sequence[str] = DEFAULT_METRICS,
+    metrics: Sequence[str] | None = None,
     *,
     ignore_identical_ids: bool | None = None,
     k: int | None = None,
 ) -> dict[str, dict[str, float]]:
     """``{query_id: {metric: value}}`` for every query that has labels.
 
+    ``metrics``: ``name@k`` names; None = :data:`DEFAULT_METRICS`, lowered to the depth where deeper
+    (logged in one line at WARNING; :func:`metrics_for_depth`).
     ``ignore_identical_ids``: drop retrieved documents whose id is the query id (BEIR's rule);
     ``None`` takes the run's own setting (:class:`RetrievedRun`), else True, as in BEIR.
     ``k``: documents retrieved per query (default: ``run.depth`` when ``run`` came from
-    :func:`retrieve_run`); a metric cutoff above it raises :class:`MetricCutoffError`.
+    :func:`retrieve_run`); a named metric's cutoff above it raises :class:`MetricCutoffError`.
     """
-    check_cutoffs(metrics, k if k is not None else getattr(run, "depth", None))
+    metrics, note = metrics_for_depth(metrics, k if k is not None else getattr(run, "depth", None))
+    if note:
+        logger.warning(note)
     if ignore_identical_ids is None:
         ignore_identical_ids = getattr(run, "ignore_identical_ids", None) is not False
     qrels = {q: {d: int(r) for d, r in docs.items()} for q, docs in qrels.items()}
@@ -130,7 +200,7 @@ def evaluate_per_query(
 def evaluate_run(
     run: Run,
     qrels: Qrels,
-    metrics: Sequence[str] = DEFAULT_METRICS,
+    metrics: Sequence[str] | None = None,
     *,
     ignore_identical_ids: bool | None = None,
     k: int | None = None,
@@ -139,7 +209,8 @@ def evaluate_run(
     per_query = evaluate_per_query(run, qrels, metrics, ignore_identical_ids=ignore_identical_ids, k=k)
     if not per_query:
         raise InvalidParameterError("No labelled queries: qrels is empty, so quality cannot be measured.")
-    return {m: float(np.mean([v[m] for v in per_query.values()])) for m in metrics}
+    first = next(iter(per_query.values()))  # the metrics computed (defaults may follow the depth)
+    return {m: float(np.mean([v[m] for v in per_query.values()])) for m in first}
 
 
 def _doc_id(doc: Document) -> str:
@@ -147,13 +218,38 @@ def _doc_id(doc: Document) -> str:
 
 
 def documents_to_scores(docs: Sequence[Document]) -> dict[str, float]:
-    """A run row from retrieved documents: their scores, or rank-based ones when none is given."""
+    """A run row from retrieved documents in the order they were returned: ``{doc_id: n - rank}``
+    (float, ``n = len(docs)``, ranks from 0, so the first scores ``n`` and the last 1). The scores the
+    documents carry are not read (see the module docstring, *Order*); a document id returned twice
+    keeps its first (best) rank."""
     n = len(docs)
     row: dict[str, float] = {}
     for rank, d in enumerate(docs):
-        score = d.metadata.get("score", d.metadata.get("relevance_score"))
-        row.setdefault(_doc_id(d), float(score) if score is not None else float(n - rank))
+        row.setdefault(_doc_id(d), float(n - rank))
     return row
+
+
+def returned_scores(docs: Sequence[Document]) -> dict[str, float]:
+    """``{doc_id: score}`` the documents carry (``metadata["relevance_score"]``, a reranker's, else
+    ``metadata["score"]``); documents without one are left out. Read for score distributions only."""
+    row: dict[str, float] = {}
+    for d in docs:
+        score = d.metadata.get("relevance_score", d.metadata.get("score"))
+        if score is not None:
+            row.setdefault(_doc_id(d), float(score))
+    return row
+
+
+def run_from_documents(qids: Sequence[str], results: Sequence[Sequence[Document]], k: int) -> RetrievedRun:
+    """The :class:`RetrievedRun` of ``results[i]`` (query ``qids[i]``'s returned Documents, best
+    first), each cut to its first ``k``: rank scores (:func:`documents_to_scores`), ``depth = k``,
+    ``returned_scores`` (:func:`returned_scores`; None when no document carried a score)."""
+    cut = [list(docs)[:k] for docs in results]
+    run = RetrievedRun({qid: documents_to_scores(docs) for qid, docs in zip(qids, cut)})
+    run.depth = k
+    own = {qid: returned_scores(docs) for qid, docs in zip(qids, cut)}
+    run.returned_scores = own if any(own.values()) else None
+    return run
 
 
 def retrieve_run(
@@ -167,7 +263,8 @@ def retrieve_run(
     """Run ``retriever`` on every query. Retrievers of this package search the whole batch as one
     matrix (``search_batch``); any other LangChain retriever goes through ``Runnable.batch``.
 
-    Returns a :class:`RetrievedRun` with ``depth = k``: the metrics refuse cutoffs deeper than it.
+    Returns a :class:`RetrievedRun` (:func:`run_from_documents`) recording each query's returned
+    order as rank scores, with ``depth = k``: the metrics refuse cutoffs deeper than it.
 
     ``timings`` (a dict), if given, receives ``seconds`` and ``per_query_ms`` (batched time / n).
     """
@@ -186,9 +283,7 @@ def retrieve_run(
     if timings is not None:
         timings["seconds"] = elapsed
         timings["per_query_ms"] = 1000 * elapsed / max(1, len(texts))
-    run = RetrievedRun({qid: documents_to_scores(docs[:k]) for qid, docs in zip(qids, results)})
-    run.depth = k
-    return run
+    return run_from_documents(qids, results, k)
 
 
 __all__ = [
@@ -202,5 +297,8 @@ __all__ = [
     "drop_identical_ids",
     "check_cutoffs",
     "max_cutoff",
+    "metrics_for_depth",
     "documents_to_scores",
+    "returned_scores",
+    "run_from_documents",
 ]

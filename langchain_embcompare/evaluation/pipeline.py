@@ -6,9 +6,10 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -16,10 +17,12 @@ from langchain_core.retrievers import BaseRetriever
 
 from langchain_embcompare.errors import InvalidParameterError
 from langchain_embcompare.evaluation.datasets import BeirDataset
-from langchain_embcompare.evaluation.metrics import DEFAULT_METRICS, Run, check_cutoffs, evaluate_run, retrieve_run
+from langchain_embcompare.evaluation.metrics import Run, evaluate_run, metrics_for_depth, retrieve_run
 from langchain_embcompare.matryoshka import MatryoshkaEmbeddings
 from langchain_embcompare.stores.base import EmbStore
 from langchain_embcompare.stores.faiss import FaissIndexSpec, FaissVectorStore
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -275,20 +278,31 @@ def build_retriever(settings: EvalSettings, store: EmbStore, documents: list | N
 def run_eval(
     dataset: BeirDataset,
     settings: EvalSettings,
-    metrics: tuple[str, ...] = DEFAULT_METRICS,
+    metrics: Sequence[str] | None = None,
     base: MatryoshkaEmbeddings | None = None,
     on_stage: Callable[[str], None] | None = None,
     return_run: bool = False,
 ) -> dict[str, Any] | tuple[dict[str, Any], Run]:
-    """Evaluate one settings tuple on a labelled data set; returns the JSON-ready result."""
+    """Evaluate one settings tuple on a labelled data set; returns the JSON-ready result.
+
+    ``metrics``: ``name@k`` metrics; None = the defaults (``DEFAULT_METRICS``), each lowered to the
+    retrieval depth (:func:`retrieval_depth`) where it reads deeper, with a one-line note to
+    ``on_stage`` (else the log, at WARNING) and in the result (``metrics_note``); a metric named here
+    that reads deeper than the depth raises :class:`~langchain_embcompare.errors.MetricCutoffError`
+    before any model is loaded (:func:`~langchain_embcompare.evaluation.metrics.metrics_for_depth`).
+    """
     stage = on_stage or (lambda s: None)
     depth = retrieval_depth(settings)
-    if dataset.qrels:
-        check_cutoffs(metrics, depth)  # before any model is loaded
+    metrics, note = metrics_for_depth(metrics, depth if dataset.qrels else None)  # before any model is loaded
+    if note:
+        (on_stage or logger.warning)(note)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if settings.lexical_only:
-        return _run_lexical_eval(dataset, settings, metrics, stage, return_run)
+        out = _run_lexical_eval(dataset, settings, metrics, stage, return_run)
+        if note:
+            (out[0] if return_run else out)["metrics_note"] = note  # type: ignore[index]
+        return out
     stage("loading the model")
     index_settings = settings
     if settings.retriever == "funnel" and settings.precision != "float32":
@@ -323,6 +337,8 @@ def run_eval(
         "space": store.space.to_dict(),
         "timings": timings,
     }
+    if note:
+        result["metrics_note"] = note
     if hasattr(store, "index_bytes"):
         result["index_bytes"] = store.index_bytes()
         result["bytes_per_vector"] = result["index_bytes"] / max(1, len(dataset.corpus))

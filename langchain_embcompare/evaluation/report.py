@@ -24,6 +24,8 @@ import plotly.offline
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from langchain_embcompare.ranking import trec_top_k
+
 __all__ = [
     "quality_figure",
     "dimension_figure",
@@ -448,7 +450,8 @@ def image_examples(dataset: Any, runs: Mapping[str, Mapping[str, Mapping[str, fl
             if name.startswith("probe:"):
                 continue
             ranked = trec_top_k(run.get(qid) or {}, top)  # the order the metrics read (a retrieved run: the retriever's)
-            carried = (getattr(run, "returned_scores", None) or {}).get(qid, ranked)  # the retriever's own scores to show
+            own = getattr(run, "returned_scores", None)  # the scores the retriever's documents carried, to show
+            carried = own.get(qid, {}) if own is not None else {} if getattr(run, "depth", None) is not None else ranked
             row["runs"][name] = [
                 {"doc_id": d, "score": None if carried.get(d) is None else round(float(carried[d]), 4),
                  "relevant": qrels.get(qid, {}).get(d, 0) > 0, "thumb": thumbnail_data_uri(refs[d]) if d in refs else None}

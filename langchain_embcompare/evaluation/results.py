@@ -58,7 +58,9 @@ def _clean(x: Any) -> Any:
 class ComparisonResult:
     """The comparison: prints itself (``to_table``), serialises (``to_dict``/``to_json``), reports (``to_html``).
 
-    ``runs_raw[name]`` keeps each run (query id -> doc id -> score), e.g. for ``ranx_compare``.
+    ``runs_raw[name]`` keeps each run (query id -> doc id -> rank score: the retriever's returned
+    order as ``n - rank``; its ``returned_scores`` the scores the documents carried), e.g. for
+    ``ranx_compare``.
     """
 
     dataset: str

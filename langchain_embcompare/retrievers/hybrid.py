@@ -387,7 +387,7 @@ class HybridRetriever(BatchRetriever):
         Raises :class:`EmptyInputError` without labelled queries, :class:`InvalidParameterError` for
         a split leaving either side empty.
         """
-        from langchain_embcompare.evaluation.metrics import evaluate_per_query
+        from langchain_embcompare.evaluation.metrics import documents_to_scores, evaluate_per_query
 
         qrels = getattr(dataset, "qrels", None) or {}
         queries = {q: t for q, t in getattr(dataset, "queries", {}).items() if q in qrels}
@@ -418,7 +418,7 @@ class HybridRetriever(BatchRetriever):
             idx = [pos[q] for q in subset]
             if fusion is None:  # one arm alone: alpha 1 = dense, 0 = lexical
                 arm = dense if alpha == 1.0 else lexical
-                run = {q: {_doc_key(d): float(d.metadata.get("score", 0.0)) for d in arm[i]} for q, i in zip(subset, idx)}
+                run = {q: documents_to_scores(arm[i]) for q, i in zip(subset, idx)}  # the arm's order
             else:
                 saved = self.rrf_k
                 self.rrf_k = rrf_k
@@ -426,7 +426,7 @@ class HybridRetriever(BatchRetriever):
                     fused = self.fuse_documents([dense[i] for i in idx], [lexical[i] for i in idx], cut, fusion=fusion, alpha=alpha)
                 finally:
                     self.rrf_k = saved
-                run = {q: {_doc_key(d): float(d.metadata["score"]) for d in docs} for q, docs in zip(subset, fused)}
+                run = {q: documents_to_scores(docs) for q, docs in zip(subset, fused)}  # the fused order
             per = evaluate_per_query(run, {q: qrels[q] for q in subset}, [metric])
             return float(np.mean([per[q][metric] for q in subset]))
 

@@ -238,9 +238,10 @@ class BM25Retriever(BatchRetriever):
         field) for a document breaking an input rule, e.g. a lone UTF-16 surrogate in its text."""
         from langchain_embcompare.stores.ops import prepare_documents
 
-        if not list(documents):
+        docs = list(documents)
+        if not docs:
             raise EmptyInputError("BM25Retriever: no documents to index. Pass at least one Document.")
-        docs = prepare_documents(list(documents))
+        docs = prepare_documents(docs)
         if settings is not None and setting_kwargs:
             raise InvalidParameterError(f"Pass settings= or BM25 keyword settings {sorted(setting_kwargs)}, not both.")
         bad = sorted(set(setting_kwargs) - set(BM25Settings.__dataclass_fields__))
