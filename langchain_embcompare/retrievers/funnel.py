@@ -277,7 +277,14 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
 
     def save(self, folder: str | Path) -> Path:
         """Settings (``funnel.json``: the knobs, including calibrated ones and the :attr:`calibration`
-        record) and the fitted rotation (``rotation.npy``); the shortlist is rebuilt on load."""
+        record) and the fitted rotation (``rotation.npy``); the shortlist is rebuilt on load.
+
+        Args:
+            folder: the target folder (created if missing).
+
+        Returns:
+            ``folder`` as a ``Path``.
+        """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         if self.rotates:
@@ -296,7 +303,19 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
 
     @classmethod
     def load(cls, folder: str | Path, store: EmbStore, **kwargs: Any) -> MatryoshkaFunnelRetriever:
-        """A funnel with the settings and rotation saved by :meth:`save`, over ``store``."""
+        """A funnel with the settings and rotation saved by :meth:`save`, over ``store``.
+
+        Args:
+            folder: the folder :meth:`save` wrote.
+            store: the store to search (the one the funnel was saved for, or one with the same documents).
+            **kwargs: settings overriding the saved ones.
+
+        Returns:
+            The :class:`MatryoshkaFunnelRetriever`.
+
+        Raises:
+            InvalidVectorError: ``rotation.npy`` does not match its recorded fingerprint.
+        """
         folder = Path(folder)
         settings = {**json.loads((folder / "funnel.json").read_text()), **kwargs}
         retriever = cls(store=store, **settings)
@@ -420,7 +439,16 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
         return self.store.hits(*self.search_rows(query_vectors, k=k, filter=filter))
 
     def search_batch(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[Document]]:
-        """Many queries at once: one embedding batch, one shortlist search, one rescoring product."""
+        """Many queries at once: one embedding batch, one shortlist search, one rescoring product.
+
+        Args:
+            queries: the query texts.
+            k: documents per query (default: the retriever's ``k``).
+            filter: a filter expression or LangChain-style dict, applied to the shortlist search.
+
+        Returns:
+            One list of Documents per query, best first, each with ``metadata["score"]`` (full-dimension).
+        """
         q = self.store.embedding.encode_queries(list(queries))
         return [with_scores(h) for h in self.search_vectors(q, k=k, filter=filter)]
 
