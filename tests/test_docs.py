@@ -124,11 +124,12 @@ def test_page_code_runs(page, tmp_path, redis_url):
 
 
 def test_other_blocks_include_examples_or_compile():
-    """Outside the executed pages a python block includes a tested ``examples/*.py`` or compiles."""
+    """Outside the executed pages a python block includes a tested ``examples/*.py``, or compiles and
+    every name it imports from the package exists."""
     from test_examples import EXAMPLES
 
     tested = {p.relative_to(ROOT).as_posix() for p in EXAMPLES}
-    included, compiled = 0, 0
+    included, compiled, imports = 0, 0, 0
     for page in all_pages():
         if page in EXECUTED_PAGES:
             continue
@@ -139,10 +140,17 @@ def test_other_blocks_include_examples_or_compile():
                 assert (ROOT / snippets[0]).exists()
                 included += 1
             else:
-                ast.parse(code, filename=str(page))
+                tree = ast.parse(code, filename=str(page))
                 compiled += 1
-    print(f"python blocks outside the executed pages: {included} include a tested example, {compiled} compile")
-    assert included >= 10
+                for node in ast.walk(tree):  # every name a block imports from the package exists
+                    if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in ("langchain_embcompare", "chains"):
+                        module = importlib.import_module(node.module)
+                        missing = [a.name for a in node.names if not hasattr(module, a.name)]
+                        assert not missing, f"{page.name}: `from {node.module} import {missing}` does not exist"
+                        imports += 1
+    print(f"python blocks outside the executed pages: {included} include a tested example, {compiled} compile "
+          f"({imports} package imports resolved)")
+    assert included >= 10 and imports >= 10
 
 
 def test_cli_options_in_docs_exist():
