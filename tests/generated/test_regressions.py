@@ -123,3 +123,27 @@ def test_numeric_field_holding_a_string_filters_alike_on_every_store(variant: An
         assert [d.metadata for d in store.get_by_ids(["a", "c", "d"])] == [{"year": "2001"}, {"year": "n/a"}, {"year": True}]
     finally:
         drop(store)
+
+
+L2_VARIANTS = [pytest.param(v, id=v.name, marks=v.marks) for v in VARIANTS if v.metric == "l2"] + [
+    pytest.param(next(v for v in VARIANTS if v.name == "fake"), id="fake")
+]
+
+
+@pytest.mark.parametrize("variant", L2_VARIANTS)
+def test_l2_score_of_a_document_identical_to_the_query_is_zero(variant: Any, request: Any) -> None:
+    """Found by test_filters_and_top_k_match_the_reference[redis-flat-l2] (minimal example: texts
+    ``'graph'``, ``'0'``, ``''``, query ``''``, k=1): the reference (and FAISS's filtered exact path,
+    ``stores.ops.exact_scores``) scored the identical document -0.000345 (float32 cancellation in
+    |q|^2 - 2 q.v + |v|^2), Redis and FAISS's index 0. Now 0 everywhere, within 1e-5."""
+    from harness import fresh_reference
+
+    store = fresh_reference("l2") if variant.name == "fake" else variant.new(fresh_name(), request)
+    try:
+        store.add_documents([Document(id=i, page_content=t, metadata={"group": "g"}) for i, t in (("a", "graph"), ("b", "0"), ("c", ""))])
+        hits = store.similarity_search_with_score("", k=1)
+        assert hits[0][0].id == "c" and abs(hits[0][1]) <= 1e-5
+        filtered = store.similarity_search_with_score("", k=1, filter={"group": "g"})  # FAISS: the exact numpy path
+        assert abs(filtered[0][1]) <= 1e-5
+    finally:
+        drop(store)
