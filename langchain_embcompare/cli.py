@@ -95,7 +95,7 @@ def eval_cmd(
     rrf_k: int = typer.Option(60, help="hybrid rrf: the RRF constant."),
     bm25_k1: float = typer.Option(1.5, help="bm25/hybrid: BM25 k1 (bm25s default)."),
     bm25_b: float = typer.Option(0.75, help="bm25/hybrid: BM25 b (bm25s default)."),
-    lexical_engine: str = typer.Option("auto", help="bm25/hybrid: auto (Redis full text on --store redis) | bm25s | redis"),
+    lexical_engine: str = typer.Option("auto", help="bm25/hybrid: auto (the store's own full text where it has one: Redis, Milvus Lite / >= 2.5; else bm25s) | bm25s | store"),
     clusters: Optional[int] = typer.Option(None, help="cluster: number of KMeans clusters (default: chosen by rule)."),
     nprobe: Optional[int] = typer.Option(None, help="cluster: clusters to search per query."),
     adaptive: bool = typer.Option(False, "--adaptive", help="cluster: decide per query how many clusters to open."),

@@ -100,12 +100,12 @@ def retriever_kind(retriever: Any) -> str:
     """``"hybrid"`` (dense + lexical fused), ``"lexical"`` (BM25) or ``"dense"``; a reranker wrapping
     one keeps its base's kind."""
     from langchain_embcompare.retrievers.hybrid import HybridRetriever
-    from langchain_embcompare.retrievers.lexical import BM25Retriever, RedisFullTextRetriever
+    from langchain_embcompare.retrievers.lexical import BM25Retriever, RedisFullTextRetriever, StoreFullTextRetriever
 
     for _ in range(4):
         if isinstance(retriever, HybridRetriever):
             return "hybrid"
-        if isinstance(retriever, (BM25Retriever, RedisFullTextRetriever)):
+        if isinstance(retriever, (BM25Retriever, RedisFullTextRetriever, StoreFullTextRetriever)):
             return "lexical"
         base = getattr(retriever, "base_retriever", None)
         if base is None:

@@ -63,7 +63,7 @@ class EvalSettings:
     alpha: float = 0.5  # hybrid linear: weight of the dense arm (1 - alpha for BM25)
     rrf_k: int = 60  # hybrid rrf: the RRF constant
     hybrid_dense: str = "plain"  # hybrid: the dense arm, plain | cluster | funnel
-    lexical_engine: str = "auto"  # auto (the store's own full text where it has one) | bm25s | redis
+    lexical_engine: str = "auto"  # auto (the store's own full text where it declares one, else bm25s) | bm25s | store
     bm25_k1: float = 1.5
     bm25_b: float = 0.75
     bm25_method: str = "lucene"
@@ -78,7 +78,7 @@ class EvalSettings:
             "retriever": ("plain", "cluster", "funnel", "bm25", "hybrid"),
             "fusion": ("rrf", "linear"),
             "hybrid_dense": ("plain", "cluster", "funnel"),
-            "lexical_engine": ("auto", "bm25s", "redis"),
+            "lexical_engine": ("auto", "bm25s", "store"),
             "precision": ("float32", "int8", "binary"),
             "metric": ("cosine", "ip", "l2"),
             "kind": ("flat", "ivf", "hnsw"),
@@ -101,15 +101,19 @@ class EvalSettings:
             raise InvalidParameterError("store='redis' needs redis_url (e.g. redis://localhost:6379).")
         if not 0.0 <= float(self.alpha) <= 1.0:
             raise InvalidParameterError(f"alpha must lie in [0, 1] (weight of the dense arm), got {self.alpha!r}.")
-        if self.lexical_engine == "redis" and self.store != "redis":
-            raise InvalidParameterError("lexical_engine='redis' needs store='redis' (and redis_url).")
+        if self.lexical_engine == "store" and self.store == "faiss":
+            raise InvalidParameterError(
+                "lexical_engine='store' needs a store with its own full-text engine (store='redis', or 'milvus' on "
+                "Milvus Lite / Milvus >= 2.5); FAISS has none: use lexical_engine='bm25s' (or 'auto')."
+            )
         if self.retriever in ("bm25", "hybrid"):
             self.bm25_settings()  # validates k1, b, method, stemmer, stopwords now, not mid-run
 
     @property
     def lexical_only(self) -> bool:
         """A BM25 run on the in-process index: no embedding model is loaded."""
-        return self.retriever == "bm25" and not (self.store == "redis" and self.lexical_engine != "bm25s")
+        # an embedded FAISS index has no full-text engine, so "auto" is bm25s there too
+        return self.retriever == "bm25" and (self.lexical_engine == "bm25s" or self.store == "faiss")
 
     def bm25_settings(self):
         """The :class:`~langchain_embcompare.retrievers.lexical.BM25Settings` these settings name."""
@@ -215,16 +219,31 @@ def build_store(settings: EvalSettings, embeddings: MatryoshkaEmbeddings, datase
 
         store = build_redis_store(embeddings, settings, dataset_name=dataset.name, **kw)
     store.add_vectors(vectors, dataset.corpus)
+    store.flush()  # measure the index asked for, not a store's interim structure (stores/base.py)
     return store
 
 
 def build_lexical(settings: EvalSettings, store: EmbStore | None = None, documents: list | None = None) -> BaseRetriever:
-    """The BM25 arm: the store's own full text (Redis) when ``lexical_engine`` allows, else bm25s over
-    ``documents`` (or ``store.documents``)."""
+    """The BM25 arm: the store's own full-text engine (capability ``"full_text"``: Redis FT.SEARCH, Milvus's
+    BM25 function) when ``lexical_engine`` is ``"auto"`` or ``"store"`` and the store declares one, else
+    bm25s over ``documents`` (or the store's documents). Raises ``MissingCapabilityError`` for
+    ``lexical_engine="store"`` on a store without an engine."""
     from langchain_embcompare.retrievers.lexical import BM25Retriever, lexical_retriever_for
 
-    if store is not None and settings.lexical_engine != "bm25s" and settings.store == "redis":
-        return lexical_retriever_for(store, engine="redis", k=settings.k, settings=settings.bm25_settings())
+    if store is not None and settings.lexical_engine != "bm25s":
+        if "full_text" in store.capabilities:
+            fixed = {"bm25_k1": 1.5, "bm25_b": 0.75, "bm25_method": "lucene"}
+            changed = sorted(name for name, default in fixed.items() if getattr(settings, name) != default)
+            if changed:
+                raise InvalidParameterError(
+                    f"{', '.join(changed)} set, but the BM25 arm is the store's own full-text engine, whose "
+                    "parameters are its own (Redis BM25STD: k1 1.2, b 0.5): pass lexical_engine='bm25s' to use them."
+                )
+            return lexical_retriever_for(store, engine="auto", k=settings.k, settings=settings.bm25_settings())
+        if settings.lexical_engine == "store":
+            raise store.missing("full_text", "lexical_engine='store' (use 'bm25s' or 'auto')")
+        if documents is None:
+            return lexical_retriever_for(store, engine="bm25s", k=settings.k, settings=settings.bm25_settings())
     docs = getattr(store, "documents", None) if documents is None else documents
     if docs is None:
         raise InvalidParameterError(f"No documents to index for BM25: {type(store).__name__} exposes no .documents.")
