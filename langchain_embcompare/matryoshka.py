@@ -154,6 +154,51 @@ class VectorSpace:
 # --------------------------------------------------------------------------- validation helpers
 
 
+def check_encodable(text: str, field: str) -> str:
+    """The input rule for text: ``text`` itself when UTF-8 can encode it.
+
+    A lone UTF-16 surrogate (``"\\ud835"``, which PDF extractors emit for math symbols) reaches no
+    tokenizer, embedding API, file or search server intact, so it is refused, never silently dropped.
+
+    Args:
+        text: a document text, id, metadata string or query.
+        field: names it in the error (``"page_content"``, ``"queries[3]"``, ``"metadata['title']"``).
+
+    Returns:
+        ``text`` unchanged.
+
+    Raises:
+        ValueError: ``text`` holds a lone surrogate (:func:`encoding_reason` says which and where);
+            callers turn it into the error of their input (``InvalidDocumentError``,
+            ``InvalidParameterError``).
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(encoding_reason(text, field)) from None
+    return text
+
+
+def encoding_reason(text: str, field: str) -> str:
+    """Why UTF-8 cannot encode ``text``: its first lone surrogate and its position, naming ``field``.
+
+    Args:
+        text: the string.
+        field: names it in the message.
+
+    Returns:
+        The reason, with the fix (``text.encode('utf-8', 'replace').decode()``).
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (
+            f"{field} holds the lone UTF-16 surrogate {text[exc.start : exc.end]!r} at character {exc.start}, "
+            "which UTF-8 cannot encode; fix the extractor, or replace it: text.encode('utf-8', 'replace').decode()"
+        )
+    return f"{field} is valid UTF-8"
+
+
 def check_finite(vectors: np.ndarray, what: str = "vectors") -> np.ndarray:
     """Refuse NaN/inf: one bad vector silently poisons every score it touches."""
     if vectors.size and not np.isfinite(vectors).all():
@@ -583,6 +628,13 @@ class MatryoshkaEmbeddings(Embeddings):
 
     def _encode(self, texts: Sequence[str], prompt: str | None, query: bool = False) -> np.ndarray:
         texts = list(texts)
+        name = "queries" if query else "texts"
+        for i, t in enumerate(texts):  # the text input rule, before any model sees the batch
+            if isinstance(t, str) and not t.isascii():
+                try:
+                    check_encodable(t, f"{name}[{i}]")
+                except ValueError as exc:
+                    raise InvalidParameterError(f"{'Query' if query else 'Text'} refused: {exc}") from None
         vectors = self._pre_truncation(texts, prompt, query)
         if self.rotation is not None:
             vectors = self.rotation.apply(vectors)

@@ -24,7 +24,7 @@ from langchain_embcompare.errors import (
     InvalidParameterError,
 )
 from langchain_embcompare.filters import Filter, as_expression, matches_nothing
-from langchain_embcompare.matryoshka import check_finite
+from langchain_embcompare.matryoshka import check_encodable, check_finite, encoding_reason
 
 METRICS = ("cosine", "ip", "l2")
 """The metrics every store supports; scores: cosine similarity, inner product, minus L2 distance."""
@@ -109,7 +109,7 @@ def check_text(text: str, doc_id: object, field: str) -> str:
         InvalidDocumentError: ``failures`` = ``{str(doc_id): reason}``.
     """
     try:
-        return _encodable(text, field)
+        return check_encodable(text, field)
     except ValueError as exc:
         raise _refused({_printable(doc_id): str(exc)}) from None
 
@@ -130,30 +130,9 @@ def check_query(text: str, where: str) -> str:
         InvalidParameterError: the query holds a lone surrogate (the message gives it and its position).
     """
     try:
-        return _encodable(text, where)
+        return check_encodable(text, where)
     except ValueError as exc:
         raise InvalidParameterError(f"Query refused: {exc}") from None
-
-
-def _encodable(text: str, field: str) -> str:
-    """``text``, or ``ValueError`` naming ``field`` when UTF-8 cannot encode it (a lone surrogate)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(_encoding_reason(text, field)) from None
-    return text
-
-
-def _encoding_reason(text: str, field: str) -> str:
-    """Why UTF-8 cannot encode ``text`` (its first lone surrogate and where), naming ``field``."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        return (
-            f"{field} holds the lone UTF-16 surrogate {text[exc.start : exc.end]!r} at character {exc.start}, "
-            "which UTF-8 cannot encode; fix the extractor, or replace it: text.encode('utf-8', 'replace').decode()"
-        )
-    return f"{field} is valid UTF-8"
 
 
 def _printable(doc_id: object) -> str:
@@ -204,7 +183,7 @@ def _clean_value(value: object) -> object:
         try:
             value.encode("utf-8")  # type: ignore[union-attr]
         except UnicodeEncodeError:
-            raise _Refusal(_encoding_reason(value, _PATH)) from None  # type: ignore[arg-type]
+            raise _Refusal(encoding_reason(value, _PATH)) from None  # type: ignore[arg-type]
         return value
     if kind is int:
         if not INT64_MIN <= value <= INT64_MAX:  # type: ignore[operator]
@@ -239,7 +218,7 @@ def _clean_value(value: object) -> object:
             try:
                 key.encode("utf-8")
             except UnicodeEncodeError:
-                raise _Refusal(_encoding_reason(key, f"a key of {_PATH}")) from None
+                raise _Refusal(encoding_reason(key, f"a key of {_PATH}")) from None
             try:
                 out[key] = _clean_value(v)
             except _Refusal as refusal:
@@ -319,10 +298,10 @@ def prepare_documents(documents: Sequence[Document], ids: Sequence[str] | None =
         given = ids[i] if ids is not None else None
         doc_id = str(given if given not in (None, "") else (doc.id or doc.metadata.get("doc_id") or uuid.uuid4().hex))
         try:
-            _encodable(doc_id, "id")
+            check_encodable(doc_id, "id")
             if "\x00" in doc_id:
                 raise ValueError("id holds the NUL character '\\x00', which Redis's query engine cuts keys at")
-            _encodable(doc.page_content, "page_content")
+            check_encodable(doc.page_content, "page_content")
             metadata = _clean_value(dict(doc.metadata))
         except _Refusal as refusal:
             failures[_printable(doc_id)] = refusal.message()
