@@ -13,7 +13,6 @@ empty store of it, module-scoped: tests clear it per example rather than create 
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
-from harness import PROFILE, VARIANT_PARAMS, Variant, drop, fresh_name
+from generated.harness import PROFILE, VARIANT_PARAMS, Variant, drop, fresh_name
 
 _COMMON: dict[str, Any] = dict(
     deadline=None,
@@ -39,15 +38,6 @@ settings.register_profile(
     **_COMMON,
 )
 settings.load_profile(PROFILE)
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Give the module name ``conftest`` back to ``tests/conftest.py``: pytest names every
-    package-less conftest ``conftest`` (the last one loaded wins), and test modules elsewhere run
-    ``from conftest import HashEmbeddings`` at run time."""
-    top = session.config.pluginmanager.get_plugin(str(Path(__file__).resolve().parents[1] / "conftest.py"))
-    if top is not None:
-        sys.modules["conftest"] = top  # type: ignore[assignment]
 
 
 @pytest.fixture(scope="module", params=VARIANT_PARAMS)

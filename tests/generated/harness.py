@@ -20,7 +20,7 @@ import pytest
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
-from strategies import SCHEMA
+from generated.strategies import SCHEMA
 
 FUZZ_FACTOR = 25
 """``make fuzz`` runs this many times the examples of the ``ci`` profile (the issue asks for >= 20)."""

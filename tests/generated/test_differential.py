@@ -15,9 +15,9 @@ from typing import Any
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from harness import VARIANTS, Variant, add_both, assert_same_documents, assert_same_search, examples, fresh_reference
+from generated.harness import VARIANTS, Variant, add_both, assert_same_documents, assert_same_search, examples, fresh_reference
 from store_fixtures import STORE_KINDS
-from strategies import corpora, filters, queries
+from generated.strategies import corpora, filters, queries
 
 def test_every_store_kind_has_a_variant() -> None:
     """Adding a store to ``STORE_KINDS`` without a harness variant fails here (one line in harness.py)."""

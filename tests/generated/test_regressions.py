@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from langchain_core.documents import Document
 
-from harness import VARIANTS, drop, fresh_name
+from generated.harness import VARIANTS, drop, fresh_name
 from langchain_embcompare.errors import InvalidParameterError
 from langchain_embcompare.stores.redis_schema import overlapping_indexes
 
@@ -136,7 +136,7 @@ def test_l2_score_of_a_document_identical_to_the_query_is_zero(variant: Any, req
     ``'graph'``, ``'0'``, ``''``, query ``''``, k=1): the reference (and FAISS's filtered exact path,
     ``stores.ops.exact_scores``) scored the identical document -0.000345 (float32 cancellation in
     |q|^2 - 2 q.v + |v|^2), Redis and FAISS's index 0. Now 0 everywhere, within 1e-5."""
-    from harness import fresh_reference
+    from generated.harness import fresh_reference
 
     store = fresh_reference("l2") if variant.name == "fake" else variant.new(fresh_name(), request)
     try:

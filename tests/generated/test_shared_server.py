@@ -18,7 +18,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from langchain_core.documents import Document
 
-from harness import VARIANTS, drop, examples, fresh_name
+from generated.harness import VARIANTS, drop, examples, fresh_name
 from langchain_embcompare.errors import InvalidParameterError
 
 REDIS_SUFFIXES = ("1", ":doc", ":docs", ":doc:x", ":meta", ":meta:rows", ":space", "_", "x")

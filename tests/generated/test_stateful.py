@@ -17,8 +17,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
 
-from harness import Variant, add_both, assert_same_documents, assert_same_search, examples, fresh_reference
-from strategies import ID_POOL, corpora, documents, filters, queries
+from generated.harness import Variant, add_both, assert_same_documents, assert_same_search, examples, fresh_reference
+from generated.strategies import ID_POOL, corpora, documents, filters, queries
 
 POOL = st.sampled_from(ID_POOL)
 
