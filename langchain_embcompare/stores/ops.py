@@ -68,7 +68,7 @@ def exact_scores(queries: np.ndarray, vectors: np.ndarray, metric: str) -> np.nd
 def top_k(scores: np.ndarray, k: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best of each row of ``scores`` (m, n): ``(scores, rows)`` (m, k), best first, padded
     with ``-inf`` / ``-1``. ``rows`` maps column j to a row handle (default: j). Ties keep the lower
-    column first (a stable order; evaluation re-orders ties as trec_eval does)."""
+    column first (a stable order; evaluation scores the order a retriever returns)."""
     m, n = scores.shape
     out_s = np.full((m, k), -np.inf, dtype=np.float32)
     out_r = np.full((m, k), -1, dtype=np.int64)
