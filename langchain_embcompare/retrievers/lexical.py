@@ -87,6 +87,20 @@ class BM25Settings:
     PyStemmer (Snowball) language name such as ``"english"``, or None for no stemming. ``stopwords`` is
     a bm25s list name (``"en"``, ``"de"``, ...), an explicit list of words, or None. ``token_pattern``
     is the regex whose matches are the tokens (after lower-casing when ``lower``).
+
+    Args:
+        k1: term-frequency saturation, > 0 (bm25s default 1.5).
+        b: length normalisation, in [0, 1] (bm25s default 0.75).
+        method: bm25s' variant: lucene | robertson | atire | bm25l | bm25+.
+        delta: the bm25l / bm25+ offset (ignored by the other variants).
+        stemmer: a PyStemmer (Snowball) language name, or None for no stemming.
+        stopwords: a bm25s list name (``"en"``, ...), an explicit list/tuple of words, or None.
+        lower: lower-case texts and queries before tokenising.
+        token_pattern: the regex whose matches are the tokens.
+
+    Raises:
+        InvalidParameterError: a setting out of range, an unknown method, stemmer or stopword list, or a
+            token pattern that is not a valid regex.
     """
 
     k1: float = 1.5
@@ -127,7 +141,11 @@ class BM25Settings:
             raise InvalidParameterError(f"token_pattern={self.token_pattern!r} is not a valid regex: {exc}") from exc
 
     def to_dict(self) -> dict[str, Any]:
-        """The settings as a JSON-ready dict (a stopword tuple becomes a list)."""
+        """The settings as a JSON-ready dict (a stopword tuple becomes a list).
+
+        Returns:
+            The eight settings by field name (JSON types only).
+        """
         d = asdict(self)
         if isinstance(d["stopwords"], tuple):
             d["stopwords"] = list(d["stopwords"])
@@ -195,6 +213,16 @@ class BM25Retriever(BatchRetriever):
     one term with the query are returned. ``filter`` (redisvl expression or LangChain-style dict, the
     same grammar as the stores) restricts the documents before ranking. Saved with :meth:`save` as
     bm25s' ``.npy`` arrays (written with ``allow_pickle=False``) + JSON: no pickle anywhere.
+
+    Args:
+        documents: the Documents to index (build with :meth:`from_documents`, which also builds the index).
+        k: documents returned per query, > 0.
+        filter: a default filter (redisvl expression or LangChain-style dict) applied to every search.
+        settings: the BM25 and tokenisation settings.
+        index_seconds: wall-clock seconds the index took to build (set by :meth:`from_documents`).
+
+    Raises:
+        InvalidParameterError: ``k`` is not positive.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -235,7 +263,22 @@ class BM25Retriever(BatchRetriever):
 
         Raises :class:`EmptyInputError` for an empty corpus, :class:`InvalidParameterError` for a bad
         setting, :class:`~langchain_embcompare.errors.InvalidDocumentError` (naming each document and
-        field) for a document breaking an input rule, e.g. a lone UTF-16 surrogate in its text."""
+        field) for a document breaking an input rule, e.g. a lone UTF-16 surrogate in its text.
+
+        Args:
+            documents: the corpus; each Document's ``page_content`` is indexed, its ``id`` and ``metadata`` kept.
+            k: documents returned per query, > 0.
+            settings: the BM25 settings (exclusive with ``setting_kwargs``); default ``BM25Settings()``.
+            **setting_kwargs: :class:`BM25Settings` fields, instead of ``settings``.
+
+        Returns:
+            The retriever with its index built.
+
+        Raises:
+            EmptyInputError: ``documents`` is empty.
+            InvalidParameterError: both ``settings`` and ``setting_kwargs``, an unknown setting, or a bad value.
+            InvalidDocumentError: a document breaks an input rule (the error names the document and field).
+        """
         from langchain_embcompare.stores.ops import prepare_documents
 
         docs = list(documents)
@@ -256,7 +299,21 @@ class BM25Retriever(BatchRetriever):
     def from_texts(
         cls, texts: Sequence[str], metadatas: Sequence[dict] | None = None, ids: Sequence[str] | None = None, **kwargs: Any
     ) -> BM25Retriever:
-        """Like :meth:`from_documents`, from strings (ids default to ``doc0``, ``doc1``, ...)."""
+        """Like :meth:`from_documents`, from strings (ids default to ``doc0``, ``doc1``, ...).
+
+        Args:
+            texts: the document texts.
+            metadatas: one metadata dict per text (default: empty dicts).
+            ids: one id per text (default: ``doc0``, ``doc1``, ...).
+            **kwargs: passed to :meth:`from_documents` (``k``, ``settings`` or BM25 settings).
+
+        Returns:
+            The retriever with its index built.
+
+        Raises:
+            InvalidParameterError: ``texts``, ``metadatas`` and ``ids`` differ in length, or a bad setting.
+            EmptyInputError: ``texts`` is empty.
+        """
         texts = list(texts)
         metadatas = list(metadatas) if metadatas is not None else [{} for _ in texts]
         ids = list(ids) if ids is not None else [f"doc{i}" for i in range(len(texts))]
@@ -282,7 +339,14 @@ class BM25Retriever(BatchRetriever):
 
     def tokenize_queries(self, queries: list[str]) -> list[list[str]]:
         """Each query's tokens as the index sees them (lower-cased, stopwords out, stemmed), unknown
-        terms dropped: ``[]`` means the query cannot match any document."""
+        terms dropped: ``[]`` means the query cannot match any document.
+
+        Args:
+            queries: the query texts.
+
+        Returns:
+            One token list per query, in query order.
+        """
         if not queries:
             return []
         toks = self._tok(list(queries), ids=False)
@@ -305,7 +369,20 @@ class BM25Retriever(BatchRetriever):
     def search_with_scores(
         self, queries: list[str], k: int | None = None, filter: Any = None
     ) -> list[list[tuple[Document, float]]]:
-        """Top-``k`` (Document, BM25 score) pairs per query, best first; documents with score 0 left out."""
+        """Top-``k`` (Document, BM25 score) pairs per query, best first; documents with score 0 left out.
+
+        Args:
+            queries: the query texts (each a ``str``).
+            k: documents per query, > 0 (default: the retriever's ``k``).
+            filter: restricts the documents before ranking (default: the retriever's ``filter``).
+
+        Returns:
+            One list per query of up to ``k`` (Document, BM25 score as float) pairs, best first; ``[]`` for a
+            query sharing no term with the corpus.
+
+        Raises:
+            InvalidParameterError: ``k`` is not positive or a query is not a ``str``.
+        """
         k = k or self.k
         if k <= 0:
             raise InvalidParameterError(f"k must be positive, got {k}.")
@@ -329,7 +406,19 @@ class BM25Retriever(BatchRetriever):
         return out
 
     def search_batch(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[Document]]:
-        """Many queries at once (one bm25s call); each Document carries ``metadata["score"]`` (BM25)."""
+        """Many queries at once (one bm25s call); each Document carries ``metadata["score"]`` (BM25).
+
+        Args:
+            queries: the query texts.
+            k: documents per query, > 0 (default: the retriever's ``k``).
+            filter: restricts the documents before ranking (default: the retriever's ``filter``).
+
+        Returns:
+            One list of Documents per query, best first (copies carrying ``metadata["score"]``).
+
+        Raises:
+            InvalidParameterError: as :meth:`search_with_scores`.
+        """
         from langchain_embcompare.retrievers.vector import with_scores
 
         return [with_scores(h) for h in self.search_with_scores(queries, k, filter)]
@@ -338,14 +427,23 @@ class BM25Retriever(BatchRetriever):
 
     def index_bytes(self) -> int:
         """Bytes of the lexical index in memory: the sparse score matrix (data + indices + indptr,
-        as bm25s keeps them) plus the vocabulary's UTF-8 term bytes and 4-byte ids (documents excluded)."""
+        as bm25s keeps them) plus the vocabulary's UTF-8 term bytes and 4-byte ids (documents excluded).
+
+        Returns:
+            The index size in bytes.
+        """
         sc = self._bm25.scores
         arrays = sum(int(np.asarray(sc[key]).nbytes) for key in ("data", "indices", "indptr"))
         vocab = sum(len(t.encode("utf-8")) + 4 for t in self._vocab)
         return arrays + vocab
 
     def settings_dict(self) -> dict[str, Any]:
-        """The run settings: BM25 + tokenisation parameters, library versions, corpus statistics."""
+        """The run settings: BM25 + tokenisation parameters, library versions, corpus statistics.
+
+        Returns:
+            A JSON-ready dict: ``engine``, ``bm25s_version``, the :class:`BM25Settings` fields, ``n_docs``,
+            ``vocabulary`` (terms), ``index_bytes`` and ``index_seconds``.
+        """
         import bm25s
 
         return {
@@ -359,12 +457,23 @@ class BM25Retriever(BatchRetriever):
         }
 
     def stats_summary(self) -> dict[str, Any]:
-        """Merged into ``run_eval``'s result (``lexical`` key)."""
+        """Merged into ``run_eval``'s result (``lexical`` key).
+
+        Returns:
+            ``{"lexical": settings_dict()}``.
+        """
         return {"lexical": self.settings_dict()}
 
     def save(self, folder: str | Path) -> Path:
         """Write bm25s' arrays (``.npy``, ``allow_pickle=False``) and vocabulary/params (JSON), plus
-        ``documents.jsonl`` and ``embcompare_bm25.json`` (settings). Nothing is pickled."""
+        ``documents.jsonl`` and ``embcompare_bm25.json`` (settings). Nothing is pickled.
+
+        Args:
+            folder: the folder to write (created if missing; files in it are overwritten).
+
+        Returns:
+            ``folder`` as a Path.
+        """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self._bm25.save(str(folder), corpus=None, allow_pickle=False, show_progress=False)
@@ -379,7 +488,19 @@ class BM25Retriever(BatchRetriever):
     def load(cls, folder: str | Path, mmap: bool = False) -> BM25Retriever:
         """Read a folder written by :meth:`save` (``mmap=True`` memory-maps the score arrays).
 
-        Raises :class:`InvalidParameterError` naming the file when one is missing or malformed."""
+        Raises :class:`InvalidParameterError` naming the file when one is missing or malformed.
+
+        Args:
+            folder: a folder written by :meth:`save`.
+            mmap: memory-map the score arrays instead of reading them into memory.
+
+        Returns:
+            The retriever, ready to search.
+
+        Raises:
+            InvalidParameterError: the settings file is missing or malformed, a documents line is not a
+                document record, or the index and the documents disagree on the corpus size.
+        """
         import bm25s
 
         folder = Path(folder)
@@ -538,6 +659,18 @@ class RedisFullTextRetriever(BatchRetriever):
 
     Build it with :meth:`from_store` (``store.client`` + ``store.spec.index_name``); no second copy
     of the corpus is made. ``metadata["score"]`` is Redis' score for ``scorer``.
+
+    Args:
+        client: a ``redis.Redis`` client (a Redis store's ``client``).
+        index_name: the Redis search index (a Redis store's ``spec.index_name``).
+        k: documents returned per query, > 0.
+        scorer: ``"BM25STD"`` or ``"BM25"`` (Redis' scorers).
+        field_name: the full-text field searched.
+        settings: the tokenisation settings applied to queries (lower-casing, token pattern, stopwords).
+        timeout_ms: server-side limit of one query in ms (``0`` = none).
+
+    Raises:
+        InvalidParameterError: an unknown ``scorer`` or a non-positive ``k``.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -563,7 +696,20 @@ class RedisFullTextRetriever(BatchRetriever):
         """From a store with the ``"full_text"`` capability (a Redis index that full-text indexes
         ``content``, reached through ``store.client`` and ``store.spec.index_name``). Raises
         ``MissingCapabilityError`` for a store without it, ``InvalidParameterError`` for an index built
-        without its full-text field."""
+        without its full-text field.
+
+        Args:
+            store: a store with the ``"full_text"`` capability (a :class:`RedisVectorStore`).
+            **kwargs: other :class:`RedisFullTextRetriever` fields (``k``, ``scorer``, ``timeout_ms`` (default:
+                the store's ``query_timeout_ms``), ...).
+
+        Returns:
+            The retriever over the store's index.
+
+        Raises:
+            MissingCapabilityError: the store has no full-text engine.
+            InvalidParameterError: the index was built without its full-text field, or a bad field value.
+        """
         if "full_text" not in getattr(store, "capabilities", ()):
             raise MissingCapabilityError(
                 f"{type(store).__name__} has no full-text engine (capability 'full_text'); use "
@@ -602,19 +748,39 @@ class RedisFullTextRetriever(BatchRetriever):
         )
 
     def search_batch(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[Document]]:
-        """Many queries at once; each Document carries ``metadata["score"]`` (Redis BM25). See :meth:`search_with_scores`."""
+        """Many queries at once; each Document carries ``metadata["score"]`` (Redis BM25). See :meth:`search_with_scores`.
+
+        Args:
+            queries: the query texts.
+            k: documents per query (default: the retriever's ``k``).
+            filter: must be None.
+
+        Returns:
+            One list of Documents per query, best first (carrying ``metadata["score"]``).
+
+        Raises:
+            InvalidParameterError: a ``filter`` was given.
+        """
         from langchain_embcompare.retrievers.vector import with_scores
 
         return [with_scores(h) for h in self.search_with_scores(queries, k, filter)]
 
     def settings_dict(self) -> dict[str, Any]:
-        """The run settings: engine, scorer (``BM25STD``: k1 1.2, b 0.5, fixed by Redis), field, tokenisation."""
+        """The run settings: engine, scorer (``BM25STD``: k1 1.2, b 0.5, fixed by Redis), field, tokenisation.
+
+        Returns:
+            A JSON-ready dict: ``engine``, ``scorer``, ``field``, ``k1``, ``b``, ``query_tokens`` and ``stemmer``.
+        """
         return {"engine": "redis", "scorer": self.scorer, "field": self.field_name, "k1": 1.2, "b": 0.5 if self.scorer == "BM25STD" else None,
                 "query_tokens": {k: v for k, v in self.settings.to_dict().items() if k in ("lower", "token_pattern", "stopwords")},
                 "stemmer": "redis (Snowball english, word + stem indexed)"}
 
     def stats_summary(self) -> dict[str, Any]:
-        """Merged into ``run_eval``'s result (``lexical`` key)."""
+        """Merged into ``run_eval``'s result (``lexical`` key).
+
+        Returns:
+            ``{"lexical": settings_dict()}``.
+        """
         return {"lexical": self.settings_dict()}
 
 
