@@ -107,6 +107,28 @@ class ClusterPrefilterRetriever(BatchRetriever):
     (the first of these the store supports). Call :meth:`fit` (or build with :meth:`from_store`) before
     searching, or :meth:`load` saved clusters. One store holds one set of cluster labels: a retriever
     whose labels were overwritten (another fit on the same store) writes its own back before searching.
+
+    Args:
+        store: the store searched (any store of the package; :class:`~langchain_embcompare.stores.base.EmbStore`).
+        k: documents returned per query.
+        n_clusters: number of k-means clusters (None: chosen from the corpus size by :meth:`fit`).
+        nprobe: clusters opened per query (None and not adaptive: calibrated from ``target_recall``).
+        target_recall: recall@k against exact search that calibration aims for, a fraction in (0, 1].
+        adaptive: open clusters until no unopened cluster can beat the ``stop_rank``-th score.
+        max_clusters: cap on the clusters one adaptive query opens (None: no cap).
+        bound: the adaptive score bound: ``"gauss"`` (per-cluster Gaussian estimate) or ``"exact"`` (radius).
+        tail: multiplier of the Gaussian bound's spread (1.0 = the expected maximum; larger = safer, slower).
+        filter: a filter expression or LangChain-style dict ANDed with the cluster prefilter.
+        seed: k-means and calibration seed.
+        stop_rank: the rank whose score the adaptive rule protects (None: ``k``).
+        engine: ``"auto"``, ``"clusters"`` or ``"candidate_rows"``.
+        clusters: fitted clusters (set by :meth:`fit` / :meth:`load`).
+        calibration: the calibration record (set by :meth:`calibrate`).
+        last_stats: per-query probe statistics of the last search.
+        stats_history: probe statistics of every query since :meth:`reset_stats`.
+
+    Raises:
+        InvalidParameterError: an unknown ``engine``.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -218,6 +240,18 @@ class ClusterPrefilterRetriever(BatchRetriever):
         be passed instead (they must be the store's vectors): with ``ids`` in the same order, else in
         ``all_rows()`` order. ``fit_kwargs`` go to :func:`fit_clusters` (``niter``,
         ``train_points_per_cluster``). Raises ``EmptyInputError`` for an empty store.
+
+        Args:
+            vectors: (N, d) float32, the store's vectors (default: read from the store).
+            ids: the document ids of ``vectors``, in the same order (default: ``all_rows()`` order).
+            **fit_kwargs: passed to :func:`~langchain_embcompare.retrievers.clustering.fit_clusters`.
+
+        Returns:
+            This retriever (fitted, bound to the store and, without ``nprobe`` or ``adaptive``, calibrated).
+
+        Raises:
+            EmptyInputError: the store holds no documents.
+            InvalidParameterError: ``vectors`` do not match the store's documents, or a bad setting.
         """
         if vectors is None:
             rows = self.store.all_rows()
@@ -391,13 +425,39 @@ class ClusterPrefilterRetriever(BatchRetriever):
         When nothing reaches the target (e.g. an approximate store index) the best setting is kept,
         ``met`` is ``False`` and a ``UserWarning`` says so. Raises ``InvalidParameterError`` (target
         outside (0, 1], unknown mode), ``EmptyInputError`` (empty store).
+
+        Args:
+            queries: held-out query texts, or an (m, d) float32 array of query vectors (default: pseudo-queries).
+            target_recall: the recall@k to reach, a fraction in (0, 1].
+            k: the rank cut-off of the recall (default: the retriever's ``k``).
+            n_queries: number of pseudo-queries when ``queries`` is None.
+            mode: ``"auto"``, ``"fixed"`` or ``"adaptive"``.
+            tails: the adaptive ``tail`` values tried, in increasing order.
+            seed: seed of the pseudo-query sample.
+
+        Returns:
+            The :class:`~langchain_embcompare.retrievers.calibration.Calibration` record (also set on the retriever).
+
+        Raises:
+            InvalidParameterError: target outside (0, 1] or an unknown mode.
+            EmptyInputError: the store is empty.
         """
         return calibrate_clusters(self, queries, target_recall=target_recall, k=k, n_queries=n_queries, mode=mode, tails=tails, seed=seed)
 
     # ------------------------------------------------------------------ cluster selection
 
     def score_bounds(self, q: np.ndarray) -> np.ndarray:
-        """(m, K) estimate of the best score each cluster can hold for each query (adaptive order)."""
+        """(m, K) estimate of the best score each cluster can hold for each query (adaptive order).
+
+        Args:
+            q: (m, d) float32 query vectors.
+
+        Returns:
+            (m, K) float score upper estimates, K = the number of clusters.
+
+        Raises:
+            InvalidParameterError: the retriever has no clusters yet.
+        """
         model = self._model()
         base = q @ model.means.T
         qnorm = np.linalg.norm(q, axis=1, keepdims=True)
@@ -411,7 +471,18 @@ class ClusterPrefilterRetriever(BatchRetriever):
         return base + self.tail * z * np.sqrt(np.maximum(var, 0))
 
     def cluster_order(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Per query, clusters in probe order (and, adaptive, their sorted score estimates)."""
+        """Per query, clusters in probe order (and, adaptive, their sorted score estimates).
+
+        Args:
+            q: (m, d) float32 query vectors.
+
+        Returns:
+            ``(order, bounds)``: (m, K) int64 cluster indices, best first, and (adaptive only) the (m, K)
+            float score estimates in that order; ``bounds`` is None for a fixed ``nprobe``.
+
+        Raises:
+            InvalidParameterError: the retriever has no clusters yet.
+        """
         model = self._model()
         if not self.adaptive:
             return np.argsort(-(q @ model.centroids.T), axis=1, kind="stable"), None
@@ -420,7 +491,20 @@ class ClusterPrefilterRetriever(BatchRetriever):
         return order, np.take_along_axis(ub, order, 1)
 
     def labels_of(self, rows: np.ndarray) -> np.ndarray:
-        """Cluster label of each store row (``-1`` for a row the clusters do not know), int64."""
+        """Cluster label of each store row (``-1`` for a row the clusters do not know), int64.
+
+        Args:
+            rows: (n,) int64 store row handles.
+
+        Returns:
+            (n,) int64 cluster labels.
+
+        Raises:
+            InvalidParameterError: the retriever has no clusters yet (call :meth:`fit`).
+            StaleClustersError: the store's documents changed since the clusters were fitted.
+            MissingCapabilityError: the store has neither ``"clusters"`` nor ``"candidate_rows"``.
+            DimensionMismatchError: the query vectors' width differs from the clusters'.
+        """
         self._ready()
         return self._labels_of(rows)
 
@@ -437,7 +521,23 @@ class ClusterPrefilterRetriever(BatchRetriever):
         self, query_vectors: np.ndarray, k: int | None = None, filter: Any = None
     ) -> tuple[np.ndarray, np.ndarray, list[ClusterSearchStats]]:
         """Prefiltered top-``k`` per query vector: ``(scores, rows)`` (m, k) float32/int64 padded
-        ``-inf``/``-1`` (the store protocol's form), and what each query scanned."""
+        ``-inf``/``-1`` (the store protocol's form), and what each query scanned.
+
+        Args:
+            query_vectors: (m, d) or (d,) float32 query vectors.
+            k: documents per query (default: the retriever's ``k``).
+            filter: a filter ANDed with the prefilter (default: the retriever's ``filter``).
+
+        Returns:
+            ``(scores, rows, stats)``: (m, k) float32 scores and (m, k) int64 rows, padded with
+            ``-inf`` / ``-1``, and one ``ClusterSearchStats`` per query.
+
+        Raises:
+            InvalidParameterError: the retriever has no clusters yet (call :meth:`fit`).
+            StaleClustersError: the store's documents changed since the clusters were fitted.
+            MissingCapabilityError: the store has neither ``"clusters"`` nor ``"candidate_rows"``.
+            DimensionMismatchError: the query vectors' width differs from the clusters'.
+        """
         self._ready()
         k = k or self.k
         filt = filter if filter is not None else self.filter
@@ -478,19 +578,65 @@ class ClusterPrefilterRetriever(BatchRetriever):
     def search_vectors(
         self, query_vectors: np.ndarray, k: int | None = None, filter: Any = None
     ) -> tuple[list[list[tuple[Document, float]]], list[ClusterSearchStats]]:
-        """Prefiltered top-``k`` (Document, score) lists per query vector, with what each query scanned."""
+        """Prefiltered top-``k`` (Document, score) lists per query vector, with what each query scanned.
+
+        Args:
+            query_vectors: (m, d) or (d,) float32 query vectors.
+            k: documents per query (default: the retriever's ``k``).
+            filter: a filter ANDed with the prefilter (default: the retriever's ``filter``).
+
+        Returns:
+            ``(hits, stats)``: one list of (Document, score) per query, best first, and one
+            ``ClusterSearchStats`` per query.
+
+        Raises:
+            InvalidParameterError: the retriever has no clusters yet (call :meth:`fit`).
+            StaleClustersError: the store's documents changed since the clusters were fitted.
+            MissingCapabilityError: the store has neither ``"clusters"`` nor ``"candidate_rows"``.
+            DimensionMismatchError: the query vectors' width differs from the clusters'.
+        """
         scores, rows, stats = self.search_rows(query_vectors, k=k, filter=filter)
         return self.store.hits(scores, rows), stats
 
     def search_batch(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[Document]]:
-        """Many queries at once (what evaluation calls); per-query stats land in :attr:`last_stats`."""
+        """Many queries at once (what evaluation calls); per-query stats land in :attr:`last_stats`.
+
+        Args:
+            queries: the query texts.
+            k: documents per query (default: the retriever's ``k``).
+            filter: a filter ANDed with the prefilter (default: the retriever's ``filter``).
+
+        Returns:
+            One list of Documents per query, best first (metadata as :meth:`search_batch_with_stats`).
+
+        Raises:
+            InvalidParameterError: the retriever has no clusters yet (call :meth:`fit`).
+            StaleClustersError: the store's documents changed since the clusters were fitted.
+            MissingCapabilityError: the store has neither ``"clusters"`` nor ``"candidate_rows"``.
+            DimensionMismatchError: the query vectors' width differs from the clusters'.
+        """
         return self.search_batch_with_stats(queries, k=k, filter=filter)[0]
 
     def search_batch_with_stats(
         self, queries: list[str], k: int | None = None, filter: Any = None
     ) -> tuple[list[list[Document]], list[ClusterSearchStats]]:
         """Documents (copies, ``metadata`` + ``score``, ``cluster``, ``clusters_searched``,
-        ``scanned_fraction``) per query, and the per-query stats."""
+        ``scanned_fraction``) per query, and the per-query stats.
+
+        Args:
+            queries: the query texts.
+            k: documents per query (default: the retriever's ``k``).
+            filter: a filter ANDed with the prefilter (default: the retriever's ``filter``).
+
+        Returns:
+            ``(docs, stats)``: one list of Documents per query, best first, and one ``ClusterSearchStats`` per query.
+
+        Raises:
+            InvalidParameterError: the retriever has no clusters yet (call :meth:`fit`).
+            StaleClustersError: the store's documents changed since the clusters were fitted.
+            MissingCapabilityError: the store has neither ``"clusters"`` nor ``"candidate_rows"``.
+            DimensionMismatchError: the query vectors' width differs from the clusters'.
+        """
         q = self.store.embedding.encode_queries(list(queries))
         scores, rows, stats = self.search_rows(q, k=k, filter=filter)
         hits = self.store.hits(scores, rows)
@@ -509,7 +655,11 @@ class ClusterPrefilterRetriever(BatchRetriever):
         return docs, stats
 
     def stats_summary(self) -> dict[str, float]:
-        """Mean ``scanned_fraction`` and ``clusters_opened`` over every query since :meth:`reset_stats`."""
+        """Mean ``scanned_fraction`` and ``clusters_opened`` over every query since :meth:`reset_stats`.
+
+        Returns:
+            ``{"scanned_fraction": mean, "clusters_opened": mean}`` (NaN before any search).
+        """
         return summarize_stats(self.stats_history)
 
     def reset_stats(self) -> None:
