@@ -112,6 +112,24 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
     :meth:`calibrate`, whose record is :attr:`calibration`. Raises ``DimensionMismatchError`` /
     ``InvalidParameterError`` for impossible settings and ``MissingCapabilityError`` when the store has
     no extra vector fields for a float shortlist below full dimension.
+
+    Args:
+        store: the store searched (any store of the package).
+        k: documents returned per query, > 0.
+        shortlist_dim: dimension of the shortlist vectors (None: full dimension), <= the store's dimension.
+        shortlist: candidates kept by the shortlist search and rescored at full dimension.
+        precision: ``"float32"`` or ``"binary"`` (1 bit per dimension, Hamming shortlist).
+        rotation: ``"pca"``, ``"auto"`` (PCA when the model is not Matryoshka-trained) or None.
+        filter: a filter expression or LangChain-style dict ANDed to the shortlist search.
+        vector_field: the store field holding the small vectors (default derived from ``shortlist_dim``).
+        seed: seed of the PCA fit.
+        shortlist_ef_search: HNSW ``ef_search`` of the shortlist search (None: the store's default).
+        shortlist_nprobe: IVF ``nprobe`` of the shortlist search (None: the store's default).
+        calibration: the calibration record (set by :meth:`calibrate`).
+
+    Raises:
+        InvalidParameterError: a non-positive ``k`` or index knob, or an impossible setting.
+        DimensionMismatchError: ``shortlist_dim`` above the store's dimension.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -214,7 +232,14 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
 
     def small_vectors(self, full: np.ndarray) -> np.ndarray:
         """(n, shortlist_dim) float32 shortlist vectors of (n, full_dim) store-form vectors or queries:
-        rotated if :attr:`rotates`, cut to the prefix, re-normalised (cosine, or any proper prefix)."""
+        rotated if :attr:`rotates`, cut to the prefix, re-normalised (cosine, or any proper prefix).
+
+        Args:
+            full: (n, full_dim) float32 vectors in the store's form.
+
+        Returns:
+            (n, shortlist_dim) float32 vectors.
+        """
         x = self._rot.apply(full) if self._rot is not None else np.asarray(full, dtype=np.float32)
         if self.store.metric == "cosine" or self.small_dim != self.full_dim:
             return prefix_normalize(x, self.small_dim)
@@ -224,7 +249,18 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
         """Read the store's vectors and prepare the shortlist (done lazily on the first search, and again
         when the store's rows change): fit the rotation (or take ``rotation``, e.g. one shared by several
         funnels), then write the small vectors into the store's field, or build the binary index.
-        Raises ``EmptyInputError`` for an empty store."""
+        Raises ``EmptyInputError`` for an empty store.
+
+        Args:
+            rotation: a fitted PCA rotation to use instead of fitting one (only when the funnel rotates).
+
+        Returns:
+            This retriever, built.
+
+        Raises:
+            EmptyInputError: the store is empty.
+            MissingCapabilityError: the store has no extra vector fields for a float shortlist below full dimension.
+        """
         rows = self.store.all_rows()
         if len(rows) == 0:
             raise EmptyInputError("The store holds no documents: add documents before searching.")
@@ -338,7 +374,23 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
 
     def search_rows(self, query_vectors: np.ndarray, k: int | None = None, filter: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Funnel top-``k`` per full-dimension query vector: ``(scores, rows)`` (m, k) float32 / int64,
-        full-dimension scores, best first, padded ``-inf`` / ``-1`` (the store protocol's form)."""
+        full-dimension scores, best first, padded ``-inf`` / ``-1`` (the store protocol's form).
+
+        Args:
+            query_vectors: (m, full_dim) or (full_dim,) float32 query vectors (the store's embeddings).
+            k: documents per query (default: the retriever's ``k``).
+            filter: a filter expression or LangChain-style dict, ANDed to the shortlist search (default: the
+                retriever's ``filter``).
+
+        Returns:
+            ``(scores, rows)``: (m, k) float32 full-dimension scores and (m, k) int64 store rows, best first,
+            padded with ``-inf`` / ``-1``.
+
+        Raises:
+            DimensionMismatchError: the query vectors are not full-dimension.
+            EmptyInputError: the store holds no documents.
+            MissingCapabilityError: the store cannot hold the shortlist's vector field.
+        """
         k = k or self.k
         q = self._queries(query_vectors)
         filt = filter if filter is not None else self.filter
@@ -394,6 +446,22 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
         fastest kept. When none reaches the target, the setting of highest recall is kept, ``met`` is
         ``False`` and a ``UserWarning`` names the recall reached. Raises ``InvalidParameterError`` for a
         target outside (0, 1], ``EmptyInputError`` for an empty store.
+
+        Args:
+            queries: held-out query texts or an (m, full_dim) float32 array (default: pseudo-queries).
+            target_recall: the recall@k to reach, a fraction in (0, 1].
+            k: the rank cut-off of the recall (default: the retriever's ``k``).
+            n_queries: number of pseudo-queries when ``queries`` is None.
+            shortlists: shortlist lengths tried.
+            index_params: ``ef_search`` (HNSW) or ``nprobe`` (IVF) values tried.
+            seed: seed of the pseudo-query sample.
+
+        Returns:
+            The :class:`~langchain_embcompare.retrievers.calibration.Calibration` record (also set on the retriever).
+
+        Raises:
+            InvalidParameterError: a target outside (0, 1].
+            EmptyInputError: the store is empty.
         """
         return calibrate_funnel(self, queries, target_recall=target_recall, k=k, n_queries=n_queries, shortlists=shortlists, index_params=index_params, seed=seed)
 
@@ -435,7 +503,22 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
     def search_vectors(
         self, query_vectors: np.ndarray, k: int | None = None, filter: Any = None
     ) -> list[list[tuple[Document, float]]]:
-        """Funnel top-``k`` (Document, score) lists per full-dimension query vector, scores at full dimension."""
+        """Funnel top-``k`` (Document, score) lists per full-dimension query vector, scores at full dimension.
+
+        Args:
+            query_vectors: (m, full_dim) or (full_dim,) float32 query vectors (the store's embeddings).
+            k: documents per query (default: the retriever's ``k``).
+            filter: a filter expression or LangChain-style dict, ANDed to the shortlist search (default: the
+                retriever's ``filter``).
+
+        Returns:
+            One list of (Document, full-dimension score as float) per query, best first.
+
+        Raises:
+            DimensionMismatchError: the query vectors are not full-dimension.
+            EmptyInputError: the store holds no documents.
+            MissingCapabilityError: the store cannot hold the shortlist's vector field.
+        """
         return self.store.hits(*self.search_rows(query_vectors, k=k, filter=filter))
 
     def search_batch(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[Document]]:
