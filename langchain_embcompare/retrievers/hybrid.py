@@ -244,6 +244,22 @@ class HybridRetriever(BatchRetriever):
     (default ``max(k, 100)``); ``norm`` ranx's score normalisation for ``linear``.
     Each returned Document's metadata has ``score`` (fused), ``dense_score``/``dense_rank`` and
     ``lexical_score``/``lexical_rank`` (None where that arm did not return it; ranks from 1).
+
+    Args:
+        dense: the dense arm, a retriever of this package with ``search_batch(queries, k)``.
+        lexical: the lexical arm (:class:`~langchain_embcompare.retrievers.lexical.BM25Retriever` or
+            :class:`~langchain_embcompare.retrievers.lexical.RedisFullTextRetriever`).
+        k: documents returned per query, > 0.
+        fusion: ``"rrf"`` (reciprocal rank fusion, Cormack et al. 2009) or ``"linear"``.
+        alpha: weight of the dense arm in [0, 1] (``linear`` only; ``1 - alpha`` for lexical).
+        rrf_k: RRF's constant, >= 0 (60 in the RRF paper).
+        norm: ranx's score normalisation for ``linear`` (e.g. ``"min-max"``).
+        depth: candidates each arm returns, > 0 (default ``max(k, 100)``).
+        filter: a filter expression or LangChain-style dict passed to both arms.
+        fit_report: the :class:`FusionFit` of :meth:`fit_fusion` (set by it).
+
+    Raises:
+        InvalidParameterError: an arm without ``search_batch``, or a setting out of range or unknown.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -289,7 +305,16 @@ class HybridRetriever(BatchRetriever):
         return max(k, self.depth or 100)
 
     def arm_results(self, queries: list[str], depth: int, filter: Any = None) -> tuple[list[list[Document]], list[list[Document]]]:
-        """Both arms' top-``depth`` Documents per query (one batch call each)."""
+        """Both arms' top-``depth`` Documents per query (one batch call each).
+
+        Args:
+            queries: the query texts.
+            depth: documents each arm returns per query.
+            filter: passed to both arms (default: the retriever's ``filter``).
+
+        Returns:
+            ``(dense, lexical)``: per arm, one list of Documents per query, best first, each with ``metadata["score"]``.
+        """
         f = filter if filter is not None else self.filter
         kw = {} if f is None else {"filter": f}
         dense = self.dense.search_batch(list(queries), k=depth, **kw)  # type: ignore[attr-defined]
@@ -305,7 +330,18 @@ class HybridRetriever(BatchRetriever):
         fusion: str | None = None,
         alpha: float | None = None,
     ) -> list[list[Document]]:
-        """Fuse already-retrieved arm results (e.g. from :meth:`arm_results`) into top-``k`` Documents."""
+        """Fuse already-retrieved arm results (e.g. from :meth:`arm_results`) into top-``k`` Documents.
+
+        Args:
+            dense: the dense arm's Documents per query (``metadata["score"]`` set), best first.
+            lexical: the lexical arm's Documents per query, in the same query order.
+            k: documents kept per query.
+            fusion: ``"rrf"`` or ``"linear"`` (default: the retriever's).
+            alpha: weight of the dense arm for ``linear`` (default: the retriever's).
+
+        Returns:
+            One list of up to ``k`` Documents per query, best fused score first; metadata as in the class docstring.
+        """
         def pairs(lists: list[list[Document]]) -> list[list[tuple[str, float]]]:
             return [[(_doc_key(d), float(d.metadata.get("score", 0.0))) for d in docs] for docs in lists]
 
@@ -338,13 +374,27 @@ class HybridRetriever(BatchRetriever):
         return out
 
     def search_batch(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[Document]]:
-        """Many queries at once: each arm searched once for all of them, then fused per query by ranx."""
+        """Many queries at once: each arm searched once for all of them, then fused per query by ranx.
+
+        Args:
+            queries: the query texts.
+            k: documents per query (default: the retriever's ``k``).
+            filter: passed to both arms (default: the retriever's ``filter``).
+
+        Returns:
+            One list of Documents per query, best fused score first.
+        """
         k = k or self.k
         dense, lexical = self.arm_results(queries, self._depth(k), filter)
         return self.fuse_documents(dense, lexical, k)
 
     def settings_dict(self) -> dict[str, Any]:
-        """Fusion settings and the lexical arm's settings (for run JSON)."""
+        """Fusion settings and the lexical arm's settings (for run JSON).
+
+        Returns:
+            A JSON-ready dict: ``fusion``, ``alpha``, ``rrf_k``, ``norm``, ``depth``, ``dense`` (class name),
+            ``lexical`` (its settings) and ``fit`` (the :class:`FusionFit` as a dict, or None).
+        """
         lex = getattr(self.lexical, "settings_dict", None)
         return {
             "fusion": self.fusion, "alpha": self.alpha if self.fusion == "linear" else None, "rrf_k": self.rrf_k if self.fusion == "rrf" else None,
@@ -354,7 +404,11 @@ class HybridRetriever(BatchRetriever):
         }
 
     def stats_summary(self) -> dict[str, Any]:
-        """Merged into ``run_eval``'s result: ``hybrid`` (fusion settings) plus the dense arm's own summary."""
+        """Merged into ``run_eval``'s result: ``hybrid`` (fusion settings) plus the dense arm's own summary.
+
+        Returns:
+            ``{"hybrid": settings_dict(), **dense arm's stats_summary()}``.
+        """
         out: dict[str, Any] = {"hybrid": self.settings_dict()}
         dense_stats = getattr(self.dense, "stats_summary", None)
         if callable(dense_stats):
@@ -386,6 +440,23 @@ class HybridRetriever(BatchRetriever):
 
         Raises :class:`EmptyInputError` without labelled queries, :class:`InvalidParameterError` for
         a split leaving either side empty.
+
+        Args:
+            dataset: a labelled data set (``queries`` and ``qrels``).
+            methods: the fusions tried, among ``"rrf"`` and ``"linear"``.
+            alphas: the ``alpha`` values tried for ``linear``.
+            rrf_ks: the ``rrf_k`` values tried for ``rrf``.
+            metric: the metric maximised, ``name@k`` (e.g. ``"ndcg@10"``).
+            heldout: fraction of the labelled queries held out, in (0, 1).
+            seed: seed of the shuffle before the split.
+            depth: candidates each arm returns (default ``max(k, metric's k, 100)``).
+
+        Returns:
+            The :class:`FusionFit` (chosen setting, tuning and held-out scores); also set as ``fit_report``.
+
+        Raises:
+            EmptyInputError: no labelled queries.
+            InvalidParameterError: ``heldout`` outside (0, 1), an unknown method, or a split leaving a side empty.
         """
         from langchain_embcompare.evaluation.metrics import documents_to_scores, evaluate_per_query
 
