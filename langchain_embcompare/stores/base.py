@@ -112,14 +112,47 @@ class EmbStore(VectorStore):
 
     @property
     def space(self) -> VectorSpace:
+        """The vector space of the stored vectors (model, dim, prompts, rotation, precision, modality).
+
+        Raises:
+            NotImplementedError: a store class that does not implement the protocol.
+        """
         raise NotImplementedError
 
     def upsert_vectors(
         self, vectors: np.ndarray, documents: Sequence[Document], *, extra_vectors: Mapping[str, np.ndarray] | None = None, **kwargs: Any
     ) -> list[str]:
+        """Write documents with their vectors; a stored id is replaced (text, metadata and vector).
+
+        Args:
+            vectors: (n, dim) float32, one row per document.
+            documents: n documents carrying their ids (the id rule: :func:`prepare_documents`).
+            extra_vectors: ``{field: (n, d_field) float32}`` for the store's extra vector fields.
+            **kwargs: store-specific write options.
+
+        Returns:
+            Every id passed, in order.
+
+        Raises:
+            NotImplementedError: a store class that does not implement the protocol. Implementations
+                raise ``DimensionMismatchError`` (wrong dim), ``InvalidVectorError`` (NaN/inf) and
+                ``InvalidParameterError`` (counts disagree).
+        """
         raise NotImplementedError
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        """Remove documents by id (unknown ids are not an error).
+
+        Args:
+            ids: the string ids to remove; ``None`` removes every document.
+            **kwargs: store-specific options.
+
+        Returns:
+            ``True`` once done (LangChain's convention).
+
+        Raises:
+            NotImplementedError: a store class that does not implement the protocol.
+        """
         raise NotImplementedError
 
     def search_rows(
@@ -133,21 +166,91 @@ class EmbStore(VectorStore):
         vector_field: str | None = None,
         **kwargs: Any,
     ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` rows per query vector, best first (the protocol's search; module docstring).
+
+        Args:
+            query_vectors: (m, d) float32; ``d`` = the store's dim, or the extra field's dim.
+            k: rows per query (>= 1).
+            filter: a filter expression or LangChain dict (:mod:`~langchain_embcompare.filters`), a true
+                prefilter: when at least ``k`` documents match, ``k`` are returned.
+            candidate_rows: 1-d int64, search only these rows (capability ``"candidate_rows"``).
+            clusters: cluster labels, search only rows whose label is one of them (``"clusters"``).
+            vector_field: search this extra vector field instead of the main one (``"vector_fields"``).
+            **kwargs: store-specific search options (``ef_search``, ``nprobe``, ...).
+
+        Returns:
+            ``(scores, rows)``: (m, k) float32 (higher = more similar) and (m, k) int64, padded with
+            ``-inf`` / ``-1`` when fewer than ``k`` documents qualify.
+
+        Raises:
+            NotImplementedError: a store class that does not implement the protocol.
+        """
         raise NotImplementedError
 
     def documents_at(self, rows: np.ndarray | Sequence[int]) -> list[Document]:
+        """The stored documents of valid rows, in order.
+
+        Args:
+            rows: 1-d int64 row handles (``>= 0``).
+
+        Returns:
+            One ``Document`` per row, with its id.
+
+        Raises:
+            NotImplementedError: a store class that does not implement the protocol. Implementations
+                raise ``KeyError`` for a row that is not stored.
+        """
         raise NotImplementedError
 
     def vectors_at(self, rows: np.ndarray | Sequence[int], vector_field: str | None = None) -> np.ndarray:
+        """The stored vectors of valid rows, for rescoring, MMR and clustering.
+
+        Args:
+            rows: 1-d int64 row handles (``>= 0``).
+            vector_field: an extra vector field, or ``None`` for the main vectors.
+
+        Returns:
+            (n, d) float32, one row per handle (for cosine, unit length).
+
+        Raises:
+            NotImplementedError: a store class that does not implement the protocol.
+        """
         raise NotImplementedError
 
     def all_rows(self) -> np.ndarray:
+        """Every stored row.
+
+        Returns:
+            1-d int64, ascending.
+
+        Raises:
+            NotImplementedError: a store class that does not implement the protocol.
+        """
         raise NotImplementedError
 
     def count(self) -> int:
+        """The number of stored documents.
+
+        Returns:
+            The document count.
+
+        Raises:
+            NotImplementedError: a store class that does not implement the protocol.
+        """
         raise NotImplementedError
 
     def rows_of(self, ids: Sequence[str]) -> np.ndarray:
+        """The row of each document id.
+
+        Args:
+            ids: n document ids.
+
+        Returns:
+            (n,) int64, ``-1`` for an unknown id.
+
+        Raises:
+            NotImplementedError: a store class that does not implement the protocol.
+        """
         raise NotImplementedError
 
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
@@ -163,17 +266,38 @@ class EmbStore(VectorStore):
         """The kind of index that answers a search of ``vector_field`` (``None``: the main vectors):
         ``"flat"`` (exact), ``"hnsw"`` (takes ``ef_search``), ``"ivf"`` (takes ``nprobe``) or
         ``"binary"`` (sign bits, Hamming; takes ``ef_search``). What a calibration tunes
-        (:meth:`MatryoshkaFunnelRetriever.calibrate`); ``"flat"`` by default."""
+        (:meth:`MatryoshkaFunnelRetriever.calibrate`); ``"flat"`` by default.
+
+        Args:
+            vector_field: an extra vector field, or ``None`` for the main vectors.
+
+        Returns:
+            ``"flat"``, ``"hnsw"``, ``"ivf"`` or ``"binary"``.
+        """
         return "flat"
 
     def search_cluster_lists(
         self, query_vectors: np.ndarray, k: int, cluster_lists: np.ndarray, *, filter: Filter = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` of each query among the documents of ITS OWN clusters (capability ``"clusters"``):
-        ``cluster_lists`` (m, w) int64 labels per query, ``-1`` = none. Returns ``(scores, rows)`` as
-        :meth:`search_rows`. The default runs one ``search_rows(clusters=[c])`` per distinct cluster over
+        """Top ``k`` of each query among the documents of ITS OWN clusters (capability ``"clusters"``).
+
+        The default runs one ``search_rows(clusters=[c])`` per distinct cluster over
         the queries that open it and merges (:func:`~langchain_embcompare.retrievers.probing.open_grouped`);
-        in-process stores answer in one pass (FAISS: :meth:`ClusterBlocks.search_lists`)."""
+        in-process stores answer in one pass (FAISS: :meth:`ClusterBlocks.search_lists`).
+
+        Args:
+            query_vectors: (m, dim) float32 query vectors.
+            k: rows per query (>= 1).
+            cluster_lists: (m, w) int64 cluster labels per query, ``-1`` = none.
+            filter: a filter expression or LangChain dict, applied as a prefilter.
+
+        Returns:
+            ``(scores, rows)``: (m, k) float32 and (m, k) int64 as :meth:`search_rows`, padded with
+            ``-inf`` / ``-1``.
+
+        Raises:
+            MissingCapabilityError: the store lacks the ``"clusters"`` capability.
+        """
         from langchain_embcompare.retrievers.probing import open_grouped
 
         self.require("clusters", "search_cluster_lists")
@@ -185,15 +309,54 @@ class EmbStore(VectorStore):
         return open_grouped(np.arange(len(q)), np.asarray(cluster_lists, dtype=np.int64), k, group)
 
     def set_cluster_labels(self, rows: np.ndarray, labels: np.ndarray) -> None:
+        """Store a cluster label per row (capability ``"clusters"``; the cluster prefilter).
+
+        Args:
+            rows: (n,) int64 row handles.
+            labels: (n,) integer cluster labels, one per row.
+
+        Raises:
+            MissingCapabilityError: the store lacks the ``"clusters"`` capability (the default).
+        """
         raise self.missing("clusters", "set_cluster_labels")
 
     def cluster_labels(self, rows: np.ndarray) -> np.ndarray:
+        """The stored cluster label of each row (capability ``"clusters"``).
+
+        Args:
+            rows: (n,) int64 row handles.
+
+        Returns:
+            (n,) int64 labels.
+
+        Raises:
+            MissingCapabilityError: the store lacks the ``"clusters"`` capability (the default).
+        """
         raise self.missing("clusters", "cluster_labels")
 
     def ensure_vector_field(self, name: str, dim: int) -> None:
+        """Create the extra vector field ``name`` unless it exists (capability ``"vector_fields"``).
+
+        Args:
+            name: the field name.
+            dim: the field's vector width (number of float32 components).
+
+        Raises:
+            MissingCapabilityError: the store lacks the ``"vector_fields"`` capability (the default).
+        """
         raise self.missing("vector_fields", "ensure_vector_field")
 
     def write_vector_field(self, name: str, rows: np.ndarray, vectors: np.ndarray) -> None:
+        """Write vectors of the extra field ``name`` for existing rows (capability ``"vector_fields"``).
+
+        Args:
+            name: an extra vector field created by :meth:`ensure_vector_field`.
+            rows: (n,) int64 row handles.
+            vectors: (n, d_field) float32, one per row.
+
+        Raises:
+            MissingCapabilityError: the store lacks the ``"vector_fields"`` capability (the default).
+        """
         raise self.missing("vector_fields", "write_vector_field")
 
     def reading(self) -> AbstractContextManager[None]:
@@ -201,7 +364,11 @@ class EmbStore(VectorStore):
         ``vectors_at`` that follow it run inside one (``search_vectors``, MMR), so they see one
         snapshot even while other threads write. In-process stores return their readers-writer
         lock's read side (:class:`~langchain_embcompare.stores.locking.ReadWriteLock`); server stores,
-        whose rows stay valid across writes of other documents, a no-op (the default)."""
+        whose rows stay valid across writes of other documents, a no-op (the default).
+
+        Returns:
+            A context manager holding the read side while entered.
+        """
         return nullcontext()
 
     def flush(self) -> None:
@@ -217,21 +384,47 @@ class EmbStore(VectorStore):
         """
 
     def missing(self, capability: str, what: str) -> MissingCapabilityError:
-        """The error a retriever raises when this store lacks ``capability``."""
+        """The error a retriever raises when this store lacks ``capability``.
+
+        Args:
+            capability: the missing capability (one of :data:`CAPABILITIES`).
+            what: the operation asked for, named in the message.
+
+        Returns:
+            The error (not raised), naming the store, the operation and the capabilities it has.
+        """
         return MissingCapabilityError(
             f"{type(self).__name__} does not support {what!r} (capability {capability!r}; this store has "
             f"{sorted(self.capabilities) or 'none'}). Use a store that has it, or the retriever's fallback."
         )
 
     def require(self, capability: str, what: str) -> None:
-        """Raise :class:`MissingCapabilityError` unless this store declares ``capability``."""
+        """Raise :class:`MissingCapabilityError` unless this store declares ``capability``.
+
+        Args:
+            capability: the capability needed (one of :data:`CAPABILITIES`).
+            what: the operation asked for, named in the message.
+
+        Raises:
+            MissingCapabilityError: the store does not declare ``capability``.
+        """
         if capability not in self.capabilities:
             raise self.missing(capability, what)
 
     def check_search_args(
         self, candidate_rows: Any, clusters: Any, vector_field: Any
     ) -> None:
-        """Refuse options this store does not support, naming them (never ignore them silently)."""
+        """Refuse options this store does not support, naming them (never ignore them silently).
+
+        Args:
+            candidate_rows: ``search_rows``'s ``candidate_rows`` (``None``: not used).
+            clusters: ``search_rows``'s ``clusters`` (``None``: not used).
+            vector_field: ``search_rows``'s ``vector_field`` (``None``: the main vectors).
+
+        Raises:
+            MissingCapabilityError: an option needs a capability this store lacks.
+            InvalidParameterError: ``vector_field`` is not one of the store's extra vector fields.
+        """
         if candidate_rows is not None:
             self.require("candidate_rows", "search_rows(candidate_rows=...)")
         if clusters is not None:
@@ -254,18 +447,46 @@ class EmbStore(VectorStore):
         return self.count()
 
     def add_vectors(self, vectors: np.ndarray, documents: Sequence[Document], **kwargs: Any) -> list[str]:
-        """Deprecated name of :meth:`upsert_vectors` (same behaviour)."""
+        """Deprecated name of :meth:`upsert_vectors` (same behaviour).
+
+        Args:
+            vectors: (n, dim) float32, one row per document.
+            documents: n documents carrying their ids.
+            **kwargs: passed to :meth:`upsert_vectors` (``extra_vectors``, ...).
+
+        Returns:
+            Every id passed, in order.
+        """
         return self.upsert_vectors(vectors, documents, **kwargs)
 
     def check_query_embedding(self, embedding: Embeddings) -> MatryoshkaEmbeddings:
-        """Refuse an embeddings object whose vectors live in another space than the index's."""
+        """Refuse an embeddings object whose vectors live in another space than the index's.
+
+        Args:
+            embedding: any LangChain ``Embeddings`` (wrapped by :func:`as_matryoshka`).
+
+        Returns:
+            The embeddings as :class:`MatryoshkaEmbeddings`, in this store's vector space.
+
+        Raises:
+            DimensionMismatchError: the embeddings' vector space differs from the store's
+                (:meth:`VectorSpace.check_same`).
+        """
         emb = as_matryoshka(embedding)
         self.space.check_same(emb.space, where=type(self).__name__)
         return emb
 
     def hits(self, scores: np.ndarray, rows: np.ndarray) -> list[list[tuple[Document, float]]]:
         """``search_rows`` output as LangChain hits: per query a list of (Document, score), padding dropped.
-        One ``documents_at`` call for the whole batch."""
+        One ``documents_at`` call for the whole batch.
+
+        Args:
+            scores: (m, k) float32 scores from :meth:`search_rows`.
+            rows: (m, k) int64 rows from :meth:`search_rows`, ``-1`` = padding.
+
+        Returns:
+            Per query, ``[(Document, score)]`` best first, padding dropped.
+        """
         valid = rows >= 0
         uniq = np.unique(rows[valid])
         docs = dict(zip(uniq.tolist(), self.documents_at(uniq))) if len(uniq) else {}
@@ -278,7 +499,17 @@ class EmbStore(VectorStore):
         self, query_vectors: np.ndarray, k: int = 4, filter: Filter = None, **kwargs: Any
     ) -> list[list[tuple[Document, float]]]:
         """Top ``k`` (Document, score) per query vector: :meth:`search_rows` + :meth:`documents_at`.
-        ``candidate_ids`` (deprecated) is ``candidate_rows``."""
+
+        Args:
+            query_vectors: (m, d) float32 query vectors.
+            k: documents per query.
+            filter: a filter expression or LangChain dict, or ``None``.
+            **kwargs: :meth:`search_rows` options (``candidate_rows``, ``clusters``, ``vector_field``,
+                ``ef_search``, ``nprobe``, ...); ``candidate_ids`` (deprecated) is ``candidate_rows``.
+
+        Returns:
+            Per query, ``[(Document, score)]`` best first (higher = more similar), padding dropped.
+        """
         if "candidate_ids" in kwargs:
             warnings.warn("candidate_ids is deprecated: pass candidate_rows (row handles)", DeprecationWarning, stacklevel=2)
             kwargs["candidate_rows"] = kwargs.pop("candidate_ids")
@@ -288,8 +519,20 @@ class EmbStore(VectorStore):
     # -- LangChain: adding ------------------------------------------------------------------------
 
     def add_documents(self, documents: list[Document], ids: list[str] | None = None, **kwargs: Any) -> list[str]:
-        """Embed and upsert documents (the id rule: :func:`prepare_documents`); returns every id.
-        ``batch_size`` (as LangChain's indexing API passes it) embeds and writes in chunks of that size."""
+        """Embed and upsert documents (the id rule: :func:`prepare_documents`).
+
+        Args:
+            documents: the documents to embed and store.
+            ids: one id per document, overriding ``Document.id`` (also accepted in ``kwargs``).
+            **kwargs: ``batch_size`` (as LangChain's indexing API passes it) embeds and writes in chunks
+                of that size; the rest goes to :meth:`upsert_vectors`.
+
+        Returns:
+            Every id, in order.
+
+        Raises:
+            InvalidParameterError: ``batch_size`` is not positive.
+        """
         if ids is None and "ids" in kwargs:
             ids = kwargs.pop("ids")
         batch_size = kwargs.pop("batch_size", None)
@@ -383,7 +626,14 @@ class EmbStore(VectorStore):
         return lambda s: (s + 1.0) / 2.0
 
     def relevance(self, scores: np.ndarray) -> np.ndarray:
-        """:meth:`_select_relevance_score_fn` applied to an array of scores (vectorised)."""
+        """:meth:`_select_relevance_score_fn` applied to an array of scores (vectorised).
+
+        Args:
+            scores: store scores, any shape (cosine / ip similarity, or minus the L2 distance).
+
+        Returns:
+            float64 relevance in [0, 1], same shape: cosine/ip ``(s + 1) / 2``; l2 ``1 / (1 + distance)``.
+        """
         s = np.asarray(scores, dtype=np.float64)
         return 1.0 / (1.0 - s) if self.metric == "l2" else (s + 1.0) / 2.0
 
@@ -400,7 +650,21 @@ class EmbStore(VectorStore):
     ) -> list[list[tuple[int, float]]]:
         """Maximal marginal relevance (Carbonell & Goldstein 1998) per query: fetch ``fetch_k`` by
         similarity, then pick ``k`` with langchain-core's ``maximal_marginal_relevance`` on the stored
-        full-dimension vectors (cosine similarity, as LangChain's stores do). Returns (row, score) lists."""
+        full-dimension vectors (cosine similarity, as LangChain's stores do).
+
+        Args:
+            query_vectors: (m, dim) float32 query vectors (or one (dim,) vector).
+            k: rows to pick per query (>= 1).
+            fetch_k: candidates fetched by similarity before the pick (>= 1).
+            lambda_mult: in [0, 1]; 1 = pure relevance, 0 = pure diversity.
+            filter: a filter expression or LangChain dict, or ``None``.
+
+        Returns:
+            Per query, the picked ``[(row, score)]`` in pick order (score: the store's similarity).
+
+        Raises:
+            InvalidParameterError: ``lambda_mult`` outside [0, 1], or ``k`` / ``fetch_k`` not positive.
+        """
         if not 0.0 <= lambda_mult <= 1.0:
             raise InvalidParameterError(f"lambda_mult must be in [0, 1], got {lambda_mult}.")
         if k <= 0 or fetch_k <= 0:
@@ -451,7 +715,18 @@ class EmbStore(VectorStore):
         """An :class:`EmbRetriever` with LangChain's arguments: ``search_type`` (``"similarity"``,
         ``"mmr"``, ``"similarity_score_threshold"``) and ``search_kwargs`` (``k``, ``filter``,
         ``fetch_k``, ``lambda_mult``, ``score_threshold``); also accepted as direct keywords.
-        Unknown search types or kwargs raise ``InvalidParameterError`` naming the allowed ones."""
+
+        Args:
+            **kwargs: ``search_type``, ``search_kwargs``, ``tags``, ``metadata`` and the search kwargs
+                as direct keywords.
+
+        Returns:
+            The retriever over this store.
+
+        Raises:
+            InvalidParameterError: an unknown search type or a kwarg that type does not take, naming
+                the allowed ones.
+        """
         search_kwargs = dict(kwargs.pop("search_kwargs", None) or {})
         tags = kwargs.pop("tags", None)
         metadata = kwargs.pop("metadata", None)
@@ -481,7 +756,15 @@ class EmbStore(VectorStore):
 
 
 def with_scores(hits: list[tuple[Document, float]], **extra: Any) -> list[Document]:
-    """Copies of the hit documents with ``metadata["score"]`` set (the store's documents stay untouched)."""
+    """Copies of the hit documents with ``metadata["score"]`` set (the store's documents stay untouched).
+
+    Args:
+        hits: ``[(Document, score)]``.
+        **extra: more metadata keys set on every copy.
+
+    Returns:
+        The copied documents, in order.
+    """
     return [
         Document(page_content=d.page_content, metadata={**d.metadata, "score": s, **extra}, id=d.id) for d, s in hits
     ]
@@ -492,6 +775,19 @@ class BatchRetriever(BaseRetriever):
     through it, and evaluation calls it directly with the whole query set."""
 
     def search_batch(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[Document]]:
+        """Retrieve for many queries at once.
+
+        Args:
+            queries: the query texts.
+            k: documents per query (``None``: the retriever's ``k``).
+            filter: a filter expression or LangChain dict overriding the retriever's (``None``: its own).
+
+        Returns:
+            Per query, its documents best first, each with ``metadata["score"]``.
+
+        Raises:
+            NotImplementedError: a subclass that does not implement it.
+        """
         raise NotImplementedError
 
     def _get_relevant_documents(
@@ -515,7 +811,15 @@ _SEARCH_KWARGS = {
 
 def check_search_kwargs(data: Mapping[str, Any]) -> None:
     """Raise ``InvalidParameterError`` for an unknown ``search_type`` or a kwarg that type does not take
-    (named with the allowed ones), as :meth:`EmbStore.as_retriever` promises."""
+    (named with the allowed ones), as :meth:`EmbStore.as_retriever` promises.
+
+    Args:
+        data: the retriever's fields (``search_type``, ``k``, ``filter``, ``score_threshold``, ...).
+
+    Raises:
+        InvalidParameterError: an unknown ``search_type``, a kwarg that type does not take, or a
+            ``score_threshold`` missing or outside [0, 1] for ``"similarity_score_threshold"``.
+    """
     st = data.get("search_type", "similarity")
     if st not in SEARCH_TYPES:
         raise InvalidParameterError(f"search_type={st!r} is not supported; use one of {list(SEARCH_TYPES)}.")
@@ -570,7 +874,17 @@ class EmbRetriever(BatchRetriever):
         return v
 
     def search_batch(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[Document]]:
-        """Many queries at once: one embedding batch, one store search (MMR: one search + one pick per query)."""
+        """Many queries at once: one embedding batch, one store search (MMR: one search + one pick per query).
+
+        Args:
+            queries: the query texts.
+            k: documents per query (``None``: the retriever's ``k``).
+            filter: a filter expression or LangChain dict overriding the retriever's (``None``: its own).
+
+        Returns:
+            Per query, its documents best first, each a copy with ``metadata["score"]`` (the store's
+            score, higher = more similar).
+        """
         k = k or self.k
         filt = filter if filter is not None else self.filter
         q = self.store.embedding.encode_queries(list(queries))
