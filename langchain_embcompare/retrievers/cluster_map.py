@@ -103,6 +103,25 @@ def cluster_map(
     """Build the interactive map: one trace per cluster, the query as an X, its results ringed.
 
     ``result_ids`` are row numbers into ``vectors`` (the retriever's documents order).
+
+    Args:
+        vectors: (n, d) float32 document vectors.
+        labels: (n,) int cluster label of each vector.
+        texts: (n,) document texts, shown on hover.
+        query_vector: (d,) float32 query vector, projected with the same map (optional).
+        result_ids: row numbers into ``vectors`` of the query's results, ringed on the map.
+        method: the 2-D projection: ``"pca"`` (scikit-learn) or ``"umap"`` (needs umap-learn).
+        query_text: the query's text, shown on hover.
+        title: the figure's title.
+
+    Returns:
+        A plotly ``Figure``.
+
+    Raises:
+        EmptyInputError: ``vectors`` is empty or not 2-D.
+        DimensionMismatchError: the query vector's width differs from the documents'.
+        InvalidParameterError: ``labels`` / ``texts`` not one per vector, ``result_ids`` out of range,
+            an unknown ``method``, or ``"umap"`` without umap-learn installed.
     """
     x = np.asarray(vectors, dtype=np.float32)
     lab = np.asarray(labels).astype(np.int64).ravel()
@@ -195,7 +214,13 @@ def retriever_map(
 
 
 def save_cluster_map(fig: go.Figure, html_path: str | Path | None = None, png_path: str | Path | None = None) -> None:
-    """Write the interactive HTML (self-contained) and/or a static PNG drawn with matplotlib from the figure."""
+    """Write the interactive HTML (self-contained) and/or a static PNG drawn with matplotlib from the figure.
+
+    Args:
+        fig: the figure of :func:`cluster_map`.
+        html_path: where to write the self-contained HTML (None: not written); parent folders are created.
+        png_path: where to write the PNG (None: not written); parent folders are created.
+    """
     if html_path is not None:
         Path(html_path).parent.mkdir(parents=True, exist_ok=True)
         fig.write_html(str(html_path), include_plotlyjs=True, full_html=True)
