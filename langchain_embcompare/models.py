@@ -116,7 +116,11 @@ class ArrayEmbeddingsBase(Embeddings):
         return f"{type(self).__name__}({self.model_id!r}, dim={self.native_dim})"
 
     def cache_config(self) -> dict[str, Any]:
-        """What decides this model's vectors (see :func:`embedding_cache_key`): name and output size."""
+        """What decides this model's vectors (see :func:`embedding_cache_key`): name and output size.
+
+        Returns:
+            ``{"model_id": str, "native_dim": int}``.
+        """
         return {"model_id": self.model_id, "native_dim": self.native_dim}
 
 

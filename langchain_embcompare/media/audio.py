@@ -249,7 +249,11 @@ class AudioEmbeddings(ArrayEmbeddingsBase):
         return "text" in self.modality.split("+")
 
     def cache_config(self) -> dict[str, Any]:
-        """Model id and output size (the input rate of bare arrays is in each array's key)."""
+        """Model id and output size (the input rate of bare arrays is in each array's key).
+
+        Returns:
+            ``{"model_id": str, "modality": str}``.
+        """
         return {"model_id": self.model_id, "modality": self.modality}
 
     def _who(self) -> str:
@@ -275,7 +279,19 @@ class AudioEmbeddings(ArrayEmbeddingsBase):
 
     def cache_keys(self, inputs: Sequence[Any]) -> list[str]:
         """Keys the vectors are cached under: file path + size + mtime, SHA-1 of bytes / waveform (+ rate),
-        ``text\\0<text>`` for CLAP texts; raises what :meth:`encode` would for bad input."""
+        ``text\\0<text>`` for CLAP texts; raises what :meth:`encode` would for bad input.
+
+        Args:
+            inputs: audio paths, URIs, raw bytes, waveforms (1-D float arrays at the input rate, or
+                ``(waveform, sample_rate_hz)`` tuples) and, for CLAP, texts.
+
+        Returns:
+            One cache key (str) per input, in input order.
+
+        Raises:
+            ModalityMismatchError: a text input to an audio-only model.
+            AudioLoadError: an audio input cannot be read (naming every bad input).
+        """
         items = list(inputs)
         kinds = self._split(items)
         audio = [t for t, k in zip(items, kinds) if k]
@@ -290,7 +306,21 @@ class AudioEmbeddings(ArrayEmbeddingsBase):
         """Audio inputs (and, for CLAP, texts) -> (n, dim) float32, in input order.
 
         Clips are decoded in ``num_workers`` threads and embedded ``batch_size`` at a time. ``prompt``
-        applies to CLAP texts only; an audio-only model refuses one."""
+        applies to CLAP texts only; an audio-only model refuses one.
+
+        Args:
+            texts: audio inputs as for :meth:`cache_keys` and, for CLAP, texts.
+            prompt: a prompt prepended to CLAP texts, or None.
+
+        Returns:
+            (n, dim) float32 array.
+
+        Raises:
+            EmptyInputError: ``texts`` is empty.
+            InvalidParameterError: a ``prompt`` for an audio-only model.
+            ModalityMismatchError: a text input to an audio-only model.
+            AudioLoadError: an audio input cannot be read or decoded (naming every bad input; nothing is embedded).
+        """
         items = list(texts)
         if not items:
             raise EmptyInputError("Nothing to embed: got an empty list of audio inputs. Pass at least one audio path or URI.")

@@ -187,7 +187,18 @@ class ImageEmbeddings(_ImageLoaderMixin, ArrayEmbeddingsBase):
     # -- the fast path -----------------------------------------------------------------------------
 
     def cache_keys(self, inputs: Sequence[str]) -> list[str]:
-        """Cache keys of ``inputs`` (see the module docstring); raises what :meth:`encode` would for bad input."""
+        """Cache keys of ``inputs`` (see the module docstring); raises what :meth:`encode` would for bad input.
+
+        Args:
+            inputs: image paths or URIs.
+
+        Returns:
+            One cache key (str) per input, in input order.
+
+        Raises:
+            ModalityMismatchError: an input is a text, not an image reference.
+            ImageLoadError: an image cannot be read (naming every bad input).
+        """
         refuse_text(inputs, f"ImageEmbeddings({self.model_id!r})")
         return self._image_keys(inputs, f"ImageEmbeddings({self.model_id!r})")
 
@@ -202,7 +213,21 @@ class ImageEmbeddings(_ImageLoaderMixin, ArrayEmbeddingsBase):
         """Image references -> (n, native_dim) float32 pooled features, in input order.
 
         Decoding runs in ``num_workers`` threads, one batch ahead of the model. ``prompt`` must be None
-        (prompts are for text models)."""
+        (prompts are for text models).
+
+        Args:
+            texts: image paths or URIs.
+            prompt: must be None.
+
+        Returns:
+            (n, native_dim) float32 array.
+
+        Raises:
+            InvalidParameterError: a ``prompt`` was given.
+            EmptyInputError: ``texts`` is empty.
+            ModalityMismatchError: an input is a text, not an image reference.
+            ImageLoadError: an image cannot be read or decoded (naming every bad input; nothing is embedded).
+        """
         refs = list(texts)
         who = f"ImageEmbeddings({self.model_id!r})"
         if prompt:
@@ -230,7 +255,18 @@ class ImageEmbeddings(_ImageLoaderMixin, ArrayEmbeddingsBase):
             self._fetched.clear()
 
     def classify(self, refs: Sequence[str]) -> np.ndarray:
-        """ImageNet logits (n, 1000) float32 of the backbone's own classifier head (efficientnet models)."""
+        """ImageNet logits (n, 1000) float32 of the backbone's own classifier head (efficientnet models).
+
+        Args:
+            refs: image paths or URIs.
+
+        Returns:
+            (n, 1000) float32 ImageNet logits.
+
+        Raises:
+            InvalidParameterError: the model was loaded without its classifier head.
+            ImageLoadError: an image cannot be read (as :meth:`encode`).
+        """
         if self.backbone.classify is None:
             raise InvalidParameterError(f"{self.model_id!r} was loaded without its classifier head.")
         import torch
@@ -240,7 +276,17 @@ class ImageEmbeddings(_ImageLoaderMixin, ArrayEmbeddingsBase):
             return self.backbone.classify(torch.from_numpy(feats).to(self.device)).float().cpu().numpy()
 
     def embed_image(self, uris: list[str]) -> list[list[float]]:
-        """LangChain's image-embedding call (as ``OpenCLIPEmbeddings.embed_image``): one vector per URI."""
+        """LangChain's image-embedding call (as ``OpenCLIPEmbeddings.embed_image``): one vector per URI.
+
+        Args:
+            uris: image paths or URIs.
+
+        Returns:
+            One list of ``native_dim`` floats per URI.
+
+        Raises:
+            ImageLoadError: an image cannot be read (as :meth:`encode`).
+        """
         return self.encode(uris).tolist()
 
     def __repr__(self) -> str:
@@ -255,6 +301,18 @@ class ClipEmbeddings(_ImageLoaderMixin, ArrayEmbeddingsBase):
     an index of image paths. ``model`` is a hub name (``"sentence-transformers/clip-ViT-B-32"``,
     ``"openai/clip-vit-base-patch32"``; needs internet) or a local folder saved by
     ``CLIPModel.save_pretrained`` + ``CLIPProcessor.save_pretrained``.
+
+    Args:
+        model: a hub name or a local folder of a saved CLIP model.
+        batch_size: inputs per model call.
+        num_workers: image-decoding threads (default: min(4, CPU count)).
+        device: torch device (default: sentence-transformers' choice).
+        timeout: seconds to wait for one remote image.
+        model_id: the name recorded in results and cache keys (default: ``model``).
+        **model_kwargs: passed to ``SentenceTransformer``.
+
+    Raises:
+        UnknownModelError: the model cannot be loaded.
     """
 
     modality = "text+image"
@@ -286,14 +344,36 @@ class ClipEmbeddings(_ImageLoaderMixin, ArrayEmbeddingsBase):
         self.native_dim = int(get_dim())
 
     def cache_keys(self, inputs: Sequence[str]) -> list[str]:
-        """``file``/``bytes`` keys for images (as :class:`ImageEmbeddings`), ``text\\0<text>`` for texts."""
+        """``file``/``bytes`` keys for images (as :class:`ImageEmbeddings`), ``text\\0<text>`` for texts.
+
+        Args:
+            inputs: texts and image references, mixed.
+
+        Returns:
+            One cache key (str) per input, in input order.
+
+        Raises:
+            ImageLoadError: an image cannot be read (naming every bad input).
+        """
         who = f"ClipEmbeddings({self.model_id!r})"
         kinds = [is_image_ref(t) for t in inputs]
         img_keys = iter(self._image_keys([t for t, k in zip(inputs, kinds) if k], who))
         return [next(img_keys) if k else "text\x00" + t for t, k in zip(inputs, kinds)]
 
     def encode(self, texts: Sequence[str], prompt: str | None = None) -> np.ndarray:
-        """Texts and image references -> (n, dim) float32, in input order (``prompt`` applies to texts)."""
+        """Texts and image references -> (n, dim) float32, in input order (``prompt`` applies to texts).
+
+        Args:
+            texts: texts and image references, mixed.
+            prompt: a prompt prepended to the texts (not to images), or None.
+
+        Returns:
+            (n, native_dim) float32 array.
+
+        Raises:
+            EmptyInputError: ``texts`` is empty.
+            ImageLoadError: an image cannot be read or decoded (naming every bad input).
+        """
         items = list(texts)
         if not items:
             raise EmptyInputError("Nothing to embed: got an empty list. Pass at least one text or image reference.")
@@ -316,7 +396,17 @@ class ClipEmbeddings(_ImageLoaderMixin, ArrayEmbeddingsBase):
         return out
 
     def embed_image(self, uris: list[str]) -> list[list[float]]:
-        """LangChain's image-embedding call: one vector per image URI (refuses non-image inputs)."""
+        """LangChain's image-embedding call: one vector per image URI (refuses non-image inputs).
+
+        Args:
+            uris: image paths or URIs.
+
+        Returns:
+            One list of ``native_dim`` floats per URI.
+
+        Raises:
+            ImageLoadError: an input is not an image reference, or cannot be read.
+        """
         bad = [u for u in uris if not is_image_ref(u)]
         if bad:
             raise ImageLoadError(f"embed_image got {len(bad)} inputs that are not image paths or URIs: {bad[:3]!r}.", {b: "not an image reference" for b in bad})

@@ -181,7 +181,11 @@ class VideoEmbeddings(ArrayEmbeddingsBase):
         return value if isinstance(value, int) and value > 0 else None
 
     def cache_config(self) -> dict[str, Any]:
-        """The image model's own cache key, the frame rate and the modality."""
+        """The image model's own cache key, the frame rate and the modality.
+
+        Returns:
+            ``{"model_id": str, "fps": float, "image": the image model's cache key (str)}``.
+        """
         return {"model_id": self.model_id, "fps": self.fps, "image": embedding_cache_key(self.image_embeddings)}
 
     def _who(self) -> str:
@@ -189,7 +193,17 @@ class VideoEmbeddings(ArrayEmbeddingsBase):
 
     def cache_keys(self, inputs: Sequence[Any]) -> list[str]:
         """File path + size + mtime (or SHA-1 of the bytes) + fragment for videos and image files; ``text\\0<text>``
-        for other strings (CLIP texts; the image model refuses them if it cannot embed text)."""
+        for other strings (CLIP texts; the image model refuses them if it cannot embed text).
+
+        Args:
+            inputs: video / image paths, URIs or raw bytes, and (CLIP) texts.
+
+        Returns:
+            One cache key (str) per input, in input order.
+
+        Raises:
+            VideoLoadError: a video or image cannot be read (naming every bad input).
+        """
         items = list(inputs)
         media = [isinstance(t, (bytes, bytearray)) or is_video_ref(t) or _is_image_like(t) for t in items]
         keys = iter(self.loader.keys([t for t, m in zip(items, media) if m], self._who()))
@@ -199,7 +213,17 @@ class VideoEmbeddings(ArrayEmbeddingsBase):
         return sample_frames(item, self.fps, self.loader.fetched, self.loader.timeout)
 
     def frame_vectors(self, videos: Sequence[Any]) -> list[np.ndarray]:
-        """Per video, its sampled frames' image vectors, (n_frames_i, dim) float32 (frame times ``start + k / fps``)."""
+        """Per video, its sampled frames' image vectors, (n_frames_i, dim) float32 (frame times ``start + k / fps``).
+
+        Args:
+            videos: video paths, URIs (a ``#t=start,end`` fragment selects a time range) or raw bytes.
+
+        Returns:
+            One (n_frames_i, dim) float32 array per video, in input order.
+
+        Raises:
+            VideoLoadError: a video cannot be read, or has no frame in the asked range (naming every bad input).
+        """
         videos = list(videos)
         out: list[np.ndarray] = []
         for start in range(0, len(videos), self.batch_size):
@@ -214,7 +238,19 @@ class VideoEmbeddings(ArrayEmbeddingsBase):
         """Videos (mean of their frames), images and, for CLIP, texts -> (n, dim) float32 in input order.
 
         Images and texts go to the image model as they are (an image is a one-frame video); ``prompt``
-        is passed on to it for texts."""
+        is passed on to it for texts.
+
+        Args:
+            texts: videos, images and (CLIP) texts, mixed, as paths, URIs or raw bytes.
+            prompt: passed to the image model for texts, or None.
+
+        Returns:
+            (n, dim) float32 array.
+
+        Raises:
+            EmptyInputError: ``texts`` is empty.
+            VideoLoadError: a video cannot be read (naming every bad input).
+        """
         items = list(texts)
         if not items:
             raise EmptyInputError("Nothing to embed: got an empty list of videos. Pass at least one video path or URI.")
@@ -235,7 +271,19 @@ class VideoEmbeddings(ArrayEmbeddingsBase):
         return out
 
     def segment_ranges(self, ref: str | bytes, segment_seconds: float) -> list[TimeRange]:
-        """Consecutive ``segment_seconds`` windows covering the video (the last one may be shorter)."""
+        """Consecutive ``segment_seconds`` windows covering the video (the last one may be shorter).
+
+        Args:
+            ref: a video path, URI or raw bytes.
+            segment_seconds: window length in seconds, > 0.
+
+        Returns:
+            The windows as ``TimeRange(start, end)`` in seconds, in time order.
+
+        Raises:
+            InvalidParameterError: ``segment_seconds`` is not positive.
+            VideoLoadError: the video cannot be read.
+        """
         if not float(segment_seconds) > 0:
             raise InvalidParameterError(f"segment_seconds must be positive, got {segment_seconds!r}.")
         duration = self.loader.load([ref], lambda r: probe_duration(r, self.loader.fetched, self.loader.timeout), self._who())[0]
@@ -248,7 +296,20 @@ class VideoEmbeddings(ArrayEmbeddingsBase):
     ) -> list[Document]:
         """One ``Document`` per ``segment_seconds`` window of each video: ``page_content`` = ``<ref>#t=<start>,<end>``,
         ``metadata`` = ``{"video": ref, "start": s, "end": s, "segment": i, **metadata}``, ``id`` = ``<video id>#<i>``
-        when the video's metadata has ``doc_id`` (else the fragment reference)."""
+        when the video's metadata has ``doc_id`` (else the fragment reference).
+
+        Args:
+            refs: video paths or URIs.
+            segment_seconds: window length in seconds, > 0.
+            metadatas: one metadata dict per video (default: empty dicts).
+
+        Returns:
+            The segment Documents, video by video, in time order.
+
+        Raises:
+            InvalidParameterError: ``segment_seconds`` is not positive, or not one metadata dict per video.
+            VideoLoadError: a video cannot be read.
+        """
         refs = list(refs)
         metas = list(metadatas) if metadatas is not None else [{} for _ in refs]
         if len(metas) != len(refs):
