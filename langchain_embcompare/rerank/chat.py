@@ -48,6 +48,19 @@ def make_chat_model(spec: str, *, role: str = "reranker", **kwargs: Any) -> Base
     that a wrong ``--judge`` or ``--generator`` spec is refused under its own option's name.
     Extra keyword arguments go to the chat model's constructor and override the defaults
     (temperature 0, 60 s timeout, no client retries, 16 answer tokens for local servers).
+
+    Args:
+        spec: ``"provider:model"``: ``openai:<model>``, ``openai-compatible:<url>#<model>``,
+            ``ollama:<model>`` or any provider LangChain's ``init_chat_model`` knows.
+        role: the model's job, named in error messages.
+        **kwargs: passed to the chat model's constructor, over the defaults.
+
+    Returns:
+        The LangChain chat model.
+
+    Raises:
+        InvalidParameterError: a malformed spec, an ``oracle:`` spec, a non-http(s) server URL, a missing
+            provider package or API key, or a provider LangChain cannot build.
     """
     if not isinstance(spec, str) or ":" not in spec:
         raise InvalidParameterError(f"{role} model {spec!r} is not a model spec; use {_FORMS}.")

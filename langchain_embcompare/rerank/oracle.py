@@ -35,6 +35,17 @@ class OracleJudge(BaseChatModel):
 
     Build it with :meth:`from_qrels`. Equal grades are broken by a hash of the two passages that
     does not depend on their order, so the oracle itself has no position bias unless asked to.
+
+    Args:
+        relevance: query text -> passage text -> grade (missing = 0).
+        noise: probability in [0, 1] that an answer is flipped.
+        position_bias: ``"A"`` or ``"B"``, a letter answered regardless of content, or None.
+        bias_rate: probability in [0, 1] that the ``position_bias`` letter is answered.
+        seed: seed of the noise and bias draws (hash-based, so reproducible per prompt).
+        model_name: overwritten with a name encoding the settings (it feeds the reranker's cache key).
+
+    Raises:
+        InvalidParameterError: ``noise`` or ``bias_rate`` outside [0, 1].
     """
 
     relevance: dict[str, dict[str, int]] = Field(default_factory=dict)
@@ -69,7 +80,20 @@ class OracleJudge(BaseChatModel):
     ) -> OracleJudge:
         """Build from BEIR-style qrels, ``{query id: text}`` and ``{doc id: text}`` (or Documents
         whose ``id`` is the doc id). Passages are matched by their exact text, as the reranker
-        sends ``page_content``."""
+        sends ``page_content``.
+
+        Args:
+            qrels: BEIR-style ``{query id: {doc id: grade}}``.
+            queries: ``{query id: query text}``.
+            corpus: ``{doc id: passage text}``, or Documents whose ``id`` (or ``metadata["doc_id"]``) is the doc id.
+            **kwargs: other :class:`OracleJudge` fields (``noise``, ``position_bias``, ``seed``, ...).
+
+        Returns:
+            The judge.
+
+        Raises:
+            InvalidParameterError: a Document without an id, or a bad field value.
+        """
         if isinstance(corpus, Mapping):
             texts = dict(corpus)
         else:
@@ -106,7 +130,14 @@ class OracleJudge(BaseChatModel):
         return self._calls
 
     def judge(self, messages: list[BaseMessage]) -> str:
-        """The letter this oracle answers for one prompt ("" for a prompt it cannot read)."""
+        """The letter this oracle answers for one prompt ("" for a prompt it cannot read).
+
+        Args:
+            messages: the reranker's prompt messages for one comparison.
+
+        Returns:
+            ``"A"``, ``"B"``, or ``""`` for a prompt it cannot read.
+        """
         self._calls += 1
         fields = extract_fields(messages)
         if fields is None:

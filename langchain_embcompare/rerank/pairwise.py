@@ -88,6 +88,27 @@ class PairwiseLLMReranker(BaseDocumentCompressor):
     query: once spent, the remaining comparisons fall back to the retriever's order, and every
     returned document says so in ``metadata["rerank_budget_exhausted"]``. One
     :class:`QueryReport` per query lands in :attr:`reports`.
+
+    Args:
+        llm: any LangChain chat model.
+        method: ``"allpairs"``, ``"sorting"`` or ``"sliding"``.
+        top_n: documents returned, >= 1, or None for all.
+        k: top positions to fix, >= 1 (default ``top_n``).
+        max_calls: per-query budget of model calls, >= 0 (None: no budget).
+        max_tokens: per-query budget of tokens, >= 0 (None: no budget).
+        max_concurrency: calls of one round in flight at once, >= 1.
+        price_table: USD per 1M (input, output) tokens by model name, merged over the defaults.
+        cache: a mutable mapping of judgements, or None for no cache.
+        bias_warning_threshold: share in [0, 1] of same-position answers above which a warning fires.
+        bias_min_comparisons: comparisons needed before the bias warning may fire.
+        structured_output: ask for a JSON letter (None: when the model class supports it).
+        timeout: seconds one call may take before it is retried (> 0, or None).
+        max_retries: retries of a call that hit a rate limit, timeout or 5xx, >= 0.
+        retry_base_delay: first retry delay in seconds (doubled per retry, with jitter).
+        retry_max_delay: cap on one retry delay in seconds.
+
+    Raises:
+        InvalidParameterError: an unknown ``method`` or a setting out of range.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -178,7 +199,13 @@ class PairwiseLLMReranker(BaseDocumentCompressor):
             self._reports.clear()
 
     def summary(self) -> dict[str, Any]:
-        """Totals and per-query means over :attr:`reports` (calls, tokens, cost, bias)."""
+        """Totals and per-query means over :attr:`reports` (calls, tokens, cost, bias).
+
+        Returns:
+            A JSON-ready dict: ``queries``, ``method``, ``model``, ``calls``, ``calls_per_query``,
+            ``cache_hits``, ``prompt_tokens``, ``completion_tokens``, ``cost_usd`` (None when a price is
+            unknown), ``invalid_answers``, ``same_position_share``, ``bias_warnings``, ``budget_exhausted``.
+        """
         reps = self.reports
         n = len(reps)
         valid = sum(r.consistent_comparisons + r.same_position_comparisons for r in reps)
@@ -204,7 +231,22 @@ class PairwiseLLMReranker(BaseDocumentCompressor):
     def compress_documents(
         self, documents: Sequence[Document], query: str, callbacks: Callbacks | None = None
     ) -> Sequence[Document]:
-        """Rerank ``documents`` for ``query`` and return the best ``top_n`` (sync)."""
+        """Rerank ``documents`` for ``query`` and return the best ``top_n`` (sync).
+
+        Args:
+            documents: the candidates, in the retriever's order.
+            query: the user's question.
+            callbacks: LangChain callbacks passed to the chat model calls.
+
+        Returns:
+            The top ``top_n`` Documents (all of them when ``top_n`` is None), best first, copies with the
+            rerank metadata (``score``, ``relevance_score``, ``rerank_rank``, ``rerank_budget_exhausted``, ...);
+            ``[]`` for no documents.
+
+        Raises:
+            EmptyInputError: an empty query.
+            RerankerCallError: every call to the judge failed for this query.
+        """
         session = self._session(documents, query)
         if session is None:
             return []
@@ -233,7 +275,22 @@ class PairwiseLLMReranker(BaseDocumentCompressor):
     async def acompress_documents(
         self, documents: Sequence[Document], query: str, callbacks: Callbacks | None = None
     ) -> Sequence[Document]:
-        """Rerank ``documents`` for ``query`` and return the best ``top_n`` (async, ``abatch``)."""
+        """Rerank ``documents`` for ``query`` and return the best ``top_n`` (async, ``abatch``).
+
+        Args:
+            documents: the candidates, in the retriever's order.
+            query: the user's question.
+            callbacks: LangChain callbacks passed to the chat model calls.
+
+        Returns:
+            The top ``top_n`` Documents (all of them when ``top_n`` is None), best first, copies with the
+            rerank metadata (``score``, ``relevance_score``, ``rerank_rank``, ``rerank_budget_exhausted``, ...);
+            ``[]`` for no documents.
+
+        Raises:
+            EmptyInputError: an empty query.
+            RerankerCallError: every call to the judge failed for this query.
+        """
         session = self._session(documents, query)
         if session is None:
             return []
