@@ -85,6 +85,10 @@ class MediaLoadError(EmbCompareError, ValueError):
 
     ``failures`` maps each bad input (path or URI, as given) to the reason; the whole batch is refused,
     so nothing of it is embedded or indexed. Each modality raises its own subclass.
+
+    Args:
+        message: the error message (names the inputs and how to fix them).
+        failures: each bad input (path or URI, as given) -> the reason it cannot be read; kept as ``failures``.
     """
 
     def __init__(self, message: str, failures: dict[str, str] | None = None) -> None:
@@ -93,15 +97,30 @@ class MediaLoadError(EmbCompareError, ValueError):
 
 
 class ImageLoadError(MediaLoadError):
-    """One or more image inputs cannot be read (missing file, corrupt or non-image data, unreachable URI)."""
+    """One or more image inputs cannot be read (missing file, corrupt or non-image data, unreachable URI).
+
+    Args:
+        message: the error message (names the inputs and how to fix them).
+        failures: each bad input (path or URI, as given) -> the reason it cannot be read; kept as ``failures``.
+    """
 
 
 class AudioLoadError(MediaLoadError):
-    """One or more audio inputs cannot be read (missing file, undecodable data, no speech left after trimming)."""
+    """One or more audio inputs cannot be read (missing file, undecodable data, no speech left after trimming).
+
+    Args:
+        message: the error message (names the inputs and how to fix them).
+        failures: each bad input (path or URI, as given) -> the reason it cannot be read; kept as ``failures``.
+    """
 
 
 class VideoLoadError(MediaLoadError):
-    """One or more video inputs cannot be read (missing file, undecodable stream, no frame in the asked time range)."""
+    """One or more video inputs cannot be read (missing file, undecodable stream, no frame in the asked time range).
+
+    Args:
+        message: the error message (names the inputs and how to fix them).
+        failures: each bad input (path or URI, as given) -> the reason it cannot be read; kept as ``failures``.
+    """
 
 
 class DatasetFormatError(EmbCompareError, ValueError):
