@@ -59,7 +59,19 @@ PROMPT_PRESETS: dict[str, tuple[str, str]] = {
 
 @dataclass(frozen=True)
 class VectorSpace:
-    """Everything that decides whether two vectors may be compared."""
+    """Everything that decides whether two vectors may be compared.
+
+    Args:
+        model: the model id.
+        dim: the dimension of the vectors (after Matryoshka truncation).
+        native_dim: the model's full output dimension (None: not known).
+        query_prompt: the prompt prepended to queries, or None.
+        document_prompt: the prompt prepended to documents, or None.
+        layer_norm: whether a layer-norm is applied before truncation.
+        rotation: the PCA rotation's fingerprint, or None.
+        precision: ``"float32"``, ``"int8"`` or ``"binary"``.
+        modality: what the vectors embed, ``"+"``-joined (``"text"``, ``"image"``, ``"text+image"``, ...).
+    """
 
     model: str
     dim: int
@@ -238,6 +250,11 @@ class PCARotation:
     loses much. Rotating onto the principal axes of a sample of document vectors first makes the
     leading dimensions the most informative ones. The rotation is orthogonal and not centred, so at
     full dimension every inner product (and so every ranking) is unchanged.
+
+    Args:
+        matrix: (d, d) float32 orthogonal matrix, rows = principal axes, most variance first.
+        explained_variance: (d,) float variance along each axis, or None.
+        n_samples: number of vectors the rotation was fitted on.
     """
 
     def __init__(self, matrix: np.ndarray, explained_variance: np.ndarray | None = None, n_samples: int = 0):
@@ -338,7 +355,15 @@ class PCARotation:
 
 class Quantizer:
     """int8 / binary codes via ``sentence_transformers.quantize_embeddings``, with the int8 calibration
-    (per-dimension min/max) kept so that it can be saved with the index and reused for new documents."""
+    (per-dimension min/max) kept so that it can be saved with the index and reused for new documents.
+
+    Args:
+        precision: ``"float32"``, ``"int8"`` or ``"binary"``.
+        ranges: (2, d) float32 int8 calibration ``[min, max]`` per dimension, or None (set by :meth:`fit`).
+
+    Raises:
+        InvalidParameterError: an unknown ``precision``.
+    """
 
     def __init__(self, precision: str = "float32", ranges: np.ndarray | None = None) -> None:
         if precision not in PRECISIONS:
@@ -407,7 +432,11 @@ class Quantizer:
         return (self.ranges[0] + (codes.astype(np.float32) + 128.5) * self.steps).astype(np.float32)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready ``{"precision", "ranges"}`` (ranges: a (2, d) nested list or None)."""
+        """JSON-ready ``{"precision", "ranges"}`` (ranges: a (2, d) nested list or None).
+
+        Returns:
+            ``{"precision": str, "ranges": list[list[float]] | None}``.
+        """
         return {"precision": self.precision, "ranges": None if self.ranges is None else self.ranges.tolist()}
 
     @classmethod
@@ -438,6 +467,23 @@ class MatryoshkaEmbeddings(Embeddings):
     ``prompts`` picks a preset (``"nomic"``, ``"e5"``, ``"bge"``) or ``"model"`` for the model's own
     ``prompts`` table (sentence-transformers ``prompts={"query": ..., "document": ...}``);
     ``query_prompt`` / ``document_prompt`` override it.
+
+    Args:
+        model: a model name (see :func:`~langchain_embcompare.models.load_embeddings`) or any LangChain ``Embeddings``.
+        dim: the truncated dimension, a positive int <= the model's native dimension (None: full dimension).
+        prompts: a prompt preset (``"nomic"``, ``"e5"``, ``"bge"``) or ``"model"`` (the model's own table).
+        query_prompt: prompt prepended to queries (overrides the preset).
+        document_prompt: prompt prepended to documents (overrides the preset).
+        layer_norm: apply a layer-norm before truncation (nomic's Matryoshka recipe).
+        rotation: a fitted :class:`PCARotation` applied before truncation, or None.
+        precision: ``"float32"``, ``"int8"`` or ``"binary"``.
+        cache_dir: folder of the on-disk vector cache; ``"default"`` (``$EMBCOMPARE_CACHE/embeddings`` or
+            ``~/.cache/langchain_embcompare/embeddings``) or None (memory only).
+
+    Raises:
+        InvalidParameterError: a bad ``dim``, an unknown ``precision`` or prompt preset.
+        DimensionMismatchError: ``dim`` above the model's native dimension.
+        UnknownModelError: the model name cannot be loaded.
     """
 
     def __init__(
@@ -680,7 +726,11 @@ class MatryoshkaEmbeddings(Embeddings):
         return await asyncio.to_thread(self.embed_query, text)
 
     def cache_config(self) -> dict[str, Any]:
-        """What decides this object's vectors, for when it is itself wrapped (see :func:`embedding_cache_key`)."""
+        """What decides this object's vectors, for when it is itself wrapped (see :func:`embedding_cache_key`).
+
+        Returns:
+            ``{"base": the base model's cache key (a dict, or None), "space": VectorSpace.to_dict()}``.
+        """
         return {"base": embedding_cache_key(self.base), "space": self.space.to_dict()}
 
     def __repr__(self) -> str:

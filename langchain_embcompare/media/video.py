@@ -184,7 +184,7 @@ class VideoEmbeddings(ArrayEmbeddingsBase):
         """The image model's own cache key, the frame rate and the modality.
 
         Returns:
-            ``{"model_id": str, "fps": float, "image": the image model's cache key (str)}``.
+            ``{"model_id": str, "fps": float, "image": the image model's cache key (a dict, or None)}``.
         """
         return {"model_id": self.model_id, "fps": self.fps, "image": embedding_cache_key(self.image_embeddings)}
 
