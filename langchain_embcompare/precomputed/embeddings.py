@@ -130,6 +130,17 @@ class PrecomputedEmbeddings(Embeddings):
         """``(len(texts), d)`` float32 rows for texts or ids; ``role`` is ``"document"`` or ``"query"``.
 
         Raises :class:`MissingVectorError` naming the first unknown keys.
+
+        Args:
+            texts: document / query texts or ids (looked up by id or exact text).
+            role: ``"document"`` or ``"query"`` (queries fall back to the document table when no query table was given).
+
+        Returns:
+            (len(texts), d) float32 array.
+
+        Raises:
+            InvalidParameterError: an unknown ``role``.
+            MissingVectorError: texts without a vector (up to 5 named).
         """
         if role == "query" and self._queries is not None:
             matrix, keys = self._queries, self._query_keys
@@ -152,7 +163,19 @@ class PrecomputedEmbeddings(Embeddings):
 
     def encode(self, texts: Sequence[str], prompt: str | None = None) -> np.ndarray:
         """The numpy fast path :func:`~langchain_embcompare.models.encode_texts` uses; ``prompt`` is a role
-        marker (:data:`QUERY_ROLE` / :data:`DOCUMENT_ROLE`) or ``None`` (documents)."""
+        marker (:data:`QUERY_ROLE` / :data:`DOCUMENT_ROLE`) or ``None`` (documents).
+
+        Args:
+            texts: document / query texts or ids.
+            prompt: a role marker (``QUERY_ROLE`` / ``DOCUMENT_ROLE``) or None (documents).
+
+        Returns:
+            (len(texts), d) float32 array.
+
+        Raises:
+            InvalidParameterError: any other ``prompt``.
+            MissingVectorError: texts without a vector.
+        """
         if prompt in (None, "", DOCUMENT_ROLE):
             return self.lookup(list(texts), "document")
         if prompt == QUERY_ROLE:

@@ -41,6 +41,15 @@ class VectorTable:
     ``ids[i]`` (str) is row ``i``'s id; ``columns[name]`` is an ``(n, d)`` float32 C-contiguous matrix per
     model; ``kinds`` is ``None`` or an array of ``"document"``/``"query"`` per row. ``report`` says what was
     read (rows, columns and their dimensions, rows renormalised).
+
+    Args:
+        source: the file (or description) the vectors were read from, named in errors.
+        ids: (n,) row ids, str.
+        columns: model name -> (n, d) float32 C-contiguous matrix.
+        id_column: the source's id column name, named in errors.
+        kinds: (n,) array of ``"document"`` / ``"query"``, or None.
+        report: what was read (rows, columns and their dimensions, rows renormalised).
+        _row_of: internal id -> row cache (built by :meth:`row_of`); leave it None.
     """
 
     source: str
@@ -60,7 +69,17 @@ class VectorTable:
         return {name: int(m.shape[1]) for name, m in self.columns.items()}
 
     def column(self, name: str) -> np.ndarray:
-        """The ``(n, d)`` float32 matrix of model ``name``; an unknown name raises naming the columns there."""
+        """The ``(n, d)`` float32 matrix of model ``name``; an unknown name raises naming the columns there.
+
+        Args:
+            name: the model column's name.
+
+        Returns:
+            (n, d) float32 matrix (the table's own array, not a copy).
+
+        Raises:
+            InvalidParameterError: no column of that name.
+        """
         if name not in self.columns:
             raise InvalidParameterError(
                 f"{self.source} has no vector column {name!r}; its vector columns are {sorted(self.columns)}. "
@@ -69,7 +88,11 @@ class VectorTable:
         return self.columns[name]
 
     def row_of(self) -> dict[str, int]:
-        """id -> row (built once). Duplicate ids were refused at load unless a kind column tells them apart."""
+        """id -> row (built once). Duplicate ids were refused at load unless a kind column tells them apart.
+
+        Returns:
+            ``{id: row}``, row an int in 0..n-1.
+        """
         if self._row_of is None:
             self._row_of = {i: r for r, i in enumerate(self.ids)}
         return self._row_of
@@ -78,6 +101,17 @@ class VectorTable:
         """Row numbers of ``ids`` (int64), restricted to rows of ``kind`` when the table has a kind column.
 
         Raises :class:`MissingVectorError` naming the ids that have no row.
+
+        Args:
+            ids: the ids looked up.
+            kind: ``"document"`` or ``"query"`` (used only when the table has a kind column), or None.
+            what: what the ids are, named in the error message (e.g. ``"query ids"``).
+
+        Returns:
+            (len(ids),) int64 row numbers, in ``ids`` order.
+
+        Raises:
+            MissingVectorError: ids without a row (up to 10 named).
         """
         if self.kinds is not None and kind is not None:
             sel = np.flatnonzero(self.kinds == kind)
