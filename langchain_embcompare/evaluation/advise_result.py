@@ -101,6 +101,28 @@ class AdviceResult:
     candidates) for the cheaper candidate with the least spread of per-query differences: when it is
     above ``margin``, the margin asked is below what these queries can resolve, and ``queries_needed``
     (= n_queries x (detectable_margin / margin)^2, the sample-size formula's scaling) says how many would.
+
+    Args:
+        dataset: the data set's name.
+        n_documents: documents in the corpus.
+        n_queries: labelled queries measured.
+        metric: the metric compared, ``name@k`` (e.g. ``"ndcg@10"``).
+        margin: the non-inferiority margin, in the metric's units (absolute).
+        alpha: the significance level (family-wise, split over the candidates).
+        test: the paired test used.
+        budgets: the cost axes the fronts are drawn on (e.g. ``"bytes"``, ``"ms"``).
+        baseline: the baseline candidate.
+        candidates: every other candidate measured.
+        winner: the cheapest non-inferior candidate, or None.
+        winners: the winner per budget (candidate name or None).
+        status: ``"non_inferior"``, ``"none_non_inferior"``, ``"underpowered"`` or ``"no_cheaper_candidate"``.
+        detectable_margin: the smallest margin these queries could prove, or None.
+        queries_needed: labelled queries needed to prove ``margin``, or None.
+        fronts: the Pareto front per budget (candidate names).
+        drilldown: the per-query drill-down of the winner against the baseline.
+        sweep: facts of the sweep (settings measured, seconds, ...).
+        query_ids: the labelled query ids, in measurement order.
+        labels: how queries / labels were made when not human (synthetic manifest + measured trust), or None.
     """
 
     dataset: str
@@ -127,7 +149,11 @@ class AdviceResult:
     # -- the winner as code ---------------------------------------------------------------------------
 
     def winner_toml(self) -> str | None:
-        """An ``ab.toml`` comparing the baseline with the winner (``embcompare compare --config``), or None."""
+        """An ``ab.toml`` comparing the baseline with the winner (``embcompare compare --config``), or None.
+
+        Returns:
+            The TOML text, or None without a winner.
+        """
         if self.winner is None:
             return None
         lines = [f"baseline = {json.dumps('baseline')}", f"k = {self.baseline.spec.k}"]
@@ -137,7 +163,11 @@ class AdviceResult:
         return "\n".join(lines) + "\n"
 
     def winner_python(self) -> str | None:
-        """Python lines that build the winning retriever (the same code path the advisor measured)."""
+        """Python lines that build the winning retriever (the same code path the advisor measured).
+
+        Returns:
+            The Python source, or None without a winner.
+        """
         if self.winner is None:
             return None
         args = ", ".join(f"{k}={v!r}" for k, v in _spec_settings(self.winner.spec).items() if v is not None)
@@ -156,7 +186,11 @@ class AdviceResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: ``baseline``, ``winner``, ``front``, ``candidates``, ``margin``, ``n_queries``,
-        ``detectable_margin`` (+ status, fronts per budget, winners per budget, drill-down, sweep facts)."""
+        ``detectable_margin`` (+ status, fronts per budget, winners per budget, drill-down, sweep facts).
+
+        Returns:
+            A dict of JSON types only.
+        """
         m = self.metric
         by_name = {c.name: c for c in self.candidates}
         front_names = list(dict.fromkeys(n for names in self.fronts.values() for n in names))
@@ -200,7 +234,15 @@ class AdviceResult:
         )
 
     def to_json(self, path: str | Path | None = None, indent: int = 2) -> str:
-        """The JSON text; also written to ``path`` when given."""
+        """The JSON text; also written to ``path`` when given.
+
+        Args:
+            path: file to write (parent folders are created), or None.
+            indent: JSON indentation in spaces.
+
+        Returns:
+            The JSON text.
+        """
         text = json.dumps(self.to_dict(), indent=indent)
         if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -208,7 +250,11 @@ class AdviceResult:
         return text
 
     def summary_text(self) -> str:
-        """The one-screen answer, plain text."""
+        """The one-screen answer, plain text.
+
+        Returns:
+            Multi-line plain text.
+        """
         b, m = self.baseline, self.metric
         lines = [
             f"{self.dataset}: {self.n_queries} labelled queries, {self.n_documents} documents; "
@@ -290,7 +336,15 @@ class AdviceResult:
         return table
 
     def to_html(self, path: str | Path, title: str | None = None) -> Path:
-        """Self-contained HTML: the answer, the winner's snippet, the fronts (plotly), every candidate, the drill-down."""
+        """Self-contained HTML: the answer, the winner's snippet, the fronts (plotly), every candidate, the drill-down.
+
+        Args:
+            path: the HTML file to write (parent folders are created).
+            title: the page title (default ``"Shrink advisor: <dataset>"``).
+
+        Returns:
+            ``path`` as a Path.
+        """
         import plotly.offline
 
         from langchain_embcompare.evaluation.report import (
