@@ -469,8 +469,10 @@ class EmbStore(VectorStore):
             The embeddings as :class:`MatryoshkaEmbeddings`, in this store's vector space.
 
         Raises:
-            DimensionMismatchError: the embeddings' vector space differs from the store's
+            DimensionMismatchError: the embeddings' dimension differs from the store's.
+            VectorSpaceMismatchError: another field of the vector space differs
                 (:meth:`VectorSpace.check_same`).
+            ModalityMismatchError: the two spaces share no modality.
         """
         emb = as_matryoshka(embedding)
         self.space.check_same(emb.space, where=type(self).__name__)

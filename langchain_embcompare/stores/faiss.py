@@ -117,7 +117,11 @@ class FaissVectorStore(EmbStore):
     # -- properties ------------------------------------------------------------------------------
 
     def reading(self) -> AbstractContextManager[None]:
-        """The read side of :attr:`lock`: rows and the index stay put inside it (see ``EmbStore.reading``)."""
+        """The read side of :attr:`lock`: rows and the index stay put inside it (see ``EmbStore.reading``).
+
+        Returns:
+            A context manager holding the read lock while entered.
+        """
         return self.lock.read()
 
     @property
@@ -136,7 +140,11 @@ class FaissVectorStore(EmbStore):
         return self._vectors
 
     def count(self) -> int:
-        """The number of documents stored."""
+        """The number of documents stored.
+
+        Returns:
+            The document count.
+        """
         return len(self._docs)
 
     def __len__(self) -> int:
@@ -144,7 +152,11 @@ class FaissVectorStore(EmbStore):
 
     @reads
     def index_bytes(self) -> int:
-        """Bytes of the searchable index (what a query touches), as faiss serialises it."""
+        """Bytes of the searchable index (what a query touches), as faiss serialises it.
+
+        Returns:
+            The serialised index size in bytes; 0 before the first write.
+        """
         if self.index is None:
             return 0
         writer = faiss.serialize_index_binary if self.precision == "binary" else faiss.serialize_index
@@ -191,12 +203,26 @@ class FaissVectorStore(EmbStore):
         extra_vectors: Mapping[str, np.ndarray] | None = None,
         **kwargs: Any,
     ) -> list[str]:
-        """Index precomputed vectors (n, dim) float32 with their documents; returns every id passed.
+        """Index precomputed vectors with their documents.
 
         A document whose id is stored already replaces it (text, metadata, vector); one batch naming an
-        id twice keeps the last. ``extra_vectors`` fills extra vector fields (default for a field not
-        given: the Matryoshka prefix of ``vectors`` at the field's dim, re-normalised).
-        Raises ``DimensionMismatchError``, ``InvalidVectorError`` (NaN/inf), ``InvalidParameterError``.
+        id twice keeps the last.
+
+        Args:
+            vectors: (n, dim) float32, one per document (normalised here for cosine).
+            documents: n documents; ids by the id rule (:func:`prepare_documents`).
+            extra_vectors: ``{field: (n, d_field) float32}`` for extra vector fields (default for a field
+                not given: the Matryoshka prefix of ``vectors`` at the field's dim, re-normalised).
+            **kwargs: none are supported; any raises.
+
+        Returns:
+            Every id passed, in order.
+
+        Raises:
+            InvalidParameterError: an unsupported option, a vector count that is not the document count,
+                an unknown extra field, or a field wider than ``dim`` without its ``extra_vectors``.
+            DimensionMismatchError: ``vectors`` (or an extra field's vectors) of the wrong width.
+            InvalidVectorError: a NaN or infinite component.
         """
         if kwargs:
             raise InvalidParameterError(f"FaissVectorStore.upsert_vectors got unsupported options {sorted(kwargs)}.")
@@ -246,13 +272,20 @@ class FaissVectorStore(EmbStore):
 
     @writes
     def bulk_load(self, vectors: np.ndarray, documents: Sequence[Document], ids: Sequence[str], *, normalized: bool = False) -> None:
-        """Fill an EMPTY store in one batch: ``vectors`` (n, dim) float32 (used without a copy when
-        contiguous float32), ``documents`` any sequence of n Documents (e.g. one that builds them
-        lazily on access), ``ids`` their n unique ids. The result searches exactly as
+        """Fill an EMPTY store in one batch. The result searches exactly as
         :meth:`upsert_vectors` would; this path skips per-document copies for million-row tables.
-        ``normalized=True`` promises unit-length rows (checked by the caller) for cosine.
-        Raises ``InvalidParameterError`` (store not empty, counts or duplicate ids),
-        ``DimensionMismatchError``, ``InvalidVectorError``."""
+
+        Args:
+            vectors: (n, dim) float32 (used without a copy when contiguous float32).
+            documents: any sequence of n Documents (e.g. one that builds them lazily on access).
+            ids: their n unique ids.
+            normalized: ``True`` promises unit-length rows (checked by the caller) for cosine.
+
+        Raises:
+            InvalidParameterError: the store is not empty, the counts disagree or an id repeats.
+            DimensionMismatchError: ``vectors`` of another width than the store's dim.
+            InvalidVectorError: a NaN or infinite component.
+        """
         if self._docs:
             raise InvalidParameterError(f"bulk_load fills an empty store; this one holds {len(self._docs)} documents (use upsert_vectors).")
         vecs = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -306,8 +339,16 @@ class FaissVectorStore(EmbStore):
 
     @writes
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
-        """Remove documents by id (unknown ids are not an error); ``None`` removes every document.
-        Rows of the remaining documents may change (the store is compacted)."""
+        """Remove documents by id (unknown ids are not an error).
+        Rows of the remaining documents may change (the store is compacted).
+
+        Args:
+            ids: the ids to remove; ``None`` removes every document.
+            **kwargs: ignored (LangChain's signature).
+
+        Returns:
+            ``True``.
+        """
         if ids is None:
             self._drop_rows(np.arange(len(self._docs), dtype=np.int64))
             return True
@@ -320,7 +361,15 @@ class FaissVectorStore(EmbStore):
 
     @writes
     def set_cluster_labels(self, rows: np.ndarray, labels: np.ndarray) -> None:
-        """Set the cluster label (int >= 0) of ``rows``; rows never labelled hold -1."""
+        """Set the cluster label of ``rows``; rows never labelled hold -1.
+
+        Args:
+            rows: (n,) int64 row handles.
+            labels: (n,) int64 cluster labels (>= 0), one per row.
+
+        Raises:
+            InvalidParameterError: ``rows`` and ``labels`` differ in shape.
+        """
         rows = np.asarray(rows, dtype=np.int64)
         labels = np.asarray(labels, dtype=np.int64)
         if rows.shape != labels.shape:
@@ -332,7 +381,14 @@ class FaissVectorStore(EmbStore):
 
     @reads
     def cluster_labels(self, rows: np.ndarray) -> np.ndarray:
-        """The cluster label of each row (int64, -1 = none)."""
+        """The cluster label of each row.
+
+        Args:
+            rows: (n,) int64 row handles.
+
+        Returns:
+            (n,) int64 labels, -1 = none.
+        """
         if self._labels is None:
             return np.full(len(rows), -1, dtype=np.int64)
         return self._labels[np.asarray(rows, dtype=np.int64)]
@@ -344,7 +400,14 @@ class FaissVectorStore(EmbStore):
 
     def field_index_kind(self, vector_field: str | None = None) -> str:
         """``spec.kind`` for the main vectors (``"int8"``/``"binary"`` precisions keep their kind),
-        ``spec.field_kind`` for an extra field (see :meth:`EmbStore.field_index_kind`)."""
+        ``spec.field_kind`` for an extra field (see :meth:`EmbStore.field_index_kind`).
+
+        Args:
+            vector_field: an extra vector field, or ``None`` for the main vectors.
+
+        Returns:
+            ``"flat"``, ``"ivf"`` or ``"hnsw"``.
+        """
         if vector_field is None:
             return self.spec.kind
         return self.spec.field_kind
@@ -352,7 +415,16 @@ class FaissVectorStore(EmbStore):
     @writes
     def ensure_vector_field(self, name: str, dim: int) -> None:
         """Create the extra vector field ``name`` of ``dim`` (filled with re-normalised Matryoshka
-        prefixes of the stored vectors when ``dim`` <= the store's dim, else zeros until written)."""
+        prefixes of the stored vectors when ``dim`` <= the store's dim, else zeros until written);
+        nothing to do when it exists with that dim.
+
+        Args:
+            name: the field name.
+            dim: the field's width (float32 components).
+
+        Raises:
+            DimensionMismatchError: the field exists with another dim.
+        """
         have = self.vector_fields.get(name)
         if have is not None:
             if have != dim:
@@ -365,7 +437,18 @@ class FaissVectorStore(EmbStore):
 
     @writes
     def write_vector_field(self, name: str, rows: np.ndarray, vectors: np.ndarray) -> None:
-        """Overwrite the field ``name`` at ``rows`` with ``vectors`` (len(rows), dim) float32."""
+        """Overwrite the field ``name`` at ``rows`` with ``vectors``.
+
+        Args:
+            name: an extra vector field created by :meth:`ensure_vector_field`.
+            rows: (n,) int64 row handles.
+            vectors: (n, d_field) float32.
+
+        Raises:
+            InvalidParameterError: the field does not exist.
+            DimensionMismatchError: ``vectors`` is not (len(rows), d_field).
+            InvalidVectorError: a NaN or infinite component.
+        """
         if name not in self._fields:
             raise InvalidParameterError(f"Vector field {name!r} does not exist; call ensure_vector_field first.")
         v = check_finite(np.asarray(vectors, dtype=np.float32), f"{name!r} vectors")
@@ -385,24 +468,56 @@ class FaissVectorStore(EmbStore):
 
     @reads
     def documents_at(self, rows: np.ndarray | Sequence[int]) -> list[Document]:
-        """The documents of ``rows`` (int64), in order. Raises ``KeyError`` naming invalid rows (-1 too)."""
+        """The documents of ``rows``, in order.
+
+        Args:
+            rows: 1-d int64 row handles.
+
+        Returns:
+            One ``Document`` per row.
+
+        Raises:
+            KeyError: naming invalid rows (-1 too).
+        """
         docs = self._docs
         return [docs[r] for r in self._valid_rows(rows).tolist()]
 
     @reads
     def vectors_at(self, rows: np.ndarray | Sequence[int], vector_field: str | None = None) -> np.ndarray:
-        """(len(rows), d) float32 stored vectors (unit rows for cosine). Raises ``KeyError`` for invalid rows."""
+        """The stored vectors of ``rows``.
+
+        Args:
+            rows: 1-d int64 row handles.
+            vector_field: an extra vector field, or ``None`` for the main vectors.
+
+        Returns:
+            (len(rows), d) float32 stored vectors (unit rows for cosine).
+
+        Raises:
+            KeyError: invalid rows, or an unknown ``vector_field``.
+        """
         src = self._vectors if vector_field is None else self._fields[vector_field]
         return np.asarray(src[self._valid_rows(rows)], dtype=np.float32)
 
     @reads
     def all_rows(self) -> np.ndarray:
-        """Every row handle: (count,) int64 positions ``0 .. count - 1`` (valid until a write removes documents)."""
+        """Every row handle (valid until a write removes documents).
+
+        Returns:
+            (count,) int64 positions ``0 .. count - 1``.
+        """
         return np.arange(len(self._docs), dtype=np.int64)
 
     @reads
     def rows_of(self, ids: Sequence[str]) -> np.ndarray:
-        """Row of each id, -1 for ids not stored."""
+        """Row of each id.
+
+        Args:
+            ids: n document ids (a non-string id is looked up as its ``str``).
+
+        Returns:
+            (n,) int64 rows, -1 for ids not stored.
+        """
         get = self._row_of.get
         return np.fromiter((get(str(i), -1) for i in ids), dtype=np.int64, count=len(ids))
 
@@ -414,7 +529,17 @@ class FaissVectorStore(EmbStore):
     # -- searching -------------------------------------------------------------------------------
 
     def filter_mask(self, filter: Filter) -> np.ndarray | None:
-        """Boolean mask (n,) of the rows a filter keeps (None = no filter), cached per filter until the next write."""
+        """The rows a filter keeps, cached per filter until the next write.
+
+        Args:
+            filter: a filter expression or LangChain dict (:mod:`~langchain_embcompare.filters`), or ``None``.
+
+        Returns:
+            (count,) bool mask over rows, or ``None`` for no filter.
+
+        Raises:
+            InvalidParameterError: a malformed filter (from :func:`~langchain_embcompare.filters.as_expression`).
+        """
         expr = as_expression(filter)
         if expr is None:
             return None
@@ -425,7 +550,14 @@ class FaissVectorStore(EmbStore):
         return mask
 
     def allowed_rows(self, filter: Filter) -> np.ndarray | None:
-        """Row numbers a filter keeps (None = all)."""
+        """Row numbers a filter keeps.
+
+        Args:
+            filter: a filter expression or LangChain dict, or ``None``.
+
+        Returns:
+            1-d int64 rows, ascending, or ``None`` for all rows.
+        """
         mask = self.filter_mask(filter)
         return None if mask is None else np.flatnonzero(mask)
 
@@ -517,6 +649,25 @@ class FaissVectorStore(EmbStore):
         approximate search (IVF, HNSW, binary) returns fewer than ``min(k, allowed)`` rows for a query,
         that query is answered by an exact scan of the allowed rows, so ``k`` results come back
         whenever ``k`` documents qualify.
+
+        Args:
+            query_vectors: (m, d) float32 (``d`` = dim, or the extra field's dim).
+            k: rows per query (>= 1).
+            filter: a filter expression or LangChain dict, or ``None``.
+            candidate_rows: 1-d int64, search only these rows (out-of-range rows are dropped).
+            clusters: cluster labels, search only rows labelled with one of them.
+            vector_field: search this extra vector field instead of the main vectors.
+            **kwargs: ``ef_search`` (HNSW) and ``nprobe`` (IVF); nothing else.
+
+        Returns:
+            ``(scores, rows)``: (m, k) float32 (higher = more similar) and (m, k) int64, padded with
+            ``-inf`` / ``-1``.
+
+        Raises:
+            InvalidParameterError: an unsupported option, ``k <= 0``, ``clusters`` before any labels
+                are set, or an unknown ``vector_field``.
+            MissingCapabilityError: never on this store (it has every capability).
+            DimensionMismatchError: query vectors of the wrong width.
         """
         ef_search, nprobe = kwargs.pop("ef_search", None), kwargs.pop("nprobe", None)
         if kwargs:
@@ -571,7 +722,21 @@ class FaissVectorStore(EmbStore):
         self, query_vectors: np.ndarray, k: int, cluster_lists: np.ndarray, *, filter: Filter = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`EmbStore.search_cluster_lists` in one pass over the cluster-ordered blocks (float32
-        vectors; other precisions take the generic per-cluster path)."""
+        vectors; other precisions take the generic per-cluster path).
+
+        Args:
+            query_vectors: (m, dim) float32 query vectors.
+            k: rows per query (>= 1).
+            cluster_lists: (m, w) int64 cluster labels per query, ``-1`` = none.
+            filter: a filter expression or LangChain dict, or ``None``.
+
+        Returns:
+            ``(scores, rows)``: (m, k) float32 and (m, k) int64, padded with ``-inf`` / ``-1``.
+
+        Raises:
+            InvalidParameterError: ``k <= 0``, or no cluster labels are set.
+            DimensionMismatchError: query vectors of the wrong width.
+        """
         if self.precision != "float32":
             return super().search_cluster_lists(query_vectors, k, cluster_lists, filter=filter)
         if k <= 0:
@@ -588,7 +753,17 @@ class FaissVectorStore(EmbStore):
     def search_vectors_raw(
         self, query_vectors: np.ndarray, k: int = 4, filter: Filter = None, candidate_ids: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Deprecated: :meth:`search_rows` (``candidate_ids`` is ``candidate_rows``)."""
+        """Deprecated: :meth:`search_rows` (``candidate_ids`` is ``candidate_rows``).
+
+        Args:
+            query_vectors: (m, dim) float32 query vectors.
+            k: rows per query.
+            filter: a filter expression or LangChain dict, or ``None``.
+            candidate_ids: 1-d int64 rows to search, or ``None`` for all.
+
+        Returns:
+            ``(scores, rows)``: (m, k) float32 and (m, k) int64, as :meth:`search_rows`.
+        """
         return self.search_rows(query_vectors, k, filter=filter, candidate_rows=candidate_ids)
 
     # -- persistence (stores/faiss_io.py) --------------------------------------------------------
@@ -596,7 +771,17 @@ class FaissVectorStore(EmbStore):
     @reads
     def save_local(self, folder: str | Path) -> Path:
         """Write the index folder: ``index.faiss``, ``vectors.npy``, ``documents.jsonl``, ``store.json``
-        (+ rotation, cluster labels, extra fields as .npy). No pickle. Raises ``EmptyInputError``."""
+        (+ rotation, cluster labels, extra fields as .npy). No pickle.
+
+        Args:
+            folder: the folder to write (created if missing).
+
+        Returns:
+            The folder's path.
+
+        Raises:
+            EmptyInputError: the store holds no documents.
+        """
         from langchain_embcompare.stores.faiss_io import save_store
 
         return save_store(self, folder)
@@ -607,8 +792,23 @@ class FaissVectorStore(EmbStore):
     ) -> FaissVectorStore:
         """Load a folder written by :meth:`save_local`. Without ``embedding`` the query embeddings are
         rebuilt from the recorded vector space; with one, it must produce the same space
-        (``VectorSpaceMismatchError`` / ``DimensionMismatchError``). ``SchemaMismatchError`` for a
-        folder that is not ours or is inconsistent."""
+        (``VectorSpaceMismatchError`` / ``DimensionMismatchError``).
+
+        Args:
+            folder: a folder written by :meth:`save_local`.
+            embedding: the query embeddings (or a model name), or ``None`` to rebuild them from the
+                recorded vector space.
+            mmap: memory-map ``vectors.npy`` instead of reading it into memory.
+
+        Returns:
+            The loaded store.
+
+        Raises:
+            SchemaMismatchError: the folder is not ours or is inconsistent.
+            VectorSpaceMismatchError: ``embedding`` produces another vector space than the recorded one.
+            DimensionMismatchError: ``embedding`` has another dimension than the index.
+            ModalityMismatchError: ``embedding`` shares no modality with the index.
+        """
         from langchain_embcompare.stores.faiss_io import load_store
 
         return load_store(cls, folder, embedding, mmap=mmap)

@@ -29,6 +29,11 @@ class FaissIndexSpec:
     the extra vector fields (the funnel's shortlist): ``"flat"`` (exact scan), ``"hnsw"``
     (``field_ef_search``), ``"ivf"`` (``field_nprobe``) or ``"binary"`` (sign bits, Hamming, HNSW
     over the codes): an approximate shortlist that does not scan every vector.
+
+    Raises:
+        InvalidParameterError: an unknown ``kind``, ``metric`` or ``field_kind``, or a knob
+            (``nprobe``, ``hnsw_m``, ``ef_construction``, ``ef_search``, ``rescore_multiplier``,
+            ``field_ef_search``, ``field_nprobe``) that is not positive.
     """
 
     kind: Literal["flat", "ivf", "hnsw"] = "flat"
@@ -58,13 +63,31 @@ class FaissIndexSpec:
 
 def faiss_metric(metric: str) -> int:
     """faiss's metric constant for ours: L2 for ``l2``, inner product for ``ip`` and ``cosine``
-    (cosine vectors are stored unit-length)."""
+    (cosine vectors are stored unit-length).
+
+    Args:
+        metric: ``"cosine"``, ``"ip"`` or ``"l2"``.
+
+    Returns:
+        ``faiss.METRIC_L2`` or ``faiss.METRIC_INNER_PRODUCT``.
+    """
     return faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
 
 
 def nlist_for(spec: FaissIndexSpec, n: int) -> int:
     """IVF list count: the spec's, or ``min(4 sqrt(n), n / 39)`` (faiss wants >= 39 training points a
-    list). Raises ``InvalidParameterError`` when an explicit ``nlist`` exceeds ``n``."""
+    list).
+
+    Args:
+        spec: the index spec (its ``nlist``, ``None`` = automatic).
+        n: the number of training vectors.
+
+    Returns:
+        The number of IVF lists (>= 1).
+
+    Raises:
+        InvalidParameterError: an explicit ``nlist`` exceeds ``n``.
+    """
     nlist = spec.nlist or max(1, min(int(4 * np.sqrt(n)), n // 39))
     if nlist > n:
         raise InvalidParameterError(
@@ -75,13 +98,33 @@ def nlist_for(spec: FaissIndexSpec, n: int) -> int:
 
 
 def pin_ranges(quantizer: Quantizer, sq_index: Any) -> None:
-    """Make faiss's 8-bit codes the ``quantize_embeddings`` int8 codes (+128): same per-dim ranges."""
+    """Make faiss's 8-bit codes the ``quantize_embeddings`` int8 codes (+128): same per-dim ranges.
+
+    Args:
+        quantizer: a fitted int8 :class:`Quantizer` (its per-dimension ``(lo, hi)`` float32 ranges).
+        sq_index: the faiss scalar-quantizer index whose trained ranges are overwritten in place.
+    """
     lo, hi = quantizer.ranges
     faiss.copy_array_to_vector(np.concatenate([lo, hi - lo]).astype(np.float32), sq_index.sq.trained)
 
 
 def new_index(spec: FaissIndexSpec, d: int, precision: str, n: int, quantizer: Quantizer) -> Any:
-    """An empty faiss index for ``n`` vectors of dim ``d`` at ``precision`` (float32 / int8 / binary)."""
+    """An empty faiss index for ``n`` vectors of dim ``d`` at ``precision`` (float32 / int8 / binary).
+
+    Args:
+        spec: the index spec (kind, metric, HNSW / IVF knobs).
+        d: the vector dimension (bits for binary).
+        precision: ``"float32"``, ``"int8"`` or ``"binary"``.
+        n: the number of vectors it will first hold (sizes IVF lists).
+        quantizer: the int8 quantizer whose ranges the codes use (ignored for other precisions).
+
+    Returns:
+        The faiss index (``IndexFlat``/``IVF``/``HNSW`` float, scalar-quantised or binary variant).
+
+    Raises:
+        InvalidParameterError: a binary index whose dim is not a multiple of 8, or an IVF ``nlist``
+            larger than ``n``.
+    """
     metric = faiss_metric(spec.metric)
     if precision == "binary":
         if d % 8:
@@ -113,7 +156,12 @@ def new_index(spec: FaissIndexSpec, d: int, precision: str, n: int, quantizer: Q
 
 
 def configure(index: Any, spec: FaissIndexSpec) -> None:
-    """Set the spec's ef_construction / ef_search (HNSW) and nprobe (IVF) on ``index``."""
+    """Set the spec's ef_construction / ef_search (HNSW) and nprobe (IVF) on ``index``.
+
+    Args:
+        index: a faiss index (float or binary), changed in place.
+        spec: the index spec holding the values.
+    """
     if isinstance(index, (faiss.IndexHNSW, faiss.IndexBinaryHNSW)):
         index.hnsw.efConstruction = spec.ef_construction
         index.hnsw.efSearch = spec.ef_search
@@ -125,8 +173,18 @@ def configure(index: Any, spec: FaissIndexSpec) -> None:
 
 
 def search_params(index: Any, spec: FaissIndexSpec, selector: Any, ef_search: int | None = None, nprobe: int | None = None) -> Any:
-    """faiss search parameters for ``index``: the selector (None = all rows) and this search's
-    ef_search / nprobe (default: the spec's); None when nothing needs setting."""
+    """faiss search parameters for ``index``: the selector and this search's ef_search / nprobe.
+
+    Args:
+        index: the faiss index searched.
+        spec: the index spec (default ef_search / nprobe).
+        selector: a faiss ``IDSelector``, or ``None`` for all rows.
+        ef_search: HNSW candidates kept while searching (``None``: the spec's).
+        nprobe: IVF lists searched (``None``: the spec's).
+
+    Returns:
+        ``faiss.SearchParameters*`` for the index kind, or ``None`` when nothing needs setting.
+    """
     if isinstance(index, (faiss.IndexHNSW, faiss.IndexBinaryHNSW)):
         return faiss.SearchParametersHNSW(sel=selector, efSearch=ef_search or spec.ef_search)
     if isinstance(index, faiss.IndexBinaryIVF) or (
@@ -139,7 +197,18 @@ def search_params(index: Any, spec: FaissIndexSpec, selector: Any, ef_search: in
 def field_index(vecs: np.ndarray, spec: FaissIndexSpec) -> Any:
     """The index of an extra vector field (the funnel's shortlist), by ``spec.field_kind``: ``flat``
     (exact), ``hnsw``, ``ivf`` (exact below 39 vectors: too few to train) or ``binary`` (sign bits in
-    a binary HNSW; Hamming)."""
+    a binary HNSW; Hamming).
+
+    Args:
+        vecs: (n, d) float32 field vectors.
+        spec: the index spec (``field_kind``, metric, HNSW knobs).
+
+    Returns:
+        The faiss index over ``vecs`` (a ``faiss.IndexBinaryHNSW`` for ``binary``).
+
+    Raises:
+        InvalidParameterError: a binary field whose dim is not a multiple of 8.
+    """
     vecs = np.ascontiguousarray(vecs, dtype=np.float32)
     d, kind, metric = vecs.shape[1], spec.field_kind, faiss_metric(spec.metric)
     if kind == "binary":
@@ -166,7 +235,18 @@ def field_index(vecs: np.ndarray, spec: FaissIndexSpec) -> Any:
 
 
 def rescore(q: np.ndarray, cand: np.ndarray, vectors: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """Exact scores of each query's candidate rows (m, c; -1 = none), best ``k`` first (padded)."""
+    """Exact scores of each query's candidate rows, best ``k`` first (ties: lower row first).
+
+    Args:
+        q: (m, d) float32 query vectors (unit length for cosine).
+        cand: (m, c) int64 candidate rows per query, -1 = none.
+        vectors: (n, d) float32 stored vectors the rows index.
+        k: results per query.
+        metric: ``"cosine"``, ``"ip"`` or ``"l2"`` (l2 scores are minus the Euclidean distance).
+
+    Returns:
+        ``(scores, rows)``: (m, k) float32 and (m, k) int64, padded with ``-inf`` / ``-1``.
+    """
     valid = cand >= 0
     vecs = vectors[np.where(valid, cand, 0)]
     if metric == "l2":

@@ -24,7 +24,18 @@ if TYPE_CHECKING:
 
 
 def save_store(store: FaissVectorStore, folder: str | Path) -> Path:
-    """Write the index folder: faiss file, float vectors, documents, JSON metadata. No pickle."""
+    """Write the index folder: faiss file, float vectors, documents, JSON metadata. No pickle.
+
+    Args:
+        store: the FAISS store to save.
+        folder: the folder to write (created if missing).
+
+    Returns:
+        The folder's path.
+
+    Raises:
+        EmptyInputError: the store has no index yet (nothing was added).
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if store.index is None:
@@ -61,7 +72,25 @@ def save_store(store: FaissVectorStore, folder: str | Path) -> Path:
 def load_store(
     cls: type[FaissVectorStore], folder: str | Path, embedding: Embeddings | str | None = None, *, mmap: bool = True
 ) -> FaissVectorStore:
-    """Read a folder written by :func:`save_store` (see ``FaissVectorStore.load_local``)."""
+    """Read a folder written by :func:`save_store` (see ``FaissVectorStore.load_local``).
+
+    Args:
+        cls: the store class to build (``FaissVectorStore`` or a subclass).
+        folder: the folder written by :func:`save_store`.
+        embedding: the query embeddings (or a model name), or ``None`` to rebuild them from the
+            recorded vector space.
+        mmap: memory-map ``vectors.npy`` instead of reading it into memory.
+
+    Returns:
+        The loaded store.
+
+    Raises:
+        SchemaMismatchError: no ``store.json``, another format or a newer version, or counts that
+            disagree (documents, vectors, index, record).
+        VectorSpaceMismatchError: ``embedding`` produces another vector space than the recorded one.
+        DimensionMismatchError: ``embedding`` has another dimension.
+        ModalityMismatchError: ``embedding`` shares no modality with the index.
+    """
     folder = Path(folder)
     meta_path = folder / "store.json"
     if not meta_path.exists():
