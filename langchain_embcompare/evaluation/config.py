@@ -44,16 +44,33 @@ class ConfigError(InvalidParameterError):
 @dataclass
 class RunSpec(EvalSettings):
     """One run to build: :class:`EvalSettings` (model, dim, precision, store, retriever, rerank and their
-    options) plus a display ``name`` (default: the settings' label, e.g. ``all-MiniLM-L6-v2/128d/float32/faiss/flat``)."""
+    options) plus a display ``name`` (default: the settings' label, e.g. ``all-MiniLM-L6-v2/128d/float32/faiss/flat``).
+
+    Args:
+        *args: :class:`EvalSettings` fields, positionally.
+        index: deprecated name of ``kind`` (warns).
+        **kwargs: :class:`EvalSettings` fields and ``name`` (the run's display name; default: the settings' label).
+
+    Raises:
+        InvalidParameterError: as :class:`EvalSettings`.
+    """
 
     name: str | None = None
 
     def label(self) -> str:
-        """The run's name in tables and reports: ``name``, else the settings' label (``EvalSettings.label``)."""
+        """The run's name in tables and reports: ``name``, else the settings' label (``EvalSettings.label``).
+
+        Returns:
+            The run's display name.
+        """
         return self.name or super().label()
 
     def to_dict(self) -> dict[str, Any]:
-        """The settings as a JSON-ready dict, without ``name`` (the run's key already holds it)."""
+        """The settings as a JSON-ready dict, without ``name`` (the run's key already holds it).
+
+        Returns:
+            ``{field: value}`` for every field but ``extra`` and ``name``.
+        """
         d = super().to_dict()
         d.pop("name", None)
         return d

@@ -27,7 +27,53 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class EvalSettings:
-    """Everything that defines one retrieval run. Field names match the CLI options."""
+    """Everything that defines one retrieval run. Field names match the CLI options.
+
+    Args:
+        model: the embedding model name (or, with ``vectors``, the run's name and default column).
+        dim: Matryoshka dimension (None: the model's full dimension).
+        precision: ``"float32"``, ``"int8"`` or ``"binary"``.
+        rotation: ``"none"`` or ``"pca"`` (fitted on the corpus' document vectors).
+        prompts: a prompt preset (``"nomic"``, ``"e5"``, ``"bge"``, ``"model"``) or None.
+        layer_norm: apply a layer-norm before truncation.
+        store: ``"faiss"``, ``"redis"`` or ``"milvus"``.
+        redis_url: the Redis URL (needed with ``store="redis"``).
+        milvus_uri: a Milvus Lite file or ``http://host:19530`` (default: a local Milvus Lite file).
+        kind: the index kind: ``"flat"``, ``"ivf"`` or ``"hnsw"``.
+        metric: ``"cosine"``, ``"ip"`` or ``"l2"``.
+        retriever: ``"plain"``, ``"cluster"``, ``"funnel"``, ``"bm25"`` or ``"hybrid"``.
+        clusters: number of clusters (cluster retriever; None: chosen from the corpus size).
+        nprobe: clusters opened per query (cluster retriever; None: calibrated).
+        adaptive: adaptive cluster probing.
+        shortlist_dim: the funnel's shortlist dimension.
+        shortlist: the funnel's shortlist length.
+        rerank: a judge model spec (see :func:`~langchain_embcompare.rerank.chat.make_chat_model`), or None.
+        rerank_method: ``"allpairs"``, ``"sorting"`` or ``"sliding"``.
+        rerank_top: documents reranked per query.
+        k: documents retrieved per query.
+        vectors: a table of precomputed vectors (Parquet, .npy, .npz, JSONL, datasets folder), or None.
+        vector_column: the table's column for this run (default: ``model``).
+        query_vectors: a table of query vectors (default: queries are rows of ``vectors``).
+        id_column: the tables' id column (default: ``_id``, else ``id``).
+        normalize: renormalise non-unit precomputed vectors instead of refusing them.
+        ignore_identical_ids: BEIR's rule: a retrieved document whose id equals the query id is not scored.
+        fusion: hybrid fusion, ``"rrf"`` or ``"linear"``.
+        alpha: hybrid linear weight of the dense arm, in [0, 1].
+        rrf_k: the RRF constant.
+        hybrid_dense: the hybrid's dense arm: ``"plain"``, ``"cluster"`` or ``"funnel"``.
+        lexical_engine: ``"auto"``, ``"bm25s"`` or ``"store"`` (the store's own full-text engine).
+        bm25_k1: BM25 k1.
+        bm25_b: BM25 b.
+        bm25_method: the bm25s variant.
+        stemmer: PyStemmer language, or None.
+        stopwords: bm25s stopword list name, or None.
+        extra: free-form settings carried along (not recorded by :meth:`to_dict`).
+        index: deprecated name of ``kind`` (warns).
+
+    Raises:
+        InvalidParameterError: an unknown choice, a setting that needs another (``redis_url``, ``vectors``),
+            ``prompts`` with precomputed vectors, ``alpha`` outside [0, 1], or a bad BM25 setting.
+    """
 
     model: str = "all-MiniLM-L6-v2"
     dim: int | None = None
@@ -123,7 +169,11 @@ class EvalSettings:
 
     def label(self) -> str:
         """A readable one-line name of the settings: model / dim / precision / rotation / store / index kind
-        and the retriever's knobs (``bm25/bm25s/k1=../b=..`` for a lexical-only run)."""
+        and the retriever's knobs (``bm25/bm25s/k1=../b=..`` for a lexical-only run).
+
+        Returns:
+            The label, e.g. ``all-MiniLM-L6-v2/128d/float32/faiss/flat``.
+        """
         if self.lexical_only:
             return f"bm25/bm25s/k1={self.bm25_k1}/b={self.bm25_b}"
         parts = [self.model, f"{self.dim or 'full'}d", self.precision]
@@ -139,7 +189,11 @@ class EvalSettings:
         return "/".join(str(p) for p in parts)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every setting as a JSON-ready dict (the free-form ``extra`` left out)."""
+        """Every setting as a JSON-ready dict (the free-form ``extra`` left out).
+
+        Returns:
+            ``{field: value}`` for every field but ``extra``.
+        """
         d = asdict(self)
         d.pop("extra")
         return d
@@ -309,6 +363,24 @@ def run_eval(
     ``on_stage`` (else the log, at WARNING) and in the result (``metrics_note``); a metric named here
     that reads deeper than the depth raises :class:`~langchain_embcompare.errors.MetricCutoffError`
     before any model is loaded (:func:`~langchain_embcompare.evaluation.metrics.metrics_for_depth`).
+
+    Args:
+        dataset: the corpus, queries and qrels (without qrels only timings and sizes are measured).
+        settings: the run's settings.
+        metrics: ``name@k`` metrics (e.g. ``"ndcg@10"``), or None for the defaults.
+        base: an already loaded model to reuse (its vectors are cached), or None.
+        on_stage: called with a short text as each stage starts (progress display), or None.
+        return_run: also return the ranked run.
+
+    Returns:
+        The result dict: one float per metric, ``dataset``, ``n_docs``, ``n_queries``, ``settings``,
+        ``space``, ``timings`` (seconds; ``per_query_ms`` in ms), ``index_bytes`` and ``bytes_per_vector``
+        where the store measures them, the retriever's ``stats_summary()``; with ``return_run``, the pair
+        ``(result, run)``, ``run`` = ``{query id: {doc id: score}}``.
+
+    Raises:
+        MetricCutoffError: a metric named in ``metrics`` reads deeper than the retrieval depth.
+        InvalidParameterError: settings the chosen store or retriever cannot honour.
     """
     stage = on_stage or (lambda s: None)
     depth = retrieval_depth(settings)
