@@ -61,6 +61,24 @@ class ComparisonResult:
     ``runs_raw[name]`` keeps each run (query id -> doc id -> rank score: the retriever's returned
     order as ``n - rank``; its ``returned_scores`` the scores the documents carried), e.g. for
     ``ranx_compare``.
+
+    Args:
+        dataset: the data set's name.
+        n_documents: documents in the corpus.
+        n_queries: queries run.
+        k: documents retrieved per query.
+        labelled: whether the data set has relevance labels (metrics are computed only then).
+        metrics: the metrics computed, ``name@k``.
+        baseline: the baseline run's name, or None.
+        runs: per run name, its :class:`RunResult` (scores, timings, sizes).
+        agreement: the runs' pairwise top-k agreement (overlap@k, RBO), or None.
+        significance: the paired tests against the baseline, or None.
+        probes: cross-index probes (queries of one run on another run's index).
+        runs_raw: per run name, ``{query id: {doc id: rank score}}``.
+        settings: the comparison's own settings (JSON-ready).
+        image_examples: thumbnails for the report of an image data set.
+        drilldown: per run, the per-query drill-down against the baseline.
+        labels: how queries / labels were made when not human, or None.
     """
 
     dataset: str
@@ -81,7 +99,11 @@ class ComparisonResult:
     labels: dict[str, Any] | None = None  # how queries/labels were made when not human (BeirDataset.label_provenance)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict; each run has top-level ``ndcg@10``, ``recall@100``, ``mrr@10`` (fractions)."""
+        """JSON-ready dict; each run has top-level ``ndcg@10``, ``recall@100``, ``mrr@10`` (fractions).
+
+        Returns:
+            A dict of JSON types only.
+        """
         runs: dict[str, Any] = {}
         for name, r in self.runs.items():
             d: dict[str, Any] = {"model": r.model, "dim": r.dim, "spec": r.spec}
@@ -127,7 +149,15 @@ class ComparisonResult:
         )
 
     def to_json(self, path: str | Path | None = None, indent: int = 2) -> str:
-        """The JSON text; also written to ``path`` when given."""
+        """The JSON text; also written to ``path`` when given.
+
+        Args:
+            path: file to write (parent folders are created), or None.
+            indent: JSON indentation in spaces.
+
+        Returns:
+            The JSON text.
+        """
         text = json.dumps(self.to_dict(), indent=indent)
         if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -135,7 +165,16 @@ class ComparisonResult:
         return text
 
     def to_html(self, path: str | Path, extra_figures: Mapping[str, Any] | None = None, title: str | None = None) -> Path:
-        """Self-contained HTML report (plotly inlined); ``extra_figures`` e.g. ``{"cluster map": fig}``."""
+        """Self-contained HTML report (plotly inlined); ``extra_figures`` e.g. ``{"cluster map": fig}``.
+
+        Args:
+            path: the HTML file to write.
+            extra_figures: more plotly figures by section title, or None.
+            title: the page title (default ``"Embedding comparison: <dataset>"``).
+
+        Returns:
+            The written file's path.
+        """
         from langchain_embcompare.evaluation.report import write_html
 
         return write_html(self.to_dict(), path, extra_figures, title or f"Embedding comparison: {self.dataset}")
@@ -193,7 +232,14 @@ class ComparisonResult:
         return table
 
     def table_text(self, width: int = 200) -> str:
-        """The table as plain text (for logs and benchmark files)."""
+        """The table as plain text (for logs and benchmark files).
+
+        Args:
+            width: the table's width in characters.
+
+        Returns:
+            The table and the probe lines, plain text.
+        """
         from rich.console import Console
 
         buf = io.StringIO()
