@@ -31,7 +31,20 @@ METRICS = ("cosine", "ip", "l2")
 
 
 def as_query_matrix(query_vectors: np.ndarray | Sequence[Sequence[float]], dim: int, where: str) -> np.ndarray:
-    """A (m, dim) float32 C-contiguous matrix, or ``DimensionMismatchError`` naming both dimensions."""
+    """Query vectors as one (m, dim) float32 C-contiguous matrix (a single (dim,) vector becomes (1, dim)).
+
+    Args:
+        query_vectors: (m, dim) or (dim,) floats.
+        dim: the width the index expects.
+        where: names the index in the error, e.g. ``"index (model 'minilm')"``.
+
+    Returns:
+        (m, dim) float32, C-contiguous.
+
+    Raises:
+        DimensionMismatchError: the vectors are not ``dim`` wide (the message names both dimensions).
+        InvalidVectorError: a NaN or infinite component.
+    """
     q = np.ascontiguousarray(np.asarray(query_vectors, dtype=np.float32))
     if q.ndim == 1:
         q = q[None, :]
@@ -45,15 +58,31 @@ def as_query_matrix(query_vectors: np.ndarray | Sequence[Sequence[float]], dim: 
 
 
 def normalize_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 length (zero rows left as they are), float32: how cosine vectors are stored."""
+    """Rows scaled to unit L2 length (zero rows left as they are), float32: how cosine vectors are stored.
+
+    Args:
+        vectors: (n, d) floats.
+
+    Returns:
+        (n, d) float32, unit-length rows.
+    """
     v = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(v, axis=1, keepdims=True)
     return (v / np.where(norms == 0, 1, norms)).astype(np.float32, copy=False)
 
 
 def exact_scores(queries: np.ndarray, vectors: np.ndarray, metric: str) -> np.ndarray:
-    """(m, n) float32 scores on the package convention: ``ip``/``cosine`` -> dot product (inputs already
-    normalised for cosine), ``l2`` -> minus the Euclidean distance."""
+    """Exact scores on the package convention: ``ip``/``cosine`` -> dot product (inputs already
+    normalised for cosine), ``l2`` -> minus the Euclidean distance (computed in float64).
+
+    Args:
+        queries: (m, d) float32 query vectors.
+        vectors: (n, d) float32 stored vectors.
+        metric: ``"cosine"``, ``"ip"`` or ``"l2"``.
+
+    Returns:
+        (m, n) float32 scores, higher = more similar.
+    """
     q = np.asarray(queries, dtype=np.float32)
     v = np.asarray(vectors, dtype=np.float32)
     if metric == "l2":
@@ -66,9 +95,17 @@ def exact_scores(queries: np.ndarray, vectors: np.ndarray, metric: str) -> np.nd
 
 
 def top_k(scores: np.ndarray, k: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best of each row of ``scores`` (m, n): ``(scores, rows)`` (m, k), best first, padded
-    with ``-inf`` / ``-1``. ``rows`` maps column j to a row handle (default: j). Ties keep the lower
-    column first (a stable order; evaluation scores the order a retriever returns)."""
+    """The ``k`` best of each row of ``scores``, best first. Ties keep the lower column first (a stable
+    order; evaluation scores the order a retriever returns); non-finite scores become padding.
+
+    Args:
+        scores: (m, n) float32 scores, higher = better.
+        k: results per row.
+        rows: (n,) int64 mapping column j to a row handle (default: j).
+
+    Returns:
+        ``(scores, rows)``: (m, k) float32 and (m, k) int64, padded with ``-inf`` / ``-1``.
+    """
     m, n = scores.shape
     out_s = np.full((m, k), -np.inf, dtype=np.float32)
     out_r = np.full((m, k), -1, dtype=np.int64)
@@ -282,6 +319,13 @@ def prepare_documents(documents: Sequence[Document], ids: Sequence[str] | None =
     store keeps exactly (:func:`clean_metadata`). Every document is checked before anything is
     written, and the error lists each bad one.
 
+    Args:
+        documents: the documents to write.
+        ids: one id per document, overriding ``Document.id`` (``None`` or ``""`` entries fall through).
+
+    Returns:
+        New documents, in order, with their ids set and metadata cleaned.
+
     Raises:
         EmptyInputError: no documents.
         InvalidParameterError: ``ids`` of another length.
@@ -318,7 +362,14 @@ def prepare_documents(documents: Sequence[Document], ids: Sequence[str] | None =
 
 def last_wins(documents: Sequence[Document]) -> np.ndarray:
     """Positions to keep when one batch names an id twice: the last occurrence of each id (as an
-    upsert applied in order would leave it), in first-seen order."""
+    upsert applied in order would leave it), in first-seen order.
+
+    Args:
+        documents: a batch of documents with their ids set.
+
+    Returns:
+        1-d int64 positions into ``documents``, ascending.
+    """
     last: dict[str, int] = {}
     for i, d in enumerate(documents):
         last[str(d.id)] = i
@@ -327,18 +378,43 @@ def last_wins(documents: Sequence[Document]) -> np.ndarray:
 
 
 def empty_result(m: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(scores, rows)`` of ``m`` queries that found nothing: all ``-inf`` / ``-1``, shape (m, k)."""
+    """``(scores, rows)`` of ``m`` queries that found nothing.
+
+    Args:
+        m: the number of queries.
+        k: results per query.
+
+    Returns:
+        ``(scores, rows)``: (m, k) float32 all ``-inf`` and (m, k) int64 all ``-1``.
+    """
     return np.full((m, k), -np.inf, dtype=np.float32), np.full((m, k), -1, dtype=np.int64)
 
 
 def filter_matches_nothing(filter: Filter) -> bool:
-    """True when ``filter`` can match no document (``$in: []`` and what it implies), checked before any search."""
+    """True when ``filter`` can match no document (``$in: []`` and what it implies), checked before any search.
+
+    Args:
+        filter: a filter expression or LangChain dict, or ``None``.
+
+    Returns:
+        Whether the filter provably matches nothing.
+
+    Raises:
+        InvalidParameterError: a malformed filter (from :func:`~langchain_embcompare.filters.as_expression`).
+    """
     return matches_nothing(as_expression(filter))
 
 
 def unique_per_row(lists: np.ndarray) -> np.ndarray:
     """``lists`` (a, w) int64 with a label repeated within a row replaced by ``-1`` after its first
-    occurrence (a query opens each cluster once)."""
+    occurrence (a query opens each cluster once).
+
+    Args:
+        lists: (a, w) int64 cluster labels per query, ``-1`` = none.
+
+    Returns:
+        (a, w) int64, the same labels with repeats replaced by ``-1`` (returned as is when w < 2).
+    """
     lists = np.asarray(lists, dtype=np.int64)
     if lists.ndim != 2 or lists.shape[1] < 2:
         return lists
