@@ -208,6 +208,41 @@ def compare(
     ``relevance_judge`` (e.g. a :class:`~langchain_embcompare.evaluation.judge.RelevanceJudge`): called once every run has retrieved, with the data set
     and the runs; returns ``(qrels, info)``: the labels quality is then measured with (replacing the data
     set's) and what the judging did, recorded under ``labels["judge"]``.
+
+    Args:
+        retrievers: ``{name: LangChain BaseRetriever}``, or run specs (:class:`RunSpec` / :class:`EvalSettings`)
+            each built into its own store and retriever.
+        dataset: a :class:`BeirDataset`, or ``(documents, queries)`` (Documents or texts; a query dict
+            ``{id: text}`` or a list of texts) for label-free mode.
+        baseline: the run the others are tested against (default: the first).
+        k: documents retrieved per query, a positive int.
+        metrics: ``name@k`` metrics (e.g. ``"ndcg@10"``), or None for the defaults.
+        stat_test: the paired test: ``"student"``, ``"permutation"`` or ``"wilcoxon"``.
+        correction: the multiple-comparison correction: ``"holm"``, ``"bonferroni"``, ``"fdr_bh"`` or ``"none"``.
+        alpha: significance level of the tests.
+        confidence: confidence level of the bootstrap intervals.
+        n_resamples: bootstrap resamples (and permutation-test resamples).
+        overlap_k: rank cut-off of the runs' top-k overlap.
+        rbo_p: persistence of rank-biased overlap (Webber et al. 2010), in (0, 1).
+        latency_queries: queries timed one at a time for latency (0: none).
+        throughput_texts: documents embedded to measure throughput.
+        prices: USD per 1M tokens by API model name, over the defaults.
+        usd_per_hour: the machine's price in USD per hour (cost of local models).
+        probes: ``(query_run, index_run)`` pairs of equal dimension (spec mode only).
+        on_stage: called with a short text as each stage starts, or None.
+        seed: seed of the samples and resamples.
+        ignore_identical_ids: BEIR's identical-id rule for the whole comparison (None: the specs' common setting, else True).
+        relevance_judge: labels the pooled runs, returning ``(qrels, info)``, or None.
+
+    Returns:
+        The :class:`ComparisonResult`.
+
+    Raises:
+        InvalidParameterError: a bad ``k``, test or correction, runs with differing identical-id rules,
+            a retriever that is not a LangChain ``BaseRetriever``, probes without specs or naming unknown
+            or BM25 runs, repeated run names, or an unknown ``baseline``.
+        EmptyInputError: nothing to compare.
+        MetricCutoffError: a metric named in ``metrics`` reads deeper than the retrieval depth.
     """
     stage = on_stage or (lambda s: None)
     ds = _as_dataset(dataset)
