@@ -32,6 +32,14 @@ class BeirDataset:
     human labels (the manifest of :mod:`~langchain_embcompare.evaluation.synthetic` or of an LLM judge,
     ``{"synthetic": True, "method": ..., ...}``); None for labels as given. Comparisons and the advisor
     copy it into their JSON and reports.
+
+    Args:
+        name: the data set's name (its folder name when loaded).
+        corpus: the documents (``id`` = the corpus id).
+        queries: ``{query id: query text or media reference}``.
+        qrels: ``{query id: {doc id: grade}}``, grades int (BEIR: 0 = not relevant).
+        qrels_path: the labels file that was looked for, or None.
+        label_provenance: how queries and labels were made when not human, or None.
     """
 
     name: str
@@ -150,6 +158,22 @@ def load_beir(
     ``qrels/<split>.tsv`` every query is kept and ``qrels`` is empty (label-free comparison), unless
     ``require_qrels`` is set: then :class:`MissingLabelsError` names the file looked for and the
     splits that do exist. Malformed lines raise :class:`DatasetFormatError` (file + line number).
+
+    Args:
+        path: the BEIR folder (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``).
+        split: the qrels split (``qrels/<split>.tsv``).
+        max_queries: keep the first this many (labelled) queries, or None for all.
+        require_qrels: refuse a split without labels.
+
+    Returns:
+        The :class:`BeirDataset`.
+
+    Raises:
+        InvalidParameterError: ``corpus.jsonl`` or ``queries.jsonl`` is missing.
+        MissingLabelsError: ``require_qrels`` and the split has no labels.
+        EmptyInputError: the corpus holds no documents.
+        DatasetFormatError: a malformed line, a query without text or media, labels of unknown queries,
+            or a malformed synthetic manifest (each naming the file and line).
     """
     root = Path(path)
     for name in ("corpus.jsonl", "queries.jsonl"):
