@@ -333,7 +333,20 @@ class RelevanceJudge:
 
     def grade(self, pairs: Sequence[tuple[str, str]]) -> list[int | None]:
         """Grades of ``(query, passage)`` pairs, in order; None = unjudged (budget spent, failed calls or
-        invalid answers in every order asked). Updates :attr:`usage` and the order-check counters."""
+        invalid answers in every order asked). Updates :attr:`usage` and the order-check counters.
+
+        Args:
+            pairs: ``(query text, passage text)`` pairs.
+
+        Returns:
+            One UMBRELA grade per pair (int 0-3; the lower when the two orders disagree), or None.
+
+        Warns:
+            PositionBiasWarning: the grades depend on the prompt order, or are nearly constant.
+
+        Raises:
+            RerankerCallError: every call to the chat model failed.
+        """
         orders = (0, 1) if self.both_orders else (0,)
         prompts, keys = [], []
         for query, passage in pairs:
@@ -390,7 +403,12 @@ class RelevanceJudge:
         return judge_pool(self, runs, dataset.queries, passages, depth=depth, known=dataset.qrels)
 
     def summary(self) -> dict[str, Any]:
-        """JSON-ready: usage (calls, tokens, cost, answers by kind), order-check counts, grade counts, prompt."""
+        """JSON-ready: usage (calls, tokens, cost, answers by kind), order-check counts, grade counts, prompt.
+
+        Returns:
+            A dict of JSON types: ``model``, ``prompt``, ``prompt_version``, ``both_orders``,
+            ``order_disagreements``, ``judged_in_both_orders``, ``grades`` and the usage fields.
+        """
         return {
             "model": self.usage.model,
             "prompt": "UMBRELA (Upadhyay et al. 2024), graded 0-3",
