@@ -27,12 +27,18 @@ __all__ = ["ClusterBlocks"]
 class ClusterBlocks:
     """Vectors regrouped by cluster label into contiguous blocks.
 
-    ``vectors``: (n, d) float32, position i = the store's i-th vector (for cosine, unit rows: the
-    block product is then the cosine similarity); ``labels``: (n,) integers, the cluster of position i
-    (any integers; ``-1`` conventionally means "no cluster", searched only if asked for);
-    ``rows``: (n,) int64 row handles of the positions (default: the positions themselves);
-    ``metric``: ``"cosine"``, ``"ip"`` or ``"l2"`` (scores on the package convention, higher = closer).
     Building copies the vectors once (n x d float32) in cluster order.
+
+    Args:
+        vectors: (n, d) float32, position i = the store's i-th vector (for cosine, unit rows: the
+            block product is then the cosine similarity).
+        labels: (n,) integers, the cluster of position i (any integers; ``-1`` conventionally means
+            "no cluster", searched only if asked for).
+        rows: (n,) int64 row handles of the positions (default: the positions themselves).
+        metric: ``"cosine"``, ``"ip"`` or ``"l2"`` (scores on the package convention, higher = closer).
+
+    Raises:
+        InvalidParameterError: ``vectors`` is not 2-d, or ``vectors``, ``labels`` and ``rows`` differ in length.
     """
 
     def __init__(
@@ -60,26 +66,49 @@ class ClusterBlocks:
         return len(self.rows)
 
     def block(self, cluster: int) -> slice:
-        """The block positions of one cluster (an empty slice for a label no vector has)."""
+        """The block positions of one cluster.
+
+        Args:
+            cluster: a cluster label.
+
+        Returns:
+            A slice into the block order (an empty slice for a label no vector has).
+        """
         i = int(np.searchsorted(self.cluster_ids, cluster))
         if i == len(self.cluster_ids) or self.cluster_ids[i] != cluster:
             return slice(0, 0)
         return slice(int(self.bounds[i]), int(self.bounds[i + 1]))
 
     def rows_in(self, clusters: Sequence[int]) -> np.ndarray:
-        """Row handles of every vector whose label is in ``clusters`` (int64, block order)."""
+        """Row handles of every vector whose label is in ``clusters``.
+
+        Args:
+            clusters: cluster labels.
+
+        Returns:
+            1-d int64 row handles, in block order.
+        """
         parts = [self.rows[self.block(int(c))] for c in clusters]
         return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
     def search(
         self, queries: np.ndarray, k: int, clusters: Sequence[int], allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` among the vectors of ``clusters`` for each query: ``(scores, rows)`` (m, k) float32 /
-        int64, best first, padded ``-inf`` / ``-1`` (the ``search_rows`` contract).
+        """Top ``k`` among the vectors of ``clusters`` for each query (the ``search_rows`` contract).
+        Ties keep block order (cluster order as given, then position).
 
-        ``queries``: (m, d) float32, already in the store's form (unit length for cosine).
-        ``allowed``: optional (n,) bool mask over the ORIGINAL positions (a filter's result); only the
-        opened blocks' entries are read. Ties keep block order (cluster order as given, then position).
+        Args:
+            queries: (m, d) float32, already in the store's form (unit length for cosine).
+            k: results per query (>= 1).
+            clusters: the cluster labels to open (each once).
+            allowed: optional (n,) bool mask over the ORIGINAL positions (a filter's result); only the
+                opened blocks' entries are read.
+
+        Returns:
+            ``(scores, rows)``: (m, k) float32 and (m, k) int64, best first, padded ``-inf`` / ``-1``.
+
+        Raises:
+            InvalidParameterError: ``k <= 0``.
         """
         q = np.asarray(queries, dtype=np.float32)
         if k <= 0:
@@ -108,13 +137,26 @@ class ClusterBlocks:
     def search_lists(
         self, queries: np.ndarray, k: int, lists: np.ndarray, allowed: np.ndarray | None = None, max_cells: int = 8_000_000
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Each query searches its OWN clusters: ``lists`` (m, w) int64 cluster labels per query (``-1`` =
-        none; a label repeated in a row counts once). Returns ``(scores, rows)`` (m, k) as :meth:`search`.
+        """Each query searches its OWN clusters.
 
         One matrix product per distinct cluster over the queries that open it, written into one
         (queries, candidates) score buffer, then one top-``k`` per query: no per-cluster top-k and no
         per-cluster call. Queries are taken in chunks so the buffer stays under ``max_cells`` entries.
         Ties keep each query's cluster order, then block position.
+
+        Args:
+            queries: (m, d) float32, already in the store's form (unit length for cosine).
+            k: results per query (>= 1).
+            lists: (m, w) int64 cluster labels per query (``-1`` = none; a label repeated in a row
+                counts once).
+            allowed: optional (n,) bool mask over the ORIGINAL positions (a filter's result).
+            max_cells: the most entries (queries x candidates) of one chunk's score buffer.
+
+        Returns:
+            ``(scores, rows)``: (m, k) float32 and (m, k) int64 as :meth:`search`.
+
+        Raises:
+            InvalidParameterError: ``k <= 0``, or ``lists`` not (m, w) with m = the number of queries.
         """
         q = np.asarray(queries, dtype=np.float32)
         lists = np.asarray(lists, dtype=np.int64)

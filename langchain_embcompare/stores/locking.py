@@ -49,7 +49,11 @@ class ReadWriteLock:
 
     @contextmanager
     def read(self) -> Iterator[None]:
-        """Hold the lock shared (with other readers) for the ``with`` block."""
+        """Hold the lock shared (with other readers) for the ``with`` block.
+
+        Yields:
+            None, while the read lock is held.
+        """
         me = threading.get_ident()
         depth = getattr(self._local, "depth", 0)
         if self._writer == me or depth:  # re-entry: already holding it
@@ -75,8 +79,14 @@ class ReadWriteLock:
 
     @contextmanager
     def write(self) -> Iterator[None]:
-        """Hold the lock alone for the ``with`` block. Raises ``RuntimeError`` when this thread holds
-        only the read lock (an upgrade could deadlock)."""
+        """Hold the lock alone for the ``with`` block.
+
+        Yields:
+            None, while the write lock is held.
+
+        Raises:
+            RuntimeError: this thread holds only the read lock (an upgrade could deadlock).
+        """
         me = threading.get_ident()
         if self._writer == me:
             self._writer_depth += 1
@@ -107,6 +117,15 @@ def _under(side: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """A decorator running a store method under its ``lock``'s ``side`` (``"read"`` or ``"write"``)."""
 
     def decorate(method: Callable[P, R]) -> Callable[P, R]:
+        """Wrap a store method so it runs under the store's ``lock`` (read or write side).
+
+        Args:
+            method: a method of a store that has a ``lock`` (:class:`ReadWriteLock`).
+
+        Returns:
+            The wrapped method (same signature and docstring).
+        """
+
         @functools.wraps(method)
         def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
             with getattr(self.lock, side)():
