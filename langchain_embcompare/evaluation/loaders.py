@@ -206,6 +206,22 @@ def load_qa_pairs(
 
     Raises InvalidParameterError naming the file and line for a row without a question, without a
     passage, with an unknown passage id, or with a non-integer score; EmptyInputError for no rows.
+
+    Args:
+        path: the ``.csv`` / ``.tsv`` / ``.jsonl`` file of question/passage rows.
+        corpus: a corpus adding (distractor) passages, or None.
+        question_field: the question column (default: the first known name found).
+        passage_id_field: the passage-id column (default: the first known name found).
+        passage_field: the passage-text column (default: the first known name found).
+        query_id_field: the query-id column (default: the first known name found, else ``q0, q1, ...``).
+        name: the data set's name (default: the file's stem).
+
+    Returns:
+        The :class:`BeirDataset` (with ``.report``).
+
+    Raises:
+        InvalidParameterError: the file is missing or malformed, or a row breaks a rule above (file and line named).
+        EmptyInputError: no rows.
     """
     p = Path(path)
     if not p.is_file():
@@ -346,7 +362,21 @@ def load_documents_folder(
 ) -> BeirDataset:
     """Label-free mode: every ``.txt``/``.md``/``.rst`` file under ``folder`` is one document (id = its path
     relative to ``folder``; empty files skipped), plus ``queries`` (see :func:`load_queries`). No qrels:
-    ``compare`` then reports agreement, latency, memory and cost, not quality."""
+    ``compare`` then reports agreement, latency, memory and cost, not quality.
+
+    Args:
+        folder: the folder searched recursively.
+        queries: a mapping (id -> text), a list of texts, or a queries file (see :func:`load_queries`).
+        suffixes: the file suffixes read as documents (lower case, with the dot).
+        name: the data set's name (default: the folder's name).
+
+    Returns:
+        The :class:`BeirDataset`, ``qrels`` empty (with ``.report``).
+
+    Raises:
+        InvalidParameterError: the folder or queries file is missing, a file is not UTF-8, or a queries line is malformed.
+        EmptyInputError: no non-empty document, or no query.
+    """
     root = Path(folder)
     if not root.is_dir():
         raise InvalidParameterError(f"Documents folder {root} does not exist.")
@@ -408,6 +438,18 @@ def load_ir_dataset(name: str, *, max_queries: int | None = None) -> BeirDataset
     Documents are ``"title text"`` when they have a title (as :func:`load_beir`). Only queries with
     judgments are kept when the data set has any. Nothing is downloaded: data ``ir_datasets`` does not
     hold locally raises :class:`InvalidParameterError` naming the data set and the ir_datasets home folder.
+
+    Args:
+        name: the ir_datasets name, optionally prefixed ``irds:``.
+        max_queries: keep the first this many queries, or None for all.
+
+    Returns:
+        The :class:`BeirDataset` (with ``.report``).
+
+    Raises:
+        InvalidParameterError: ir_datasets is not installed, does not know the name, the data set lacks
+            documents or queries, or its data is not held locally.
+        EmptyInputError: the data set has no documents.
     """
     for prefix in IR_DATASETS_PREFIXES:
         name = name.removeprefix(prefix)
@@ -477,6 +519,22 @@ def load_dataset(
       an error names the ways forward, synthetic queries among them: :func:`load_corpus`);
     * another folder -> :func:`load_documents_folder` (needs ``queries``: label-free mode);
     * a ``.csv``/``.tsv``/``.jsonl`` file -> :func:`load_qa_pairs` (``corpus`` optional).
+
+    Args:
+        source: ``irds:<name>``, a folder or a file, as above.
+        split: the BEIR qrels split.
+        max_queries: keep the first this many queries, or None for all.
+        queries: queries for a label-free source (a mapping, a list of texts or a queries file), or None.
+        corpus: extra passages for a question/answer file, or None.
+
+    Returns:
+        The :class:`BeirDataset` (with ``.report``).
+
+    Raises:
+        InvalidParameterError: a source not found, ``queries`` missing where needed or given where the
+            source has its own, or what the chosen loader raises.
+        EmptyInputError: no queries, or no documents.
+        DatasetFormatError: a malformed BEIR file (file and line named).
     """
     text = str(source)
     if text.startswith(IR_DATASETS_PREFIXES):
