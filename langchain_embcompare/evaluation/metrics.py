@@ -205,7 +205,23 @@ def evaluate_run(
     ignore_identical_ids: bool | None = None,
     k: int | None = None,
 ) -> dict[str, float]:
-    """Mean of each metric over the labelled queries (arguments as :func:`evaluate_per_query`)."""
+    """Mean of each metric over the labelled queries (arguments as :func:`evaluate_per_query`).
+
+    Args:
+        run: ``{query id: {doc id: score}}``, higher = better (e.g. from :func:`retrieve_run`).
+        qrels: ``{query id: {doc id: grade}}``, int grades.
+        metrics: ``name@k`` metrics (nDCG@k, recall@k, MRR, ... via pytrec_eval), or None for the defaults.
+        ignore_identical_ids: drop retrieved documents whose id is the query id (BEIR's rule); None: the
+            run's own setting, else True.
+        k: documents retrieved per query (default: ``run.depth``).
+
+    Returns:
+        ``{metric: mean over the labelled queries}``, floats in [0, 1].
+
+    Raises:
+        InvalidParameterError: ``qrels`` is empty, or an unknown metric.
+        MetricCutoffError: a named metric's cutoff is above ``k``.
+    """
     per_query = evaluate_per_query(run, qrels, metrics, ignore_identical_ids=ignore_identical_ids, k=k)
     if not per_query:
         raise InvalidParameterError("No labelled queries: qrels is empty, so quality cannot be measured.")
@@ -267,6 +283,17 @@ def retrieve_run(
     order as rank scores, with ``depth = k``: the metrics refuse cutoffs deeper than it.
 
     ``timings`` (a dict), if given, receives ``seconds`` and ``per_query_ms`` (batched time / n).
+
+    Args:
+        retriever: any LangChain retriever (this package's search whole batches at once).
+        queries: ``{query id: query text}``.
+        k: documents retrieved per query.
+        batch_size: queries per batch call.
+        timings: a dict receiving ``seconds`` (wall clock) and ``per_query_ms``, or None.
+        progress: called with the number of queries done after each batch, or None.
+
+    Returns:
+        The :class:`RetrievedRun` ``{query id: {doc id: rank score}}`` (float scores, ``depth = k``).
     """
     qids, texts = list(queries), list(queries.values())
     results: list[list[Document]] = []
