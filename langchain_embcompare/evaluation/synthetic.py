@@ -390,7 +390,16 @@ def save_synthetic(dataset: BeirDataset, folder: str | Path, split: str = "test"
     """Write ``dataset`` as a BEIR folder: ``corpus.jsonl`` (``_id``, ``title``, ``text``: the indexed text
     without the title), ``queries.jsonl``, ``qrels/<split>.tsv`` (with header) and ``synthetic_manifest.json``
     (its ``label_provenance``). ``load_beir(folder)`` reads it back, the same documents, queries, labels and
-    provenance. Returns the folder."""
+    provenance. Returns the folder.
+
+    Args:
+        dataset: the data set (normally made by :func:`cloze_dataset` or :func:`llm_dataset`).
+        folder: the folder to write (created if missing; its files are overwritten).
+        split: the qrels split name (``qrels/<split>.tsv``).
+
+    Returns:
+        ``folder`` as a Path.
+    """
     root = Path(folder)
     (root / "qrels").mkdir(parents=True, exist_ok=True)
     with (root / "corpus.jsonl").open("w", encoding="utf-8") as f:
