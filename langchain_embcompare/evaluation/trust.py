@@ -142,7 +142,14 @@ def trust_summary(
 def measured_trust(method: str | None = None) -> dict[str, Any] | None:
     """The trust the benchmark measured (``data/trust_scifact.json``): the whole file, or with ``method``
     (``"cloze"``, ``"llm"``) that method's entry plus ``dataset`` and ``source``; None when not shipped or
-    the method was not measured."""
+    the method was not measured.
+
+    Args:
+        method: ``"cloze"`` or ``"llm"``, or None for the whole file.
+
+    Returns:
+        The parsed JSON (a dict), the method's entry with ``dataset``, ``source`` and ``method``, or None.
+    """
     try:
         text = resources.files("langchain_embcompare").joinpath("data", TRUST_FILE).read_text(encoding="utf-8")
     except (FileNotFoundError, OSError):
