@@ -108,7 +108,14 @@ FORMAT_VERSION = "1"
 
 
 def redact(uri: str) -> str:
-    """The URI without a password (error messages must not leak credentials)."""
+    """The URI without a password (error messages must not leak credentials).
+
+    Args:
+        uri: a Milvus URI or a Milvus Lite file path.
+
+    Returns:
+        The URI with its password replaced by ``***`` (unchanged when it has none).
+    """
     parts = urlsplit(uri)
     if parts.password:
         netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
@@ -128,14 +135,28 @@ class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, EmbStore):
     ...                           uri="./docs.db")                      # or "http://host:19530", token="root:Milvus"
     >>> store.add_documents(docs); store.similarity_search("query", k=4, filter={"genre": "news"})
 
-    ``embedding``: LangChain ``Embeddings`` or a model name (wrapped in ``MatryoshkaEmbeddings``).
-    ``spec``: :class:`MilvusIndexSpec` (default: flat cosine collection ``embcompare``); ``**spec_kwargs``
-    build one. ``overwrite=True`` drops an existing collection first. ``timeout``: seconds for
-    connecting (an unreachable server raises ``StoreConnectionError`` naming the URI, token
-    redacted); ``call_timeout``: seconds per later call (``None``: no limit, as a large batched search
-    or ingest on a busy machine can take long). Opening an existing collection checks its layout (``SchemaMismatchError`` naming the
-    difference) and its recorded vector space (``VectorSpaceMismatchError`` / ``DimensionMismatchError``).
-    Raises ``InvalidParameterError`` for ``binary`` / ``int8`` precision (see the module docstring).
+    Opening an existing collection checks its layout and its recorded vector space.
+
+    Args:
+        embedding: LangChain ``Embeddings`` or a model name (wrapped in ``MatryoshkaEmbeddings``).
+        spec: :class:`MilvusIndexSpec` (default: flat cosine collection ``embcompare``).
+        uri: a Milvus Lite file path, or ``http(s)://host:19530`` for a server.
+        token: ``"user:password"`` or an API key for a server.
+        overwrite: drop an existing collection first.
+        timeout: seconds for connecting.
+        call_timeout: seconds per later call (``None``: no limit, as a large batched search or ingest
+            on a busy machine can take long).
+        client: an open ``pymilvus.MilvusClient`` to use instead of connecting.
+        **spec_kwargs: build the :class:`MilvusIndexSpec` when ``spec`` is not given.
+
+    Raises:
+        InvalidParameterError: ``binary`` / ``int8`` precision (see the module docstring), or a Milvus
+            Lite file whose folder does not exist.
+        StoreConnectionError: the server is unreachable (naming the URI, token redacted).
+        SchemaMismatchError: an existing collection with another layout (naming the difference).
+        VectorSpaceMismatchError: an existing collection from another vector space.
+        DimensionMismatchError: an existing collection of another dimension.
+        MissingCapabilityError: extra vector fields or full-text search on a server too old for them.
     """
 
     capabilities: ClassVar[frozenset[str]] = frozenset({"candidate_rows", "clusters", "vector_fields"})
@@ -224,7 +245,14 @@ class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, EmbStore):
         return dict(self.spec.extra_vector_fields)
 
     def field_index_kind(self, vector_field: str | None = None) -> str:
-        """Every vector field of the collection has the spec's index: ``"flat"``, ``"ivf"`` or ``"hnsw"``."""
+        """Every vector field of the collection has the spec's index.
+
+        Args:
+            vector_field: an extra vector field, or ``None`` for the main vectors (same answer).
+
+        Returns:
+            ``"flat"``, ``"ivf"`` or ``"hnsw"``.
+        """
         return str(self.spec.kind)
 
     def _schema(self) -> Any:
@@ -362,7 +390,24 @@ class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, EmbStore):
         cls, collection_name: str, embedding: Embeddings | str, uri: str = DEFAULT_URI, *, token: str | None = None, **kwargs: Any
     ) -> MilvusVectorStore:
         """Open a collection with the spec it was stored with (the embedding's space is checked against it).
-        Raises ``InvalidParameterError`` when there is no such collection made by this package."""
+
+        Args:
+            collection_name: the collection to open.
+            embedding: LangChain ``Embeddings`` or a model name.
+            uri: a Milvus Lite file path, or ``http(s)://host:19530`` for a server.
+            token: ``"user:password"`` or an API key for a server.
+            **kwargs: ``timeout``, ``client`` and the other keywords of :class:`MilvusVectorStore`.
+
+        Returns:
+            The store on that collection.
+
+        Raises:
+            InvalidParameterError: no such collection.
+            SchemaMismatchError: the collection was not made by this package.
+            StoreConnectionError: the server is unreachable.
+            VectorSpaceMismatchError: ``embedding`` produces another vector space than the recorded one.
+            DimensionMismatchError: ``embedding`` has another dimension.
+        """
         probe = cls.__new__(cls)
         probe.uri, probe.timeout = str(uri), kwargs.pop("timeout", 10.0)
         client = kwargs.pop("client", None) or probe._connect(token)
@@ -386,6 +431,12 @@ class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, EmbStore):
         ``ef_search`` (16, 128 or 1000) before, 1.0 at ef 1000 after. So this flushes, waits until the vector
         index covers every row (at most ``timeout`` s, then ``StoreTimeoutError``), and releases and reloads the
         collection. Call it after a bulk ingest that will be measured. Milvus Lite: a flush only.
+
+        Args:
+            timeout: seconds to wait for the vector index to cover every row.
+
+        Raises:
+            StoreTimeoutError: the vector index is not built after ``timeout`` seconds.
         """
         self.client.flush(self.name, timeout=self.call_timeout)
         if self.features.lite:
@@ -415,7 +466,11 @@ class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, EmbStore):
     def index_bytes(self) -> int:
         """Estimated bytes of the vector data: ``count * sum(dims) * 4`` (float32), plus HNSW's graph
         links (``count * 2 * m * 4`` per vector field). Milvus does not report an index's memory through
-        its client; ``benchmarks/bench_milvus.py`` measures the Lite process instead."""
+        its client; ``benchmarks/bench_milvus.py`` measures the Lite process instead.
+
+        Returns:
+            The estimate in bytes.
+        """
         n = self.count()
         fields = [self._space.dim, *self.spec.extra_vector_fields.values()]
         graph = 2 * self.spec.m * 4 * len(fields) if self.spec.kind == "hnsw" else 0
@@ -438,6 +493,19 @@ def build_milvus_store(
     ``extra["milvus_token"]``). From settings the collection is named after data set, model, dim,
     index and metric and rebuilt (``overwrite=True``) so each evaluation starts from its corpus. The
     default uri is a Milvus Lite file ``embcompare_milvus.db`` in the working folder.
+
+    Args:
+        embedding: LangChain ``Embeddings`` or a model name.
+        settings: a :class:`MilvusIndexSpec`, or evaluation settings (``EvalSettings``: ``index``,
+            ``metric``, ``milvus_uri``, ``retriever``, ``shortlist_dim``, ``extra["milvus"]`` spec
+            overrides and ``extra["milvus_token"]``), or ``None``.
+        uri: the Milvus URI or Lite file (default: the settings' ``milvus_uri``, else :data:`DEFAULT_URI`).
+        dataset_name: names the collection when built from settings.
+        overwrite: drop an existing collection first (default: ``True`` from settings, else ``False``).
+        **kwargs: more keywords of :class:`MilvusVectorStore`.
+
+    Returns:
+        The store.
     """
     if settings is None or isinstance(settings, MilvusIndexSpec):
         return MilvusVectorStore(embedding, settings, uri or DEFAULT_URI, overwrite=bool(overwrite), **kwargs)

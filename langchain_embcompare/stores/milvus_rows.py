@@ -39,18 +39,39 @@ DOC_FIELDS = [ID_FIELD, ROW_FIELD, TEXT_FIELD, METADATA_FIELD]
 
 def row_handles(ids: Sequence[str]) -> np.ndarray:
     """Row handle of each id: the first 8 bytes of ``blake2b(id)`` as an int64 with the sign bit
-    cleared (so rows are ``>= 0``, as the protocol requires). Stable across processes and clients."""
+    cleared (so rows are ``>= 0``, as the protocol requires). Stable across processes and clients.
+
+    Args:
+        ids: n document ids (a non-string id hashes as its ``str``).
+
+    Returns:
+        (n,) int64 row handles, ``>= 0``.
+    """
     raw = b"".join(hashlib.blake2b(str(i).encode("utf-8"), digest_size=8).digest() for i in ids)
     return (np.frombuffer(raw, dtype=">i8").astype(np.int64) & np.int64(0x7FFF_FFFF_FFFF_FFFF)) if raw else np.zeros(0, np.int64)
 
 
 def is_lite(uri: str) -> bool:
-    """True when ``uri`` names a Milvus Lite file (no scheme), False for ``http(s)://`` / ``tcp://`` servers."""
+    """True when ``uri`` names a Milvus Lite file (no scheme), False for ``http(s)://`` / ``tcp://`` servers.
+
+    Args:
+        uri: a Milvus URI or file path.
+
+    Returns:
+        Whether it is a Milvus Lite file.
+    """
     return "://" not in uri
 
 
 def to_document(r: Mapping[str, Any]) -> Document:
-    """The ``Document`` of an entity holding :data:`DOC_FIELDS`."""
+    """The ``Document`` of an entity holding :data:`DOC_FIELDS`.
+
+    Args:
+        r: one entity of a Milvus query result.
+
+    Returns:
+        The document with its id, text and metadata.
+    """
     return Document(id=r[ID_FIELD], page_content=r[TEXT_FIELD], metadata=dict(r[METADATA_FIELD] or {}))
 
 
@@ -99,12 +120,34 @@ class MilvusRowsMixin:
         return rows, got
 
     def documents_at(self, rows: np.ndarray | Sequence[int]) -> list[Document]:
-        """The documents of ``rows`` (int64 handles), in order; ``KeyError`` for a row not stored."""
+        """The documents of ``rows``, in order.
+
+        Args:
+            rows: 1-d int64 row handles.
+
+        Returns:
+            One ``Document`` per row.
+
+        Raises:
+            KeyError: a row that is not stored.
+        """
         rows, got = self._by_row(rows, DOC_FIELDS)
         return [to_document(got[r]) for r in rows.tolist()]
 
     def vectors_at(self, rows: np.ndarray | Sequence[int], vector_field: str | None = None) -> np.ndarray:
-        """(n, d) float32 stored vectors of ``rows`` (unit length for cosine); ``KeyError`` for unknown rows."""
+        """The stored vectors of ``rows``.
+
+        Args:
+            rows: (n,) int64 row handles.
+            vector_field: an extra vector field, or ``None`` for the main vectors.
+
+        Returns:
+            (n, d) float32 (unit length for cosine).
+
+        Raises:
+            KeyError: a row that is not stored.
+            InvalidParameterError: ``vector_field`` is not declared in the spec.
+        """
         name, dim = self._field_dim(vector_field)
         rows, got = self._by_row(rows, [ROW_FIELD, name])
         if len(rows) == 0:
@@ -129,16 +172,31 @@ class MilvusRowsMixin:
         return out
 
     def all_rows(self) -> np.ndarray:
-        """Every stored row, ascending int64."""
+        """Every stored row.
+
+        Returns:
+            1-d int64, ascending.
+        """
         return np.sort(np.fromiter((r[ROW_FIELD] for r in self._scan([ROW_FIELD])), dtype=np.int64))
 
     def count(self) -> int:
-        """Number of stored documents (``count(*)``)."""
+        """Number of stored documents (``count(*)``).
+
+        Returns:
+            The document count.
+        """
         res = self.client.query(self.name, filter="", output_fields=["count(*)"], timeout=self.call_timeout)
         return int(res[0]["count(*)"])
 
     def rows_of(self, ids: Sequence[str]) -> np.ndarray:
-        """int64 row per id, ``-1`` for ids not stored."""
+        """The row of each id.
+
+        Args:
+            ids: n document ids.
+
+        Returns:
+            (n,) int64 rows, ``-1`` for ids not stored.
+        """
         ids = [str(i) for i in ids]
         if not ids:
             return np.zeros(0, dtype=np.int64)
@@ -150,7 +208,14 @@ class MilvusRowsMixin:
         """Stored documents of ``ids`` in the order given (an id asked twice comes twice, as on every
         store); unknown ids skipped (LangChain's rule). Looked up by row handle (``row in [...]``) and
         matched on the exact id in process: no id is ever written into a Milvus expression, so quotes,
-        backslashes and control characters in ids need no escaping."""
+        backslashes and control characters in ids need no escaping.
+
+        Args:
+            ids: document ids (a non-string id is looked up as its ``str``).
+
+        Returns:
+            The stored documents, in the order asked.
+        """
         ids = [str(i) for i in ids]
         if not ids:
             return []

@@ -60,7 +60,14 @@ class MilvusFeatures:
 
     @classmethod
     def from_version(cls, version: str) -> MilvusFeatures:
-        """Parse a ``get_server_version()`` string."""
+        """Parse a ``get_server_version()`` string.
+
+        Args:
+            version: the version string the server reports.
+
+        Returns:
+            The features of that version.
+        """
         text = str(version)
         # Milvus Lite says "milvus_lite-3.2.2"; the PyPI `milvus` server says "v2.3.5-lite" and is a server
         lite = text.lower().startswith("milvus_lite")
@@ -69,12 +76,30 @@ class MilvusFeatures:
         return cls(text, lite, release)
 
     def has(self, feature: str) -> bool:
-        """True when this Milvus has ``feature`` (a key of :data:`FEATURE_VERSIONS`)."""
+        """True when this Milvus has ``feature``.
+
+        Args:
+            feature: a key of :data:`FEATURE_VERSIONS`.
+
+        Returns:
+            Whether the feature is available.
+
+        Raises:
+            KeyError: ``feature`` is not a key of :data:`FEATURE_VERSIONS`.
+        """
         need = FEATURE_VERSIONS[feature]
         return self.release is None or self.release >= need
 
     def require(self, feature: str, what: str) -> None:
-        """Raise :class:`MissingCapabilityError` naming the version needed unless :meth:`has` ``feature``."""
+        """Raise :class:`MissingCapabilityError` naming the version needed unless :meth:`has` ``feature``.
+
+        Args:
+            feature: a key of :data:`FEATURE_VERSIONS`.
+            what: the operation asked for, named in the message.
+
+        Raises:
+            MissingCapabilityError: this Milvus is older than the feature's version.
+        """
         if not self.has(feature):
             need = ".".join(map(str, FEATURE_VERSIONS[feature]))
             raise MissingCapabilityError(
@@ -84,5 +109,12 @@ class MilvusFeatures:
 
 
 def detect_features(client: Any) -> MilvusFeatures:
-    """The features of the Milvus behind a ``MilvusClient`` (one ``get_server_version`` call)."""
+    """The features of the Milvus behind a ``MilvusClient`` (one ``get_server_version`` call).
+
+    Args:
+        client: a connected ``pymilvus.MilvusClient``.
+
+    Returns:
+        The server's :class:`MilvusFeatures`.
+    """
     return MilvusFeatures.from_version(client.get_server_version())
