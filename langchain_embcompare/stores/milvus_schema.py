@@ -70,21 +70,34 @@ class MilvusIndexSpec:
 
     >>> MilvusIndexSpec("scifact", kind="hnsw", metric="cosine", metadata_schema={"year": "numeric"})
 
-    ``kind``: ``"flat"`` (Milvus FLAT, exact), ``"ivf"`` (IVF_FLAT: ``nlist`` lists, ``nprobe`` searched)
-    or ``"hnsw"`` (HNSW: ``m``, ``ef_construction``; ``ef_search`` at query time, raised to ``k`` when
-    smaller, as Milvus requires ``ef >= k``). ``metric``: ``cosine`` / ``ip`` / ``l2`` (Milvus COSINE /
-    IP / L2). ``metadata_schema``: ``{key: "tag" | "numeric" | "text"}``, typed columns for those keys
-    (any key can be filtered on; these are also scalar-indexable on a server). ``extra_vector_fields``:
-    ``{name: dim}`` more vector fields (the funnel's shortlist), filled at ingest with the re-normalised
-    Matryoshka prefix of the main vector unless given. ``consistency_level``: Milvus's (``"Strong"``:
-    a search sees every write before it; ``"Bounded"`` is faster on a cluster). ``max_text_bytes`` /
-    ``max_id_bytes``: VARCHAR limits (UTF-8 bytes, at most 65535); ``max_tags``: most tags per value
-    of a ``tag`` column; ``batch_size``: entities per insert call. ``full_text``: index ``text`` for
-    Milvus's BM25 full-text search (capability ``"full_text"``, :data:`BM25_ANALYZER`, k1 = 1.5,
-    b = 0.75): ``None`` (default) where the server has it (Milvus >= 2.5, Lite), ``True`` required
-    (refused on older servers, naming the version), ``False`` off.
+    Args:
+        collection_name: letters, digits and ``_``, not starting with a digit.
+        kind: ``"flat"`` (Milvus FLAT, exact), ``"ivf"`` (IVF_FLAT: ``nlist`` lists, ``nprobe`` searched)
+            or ``"hnsw"`` (HNSW: ``m``, ``ef_construction``; ``ef_search`` at query time, raised to ``k``
+            when smaller, as Milvus requires ``ef >= k``).
+        metric: ``cosine`` / ``ip`` / ``l2`` (Milvus COSINE / IP / L2).
+        m: HNSW links per node.
+        ef_construction: HNSW candidates kept while building.
+        ef_search: HNSW candidates kept while searching (default for every search).
+        nlist: IVF lists.
+        nprobe: IVF lists searched (default for every search).
+        metadata_schema: ``{key: "tag" | "numeric" | "text"}``, typed columns for those keys (any key
+            can be filtered on; these are also scalar-indexable on a server).
+        extra_vector_fields: ``{name: dim}`` more vector fields (the funnel's shortlist), filled at
+            ingest with the re-normalised Matryoshka prefix of the main vector unless given.
+        consistency_level: Milvus's (``"Strong"``: a search sees every write before it; ``"Bounded"``
+            is faster on a cluster).
+        max_text_bytes: VARCHAR limit of the text (UTF-8 bytes, at most 65535).
+        max_id_bytes: VARCHAR limit of the id (UTF-8 bytes, at most 65535).
+        max_tags: most tags per value of a ``tag`` column.
+        batch_size: entities per insert call.
+        full_text: index ``text`` for Milvus's BM25 full-text search (capability ``"full_text"``,
+            :data:`BM25_ANALYZER`, k1 = 1.5, b = 0.75): ``None`` (default) where the server has it
+            (Milvus >= 2.5, Lite), ``True`` required (refused on older servers, naming the version),
+            ``False`` off.
 
-    Raises ``InvalidParameterError`` naming the bad setting.
+    Raises:
+        InvalidParameterError: naming the bad setting.
     """
 
     collection_name: str = "embcompare"
@@ -148,7 +161,11 @@ class MilvusIndexSpec:
             raise bad(f"full_text={self.full_text!r} must be None (where the server has it), True or False")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (stored in the collection's ``embcompare.spec`` property)."""
+        """JSON-ready dict (stored in the collection's ``embcompare.spec`` property).
+
+        Returns:
+            ``{field: value}`` for every field.
+        """
         return {**asdict(self), "metadata_schema": dict(self.metadata_schema), "extra_vector_fields": dict(self.extra_vector_fields)}
 
     @classmethod
@@ -172,14 +189,22 @@ class MilvusIndexSpec:
     def structural(self) -> dict[str, Any]:
         """The settings that decide the stored layout (a difference on reopening is a ``SchemaMismatchError``):
         kind, metric, metadata schema, extra vector fields, size limits, and the index kind's build
-        parameters; query-time knobs are left out."""
+        parameters; query-time knobs are left out.
+
+        Returns:
+            ``{setting: value}`` of the structural settings.
+        """
         d = self.to_dict()
         keys = ["kind", "metric", "metadata_schema", "extra_vector_fields", "max_text_bytes", "max_id_bytes", "max_tags"]
         keys += {"hnsw": ["m", "ef_construction"], "ivf": ["nlist"], "flat": []}[self.kind]
         return {k: d[k] for k in keys}
 
     def index_params(self) -> dict[str, Any]:
-        """Milvus build params of the vector index."""
+        """Milvus build params of the vector index.
+
+        Returns:
+            ``{"M", "efConstruction"}`` for HNSW, ``{"nlist"}`` for IVF, ``{}`` for flat.
+        """
         if self.kind == "hnsw":
             return {"M": self.m, "efConstruction": self.ef_construction}
         if self.kind == "ivf":
@@ -188,7 +213,16 @@ class MilvusIndexSpec:
 
     def search_params(self, k: int, ef_search: int | None = None, nprobe: int | None = None) -> dict[str, Any]:
         """Milvus search params for top ``k`` (HNSW's ``ef`` is at least ``k``); ``ef_search`` /
-        ``nprobe`` override the spec's for one call (ignored by the kinds that do not take them)."""
+        ``nprobe`` override the spec's for one call (ignored by the kinds that do not take them).
+
+        Args:
+            k: results per query.
+            ef_search: HNSW candidates kept while searching (``None``: the spec's).
+            nprobe: IVF lists searched (``None``: the spec's; at most ``nlist``).
+
+        Returns:
+            ``{"metric_type": ..., "params": {...}}`` as ``MilvusClient.search`` takes it.
+        """
         params: dict[str, Any] = {}
         if self.kind == "hnsw":
             params["ef"] = max(ef_search or self.ef_search, k)
@@ -207,24 +241,55 @@ def literal(value: str) -> str:
     """A Milvus expression string literal: double-quoted, ``"`` and ``\\`` backslash-escaped, newline,
     carriage return and tab written ``\\n`` / ``\\r`` / ``\\t``. Milvus's parser knows no other escape
     (``\\u0000``, ``\\x00`` are parse errors), so every other character, control characters
-    included, is written as itself, which its parser reads back exactly (tests/test_input_rules.py)."""
+    included, is written as itself, which its parser reads back exactly (tests/test_input_rules.py).
+
+    Args:
+        value: the string.
+
+    Returns:
+        The quoted literal.
+    """
     return '"' + "".join(_LITERAL_ESCAPES.get(ch, ch) for ch in value) + '"'
 
 
 def number(value: float) -> str:
-    """A finite float as a Milvus numeric literal (``repr``: round-trips exactly)."""
+    """A finite float as a Milvus numeric literal (``repr``: round-trips exactly).
+
+    Args:
+        value: a finite number.
+
+    Returns:
+        The literal.
+
+    Raises:
+        InvalidParameterError: ``value`` is NaN or infinite.
+    """
     if not math.isfinite(value):
         raise InvalidParameterError(f"A filter bound must be finite here, got {value!r}.")
     return repr(float(value))
 
 
 def int_list(values: Any) -> str:
-    """``[1, 2, 3]`` from an int64 array or sequence (for ``row in [...]`` / ``cluster in [...]``)."""
+    """``[1, 2, 3]`` from an int64 array or sequence (for ``row in [...]`` / ``cluster in [...]``).
+
+    Args:
+        values: integers (an int64 array or a sequence).
+
+    Returns:
+        The Milvus list literal.
+    """
     return "[" + ",".join(str(int(v)) for v in values) + "]"
 
 
 def has_text_leaf(node: Node | Leaf | None) -> bool:
-    """True when the tree holds a phrase / terms (full-text) leaf: those are evaluated in-process."""
+    """True when the tree holds a phrase / terms (full-text) leaf: those are evaluated in-process.
+
+    Args:
+        node: a filter tree (:func:`filters.filter_tree`), or ``None``.
+
+    Returns:
+        Whether any leaf is a text leaf.
+    """
     if node is None:
         return False
     if isinstance(node, Leaf):
@@ -246,6 +311,16 @@ def to_expression(node: Node | Leaf, metadata_schema: Mapping[str, str]) -> str:
       ``numeric`` column, else on ``_nums["key"]``.
     * ``missing``: the key's value is ``None``/absent (``not exists _tags["key"]``).
     * ``all``: every document. Text leaves (``phrase``/``terms``) raise: the store evaluates them in-process.
+
+    Args:
+        node: a filter tree (:func:`filters.filter_tree`).
+        metadata_schema: the collection's typed metadata columns ``{key: "tag" | "numeric" | "text"}``.
+
+    Returns:
+        The Milvus boolean expression.
+
+    Raises:
+        InvalidParameterError: a text leaf (``phrase``/``terms``), or a non-finite numeric bound.
     """
     if isinstance(node, Node):
         joiner = " and " if node.op == "and" else " or "
@@ -286,7 +361,14 @@ def to_expression(node: Node | Leaf, metadata_schema: Mapping[str, str]) -> str:
 
 
 def tag_json(metadata: Mapping[str, Any]) -> dict[str, list[str]]:
-    """``_tags``: each non-None metadata value as its lower-cased tag strings (``filters.tag_values``)."""
+    """``_tags``: each non-None metadata value as its lower-cased tag strings (``filters.tag_values``).
+
+    Args:
+        metadata: a document's metadata.
+
+    Returns:
+        ``{key: sorted lower-cased tag strings}``.
+    """
     out: dict[str, list[str]] = {}
     for key, value in metadata.items():
         if value is None:
@@ -297,7 +379,14 @@ def tag_json(metadata: Mapping[str, Any]) -> dict[str, list[str]]:
 
 
 def num_json(metadata: Mapping[str, Any]) -> dict[str, float]:
-    """``_nums``: every metadata value that reads as a finite number."""
+    """``_nums``: every metadata value that reads as a finite number.
+
+    Args:
+        metadata: a document's metadata.
+
+    Returns:
+        ``{key: float}`` of the numeric values.
+    """
     out: dict[str, float] = {}
     for key, value in metadata.items():
         f = as_number(value)

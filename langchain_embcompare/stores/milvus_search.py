@@ -102,10 +102,28 @@ class MilvusSearchMixin(MilvusRowsMixin):
         vector_field: str | None = None,
         **kwargs: Any,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` per query: ``(scores, rows)``, (m, k) float32 / int64, best first, padded with
-        ``-inf`` / ``-1``. ``filter`` / ``candidate_rows`` / ``clusters`` form one Milvus prefilter
-        expression (ANDed). ``vector_field``: an extra vector field. ``ef_search`` (HNSW) / ``nprobe`` (IVF) override the
-        spec's for this call. ``k`` is at most 16384 (Milvus)."""
+        """Top ``k`` per query. ``filter`` / ``candidate_rows`` / ``clusters`` form one Milvus prefilter
+        expression (ANDed).
+
+        Args:
+            query_vectors: (m, d) float32 (``d`` = dim, or the extra field's dim).
+            k: rows per query, in [1, 16384] (Milvus's top-k limit).
+            filter: a filter expression or LangChain dict, or ``None``.
+            candidate_rows: 1-d int64, search only these rows.
+            clusters: cluster labels, search only rows labelled with one of them.
+            vector_field: an extra vector field instead of the main vectors.
+            **kwargs: ``ef_search`` (HNSW) / ``nprobe`` (IVF), positive integers overriding the spec's
+                for this call; nothing else.
+
+        Returns:
+            ``(scores, rows)``: (m, k) float32 (higher = more similar) and (m, k) int64, best first,
+            padded with ``-inf`` / ``-1``.
+
+        Raises:
+            InvalidParameterError: an unknown option, a bad ``k`` / ``ef_search`` / ``nprobe``, an
+                undeclared ``vector_field`` or a bad filter.
+            DimensionMismatchError: query vectors of the wrong width.
+        """
         scores, rows, _ = self._search(query_vectors, k, filter, candidate_rows, clusters, vector_field, kwargs, with_docs=False)
         return scores, rows
 
@@ -113,8 +131,22 @@ class MilvusSearchMixin(MilvusRowsMixin):
         self, query_vectors: np.ndarray, k: int = 4, filter: Filter = None, **kwargs: Any
     ) -> list[list[tuple[Document, float]]]:
         """Top ``k`` (Document, score) per query vector, in ONE Milvus call per 256 queries (the
-        documents come back with the hits, not through a second ``documents_at`` query). Same
-        options as :meth:`search_rows`."""
+        documents come back with the hits, not through a second ``documents_at`` query).
+
+        Args:
+            query_vectors: (m, d) float32 query vectors.
+            k: documents per query, in [1, 16384].
+            filter: a filter expression or LangChain dict, or ``None``.
+            **kwargs: the options of :meth:`search_rows` (``candidate_rows``, ``clusters``,
+                ``vector_field``, ``ef_search``, ``nprobe``).
+
+        Returns:
+            Per query, ``[(Document, score)]`` best first, padding dropped.
+
+        Raises:
+            InvalidParameterError: as :meth:`search_rows`.
+            DimensionMismatchError: query vectors of the wrong width.
+        """
         if "candidate_ids" in kwargs:
             return super().search_vectors(query_vectors, k, filter, **kwargs)
         opts = {n: kwargs.pop(n, None) for n in ("candidate_rows", "clusters", "vector_field")}
@@ -187,6 +219,9 @@ class MilvusSearchMixin(MilvusRowsMixin):
             queries: query strings.
             k: hits per query, in ``[1, 16384]``.
 
+        Returns:
+            Per query, ``[(Document, BM25 score)]`` best first (scores > 0).
+
         Raises:
             MissingCapabilityError: the collection has no full-text field (built with ``full_text=False``,
                 or on a server without BM25: Milvus < 2.5, the version is named).
@@ -214,6 +249,10 @@ class MilvusSearchMixin(MilvusRowsMixin):
         return out
 
     def full_text_settings(self) -> dict[str, Any]:
-        """The full-text engine's settings, recorded with a run: engine, server version, k1, b, analyzer."""
+        """The full-text engine's settings, recorded with a run: engine, server version, k1, b, analyzer.
+
+        Returns:
+            ``{"engine", "version", "k1", "b", "analyzer", "field"}``.
+        """
         return {"engine": "milvus", "version": self.features.version, "k1": BM25_K1, "b": BM25_B,
                 "analyzer": BM25_ANALYZER, "field": SPARSE_FIELD}

@@ -98,14 +98,32 @@ class MilvusWriteMixin(MilvusRowsMixin):
         batch_size: int | None = None,
         **kwargs: Any,
     ) -> list[str]:
-        """Write precomputed vectors (n, dim) float32 + their documents in batches; returns the ids.
+        """Write precomputed vectors + their documents in batches.
 
         An id stored already is replaced (text, metadata, vectors; its cluster label is kept unless
-        ``cluster_labels`` is given); a batch naming an id twice keeps the last. ``extra_vectors``:
-        ``{field: (n, d)}`` for the spec's extra fields (default: the re-normalised prefix of ``vectors``).
-        ``skip_existing=True`` writes only ids not stored yet (resume after a crash). Raises
-        ``DimensionMismatchError``, ``InvalidVectorError`` (NaN/inf), ``InvalidParameterError`` (counts,
-        a text or id longer than the spec's VARCHAR limits, a row-hash collision), ``EmptyInputError``.
+        ``cluster_labels`` is given); a batch naming an id twice keeps the last.
+
+        Args:
+            vectors: (n, dim) float32, one per document.
+            documents: n documents; ids by the id rule (:func:`prepare_documents`).
+            extra_vectors: ``{field: (n, d)}`` float32 for the spec's extra fields (default: the
+                re-normalised prefix of ``vectors``).
+            skip_existing: write only ids not stored yet (resume after a crash).
+            cluster_labels: (n,) int64 cluster label per document (default: a stored id keeps its
+                label, a new one gets -1).
+            batch_size: entities per write call (default: the spec's ``batch_size``).
+            **kwargs: none are supported; any raises.
+
+        Returns:
+            Every id passed, in order.
+
+        Raises:
+            DimensionMismatchError: vectors of the wrong width.
+            InvalidVectorError: a NaN or infinite component.
+            InvalidParameterError: an unknown option, counts that disagree, a text or id longer than the
+                spec's VARCHAR limits, more tags than ``max_tags``, or a row-hash collision.
+            EmptyInputError: no documents.
+            InvalidDocumentError: a document breaking an input rule.
         """
         if kwargs:
             raise InvalidParameterError(f"upsert_vectors got unknown options {sorted(kwargs)}.")
@@ -151,7 +169,16 @@ class MilvusWriteMixin(MilvusRowsMixin):
         return all_ids
 
     def add_vectors(self, vectors: np.ndarray, documents: Sequence[Document], **kwargs: Any) -> list[str]:
-        """Alias of :meth:`upsert_vectors` (the name the evaluation pipeline and the Redis store use)."""
+        """Alias of :meth:`upsert_vectors` (the name the evaluation pipeline and the Redis store use).
+
+        Args:
+            vectors: (n, dim) float32, one per document.
+            documents: n documents.
+            **kwargs: the keywords of :meth:`upsert_vectors`.
+
+        Returns:
+            Every id passed, in order.
+        """
         return self.upsert_vectors(vectors, documents, **kwargs)
 
     def _check_lengths(self, ids: list[str], docs: list[Document]) -> None:
@@ -217,7 +244,21 @@ class MilvusWriteMixin(MilvusRowsMixin):
 
     def add_documents(self, documents: list[Document], ids: list[str] | None = None, **kwargs: Any) -> list[str]:
         """Embed and write documents (the id rule of :mod:`.base`); ``skip_existing=True`` embeds only the
-        ids not stored yet (resume an interrupted ingest without paying for the model twice)."""
+        ids not stored yet (resume an interrupted ingest without paying for the model twice).
+
+        Args:
+            documents: the documents to embed and write.
+            ids: one id per document, overriding ``Document.id`` (also accepted in ``kwargs``).
+            **kwargs: ``skip_existing`` and the other keywords of :meth:`upsert_vectors`.
+
+        Returns:
+            Every document's id, in order (skipped ones included).
+
+        Raises:
+            EmptyInputError: no documents.
+            InvalidDocumentError: a document breaking an input rule.
+            InvalidParameterError: as :meth:`upsert_vectors`.
+        """
         if ids is None and "ids" in kwargs:
             ids = kwargs.pop("ids")
         docs = prepare_documents(documents, ids)
@@ -233,7 +274,15 @@ class MilvusWriteMixin(MilvusRowsMixin):
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         """Delete documents by id (unknown ids are no error); ``ids=None`` deletes every document (the
-        collection, its index and recorded space stay)."""
+        collection, its index and recorded space stay).
+
+        Args:
+            ids: the ids to delete; ``None`` deletes every document.
+            **kwargs: ignored (LangChain's signature).
+
+        Returns:
+            ``True``.
+        """
         if ids is None:
             self.client.delete(self.name, filter=f"{ROW_FIELD} >= 0", timeout=self.call_timeout)
             return True
@@ -245,7 +294,16 @@ class MilvusWriteMixin(MilvusRowsMixin):
 
     def set_cluster_labels(self, rows: np.ndarray, labels: np.ndarray) -> None:
         """Set the ``cluster`` label of stored rows (a partial upsert on Milvus >= 2.6 or Lite, a whole-entity
-        upsert before)."""
+        upsert before).
+
+        Args:
+            rows: (n,) int64 row handles.
+            labels: (n,) int64 cluster labels, one per row.
+
+        Raises:
+            InvalidParameterError: ``rows`` and ``labels`` differ in length.
+            KeyError: a row that is not stored.
+        """
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         labels = np.asarray(labels, dtype=np.int64).reshape(-1)
         if rows.shape != labels.shape:
@@ -253,14 +311,32 @@ class MilvusWriteMixin(MilvusRowsMixin):
         self._partial_update(rows, CLUSTER_FIELD, [int(x) for x in labels.tolist()])
 
     def cluster_labels(self, rows: np.ndarray) -> np.ndarray:
-        """int64 cluster label per row (``-1``: none set); ``KeyError`` for unknown rows."""
+        """The cluster label of each row.
+
+        Args:
+            rows: (n,) int64 row handles.
+
+        Returns:
+            (n,) int64 labels (``-1``: none set).
+
+        Raises:
+            KeyError: a row that is not stored.
+        """
         rows, got = self._by_row(rows, [ROW_FIELD, CLUSTER_FIELD])
         return np.asarray([got[r][CLUSTER_FIELD] for r in rows.tolist()], dtype=np.int64)
 
     def ensure_vector_field(self, name: str, dim: int) -> None:
         """Check that extra vector field ``name`` exists at ``dim``. Milvus cannot add a vector field to
-        an existing collection: an undeclared one raises ``InvalidParameterError`` naming the spec to use; a
-        server without several vector fields per collection (Milvus < 2.4) raises ``MissingCapabilityError``."""
+        an existing collection.
+
+        Args:
+            name: the field name.
+            dim: the field's width (float32 components).
+
+        Raises:
+            InvalidParameterError: the field is not declared at ``dim`` (the message names the spec to use).
+            MissingCapabilityError: a server without several vector fields per collection (Milvus < 2.4).
+        """
         if "vector_fields" not in self.capabilities:
             raise self.missing("vector_fields", f"an extra vector field {name!r} (needs Milvus >= 2.4; server {self.features.version})")
         have = self.spec.extra_vector_fields.get(name)
@@ -273,7 +349,19 @@ class MilvusWriteMixin(MilvusRowsMixin):
             )
 
     def write_vector_field(self, name: str, rows: np.ndarray, vectors: np.ndarray) -> None:
-        """Overwrite extra vector field ``name`` of ``rows`` with ``vectors`` (n, d) float32 (partial upsert)."""
+        """Overwrite extra vector field ``name`` of ``rows`` with ``vectors`` (partial upsert).
+
+        Args:
+            name: a declared extra vector field.
+            rows: (n,) int64 row handles.
+            vectors: (n, d) float32 (normalised here for cosine).
+
+        Raises:
+            InvalidParameterError: an undeclared field, or a vector count that is not ``len(rows)``.
+            DimensionMismatchError: vectors of the wrong width.
+            InvalidVectorError: a NaN or infinite component.
+            KeyError: a row that is not stored.
+        """
         field, dim = self._field_dim(name)
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         arr = self._check_vectors(vectors, len(rows), field)
