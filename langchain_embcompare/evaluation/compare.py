@@ -243,6 +243,7 @@ def compare(
             or BM25 runs, repeated run names, or an unknown ``baseline``.
         EmptyInputError: nothing to compare.
         MetricCutoffError: a metric named in ``metrics`` reads deeper than the retrieval depth.
+        DimensionMismatchError: a probe pairs query vectors and an index of different dimensions.
     """
     stage = on_stage or (lambda s: None)
     ds = _as_dataset(dataset)

@@ -309,6 +309,7 @@ def llm_dataset(
         ``label_provenance``: the manifest (counts per filter, calls, tokens, cost, budget).
     Raises:
         EmptyInputError: no question survived. RerankerCallError: every call failed.
+        InvalidParameterError: ``n_queries`` is not an int >= 1.
     """
     if not isinstance(n_queries, int) or n_queries < 1:
         raise InvalidParameterError(f"n_queries={n_queries!r} must be an int >= 1.")

@@ -196,6 +196,7 @@ class AudioEmbeddings(ArrayEmbeddingsBase):
         UnknownModelError: an unknown model name, or a backbone library that is not installed.
         AudioLoadError: (when embedding) any unreadable input; the whole batch is refused.
         ModalityMismatchError: (when embedding) a text given to an audio-only model.
+        InvalidParameterError: a non-positive ``batch_size`` or ``input_rate``.
     """
 
     def __init__(

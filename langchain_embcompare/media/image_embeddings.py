@@ -119,6 +119,7 @@ class ImageEmbeddings(_ImageLoaderMixin, ArrayEmbeddingsBase):
         UnknownModelError: an unknown architecture, or a library that cannot be imported.
         ImageLoadError: (when embedding) any unreadable input; the whole batch is refused.
         ModalityMismatchError: (when embedding) a text that is not an image reference.
+        InvalidParameterError: a non-positive ``batch_size``, or a ``Backbone`` given without ``model_id``.
     """
 
     modality = "image"

@@ -52,6 +52,12 @@ class PrecomputedEmbeddings(Embeddings):
 
     When two rows share a key (e.g. duplicate document texts), the first row's vector is used, as a
     model would give identical texts one vector; the count is in ``report["duplicate_keys"]``.
+
+    Raises:
+        InvalidParameterError: both ``document_keys`` and ids/texts, no keys for a table, a key list
+            whose length is not one per row, or query keys without ``query_vectors``.
+        DimensionMismatchError: an empty or non-2-D table, or query and document vectors of different widths.
+        InvalidVectorError: a non-finite, zero or (without ``normalize``) non-unit row, naming it.
     """
 
     #: read by :class:`MatryoshkaEmbeddings`: the prompts it passes tell queries from documents.

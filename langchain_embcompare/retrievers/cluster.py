@@ -320,7 +320,11 @@ class ClusterPrefilterRetriever(BatchRetriever):
 
     @property
     def search_engine(self) -> str:
-        """The engine in use: ``"clusters"`` or ``"candidate_rows"`` (``"auto"`` resolved against the store)."""
+        """The engine in use: ``"clusters"`` or ``"candidate_rows"`` (``"auto"`` resolved against the store).
+
+        Raises:
+            MissingCapabilityError: the store supports neither engine (or not the one asked).
+        """
         caps = self.store.capabilities
         if self.engine != "auto":
             self.store.require(self.engine, f"ClusterPrefilterRetriever(engine={self.engine!r})")
