@@ -278,18 +278,16 @@ class PairwiseLLMReranker(BaseDocumentCompressor):
         """Rerank ``documents`` for ``query`` and return the best ``top_n`` (async, ``abatch``).
 
         Args:
-            documents: the candidates, in the retriever's order.
-            query: the user's question.
-            callbacks: LangChain callbacks passed to the chat model calls.
+            documents: as :meth:`compress_documents`.
+            query: as :meth:`compress_documents`.
+            callbacks: as :meth:`compress_documents`.
 
         Returns:
-            The top ``top_n`` Documents (all of them when ``top_n`` is None), best first, copies with the
-            rerank metadata (``score``, ``relevance_score``, ``rerank_rank``, ``rerank_budget_exhausted``, ...);
-            ``[]`` for no documents.
+            What :meth:`compress_documents` returns.
 
         Raises:
-            EmptyInputError: an empty query.
-            RerankerCallError: every call to the judge failed for this query.
+            EmptyInputError: as :meth:`compress_documents`.
+            RerankerCallError: as :meth:`compress_documents`.
         """
         session = self._session(documents, query)
         if session is None:

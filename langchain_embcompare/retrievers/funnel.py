@@ -506,18 +506,17 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
         """Funnel top-``k`` (Document, score) lists per full-dimension query vector, scores at full dimension.
 
         Args:
-            query_vectors: (m, full_dim) or (full_dim,) float32 query vectors (the store's embeddings).
-            k: documents per query (default: the retriever's ``k``).
-            filter: a filter expression or LangChain-style dict, ANDed to the shortlist search (default: the
-                retriever's ``filter``).
+            query_vectors: as :meth:`search_rows`.
+            k: as :meth:`search_rows`.
+            filter: as :meth:`search_rows`.
 
         Returns:
             One list of (Document, full-dimension score as float) per query, best first.
 
         Raises:
-            DimensionMismatchError: the query vectors are not full-dimension.
-            EmptyInputError: the store holds no documents.
-            MissingCapabilityError: the store cannot hold the shortlist's vector field.
+            DimensionMismatchError: as :meth:`search_rows`.
+            EmptyInputError: as :meth:`search_rows`.
+            MissingCapabilityError: as :meth:`search_rows`.
         """
         return self.store.hits(*self.search_rows(query_vectors, k=k, filter=filter))
 
