@@ -93,15 +93,32 @@ class RedisVectorStore(RedisSearchMixin, EmbStore):
     Capabilities: ``"candidate_rows"`` (Redis ``INKEYS``), ``"clusters"`` (the ``cluster`` TAG) and
     ``"vector_fields"`` (the spec's extra vector fields; ``ensure_vector_field`` adds one with
     ``FT.ALTER``). Opening an index that exists checks its schema and vector space against the ones
-    asked for and raises ``SchemaMismatchError`` / ``VectorSpaceMismatchError`` naming the difference,
-    unless ``overwrite=True`` (which drops the index and its documents first). ``retries``: redis-py
-    attempts per call; ``batch_retries`` / ``max_backoff`` (s): whole-batch retries of writes;
-    ``connect_timeout`` in seconds. ``query_timeout_ms``: the server-side limit of one query (sent as
-    ``FT.SEARCH ... TIMEOUT``); ``0`` (the default) = none, so every answer is whole whatever the
-    server's own ``TIMEOUT`` setting (RediSearch's default, 500 ms with ``ON_TIMEOUT RETURN``, would
-    silently return a partial top-k from a busy server); a positive limit raises ``StoreTimeoutError``
-    when a query hits it (needs RESP3, ``?protocol=3``). Raises ``StoreConnectionError`` (URL redacted)
-    when unreachable, ``InvalidParameterError`` for a negative ``query_timeout_ms``.
+    asked for, unless ``overwrite=True``.
+
+    Args:
+        embedding: LangChain ``Embeddings`` or a model name (wrapped in ``MatryoshkaEmbeddings``).
+        spec: :class:`RedisIndexSpec` (default: a flat cosine index).
+        redis_url: the server URL (``?protocol=3`` for RESP3).
+        overwrite: drop the index and its documents first.
+        space: the vector space to record (default: the embeddings').
+        client: an open ``redis.Redis`` client to use instead of connecting.
+        retries: redis-py attempts per call.
+        batch_retries: whole-batch retries of writes.
+        max_backoff: the longest wait between batch retries, in seconds.
+        connect_timeout: seconds for connecting.
+        query_timeout_ms: the server-side limit of one query in milliseconds (sent as
+            ``FT.SEARCH ... TIMEOUT``); ``0`` (the default) = none, so every answer is whole whatever the
+            server's own ``TIMEOUT`` setting (RediSearch's default, 500 ms with ``ON_TIMEOUT RETURN``,
+            would silently return a partial top-k from a busy server); a positive limit raises
+            ``StoreTimeoutError`` when a query hits it (needs RESP3, ``?protocol=3``).
+
+    Raises:
+        InvalidParameterError: a negative ``query_timeout_ms``, or a key prefix overlapping another
+            index's.
+        StoreConnectionError: the server is unreachable (URL redacted).
+        SchemaMismatchError: an existing index with another schema (naming the difference).
+        VectorSpaceMismatchError: an existing index from another vector space.
+        DimensionMismatchError: an existing index of another dimension.
     """
 
     capabilities = frozenset({"candidate_rows", "clusters", "vector_fields", "full_text"})
@@ -181,7 +198,14 @@ class RedisVectorStore(RedisSearchMixin, EmbStore):
         self._write_meta()
 
     def index_prefixes(self) -> dict[str, list[str]]:
-        """``{index name: key prefixes}`` of every search index on this server (``FT._LIST`` + ``FT.INFO``)."""
+        """Every search index on this server and its key prefixes (``FT._LIST`` + ``FT.INFO``).
+
+        Returns:
+            ``{index name: key prefixes}``.
+
+        Raises:
+            StoreConnectionError: the server is unreachable.
+        """
         out: dict[str, list[str]] = {}
         for raw in self._call(lambda: self.client.execute_command("FT._LIST")):
             name = raw.decode() if isinstance(raw, bytes) else str(raw)
@@ -235,7 +259,23 @@ class RedisVectorStore(RedisSearchMixin, EmbStore):
         cls, index_name: str, embedding: Embeddings, redis_url: str = "redis://localhost:6379", **kwargs: Any
     ) -> RedisVectorStore:
         """Open an index with the spec it was stored with (the embedding's space is checked against it).
-        Raises ``InvalidParameterError`` when no index of this package has that name."""
+
+        Args:
+            index_name: the index to open.
+            embedding: LangChain ``Embeddings`` or a model name.
+            redis_url: the server URL.
+            **kwargs: ``client`` and the other keywords of :class:`RedisVectorStore`.
+
+        Returns:
+            The store on that index.
+
+        Raises:
+            InvalidParameterError: no index of this package has that name.
+            StoreConnectionError: the server is unreachable.
+            SchemaMismatchError: the index's schema differs from its recorded spec.
+            VectorSpaceMismatchError: ``embedding`` produces another vector space than the recorded one.
+            DimensionMismatchError: ``embedding`` has another dimension.
+        """
         client = kwargs.pop("client", None) or make_client(redis_url, kwargs.get("retries", 3), kwargs.get("connect_timeout", 5.0))
         try:
             raw = client.get(f"{index_name}:space")
@@ -250,7 +290,16 @@ class RedisVectorStore(RedisSearchMixin, EmbStore):
         return cls(embedding, spec, redis_url, client=client, **kwargs)
 
     def check_query_space(self, space: VectorSpace) -> None:
-        """Raise ``DimensionMismatchError`` / ``VectorSpaceMismatchError`` if ``space`` is not this index's."""
+        """Refuse a query vector space that is not this index's.
+
+        Args:
+            space: the vector space of the query embeddings.
+
+        Raises:
+            DimensionMismatchError: another dimension.
+            VectorSpaceMismatchError: another model, prompts, rotation or precision.
+            ModalityMismatchError: no shared modality.
+        """
         self._space.check_same(space, where=f"Redis index {self.spec.index_name!r}")
 
     # ------------------------------------------------------------------ index-wide
@@ -260,15 +309,34 @@ class RedisVectorStore(RedisSearchMixin, EmbStore):
         self._drop_all()
 
     def index_bytes(self) -> int:
-        """Bytes of the vector index(es) as Redis reports them (``FT.INFO vector_index_sz_mb``)."""
+        """Bytes of the vector index(es) as Redis reports them (``FT.INFO vector_index_sz_mb``).
+
+        Returns:
+            The size in bytes.
+        """
         return int(self.memory()["vector_index_sz_mb"] * 2**20)
 
     def count(self) -> int:
-        """Number of indexed (searchable) documents (``num_docs`` from ``FT.INFO``)."""
+        """Number of indexed (searchable) documents (``num_docs`` from ``FT.INFO``).
+
+        Returns:
+            The document count.
+
+        Raises:
+            StoreConnectionError: the server is unreachable.
+        """
         return int(self._call(self.index.info)["num_docs"])
 
     def memory(self) -> dict[str, float]:
-        """Index memory from ``FT.INFO`` (MB): vector index, inverted index, total; and ``num_docs``."""
+        """Index memory from ``FT.INFO``.
+
+        Returns:
+            ``{"vector_index_sz_mb", "inverted_sz_mb", "total_index_memory_sz_mb"}`` in MB (2**20 bytes),
+            and ``"num_docs"``.
+
+        Raises:
+            StoreConnectionError: the server is unreachable.
+        """
         info = self._call(self.index.info)
         return {
             "vector_index_sz_mb": float(info["vector_index_sz_mb"]),
@@ -296,6 +364,20 @@ def build_redis_store(
     ``metric``, ``redis_url``, ``retriever``, ``shortlist_dim``, ``extra["redis"]`` for spec overrides);
     from settings the index is named after data set, model, dim, index and metric, and rebuilt
     (``overwrite=True``) so every evaluation starts from the corpus it is given.
+
+    Args:
+        embedding: LangChain ``Embeddings`` or a model name.
+        spec: a :class:`RedisIndexSpec`, evaluation settings, or ``None``.
+        redis_url: the server URL (default: the settings' ``redis_url``, else ``redis://localhost:6379``).
+        dataset_name: names the index when built from settings.
+        overwrite: drop an existing index first (default: ``True`` from settings, else ``False``).
+        **kwargs: more keywords of :class:`RedisVectorStore`.
+
+    Returns:
+        The store.
+
+    Raises:
+        InvalidParameterError: an index kind Redis lacks (only ``flat`` and ``hnsw``).
     """
     if spec is None or isinstance(spec, RedisIndexSpec):
         url = redis_url or "redis://localhost:6379"
