@@ -63,7 +63,14 @@ RETRYABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)  #
 
 
 def redact(url: str) -> str:
-    """The URL without its password (error messages must not leak credentials)."""
+    """The URL without its password (error messages must not leak credentials).
+
+    Args:
+        url: a Redis URL.
+
+    Returns:
+        The URL with its password replaced by ``***`` (unchanged when it has none).
+    """
     parts = urlsplit(url)
     if parts.password:
         netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
@@ -124,7 +131,15 @@ def check_complete(replies: list[Any], timeout_ms: int, index_name: str) -> None
 
 
 def connection_error(url: str, exc: BaseException) -> StoreConnectionError:
-    """``StoreConnectionError`` naming the (redacted) URL, the cause and how to start a server."""
+    """``StoreConnectionError`` naming the (redacted) URL, the cause and how to start a server.
+
+    Args:
+        url: the Redis URL (redacted in the message).
+        exc: the underlying connection error.
+
+    Returns:
+        The error (not raised).
+    """
     return StoreConnectionError(
         f"Cannot reach Redis at {redact(url)} ({exc}). Start Redis with the query engine, e.g. "
         f"`{DOCKER_HINT}` (or Redis 8 / Redis Cloud), or pass the right redis_url "
@@ -134,7 +149,16 @@ def connection_error(url: str, exc: BaseException) -> StoreConnectionError:
 
 def make_client(url: str, retries: int, connect_timeout: float) -> redis.Redis:
     """redis-py client that retries dropped connections / LOADING with exponential backoff
-    (``retries`` attempts, 50 ms doubling, capped at 1 s); ``connect_timeout`` in seconds."""
+    (50 ms doubling, capped at 1 s).
+
+    Args:
+        url: the Redis URL.
+        retries: attempts per call.
+        connect_timeout: seconds for connecting.
+
+    Returns:
+        The client (not yet connected: redis-py connects on the first call).
+    """
     return redis.Redis.from_url(
         url,
         retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries),
@@ -145,7 +169,18 @@ def make_client(url: str, retries: int, connect_timeout: float) -> redis.Redis:
 
 
 def call(url: str, fn: Callable[[], Any]) -> Any:
-    """Run one Redis call; a connection failure becomes ``StoreConnectionError`` naming ``url``."""
+    """Run one Redis call; a connection failure becomes ``StoreConnectionError`` naming ``url``.
+
+    Args:
+        url: the Redis URL, named in the error.
+        fn: the call, without arguments.
+
+    Returns:
+        What ``fn`` returns.
+
+    Raises:
+        StoreConnectionError: a dropped connection or timeout (directly or wrapped by redisvl).
+    """
     try:
         return fn()
     except RETRYABLE as exc:
@@ -160,7 +195,20 @@ def call(url: str, fn: Callable[[], Any]) -> Any:
 def retrying(url: str, run: Callable[[], Any], start: int, batch_retries: int, max_backoff: float) -> Any:
     """Run one idempotent batch; on a dropped connection / restart back off exponentially (50 ms
     doubling, capped at ``max_backoff`` seconds) and rerun it whole, at most ``batch_retries`` times.
-    ``start``: the batch's first position (for the log line). Raises ``StoreConnectionError`` at the end."""
+
+    Args:
+        url: the Redis URL, named in the error.
+        run: the batch, without arguments (must be idempotent).
+        start: the batch's first position (for the log line).
+        batch_retries: reruns after the first try.
+        max_backoff: the longest wait between tries, in seconds.
+
+    Returns:
+        What ``run`` returns.
+
+    Raises:
+        StoreConnectionError: the last try failed too.
+    """
     for attempt in range(batch_retries + 1):
         try:
             return run()
@@ -231,8 +279,16 @@ ran whole or not at all), rows assigned from the counter at first insert and kep
 
 
 def to_scores(distances: np.ndarray, metric: str) -> np.ndarray:
-    """Redis distances -> package scores (higher = more similar), float32: cosine ``1 - d``, ip
-    ``1 - d`` (Redis reports ``1 - ip``), l2 ``-sqrt(d)`` (Redis reports the squared distance)."""
+    """Redis distances -> package scores (higher = more similar): cosine ``1 - d``, ip
+    ``1 - d`` (Redis reports ``1 - ip``), l2 ``-sqrt(d)`` (Redis reports the squared distance).
+
+    Args:
+        distances: Redis vector distances, any shape.
+        metric: ``"cosine"``, ``"ip"`` or ``"l2"``.
+
+    Returns:
+        float32 scores, same shape.
+    """
     d = np.asarray(distances, dtype=np.float64)
     s = -np.sqrt(np.maximum(d, 0.0)) if metric == "l2" else 1.0 - d
     return s.astype(np.float32)
@@ -261,6 +317,16 @@ def _document_builder() -> Callable[[str, str, dict], Document]:
     field order; checked once against ``Document(...)`` (equal, same field order, same fields set, same
     repr and dump), else the validated constructor is used."""
     def validated(doc_id: str, content: str, metadata: dict) -> Document:
+        """A validated ``Document``.
+
+        Args:
+            doc_id: the document id.
+            content: the page content.
+            metadata: the metadata dict.
+
+        Returns:
+            ``Document(id=doc_id, page_content=content, metadata=metadata)``.
+        """
         return Document(id=doc_id, page_content=content, metadata=metadata)
 
     proto = validated("id", "text", {"a": [1, "b"]})
@@ -279,6 +345,16 @@ def _document_builder() -> Callable[[str, str, dict], Document]:
     kind = defaults["type"]
 
     def fast(doc_id: str, content: str, metadata: dict) -> Document:
+        """A ``Document`` built without validation, equal to the validated one.
+
+        Args:
+            doc_id: the document id (a ``str``).
+            content: the page content (a ``str``).
+            metadata: the metadata (a ``dict``).
+
+        Returns:
+            The document.
+        """
         doc = _new(Document)
         _setattr(doc, "__dict__", {"id": doc_id, "metadata": metadata, "page_content": content, "type": kind})
         _setattr(doc, "__pydantic_fields_set__", {"id", "metadata", "page_content"})
@@ -322,7 +398,18 @@ def _json_value(text: str) -> Any:
 
 def raw_document(raw: RawDoc) -> Document:
     """The ``Document`` of a stored document's raw fields (metadata JSON that is not an object goes
-    through the validated constructor, which raises)."""
+    through the validated constructor, which raises).
+
+    Args:
+        raw: the stored ``(_id, content, _metadata)`` bytes.
+
+    Returns:
+        The document.
+
+    Raises:
+        json.JSONDecodeError: the metadata is not JSON.
+        pydantic.ValidationError: the metadata JSON is not an object.
+    """
     metadata = _json_value(raw[2].decode())
     if type(metadata) is not dict:
         return Document(id=raw[0].decode(), page_content=raw[1].decode(), metadata=metadata)
@@ -343,7 +430,15 @@ def single_query_bytes(query_vectors: Any, dim: int) -> bytes | None:
     Why: a single query is ~1 ms, and the numpy validation of the general path (``as_query_matrix``)
     costs ~30 us of it right after a reply (cold caches). Here: one ``tobytes`` and two byte searches. A
     float32 is NaN or infinite only when its exponent bits are all ones, so its high byte (sign + top 7
-    exponent bits) is ``0x7f`` or ``0xff``; a vector with no such byte is finite (IEEE 754 binary32)."""
+    exponent bits) is ``0x7f`` or ``0xff``; a vector with no such byte is finite (IEEE 754 binary32).
+
+    Args:
+        query_vectors: the query as passed by the caller (any type).
+        dim: the field's width.
+
+    Returns:
+        ``4 * dim`` native float32 bytes, or ``None`` when the general path must handle it.
+    """
     if (
         type(query_vectors) is not np.ndarray
         or query_vectors.size != dim
@@ -375,7 +470,18 @@ def parse_search_replies(
     """Raw FT.SEARCH KNN replies (RESP3 maps or RESP2 flat lists), one per query -> ``(scores, rows)``
     (m, k) float32 / int64, best first, padded ``-inf`` / ``-1``, scores as :func:`to_scores`. Each
     hit's raw document goes into ``cache`` (row -> :data:`RawDoc`), so the documents need no second
-    round trip. ``prefix_len``: bytes of ``<prefix>:`` before the id in each key."""
+    round trip.
+
+    Args:
+        replies: raw FT.SEARCH replies, one per query.
+        k: results per query.
+        metric: ``"cosine"``, ``"ip"`` or ``"l2"``.
+        cache: ``{row: RawDoc}``, filled in place with each hit's raw document.
+        prefix_len: bytes of ``<prefix>:`` before the id in each key.
+
+    Returns:
+        ``(scores, rows)``: (m, k) float32 and (m, k) int64, padded with ``-inf`` / ``-1``.
+    """
     m = len(replies)
     scores = [-math.inf] * (m * k)
     rows = [-1] * (m * k)
@@ -396,7 +502,17 @@ def replies_to_hits(replies: list[Any], k: int, metric: str, prefix_len: int) ->
     query -> LangChain hits: per query a list of (Document, score), best first, no padding. Scores as
     :func:`parse_search_replies` gives them (float32, rounded the same way, by ``array("f")``), so equal to
     ``hits(*search_rows(...))``, without the numpy round trip (the hot path of ``similarity_search``). A
-    document seen twice in one call is one ``Document`` object. ``prefix_len``: bytes of ``<prefix>:``."""
+    document seen twice in one call is one ``Document`` object.
+
+    Args:
+        replies: raw FT.SEARCH replies, one per query.
+        k: results per query.
+        metric: ``"cosine"``, ``"ip"`` or ``"l2"``.
+        prefix_len: bytes of ``<prefix>:`` before the id in each key.
+
+    Returns:
+        Per query, ``[(Document, score)]`` best first.
+    """
     l2 = metric == "l2"
     memo: dict[bytes, Document] = {}
     out: list[list[tuple[Document, float]]] = []
