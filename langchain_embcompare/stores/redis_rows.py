@@ -162,7 +162,18 @@ class RedisRowsMixin:
 
     def documents_at(self, rows: np.ndarray | Sequence[int]) -> list[Document]:
         """Documents of ``rows``, in order: from the last search replies when cached, else one pipelined
-        fetch. ``KeyError`` for a row that is not stored."""
+        fetch.
+
+        Args:
+            rows: 1-d int64 row handles.
+
+        Returns:
+            One ``Document`` per row.
+
+        Raises:
+            KeyError: a row that is not stored.
+            StoreConnectionError: the server is unreachable.
+        """
         r = np.asarray(rows, dtype=np.int64).ravel()
         raw: list[RawDoc | None] = [self._docs.get(x) for x in r.tolist()]
         miss = [j for j, d in enumerate(raw) if d is None]
@@ -175,8 +186,20 @@ class RedisRowsMixin:
         ]
 
     def vectors_at(self, rows: np.ndarray | Sequence[int], vector_field: str | None = None) -> np.ndarray:
-        """(n, d) float32 stored vectors of ``rows`` (cosine: unit length), one pipelined round trip
-        when the rows' ids are cached. ``KeyError`` for a row that is not stored."""
+        """The stored vectors of ``rows``, one pipelined round trip when the rows' ids are cached.
+
+        Args:
+            rows: (n,) int64 row handles.
+            vector_field: an extra vector field, or ``None`` for the main vectors.
+
+        Returns:
+            (n, d) float32 (cosine: unit length).
+
+        Raises:
+            KeyError: a row that is not stored, or one without a ``vector_field`` vector yet.
+            InvalidParameterError: ``vector_field`` is not in the index.
+            StoreConnectionError: the server is unreachable.
+        """
         dim = self._field_dim(vector_field)
         r = np.asarray(rows, dtype=np.int64).ravel()
         if len(r) == 0:
@@ -188,12 +211,29 @@ class RedisRowsMixin:
         return buf.reshape(len(r), dim).astype(np.float32)
 
     def all_rows(self) -> np.ndarray:
-        """Every stored row, ascending int64 (the keys of the row map)."""
+        """Every stored row (the keys of the row map).
+
+        Returns:
+            1-d int64, ascending.
+
+        Raises:
+            StoreConnectionError: the server is unreachable.
+        """
         keys = self._call(lambda: self.client.hkeys(self.rows_key))  # type: ignore[attr-defined]
         return np.sort(np.asarray([int(k) for k in keys], dtype=np.int64))
 
     def rows_of(self, ids: Sequence[str]) -> np.ndarray:
-        """int64 row per id (``-1`` for unknown ids), one pipelined round trip."""
+        """The row of each id, one pipelined round trip.
+
+        Args:
+            ids: n document ids (a non-string id is looked up as its ``str``).
+
+        Returns:
+            (n,) int64 rows, ``-1`` for unknown ids.
+
+        Raises:
+            StoreConnectionError: the server is unreachable.
+        """
         def run() -> list[bytes | None]:
             with self.client.pipeline(transaction=False) as pipe:
                 for i in ids:
@@ -204,7 +244,17 @@ class RedisRowsMixin:
         return np.asarray([int(g) if g is not None else -1 for g in got], dtype=np.int64)
 
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
-        """Stored documents of ``ids`` in order; unknown ids are skipped (LangChain's rule)."""
+        """Stored documents of ``ids`` in order; unknown ids are skipped (LangChain's rule).
+
+        Args:
+            ids: document ids.
+
+        Returns:
+            The stored documents, in the order asked.
+
+        Raises:
+            StoreConnectionError: the server is unreachable.
+        """
         def run() -> list[list[bytes | None]]:
             with self.client.pipeline(transaction=False) as pipe:
                 for i in ids:
@@ -219,7 +269,17 @@ class RedisRowsMixin:
     # ------------------------------------------------------------------ capabilities
 
     def cluster_labels(self, rows: np.ndarray) -> np.ndarray:
-        """(n,) int64 cluster label of each row, ``-1`` where none was set; ``KeyError`` for unknown rows."""
+        """The cluster label of each row.
+
+        Args:
+            rows: (n,) int64 row handles.
+
+        Returns:
+            (n,) int64 labels, ``-1`` where none was set.
+
+        Raises:
+            KeyError: a row that is not stored.
+        """
         r = np.asarray(rows, dtype=np.int64).ravel()
         if len(r) == 0:
             return np.zeros(0, dtype=np.int64)
@@ -232,14 +292,31 @@ class RedisRowsMixin:
         return dict(self.spec.extra_vector_fields)  # type: ignore[attr-defined]
 
     def field_index_kind(self, vector_field: str | None = None) -> str:
-        """Every vector field of the index has the spec's algorithm: ``"flat"`` or ``"hnsw"``."""
+        """Every vector field of the index has the spec's algorithm.
+
+        Args:
+            vector_field: an extra vector field, or ``None`` for the main vectors (same answer).
+
+        Returns:
+            ``"flat"`` or ``"hnsw"``.
+        """
         return str(self.spec.kind)  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ older names (retrievers not yet ported)
 
     def fetch_vectors(self, ids: Sequence[str], vector_field: str = VECTOR_FIELD) -> np.ndarray:
-        """Deprecated: :meth:`vectors_at` of :meth:`rows_of`. (n, d) float32 stored vectors of ``ids``;
-        ``InvalidParameterError`` naming ids that are not stored."""
+        """Deprecated: :meth:`vectors_at` of :meth:`rows_of`.
+
+        Args:
+            ids: n document ids.
+            vector_field: the vector field (default: the main one).
+
+        Returns:
+            (n, d) float32 stored vectors of ``ids``.
+
+        Raises:
+            InvalidParameterError: naming ids that are not stored, or an unknown ``vector_field``.
+        """
         rows = self.rows_of(list(ids))
         if (rows < 0).any():
             missing = [str(i) for i, r in zip(ids, rows.tolist()) if r < 0]
