@@ -130,7 +130,7 @@ def as_expression(filter: Filter) -> FilterExpression | None:
 
     Returns:
         The expression (None for no filter); a dict that can match nothing (``$in: []``) becomes the
-        match-nothing expression (see :func:`matches_nothing`).
+            match-nothing expression (see :func:`matches_nothing`).
 
     Raises:
         InvalidParameterError: an unknown operator, a value of the wrong kind for its operator (a

@@ -274,7 +274,7 @@ class PCARotation:
 
         Returns:
             A square (d, d) orthogonal :class:`PCARotation`; when fewer than ``d`` samples are given the
-            principal axes are completed to an orthonormal basis (QR of random directions).
+                principal axes are completed to an orthonormal basis (QR of random directions).
 
         Raises:
             EmptyInputError: fewer than 2 vectors.

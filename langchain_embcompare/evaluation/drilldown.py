@@ -75,8 +75,8 @@ def drilldown(
 
     Returns:
         ``{"metric", "n_queries", "wins", "ties", "losses", "mean_delta", "sd_delta", "effect_size_dz",
-        "largest_losses": [...], "largest_gains": [...]}``; each example is ``{"query_id", "query",
-        "baseline", "run", "delta", "baseline_top": [{rank, doc_id, relevance, title}], "run_top": [...]}``.
+            "largest_losses": [...], "largest_gains": [...]}``; each example is ``{"query_id", "query",
+            "baseline", "run", "delta", "baseline_top": [{rank, doc_id, relevance, title}], "run_top": [...]}``.
 
     Raises:
         InvalidParameterError: no labelled query, or ``top`` / ``n_examples`` below 1 / 0.

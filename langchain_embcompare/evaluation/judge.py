@@ -407,7 +407,7 @@ class RelevanceJudge:
 
         Returns:
             A dict of JSON types: ``model``, ``prompt``, ``prompt_version``, ``both_orders``,
-            ``order_disagreements``, ``judged_in_both_orders``, ``grades`` and the usage fields.
+                ``order_disagreements``, ``judged_in_both_orders``, ``grades`` and the usage fields.
         """
         return {
             "model": self.usage.model,
@@ -471,8 +471,8 @@ def judge_pool(
         known: labels already held (synthetic known-item labels); merged in, the higher grade kept.
     Returns:
         ``qrels`` (query id -> doc id -> grade, judged pairs only, plus ``known``) and ``info``: the judge's
-        :meth:`~RelevanceJudge.summary`, ``pool_depth``, ``pool_size``, ``judged_pairs``, ``judged_at_10`` per run
-        and ``warnings`` (:func:`judged_gap_warnings`).
+            :meth:`~RelevanceJudge.summary`, ``pool_depth``, ``pool_size``, ``judged_pairs``, ``judged_at_10`` per run
+            and ``warnings`` (:func:`judged_gap_warnings`).
     Raises:
         EmptyInputError: the runs retrieved nothing to judge.
     """

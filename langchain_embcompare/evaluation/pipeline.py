@@ -374,9 +374,9 @@ def run_eval(
 
     Returns:
         The result dict: one float per metric, ``dataset``, ``n_docs``, ``n_queries``, ``settings``,
-        ``space``, ``timings`` (seconds; ``per_query_ms`` in ms), ``index_bytes`` and ``bytes_per_vector``
-        where the store measures them, the retriever's ``stats_summary()``; with ``return_run``, the pair
-        ``(result, run)``, ``run`` = ``{query id: {doc id: score}}``.
+            ``space``, ``timings`` (seconds; ``per_query_ms`` in ms), ``index_bytes`` and ``bytes_per_vector``
+            where the store measures them, the retriever's ``stats_summary()``; with ``return_run``, the pair
+            ``(result, run)``, ``run`` = ``{query id: {doc id: score}}``.
 
     Raises:
         MetricCutoffError: a metric named in ``metrics`` reads deeper than the retrieval depth.

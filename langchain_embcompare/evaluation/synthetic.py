@@ -160,7 +160,7 @@ def cloze_dataset(
         n_keywords: words in a keyword query.
     Returns:
         a BeirDataset: the corpus with each queried sentence (or title) taken out of its document, queries
-        ``syn-0, syn-1, ...``, qrels ``{query: {document: 1}}`` and ``label_provenance`` (the manifest).
+            ``syn-0, syn-1, ...``, qrels ``{query: {document: 1}}`` and ``label_provenance`` (the manifest).
     Raises:
         EmptyInputError: no documents, or none long enough for any query.
         InvalidParameterError: n_queries < 1.
@@ -306,7 +306,7 @@ def llm_dataset(
         max_passage_words: the passage is cut to this many words in the prompt.
     Returns:
         a BeirDataset: the corpus unchanged, the kept questions ``syn-0, ...``, qrels ``{question: {passage: 1}}``,
-        ``label_provenance``: the manifest (counts per filter, calls, tokens, cost, budget).
+            ``label_provenance``: the manifest (counts per filter, calls, tokens, cost, budget).
     Raises:
         EmptyInputError: no question survived. RerankerCallError: every call failed.
         InvalidParameterError: ``n_queries`` is not an int >= 1.

@@ -100,10 +100,10 @@ def trust_summary(
             queries); the runs in common are compared.
     Returns:
         JSON-ready: ``runs``, ``metric``, ``human_means`` / ``synthetic_means``, ``kendall_tau``, ``tau_p_value``,
-        ``pairs``, ``human_decisions``, ``synthetic_decisions``, ``decisions_either``, ``agreeing_decisions``,
-        ``decision_agreement`` (agreeing / either; None when neither decides anything),
-        ``human_decisions_reproduced`` (None without human decisions), ``contradictions`` (list of pairs),
-        ``alpha``, ``test``, ``correction``.
+            ``pairs``, ``human_decisions``, ``synthetic_decisions``, ``decisions_either``, ``agreeing_decisions``,
+            ``decision_agreement`` (agreeing / either; None when neither decides anything),
+            ``human_decisions_reproduced`` (None without human decisions), ``contradictions`` (list of pairs),
+            ``alpha``, ``test``, ``correction``.
     Raises:
         EmptyInputError: fewer than 3 runs in common.
     """

@@ -203,8 +203,8 @@ class PairwiseLLMReranker(BaseDocumentCompressor):
 
         Returns:
             A JSON-ready dict: ``queries``, ``method``, ``model``, ``calls``, ``calls_per_query``,
-            ``cache_hits``, ``prompt_tokens``, ``completion_tokens``, ``cost_usd`` (None when a price is
-            unknown), ``invalid_answers``, ``same_position_share``, ``bias_warnings``, ``budget_exhausted``.
+                ``cache_hits``, ``prompt_tokens``, ``completion_tokens``, ``cost_usd`` (None when a price is
+                unknown), ``invalid_answers``, ``same_position_share``, ``bias_warnings``, ``budget_exhausted``.
         """
         reps = self.reports
         n = len(reps)
@@ -240,8 +240,8 @@ class PairwiseLLMReranker(BaseDocumentCompressor):
 
         Returns:
             The top ``top_n`` Documents (all of them when ``top_n`` is None), best first, copies with the
-            rerank metadata (``score``, ``relevance_score``, ``rerank_rank``, ``rerank_budget_exhausted``, ...);
-            ``[]`` for no documents.
+                rerank metadata (``score``, ``relevance_score``, ``rerank_rank``, ``rerank_budget_exhausted``, ...);
+                ``[]`` for no documents.
 
         Raises:
             EmptyInputError: an empty query.

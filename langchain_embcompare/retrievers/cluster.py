@@ -482,7 +482,7 @@ class ClusterPrefilterRetriever(BatchRetriever):
 
         Returns:
             ``(order, bounds)``: (m, K) int64 cluster indices, best first, and (adaptive only) the (m, K)
-            float score estimates in that order; ``bounds`` is None for a fixed ``nprobe``.
+                float score estimates in that order; ``bounds`` is None for a fixed ``nprobe``.
 
         Raises:
             InvalidParameterError: the retriever has no clusters yet.
@@ -534,7 +534,7 @@ class ClusterPrefilterRetriever(BatchRetriever):
 
         Returns:
             ``(scores, rows, stats)``: (m, k) float32 scores and (m, k) int64 rows, padded with
-            ``-inf`` / ``-1``, and one ``ClusterSearchStats`` per query.
+                ``-inf`` / ``-1``, and one ``ClusterSearchStats`` per query.
 
         Raises:
             InvalidParameterError: the retriever has no clusters yet (call :meth:`fit`).
@@ -591,7 +591,7 @@ class ClusterPrefilterRetriever(BatchRetriever):
 
         Returns:
             ``(hits, stats)``: one list of (Document, score) per query, best first, and one
-            ``ClusterSearchStats`` per query.
+                ``ClusterSearchStats`` per query.
 
         Raises:
             InvalidParameterError: the retriever has no clusters yet (call :meth:`fit`).

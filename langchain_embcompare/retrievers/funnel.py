@@ -384,7 +384,7 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
 
         Returns:
             ``(scores, rows)``: (m, k) float32 full-dimension scores and (m, k) int64 store rows, best first,
-            padded with ``-inf`` / ``-1``.
+                padded with ``-inf`` / ``-1``.
 
         Raises:
             DimensionMismatchError: the query vectors are not full-dimension.

@@ -84,10 +84,10 @@ def normalise_arm(raw: np.ndarray, normalised: np.ndarray, norm: str = "min-max"
 
     Returns:
         (n,) float64, every value > 0: all ``raw`` equal -> ones; else ``normalised`` when its
-        minimum is already > 0, otherwise ``normalised`` mapped affinely onto ``[MIN_NORMALISED * R, R]``
-        (``R = max - min`` of ``normalised``): the order and the ratios of differences between returned
-        documents are kept, and the lowest returned one stays above a missing one (see the module
-        docstring for the reasons and sources).
+            minimum is already > 0, otherwise ``normalised`` mapped affinely onto ``[MIN_NORMALISED * R, R]``
+            (``R = max - min`` of ``normalised``): the order and the ratios of differences between returned
+            documents are kept, and the lowest returned one stays above a missing one (see the module
+            docstring for the reasons and sources).
 
     Raises:
         InvalidParameterError: ``norm="max"`` and the arm's best score is <= 0 (``s / max`` would flip
@@ -130,7 +130,7 @@ def fuse_runs(
 
     Returns:
         Per query, (doc id, fused score) pairs, best first; equal scores by dense rank, then lexical
-        rank. A query where one arm is empty gets the other arm's fused scores; both empty -> ``[]``.
+            rank. A query where one arm is empty gets the other arm's fused scores; both empty -> ``[]``.
 
     Raises:
         InvalidParameterError: an unknown ``fusion`` / ``norm``, ``alpha`` outside [0, 1], a bad
@@ -393,7 +393,7 @@ class HybridRetriever(BatchRetriever):
 
         Returns:
             A JSON-ready dict: ``fusion``, ``alpha``, ``rrf_k``, ``norm``, ``depth``, ``dense`` (class name),
-            ``lexical`` (its settings) and ``fit`` (the :class:`FusionFit` as a dict, or None).
+                ``lexical`` (its settings) and ``fit`` (the :class:`FusionFit` as a dict, or None).
         """
         lex = getattr(self.lexical, "settings_dict", None)
         return {

@@ -378,7 +378,7 @@ class BM25Retriever(BatchRetriever):
 
         Returns:
             One list per query of up to ``k`` (Document, BM25 score as float) pairs, best first; ``[]`` for a
-            query sharing no term with the corpus.
+                query sharing no term with the corpus.
 
         Raises:
             InvalidParameterError: ``k`` is not positive or a query is not a ``str``.
@@ -442,7 +442,7 @@ class BM25Retriever(BatchRetriever):
 
         Returns:
             A JSON-ready dict: ``engine``, ``bm25s_version``, the :class:`BM25Settings` fields, ``n_docs``,
-            ``vocabulary`` (terms), ``index_bytes`` and ``index_seconds``.
+                ``vocabulary`` (terms), ``index_bytes`` and ``index_seconds``.
         """
         import bm25s
 
