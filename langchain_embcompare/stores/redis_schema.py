@@ -80,15 +80,27 @@ class RedisIndexSpec:
 
     >>> RedisIndexSpec("scifact", kind="hnsw", metric="cosine", metadata_schema={"title": "text"})
 
-    ``kind``: ``"flat"`` (exact) or ``"hnsw"`` (graph), the name every spec of the package uses
-    (``FaissIndexSpec.kind``); ``algorithm=`` is a deprecated alias (``DeprecationWarning``).
-    ``metric``: ``"cosine"`` | ``"ip"`` | ``"l2"``. ``dtype``: stored vector type, ``"float32"`` |
-    ``"float16"``. HNSW knobs: ``m`` (links per node), ``ef_construction``, ``ef_search`` (candidates
-    per query; ``ef_runtime=`` is its Redis-named alias). ``metadata_schema`` maps metadata keys to
-    ``"tag"`` (exact, case-insensitive, lists allowed), ``"numeric"`` (ranges) or ``"text"`` (full
-    text); only these keys can be filtered on. ``extra_vector_fields`` adds vector fields (name -> dim),
-    e.g. ``{"vector_64": 64}`` for the funnel's shortlist. ``batch_size``: documents per pipelined write.
-    Raises ``InvalidParameterError`` naming the bad value.
+    Args:
+        index_name: a non-empty name without spaces.
+        prefix: the documents' key prefix (default ``<index_name>:doc``).
+        kind: ``"flat"`` (exact) or ``"hnsw"`` (graph), the name every spec of the package uses
+            (``FaissIndexSpec.kind``).
+        metric: ``"cosine"`` | ``"ip"`` | ``"l2"``.
+        dtype: stored vector type, ``"float32"`` | ``"float16"``.
+        m: HNSW links per node.
+        ef_construction: HNSW candidates kept while building.
+        ef_search: HNSW candidates per query.
+        metadata_schema: maps metadata keys to ``"tag"`` (exact, case-insensitive, lists allowed),
+            ``"numeric"`` (ranges) or ``"text"`` (full text); only these keys can be filtered on.
+        extra_vector_fields: adds vector fields (name -> dim), e.g. ``{"vector_64": 64}`` for the
+            funnel's shortlist.
+        index_content: TEXT-index the document text (``content``).
+        batch_size: documents per pipelined write.
+        algorithm: deprecated alias of ``kind`` (``DeprecationWarning``).
+        ef_runtime: the Redis-named alias of ``ef_search``.
+
+    Raises:
+        InvalidParameterError: naming the bad value (or an alias that disagrees with its name).
     """
 
     index_name: str = "embcompare"
@@ -199,13 +211,27 @@ class RedisIndexSpec:
         return f"{self.index_name}:meta:"
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (stored beside the index; :meth:`from_dict` reads it back)."""
+        """Plain JSON-able dict (stored beside the index; :meth:`from_dict` reads it back).
+
+        Returns:
+            ``{field: value}`` for every field.
+        """
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RedisIndexSpec:
         """Inverse of :meth:`to_dict`; also reads specs stored before the rename (``algorithm``,
-        ``ef_runtime``) without a warning. Unknown keys are ignored."""
+        ``ef_runtime``) without a warning. Unknown keys are ignored.
+
+        Args:
+            data: a dict written by :meth:`to_dict`.
+
+        Returns:
+            The spec (validated as the constructor validates).
+
+        Raises:
+            InvalidParameterError: a stored value that does not validate.
+        """
         data = dict(data)
         if "algorithm" in data:
             data.setdefault("kind", data.pop("algorithm"))
@@ -220,21 +246,40 @@ class RedisIndexSpec:
         return np.dtype(self.dtype)
 
     def field_types(self) -> dict[str, str]:
-        """Filterable fields -> ``"tag"`` | ``"numeric"`` | ``"text"`` (``cluster`` and ``content`` included)."""
+        """The filterable fields (``cluster`` and ``content`` included).
+
+        Returns:
+            ``{field: "tag" | "numeric" | "text"}``.
+        """
         types: dict[str, str] = {CLUSTER_FIELD: "tag", **self.metadata_schema}
         if self.index_content:
             types[CONTENT_FIELD] = "text"
         return types
 
     def vector_attrs(self, dim: int) -> dict[str, Any]:
-        """redisvl attributes of one vector field of ``dim`` dimensions."""
+        """redisvl attributes of one vector field of ``dim`` dimensions.
+
+        Args:
+            dim: the field's width.
+
+        Returns:
+            ``{"dims", "algorithm", "distance_metric", "datatype"}`` (+ HNSW's ``m``,
+            ``ef_construction``, ``ef_runtime``).
+        """
         attrs: dict[str, Any] = {"dims": dim, "algorithm": self.kind, "distance_metric": self.metric, "datatype": self.dtype}
         if self.kind == "hnsw":
             attrs.update(m=self.m, ef_construction=self.ef_construction, ef_runtime=self.ef_search)
         return attrs
 
     def index_schema(self, dim: int) -> IndexSchema:
-        """The redisvl schema of this spec for ``dim``-d main vectors."""
+        """The redisvl schema of this spec for ``dim``-d main vectors.
+
+        Args:
+            dim: the main vector field's width.
+
+        Returns:
+            The redisvl ``IndexSchema``.
+        """
         tag = {"separator": TAG_SEPARATOR}
         fields: list[dict[str, Any]] = [
             {"name": ROW_FIELD, "type": "numeric"},
@@ -264,13 +309,28 @@ def overlapping_indexes(prefix: str, others: Mapping[str, Sequence[str]]) -> lis
     RediSearch indexes every HASH whose key STARTS WITH one of an index's prefixes (no separator is
     implied), so when one prefix starts with another the shorter index also holds the other's
     documents: its searches and counts include them and dropping or clearing it deletes them (store
-    ``t``, prefix ``t:doc``, and store ``t:docs``, keys ``t:docs:doc:<id>``). Returns the sorted names.
+    ``t``, prefix ``t:doc``, and store ``t:docs``, keys ``t:docs:doc:<id>``).
+
+    Args:
+        prefix: the key prefix of the index about to be created.
+        others: ``{index name: its key prefixes}`` of the server's indexes.
+
+    Returns:
+        The sorted names of the overlapping indexes.
     """
     return sorted({name for name, prefixes in others.items() for p in prefixes if p.startswith(prefix) or prefix.startswith(p)})
 
 
 def schema_differences(existing: IndexSchema, wanted: IndexSchema) -> list[str]:
-    """Human-readable differences between two redisvl schemas (query-time knobs such as ef_search ignored)."""
+    """Human-readable differences between two redisvl schemas (query-time knobs such as ef_search ignored).
+
+    Args:
+        existing: the schema of the index on the server.
+        wanted: the schema asked for.
+
+    Returns:
+        One line per difference (prefix, fields, types, attributes); empty when they agree.
+    """
     diffs: list[str] = []
     prefixes = existing.index.prefix if isinstance(existing.index.prefix, list) else [existing.index.prefix]
     if list(prefixes) != [wanted.index.prefix]:
@@ -318,8 +378,19 @@ def field_value(value: Any, kind: str, name: str) -> str | float | None:
     :data:`TAG_SEPARATOR`), a number, or text; ``None``: leave the field out of the index. A numeric
     field holds :func:`~langchain_embcompare.filters.as_number` of the value, as every store's filters
     read it (``"2001"`` -> 2001.0; ``"n/a"``, a bool: not indexed, never matching a range; the
-    metadata itself is kept as given). Raises ``InvalidParameterError`` for a tag holding the
-    separator character."""
+    metadata itself is kept as given).
+
+    Args:
+        value: the metadata value (a list for several tags).
+        kind: ``"tag"``, ``"numeric"`` or ``"text"``.
+        name: the metadata key, named in the error.
+
+    Returns:
+        The TAG string, the number (float), the normalised text, or ``None``.
+
+    Raises:
+        InvalidParameterError: a tag holding the separator character.
+    """
     if kind == "tag":
         vals = [str(v).lower() if isinstance(v, bool) else str(v) for v in (value if isinstance(value, (list, tuple, set)) else [value])]
         if any(TAG_SEPARATOR in v for v in vals):
@@ -340,7 +411,14 @@ def field_value(value: Any, kind: str, name: str) -> str | float | None:
 def escape_tag(value: str) -> str:
     """A TAG value escaped for a RediSearch query: every ASCII character but letters, digits and ``_``
     gets a backslash. Non-ASCII characters are written as they are: RediSearch escapes one byte, so a
-    backslash before a multi-byte character (an emoji) breaks the value (tests/test_input_rules.py)."""
+    backslash before a multi-byte character (an emoji) breaks the value (tests/test_input_rules.py).
+
+    Args:
+        value: the tag value.
+
+    Returns:
+        The escaped value.
+    """
     return re.sub(r"([\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f])", r"\\\1", value)
 
 
@@ -410,12 +488,20 @@ def _tree_query(node: Node | Leaf, types: Mapping[str, str]) -> str:
 def filter_query(filter: Filter | str, field_types: Mapping[str, str]) -> str | None:
     """The RediSearch query string of a filter (``None``: no filter).
 
-    ``filter``: a redisvl expression or LangChain dict (parsed by :func:`filters.filter_tree`, so every
-    store reads it the same way), or a raw RediSearch query string (passed through, Redis only).
-    ``field_types``: the index's filterable fields (:meth:`RedisIndexSpec.field_types`); a filter on
-    another field, or of the wrong kind for its field, raises ``InvalidParameterError`` naming the fix.
     A tag equality on a numeric field compares numbers. Check :func:`filters.matches_nothing` first
     (a match-nothing filter has no query string).
+
+    Args:
+        filter: a redisvl expression or LangChain dict (parsed by :func:`filters.filter_tree`, so every
+            store reads it the same way), or a raw RediSearch query string (passed through, Redis only).
+        field_types: the index's filterable fields (:meth:`RedisIndexSpec.field_types`).
+
+    Returns:
+        The query string, or ``None`` for no filter.
+
+    Raises:
+        InvalidParameterError: a filter on another field, or of the wrong kind for its field (naming
+            the fix), a "field is missing" filter, or a malformed filter.
     """
     if isinstance(filter, str):
         return filter
@@ -426,7 +512,18 @@ def filter_query(filter: Filter | str, field_types: Mapping[str, str]) -> str | 
 def dict_to_filter(spec: Mapping[str, Any], field_types: Mapping[str, str]) -> str | None:
     """Compatibility helper: a LangChain-style dict filter as a RediSearch query string for an index with
     these ``field_types`` (``None`` when it constrains nothing). Same rules as :func:`filter_query`;
-    ``$in: []`` raises ``InvalidParameterError`` here (the store short-circuits it to an empty result)."""
+    ``$in: []`` raises here (the store short-circuits it to an empty result).
+
+    Args:
+        spec: a LangChain-style dict filter.
+        field_types: the index's filterable fields (:meth:`RedisIndexSpec.field_types`).
+
+    Returns:
+        The query string, or ``None`` when the filter constrains nothing.
+
+    Raises:
+        InvalidParameterError: a filter that matches nothing (``$in: []``), or as :func:`filter_query`.
+    """
     expr = as_expression(spec)
     if matches_nothing(expr):
         raise InvalidParameterError(f"The filter {dict(spec)!r} matches no document ($in: []); it has no query string.")
