@@ -219,6 +219,7 @@ class RedisWriteMixin(RedisRowsMixin):
                 f"Declare it up front: RedisIndexSpec(extra_vector_fields={{{name!r}: {int(dim)}}}) and rebuild."
             ) from exc
         self._set_spec(spec)  # type: ignore[attr-defined]
+        self.wait_until_indexed()  # type: ignore[attr-defined]  # FT.ALTER rescans: no write may race it
         self._write_meta()  # type: ignore[attr-defined]
 
     def write_vector_field(self, name: str, rows: np.ndarray, vectors: np.ndarray) -> None:
