@@ -72,14 +72,33 @@ class RedisSearchMixin(RedisWriteMixin):
         batch_size: int = 50,
         **kwargs: Any,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """KNN per query vector (one pipelined round trip per ``batch_size`` queries) -> ``(scores, rows)``
-        (m, k) float32 / int64, best first, padded ``-inf`` / ``-1`` (protocol in stores/base.py).
+        """KNN per query vector, one pipelined round trip per ``batch_size`` queries (protocol in
+        stores/base.py). A filter that matches nothing (``$in: []``), ``clusters=[]`` or empty
+        ``candidate_rows`` return all padding without a query.
 
-        ``filter`` (and ``clusters``, the ``cluster`` TAG) prefilter the KNN; ``candidate_rows`` restricts
-        to those rows (``INKEYS``); ``vector_field`` searches an extra vector field (``"vector"`` is the
-        main one). ``ef_search`` (alias ``ef_runtime``): HNSW candidates for this call. A filter that
-        matches nothing (``$in: []``), ``clusters=[]`` or empty ``candidate_rows`` return all padding
-        without a query. Raises ``InvalidParameterError`` (k <= 0, unknown option), ``DimensionMismatchError``.
+        Args:
+            query_vectors: (m, d) float32 (``d`` = dim, or the extra field's dim).
+            k: rows per query (>= 1).
+            filter: a redisvl expression, a LangChain dict or a raw RediSearch query string; prefilters
+                the KNN.
+            candidate_rows: 1-d int64, restricts the KNN to those rows (``INKEYS``).
+            clusters: cluster labels (the ``cluster`` TAG), prefilter the KNN.
+            vector_field: search an extra vector field (``"vector"`` is the main one).
+            ef_search: HNSW candidates for this call.
+            ef_runtime: alias of ``ef_search``.
+            batch_size: queries per pipelined round trip.
+            **kwargs: none are supported; any raises.
+
+        Returns:
+            ``(scores, rows)``: (m, k) float32 (higher = more similar) and (m, k) int64, best first,
+            padded ``-inf`` / ``-1``.
+
+        Raises:
+            InvalidParameterError: ``k <= 0``, an unknown option, an unknown ``vector_field`` or a bad
+                filter.
+            DimensionMismatchError: query vectors of the wrong width.
+            StoreTimeoutError: a query ran past ``query_timeout_ms``.
+            StoreConnectionError: the server is unreachable.
         """
         replies, m, k = self._run_search(
             query_vectors, k, filter, candidate_rows, clusters, vector_field, ef_search, ef_runtime, batch_size, kwargs, True
@@ -96,7 +115,23 @@ class RedisSearchMixin(RedisWriteMixin):
         handles, so these replies do not fill the ``documents_at`` cache), its replies turned straight
         into hits (:func:`~.redis_io.replies_to_hits`: no (m, k) arrays in between, no re-validation of
         documents the store wrote itself). Equal to ``hits(*search_rows(...))``, scores included
-        (tests/test_redis_query_path.py)."""
+        (tests/test_redis_query_path.py).
+
+        Args:
+            query_vectors: (m, d) float32 query vectors (or one (d,) vector).
+            k: documents per query.
+            filter: a redisvl expression, a LangChain dict or a raw RediSearch query string.
+            **kwargs: the options of :meth:`search_rows` (``candidate_rows``, ``clusters``,
+                ``vector_field``, ``ef_search``, ``batch_size``, ...).
+
+        Returns:
+            Per query, ``[(Document, score)]`` best first.
+
+        Raises:
+            InvalidParameterError: as :meth:`search_rows`.
+            DimensionMismatchError: query vectors of the wrong width.
+            StoreTimeoutError: a query ran past ``query_timeout_ms``.
+        """
         if "candidate_ids" in kwargs:  # deprecated name: the general path warns and maps it
             return EmbStore.search_vectors(self, query_vectors, k, filter, **kwargs)
         batch_size = kwargs.pop("batch_size", 50)
@@ -198,7 +233,15 @@ class RedisSearchMixin(RedisWriteMixin):
         """:meth:`EmbStore.hits` (per query a list of (Document, score), padding dropped), built straight
         from the documents the ``search_rows`` replies carried (what the retrievers call after
         ``search_rows``; ``search_vectors`` builds its hits from its replies directly); rows not cached go
-        through :meth:`documents_at`."""
+        through :meth:`documents_at`.
+
+        Args:
+            scores: (m, k) float32 scores from :meth:`search_rows`.
+            rows: (m, k) int64 rows from :meth:`search_rows`, ``-1`` = padding.
+
+        Returns:
+            Per query, ``[(Document, score)]`` best first, padding dropped.
+        """
         cache, memo = self._docs, {}
         out = []
         for srow, rrow in zip(scores.tolist(), rows.tolist()):
