@@ -42,11 +42,25 @@ class RedisWriteMixin(RedisRowsMixin):
     """Writes of :class:`~.redis.RedisVectorStore` (see the module docstring)."""
 
     def add_documents(self, documents: list[Document], ids: list[str] | None = None, **kwargs: Any) -> list[str]:
-        """Embed and upsert documents (id rule in the module docstring); returns every id, in order.
+        """Embed and upsert documents (id rule in the module docstring).
 
         ``skip_existing=True`` embeds and writes only the documents whose id is not stored yet (resume
-        after a crash); it needs stable ids, so it raises ``InvalidParameterError`` when a document has
-        no explicit id (``ids``, ``Document.id`` or ``metadata["doc_id"]``)."""
+        after a crash); it needs stable ids.
+
+        Args:
+            documents: the documents to embed and write.
+            ids: one id per document, overriding ``Document.id`` (also accepted in ``kwargs``).
+            **kwargs: ``skip_existing`` and the other keywords of :meth:`upsert_vectors`.
+
+        Returns:
+            Every id, in order (skipped ones included).
+
+        Raises:
+            InvalidParameterError: ``skip_existing=True`` and a document has no explicit id (``ids``,
+                ``Document.id`` or ``metadata["doc_id"]``), or as :meth:`upsert_vectors`.
+            EmptyInputError: no documents.
+            InvalidDocumentError: a document breaking an input rule.
+        """
         if ids is None and "ids" in kwargs:
             ids = kwargs.pop("ids")
         if kwargs.get("skip_existing"):
@@ -83,13 +97,30 @@ class RedisWriteMixin(RedisRowsMixin):
         skip_existing: bool = False,
         batch_size: int | None = None,
     ) -> list[str]:
-        """Write (n, dim) float32 vectors + documents in retried batches (one script call each); returns every id
-        passed, in order. A stored id is replaced (text, metadata, vector; its row is kept); an id named
-        twice keeps the last one. ``extra_vectors``: ``{field: (n, d)}`` for the extra vector fields
-        (default: the field's re-normalised Matryoshka prefix of ``vectors``); ``cluster_ids``: (n,) int
-        labels for the ``cluster`` TAG; ``skip_existing``: leave stored ids untouched (resume);
-        ``batch_size``: documents per batch (default ``spec.batch_size``). Raises
-        ``EmptyInputError``, ``DimensionMismatchError``, ``InvalidVectorError``, ``InvalidParameterError``."""
+        """Write vectors + documents in retried batches (one script call each). A stored id is replaced
+        (text, metadata, vector; its row is kept); an id named twice keeps the last one.
+
+        Args:
+            vectors: (n, dim) float32, one per document.
+            documents: n documents; ids by the id rule (:func:`prepare_documents`).
+            extra_vectors: ``{field: (n, d)}`` float32 for the extra vector fields (default: the field's
+                re-normalised Matryoshka prefix of ``vectors``).
+            cluster_ids: (n,) int labels for the ``cluster`` TAG.
+            skip_existing: leave stored ids untouched (resume).
+            batch_size: documents per batch (default ``spec.batch_size``).
+
+        Returns:
+            Every id passed, in order.
+
+        Raises:
+            EmptyInputError: no documents.
+            DimensionMismatchError: vectors of the wrong width.
+            InvalidVectorError: a NaN or infinite component.
+            InvalidParameterError: counts that disagree, an unknown extra field, or a tag holding the
+                separator character.
+            InvalidDocumentError: a document breaking an input rule.
+            StoreConnectionError: the server stayed unreachable through every batch retry.
+        """
         n = len(documents)
         if n == 0:
             raise EmptyInputError("upsert_vectors got no documents; pass at least one Document with its vector.")
@@ -155,7 +186,18 @@ class RedisWriteMixin(RedisRowsMixin):
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         """Delete documents by id (unknown ids are not an error); ``ids=None`` deletes every document of
-        the index, keeping the index. Returns True."""
+        the index, keeping the index.
+
+        Args:
+            ids: the ids to delete; ``None`` deletes every document.
+            **kwargs: ignored (LangChain's signature).
+
+        Returns:
+            ``True``.
+
+        Raises:
+            StoreConnectionError: the server stayed unreachable.
+        """
         if ids is None:
             self._call(self.index.clear)  # type: ignore[attr-defined]
             self._call(lambda: self.client.delete(self.rows_key))  # type: ignore[attr-defined]
@@ -181,8 +223,16 @@ class RedisWriteMixin(RedisRowsMixin):
     # ------------------------------------------------------------------ capabilities (writes)
 
     def set_cluster_labels(self, rows: np.ndarray, labels: np.ndarray) -> None:
-        """Set the ``cluster`` TAG of ``rows`` to ``labels`` ((n,) int), pipelined in batches; ``KeyError``
-        for unknown rows."""
+        """Set the ``cluster`` TAG of ``rows`` to ``labels``, pipelined in batches.
+
+        Args:
+            rows: (n,) int64 row handles.
+            labels: (n,) int cluster labels, one per row.
+
+        Raises:
+            InvalidParameterError: ``labels`` is not one per row.
+            KeyError: a row that is not stored.
+        """
         r = np.asarray(rows, dtype=np.int64).ravel()
         lab = np.asarray(labels).ravel()
         if lab.shape != r.shape:
@@ -193,9 +243,18 @@ class RedisWriteMixin(RedisRowsMixin):
     def ensure_vector_field(self, name: str, dim: int) -> None:
         """Make sure the extra vector field ``name`` of ``dim`` dimensions exists: declared in the spec, or
         added now with ``FT.ALTER ... SCHEMA ADD`` (recorded beside the index, so a reopen adopts it).
-        Existing documents get the field when :meth:`write_vector_field` writes it. Raises
-        ``DimensionMismatchError`` when it exists with another dim, ``MissingCapabilityError`` when the
-        server cannot add a vector field (declare it in ``RedisIndexSpec.extra_vector_fields`` and rebuild)."""
+        Existing documents get the field when :meth:`write_vector_field` writes it.
+
+        Args:
+            name: the field name.
+            dim: the field's width (float components).
+
+        Raises:
+            DimensionMismatchError: the field exists with another dim.
+            MissingCapabilityError: the server cannot add a vector field (declare it in
+                ``RedisIndexSpec.extra_vector_fields`` and rebuild).
+            StoreTimeoutError: the index's rescan after ``FT.ALTER`` does not finish in time.
+        """
         have = self.spec.extra_vector_fields.get(name) if name != VECTOR_FIELD else self._space.dim  # type: ignore[attr-defined]
         if have is not None:
             if int(have) != int(dim):
@@ -223,8 +282,20 @@ class RedisWriteMixin(RedisRowsMixin):
         self._write_meta()  # type: ignore[attr-defined]
 
     def write_vector_field(self, name: str, rows: np.ndarray, vectors: np.ndarray) -> None:
-        """Write (n, d) float32 ``vectors`` into the extra field ``name`` of ``rows`` (cosine: stored unit
-        length), pipelined in retried batches. ``KeyError`` for unknown rows."""
+        """Write ``vectors`` into the extra field ``name`` of ``rows`` (cosine: stored unit length),
+        pipelined in retried batches.
+
+        Args:
+            name: an extra vector field of the index.
+            rows: (n,) int64 row handles.
+            vectors: (n, d) float32.
+
+        Raises:
+            InvalidParameterError: an unknown field, or a vector count that is not ``len(rows)``.
+            DimensionMismatchError: vectors of the wrong width.
+            InvalidVectorError: a NaN or infinite component.
+            KeyError: a row that is not stored.
+        """
         if name not in self.vector_fields:
             self._field_dim(name)  # raises naming the fix
         r = np.asarray(rows, dtype=np.int64).ravel()
@@ -245,7 +316,15 @@ class RedisWriteMixin(RedisRowsMixin):
     # ------------------------------------------------------------------ older name (retrievers not yet ported)
 
     def set_clusters(self, ids: Sequence[str], cluster_ids: np.ndarray | Sequence[int]) -> None:
-        """Deprecated: :meth:`set_cluster_labels` by id. Sets the ``cluster`` TAG of stored documents."""
+        """Deprecated: :meth:`set_cluster_labels` by id. Sets the ``cluster`` TAG of stored documents.
+
+        Args:
+            ids: n document ids.
+            cluster_ids: (n,) int labels, one per id.
+
+        Raises:
+            InvalidParameterError: ``cluster_ids`` is not one per id.
+        """
         cl = np.asarray(cluster_ids)
         if cl.shape != (len(ids),):
             raise InvalidParameterError(f"cluster_ids has shape {cl.shape}; expected ({len(ids)},), one per id")
