@@ -180,7 +180,7 @@ class EmbStore(VectorStore):
 
         Returns:
             ``(scores, rows)``: (m, k) float32 (higher = more similar) and (m, k) int64, padded with
-            ``-inf`` / ``-1`` when fewer than ``k`` documents qualify.
+                ``-inf`` / ``-1`` when fewer than ``k`` documents qualify.
 
         Raises:
             NotImplementedError: a store class that does not implement the protocol.
@@ -293,7 +293,7 @@ class EmbStore(VectorStore):
 
         Returns:
             ``(scores, rows)``: (m, k) float32 and (m, k) int64 as :meth:`search_rows`, padded with
-            ``-inf`` / ``-1``.
+                ``-inf`` / ``-1``.
 
         Raises:
             MissingCapabilityError: the store lacks the ``"clusters"`` capability.
@@ -590,7 +590,7 @@ class EmbStore(VectorStore):
 
         Returns:
             ``[(Document, score)]``, score higher = more similar (cosine similarity, inner product or
-            minus the L2 distance); ``[]`` on an empty store or a filter that matches nothing.
+                minus the L2 distance); ``[]`` on an empty store or a filter that matches nothing.
 
         Raises:
             DimensionMismatchError: the vector's width is not the store's dimension.
@@ -885,7 +885,7 @@ class EmbRetriever(BatchRetriever):
 
         Returns:
             Per query, its documents best first, each a copy with ``metadata["score"]`` (the store's
-            score, higher = more similar).
+                score, higher = more similar).
         """
         k = k or self.k
         filt = filter if filter is not None else self.filter

@@ -661,7 +661,7 @@ class FaissVectorStore(EmbStore):
 
         Returns:
             ``(scores, rows)``: (m, k) float32 (higher = more similar) and (m, k) int64, padded with
-            ``-inf`` / ``-1``.
+                ``-inf`` / ``-1``.
 
         Raises:
             InvalidParameterError: an unsupported option, ``k <= 0``, ``clusters`` before any labels

@@ -117,7 +117,7 @@ class MilvusSearchMixin(MilvusRowsMixin):
 
         Returns:
             ``(scores, rows)``: (m, k) float32 (higher = more similar) and (m, k) int64, best first,
-            padded with ``-inf`` / ``-1``.
+                padded with ``-inf`` / ``-1``.
 
         Raises:
             InvalidParameterError: an unknown option, a bad ``k`` / ``ef_search`` / ``nprobe``, an

@@ -366,7 +366,7 @@ class RedisVectorStore(RedisSearchMixin, EmbStore):
 
         Returns:
             ``{"vector_index_sz_mb", "inverted_sz_mb", "total_index_memory_sz_mb"}`` in MB (2**20 bytes),
-            and ``"num_docs"``.
+                and ``"num_docs"``.
 
         Raises:
             StoreConnectionError: the server is unreachable.

@@ -86,9 +86,9 @@ def timeout_args(timeout_ms: int) -> list[bytes]:
 
     Returns:
         The two encoded arguments. Why always: without it a server applies its own ``TIMEOUT``
-        (RediSearch's default: 500 ms with ``ON_TIMEOUT RETURN``), which on a busy server silently
-        returns a partial top-k (fewer documents, lower BM25 scores). With ``0`` a query is always
-        answered whole; with a positive limit :func:`check_complete` turns a timeout into an error.
+            (RediSearch's default: 500 ms with ``ON_TIMEOUT RETURN``), which on a busy server silently
+            returns a partial top-k (fewer documents, lower BM25 scores). With ``0`` a query is always
+            answered whole; with a positive limit :func:`check_complete` turns a timeout into an error.
     """
     return [b"TIMEOUT", str(int(timeout_ms)).encode()]
 

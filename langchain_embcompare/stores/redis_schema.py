@@ -264,7 +264,7 @@ class RedisIndexSpec:
 
         Returns:
             ``{"dims", "algorithm", "distance_metric", "datatype"}`` (+ HNSW's ``m``,
-            ``ef_construction``, ``ef_runtime``).
+                ``ef_construction``, ``ef_runtime``).
         """
         attrs: dict[str, Any] = {"dims": dim, "algorithm": self.kind, "distance_metric": self.metric, "datatype": self.dtype}
         if self.kind == "hnsw":

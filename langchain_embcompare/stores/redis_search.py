@@ -91,7 +91,7 @@ class RedisSearchMixin(RedisWriteMixin):
 
         Returns:
             ``(scores, rows)``: (m, k) float32 (higher = more similar) and (m, k) int64, best first,
-            padded ``-inf`` / ``-1``.
+                padded ``-inf`` / ``-1``.
 
         Raises:
             InvalidParameterError: ``k <= 0``, an unknown option, an unknown ``vector_field`` or a bad
