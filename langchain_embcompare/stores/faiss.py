@@ -82,6 +82,16 @@ class FaissVectorStore(EmbStore):
     so searches run in parallel), every write holds it alone, and a search with the reads that follow
     it sees one snapshot (``asyncio.gather`` over ``aadd_documents`` and searches is safe on every
     index kind).
+
+    Args:
+        embedding: LangChain ``Embeddings`` or a model name (wrapped in ``MatryoshkaEmbeddings``); its
+            vector space (dim, precision) decides the index.
+        spec: :class:`FaissIndexSpec` (default: flat cosine).
+        quantizer: the int8 / binary :class:`Quantizer` with given ranges (default: fitted on the data).
+        **spec_kwargs: build the :class:`FaissIndexSpec` when ``spec`` is not given.
+
+    Raises:
+        InvalidParameterError: a bad spec setting (from :class:`FaissIndexSpec`).
     """
 
     capabilities = frozenset({"candidate_rows", "clusters", "vector_fields"})
@@ -666,7 +676,6 @@ class FaissVectorStore(EmbStore):
         Raises:
             InvalidParameterError: an unsupported option, ``k <= 0``, ``clusters`` before any labels
                 are set, or an unknown ``vector_field``.
-            MissingCapabilityError: never on this store (it has every capability).
             DimensionMismatchError: query vectors of the wrong width.
         """
         ef_search, nprobe = kwargs.pop("ef_search", None), kwargs.pop("nprobe", None)

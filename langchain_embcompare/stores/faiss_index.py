@@ -23,12 +23,23 @@ FORMAT_VERSION = 1
 class FaissIndexSpec:
     """How to index: the kind, the metric and each kind's knobs (defaults suit 1k-1M vectors).
 
-    ``kind``: ``"flat"`` (exact), ``"ivf"`` (``nlist`` lists, default ``min(4 sqrt(n), n / 39)``;
-    ``nprobe`` lists searched, 1..nlist), ``"hnsw"`` (``hnsw_m`` links per node, 4..64;
-    ``ef_construction``; ``ef_search`` >= k candidates kept while searching). ``field_kind`` indexes
-    the extra vector fields (the funnel's shortlist): ``"flat"`` (exact scan), ``"hnsw"``
-    (``field_ef_search``), ``"ivf"`` (``field_nprobe``) or ``"binary"`` (sign bits, Hamming, HNSW
-    over the codes): an approximate shortlist that does not scan every vector.
+    Args:
+        kind: ``"flat"`` (exact), ``"ivf"`` or ``"hnsw"``.
+        metric: ``"cosine"``, ``"ip"`` or ``"l2"``.
+        nlist: IVF lists (default ``min(4 sqrt(n), n / 39)`` at the first add).
+        nprobe: IVF lists searched, 1..nlist.
+        hnsw_m: HNSW links per node, 4..64.
+        ef_construction: HNSW candidates kept while building.
+        ef_search: HNSW candidates kept while searching (>= k).
+        rescore_multiplier: binary precision: shortlist ``k * rescore_multiplier`` by Hamming, then
+            rescore in float.
+        exact_below: a filtered search over fewer rows than this fraction of the store runs exactly
+            in numpy.
+        field_kind: the index of the extra vector fields (the funnel's shortlist): ``"flat"`` (exact
+            scan), ``"hnsw"`` (``field_ef_search``), ``"ivf"`` (``field_nprobe``) or ``"binary"`` (sign
+            bits, Hamming, HNSW over the codes): an approximate shortlist that does not scan every vector.
+        field_ef_search: HNSW candidates kept while searching an extra field.
+        field_nprobe: IVF lists searched in an extra field.
 
     Raises:
         InvalidParameterError: an unknown ``kind``, ``metric`` or ``field_kind``, or a knob
