@@ -728,6 +728,7 @@ class EmbStore(VectorStore):
         Raises:
             InvalidParameterError: an unknown search type or a kwarg that type does not take, naming
                 the allowed ones.
+            pydantic.ValidationError: ``k`` or ``fetch_k`` not positive.
         """
         search_kwargs = dict(kwargs.pop("search_kwargs", None) or {})
         tags = kwargs.pop("tags", None)
@@ -842,13 +843,25 @@ def check_search_kwargs(data: Mapping[str, Any]) -> None:
 class EmbRetriever(BatchRetriever):
     """The plain retriever over any store of this package, with LangChain's ``search_type`` semantics.
 
-    ``search_type``: ``"similarity"`` (top ``k``), ``"mmr"`` (maximal marginal relevance over
-    ``fetch_k`` candidates, ``lambda_mult`` in [0, 1]: 1 = pure relevance) or
-    ``"similarity_score_threshold"`` (top ``k`` whose relevance score, in [0, 1] as LangChain defines
-    it, is at least ``score_threshold``). ``filter``: a filter expression or dict; a per-call
-    ``filter=`` overrides it. Each document carries ``metadata["score"]`` (the store's score, higher =
-    more similar). :meth:`search_batch` embeds all queries in one call and searches them as one matrix.
-    Raises ``InvalidParameterError`` for an unknown search type or a kwarg that type does not take.
+    Each document carries ``metadata["score"]`` (the store's score, higher = more similar).
+    :meth:`search_batch` embeds all queries in one call and searches them as one matrix.
+
+    Args:
+        store: the store searched.
+        k: documents per query, > 0.
+        filter: a filter expression or dict; a per-call ``filter=`` overrides it.
+        search_type: ``"similarity"`` (top ``k``), ``"mmr"`` (maximal marginal relevance over
+            ``fetch_k`` candidates) or ``"similarity_score_threshold"`` (top ``k`` whose relevance
+            score, in [0, 1] as LangChain defines it, is at least ``score_threshold``).
+        fetch_k: MMR candidates fetched by similarity, > 0.
+        lambda_mult: MMR trade-off in [0, 1]: 1 = pure relevance.
+        score_threshold: the least relevance score in [0, 1] (``"similarity_score_threshold"`` only).
+
+    Raises:
+        pydantic.ValidationError: constructed directly with an unknown search type, a kwarg that type
+            does not take, or ``k`` / ``fetch_k`` not positive (the message is the
+            ``InvalidParameterError``'s; :meth:`EmbStore.as_retriever` raises ``InvalidParameterError``
+            itself for the search type and kwargs).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
