@@ -77,12 +77,11 @@ def load_store(
     Args:
         cls: the store class to build (``FaissVectorStore`` or a subclass).
         folder: the folder written by :func:`save_store`.
-        embedding: the query embeddings (or a model name), or ``None`` to rebuild them from the
-            recorded vector space.
-        mmap: memory-map ``vectors.npy`` instead of reading it into memory.
+        embedding: as in ``FaissVectorStore.load_local``.
+        mmap: as in ``FaissVectorStore.load_local``.
 
     Returns:
-        The loaded store.
+        A ``cls`` holding the folder's index, vectors, documents, labels and extra fields.
 
     Raises:
         SchemaMismatchError: no ``store.json``, another format or a newer version, or counts that

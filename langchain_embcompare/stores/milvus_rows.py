@@ -120,13 +120,13 @@ class MilvusRowsMixin:
         return rows, got
 
     def documents_at(self, rows: np.ndarray | Sequence[int]) -> list[Document]:
-        """The documents of ``rows``, in order.
+        """The documents of ``rows``, in order, read by ``row in [...]`` queries of :data:`CHUNK` rows.
 
         Args:
-            rows: 1-d int64 row handles.
+            rows: 1-d int64 row handles (63-bit id hashes, :func:`row_handles`).
 
         Returns:
-            One ``Document`` per row.
+            One ``Document`` per row (a row asked twice comes twice).
 
         Raises:
             KeyError: a row that is not stored.
