@@ -88,3 +88,13 @@ def test_measured_trust_ships_with_the_package():
     assert measured_trust("no-such-method") is None
     line = trust_lines(cloze)[0]
     assert "SciFact" in line and "Kendall's tau" in line
+
+
+def test_trust_lines_carry_the_measurement_note():
+    """A measurement's note (e.g. a toy generator: plumbing, not quality) is shown under its numbers."""
+    entry = {"method": "llm", "dataset": "SciFact", "runs": ["a", "b", "c"], "metric": "ndcg@10", "kendall_tau": 0.5,
+             "decision_agreement": None, "agreeing_decisions": 0, "decisions_either": 0, "contradictions": [],
+             "source": "bench", "note": "a 135M model: plumbing, not quality"}
+    lines = trust_lines(entry)
+    assert len(lines) == 2 and lines[1].endswith("a 135M model: plumbing, not quality")
+    assert len(trust_lines({**entry, "note": None})) == 1

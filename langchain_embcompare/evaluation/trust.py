@@ -164,10 +164,12 @@ def measured_trust(method: str | None = None) -> dict[str, Any] | None:
 
 
 def trust_lines(trust: Mapping[str, Any] | None) -> list[str]:
-    """Plain-text lines for a :func:`measured_trust` entry ([] for None)."""
+    """Plain-text lines for a :func:`measured_trust` entry ([] for None); its ``note`` (what the
+    measurement can and cannot say, e.g. a toy generator) is a second line."""
     if not trust:
         return []
     agree = trust.get("decision_agreement")
+    note = [f"note on this measurement: {trust['note']}"] if trust.get("note") else []
     return [
         f"measured trust of {trust.get('method')} labels on {trust.get('dataset')} ({len(trust.get('runs') or [])} runs, "
         f"{trust.get('metric')}): Kendall's tau {trust.get('kendall_tau'):.2f} between the rankings of runs under human and "
@@ -175,4 +177,4 @@ def trust_lines(trust: Mapping[str, Any] | None) -> list[str]:
         + ("-" if agree is None else f"{agree:.0%}")
         + f" ({trust.get('agreeing_decisions')} of {trust.get('decisions_either')}), {len(trust.get('contradictions') or [])} "
         f"contradicted (source: {trust.get('source')})"
-    ]
+    ] + note
