@@ -9,7 +9,8 @@
   ``tests/test_examples.py``) or at least compiles;
 * every ``embcompare <command> --option`` written in the docs or the README exists in the CLI;
 * the README's benchmark block equals ``benchmarks/make_table.py``'s output for ``benchmarks/results/``;
-* every public name in ``__all__``, and every public method of its classes, has a docstring.
+* every public name in ``__all__``, and every public method of its classes, has a docstring, with
+  ``Args:`` when it takes parameters and ``Returns:`` when it returns a value (Google style).
 """
 
 from __future__ import annotations
@@ -263,3 +264,65 @@ def test_allow_list_names_are_langchain_methods():
 
     defined = set(vars(VectorStore)) | set(vars(Embeddings))
     assert LANGCHAIN_INHERITED <= defined, LANGCHAIN_INHERITED - defined
+
+
+# Google-style sections (issue 26): a public function or method of ``__all__`` that takes parameters
+# documents them under ``Args:``; one whose return annotation is not None documents the value under
+# ``Returns:`` (or ``Yields:``). A class documents its constructor's parameters under ``Args:`` in its
+# own docstring or its ``__init__``'s (mkdocstrings merges the two). Properties are attributes: no
+# sections. Methods documented by LangChain's docstring (LANGCHAIN_INHERITED, no docstring of their
+# own) carry LangChain's sections.
+SECTION = re.compile(r"^[ \t]*(Args|Returns|Yields):[ \t]*$", re.M)
+
+
+def _missing_sections() -> tuple[dict[str, list[str]], int]:
+    """({qualified name: [missing sections]}, number of callables checked) over the walk of
+    :func:`test_every_public_name_and_method_has_a_docstring`."""
+    import langchain_embcompare
+
+    missing: dict[str, list[str]] = {}
+    checked = 0
+    for name in langchain_embcompare.__all__:
+        obj = getattr(langchain_embcompare, name)
+        if not (getattr(obj, "__module__", "") or "").startswith("langchain_embcompare"):
+            continue  # re-exported from another library (redisvl's Tag, Num, Text)
+        targets = [(name, obj, obj.__doc__)]
+        if inspect.isclass(obj):
+            for attr, doc in _public_members(obj):
+                if not doc.strip() and attr in LANGCHAIN_INHERITED and _langchain_base_defines(obj, attr):
+                    continue  # LangChain's docstring, with its sections
+                targets.append((f"{name}.{attr}", inspect.getattr_static(obj, attr), doc))
+        for qual, value, doc in targets:
+            if isinstance(value, (staticmethod, classmethod)):
+                value = value.__func__
+            if isinstance(value, property) or not callable(value):
+                continue
+            try:
+                sig = inspect.signature(value)
+            except (TypeError, ValueError):  # exception classes without an __init__ of their own
+                continue
+            doc = inspect.cleandoc(doc or "")
+            if inspect.isclass(value):
+                init = vars(value).get("__init__")
+                doc += "\n" + inspect.cleandoc(getattr(init, "__doc__", None) or "")
+            found = set(SECTION.findall(doc))
+            lack = []
+            if [p for p in sig.parameters if p not in ("self", "cls")] and "Args" not in found:
+                lack.append("Args")
+            returns = sig.return_annotation
+            if (not inspect.isclass(value) and returns is not inspect.Signature.empty and returns not in (None, "None")
+                    and not found & {"Returns", "Yields"}):
+                lack.append("Returns")
+            checked += 1
+            if lack:
+                missing[qual] = lack
+    return missing, checked
+
+
+def test_every_public_callable_documents_args_and_returns():
+    """Every public name of ``__all__`` and public method of its classes has ``Args:`` when it takes
+    parameters and ``Returns:`` when it returns a value (Google style, rendered by mkdocstrings)."""
+    missing, checked = _missing_sections()
+    print(f"{checked} public callables checked for Args: / Returns:")
+    assert checked >= 200, checked  # the walk really covers the API
+    assert not missing, f"public names / methods without their Google-style sections: {missing}"
