@@ -147,7 +147,7 @@ def main() -> int:
         lines.append(res.table_text())
         lines.append(
             f"llm ({args.generator}): {f['asked']} passages asked, {syn.label_provenance['n_queries']} questions kept; dropped "
-            f"invalid {f['invalid']}, leaked {f['leaked']}, duplicates {f['duplicates']}, failed {f['failed']}, not sent {f['not_sent']}; "
+            f"invalid {f['invalid']}, leaked {f['leaked']}, echoed {f['echoed']}, duplicates {f['duplicates']}, failed {f['failed']}, not sent {f['not_sent']}; "
             f"Kendall tau {summary['kendall_tau']:.3f} (p {summary['tau_p_value']:.3g}); decisions: human {summary['human_decisions']}, "
             f"synthetic {summary['synthetic_decisions']}, agreeing {summary['agreeing_decisions']} of {summary['decisions_either']} "
             f"({summary['decision_agreement']}); contradictions {summary['contradictions']}"

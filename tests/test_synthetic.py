@@ -146,12 +146,27 @@ def test_llm_dataset_filters_and_counts():
     assert list(syn.queries.values()) == ["How do cells split their chromosomes?"]
     assert syn.qrels == {"syn-0": {"alpha": 1}}
     m = syn.label_provenance
-    assert m["method"] == "llm" and m["filters"] == {"asked": 4, "not_sent": 0, "failed": 0, "invalid": 1, "leaked": 1, "duplicates": 1}
+    assert m["method"] == "llm" and m["filters"] == {"asked": 4, "not_sent": 0, "failed": 0, "invalid": 1, "leaked": 1, "echoed": 0, "duplicates": 1}
     assert m["generator"]["calls"] == 4 and m["generator"]["prompt_tokens"] > 0 and m["generator"]["cost_usd"] is None
     assert len(cache) == 3  # the invalid reply is not cached
     llm_dataset(DOCS, llm, 4, cache=cache, max_concurrency=1)
     assert llm.calls == 5  # only the uncached passage is asked again
     assert "SYNTHETIC" in provenance_lines(m)[0] and "generator fake-question-writer" in provenance_lines(m)[1]
+
+
+def test_llm_dataset_drops_questions_echoing_the_prompt():
+    """Found with SmolLM2-135M on SciFact: a small model repeats the instructions ("What is the answer to this
+    question: do not copy phrases from the passage?"), a question about no passage; it is dropped as echoed."""
+
+    class Echo(QuestionWriter):
+        def _call(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any) -> str:
+            if "alpha" in messages[-1].content:
+                return "How do cells split their chromosomes?"
+            return "What is the answer to this question: do not copy phrases from the passage?"
+
+    syn = llm_dataset(DOCS, Echo(), 4, max_concurrency=1)
+    assert list(syn.queries.values()) == ["How do cells split their chromosomes?"]
+    assert syn.label_provenance["filters"]["echoed"] == 3 and syn.label_provenance["filters"]["duplicates"] == 0
 
 
 def test_llm_dataset_budget_and_failures():

@@ -19,7 +19,9 @@ that the user can read, edit and reuse (``load_beir`` reads the manifest back):
   :data:`GENERATOR_PROMPT_VERSION`), within a budget (calls, tokens), cost counted with the reranker's
   price table, replies cached (:class:`~langchain_embcompare.evaluation.judge.JsonlCache` on disk).
   Questions are then filtered: invalid (empty, longer than ``MAX_QUESTION_WORDS``), leaked (shares a run of
-  ``leak_ngram`` words with its passage: a copied sentence is a cloze query in disguise), near-duplicates
+  ``leak_ngram`` words with its passage: a copied sentence is a cloze query in disguise), echoed (shares such
+  a run with the prompt's own instructions: a small model repeating "do not copy phrases from the passage"
+  asks about nothing), near-duplicates
   (word Jaccard >= ``duplicate_jaccard`` with an earlier kept question). The passage is the relevant document.
 
 How far a ranking of systems made with such labels can be trusted is measured, not assumed:
@@ -76,6 +78,8 @@ _GEN_USER = (
     "Write one question a user could type into a search engine that this passage answers. Use your own words: do "
     "not copy phrases from the passage. Reply with the question only, on one line."
 )
+#: The prompt's words outside the passage: a question repeating them echoes the instructions.
+_GEN_INSTRUCTIONS = _GEN_SYSTEM + "\n" + _GEN_USER.split("</passage>", 1)[1]
 
 
 def parse_queries_option(value: str | None) -> str | None:
@@ -301,7 +305,8 @@ def llm_dataset(
         max_calls / max_tokens: budget over all generation calls (None = unlimited).
         cache: a mapping or a JSONL path (replies keyed by model id, prompt version, passage).
         price_table: USD per 1M (input, output) tokens by model-name prefix.
-        leak_ngram: a question sharing this many consecutive words with its passage is dropped.
+        leak_ngram: a question sharing this many consecutive words with its passage (leaked) or with the
+            prompt's instructions (echoed) is dropped.
         duplicate_jaccard: a question this similar (word Jaccard) to an earlier one is dropped.
         max_passage_words: the passage is cut to this many words in the prompt.
     Returns:
@@ -329,7 +334,8 @@ def llm_dataset(
         llm, prompts, keys, usage, cache=as_cache(cache), keep=lambda r: _clean_question(r) is not None,
         max_calls=max_calls, max_tokens=max_tokens, max_concurrency=max_concurrency, price_table=price_table,
     )
-    counts = {"asked": len(picks), "not_sent": usage.not_sent, "failed": usage.errors, "invalid": 0, "leaked": 0, "duplicates": 0}
+    counts = {"asked": len(picks), "not_sent": usage.not_sent, "failed": usage.errors, "invalid": 0, "leaked": 0, "echoed": 0,
+              "duplicates": 0}
     candidates: list[tuple[int, str]] = []
     for i, passage, reply in zip(picks, passages, replies):
         if reply is None:
@@ -339,6 +345,8 @@ def llm_dataset(
             counts["invalid"] += 1
         elif leaked(q, passage, leak_ngram):
             counts["leaked"] += 1
+        elif leaked(q, _GEN_INSTRUCTIONS, leak_ngram):
+            counts["echoed"] += 1
         else:
             candidates.append((i, q))
     dup = near_duplicates([q for _, q in candidates], duplicate_jaccard)
@@ -363,7 +371,8 @@ def llm_dataset(
         "settings": {"leak_ngram": leak_ngram, "duplicate_jaccard": duplicate_jaccard, "max_passage_words": max_passage_words},
         "how": (
             "one question per passage written by the chat model (passages drawn seeded, stratified by length); "
-            f"dropped: invalid replies, questions sharing {leak_ngram} consecutive words with their passage (leaked), "
+            f"dropped: invalid replies, questions sharing {leak_ngram} consecutive words with their passage (leaked) "
+            "or with the prompt's instructions (echoed), "
             f"near-duplicates (word Jaccard >= {duplicate_jaccard}); the passage is the one relevant document (grade 1)"
         ),
     }
