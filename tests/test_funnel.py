@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from fake_store import FakeStore
 from scifact_slice import with_filter_metadata
-from store_fixtures import STORE_PARAMS, new_store
+from store_fixtures import new_store, params_with, params_without
 
 from langchain_embcompare.errors import DimensionMismatchError, InvalidParameterError, MissingCapabilityError
 from langchain_embcompare.evaluation.metrics import retrieve_run
@@ -24,7 +24,7 @@ def data(scifact_small):
     return with_filter_metadata(scifact_small)
 
 
-@pytest.fixture(scope="module", params=STORE_PARAMS)
+@pytest.fixture(scope="module", params=params_with("vector_fields"))
 def store(request, minilm, data):
     s = new_store(request.param, minilm, request)
     s.add_documents(data[0])
@@ -130,7 +130,7 @@ def test_field_overwritten_by_another_funnel_is_rewritten(store, q):
     assert ids(a.search_vectors(q)) == before
 
 
-@pytest.mark.parametrize("kind", STORE_PARAMS)
+@pytest.mark.parametrize("kind", params_with("vector_fields"))
 def test_new_documents_are_found_after_build(kind, request, minilm, data):
     docs = data[0]
     small = new_store(kind, minilm, request)
@@ -162,3 +162,14 @@ def test_bad_input_and_missing_capabilities(store, minilm, data, q):
     for kw in ({"precision": "binary", "shortlist_dim": None}, {"shortlist_dim": None, "rotation": None}):
         f = MatryoshkaFunnelRetriever(store=bare, shortlist=40, k=10, **kw)
         assert overlap(ids(f.search_vectors(q)), ids(bare.search_vectors(q, k=10))) >= 0.9
+
+
+@pytest.mark.parametrize("kind", params_without("vector_fields"))
+def test_funnel_is_refused_by_name_on_a_store_without_vector_fields(kind, minilm, request):
+    """A store with one vector field per collection (Milvus 2.3) cannot hold the shortlist field: the
+    funnel says so, naming the capability and the server version that has it."""
+    from langchain_embcompare.errors import MissingCapabilityError
+
+    store = new_store(kind, minilm, request)
+    with pytest.raises(MissingCapabilityError, match=r"vector_fields.*needs Milvus >= 2\.4"):
+        MatryoshkaFunnelRetriever(store=store, shortlist_dim=128, k=10)

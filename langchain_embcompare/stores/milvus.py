@@ -53,6 +53,7 @@ from langchain_core.embeddings import Embeddings
 
 from langchain_embcompare.errors import (
     InvalidParameterError,
+    MissingCapabilityError,
     SchemaMismatchError,
     StoreConnectionError,
     StoreTimeoutError,
@@ -451,6 +452,25 @@ class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, EmbStore):
             time.sleep(0.5)
         self.client.release_collection(self.name, timeout=self.call_timeout)
         self.client.load_collection(self.name, timeout=self.call_timeout)
+
+    def missing(self, capability: str, what: str) -> MissingCapabilityError:
+        """The error for a capability this store lacks, naming the Milvus version that has it when the
+        server's version is the reason (several vector fields, the funnel's shortlist field: Milvus 2.4).
+
+        Args:
+            capability: the capability asked for (one of ``CAPABILITIES``).
+            what: the operation asked for, named in the message.
+
+        Returns:
+            The ``MissingCapabilityError`` to raise.
+        """
+        feature = {"vector_fields": "multi_vector", "full_text": "bm25"}.get(capability)
+        if feature is not None and not self.features.has(feature):
+            try:
+                self.features.require(feature, f"{what!r} (capability {capability!r})")
+            except MissingCapabilityError as exc:
+                return exc
+        return super().missing(capability, what)
 
     def close(self) -> None:
         """Close the client (for Milvus Lite: releases the file; a new store on the same uri reopens it)."""
