@@ -17,6 +17,7 @@ from langchain_core.documents import Document
 from langchain_embcompare.errors import InvalidDocumentError, InvalidParameterError
 from langchain_embcompare.filters import Tag, Text
 from langchain_embcompare.stores.ops import check_text, clean_metadata
+from store_fixtures import STORE_PARAMS, new_store
 
 TRICKY_IDS = [
     "O'Brien report.pdf",
@@ -155,15 +156,32 @@ REFUSED = [
 ]
 
 
+def _module_store(request) -> object:
+    """An empty cosine store of the kind ``request.param`` over 16-d fake embeddings, for a whole module
+    (a store per test costs seconds on a server; these tests only refuse writes or only read)."""
+    from conftest import HashEmbeddings
+
+    from langchain_embcompare.matryoshka import MatryoshkaEmbeddings
+
+    return new_store(request.param, MatryoshkaEmbeddings(HashEmbeddings(dim=16), cache_dir=None), request)
+
+
+@pytest.fixture(scope="module", params=STORE_PARAMS)
+def empty_store(request):
+    """One empty store per kind shared by the refusal tests: each asserts it is still empty afterwards,
+    so a refusal that wrote anything fails there (and in every later case)."""
+    return _module_store(request)
+
+
 @pytest.mark.parametrize(("case", "metadata", "field"), REFUSED, ids=[c[0] for c in REFUSED])
-def test_values_no_store_can_hold_are_refused_naming_document_and_field(any_store, case, metadata, field):
+def test_values_no_store_can_hold_are_refused_naming_document_and_field(empty_store, case, metadata, field):
     """The whole batch is refused before anything is written; the error names the id and the field."""
     docs = [Document(page_content="good", id="good"), Document(page_content="bad", metadata=metadata, id="bad-doc")]
     with pytest.raises(InvalidDocumentError) as info:
-        any_store.add_documents(docs)
+        empty_store.add_documents(docs)
     assert "'bad-doc'" in str(info.value) and field in str(info.value)
     assert list(info.value.failures) == ["bad-doc"]
-    assert any_store.count() == 0
+    assert empty_store.count() == 0
 
 
 def test_pandas_values_are_refused_or_converted(any_store):
@@ -186,13 +204,13 @@ def test_pandas_values_are_refused_or_converted(any_store):
     ],
     ids=["text", "id", "nul-id"],
 )
-def test_lone_surrogates_in_text_or_id_are_refused_naming_the_document(any_store, field, doc):
+def test_lone_surrogates_in_text_or_id_are_refused_naming_the_document(empty_store, field, doc):
     """PDF extractors emit lone surrogates; every store once failed the whole batch with a bare
     UnicodeEncodeError naming no document."""
     with pytest.raises(InvalidDocumentError) as info:
-        any_store.add_documents([Document(page_content="ok", id="ok"), doc])
+        empty_store.add_documents([Document(page_content="ok", id="ok"), doc])
     assert field in str(info.value) and ("\\ud835" in str(info.value) or "NUL" in str(info.value))
-    assert any_store.count() == 0
+    assert empty_store.count() == 0
 
 
 def test_check_text_is_the_public_rule():
@@ -287,11 +305,13 @@ TEXT_CASES = [
 ]
 
 
-@pytest.fixture
-def titled_store(any_store):
+@pytest.fixture(scope="module", params=STORE_PARAMS)
+def titled_store(request):
+    """One store per kind holding the titled documents, shared by the read-only text-filter cases."""
+    store = _module_store(request)
     docs = [Document(page_content=k, metadata={} if t is None else {"title": t}, id=k) for k, t in TITLES.items()]
-    any_store.add_documents(docs)
-    return any_store
+    store.add_documents(docs)
+    return store
 
 
 @pytest.mark.parametrize(("case", "filt", "expected"), TEXT_CASES, ids=[c[0] for c in TEXT_CASES])
