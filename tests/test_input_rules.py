@@ -185,7 +185,7 @@ def test_values_no_store_can_hold_are_refused_naming_document_and_field(empty_st
 
 
 def test_pandas_values_are_refused_or_converted(any_store):
-    pd = pytest.importorskip("pandas")
+    import pandas as pd  # a dev dependency (datasets): installed by make test
     with pytest.raises(InvalidDocumentError, match=r"metadata\['when'\]"):
         any_store.add_documents([Document(page_content="x", metadata={"when": pd.Timestamp("2020-01-01")}, id="p")])
     frame = pd.DataFrame({"year": [2020, 2021], "score": [0.5, 0.25], "flag": [True, False]})
