@@ -55,7 +55,27 @@ class InvalidDocumentError(EmbCompareError, ValueError):
 
 
 class StoreConnectionError(EmbCompareError, ConnectionError):
-    """A vector store server (Redis) cannot be reached."""
+    """A vector store server (Redis, Milvus, Qdrant) cannot be used: the base of every connection fault.
+
+    Each subclass names one fault a user can act on, with the fix in its message; credentials and
+    tokens are redacted from every message.
+    """
+
+
+class StoreUnreachableError(StoreConnectionError):
+    """No server answers at the address (refused, unknown host, nothing listening): start it or fix the URL."""
+
+
+class StoreAuthenticationError(StoreConnectionError):
+    """The server refused the credentials (wrong password, user or token)."""
+
+
+class StorePermissionError(StoreConnectionError, PermissionError):
+    """The server knows the user but refused a command or key: the message names it and the rule to add."""
+
+
+class StoreTLSError(StoreConnectionError):
+    """The TLS handshake failed (unknown CA, expired or mismatched certificate, TLS to a plain port)."""
 
 
 class StoreTimeoutError(StoreConnectionError, TimeoutError):
