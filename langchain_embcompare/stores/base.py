@@ -61,7 +61,7 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar
 
@@ -81,7 +81,7 @@ from langchain_embcompare.errors import (
 from langchain_embcompare.filters import Filter
 from langchain_embcompare.matryoshka import MatryoshkaEmbeddings, VectorSpace, as_matryoshka
 
-CAPABILITIES = ("candidate_rows", "clusters", "vector_fields")
+CAPABILITIES = ("candidate_rows", "clusters", "vector_fields", "full_text")
 
 
 # The shared numpy operations live in ops.py (one home each); re-exported here for callers.
@@ -382,6 +382,57 @@ class EmbStore(VectorStore):
         Raises:
             StoreTimeoutError: the store could not finish its index in time (store-specific).
         """
+
+    def full_text_search(self, queries: Sequence[str], k: int = 4) -> list[list[tuple[Document, float]]]:
+        """BM25 full-text search by the store's own engine (capability ``"full_text"``): per query the
+        top-``k`` ``(Document, BM25 score)``, best first, scores > 0 (a document sharing no analysed term
+        with the query is not returned, so a query may get fewer than ``k``; a blank query none).
+
+        A store without an engine keeps this default, and the lexical arm
+        (``retrievers.lexical.lexical_retriever_for``) runs bm25s over :meth:`iter_documents` instead.
+
+        Args:
+            queries: query strings.
+            k: hits per query (>= 1).
+
+        Returns:
+            Per query, ``[(Document, score)]`` best first.
+
+        Raises:
+            MissingCapabilityError: the store has no full-text engine (this default).
+        """
+        raise self.missing("full_text", "full_text_search")
+
+    def index_bytes(self) -> int:
+        """Bytes the store's search structures take (vector index and its row bookkeeping), as the
+        engine reports them, for the memory column of evaluation reports.
+
+        Returns:
+            Bytes (int >= 0).
+
+        Raises:
+            MissingCapabilityError: the store cannot report it (this default).
+        """
+        raise self.missing("index_bytes", "index_bytes")
+
+    def iter_documents(self, batch_size: int = 1000) -> Iterator[list[Document]]:
+        """Every stored document, in batches, in row order (``all_rows()``): for consumers that need the
+        corpus itself (the bm25s lexical arm, clustering maps) on any store.
+
+        Args:
+            batch_size: documents per yielded list (>= 1).
+
+        Returns:
+            An iterator of lists of at most ``batch_size`` Documents (ids set).
+
+        Raises:
+            InvalidParameterError: ``batch_size < 1``.
+        """
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidParameterError(f"batch_size={batch_size!r} must be an integer >= 1.")
+        rows = self.all_rows()
+        for start in range(0, len(rows), batch_size):
+            yield self.documents_at(rows[start : start + batch_size])
 
     def missing(self, capability: str, what: str) -> MissingCapabilityError:
         """The error a retriever raises when this store lacks ``capability``.
