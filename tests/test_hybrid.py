@@ -9,7 +9,8 @@ import pytest
 from langchain_core.documents import Document
 
 from langchain_embcompare.errors import EmptyInputError, InvalidParameterError
-from langchain_embcompare.retrievers.hybrid import HybridRetriever, fuse_runs
+from langchain_embcompare.retrievers.fusion import fuse_runs
+from langchain_embcompare.retrievers.hybrid import HybridRetriever
 from langchain_embcompare.retrievers.lexical import BM25Retriever
 
 DENSE = [[("a", 0.9), ("b", 0.5), ("c", 0.1)]]

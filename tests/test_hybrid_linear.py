@@ -9,7 +9,8 @@ import pytest
 from langchain_core.documents import Document
 
 from langchain_embcompare.errors import InvalidParameterError
-from langchain_embcompare.retrievers.hybrid import MIN_NORMALISED, NORMS, HybridRetriever, fuse_runs, normalise_arm
+from langchain_embcompare.retrievers.fusion import MIN_NORMALISED, NORMS, fuse_runs, normalise_arm
+from langchain_embcompare.retrievers.hybrid import HybridRetriever
 from langchain_embcompare.retrievers.lexical import BM25Retriever
 
 

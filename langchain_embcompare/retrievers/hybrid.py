@@ -1,6 +1,7 @@
 """Hybrid retrieval: any dense retriever of this package + a lexical one, fused per query.
 
-Two fusions, both computed by ``ranx`` (Bassani 2022) rather than re-implemented:
+Two fusions, computed per query with numpy arrays (:mod:`~langchain_embcompare.retrievers.fusion`,
+checked against ``ranx`` (Bassani 2022) on SciFact runs by ``tests/test_fusion.py``):
 
 * ``rrf``: reciprocal rank fusion (Cormack, Clarke & Buettcher, SIGIR 2009),
   ``score(d) = sum over arms of 1 / (rrf_k + rank_arm(d))`` with ranks from 1 and ``rrf_k = 60``
@@ -9,7 +10,7 @@ Two fusions, both computed by ``ranx`` (Bassani 2022) rather than re-implemented
 * ``linear``: a convex combination of normalised scores,
   ``score(d) = alpha * norm(dense)(d) + (1 - alpha) * norm(lexical)(d)``, where ``norm`` is ranx's
   per-query normalisation of an arm's top ``depth`` (default ``min-max``: ``(s - min) / (max - min)``)
-  followed by one rule for every ``norm`` (:func:`normalise_arm`): **a document an arm did not return
+  followed by one rule for every ``norm`` (:func:`~langchain_embcompare.retrievers.fusion.normalise_arm`): **a document an arm did not return
   gets 0 from it, and every document it did return gets strictly more.** ranx' min-max gives an arm's
   last (or only) hit the same 0 as a document the arm never returned, so at ``alpha = 0`` a BM25 hit
   could rank below documents sharing no word with the query (Bruch, Gai & Ingber 2023, "An analysis of
@@ -19,7 +20,7 @@ Two fusions, both computed by ``ranx`` (Bassani 2022) rather than re-implemented
   ``MIN_SCORE = 0.001`` and ``SINGLE_RESULT_SCORE = 1``). Concretely, per query and arm: all returned
   documents scoring alike (one hit included) -> each gets 1; otherwise, when the normalisation puts
   the lowest returned document at or below 0 (``min-max``, ``sum``, ``zmuv``), the returned values
-  ``v`` are mapped affinely onto ``[MIN_NORMALISED * R, R]`` with ``R = max(v) - min(v)``, which for
+  ``v`` are mapped affinely onto ``[fusion.MIN_NORMALISED * R, R]`` with ``R = max(v) - min(v)``, which for
   ``min-max`` is ``[0.001, 1]``; ``max`` (``s / max``) and ``rank`` (``1 - i / n``) already give
   positive values and are kept; ``max`` refuses an arm whose best score is <= 0. ``alpha = 1`` is the
   dense arm's order, ``alpha = 0`` the lexical arm's order, every document the weighted arm returned
@@ -37,8 +38,6 @@ score on a held-out split beside the tuning score, so overfitting shows.
 
 from __future__ import annotations
 
-import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,16 +48,10 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from langchain_embcompare.errors import EmptyInputError, InvalidParameterError
+from langchain_embcompare.retrievers.fusion import FUSIONS, NORMS, fuse_runs
 from langchain_embcompare.retrievers.vector import BatchRetriever
 
-__all__ = ["HybridRetriever", "FusionFit", "fuse_runs", "normalise_arm", "FUSIONS", "NORMS", "MIN_NORMALISED"]
-
-FUSIONS = ("rrf", "linear")
-NORMS = ("min-max", "max", "sum", "zmuv", "rank")
-MIN_NORMALISED = 1e-3  # the lowest returned hit's share of the arm's normalised range (OpenSearch's MIN_SCORE)
-_NONE = "\x00none"  # placeholder document for a query one arm returns nothing for (dropped after fusion)
-_KEY_WIDTH = 12
-_NONE_KEY = "9" * _KEY_WIDTH
+__all__ = ["HybridRetriever", "FusionFit"]
 
 Run = dict[str, dict[str, float]]
 
@@ -71,135 +64,6 @@ def _doc_key(doc: Document) -> str:
             "across arms by id. Give documents ids when indexing."
         )
     return str(key)
-
-
-def normalise_arm(raw: np.ndarray, normalised: np.ndarray, norm: str = "min-max", where: str = "arm") -> np.ndarray:
-    """One arm's normalised scores for one query, made strictly positive (a missing document gets 0).
-
-    Args:
-        raw: (n,) float, the arm's own scores of the documents it returned (n >= 1).
-        normalised: (n,) float, the same documents' scores after ranx' ``norm`` (same order).
-        norm: the ranx normalisation that produced ``normalised`` (one of :data:`NORMS`).
-        where: names the arm and query in errors (e.g. ``"dense arm, query 3"``).
-
-    Returns:
-        (n,) float64, every value > 0: all ``raw`` equal -> ones; else ``normalised`` when its
-            minimum is already > 0, otherwise ``normalised`` mapped affinely onto ``[MIN_NORMALISED * R, R]``
-            (``R = max - min`` of ``normalised``): the order and the ratios of differences between returned
-            documents are kept, and the lowest returned one stays above a missing one (see the module
-            docstring for the reasons and sources).
-
-    Raises:
-        InvalidParameterError: ``norm="max"`` and the arm's best score is <= 0 (``s / max`` would flip
-            or blow up the scores; use ``min-max``).
-    """
-    raw = np.asarray(raw, dtype=np.float64)
-    v = np.asarray(normalised, dtype=np.float64)
-    if raw.max() == raw.min():
-        return np.ones_like(v)
-    if norm == "max" and raw.max() <= 0:
-        raise InvalidParameterError(
-            f"norm='max' divides by the best score, which is {raw.max():g} (<= 0) for the {where}: "
-            "use norm='min-max' for scores that can be negative (cosine, minus L2 distance)."
-        )
-    lo, hi = float(v.min()), float(v.max())
-    if lo > 0:
-        return v
-    r = hi - lo
-    return MIN_NORMALISED * r + (1.0 - MIN_NORMALISED) * (v - lo)
-
-
-def fuse_runs(
-    dense: Sequence[Sequence[tuple[str, float]]],
-    lexical: Sequence[Sequence[tuple[str, float]]],
-    *,
-    fusion: str = "rrf",
-    alpha: float = 0.5,
-    rrf_k: int = 60,
-    norm: str = "min-max",
-) -> list[list[tuple[str, float]]]:
-    """Fuse two ranked lists per query with ranx; returns per query (doc id, fused score), best first.
-
-    Args:
-        dense, lexical: per query, the arm's (doc id, score) pairs in rank order (best first).
-        fusion: ``"rrf"`` or ``"linear"`` (see the module docstring for both formulas).
-        alpha: weight of the dense arm in ``linear`` (``1 - alpha`` for lexical), in [0, 1].
-        rrf_k: RRF's constant (>= 0; the paper's 60).
-        norm: ranx' per-query normalisation for ``linear`` (one of :data:`NORMS`), made strictly
-            positive for returned documents by :func:`normalise_arm`.
-
-    Returns:
-        Per query, (doc id, fused score) pairs, best first; equal scores by dense rank, then lexical
-            rank. A query where one arm is empty gets the other arm's fused scores; both empty -> ``[]``.
-
-    Raises:
-        InvalidParameterError: an unknown ``fusion`` / ``norm``, ``alpha`` outside [0, 1], a bad
-            ``rrf_k``, list counts that differ, or ``norm="max"`` on an arm whose best score is <= 0.
-    """
-    from ranx import Run as RRun
-    from ranx import fuse
-
-    if len(dense) != len(lexical):
-        raise InvalidParameterError(f"{len(dense)} dense result lists but {len(lexical)} lexical ones: one each per query.")
-    if fusion not in FUSIONS:
-        raise InvalidParameterError(f"fusion={fusion!r}: use one of {FUSIONS}.")
-    if norm not in NORMS:
-        raise InvalidParameterError(f"norm={norm!r}: use one of {NORMS} (ranx normalisations).")
-    if not 0.0 <= alpha <= 1.0 or (isinstance(alpha, float) and math.isnan(alpha)):
-        raise InvalidParameterError(f"alpha={alpha!r} must lie in [0, 1] (weight of the dense arm; 1 - alpha for lexical).")
-    if int(rrf_k) != rrf_k or rrf_k < 0:
-        raise InvalidParameterError(f"rrf_k={rrf_k!r} must be a non-negative integer (the RRF paper uses 60).")
-    out: list[list[tuple[str, float]]] = [[] for _ in dense]
-    todo = [i for i in range(len(dense)) if dense[i] or lexical[i]]
-    if not todo:
-        return out
-
-    # ranx' numba kernels specialise on the doc-id array dtype (<U{longest id}): fixed-width surrogate
-    # keys make every call hit the one compiled (and disk-cached) specialisation.
-    keys: dict[str, str] = {}
-    names: dict[str, str] = {_NONE_KEY: _NONE}
-
-    def key(doc_id: str) -> str:
-        k = keys.get(doc_id)
-        if k is None:
-            k = keys[doc_id] = f"{len(keys):0{_KEY_WIDTH}d}"
-            names[k] = doc_id
-        return k
-
-    def run_of(lists: Sequence[Sequence[tuple[str, float]]]) -> Any:
-        return RRun({str(i): ({key(d): float(s) for d, s in lists[i]} or {_NONE_KEY: 0.0}) for i in todo})
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # numba's uint64 -> int64 cast notice inside ranx' RRF
-        runs = [run_of(dense), run_of(lexical)]
-        if fusion == "rrf":
-            fused = fuse(runs, norm=None, method="rrf", params={"k": int(rrf_k)})
-        else:
-            from ranx.normalization import norm_switch
-
-            lifted = []
-            for name, raw_run in zip(("dense", "lexical"), runs):
-                raw = raw_run.to_dict()
-                normed = norm_switch(norm)(raw_run).to_dict()
-                arm: Run = {}
-                for q, scores in raw.items():
-                    ids = list(scores)
-                    vals = normalise_arm(
-                        np.fromiter(scores.values(), np.float64, len(ids)),
-                        np.array([normed[q][d] for d in ids], np.float64), norm, f"{name} arm, query {q}",
-                    )
-                    arm[q] = dict(zip(ids, vals.tolist()))
-                lifted.append(RRun(arm))
-            fused = fuse(lifted, norm=None, method="wsum", params={"weights": [float(alpha), 1.0 - float(alpha)]})
-    res = fused.to_dict()
-    for i in todo:
-        drank = {d: r for r, (d, _) in enumerate(dense[i])}
-        lrank = {d: r for r, (d, _) in enumerate(lexical[i])}
-        miss = len(dense[i]) + len(lexical[i])
-        pairs = [(names[d], float(s)) for d, s in res.get(str(i), {}).items() if d != _NONE_KEY]
-        pairs.sort(key=lambda x: (-x[1], drank.get(x[0], miss), lrank.get(x[0], miss)))
-        out[i] = pairs
-    return out
 
 
 @dataclass
@@ -239,7 +103,7 @@ class HybridRetriever(BatchRetriever):
 
     ``dense`` is any retriever with ``search_batch`` (plain, cluster, funnel, reranked ...);
     ``lexical`` a :class:`~langchain_embcompare.retrievers.lexical.BM25Retriever` or
-    :class:`~langchain_embcompare.retrievers.lexical.RedisFullTextRetriever`. ``alpha`` (linear only)
+    :class:`~langchain_embcompare.retrievers.lexical.StoreFullTextRetriever`. ``alpha`` (linear only)
     weighs the dense arm; ``rrf_k`` is RRF's constant; ``depth`` the candidates each arm returns
     (default ``max(k, 100)``); ``norm`` ranx's score normalisation for ``linear``.
     Each returned Document's metadata has ``score`` (fused), ``dense_score``/``dense_rank`` and
@@ -248,7 +112,7 @@ class HybridRetriever(BatchRetriever):
     Args:
         dense: the dense arm, a retriever of this package with ``search_batch(queries, k)``.
         lexical: the lexical arm (:class:`~langchain_embcompare.retrievers.lexical.BM25Retriever` or
-            :class:`~langchain_embcompare.retrievers.lexical.RedisFullTextRetriever`).
+            :class:`~langchain_embcompare.retrievers.lexical.StoreFullTextRetriever`).
         k: documents returned per query, > 0.
         fusion: ``"rrf"`` (reciprocal rank fusion, Cormack et al. 2009) or ``"linear"``.
         alpha: weight of the dense arm in [0, 1] (``linear`` only; ``1 - alpha`` for lexical).
@@ -282,7 +146,7 @@ class HybridRetriever(BatchRetriever):
             if arm is not None and not callable(getattr(arm, "search_batch", None)):
                 raise InvalidParameterError(
                     f"The {role} arm ({type(arm).__name__}) has no search_batch(queries, k): use a retriever of this "
-                    "package (store.as_retriever(), cluster, funnel, BM25Retriever, RedisFullTextRetriever)."
+                    "package (store.as_retriever(), cluster, funnel, BM25Retriever, StoreFullTextRetriever)."
                 )
         if kwargs.get("k", 4) <= 0:
             raise InvalidParameterError(f"k must be positive, got {kwargs['k']}.")
