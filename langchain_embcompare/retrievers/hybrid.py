@@ -238,7 +238,7 @@ class HybridRetriever(BatchRetriever):
         return out
 
     def search_batch(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[Document]]:
-        """Many queries at once: each arm searched once for all of them, then fused per query by ranx.
+        """Many queries at once: each arm searched once for all of them, then fused per query (numpy, :mod:`~langchain_embcompare.retrievers.fusion`).
 
         Args:
             queries: the query texts.
