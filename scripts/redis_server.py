@@ -10,6 +10,7 @@ CLI::
 
     python scripts/redis_server.py install                       # idempotent; prints the server binary
     python scripts/redis_server.py start --port 6380 --dir /tmp/r  # detached; prints the URL
+    python scripts/redis_server.py start --tls                     # also a TLS port (certificates generated)
     python scripts/redis_server.py stop --port 6380
 
 Python::
@@ -18,6 +19,8 @@ Python::
     with RedisServer() as srv:          # free port, temporary data dir, appendonly on
         print(srv.url)
         srv.kill(); srv.restart()       # SIGKILL then start again on the same port and data
+    with RedisServer(tls=True) as srv:  # plain port + TLS port (client certificates optional)
+        print(srv.tls_url, srv.certs.ca)   # rediss://127.0.0.1:<tls port>, the CA that signed its certificate
 
 Users do not need this: they run ``docker run -p 6379:6379 redis/redis-stack-server:latest``, Redis 8,
 or Redis Cloud, and pass ``redis_url``.
@@ -40,7 +43,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/ is not a package: the shared helpers by path
 from local_servers import LocalServer, die_with_parent, file_lock, free_port  # noqa: E402
 
-__all__ = ["RedisInstall", "RedisServer", "RedisServerError", "ensure_installed", "free_port"]
+__all__ = ["RedisInstall", "RedisServer", "RedisServerError", "TestCertificates", "ensure_installed", "free_port", "make_test_certificates"]
 
 CACHE_DIR = Path(os.environ.get("EMBCOMPARE_REDIS_CACHE", Path.home() / ".cache" / "langchain_embcompare" / "redis"))
 DOCKER_HINT = "docker run -p 6379:6379 redis/redis-stack-server:latest"
@@ -48,6 +51,105 @@ BULLSEYE_SECURITY = (
     "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
     "http://deb.debian.org/debian-security bullseye-security main\n"
 )
+
+
+@dataclass(frozen=True)
+class TestCertificates:
+    """PEM files for TLS tests (made by :func:`make_test_certificates`): a CA, the server's certificate
+    signed by it (``localhost`` and ``127.0.0.1``), a client certificate signed by it (mutual TLS), an
+    expired client certificate and an expired server certificate signed by it, and a second CA that
+    signed none of them (a client trusting it must refuse the server)."""
+
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+    expired_client_cert: Path
+    expired_client_key: Path
+    expired_server_cert: Path
+    expired_server_key: Path
+    other_ca: Path
+
+
+def make_test_certificates(folder: str | os.PathLike[str]) -> TestCertificates:
+    """Generate a test PKI into ``folder`` with the ``cryptography`` package (EC P-256 keys, SHA-256).
+
+    Args:
+        folder: where the PEM files go (created).
+
+    Returns:
+        The file paths. Valid certificates run from one hour ago to one day ahead; the expired ones
+        ended one day ago.
+    """
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.timezone.utc)
+
+    def write(name: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey | None = None) -> tuple[Path, Path]:
+        cert_path, key_path = out / f"{name}.crt", out / f"{name}.key"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        if key is not None:
+            key_path.write_bytes(key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ))
+            key_path.chmod(0o600)
+        return cert_path, key_path
+
+    def ca(common_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        cert = (
+            x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
+                key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False,
+            ), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256())
+        )
+        return cert, key
+
+    def leaf(common_name: str, server: bool, expired: bool = False) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        start, end = (now - dt.timedelta(days=3), now - dt.timedelta(days=1)) if expired else (now - dt.timedelta(hours=1), now + dt.timedelta(days=1))
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(end)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]
+            ), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        )
+        if server:
+            builder = builder.add_extension(x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ), critical=False)
+        return builder.sign(ca_key, hashes.SHA256()), key
+
+    ca_cert, ca_key = ca("embcompare test CA")
+    other_cert, _ = ca("embcompare other CA")
+    ca_path, _ = write("ca", ca_cert)
+    other_path, _ = write("other-ca", other_cert)
+    server = write("server", *leaf("localhost", server=True))
+    client = write("client", *leaf("embcompare-client", server=False))
+    old_client = write("expired-client", *leaf("embcompare-expired-client", server=False, expired=True))
+    old_server = write("expired-server", *leaf("localhost", server=True, expired=True))
+    return TestCertificates(ca_path, *server, *client, *old_client, *old_server, other_path)
 
 
 class RedisServerError(RuntimeError):
@@ -173,7 +275,24 @@ class RedisServer(LocalServer):
         appendfsync: str = "everysec",
         host: str = "127.0.0.1",
         install: RedisInstall | None = None,
+        tls: bool = False,
+        tls_port: int | None = None,
+        certs: TestCertificates | None = None,
+        tls_auth_clients: str = "optional",
     ) -> None:
+        """Args:
+            port: the plain port (default: a free one).
+            data_dir: data folder (default: a new temporary one, deleted by ``cleanup``).
+            appendonly: AOF persistence (data survives ``kill`` + ``restart``).
+            appendfsync: the AOF fsync policy.
+            host: the address to bind.
+            install: a prepared :class:`RedisInstall` (default: :func:`ensure_installed`).
+            tls: also listen with TLS on ``tls_port``.
+            tls_port: the TLS port (default: a free one when ``tls``).
+            certs: the certificates to serve (default: :func:`make_test_certificates` into ``<data_dir>/tls``).
+            tls_auth_clients: ``"optional"`` (a client certificate is verified when sent: one server tests
+                TLS and mutual TLS), ``"yes"`` or ``"no"``.
+        """
         self.port = port or free_port()
         self.host = host
         super().__init__(data_dir, "embcompare-redis-")
@@ -181,10 +300,25 @@ class RedisServer(LocalServer):
         self.appendfsync = appendfsync
         self._install = install
         self.proc: subprocess.Popen[bytes] | None = None
+        self.tls_port = (tls_port or free_port()) if tls else None
+        self.certs = certs if certs is not None or not tls else make_test_certificates(self.data_dir / "tls")
+        self.tls_auth_clients = tls_auth_clients
 
     @property
     def url(self) -> str:
+        """``redis://host:port`` of the plain port."""
         return f"redis://{self.host}:{self.port}"
+
+    @property
+    def tls_url(self) -> str:
+        """``rediss://host:tls_port`` of the TLS port.
+
+        Raises:
+            RedisServerError: the server was made without ``tls=True``.
+        """
+        if self.tls_port is None:
+            raise RedisServerError("this RedisServer has no TLS port: make it with RedisServer(tls=True)")
+        return f"rediss://{self.host}:{self.tls_port}"
 
     @property
     def logfile(self) -> Path:
@@ -207,6 +341,15 @@ class RedisServer(LocalServer):
             "--logfile", str(self.logfile),
             "--pidfile", str(self.data_dir / "redis.pid"),
         ]
+        if self.tls_port is not None:
+            assert self.certs is not None
+            cmd += [
+                "--tls-port", str(self.tls_port),
+                "--tls-cert-file", str(self.certs.server_cert),
+                "--tls-key-file", str(self.certs.server_key),
+                "--tls-ca-cert-file", str(self.certs.ca),
+                "--tls-auth-clients", self.tls_auth_clients,
+            ]
         for mod in inst.modules:
             cmd += ["--loadmodule", str(mod)]
         return cmd
@@ -303,6 +446,7 @@ def _main(argv: list[str] | None = None) -> int:
     st.add_argument("--port", type=int, default=None, help="default: a free port")
     st.add_argument("--dir", default=None, help="data dir (default: a new temporary dir)")
     st.add_argument("--no-appendonly", action="store_true", help="turn persistence off")
+    st.add_argument("--tls", action="store_true", help="also listen with TLS on a free port (test certificates generated into <dir>/tls)")
     sp = sub.add_parser("stop", help="SHUTDOWN the server on --port")
     sp.add_argument("--port", type=int, required=True)
     args = ap.parse_args(argv)
@@ -313,9 +457,11 @@ def _main(argv: list[str] | None = None) -> int:
                   f"LD_LIBRARY_PATH: {os.pathsep.join(map(str, inst.lib_dirs)) or '(none needed)'}")
         elif args.cmd == "start":
             data_dir = args.dir or tempfile.mkdtemp(prefix="embcompare-redis-")
-            srv = RedisServer(port=args.port, data_dir=data_dir, appendonly=not args.no_appendonly)
+            srv = RedisServer(port=args.port, data_dir=data_dir, appendonly=not args.no_appendonly, tls=args.tls)
             srv.start(detach=True)
             print(srv.url)
+            if srv.certs is not None:
+                print(f"{srv.tls_url}?ssl_ca_certs={srv.certs.ca}")
         elif args.cmd == "stop":
             import redis
 

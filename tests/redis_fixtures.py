@@ -14,7 +14,7 @@ from typing import Iterator
 
 import pytest
 
-__all__ = ["redis_server", "redis_url", "load_redis_server_module"]
+__all__ = ["redis_server", "redis_url", "redis_tls_url", "redis_certs", "load_redis_server_module"]
 
 _SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "redis_server.py"
 
@@ -34,10 +34,12 @@ def load_redis_server_module():  # noqa: ANN201 - the module object
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[object]:
-    """A ``RedisServer`` (scripts/redis_server.py) with persistence on, shared by the session."""
+    """A ``RedisServer`` (scripts/redis_server.py) with persistence on, shared by the session. It also
+    listens with TLS (``redis_tls_url``) on certificates generated for the session (``redis_certs``),
+    client certificates optional: one server serves the plain, TLS and mutual-TLS tests."""
     mod = load_redis_server_module()
     try:
-        srv = mod.RedisServer(appendonly=True).start()
+        srv = mod.RedisServer(appendonly=True, tls=True, tls_auth_clients="optional").start()
     except mod.RedisServerError as exc:
         pytest.fail(f"could not start a local Redis with the query engine: {exc}", pytrace=False)
     try:
@@ -50,3 +52,15 @@ def redis_server() -> Iterator[object]:
 def redis_url(redis_server: object) -> str:
     """``redis://127.0.0.1:<port>`` of the session's server."""
     return redis_server.url  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def redis_tls_url(redis_server: object) -> str:
+    """``rediss://127.0.0.1:<tls port>`` of the session's server (its CA: ``redis_certs.ca``)."""
+    return redis_server.tls_url  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def redis_certs(redis_server: object) -> object:
+    """The session server's ``TestCertificates`` (CA, server, client, expired and other-CA PEM files)."""
+    return redis_server.certs  # type: ignore[attr-defined]

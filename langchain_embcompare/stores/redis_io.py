@@ -12,10 +12,14 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
+import socket
+import ssl
 import sys
 import time
 from array import array
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,7 +30,15 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 from redisvl.query import VectorQuery
 
-from langchain_embcompare.errors import InvalidParameterError, StoreConnectionError, StoreTimeoutError
+from langchain_embcompare.errors import (
+    InvalidParameterError,
+    StoreAuthenticationError,
+    StoreConnectionError,
+    StorePermissionError,
+    StoreTimeoutError,
+    StoreTLSError,
+    StoreUnreachableError,
+)
 from langchain_embcompare.stores.redis_schema import (
     CONTENT_FIELD,
     METADATA_FIELD,
@@ -34,7 +46,12 @@ from langchain_embcompare.stores.redis_schema import (
 )
 
 __all__ = [
+    "ACL_COMMANDS",
     "DOCKER_HINT",
+    "FATAL",
+    "TLS_OPTIONS",
+    "acl_key_patterns",
+    "acl_rule",
     "FAST_DOCUMENTS",
     "HIT_FIELDS",
     "RETURN_FIELDS",
@@ -50,6 +67,7 @@ __all__ = [
     "replies_to_hits",
     "single_query_bytes",
     "redact",
+    "retryable",
     "timeout_args",
     "retrying",
     "to_scores",
@@ -60,6 +78,64 @@ logger = logging.getLogger("langchain_embcompare.stores.redis")
 
 DOCKER_HINT = "docker run -p 6379:6379 redis/redis-stack-server:latest"
 RETRYABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)  # BusyLoadingError included
+FATAL = (redis.exceptions.AuthenticationError, redis.exceptions.AuthenticationWrongNumberOfArgsError, redis.exceptions.NoPermissionError)
+"""Faults that no retry fixes (credentials, ACL permissions): raised at once, never retried."""
+
+TLS_OPTIONS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs", "ssl_check_hostname")
+"""The TLS keywords the store passes to redis-py (redis-py's names; ``rediss://`` URLs only):
+``ssl_ca_certs`` (PEM file of the CA that signed the server's certificate), ``ssl_certfile`` /
+``ssl_keyfile`` (the client certificate and its key, for mutual TLS), ``ssl_cert_reqs`` (``"required"``,
+the default, ``"optional"`` or ``"none"``: whether the server's certificate is verified) and
+``ssl_check_hostname`` (the host name must match the certificate; on by default)."""
+
+ACL_COMMANDS = (
+    "ping", "hello", "client|setinfo",
+    "ft.create", "ft.info", "ft._list", "ft.search", "ft.alter", "ft.dropindex",
+    "evalsha", "script|load",
+    "get", "set", "incr", "hset", "hget", "hmget", "hgetall", "hkeys", "hdel", "del",
+)
+"""Every command the Redis store sends (a user with exactly these, on :func:`acl_key_patterns`' keys,
+can build, ingest, search and delete; ``tests/test_redis_acl.py`` runs the README's line). Writes go
+through a Lua script (``EVALSHA``, loaded once with ``SCRIPT LOAD``) whose own calls (``HGET``,
+``HGETALL``, ``HSET``, ``DEL``, ``INCR``) are checked against the same rules."""
+
+
+def acl_key_patterns(index_name: str, prefix: str | None = None) -> list[str]:
+    """The ACL key patterns covering every key a Redis store of ``index_name`` reads or writes.
+
+    The index name itself (the query engine checks it as a key on ``FT.INFO``, ``FT.SEARCH``, ...), and
+    ``<index>:*``: the documents (``<index>:doc:<id>`` by default), the stored vector space
+    (``<index>:space``) and the row bookkeeping (``<index>:meta:rows``, ``<index>:meta:next_row``). A
+    document prefix outside ``<index>:`` adds its own pattern.
+
+    Args:
+        index_name: the index name.
+        prefix: the documents' key prefix (default ``<index>:doc``).
+
+    Returns:
+        Patterns in ACL syntax, e.g. ``["~kb", "~kb:*"]``.
+    """
+    patterns = [f"~{index_name}", f"~{index_name}:*"]
+    if prefix is not None and not prefix.startswith(f"{index_name}:"):
+        patterns.append(f"~{prefix}:*")
+    return patterns
+
+
+def acl_rule(index_name: str, user: str = "app", password: str = "<password>", prefix: str | None = None) -> str:
+    """The least-privilege ``ACL SETUSER`` line for a store on ``index_name`` (README, production section).
+
+    Args:
+        index_name: the index name.
+        user: the ACL user name.
+        password: the user's password (written ``>password``).
+        prefix: the documents' key prefix, when not the default.
+
+    Returns:
+        One line: ``ACL SETUSER <user> reset on ><password> <key patterns> resetchannels -@all +<command> ...``.
+    """
+    commands = " ".join(f"+{c}" for c in ACL_COMMANDS)
+    keys = " ".join(acl_key_patterns(index_name, prefix))
+    return f"ACL SETUSER {user} reset on >{password} {keys} resetchannels -@all {commands}"
 
 
 def redact(url: str) -> str:
@@ -130,71 +206,219 @@ def check_complete(replies: list[Any], timeout_ms: int, index_name: str) -> None
             )
 
 
-def connection_error(url: str, exc: BaseException) -> StoreConnectionError:
-    """``StoreConnectionError`` naming the (redacted) URL, the cause and how to start a server.
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and its causes / contexts, outermost first (redisvl and redis-py wrap what they catch)."""
+    out: list[BaseException] = []
+    while exc is not None and exc not in out and len(out) < 10:
+        out.append(exc)
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return out
+
+
+_REFUSED_COMMAND = re.compile(r"permissions to run the '([^']+)' command", re.IGNORECASE)
+
+
+def _permission_error(url: str, exc: BaseException, index_name: str | None, prefix: str | None) -> StorePermissionError:
+    text = str(exc)
+    line = acl_rule(index_name, "<user>", "<password>", prefix) if index_name else None
+    command = _REFUSED_COMMAND.search(text)
+    if command:
+        name = command.group(1).lower()
+        why = " (each write batch of the store is one Lua script: EVALSHA, loaded once with SCRIPT LOAD)" if name in (
+            "evalsha", "eval", "script|load", "script"
+        ) else ""
+        what = f"the command {name.upper()}{why}. Add it to the user: ACL SETUSER <user> +{name}"
+    elif "key" in text.lower():
+        keys = " ".join(acl_key_patterns(index_name, prefix)) if index_name else "~<index> ~<index>:*"
+        what = (
+            f"a key of the store. Every key it reads or writes is the index name (the query engine checks it as a key) "
+            f"or starts with '<index>:' (documents, stored space, row bookkeeping). Add: ACL SETUSER <user> {keys}"
+        )
+    else:
+        what = "a command or key (see ACL LOG on the server)"
+    full = f" The whole least-privilege rule for this index: {line}" if line else ""
+    return StorePermissionError(f"Redis at {redact(url)} refused {what} ({text}).{full}")
+
+
+def _tls_error(url: str, ssl_exc: BaseException, exc: BaseException) -> StoreTLSError:
+    text = str(ssl_exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text or isinstance(ssl_exc, ssl.SSLCertVerificationError):
+        if "expired" in text:
+            fix = "the server's certificate has expired: renew it on the server (tls-cert-file)"
+        elif "hostname" in text.lower() or "IP address mismatch" in text:
+            fix = ("the server's certificate does not name the host of the URL: connect by a name it holds, or pass "
+                   "ssl_check_hostname=False")
+        else:
+            fix = ("the server's certificate is not signed by a CA the client trusts: pass ssl_ca_certs=<PEM file of "
+                   "the CA that signed it> (or ?ssl_ca_certs=... in the URL)")
+    elif isinstance(ssl_exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)) or "alert" in text:
+        fix = ("the server closed the TLS connection: it refused the client certificate (expired, not yet valid, or not "
+               "signed by the CA in its tls-ca-cert-file) or requires one (tls-auth-clients yes). Pass a valid client "
+               "certificate as ssl_certfile= and ssl_keyfile=")
+    elif "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
+        fix = "the port does not speak TLS: use redis:// for a plain port, or the server's tls-port with rediss://"
+    else:
+        fix = "check ssl_ca_certs, ssl_certfile and ssl_keyfile, and that the port is the server's tls-port"
+    return StoreTLSError(f"TLS with Redis at {redact(url)} failed ({exc}): {fix}.")
+
+
+def connection_error(
+    url: str, exc: BaseException, index_name: str | None = None, prefix: str | None = None
+) -> StoreConnectionError:
+    """The :class:`StoreConnectionError` subclass that names the fault of ``exc`` and its fix (URL redacted).
 
     Args:
         url: the Redis URL (redacted in the message).
-        exc: the underlying connection error.
+        exc: the redis-py error (or a wrapper of one: its causes are read).
+        index_name: the store's index, for the ACL rule of a permission error.
+        prefix: the store's document prefix, when not the default.
 
     Returns:
-        The error (not raised).
+        The error (not raised): ``StoreAuthenticationError`` (wrong user or password),
+            ``StorePermissionError`` (an ACL refused a command or key; names it and the rule to add),
+            ``StoreTLSError`` (handshake or certificate), ``StoreTimeoutError`` (no answer in time) or
+            ``StoreUnreachableError`` (refused, reset, unknown host).
     """
-    return StoreConnectionError(
-        f"Cannot reach Redis at {redact(url)} ({exc}). Start Redis with the query engine, e.g. "
+    chain = _chain(exc)
+    where = redact(url)
+    for e in chain:
+        if isinstance(e, (redis.exceptions.AuthenticationError, redis.exceptions.AuthenticationWrongNumberOfArgsError)):
+            return StoreAuthenticationError(
+                f"Redis at {where} refused the credentials ({e}). Check the user name and password in the redis_url "
+                "(redis://user:password@host:port; without a user name Redis checks the 'default' user), and that "
+                "the ACL user exists and is on (ACL GETUSER <user> as an admin)."
+            )
+        if isinstance(e, redis.exceptions.NoPermissionError):
+            return _permission_error(url, e, index_name, prefix)
+    for e in chain:
+        if isinstance(e, ssl.SSLError):
+            return _tls_error(url, e, exc)
+    tls = urlsplit(url).scheme == "rediss"
+    for e in chain:
+        if isinstance(e, (redis.exceptions.TimeoutError, TimeoutError, socket.timeout)):
+            hint = " (a rediss:// URL on a port without TLS also waits like this)" if tls else ""
+            return StoreTimeoutError(
+                f"Redis at {where} did not answer in time ({exc}){hint}. Raise connect_timeout= (connecting) or "
+                "socket_timeout= (each reply), or check the server's load and the network."
+            )
+    reset = any(isinstance(e, ConnectionResetError) for e in chain)
+    hint = " A reset right after connecting is what a TLS port does to a plain client: use rediss://." if reset and not tls else ""
+    return StoreUnreachableError(
+        f"Cannot reach Redis at {where} ({exc}).{hint} Start Redis with the query engine, e.g. "
         f"`{DOCKER_HINT}` (or Redis 8 / Redis Cloud), or pass the right redis_url "
         f"(redis://user:password@host:port, rediss:// for TLS)."
     )
 
 
-def make_client(url: str, retries: int, connect_timeout: float) -> redis.Redis:
-    """redis-py client that retries dropped connections / LOADING with exponential backoff
-    (50 ms doubling, capped at 1 s).
+def retryable(exc: Exception) -> bool:
+    """Whether redis-py may retry ``exc``: not a refused password or permission (``AuthenticationError`` is
+    a ``ConnectionError`` to redis-py, yet no retry fixes it).
 
     Args:
-        url: the Redis URL.
-        retries: attempts per call.
-        connect_timeout: seconds for connecting.
+        exc: the error a call raised.
+
+    Returns:
+        ``False`` for :data:`FATAL` errors, else ``True``.
+    """
+    return not isinstance(exc, FATAL)
+
+
+def _check_tls_options(url: str, tls: dict[str, Any]) -> dict[str, Any]:
+    """The TLS keywords given (``None`` left out), checked: known names, a ``rediss://`` URL, files that exist."""
+    unknown = sorted(set(tls) - set(TLS_OPTIONS))
+    if unknown:
+        raise InvalidParameterError(f"Unknown Redis TLS option(s) {unknown}; the options are {list(TLS_OPTIONS)}.")
+    given = {k: v for k, v in tls.items() if v is not None}
+    if given and urlsplit(url).scheme != "rediss":
+        raise InvalidParameterError(
+            f"TLS option(s) {sorted(given)} given, but the redis_url {redact(url)} is not rediss://: use "
+            "rediss://host:<tls port> for TLS, or drop the TLS options."
+        )
+    for name in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile"):
+        if name in given and not Path(given[name]).is_file():
+            raise InvalidParameterError(f"Redis TLS option {name}={str(given[name])!r}: no such file.")
+    if "ssl_keyfile" in given and "ssl_certfile" not in given:
+        raise InvalidParameterError("Redis TLS option ssl_keyfile needs ssl_certfile (the client certificate) too.")
+    reqs = given.get("ssl_cert_reqs")
+    if reqs is not None and not isinstance(reqs, ssl.VerifyMode) and str(reqs).lower() not in ("none", "optional", "required"):
+        raise InvalidParameterError(f"Redis TLS option ssl_cert_reqs={reqs!r}: use 'required' (default), 'optional' or 'none'.")
+    return given
+
+
+def make_client(
+    url: str,
+    retries: int = 3,
+    connect_timeout: float = 5.0,
+    socket_timeout: float | None = None,
+    **tls: Any,
+) -> redis.Redis:
+    """redis-py client that retries dropped connections / ``LOADING`` (a restarting server) with
+    exponential backoff (50 ms doubling, capped at 1 s), at most ``retries`` times per call.
+
+    Args:
+        url: the Redis URL (``rediss://`` for TLS).
+        retries: retries per call after the first try (0 = none).
+        connect_timeout: seconds for connecting (TCP and TLS handshake).
+        socket_timeout: seconds for each reply once connected (read and write); ``None`` = wait as long as
+            the server takes.
+        **tls: :data:`TLS_OPTIONS` (redis-py's names; ``rediss://`` only).
 
     Returns:
         The client (not yet connected: redis-py connects on the first call).
+
+    Raises:
+        InvalidParameterError: an unknown TLS option, a TLS option with a ``redis://`` URL, a certificate
+            or key file that does not exist, negative retries or a non-positive timeout.
     """
+    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+        raise InvalidParameterError(f"retries={retries!r} must be a whole number >= 0.")
+    for name, value in (("connect_timeout", connect_timeout), ("socket_timeout", socket_timeout)):
+        if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0):
+            raise InvalidParameterError(f"{name}={value!r} must be a positive number of seconds.")
     return redis.Redis.from_url(
         url,
-        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries),
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries, is_retryable=retryable),
         retry_on_error=list(RETRYABLE),
         socket_connect_timeout=connect_timeout,
+        socket_timeout=socket_timeout,
         socket_keepalive=True,
+        **_check_tls_options(url, tls),
     )
 
 
-def call(url: str, fn: Callable[[], Any]) -> Any:
-    """Run one Redis call; a connection failure becomes ``StoreConnectionError`` naming ``url``.
+def call(url: str, fn: Callable[[], Any], index_name: str | None = None, prefix: str | None = None) -> Any:
+    """Run one Redis call; a connection, credential or permission fault becomes the
+    :class:`StoreConnectionError` subclass naming it (:func:`connection_error`).
 
     Args:
         url: the Redis URL, named in the error.
         fn: the call, without arguments.
+        index_name: the store's index, for the ACL rule of a permission error.
+        prefix: the store's document prefix, when not the default.
 
     Returns:
         What ``fn`` returns.
 
     Raises:
-        StoreConnectionError: a dropped connection or timeout (directly or wrapped by redisvl).
+        StoreConnectionError: a subclass as :func:`connection_error` (directly or wrapped by redisvl).
     """
     try:
         return fn()
-    except RETRYABLE as exc:
-        raise connection_error(url, exc) from exc
+    except (*RETRYABLE, *FATAL) as exc:
+        raise connection_error(url, exc, index_name, prefix) from exc
     except Exception as exc:  # redisvl wraps redis errors in its own classes
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, RETRYABLE):
-            raise connection_error(url, cause) from exc
+        if any(isinstance(e, (*RETRYABLE, *FATAL)) for e in _chain(exc)[1:]):
+            raise connection_error(url, exc, index_name, prefix) from exc
         raise
 
 
-def retrying(url: str, run: Callable[[], Any], start: int, batch_retries: int, max_backoff: float) -> Any:
+def retrying(
+    url: str, run: Callable[[], Any], start: int, batch_retries: int, max_backoff: float,
+    index_name: str | None = None, prefix: str | None = None,
+) -> Any:
     """Run one idempotent batch; on a dropped connection / restart back off exponentially (50 ms
     doubling, capped at ``max_backoff`` seconds) and rerun it whole, at most ``batch_retries`` times.
+    Credential and permission faults are not retried.
 
     Args:
         url: the Redis URL, named in the error.
@@ -202,19 +426,24 @@ def retrying(url: str, run: Callable[[], Any], start: int, batch_retries: int, m
         start: the batch's first position (for the log line).
         batch_retries: reruns after the first try.
         max_backoff: the longest wait between tries, in seconds.
+        index_name: the store's index, for the ACL rule of a permission error.
+        prefix: the store's document prefix, when not the default.
 
     Returns:
         What ``run`` returns.
 
     Raises:
-        StoreConnectionError: the last try failed too.
+        StoreConnectionError: the last try failed too, or a fault no retry fixes (a subclass as
+            :func:`connection_error`).
     """
     for attempt in range(batch_retries + 1):
         try:
             return run()
+        except FATAL as exc:
+            raise connection_error(url, exc, index_name, prefix) from exc
         except RETRYABLE as exc:
             if attempt == batch_retries:
-                raise connection_error(url, exc) from exc
+                raise connection_error(url, exc, index_name, prefix) from exc
             delay = min(max_backoff, 0.05 * 2**attempt)
             logger.warning("Redis batch at row %d failed (%s); retry %d in %.2fs", start, exc, attempt + 1, delay)
             time.sleep(delay)

@@ -89,7 +89,10 @@ class RedisRowsMixin:
         return f"{self.spec.prefix}:{doc_id}"  # type: ignore[attr-defined]
 
     def _retrying(self, run: Any, start: int) -> Any:
-        return retrying(self.redis_url, run, start, self.batch_retries, self.max_backoff)
+        return retrying(
+            self.redis_url, run, start, self.batch_retries, self.max_backoff,
+            self.spec.index_name, self.spec.prefix,  # type: ignore[attr-defined]
+        )
 
     def _field_dim(self, name: str | None) -> int:
         if name in (None, VECTOR_FIELD):
