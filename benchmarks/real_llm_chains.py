@@ -25,7 +25,7 @@ from typing import Any
 
 from langchain_openai import ChatOpenAI
 
-from chains import build_ab_chain, build_qa_chain, build_rag_chain
+from langchain_embcompare.chains import build_ab_chain, build_qa_chain, build_rag_chain
 from langchain_embcompare import EmbRetriever, FaissVectorStore, MatryoshkaEmbeddings, load_beir
 from langchain_embcompare.data import demo_dataset_path
 

@@ -19,7 +19,7 @@ from langchain_core.prompts import BasePromptTemplate
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda, RunnableParallel, RunnablePassthrough
 
-from chains.rag import answer_runnable, check_prompt, source_ids, to_question
+from langchain_embcompare.chains.rag import answer_runnable, check_prompt, source_ids, to_question
 from langchain_embcompare.errors import InvalidParameterError
 
 BRANCH_KEYS = ["answer", "sources", "context", "retrieval_ms", "rerank_ms", "latency_ms"]

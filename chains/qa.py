@@ -14,7 +14,7 @@ from langchain_core.prompts import BasePromptTemplate, ChatPromptTemplate
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
-from chains.rag import answer_runnable, retrieve_step, source_ids, to_question
+from langchain_embcompare.chains.rag import answer_runnable, retrieve_step, source_ids, to_question
 
 QA_SYSTEM_PROMPT = (
     "Answer the question using only the numbered sources. After every sentence, cite the sources it "

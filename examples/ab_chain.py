@@ -13,7 +13,7 @@ import argparse
 import asyncio
 import time
 
-from chains import build_ab_chain
+from langchain_embcompare.chains import build_ab_chain
 from langchain_embcompare import EmbRetriever, FaissVectorStore, MatryoshkaEmbeddings, load_beir
 from langchain_embcompare.data import demo_dataset_path
 
@@ -27,7 +27,7 @@ QUESTIONS = (
 def chat_model(spec: str | None):
     """Offline extractive model, or a real chat model from a spec (see examples/rag_chain.py)."""
     if spec is None:
-        from chains import ExtractiveChatModel
+        from langchain_embcompare.chains import ExtractiveChatModel
 
         return ExtractiveChatModel()
     from langchain_embcompare.rerank.chat import make_chat_model

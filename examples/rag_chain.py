@@ -16,7 +16,7 @@ import time
 
 from langchain_core.language_models import BaseChatModel
 
-from chains import ExtractiveChatModel, build_qa_chain, build_rag_chain
+from langchain_embcompare.chains import ExtractiveChatModel, build_qa_chain, build_rag_chain
 from langchain_embcompare import EmbRetriever, FaissVectorStore, MatryoshkaEmbeddings, load_beir
 from langchain_embcompare.data import demo_dataset_path
 

@@ -5,7 +5,7 @@ the right interface for LangChain users, but a 5k-document corpus then costs 5k 
 Here each namespace is a folder of append-only ``.npy`` chunks plus a key list, loaded with one
 ``np.load`` per chunk. The namespace is chosen by the caller
 (:class:`~langchain_embcompare.matryoshka.MatryoshkaEmbeddings`) from the wrapped model's class and
-configuration (:func:`~langchain_embcompare.models.embedding_cache_key`: model name, output size,
+configuration (:func:`~langchain_embcompare.embedding_base.embedding_cache_key`: model name, output size,
 task prompts...), the role (query or document) and the prompt; the folder's ``key.json`` records it. Vectors are cached at the model's native dimension, before any
 truncation, so a second run at another Matryoshka dimension or with another index re-encodes nothing.
 """

@@ -6,7 +6,7 @@ The pipeline for one text, in order::
 
 Vectors are cached at the native dimension (after the model, before anything else), so changing
 ``dim``, the rotation or the index never re-encodes. The cache key is the wrapped model's class and
-configuration (:func:`~langchain_embcompare.models.embedding_cache_key`), the role (query or
+configuration (:func:`~langchain_embcompare.embedding_base.embedding_cache_key`), the role (query or
 document) and the prompt; a model with no stable key is cached in memory for that object only.
 
 Queries go through the wrapped model's ``embed_query`` and documents through ``embed_documents``
@@ -40,7 +40,8 @@ from langchain_embcompare.errors import (
     UncacheableEmbeddingsWarning,
     VectorSpaceMismatchError,
 )
-from langchain_embcompare.models import CACHE_DIR, embedding_cache_key, encode_texts, load_embeddings, model_id, native_dim
+from langchain_embcompare.embedding_base import embedding_cache_key, encode_texts, model_id, native_dim
+from langchain_embcompare.models import CACHE_DIR, load_embeddings
 
 Precision = Literal["float32", "int8", "binary"]
 PRECISIONS: tuple[str, ...] = ("float32", "int8", "binary")

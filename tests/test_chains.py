@@ -17,7 +17,7 @@ from langchain_core.language_models.fake_chat_models import (
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.retrievers import BaseRetriever
 
-from chains import (
+from langchain_embcompare.chains import (
     build_ab_chain,
     build_qa_chain,
     build_rag_chain,
@@ -319,7 +319,7 @@ async def test_ab_astream_and_batch() -> None:
 
 
 def test_extractive_model_quotes_and_cites_the_best_matching_source() -> None:
-    from chains import ExtractiveChatModel, extractive_answer
+    from langchain_embcompare.chains import ExtractiveChatModel, extractive_answer
 
     prompt = "Sources:\n" + format_docs([DOCS["pm"], DOCS["prj"], DOCS["prg"]]) + "\n\nQuestion: who keeps a project on budget?"
     assert extractive_answer(prompt) == "Keeps one project on schedule and on budget [2]."

@@ -20,7 +20,7 @@ from langchain_embcompare import (
     Text,
     VectorSpaceMismatchError,
 )
-from langchain_embcompare.models import ArrayEmbeddingsBase
+from langchain_embcompare.embedding_base import ArrayEmbeddingsBase
 from langchain_embcompare.retrievers import EmbRetriever
 
 

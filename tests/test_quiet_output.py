@@ -30,7 +30,7 @@ def test_loading_minilm_prints_no_load_report_or_progress_bar(capfd):
 
 def test_a_report_of_missing_weights_is_not_swallowed():
     """MISSING weights mean part of the model is random: that must still reach the user."""
-    from langchain_embcompare.models import quiet_model_loading
+    from langchain_embcompare.embedding_base import quiet_model_loading
 
     log = logging.getLogger("transformers.modeling_utils")
     with pytest.warns(UserWarning, match=r"(?s)While loading my-model: .*MISSING"):

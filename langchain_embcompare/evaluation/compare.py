@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -55,7 +56,6 @@ from langchain_embcompare.evaluation.config import (
     _check_type,  # noqa: F401 (re-export)
     _parse_config,  # noqa: F401 (re-export)
     _spec_types,  # noqa: F401 (re-export)
-    compare_from_config,
     lexical_specs,
     load_config,
     parse_dims,
@@ -257,7 +257,7 @@ def compare(
     spec_mode = not isinstance(retrievers, Mapping)
     if spec_mode:
         specs = [
-            dataclasses.replace(s, k=k) if isinstance(s, RunSpec) else RunSpec(**{**s.to_dict(), "k": k}, extra=dict(s.extra))
+            dataclasses.replace(s, k=k) if isinstance(s, RunSpec) else RunSpec(**{**{f.name: getattr(s, f.name) for f in dataclasses.fields(s)}, "k": k})
             for s in retrievers
         ]
         names = [s.label() for s in specs]
@@ -466,3 +466,36 @@ def compare(
             "ignore_identical_ids": ignore_identical_ids,
         },
     )
+
+
+def compare_from_config(
+    config: CompareConfig | str | Path,
+    dataset_dir: str | Path | None = None,
+    on_stage: Callable[[str], None] | None = None,
+) -> ComparisonResult:
+    """Load the data set (``dataset_dir`` or the config's ``dataset``), run :func:`compare`, write outputs.
+
+    Args:
+        config: a :class:`CompareConfig`, or the path of an ``ab.toml`` (:func:`load_config`).
+        dataset_dir: the data set folder, over the config's ``dataset``.
+        on_stage: called with a short text as each stage starts, or None.
+
+    Returns:
+        The :class:`ComparisonResult`, also written to the config's ``json`` / ``html`` outputs when set.
+
+    Raises:
+        ConfigError: no data set named, or a bad config field.
+    """
+    from langchain_embcompare.evaluation.loaders import load_dataset
+
+    cfg = config if isinstance(config, CompareConfig) else load_config(config)
+    where = dataset_dir or cfg.dataset
+    if where is None:
+        raise ConfigError("No data set: pass DATASET_DIR or set dataset = \"<BEIR folder>\" in the config.")
+    ds = load_dataset(where, split=cfg.split, max_queries=cfg.max_queries)
+    result = compare(cfg.runs, ds, on_stage=on_stage, **cfg.compare_kwargs())
+    if cfg.json:
+        result.to_json(cfg.json)
+    if cfg.html:
+        result.to_html(cfg.html)
+    return result

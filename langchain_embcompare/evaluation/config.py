@@ -1,8 +1,9 @@
 """Which runs to compare: :class:`RunSpec` (one run to build), the CLI short forms that make
 lists of them (:func:`parse_dims`, :func:`specs_from_models`, :func:`specs_from_vectors`,
 :func:`lexical_specs`) and the ``ab.toml`` comparison config (:class:`CompareConfig`,
-:func:`load_config`, :class:`ConfigError`, :func:`compare_from_config`). Its one job is turning
-user input into run specs and :func:`~langchain_embcompare.evaluation.compare.compare` options.
+:func:`load_config`, :class:`ConfigError`). Its one job is turning user input into run specs and
+:func:`~langchain_embcompare.evaluation.compare.compare` options (running a config is
+:func:`~langchain_embcompare.evaluation.compare.compare_from_config`).
 """
 
 from __future__ import annotations
@@ -11,24 +12,20 @@ import dataclasses
 import tomllib
 import types as types_mod
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langchain_embcompare.errors import InvalidParameterError
 from langchain_embcompare.evaluation.cost import DEFAULT_MACHINE_USD_PER_HOUR
 from langchain_embcompare.evaluation.pipeline import EvalSettings, accept_index_alias
 from langchain_embcompare.evaluation.significance import CORRECTIONS, STAT_TESTS
 
-if TYPE_CHECKING:
-    from langchain_embcompare.evaluation.results import ComparisonResult
-
 __all__ = [
     "CompareConfig",
     "ConfigError",
     "RunSpec",
-    "compare_from_config",
     "lexical_specs",
     "load_config",
     "parse_dims",
@@ -69,7 +66,7 @@ class RunSpec(EvalSettings):
         """The settings as a JSON-ready dict, without ``name`` (the run's key already holds it).
 
         Returns:
-            ``{field: value}`` for every field but ``extra`` and ``name``.
+            ``{field: value}`` for every field but ``progress`` and ``name``.
         """
         d = super().to_dict()
         d.pop("name", None)
@@ -147,7 +144,7 @@ def lexical_specs(specs: Sequence[RunSpec], fusion: str = "rrf", alpha: float = 
         if s.retriever in ("bm25", "hybrid"):
             continue
         out.append(dataclasses.replace(s, retriever="hybrid", hybrid_dense=s.retriever, fusion=fusion, alpha=alpha,
-                                       name=f"{s.label()}+bm25", extra=dict(s.extra)))
+                                       name=f"{s.label()}+bm25"))
     return out
 
 # --- ab.toml ---------------------------------------------------------------------------------------
@@ -356,26 +353,3 @@ def load_config(path: str | Path) -> CompareConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML ({exc}).") from exc
     return _parse_config(raw, str(p))
-
-
-def compare_from_config(
-    config: CompareConfig | str | Path,
-    dataset_dir: str | Path | None = None,
-    on_stage: Callable[[str], None] | None = None,
-) -> ComparisonResult:
-    """Load the data set (``dataset_dir`` or the config's ``dataset``), run :func:`compare`, write outputs."""
-    # compare.py imports this module, so compare is imported at call time
-    from langchain_embcompare.evaluation.compare import compare
-    from langchain_embcompare.evaluation.loaders import load_dataset
-
-    cfg = config if isinstance(config, CompareConfig) else load_config(config)
-    where = dataset_dir or cfg.dataset
-    if where is None:
-        raise ConfigError("No data set: pass DATASET_DIR or set dataset = \"<BEIR folder>\" in the config.")
-    ds = load_dataset(where, split=cfg.split, max_queries=cfg.max_queries)
-    result = compare(cfg.runs, ds, on_stage=on_stage, **cfg.compare_kwargs())
-    if cfg.json:
-        result.to_json(cfg.json)
-    if cfg.html:
-        result.to_html(cfg.html)
-    return result

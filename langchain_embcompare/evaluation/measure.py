@@ -80,12 +80,15 @@ def _index_bytes(retriever: Any) -> int | None:
     store = _store_of(retriever)
     if store is None:
         return None
-    if hasattr(store, "index_bytes"):
+    from langchain_embcompare.errors import MissingCapabilityError
+    from langchain_embcompare.stores.base import EmbStore
+
+    if isinstance(store, EmbStore):  # the store contract: index_bytes(), or MissingCapabilityError
         try:
             return int(store.index_bytes())
-        except Exception:  # a server store that cannot tell
+        except MissingCapabilityError:  # a store that cannot tell
             return None
-    index = getattr(store, "index", None)  # LangChain's own FAISS store
+    index = getattr(store, "index", None)  # a foreign LangChain store holding a faiss index
     if index is not None:
         try:
             import faiss
@@ -100,12 +103,12 @@ def retriever_kind(retriever: Any) -> str:
     """``"hybrid"`` (dense + lexical fused), ``"lexical"`` (BM25) or ``"dense"``; a reranker wrapping
     one keeps its base's kind."""
     from langchain_embcompare.retrievers.hybrid import HybridRetriever
-    from langchain_embcompare.retrievers.lexical import BM25Retriever, RedisFullTextRetriever, StoreFullTextRetriever
+    from langchain_embcompare.retrievers.lexical import BM25Retriever, StoreFullTextRetriever
 
     for _ in range(4):
         if isinstance(retriever, HybridRetriever):
             return "hybrid"
-        if isinstance(retriever, (BM25Retriever, RedisFullTextRetriever, StoreFullTextRetriever)):
+        if isinstance(retriever, (BM25Retriever, StoreFullTextRetriever)):
             return "lexical"
         base = getattr(retriever, "base_retriever", None)
         if base is None:
@@ -120,14 +123,14 @@ def _model_name(emb: Embeddings | None) -> str | None:
     m = _matryoshka(emb)
     if m is not None:
         return m.model_name
-    from langchain_embcompare.models import model_id
+    from langchain_embcompare.embedding_base import model_id
 
     return model_id(emb)
 
 
 def _encode_uncached(emb: Embeddings, texts: list[str], query: bool) -> None:
     """Embed through the model itself, bypassing the package's embedding cache (for honest timings)."""
-    from langchain_embcompare.models import encode_texts
+    from langchain_embcompare.embedding_base import encode_texts
 
     m = _matryoshka(emb)
     if m is not None:

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from langchain_embcompare.embedding_base import ArrayEmbeddingsBase
 from langchain_embcompare.errors import (
     AudioLoadError,
     EmptyInputError,
@@ -53,7 +54,6 @@ from langchain_embcompare.media.audio_backbones import (
 )
 from langchain_embcompare.media.batch import MediaBatchLoader
 from langchain_embcompare.media.refs import REMOTE_SCHEMES, has_suffix, local_path, open_media, short_ref, split_fragment
-from langchain_embcompare.models import ArrayEmbeddingsBase
 
 __all__ = [
     "AUDIO_SUFFIXES",

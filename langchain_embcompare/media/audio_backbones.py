@@ -124,7 +124,7 @@ class _LazyHubModel:
             if self._loaded is None:
                 import transformers
 
-                from langchain_embcompare.models import quiet_model_loading
+                from langchain_embcompare.embedding_base import quiet_model_loading
 
                 try:
                     with quiet_model_loading(self.hub_name):

@@ -2,7 +2,7 @@
 features) and :class:`ClipEmbeddings` (CLIP: texts and images in one space).
 
 One job: turn lists of image references (and, for CLIP, texts) into (n, dim) float32 arrays on the
-package's fast path (``encode`` / ``cache_keys`` of :class:`~langchain_embcompare.models.ArrayEmbeddingsBase`).
+package's fast path (``encode`` / ``cache_keys`` of :class:`~langchain_embcompare.embedding_base.ArrayEmbeddingsBase`).
 Decoding runs in threads (:class:`_ImageLoaderMixin`), one batch ahead of the model; any unreadable
 input refuses the whole batch with one ``ImageLoadError`` naming every failure (:mod:`.image_refs`).
 Backbones come from :mod:`.image_backbones`.
@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from langchain_embcompare.embedding_base import ArrayEmbeddingsBase
 from langchain_embcompare.errors import (
     EmptyInputError,
     ImageLoadError,
@@ -41,7 +42,6 @@ from langchain_embcompare.media.image_refs import (
     raise_failures,
     refuse_text,
 )
-from langchain_embcompare.models import ArrayEmbeddingsBase
 
 __all__ = ["ClipEmbeddings", "ImageEmbeddings"]
 

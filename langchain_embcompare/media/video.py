@@ -33,8 +33,8 @@ from langchain_core.embeddings import Embeddings
 from langchain_embcompare.errors import EmptyInputError, InvalidParameterError, VideoLoadError
 from langchain_embcompare.media.batch import MediaBatchLoader
 from langchain_embcompare.media.refs import TimeRange, has_suffix, open_media, split_fragment
-from langchain_embcompare.models import ArrayEmbeddingsBase, embedding_cache_key, encode_texts, load_embeddings
-from langchain_embcompare.models import model_id as model_name_of
+from langchain_embcompare.embedding_base import ArrayEmbeddingsBase, embedding_cache_key, encode_texts
+from langchain_embcompare.embedding_base import model_id as model_name_of
 
 __all__ = [
     "DEFAULT_FPS",
@@ -139,8 +139,8 @@ class VideoEmbeddings(ArrayEmbeddingsBase):
     """Videos as LangChain ``Embeddings`` through any image model: sampled frames, mean-pooled.
 
     Args:
-        image_embeddings: the image model (an ``Embeddings`` taking image URIs, or a name for
-            :func:`~langchain_embcompare.models.load_embeddings`, default ``"efficientnet-lite0"``).
+        image_embeddings: the image model (an ``Embeddings`` taking image URIs, or an image model name for
+            :func:`~langchain_embcompare.media.images.load_image_embeddings`, default ``"efficientnet-lite0"``).
         fps: frames sampled per second of video (> 0).
         batch_size: videos decoded per step (their frames are embedded in one call of the image model).
         num_workers: decoding threads (default min(4, CPUs)). timeout: seconds for an http(s) fetch.
@@ -148,6 +148,7 @@ class VideoEmbeddings(ArrayEmbeddingsBase):
 
     Raises:
         InvalidParameterError: ``fps`` <= 0.
+        UnknownModelError: ``image_embeddings`` names no image model.
         VideoLoadError: (when embedding) any unreadable video; the whole batch is refused.
     """
 
@@ -165,7 +166,11 @@ class VideoEmbeddings(ArrayEmbeddingsBase):
             raise InvalidParameterError(f"fps must be a positive frame rate, got {fps!r}.")
         if int(batch_size) <= 0:
             raise InvalidParameterError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        self.image_embeddings = load_embeddings(image_embeddings)
+        if isinstance(image_embeddings, str):
+            from langchain_embcompare.media.images import load_image_embeddings
+
+            image_embeddings = load_image_embeddings(image_embeddings)
+        self.image_embeddings = image_embeddings
         self.fps = float(fps)
         self.batch_size = int(batch_size)
         self.loader = MediaBatchLoader("video", VideoLoadError, num_workers, timeout)

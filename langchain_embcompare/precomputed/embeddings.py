@@ -168,7 +168,7 @@ class PrecomputedEmbeddings(Embeddings):
         return matrix[np.asarray(rows, dtype=np.int64)]
 
     def encode(self, texts: Sequence[str], prompt: str | None = None) -> np.ndarray:
-        """The numpy fast path :func:`~langchain_embcompare.models.encode_texts` uses; ``prompt`` is a role
+        """The numpy fast path :func:`~langchain_embcompare.embedding_base.encode_texts` uses; ``prompt`` is a role
         marker (:data:`QUERY_ROLE` / :data:`DOCUMENT_ROLE`) or ``None`` (documents).
 
         Args:

@@ -3,15 +3,9 @@
 from langchain_embcompare.rerank.algorithms import expected_comparisons, sorting_bound
 from langchain_embcompare.rerank.chat import make_chat_model
 from langchain_embcompare.rerank.oracle import OracleJudge
-from langchain_embcompare.rerank.pairwise import (
-    DEFAULT_PRICES,
-    METHODS,
-    PairwiseLLMReranker,
-    PositionBiasWarning,
-    QueryReport,
-    RerankerCallError,
-)
+from langchain_embcompare.rerank.pairwise import DEFAULT_PRICES, METHODS, PairwiseLLMReranker
 from langchain_embcompare.rerank.prompt import PROMPT_VERSION, PairChoice, build_messages, parse_answer
+from langchain_embcompare.rerank.report import PositionBiasWarning, QueryReport, RerankerCallError
 from langchain_embcompare.rerank.retriever import RerankedRetriever, rerank_retriever
 
 __all__ = [

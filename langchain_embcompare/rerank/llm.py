@@ -13,7 +13,8 @@ from langchain_core.messages import BaseMessage
 
 from langchain_embcompare.rerank.prompt import ParsedAnswer, parse_answer
 
-_UNJUDGED = "unjudged"
+#: The answer recorded for a comparison the budget left unasked (counts as a tie).
+UNJUDGED = "unjudged"
 _RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
 _RETRYABLE_NAMES = {
     "RateLimitError",
@@ -29,8 +30,17 @@ _RETRYABLE_NAMES = {
 
 
 @dataclass
-class _Call:
-    """One ordered comparison that needs the model."""
+class JudgeCall:
+    """One ordered comparison that needs the model.
+
+    Args:
+        slot: ``(pair index in the round, order 0|1)``.
+        key: the cache key of this comparison.
+        messages: the prompt sent to the judge.
+        prompt_tokens: tokens of ``messages``.
+        output: the model's reply, once called.
+        error: the exception of the last failed call, if any.
+    """
 
     slot: tuple[int, int]  # (pair index in round, order 0|1)
     key: str
@@ -40,7 +50,16 @@ class _Call:
     error: BaseException | None = None
 
 
-def _is_retryable(exc: BaseException) -> bool:
+def is_retryable(exc: BaseException) -> bool:
+    """Whether a failed judge call is worth retrying: a timeout, HTTP 408/409/429/5xx, or a provider's
+    rate-limit / timeout / connection / server error class.
+
+    Args:
+        exc: the exception the call raised.
+
+    Returns:
+        True for a transient failure.
+    """
     if isinstance(exc, (TimeoutError, asyncio.TimeoutError, FuturesTimeout)):
         return True
     status = getattr(exc, "status_code", None)
@@ -51,16 +70,40 @@ def _is_retryable(exc: BaseException) -> bool:
     return type(exc).__name__ in _RETRYABLE_NAMES
 
 
-def _is_timeout(exc: BaseException) -> bool:
+def is_timeout(exc: BaseException) -> bool:
+    """Whether a failed judge call timed out.
+
+    Args:
+        exc: the exception the call raised.
+
+    Returns:
+        True for a timeout (asyncio's, concurrent.futures', or a class named ``*Timeout*``).
+    """
     return isinstance(exc, (TimeoutError, asyncio.TimeoutError, FuturesTimeout)) or "Timeout" in type(exc).__name__
 
 
-def _is_rate_limit(exc: BaseException) -> bool:
+def is_rate_limit(exc: BaseException) -> bool:
+    """Whether a failed judge call was rate limited.
+
+    Args:
+        exc: the exception the call raised.
+
+    Returns:
+        True for HTTP 429 or a ``RateLimitError``.
+    """
     status = getattr(exc, "status_code", None) or getattr(getattr(exc, "response", None), "status_code", None)
     return status == 429 or type(exc).__name__ == "RateLimitError"
 
 
-def _unwrap(llm: Any) -> Any:
+def unwrap(llm: Any) -> Any:
+    """The chat model under LangChain bindings (``llm.bind(...)``, ``with_config``...).
+
+    Args:
+        llm: a chat model or a runnable binding one.
+
+    Returns:
+        The innermost ``BaseChatModel`` (or the last object found when there is none).
+    """
     while hasattr(llm, "bound") and not isinstance(llm, BaseChatModel):
         llm = llm.bound
     return llm
@@ -68,7 +111,7 @@ def _unwrap(llm: Any) -> Any:
 
 def model_name_of(llm: Any) -> str:
     """The model's name as providers bill it ("gpt-4o-mini"), else its LangChain type."""
-    inner = _unwrap(llm)
+    inner = unwrap(llm)
     for attr in ("model_name", "model", "model_id"):
         value = getattr(inner, attr, None)
         if isinstance(value, str) and value:
@@ -79,14 +122,21 @@ def model_name_of(llm: Any) -> str:
 def model_id_of(llm: Any) -> str:
     """A chat model's identity for cache keys: ``"<class>:<model name>[@<base url>]"`` (the same model
     behind another server is another judge)."""
-    inner = _unwrap(llm)
+    inner = unwrap(llm)
     base = getattr(inner, "openai_api_base", None) or getattr(inner, "base_url", None)
     suffix = f"@{base}" if isinstance(base, str) and base else ""
     return f"{type(inner).__name__}:{model_name_of(llm)}{suffix}"
 
 
-def _supports_structured(llm: Any) -> bool:
-    """True when the chat model class implements tool calling / structured output itself."""
+def supports_structured(llm: Any) -> bool:
+    """Whether the chat model class implements tool calling / structured output itself.
+
+    Args:
+        llm: the judge model.
+
+    Returns:
+        True when its class overrides ``bind_tools`` or ``with_structured_output``.
+    """
     if not isinstance(llm, BaseChatModel):
         return False
     cls = type(llm)
@@ -96,8 +146,15 @@ def _supports_structured(llm: Any) -> bool:
     )
 
 
-def _reply_text(output: Any) -> str:
-    """The text the model produced (for completion-token counting)."""
+def reply_text(output: Any) -> str:
+    """The text the model produced (for completion-token counting).
+
+    Args:
+        output: a reply: a message, ``{"raw": message, "parsed": ...}`` from structured output, or text.
+
+    Returns:
+        The reply's text (tool-call arguments as JSON when the text is empty); ``""`` for None.
+    """
     if isinstance(output, dict) and "raw" in output:
         output = output["raw"]
     if isinstance(output, BaseMessage):
@@ -109,7 +166,15 @@ def _reply_text(output: Any) -> str:
     return "" if output is None else str(output)
 
 
-def _parse_output(output: Any) -> ParsedAnswer:
+def parse_output(output: Any) -> ParsedAnswer:
+    """The judge's answer in a reply (the structured answer when it parsed, else the raw text).
+
+    Args:
+        output: a reply, as :func:`reply_text` takes.
+
+    Returns:
+        The :class:`~langchain_embcompare.rerank.prompt.ParsedAnswer`.
+    """
     if isinstance(output, dict) and "raw" in output:  # with_structured_output(include_raw=True)
         if output.get("parsed") is not None:
             return parse_answer(output["parsed"])

@@ -36,21 +36,9 @@ from langchain_embcompare.rerank.prompt import (
     PairChoice,
 )
 
-from langchain_embcompare.rerank.llm import (  # noqa: F401 - re-exported for compatibility
-    _UNJUDGED,
-    _Call,
-    _is_rate_limit,
-    _is_retryable,
-    _is_timeout,
-    model_id_of,
-    _parse_output,
-    _reply_text,
-    _supports_structured,
-    _unwrap,
-    model_name_of,
-)
-from langchain_embcompare.rerank.report import PositionBiasWarning, QueryReport, RerankerCallError  # noqa: F401 - re-exported
-from langchain_embcompare.rerank.session import _Session
+from langchain_embcompare.rerank.llm import model_name_of, supports_structured
+from langchain_embcompare.rerank.report import QueryReport
+from langchain_embcompare.rerank.session import Session
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +166,7 @@ class PairwiseLLMReranker(BaseDocumentCompressor):
             if not ok(value):
                 raise InvalidParameterError(f"{name}={value!r} is invalid: pass {want}.")
         if self.structured_output is None:
-            self._structured_state = "on" if _supports_structured(self.llm) else "off"
+            self._structured_state = "on" if supports_structured(self.llm) else "off"
         else:
             self._structured_state = "on" if self.structured_output else "off"
 
@@ -315,12 +303,12 @@ class PairwiseLLMReranker(BaseDocumentCompressor):
         return session.finish(order, scores)
 
     # ------------------------------------------------------------------ internals
-    def _session(self, documents: Sequence[Document], query: str) -> _Session | None:
+    def _session(self, documents: Sequence[Document], query: str) -> Session | None:
         if not isinstance(query, str) or not query.strip():
             raise EmptyInputError("PairwiseLLMReranker got an empty query: pass the user's question.")
         if not documents:
             return None
-        return _Session(self, list(documents), query)
+        return Session(self, list(documents), query)
 
     def _config(self, callbacks: Callbacks | None) -> RunnableConfig:
         config: RunnableConfig = {"max_concurrency": self.max_concurrency}
@@ -369,13 +357,38 @@ class PairwiseLLMReranker(BaseDocumentCompressor):
                 )
             return self._pool
 
-    def _price(self, model: str) -> tuple[float, float] | None:
+    # ------------------------------------------------------------------ what a query's Session reports back
+    @property
+    def structured_output_active(self) -> bool:
+        """Whether judge calls ask for a structured (JSON) answer now (False after a fall-back to text)."""
+        return self._structured_state == "on"
+
+    def confirm_structured_output(self) -> None:
+        """Record that a structured call succeeded: later failures no longer switch to text answers."""
+        self._structured_confirmed = True
+
+    def price_of(self, model: str) -> tuple[float, float] | None:
+        """USD per 1M tokens ``(input, output)`` of ``model`` (:func:`price_per_million_tokens` over ``price_table``).
+
+        Args:
+            model: the judge model's billing name.
+
+        Returns:
+            ``(input, output)`` USD per 1M tokens, or None when the model has no known price.
+        """
         return price_per_million_tokens(model, self.price_table)
 
-    def _structured_unconfirmed_failure(self, exc: BaseException) -> bool:
+    def fall_back_to_text(self, exc: BaseException) -> bool:
         """A structured call failed before any succeeded (servers such as llama.cpp reject
         ``response_format=json_schema`` with a 400 or 500): switch to text answers for good.
-        Not when the user forced ``structured_output=True``."""
+        Not when the user forced ``structured_output=True``.
+
+        Args:
+            exc: the exception of the failed structured call.
+
+        Returns:
+            True when the reranker switched (or had switched) to text answers, so the call is retried as text.
+        """
         if self.structured_output is True or self._structured_confirmed:
             return False
         with self._lock:
@@ -388,6 +401,24 @@ class PairwiseLLMReranker(BaseDocumentCompressor):
             self._structured_state = "off"
         return True
 
-    def _record(self, report: QueryReport) -> None:
+    def record_report(self, report: QueryReport) -> None:
+        """Append one query's report to :attr:`reports` (thread-safe).
+
+        Args:
+            report: the finished query's report.
+        """
         with self._lock:
             self._reports.append(report)
+
+    def claim_bias_warning(self) -> bool:
+        """Whether the position-bias warning may be issued now: True once per reranker (thread-safe),
+        so an evaluation over hundreds of queries warns once.
+
+        Returns:
+            True the first time it is called, False after.
+        """
+        with self._lock:
+            if self._bias_warned:
+                return False
+            self._bias_warned = True
+            return True

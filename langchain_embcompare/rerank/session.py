@@ -7,37 +7,45 @@ import json
 import logging
 import time
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage
 
 from langchain_embcompare.rerank import algorithms
 from langchain_embcompare.rerank.llm import (
-    _UNJUDGED,
-    _Call,
-    _is_rate_limit,
-    _is_retryable,
-    _is_timeout,
+    UNJUDGED,
+    JudgeCall,
+    is_rate_limit,
+    is_retryable,
+    is_timeout,
     model_id_of,
-    _parse_output,
-    _reply_text,
+    parse_output,
+    reply_text,
     model_name_of,
 )
 from langchain_embcompare.rerank.prompt import PROMPT_VERSION, build_messages, prompt_text
 from langchain_embcompare.rerank.report import PositionBiasWarning, QueryReport, RerankerCallError
 from langchain_embcompare.rerank.tokens import count_tokens, encoding_name
 
-if TYPE_CHECKING:
-    from langchain_embcompare.rerank.pairwise import PairwiseLLMReranker
 
 logger = logging.getLogger("langchain_embcompare.rerank.pairwise")
 
 
-class _Session:
-    """State of one query's reranking: budget, cache look-ups, counting, outcomes."""
+class Session:
+    """State of one query's reranking: budget, cache look-ups, counting, outcomes.
 
-    def __init__(self, owner: PairwiseLLMReranker, documents: list[Document], query: str) -> None:
+    Args:
+        owner: the reranker (a :class:`~langchain_embcompare.rerank.pairwise.PairwiseLLMReranker`): its
+            settings (``llm``, ``method``, ``k``, ``top_n``, budgets, ``cache``, bias thresholds) and the
+            public methods a session reports back through (``record_report``, ``price_of``,
+            ``structured_output_active``, ``confirm_structured_output``, ``fall_back_to_text``,
+            ``claim_bias_warning``).
+        documents: the documents to rerank, in the first stage's order.
+        query: the user's question.
+    """
+
+    def __init__(self, owner: Any, documents: list[Document], query: str) -> None:
         self.owner = owner
         self.documents = documents
         self.texts = [d.page_content for d in documents]
@@ -54,7 +62,7 @@ class _Session:
             n_documents=n,
             top_n=owner.top_n,
             token_encoding=encoding_name(self.model),
-            structured_output=owner._structured_state == "on",
+            structured_output=owner.structured_output_active,
         )
         self.answers: list[list[str | None]] = []
         self.judged_per_doc = [0] * n
@@ -82,7 +90,7 @@ class _Session:
         self.report.budget_exhausted = True
         self.report.budget_reason = self.report.budget_reason or reason
 
-    def plan(self, pairs: list[algorithms.Pair]) -> list[_Call]:
+    def plan(self, pairs: list[algorithms.Pair]) -> list[JudgeCall]:
         """Answer what the cache knows; return the calls this round needs, within budget."""
         owner, cache = self.owner, self.owner.cache
         self.answers = [[None, None] for _ in pairs]
@@ -100,7 +108,7 @@ class _Session:
             needed.append((p, missing))
         all_messages = [prompt_text(m) for _, missing in needed for _, _, m in missing]
         token_counts = iter(count_tokens(all_messages, self.model))
-        calls: list[_Call] = []
+        calls: list[JudgeCall] = []
         for p, missing in needed:
             tokens = [next(token_counts) for _ in missing]
             if missing:
@@ -108,19 +116,19 @@ class _Session:
                 over_tokens = owner.max_tokens is not None and self.reserved_tokens + sum(tokens) > owner.max_tokens
                 if self.report.budget_exhausted or over_calls or over_tokens:
                     self._exhaust("max_calls" if over_calls else "max_tokens" if over_tokens else "earlier")
-                    self.answers[p] = [_UNJUDGED, _UNJUDGED]
+                    self.answers[p] = [UNJUDGED, UNJUDGED]
                     continue
                 self.reserved_calls += len(missing)
                 self.reserved_tokens += sum(tokens)
             self.report.cache_hits += 2 - len(missing)
             for (order, key, messages), count in zip(missing, tokens):
-                calls.append(_Call(slot=(p, order), key=key, messages=messages, prompt_tokens=count))
+                calls.append(JudgeCall(slot=(p, order), key=key, messages=messages, prompt_tokens=count))
         return calls
 
-    def absorb(self, calls: list[_Call], todo: list[int], outs: list[Any], attempt: int) -> list[int]:
+    def absorb(self, calls: list[JudgeCall], todo: list[int], outs: list[Any], attempt: int) -> list[int]:
         """Store results of one batch; return the calls to retry after a backoff."""
         owner, report = self.owner, self.report
-        sent_structured = owner._structured_state == "on"
+        sent_structured = owner.structured_output_active
         report.calls += len(todo)
         retry: list[int] = []
         for t, out in zip(todo, outs):
@@ -128,29 +136,29 @@ class _Session:
             if not isinstance(out, BaseException):
                 call.output, call.error = out, None
                 if sent_structured:
-                    owner._structured_confirmed = True
+                    owner.confirm_structured_output()
                 continue
             call.error = out
-            transient = _is_timeout(out) or _is_rate_limit(out)
-            if sent_structured and not transient and owner._structured_unconfirmed_failure(out):
+            transient = is_timeout(out) or is_rate_limit(out)
+            if sent_structured and not transient and owner.fall_back_to_text(out):
                 retry.append(t)  # the server rejected structured output: ask again as text
                 self.reserved_calls += 1
                 continue
-            if _is_retryable(out):
+            if is_retryable(out):
                 if attempt < owner.max_retries and (
                     owner.max_calls is None or self.reserved_calls < owner.max_calls
                 ):
                     report.retries += 1
-                    report.timeouts += _is_timeout(out)
-                    report.rate_limited += _is_rate_limit(out)
+                    report.timeouts += is_timeout(out)
+                    report.rate_limited += is_rate_limit(out)
                     self.reserved_calls += 1
                     retry.append(t)
                     continue
             self.first_error = self.first_error or f"{type(out).__name__}: {out}"
-        report.structured_output = owner._structured_state == "on"
+        report.structured_output = owner.structured_output_active
         return retry
 
-    def outcomes(self, pairs: list[algorithms.Pair], calls: list[_Call]) -> list[int]:
+    def outcomes(self, pairs: list[algorithms.Pair], calls: list[JudgeCall]) -> list[int]:
         """Turn both orders' answers into one outcome per pair; count tokens, bias, answers."""
         report, cache = self.report, self.owner.cache
         for call in calls:
@@ -158,9 +166,9 @@ class _Session:
             if call.error is not None:
                 parsed_kind = "error"
             else:
-                parsed_kind = _parse_output(call.output).kind
+                parsed_kind = parse_output(call.output).kind
                 report.prompt_tokens += call.prompt_tokens
-                answer_tokens = count_tokens([_reply_text(call.output)], self.model)[0]
+                answer_tokens = count_tokens([reply_text(call.output)], self.model)[0]
                 report.completion_tokens += answer_tokens
                 self.reserved_tokens += answer_tokens  # the token budget covers answers too
                 if parsed_kind in ("A", "B") and cache is not None:
@@ -170,7 +178,7 @@ class _Session:
         results: list[int] = []
         for p, (i, j) in enumerate(pairs):
             first, second = self.answers[p]
-            if first == _UNJUDGED or second == _UNJUDGED:
+            if first == UNJUDGED or second == UNJUDGED:
                 report.unjudged_comparisons += 1
                 results.append(0)
                 continue
@@ -197,13 +205,13 @@ class _Session:
         """Check for total failure and position bias, price the query, build the documents."""
         owner, report = self.owner, self.report
         if report.answers["error"] and report.answers["error"] == sum(report.answers.values()):
-            owner._record(self._close())
+            owner.record_report(self._close())
             raise RerankerCallError(
                 f"every call to the judge failed ({self.first_error}) for query {self.query[:60]!r} "
                 f"(model {self.model_id}): check the server URL, API key and model name."
             )
         self._check_bias()
-        price = owner._price(self.model)
+        price = owner.price_of(self.model)
         report.cost_usd = (
             None
             if price is None
@@ -227,7 +235,7 @@ class _Session:
             if "score" in doc.metadata:
                 metadata["retriever_score"] = doc.metadata["score"]
             out.append(Document(page_content=doc.page_content, metadata=metadata, id=doc.id))
-        owner._record(self._close())
+        owner.record_report(self._close())
         return out
 
     def _check_bias(self) -> None:
@@ -239,10 +247,8 @@ class _Session:
         if valid < owner.bias_min_comparisons or report.same_position_share <= owner.bias_warning_threshold:
             return
         report.bias_warning = True
-        with owner._lock:
-            if owner._bias_warned:  # once per reranker: an eval over 300 queries must not spam
-                return
-            owner._bias_warned = True
+        if not owner.claim_bias_warning():  # once per reranker: an eval over 300 queries must not spam
+            return
         warnings.warn(
             f"the judge model {self.model!r} picked the same position in both orders for "
             f"{report.same_position_share:.0%} of {valid} passage pairs (threshold "
