@@ -51,6 +51,7 @@ __all__ = [
     "FATAL",
     "TLS_OPTIONS",
     "acl_key_patterns",
+    "acl_refusal",
     "acl_rule",
     "FAST_DOCUMENTS",
     "HIT_FIELDS",
@@ -218,6 +219,21 @@ def _chain(exc: BaseException) -> list[BaseException]:
 _REFUSED_COMMAND = re.compile(r"permissions to run the '([^']+)' command", re.IGNORECASE)
 
 
+def acl_refusal(exc: BaseException) -> bool:
+    """Whether ``exc`` is an ACL refusal: redis-py's ``NoPermissionError``, or the ``ResponseError`` a
+    Lua script gets when one of its own calls is refused (``ACL failure in script: ...``).
+
+    Args:
+        exc: an error a call raised.
+
+    Returns:
+        ``True`` for an ACL refusal.
+    """
+    if isinstance(exc, redis.exceptions.NoPermissionError):
+        return True
+    return isinstance(exc, redis.exceptions.ResponseError) and str(exc).startswith("ACL failure")
+
+
 def _permission_error(url: str, exc: BaseException, index_name: str | None, prefix: str | None) -> StorePermissionError:
     text = str(exc)
     line = acl_rule(index_name, "<user>", "<password>", prefix) if index_name else None
@@ -227,6 +243,8 @@ def _permission_error(url: str, exc: BaseException, index_name: str | None, pref
         why = " (each write batch of the store is one Lua script: EVALSHA, loaded once with SCRIPT LOAD)" if name in (
             "evalsha", "eval", "script|load", "script"
         ) else ""
+        if text.startswith("ACL failure in script"):
+            why = " (called by the store's write script, which the ACL checks like any client)"
         what = f"the command {name.upper()}{why}. Add it to the user: ACL SETUSER <user> +{name}"
     elif "key" in text.lower():
         keys = " ".join(acl_key_patterns(index_name, prefix)) if index_name else "~<index> ~<index>:*"
@@ -288,7 +306,7 @@ def connection_error(
                 "(redis://user:password@host:port; without a user name Redis checks the 'default' user), and that "
                 "the ACL user exists and is on (ACL GETUSER <user> as an admin)."
             )
-        if isinstance(e, redis.exceptions.NoPermissionError):
+        if acl_refusal(e):
             return _permission_error(url, e, index_name, prefix)
     for e in chain:
         if isinstance(e, ssl.SSLError):
@@ -407,7 +425,7 @@ def call(url: str, fn: Callable[[], Any], index_name: str | None = None, prefix:
     except (*RETRYABLE, *FATAL) as exc:
         raise connection_error(url, exc, index_name, prefix) from exc
     except Exception as exc:  # redisvl wraps redis errors in its own classes
-        if any(isinstance(e, (*RETRYABLE, *FATAL)) for e in _chain(exc)[1:]):
+        if any(isinstance(e, (*RETRYABLE, *FATAL)) or acl_refusal(e) for e in _chain(exc)):
             raise connection_error(url, exc, index_name, prefix) from exc
         raise
 
@@ -441,6 +459,10 @@ def retrying(
             return run()
         except FATAL as exc:
             raise connection_error(url, exc, index_name, prefix) from exc
+        except redis.exceptions.ResponseError as exc:
+            if acl_refusal(exc):
+                raise connection_error(url, exc, index_name, prefix) from exc
+            raise
         except RETRYABLE as exc:
             if attempt == batch_retries:
                 raise connection_error(url, exc, index_name, prefix) from exc
