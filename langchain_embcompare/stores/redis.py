@@ -31,6 +31,7 @@ Cloud), or ``python scripts/redis_server.py start``, and pass ``redis_url``.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from typing import Any
@@ -40,14 +41,14 @@ import redis
 from langchain_core.embeddings import Embeddings
 from redisvl.index import SearchIndex
 
-from langchain_embcompare.errors import InvalidParameterError, SchemaMismatchError, StoreTimeoutError
+from langchain_embcompare.errors import InvalidParameterError, SchemaMismatchError, StorePermissionError, StoreTimeoutError
 from langchain_embcompare.matryoshka import MatryoshkaEmbeddings, VectorSpace, as_matryoshka
 from langchain_embcompare.stores.base import EmbStore
 from langchain_embcompare.stores.redis_io import (
     DOCKER_HINT,
-    RETRYABLE,
+    TLS_OPTIONS,
+    acl_rule,
     call,
-    connection_error,
     make_client,
     redact,
 )
@@ -66,6 +67,8 @@ from langchain_embcompare.stores.redis_schema import (
     overlapping_indexes,
     schema_differences,
 )
+
+logger = logging.getLogger(__name__)  # langchain_embcompare.stores.redis: the Redis store's one log channel
 
 __all__ = [
     "CLUSTER_FIELD",
@@ -103,10 +106,21 @@ class RedisVectorStore(RedisSearchMixin, EmbStore):
         overwrite: drop the index and its documents first.
         space: the vector space to record (default: the embeddings').
         client: an open ``redis.Redis`` client to use instead of connecting.
-        retries: redis-py attempts per call.
-        batch_retries: whole-batch retries of writes.
+        retries: redis-py retries per call after the first try (exponential backoff from 50 ms, capped at
+            1 s): rides over a dropped connection or a server still loading its data after a restart.
+        batch_retries: whole-batch retries of writes and row reads on top of ``retries`` (backoff from 50 ms
+            doubling up to ``max_backoff``): rides over a server restart in the middle of an ingest.
         max_backoff: the longest wait between batch retries, in seconds.
-        connect_timeout: seconds for connecting.
+        connect_timeout: seconds for connecting (TCP and the TLS handshake).
+        socket_timeout: seconds for each reply once connected (read and write); ``None`` (the default) =
+            as long as the server takes; a reply that takes longer raises ``StoreTimeoutError``.
+        ssl_ca_certs: ``rediss://`` only: PEM file of the CA that signed the server's certificate.
+        ssl_certfile: ``rediss://`` only: the client certificate (mutual TLS), PEM.
+        ssl_keyfile: ``rediss://`` only: the client certificate's private key, PEM.
+        ssl_cert_reqs: ``rediss://`` only: ``"required"`` (default: the server's certificate is verified),
+            ``"optional"`` or ``"none"``.
+        ssl_check_hostname: ``rediss://`` only: the URL's host must match the server's certificate
+            (default: on).
         query_timeout_ms: the server-side limit of one query in milliseconds (sent as
             ``FT.SEARCH ... TIMEOUT``); ``0`` (the default) = none, so every answer is whole whatever the
             server's own ``TIMEOUT`` setting (RediSearch's default, 500 ms with ``ON_TIMEOUT RETURN``,
@@ -114,9 +128,13 @@ class RedisVectorStore(RedisSearchMixin, EmbStore):
             ``StoreTimeoutError`` when a query hits it (needs RESP3, ``?protocol=3``).
 
     Raises:
-        InvalidParameterError: a negative ``query_timeout_ms``, or a key prefix overlapping another
-            index's.
-        StoreConnectionError: the server is unreachable (URL redacted).
+        InvalidParameterError: a negative ``query_timeout_ms``, a key prefix overlapping another index's,
+            a bad timeout or retry count, or a TLS option that is unknown, given with a ``redis://`` URL or
+            names a missing file.
+        StoreConnectionError: a subclass naming the fault and its fix (URL redacted):
+            ``StoreUnreachableError``, ``StoreAuthenticationError``, ``StorePermissionError`` (an ACL
+            refused a command or key: names it and the rule to add; ``acl_rule`` gives the whole line),
+            ``StoreTLSError``, ``StoreTimeoutError``.
         SchemaMismatchError: an existing index with another schema (naming the difference).
         VectorSpaceMismatchError: an existing index from another vector space.
         DimensionMismatchError: an existing index of another dimension.
@@ -138,6 +156,12 @@ class RedisVectorStore(RedisSearchMixin, EmbStore):
         max_backoff: float = 5.0,
         connect_timeout: float = 5.0,
         query_timeout_ms: int = 0,
+        socket_timeout: float | None = None,
+        ssl_ca_certs: str | None = None,
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
+        ssl_cert_reqs: str | None = None,
+        ssl_check_hostname: bool | None = None,
     ) -> None:
         if not isinstance(query_timeout_ms, (int, np.integer)) or isinstance(query_timeout_ms, bool) or query_timeout_ms < 0:
             raise InvalidParameterError(f"query_timeout_ms={query_timeout_ms!r} must be a whole number of milliseconds >= 0 (0 = no limit).")
@@ -149,11 +173,10 @@ class RedisVectorStore(RedisSearchMixin, EmbStore):
         self.batch_retries = batch_retries
         self.max_backoff = max_backoff
         self._space: VectorSpace = space if space is not None else self.embedding.space
-        self.client = client if client is not None else make_client(redis_url, retries, connect_timeout)
-        try:
-            self.client.ping()
-        except RETRYABLE as exc:
-            raise connection_error(redis_url, exc) from exc
+        tls = {"ssl_ca_certs": ssl_ca_certs, "ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile,
+               "ssl_cert_reqs": ssl_cert_reqs, "ssl_check_hostname": ssl_check_hostname}
+        self.client = client if client is not None else make_client(redis_url, retries, connect_timeout, socket_timeout, **tls)
+        call(redis_url, self.client.ping, self.spec.index_name, self.spec.prefix)
         self._init_rows()
         self._set_spec(self.spec)
         self._open(overwrite)
@@ -234,6 +257,9 @@ class RedisVectorStore(RedisSearchMixin, EmbStore):
     def index_prefixes(self) -> dict[str, list[str]]:
         """Every search index on this server and its key prefixes (``FT._LIST`` + ``FT.INFO``).
 
+        An index this connection's user may not inspect (an ACL user limited to this store's keys: the
+        query engine checks an index's name as a key) is left out, and a warning names it.
+
         Returns:
             ``{index name: key prefixes}``.
 
@@ -241,14 +267,24 @@ class RedisVectorStore(RedisSearchMixin, EmbStore):
             StoreConnectionError: the server is unreachable.
         """
         out: dict[str, list[str]] = {}
+        hidden: list[str] = []
         for raw in self._call(lambda: self.client.execute_command("FT._LIST")):
             name = raw.decode() if isinstance(raw, bytes) else str(raw)
-            info = self._call(lambda: self.client.ft(name).info())
+            try:
+                info = self._call(lambda: self.client.ft(name).info())
+            except StorePermissionError:
+                hidden.append(name)
+                continue
             definition = info.get("index_definition", info.get(b"index_definition", []))
             if not isinstance(definition, dict):
                 definition = dict(zip(definition[::2], definition[1::2]))
             prefixes = definition.get("prefixes", definition.get(b"prefixes", []))
             out[name] = [p.decode() if isinstance(p, bytes) else str(p) for p in prefixes]
+        if hidden:
+            logger.warning(
+                "Redis user may not read the definition of index(es) %s (FT.INFO checks the index name as a key), so "
+                "their key prefixes were not checked against %r: make sure none overlaps it.", hidden, self.spec.prefix,
+            )
         return out
 
     def _refuse_overlapping_prefix(self) -> None:
@@ -310,11 +346,9 @@ class RedisVectorStore(RedisSearchMixin, EmbStore):
             VectorSpaceMismatchError: ``embedding`` produces another vector space than the recorded one.
             DimensionMismatchError: ``embedding`` has another dimension.
         """
-        client = kwargs.pop("client", None) or make_client(redis_url, kwargs.get("retries", 3), kwargs.get("connect_timeout", 5.0))
-        try:
-            raw = client.get(f"{index_name}:space")
-        except RETRYABLE as exc:
-            raise connection_error(redis_url, exc) from exc
+        connection = {k: kwargs[k] for k in ("retries", "connect_timeout", "socket_timeout", *TLS_OPTIONS) if k in kwargs}
+        client = kwargs.pop("client", None) or make_client(redis_url, **connection)
+        raw = call(redis_url, lambda: client.get(f"{index_name}:space"), index_name)
         if raw is None:
             raise InvalidParameterError(
                 f"No index {index_name!r} made by this package at {redact(redis_url)} (key {index_name}:space is "
@@ -380,7 +414,20 @@ class RedisVectorStore(RedisSearchMixin, EmbStore):
         }
 
     def _call(self, fn: Any) -> Any:
-        return call(self.redis_url, fn)
+        return call(self.redis_url, fn, self.spec.index_name, self.spec.prefix)
+
+    def acl_rule(self, user: str = "app", password: str = "<password>") -> str:
+        """The least-privilege ``ACL SETUSER`` line for this store (:func:`.redis_io.acl_rule`): its key
+        patterns (the index name and ``<index>:*``) and exactly the commands it sends.
+
+        Args:
+            user: the ACL user name.
+            password: the user's password.
+
+        Returns:
+            The line, to run as an admin (``redis-cli ACL SETUSER ...``).
+        """
+        return acl_rule(self.spec.index_name, user, password, self.spec.prefix)
 
 
 def build_redis_store(
