@@ -419,6 +419,25 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
             return "flat"
         return self.store.field_index_kind(self.field)
 
+    def shortlist_index_bytes(self) -> int:
+        """Bytes the shortlist search touches beside the store's main index (for memory accounting): a
+        binary shortlist's own Hamming index as faiss serialises it; a float shortlist on an extra vector
+        field its vectors (rows x ``shortlist_dim`` x 4 bytes of float32, what a flat field index holds);
+        0 when the shortlist searches the store's main vectors. Builds the shortlist first if needed.
+
+        Returns:
+            Bytes (int >= 0).
+
+        Raises:
+            EmptyInputError: the store is empty.
+        """
+        rows = self._ensure_built()
+        if self.precision == "binary":
+            return int(faiss.serialize_index_binary(self._binary).nbytes)
+        if self.field is None:
+            return 0
+        return int(len(rows)) * self.small_dim * 4
+
     def calibrate(
         self,
         queries: Sequence[str] | np.ndarray | None = None,
