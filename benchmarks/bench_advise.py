@@ -77,10 +77,10 @@ def main() -> None:
     d = res.to_dict()
 
     # the brute-force grid the smart sweep replaces
-    from langchain_embcompare.evaluation.advise import _default_dims
+    from langchain_embcompare.evaluation.advise import default_dims
 
     nat = res.sweep["models"][model.model_name]["native_dim"]
-    dims = _default_dims(nat, 32)
+    dims = default_dims(nat, 32)
     shapes = sum(3 if d_ % 8 == 0 else 2 for d_ in dims) + sum(3 if d_ % 8 == 0 else 2 for d_ in dims if d_ != nat)
     grid = shapes * (1 + 2 + 2) + 3  # each shape x (flat, hnsw, ivf, cluster adaptive, cluster nprobe 2) + funnels
     info = res.sweep["models"][model.model_name]

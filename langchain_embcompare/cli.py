@@ -337,26 +337,30 @@ def advise_cmd(
     generator: Optional[str] = typer.Option(None, help="synthetic:llm: the chat model writing questions (e.g. openai:gpt-4o-mini)."),
     synthetic_queries: int = typer.Option(200, help="synthetic:*: documents drawn (one query each)."),
     save_queries: Optional[Path] = typer.Option(None, help="synthetic:*: also write the synthetic set here as a BEIR folder."),
-    judge: Optional[str] = typer.Option(None, help="Not for advise (refused): use `embcompare compare --judge` on its candidates."),
-    llm_max_calls: Optional[int] = typer.Option(None, help="Budget: most calls the generator may send."),
+    judge: Optional[str] = typer.Option(
+        None, help="Grade the pooled top-10 of every setting measured 0-3 with this chat model (UMBRELA prompt, one pass, "
+        "cached) and decide on those LLM-judged labels (merged with the data's own, the higher grade kept); Judged@10 per setting."
+    ),
+    llm_max_calls: Optional[int] = typer.Option(None, help="Budget: most calls the generator (and, apart, the judge) may send."),
     seed: int = typer.Option(0, help="synthetic:*: seed of the draw."),
     corpus: Optional[Path] = typer.Option(None, help="When DATASET_DIR is a question/answer file: the passages it names by id."),
+    precisions: str = typer.Option("float32,int8,binary", help="Precisions to sweep, comma-separated."),
+    rotations: str = typer.Option("none,pca", help="Rotations to sweep, comma-separated: none | pca."),
+    indexes: str = typer.Option("hnsw,ivf", help="Index kinds tried beside the exact one, comma-separated: hnsw | ivf (none: only exact)."),
+    cluster: bool = typer.Option(True, "--cluster/--no-cluster", help="Also try the cluster prefilter."),
+    funnel: bool = typer.Option(True, "--funnel/--no-funnel", help="Also try the funnel (float and binary shortlists)."),
+    hybrid: Optional[bool] = typer.Option(None, "--hybrid/--no-hybrid", help="Also try the hybrid (vector + BM25) arm (default: when available)."),
 ) -> None:
-    """The shrink advisor: the cheapest setting provably not worse than the baseline (+ Pareto fronts, drill-down)."""
+    """The shrink advisor: the cheapest setting provably not worse than the baseline (+ Pareto fronts, drill-down).
+
+    Labels: the data set's own (human), synthetic ones (--queries synthetic:cloze | synthetic:llm) and/or
+    LLM judgments of every setting's top-10 (--judge MODEL); the answer, the JSON and the report say which."""
     from langchain_embcompare.errors import EmbCompareError
-    from langchain_embcompare.evaluation.advise import advise
+    from langchain_embcompare.evaluation.advise import AdviseOptions, advise
     from langchain_embcompare.evaluation.compare import parse_dims
     from langchain_embcompare.evaluation.synthetic import parse_queries_option
 
     try:
-        if judge:
-            from langchain_embcompare.errors import InvalidParameterError
-
-            raise InvalidParameterError(
-                "--judge is not supported by advise: the sweep measures settings one after another, so there is no pool "
-                "of every run's top-10 to judge fairly (Judged@k would differ between settings). Use --queries "
-                "synthetic:cloze / synthetic:llm here, or `embcompare compare --judge MODEL` on the settings it names."
-            )
         if queries is not None and parse_queries_option(queries) is None:
             from langchain_embcompare.errors import InvalidParameterError
 
@@ -372,11 +376,16 @@ def advise_cmd(
 
             native = MatryoshkaEmbeddings(models[0]).output_dim if None in dim_list else None
             dim_list = [d if d is not None else native for d in dim_list]
-        result = advise(
-            ds, models=models, baseline=baseline, margin=margin, budgets=budget or ["memory"], dims=dim_list,
+        axes = {name: [x.strip() for x in text.split(",") if x.strip()]
+                for name, text in (("precisions", precisions), ("rotations", rotations), ("indexes", indexes))}
+        axes["indexes"] = [x for x in axes["indexes"] if x != "none"]  # --indexes none: the exact index only
+        options = AdviseOptions(
+            models=models, baseline=baseline, margin=margin, budgets=budget or ["memory"], dims=dim_list,
             test=test, alpha=alpha, k=k, time_budget_s=time_budget, state=state, latency_queries=latency_queries,
-            progress=True,
+            cluster=cluster, funnel=funnel, hybrid=hybrid, relevance_judge=_judge(judge, llm_max_calls), progress=True,
+            **axes,
         )
+        result = advise(ds, options)
         if json_out:
             result.to_json(json_out)
         if html:

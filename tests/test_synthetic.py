@@ -237,8 +237,8 @@ def test_cli_compare_refuses_generator_without_synthetic(tmp_path, scifact_small
     assert res.exit_code == 2 and "--generator" in res.output
     res = CliRunner().invoke(app, ["compare", str(root), "--queries", "synthetic:llm", "--generator", "nonsense", "--lexical"])
     assert res.exit_code == 2 and "generator model 'nonsense'" in res.output
-    res = CliRunner().invoke(app, ["advise", str(root), "--queries", "synthetic:cloze", "--judge", "openai:gpt-4o-mini"])
-    assert res.exit_code == 2 and "--judge is not supported by advise" in res.output
+    res = CliRunner().invoke(app, ["advise", str(root), "--queries", "synthetic:cloze", "--judge", "nonsense"])
+    assert res.exit_code == 2 and "judge model 'nonsense'" in res.output  # advise --judge: refused under its own name
 
 
 def test_cli_compare_corpus_only_folder_with_cloze_queries_end_to_end(tmp_path, scifact_small, minilm):

@@ -1,7 +1,7 @@
 """The shrink advisor: the cheapest retrieval setup that is provably not worse than the baseline.
 
-``advise(dataset, models=["all-MiniLM-L6-v2"], margin=0.01, budgets=("memory",))`` sweeps the settings
-the package supports (Matryoshka dimension, precision float32 / int8 / binary, PCA rotation, index kind,
+``advise(dataset, models=["all-MiniLM-L6-v2"], margin=0.01, budgets=("memory",))`` (or
+``advise(dataset, AdviseOptions(...))``) sweeps the settings the package supports (Matryoshka dimension, precision float32 / int8 / binary, PCA rotation, index kind,
 cluster prefilter, funnel shortlist, the hybrid arm when :class:`EvalSettings` accepts
 ``retriever="hybrid"``), measures each one's quality (per query), index memory, single-query latency and
 embedding cost, and answers:
@@ -29,39 +29,38 @@ any front) and whose point estimate is within the margin. A ``time_budget_s`` st
 (the answer then says so), and ``state=PATH`` makes it resumable: every measured setting is saved, a
 rerun measures only the missing ones.
 
-Layout (one job per module): this module drives the sweep (:func:`advise`); :mod:`.advise_sweep` holds its
-steps (option checks, plans, memory accounting, the decision); :mod:`.advise_stats` the non-inferiority
-test and detectable margin; :mod:`.advise_front` the Pareto fronts and pruning; :mod:`.advise_result`
-:class:`Candidate` and :class:`AdviceResult` (summary, table, JSON, HTML, snippets). Every public name
-is re-exported here. This module stays above ~400 lines for one reason: :func:`advise`'s closures
-(encode once, measure one setting, resume) share the sweep's state, so the driver is kept whole.
+With ``relevance_judge`` (e.g. a :class:`~langchain_embcompare.evaluation.judge.RelevanceJudge`), the
+top-10 of every setting measured is pooled and judged in one pass (cached, within the judge's budget),
+and the decision is taken on the judged labels (:mod:`.advise_judge` says how they combine with the data
+set's own); the answer, JSON and report say how the labels were made and give Judged@10 per setting.
+
+Layout (one job per module): this module drives the sweep (:func:`advise` calls one function per stage);
+:mod:`.advise_options` the options object and its checks; :mod:`.advise_measure` the measuring of one
+setting (encode once, resume); :mod:`.advise_sweep` the plans, memory accounting and the decision;
+:mod:`.advise_judge` the judged labels; :mod:`.advise_stats` the non-inferiority test and detectable
+margin; :mod:`.advise_front` the Pareto fronts and pruning; :mod:`.advise_result` :class:`Candidate` and
+:class:`AdviceResult` (summary, table, JSON, HTML, snippets).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import logging
-import os
 import time
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from langchain_embcompare.errors import EmbCompareError, InvalidParameterError
+from langchain_embcompare.errors import InvalidParameterError
 from langchain_embcompare.evaluation.advise_front import (
     BUDGETS,
     pareto_fronts,
     prune_dominated,
 )
-from langchain_embcompare.evaluation.advise_result import (
-    AdviceResult,
-    Candidate,
-    _mib,
-    _ms,
-)
+from langchain_embcompare.evaluation.advise_judge import judge_settings
+from langchain_embcompare.evaluation.advise_measure import SettingMeasurer
+from langchain_embcompare.evaluation.advise_options import PREC_RANK, AdviseOptions, check_options
+from langchain_embcompare.evaluation.advise_result import AdviceResult, Candidate
 from langchain_embcompare.evaluation.advise_stats import (
     NI_TESTS,  # noqa: F401  (re-exported)
     NonInferiority,
@@ -69,46 +68,22 @@ from langchain_embcompare.evaluation.advise_stats import (
     non_inferiority,
 )
 from langchain_embcompare.evaluation.advise_sweep import (
-    _PREC_RANK,
-    _as_spec,
-    _check_options,
-    _decide,
-    _default_dims,  # noqa: F401  (re-exported: benchmarks/bench_advise.py imports it from here)
-    _drilldowns,
-    _fingerprint,
-    _memory_bytes,
-    _shape_plan,
-    _Stages,
-    _variant_plan,
+    as_spec,
+    decide,
+    default_dims,  # noqa: F401  (re-exported: benchmarks/bench_advise.py imports it from here)
+    drilldowns,
     hybrid_supported,
+    shape_plan,
+    variant_plan,
 )
-from langchain_embcompare.evaluation.compare import (
-    RunSpec,
-    _clean,
-    _encode_uncached,
-    _percentiles,
-    _throughput,
-)
-from langchain_embcompare.evaluation.cost import (
-    DEFAULT_MACHINE_USD_PER_HOUR,
-    cost_per_million,
-    is_api_model,
-)
+from langchain_embcompare.evaluation.compare import RunSpec
 from langchain_embcompare.evaluation.datasets import BeirDataset
-from langchain_embcompare.evaluation.metrics import check_cutoffs, metrics_for_depth, retrieve_run
-from langchain_embcompare.evaluation.pipeline import (
-    EvalSettings,
-    build_retriever,
-    build_store,
-)
-from langchain_embcompare.evaluation.significance import per_query_matrix
-from langchain_embcompare.ranking import trec_top_k
-
-logger = logging.getLogger(__name__)
+from langchain_embcompare.evaluation.results import _clean as json_ready
 
 __all__ = [
     "BUDGETS",
     "AdviceResult",
+    "AdviseOptions",
     "Candidate",
     "NonInferiority",
     "advise",
@@ -120,352 +95,181 @@ __all__ = [
 ]
 
 
-def advise(
-    dataset: BeirDataset,
-    models: Sequence[Any] = ("all-MiniLM-L6-v2",),
-    baseline: RunSpec | EvalSettings | str | None = None,
-    margin: float = 0.01,
-    budgets: str | Sequence[str] = ("memory",),
-    *,
-    metric: str = "ndcg@10",
-    alpha: float = 0.05,
-    test: str = "t",
-    power: float = 0.8,
-    k: int = 100,
-    dims: Sequence[int] | None = None,
-    min_dim: int = 32,
-    precisions: Sequence[str] = ("float32", "int8", "binary"),
-    rotations: Sequence[str] = ("none", "pca"),
-    indexes: Sequence[str] = ("hnsw", "ivf"),
-    cluster: bool = True,
-    funnel: bool = True,
-    hybrid: bool | None = None,
-    max_parents: int = 4,
-    latency_queries: int = 20,
-    throughput_texts: int = 128,
-    prices: Mapping[str, float] | None = None,
-    usd_per_hour: float = DEFAULT_MACHINE_USD_PER_HOUR,
-    time_budget_s: float | None = None,
-    state: str | Path | None = None,
-    min_queries: int = 10,
-    n_examples: int = 3,
-    n_resamples: int = 10_000,
-    seed: int = 0,
-    on_stage: Callable[[str], None] | None = None,
-    progress: bool = False,
-) -> AdviceResult:
+def advise(dataset: BeirDataset, options: AdviseOptions | None = None, **fields: Any) -> AdviceResult:
     """Sweep the settings, test each against the baseline, and name the cheapest non-inferior one.
 
+    The stages, in order: :func:`measure_baseline`, :func:`measure_shapes`, :func:`measure_variants`,
+    then (with ``relevance_judge``) :func:`~langchain_embcompare.evaluation.advise_judge.judge_settings`,
+    then :func:`~langchain_embcompare.evaluation.advise_sweep.decide` and the drill-down.
+
     Args:
-        dataset: a labelled :class:`BeirDataset` (``load_beir(path)``).
-        models: model names (or :class:`MatryoshkaEmbeddings` objects, e.g. with their own cache) to sweep.
-        baseline: the setting to protect (RunSpec / EvalSettings / model name); default: the first model at
-            native dimension, float32, exact (flat) index, plain retriever.
-        margin: the largest loss of ``metric`` (mean over queries, metric units) accepted as "not worse".
-        budgets: ``"memory"`` (index bytes), ``"latency"`` (p50 ms of one query, model + search) or
-            ``"cost"`` (USD per 1M texts embedded), or several; the winner minimises the first.
-        metric: primary metric (``name@k``); alpha: one-sided test level; test: ``"t"`` or ``"bootstrap"``.
-        dims / min_dim: dimensions to try (default: native, then the usual Matryoshka sizes down to min_dim).
-        precisions / rotations / indexes: the axes to sweep (index kinds beyond the exact flat index).
-        cluster / funnel / hybrid: also try the cluster prefilter (adaptive and a fixed nprobe), the funnel
-            (float and binary shortlists), the hybrid arm (None: when EvalSettings accepts it).
-        max_parents: how many of the best shapes get index / retriever variants.
-        latency_queries: single queries timed per setting; throughput_texts: texts timed per model (cost).
-        time_budget_s: stop measuring new settings after this many seconds (the answer says it stopped).
-        state: a JSON file: measured settings are saved there and reused by a rerun (resumable sweep).
-        min_queries: below this many labelled queries no winner is named (status ``underpowered``).
+        dataset: a labelled :class:`BeirDataset` (``load_beir(path)``, or synthetic queries from
+            :mod:`~langchain_embcompare.evaluation.synthetic`).
+        options: an :class:`AdviseOptions` (None: the defaults).
+        **fields: :class:`AdviseOptions` fields over ``options`` (``advise(ds, models=[...], margin=0.02)``).
 
     Returns:
         :class:`AdviceResult`.
 
     Raises:
         EmptyInputError: the data set has no labelled queries.
-        InvalidParameterError: a bad option (budget, margin, test, precision, rotation, index), or
-            ``state`` written for other data.
+        InvalidParameterError: a bad or unknown option (budget, margin, test, precision, rotation, index, a
+            judged metric deeper than 10), ``state`` written for other data, or a baseline that cannot be measured.
     """
     t_start = time.perf_counter()
-    budgets = _check_options(dataset, budgets, test, margin, precisions, rotations, indexes, models)
-    from langchain_embcompare.matryoshka import MatryoshkaEmbeddings
-
-    do_hybrid = hybrid_supported() if hybrid is None else bool(hybrid)
+    opts = AdviseOptions.of(options, **fields)
+    budgets = check_options(dataset, opts)
+    do_hybrid = hybrid_supported() if opts.hybrid is None else bool(opts.hybrid)
     if do_hybrid and not hybrid_supported():
         raise InvalidParameterError("hybrid=True, but this install's EvalSettings has no retriever='hybrid' (needs the BM25 arm).")
 
-    ds = dataset
-    ui = _Stages(on_stage, progress)
-    rng = np.random.default_rng(seed)
-    texts = ds.texts
-    sample_docs = [texts[i] for i in rng.choice(len(texts), min(throughput_texts, len(texts)), replace=False)]
-    all_qids = list(ds.queries)
-    lat_qids = [all_qids[i] for i in rng.choice(len(all_qids), min(latency_queries, len(all_qids)), replace=False)]
-    fp = _fingerprint(ds, k, metric)
+    m = SettingMeasurer(dataset, opts, t_start)
+    base_c = measure_baseline(m)
+    shapes, n_planned_shapes, n_stopped = measure_shapes(m, base_c)
+    parents, n_planned_variants = measure_variants(m, base_c, shapes, do_hybrid)
+    m.ui.close()
 
-    # -- resumable state ---------------------------------------------------------------------------
-    saved: dict[str, Any] = {"fingerprint": fp, "models": {}, "rows": {}}
-    state_path = Path(state) if state is not None else None
-    if state_path is not None and state_path.exists():
-        try:
-            loaded = json.loads(state_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise InvalidParameterError(f"{state_path}: not a JSON advisor state ({exc}); delete it or pass another state path.") from exc
-        if loaded.get("fingerprint") != fp:
-            raise InvalidParameterError(
-                f"{state_path} was written for other data or settings (fingerprint {loaded.get('fingerprint')} != {fp}: "
-                "corpus, labelled queries, k or metric differ); delete it or pass another state path."
-            )
-        saved = loaded
-    n_resumed = 0
+    cands = [c for c in m.measured.values() if c is not base_c]
+    ds, qids, labels = dataset, list(m.qids), labels_of(dataset)
+    if opts.relevance_judge is not None:
+        (opts.on_stage or (lambda s: None))(f"LLM relevance judgments of the pooled top-10 of {len(cands) + 1} settings")
+        ds, qids, judge_info = judge_settings(dataset, [base_c, *cands], opts.relevance_judge, opts.metric)
+        labels = {**(labels or {}), "judge": judge_info}
+    fronts, winners, winner, det, needed, status = decide(
+        base_c, cands, metric=opts.metric, margin=opts.margin, alpha=opts.alpha, test=opts.test, power=opts.power,
+        n_resamples=opts.n_resamples, seed=opts.seed, budgets=budgets, min_queries=opts.min_queries, n_q=len(qids),
+    )
+    drill = drilldowns(ds, winner, fronts, base_c, m.measured, qids, opts.metric, opts.n_examples)
+    sweep = {
+        "seconds": time.perf_counter() - t_start,
+        "n_measured": len(m.measured),
+        "n_resumed": m.n_resumed,
+        "n_planned": 1 + n_planned_shapes + n_planned_variants,
+        "n_not_measured_by_refinement_stop": n_stopped,
+        "skipped": m.skipped,
+        "truncated": m.truncated,
+        "time_budget_s": opts.time_budget_s,
+        "hybrid_arm": do_hybrid,
+        "parents": [p.name for p in parents],
+        "models": {name: json_ready({k2: v for k2, v in info.items() if k2 != "query_embed_ms"}) for name, info in m.model_info.items()},
+        # texts the model embedded through the cache during the whole sweep (0 when the disk cache was warm):
+        # every dim / precision / rotation / index came from these native vectors
+        "texts_encoded": m.texts_encoded(),
+        "texts_per_model": len(m.texts) + len(m.all_qids),
+        "timing_texts_encoded_per_model": len(m.sample_docs) + 2 + len(m.lat_qids),
+        "latency_queries": len(m.lat_qids),
+        "k": opts.k,
+    }
+    return AdviceResult(
+        dataset=dataset.name, n_documents=len(dataset.corpus), n_queries=len(qids), metric=opts.metric,
+        margin=float(opts.margin), alpha=opts.alpha, test=opts.test, budgets=budgets, baseline=base_c, candidates=cands,
+        winner=winner, winners=winners, status=status, detectable_margin=det, queries_needed=needed, fronts=fronts,
+        drilldown=drill, sweep=sweep, query_ids=list(qids), labels=labels,
+    )
 
-    def save_state() -> None:
-        if state_path is None:
-            return
-        state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = state_path.with_suffix(state_path.suffix + ".tmp")
-        tmp.write_text(json.dumps(_clean(saved)), encoding="utf-8")
-        os.replace(tmp, state_path)
 
-    # -- per model: one encode, throughput, the model's share of query latency -------------------------
-    bases: dict[str, Any] = {}
-    rotated: dict[str, Any] = {}
-    model_info: dict[str, dict[str, Any]] = {}
-    model_names: list[str] = []
-    cache_size: dict[str, dict[Any, int]] = {}
-    for m in models:
-        name = m.model_name if isinstance(m, MatryoshkaEmbeddings) else str(m)
-        model_names.append(name)
-        bases[name] = m
+def measure_baseline(m: SettingMeasurer) -> Candidate:
+    """Stage 1: the baseline (always measured, whatever the time budget).
 
-    def base_of(model: str):
-        """The model's MatryoshkaEmbeddings, encoded once (corpus + queries) on first use."""
-        b = bases.get(model)
-        if not isinstance(b, MatryoshkaEmbeddings):
-            b = MatryoshkaEmbeddings(b if b is not None else model)
-            bases[model] = b
-        info = model_info.get(model)
-        if info is None:
-            ui.step(f"{model}: encoding {len(texts)} documents and {len(all_qids)} queries once, at native dimension")
-            t0 = time.perf_counter()
-            before = {(pr, role): len(b._cache(pr, role)) for pr, role in {(b.document_prompt, "document"), (b.query_prompt, "query")}}
-            b.encode_documents(texts)
-            b.encode_queries(list(ds.queries.values()))
-            info = {"encode_s": time.perf_counter() - t0, "native_dim": b.output_dim}
-            cache_size[model] = before
-            mi = saved["models"].get(model)
-            if mi is not None:  # resumed: reuse the measured model facts
-                info.update(mi)
-            else:
-                if not is_api_model(b.model_name, prices):
-                    info["throughput"] = _throughput(b, sample_docs)
-                cost = cost_per_million(
-                    b.model_name, texts=sample_docs, texts_per_second=(info.get("throughput") or {}).get("texts_per_second"),
-                    prices=prices, usd_per_hour=usd_per_hour,
-                )
-                info["usd_per_1m_texts"] = cost.usd_per_million_texts
-                qms = []
-                for qid in lat_qids:
-                    t1 = time.perf_counter()
-                    _encode_uncached(b, [ds.queries[qid]], query=True)
-                    qms.append(1000 * (time.perf_counter() - t1))
-                info["query_embed_ms"] = qms
-                saved["models"][model] = {k2: v for k2, v in info.items() if k2 != "encode_s"}
-            model_info[model] = info
-        return b
+    Args:
+        m: the sweep's measurer.
 
-    def emb_for(spec: RunSpec):
-        b = base_of(spec.model)
-        if spec.rotation == "pca":
-            if spec.model not in rotated:
-                rotated[spec.model] = b.fit_rotation(texts)
-            b = rotated[spec.model]
-        return b.with_dim(spec.dim, precision=spec.precision)
+    Returns:
+        The baseline :class:`Candidate`.
 
-    # -- measuring one setting ------------------------------------------------------------------------
-    check_cutoffs([metric], k)  # the primary metric is the caller's: a cutoff deeper than k is refused
-    secondary, note = metrics_for_depth(None, k, defaults=("recall@100",))  # a default: follows the depth
-    if note:
-        (on_stage or logger.warning)(note)
-    metrics = [metric] + [x for x in secondary if x != metric]
-    qids: list[str] = []
-    measured: dict[str, Candidate] = {}
-    skipped: list[dict[str, Any]] = []
-    stores: dict[tuple, Any] = {}
-    truncated = {"flag": False}
-
-    def over_budget() -> bool:
-        if time_budget_s is not None and time.perf_counter() - t_start > time_budget_s:
-            truncated["flag"] = True
-            return True
-        return False
-
-    def measure(spec: RunSpec, stage: str) -> Candidate | None:
-        nonlocal qids, n_resumed
-        name = spec.label()
-        if name in measured:
-            return measured[name]
-        row = saved["rows"].get(name)
-        if row is not None:
-            qids = row["qids"]
-            c = Candidate(
-                name=name, spec=spec, stage=stage, quality=row["quality"], index_bytes=row["index_bytes"],
-                p50_ms=row["p50_ms"], usd_per_1m_texts=row["usd_per_1m_texts"],
-                per_query=np.asarray(row["per_query"], dtype=np.float64), top=row["top"], extra=row.get("extra", {}),
-            )
-            measured[name] = c
-            n_resumed += 1
-            ui.step(f"{name}: resumed from {state_path}")
-            return c
-        if stage != "baseline" and over_budget():  # the baseline is always measured
-            return None
-        try:
-            # the funnel's precision is its shortlist's: the store keeps float vectors to rescore (as run_eval does)
-            store_spec = dataclasses.replace(spec, precision="float32", name=None) if spec.retriever == "funnel" else spec
-            emb = emb_for(store_spec)
-            key = (spec.model, store_spec.dim, store_spec.precision, spec.rotation, spec.kind)
-            store = stores.get(key)
-            if store is None:
-                store = build_store(store_spec, emb, ds)
-                stores[key] = store
-            retriever = build_retriever(spec, store)
-            run = retrieve_run(retriever, ds.queries, k=k)
-            qids_here, mat = per_query_matrix(run, ds.qrels, metrics)
-            lat = []
-            if lat_qids:
-                retriever.invoke(ds.queries[lat_qids[0]])  # warm-up
-                qms = model_info[spec.model]["query_embed_ms"]
-                for qid, model_ms in zip(lat_qids, qms):
-                    t0 = time.perf_counter()
-                    retriever.invoke(ds.queries[qid])  # query vector cached: this is the search
-                    lat.append(1000 * (time.perf_counter() - t0) + model_ms)
-            nbytes, extra = _memory_bytes(retriever, store, store_spec)
-        except (EmbCompareError, ValueError, RuntimeError, NotImplementedError) as exc:
-            # an unsupported combination (faiss raises RuntimeError): recorded in sweep.skipped and the stage log
-            skipped.append({"name": name, "stage": stage, "reason": f"{type(exc).__name__}: {exc}"})
-            ui.step(f"{name}: skipped ({type(exc).__name__}: {exc})")
-            return None
-        if qids and qids_here != qids:
-            raise InvalidParameterError("internal: query order changed between settings")
-        qids = qids_here
-        top = {q: trec_top_k(run.get(q, {}), 10) for q in qids}  # the retriever's order (rank scores)
-        c = Candidate(
-            name=name, spec=spec, stage=stage,
-            quality={mm: float(mat[j].mean()) for j, mm in enumerate(metrics)},
-            index_bytes=nbytes, p50_ms=_percentiles(lat).get("p50") if lat else None,
-            usd_per_1m_texts=model_info[spec.model].get("usd_per_1m_texts"),
-            per_query=mat[0].copy(), top=top, extra=extra,
-        )
-        measured[name] = c
-        saved["rows"][name] = {
-            "qids": qids, "quality": c.quality, "index_bytes": c.index_bytes, "p50_ms": c.p50_ms,
-            "usd_per_1m_texts": c.usd_per_1m_texts, "per_query": c.per_query.tolist(), "top": top, "extra": extra,
-        }
-        save_state()
-        ui.step(f"{name}: {metric} {c.quality[metric]:.4f}, index {_mib(c.index_bytes)}, p50 {_ms(c.p50_ms)}")
-        return c
-
-    def native(model: str) -> int:
-        b = bases.get(model)
-        if isinstance(b, MatryoshkaEmbeddings) and b.native_dim:
-            return int(b.native_dim)
-        mi = saved["models"].get(model)
-        if mi and mi.get("native_dim"):
-            return int(mi["native_dim"])
-        return int(base_of(model).output_dim)
-
-    # -- stage 1: the baseline ------------------------------------------------------------------------
-    ui.stage("baseline", 1)
-    base_spec = _as_spec(baseline if baseline is not None else model_names[0], k)
+    Raises:
+        InvalidParameterError: the baseline cannot be measured (the reason is named).
+    """
+    m.ui.stage("baseline", 1)
+    base_spec = as_spec(m.opts.baseline if m.opts.baseline is not None else m.model_names[0], m.opts.k)
     base_spec = dataclasses.replace(base_spec, name=None)
-    if base_spec.model not in bases:
-        bases[base_spec.model] = base_spec.model
-    base_c = measure(base_spec, "baseline")
+    if base_spec.model not in m.bases:
+        m.bases[base_spec.model] = base_spec.model
+    base_c = m.measure(base_spec, "baseline")
     if base_c is None:
-        reason = skipped[-1]["reason"] if skipped else "the time budget ran out before it"
+        reason = m.skipped[-1]["reason"] if m.skipped else "the time budget ran out before it"
         raise InvalidParameterError(f"The baseline {base_spec.label()} could not be measured: {reason}.")
-    n_q = len(qids)
+    return base_c
 
-    def delta(c: Candidate) -> float:
-        return float(np.mean(c.per_query - base_c.per_query))
+
+def _fails(base_c: Candidate, margin: float) -> Callable[[Candidate | None], bool]:
+    """Whether a setting already lost more than ``margin`` against the baseline (mean per-query difference)."""
 
     def fails(c: Candidate | None) -> bool:
-        return c is not None and delta(c) < -margin
+        return c is not None and float(np.mean(c.per_query - base_c.per_query)) < -margin
 
-    # -- stage 2: shapes (dim x precision x rotation, exact index) ---------------------------------------
-    shape_plan = _shape_plan(model_names, native, dims, min_dim, rotations, precisions)
-    ui.stage("shapes: dimension x precision x rotation", len(shape_plan))
+    return fails
+
+
+def measure_shapes(m: SettingMeasurer, base_c: Candidate) -> tuple[list[Candidate], int, int]:
+    """Stage 2: dimension x precision x rotation on the exact index, largest and finest first; along each
+    axis, once a setting loses more than the margin, the smaller / coarser ones are not measured.
+
+    Args:
+        m: the sweep's measurer.
+        base_c: the baseline.
+
+    Returns:
+        (the shapes measured, settings planned, settings not measured by the refinement stop).
+    """
+    opts = m.opts
+    fails = _fails(base_c, opts.margin)
+    plan = shape_plan(m.model_names, m.native, opts.dims, opts.min_dim, opts.rotations, opts.precisions)
+    m.ui.stage("shapes: dimension x precision x rotation", len(plan))
     failed: list[tuple[str, str, int, int]] = []
     shapes: list[Candidate] = []
     n_stopped = 0
-    for model, rot, d, p, nat in shape_plan:
-        if any(fm == model and fr == rot and d <= fd and _PREC_RANK[p] >= fpr for fm, fr, fd, fpr in failed):
-            ui.step(f"{model}/{d}d/{p}/{rot}: not measured (a larger or finer setting on this axis already lost more than the margin)")
+    for model, rot, d, p, nat in plan:
+        if any(fm == model and fr == rot and d <= fd and PREC_RANK[p] >= fpr for fm, fr, fd, fpr in failed):
+            m.ui.step(f"{model}/{d}d/{p}/{rot}: not measured (a larger or finer setting on this axis already lost more than the margin)")
             n_stopped += 1
             continue
-        spec = RunSpec(model=model, dim=None if d == nat else d, precision=p, rotation=rot, k=k)
-        c = base_c if spec.label() == base_c.name else measure(spec, "shape")
+        spec = RunSpec(model=model, dim=None if d == nat else d, precision=p, rotation=rot, k=opts.k)
+        c = base_c if spec.label() == base_c.name else m.measure(spec, "shape")
         if c is None:
-            ui.step(f"{spec.label()}: not measured")
+            m.ui.step(f"{spec.label()}: not measured")
             continue
         if c is not base_c:
             shapes.append(c)
         if fails(c):
-            failed.append((model, rot, d, _PREC_RANK[p]))
+            failed.append((model, rot, d, PREC_RANK[p]))
+    return shapes, len(plan), n_stopped
 
-    # -- stage 3: index kinds / cluster / funnel / hybrid on the best shapes -------------------------------
-    parents, plan = _variant_plan(
-        base_c, shapes, fails, metric, max_parents=max_parents, indexes=indexes, cluster=cluster, do_hybrid=do_hybrid,
-        funnel=funnel, model_names=model_names, native=native, precisions=precisions, k=k,
+
+def measure_variants(m: SettingMeasurer, base_c: Candidate, shapes: list[Candidate], do_hybrid: bool) -> tuple[list[Candidate], int]:
+    """Stage 3: index kinds, cluster prefilter, funnel and hybrid on the best shapes (:func:`variant_plan`).
+
+    Args:
+        m: the sweep's measurer.
+        base_c: the baseline.
+        shapes: stage 2's settings.
+        do_hybrid: try the hybrid arm.
+
+    Returns:
+        (the parent shapes, settings planned).
+    """
+    opts = m.opts
+    parents, plan = variant_plan(
+        base_c, shapes, _fails(base_c, opts.margin), opts.metric, max_parents=opts.max_parents, indexes=opts.indexes,
+        cluster=opts.cluster, do_hybrid=do_hybrid, funnel=opts.funnel, model_names=m.model_names, native=m.native,
+        precisions=opts.precisions, k=opts.k,
     )
-    ui.stage("variants: index kind, cluster prefilter, funnel" + (", hybrid" if do_hybrid else ""), len(plan))
-    variants = []
+    m.ui.stage("variants: index kind, cluster prefilter, funnel" + (", hybrid" if do_hybrid else ""), len(plan))
     for spec, stage, _ in plan:
-        c = measure(spec, stage)
-        if c is not None:
-            variants.append(c)
-        elif truncated["flag"]:
-            ui.step(f"{spec.label()}: not measured (time budget)")
-    ui.close()
-
-    # -- tests, fronts, winner -----------------------------------------------------------------------------
-    cands = [c for c in measured.values() if c is not base_c]
-    fronts, winners, winner, det, needed, status = _decide(
-        base_c, cands, metric=metric, margin=margin, alpha=alpha, test=test, power=power, n_resamples=n_resamples,
-        seed=seed, budgets=budgets, min_queries=min_queries, n_q=n_q,
-    )
-
-    # -- drill-down: the winner and the front against the baseline -------------------------------------------
-    drill = _drilldowns(ds, winner, fronts, base_c, measured, qids, metric, n_examples)
-
-    seconds = time.perf_counter() - t_start
-    sweep = {
-        "seconds": seconds,
-        "n_measured": len(measured),
-        "n_resumed": n_resumed,
-        "n_planned": 1 + len(shape_plan) + len(plan),
-        "n_not_measured_by_refinement_stop": n_stopped,
-        "skipped": skipped,
-        "truncated": truncated["flag"],
-        "time_budget_s": time_budget_s,
-        "hybrid_arm": do_hybrid,
-        "parents": [p.name for p in parents],
-        "models": {m: _clean({k2: v for k2, v in info.items() if k2 != "query_embed_ms"}) for m, info in model_info.items()},
-        # texts the model embedded through the cache during the whole sweep (0 when the disk cache was warm):
-        # every dim / precision / rotation / index came from these native vectors
-        "texts_encoded": {m: sum(len(bases[m]._cache(*key)) - n for key, n in cache_size[m].items()) for m in model_info},
-        "texts_per_model": len(texts) + len(all_qids),
-        "timing_texts_encoded_per_model": len(sample_docs) + 2 + len(lat_qids),
-        "latency_queries": len(lat_qids),
-        "k": k,
-    }
-    return AdviceResult(
-        dataset=ds.name, n_documents=len(ds.corpus), n_queries=n_q, metric=metric, margin=float(margin),
-        alpha=alpha, test=test, budgets=budgets, baseline=base_c, candidates=cands, winner=winner, winners=winners,
-        status=status, detectable_margin=det, queries_needed=needed, fronts=fronts, drilldown=drill, sweep=sweep,
-        query_ids=list(qids), labels=_labels_of(ds),
-    )
+        if m.measure(spec, stage) is None and m.truncated:
+            m.ui.step(f"{spec.label()}: not measured (time budget)")
+    return parents, len(plan)
 
 
-def _labels_of(ds: BeirDataset) -> dict[str, Any] | None:
-    """The data set's label provenance plus the trust measured for its synthetic method (None: human labels)."""
+def labels_of(ds: BeirDataset) -> dict[str, Any] | None:
+    """The data set's label provenance plus the trust measured for its synthetic method (None: human labels).
+
+    Args:
+        ds: the data set.
+
+    Returns:
+        A JSON-ready dict (``synthetic``, ``method``, ..., ``measured_trust``), or None.
+    """
     if not ds.label_provenance:
         return None
     from langchain_embcompare.evaluation.trust import measured_trust

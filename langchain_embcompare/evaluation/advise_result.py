@@ -18,7 +18,8 @@ import numpy as np
 
 from langchain_embcompare.evaluation.advise_front import BUDGETS
 from langchain_embcompare.evaluation.advise_stats import NonInferiority
-from langchain_embcompare.evaluation.compare import RunSpec, _clean
+from langchain_embcompare.evaluation.compare import RunSpec
+from langchain_embcompare.evaluation.results import _clean as json_ready
 
 # --- candidates -------------------------------------------------------------------------------------
 
@@ -68,7 +69,7 @@ def _spec_settings(spec: RunSpec) -> dict[str, Any]:
     d = spec.to_dict()
     out = {"model": d["model"]}
     for k, v in d.items():
-        if k in ("model", "k", "name", "redis_url"):
+        if k in ("model", "k", "name"):
             continue
         if k in _SPEC_DEFAULTS and _SPEC_DEFAULTS[k] == v:
             continue
@@ -205,7 +206,7 @@ class AdviceResult:
             winner["ab_toml"] = self.winner_toml()
             winner["python"] = self.winner_python()
             winner["memory_ratio"] = _ratio(self.winner.index_bytes, self.baseline.index_bytes)
-        return _clean(
+        return json_ready(
             {
                 "dataset": self.dataset,
                 "n_documents": self.n_documents,
@@ -257,10 +258,10 @@ class AdviceResult:
         """
         b, m = self.baseline, self.metric
         lines = [
-            f"{self.dataset}: {self.n_queries} labelled queries, {self.n_documents} documents; "
+            f"{self.dataset}: {self.n_queries} labelled queries ({self.label_kind()}), {self.n_documents} documents; "
             f"{self.sweep.get('n_measured', len(self.candidates) + 1)} settings measured in {self.sweep.get('seconds', 0):.0f} s"
             + (" (stopped by the time budget)" if self.sweep.get("truncated") else ""),
-            f"baseline {b.name}: {m} {b.quality.get(m, float('nan')):.4f}, index {_mib(b.index_bytes)}, p50 {_ms(b.p50_ms)}",
+            f"baseline {b.name}: {m} {b.quality.get(m, float('nan')):.4f}, index {format_mib(b.index_bytes)}, p50 {format_ms(b.p50_ms)}",
         ]
         budget = self.budgets[0]
         if self.winner is not None:
@@ -270,8 +271,8 @@ class AdviceResult:
                  f"{len(self.candidates)} candidates, alpha {self.alpha:g}):"),
                 f"  {w.name}",
                 (f"  {m} {w.quality.get(m, float('nan')):.4f} (difference {t.delta:+.4f}, {t.ci_level:.0%} CI "
-                 f"[{t.ci_low:+.4f}, {t.ci_high:+.4f}], adjusted p {t.p_adjusted:.2g}); index {_mib(w.index_bytes)} "
-                 f"({_pct(w.index_bytes, b.index_bytes)} of the baseline), p50 {_ms(w.p50_ms)}"),
+                 f"[{t.ci_low:+.4f}, {t.ci_high:+.4f}], adjusted p {t.p_adjusted:.2g}); index {format_mib(w.index_bytes)} "
+                 f"({_pct(w.index_bytes, b.index_bytes)} of the baseline), p50 {format_ms(w.p50_ms)}"),
             ]
         elif self.status == "no_cheaper_candidate":
             lines.append(f"no winner: no setting cheaper on {budget} than the baseline was measured"
@@ -303,12 +304,52 @@ class AdviceResult:
             from langchain_embcompare.evaluation.trust import trust_lines
 
             lines += provenance_lines(self.labels) + trust_lines(self.labels.get("measured_trust"))
+            lines += self._winner_judged_gap()
         return "\n".join(lines)
+
+    def label_kind(self) -> str:
+        """How the labels the decision used were made, in a few words: ``"human labels"``,
+        ``"SYNTHETIC labels (cloze)"``, ``"LLM-judged labels (model)"`` or both joined with ``" + "``.
+
+        Returns:
+            The text.
+        """
+        labels = self.labels or {}
+        parts = []
+        if labels.get("synthetic"):
+            parts.append(f"SYNTHETIC labels ({labels.get('method')})")
+        judge = labels.get("judge")
+        if judge:
+            parts.append(f"LLM-judged labels ({judge.get('model')})")
+        return " + ".join(parts) or "human labels"
+
+    def judged_at_10(self) -> dict[str, float]:
+        """Judged@10 per setting (the share of its top-10 carrying a label), ``{}`` without a judge.
+
+        Returns:
+            setting name -> fraction in [0, 1].
+        """
+        return dict(((self.labels or {}).get("judge") or {}).get("judged_at_10") or {})
+
+    def _winner_judged_gap(self) -> list[str]:
+        """A warning when the winner's Judged@10 and the baseline's differ by more than the judge's gap."""
+        from langchain_embcompare.evaluation.judge import JUDGED_GAP
+
+        judged = self.judged_at_10()
+        if self.winner is None or self.winner.name not in judged or self.baseline.name not in judged:
+            return []
+        w, b = judged[self.winner.name], judged[self.baseline.name]
+        if abs(w - b) <= JUDGED_GAP:
+            return []
+        return [
+            f"WARNING: the winner's Judged@10 ({w:.0%}) and the baseline's ({b:.0%}) differ by {abs(w - b) * 100:.0f} "
+            "points: unjudged documents count as not relevant, so this decision is not reliable (raise the judge's budget)."
+        ]
 
     def _closest(self) -> Candidate | None:
         key = BUDGETS[self.budgets[0]]
         base_v = getattr(self.baseline, key)
-        cheaper = [c for c in self.candidates if c.test is not None and _lt(getattr(c, key), base_v)]
+        cheaper = [c for c in self.candidates if c.test is not None and strictly_less(getattr(c, key), base_v)]
         return min(cheaper, key=lambda c: c.test.p_adjusted) if cheaper else None
 
     def to_table(self):
@@ -316,8 +357,10 @@ class AdviceResult:
         from rich.table import Table
 
         m = self.metric
-        table = Table(title=f"Pareto front on {self.dataset} (margin {self.margin:g}; * = non-inferior)")
-        for col in ("setting", m, f"diff [{1 - 2 * self.alpha:.0%} CI]", "adj. p", "index", "p50 ms", "USD/1M"):
+        table = Table(title=f"Pareto front on {self.dataset} (margin {self.margin:g}; * = non-inferior; {self.label_kind()})")
+        judged = self.judged_at_10()
+        cols = ["setting", m, f"diff [{1 - 2 * self.alpha:.0%} CI]", "adj. p", "index", "p50 ms", "USD/1M"] + (["Judged@10"] if judged else [])
+        for col in cols:
             table.add_column(col, justify="left" if col == "setting" else "right", overflow="fold")
         names = list(dict.fromkeys(n for ns in self.fronts.values() for n in ns))
         by = {c.name: c for c in [self.baseline, *self.candidates]}
@@ -330,8 +373,9 @@ class AdviceResult:
                 f"{c.quality.get(m, float('nan')):.4f}" + ("*" if t and t.non_inferior else ""),
                 "-" if t is None else f"{t.delta:+.4f} [{t.ci_low:+.4f},{t.ci_high:+.4f}]",
                 "-" if t is None else f"{t.p_adjusted:.2g}",
-                _mib(c.index_bytes), _ms(c.p50_ms, unit=False),
+                format_mib(c.index_bytes), format_ms(c.p50_ms, unit=False),
                 "-" if c.usd_per_1m_texts is None else f"{c.usd_per_1m_texts:.4f}",
+                *([f"{judged[n]:.0%}" if n in judged else "-"] if judged else []),
             )
         return table
 
@@ -348,7 +392,7 @@ class AdviceResult:
         import plotly.offline
 
         from langchain_embcompare.evaluation.report import (
-            _CSS,
+            _CSS as REPORT_CSS,
             drilldown_html,
             labels_html,
             pareto_figure,
@@ -367,7 +411,9 @@ class AdviceResult:
         fig = pareto_figure(data, metric=m)
         fig_html = fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False}) if fig else ""
         d = self.to_dict()
+        judged = self.judged_at_10()
         head = ["setting", "stage", m, "diff", "CI", "adj. p", "non-inferior", "index", "p50 ms", "USD/1M", "front"]
+        head += ["Judged@10"] if judged else []
         front_of = {n: [a for a, ns in self.fronts.items() if n in ns] for n in (c.name for c in rows)}
         trs = []
         for r in [d["baseline"], *d["candidates"]]:
@@ -380,10 +426,12 @@ class AdviceResult:
                 "–" if ci[0] is None else f"[{ci[0]:+.4f}, {ci[1]:+.4f}]",
                 "–" if r.get("p_adjusted") is None else f"{r['p_adjusted']:.2g}",
                 {True: "yes", False: "no"}.get(r.get("non_inferior"), "baseline"),
-                _mib(r.get("index_bytes")), _ms(r.get("p50_ms"), unit=False),
+                format_mib(r.get("index_bytes")), format_ms(r.get("p50_ms"), unit=False),
                 "–" if r.get("usd_per_1m_texts") is None else f"{r['usd_per_1m_texts']:.4f}",
                 ", ".join(front_of.get(r["name"], [])),
             ]
+            if judged:
+                cells.append(f"{judged[r['name']]:.1%}" if r["name"] in judged else "–")
             cls = " class='winner'" if self.winner is not None and r["name"] == self.winner.name else ""
             trs.append(f"<tr{cls}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         snippet = ""
@@ -396,7 +444,7 @@ class AdviceResult:
         payload = json.dumps(d, default=str).replace("</", "<\\/")
         text = (
             "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>{html.escape(title)}</title><style>{_CSS} tr.winner{{background:#fff6d5}} pre{{background:#f4f4f4;padding:8px}}</style>"
+            f"<title>{html.escape(title)}</title><style>{REPORT_CSS} tr.winner{{background:#fff6d5}} pre{{background:#f4f4f4;padding:8px}}</style>"
             f"<script type='text/javascript'>{plotly.offline.get_plotlyjs()}</script></head><body>"
             f"<h1>{html.escape(title)}</h1><section><pre class='answer'>{html.escape(self.summary_text())}</pre></section>"
             + labels_html(self.labels) +
@@ -420,15 +468,41 @@ def _ratio(a: Any, b: Any) -> float | None:
     return None if a is None or not b else float(a) / float(b)
 
 
-def _lt(a: Any, b: Any) -> bool:
+def strictly_less(a: Any, b: Any) -> bool:
+    """Whether ``a < b`` with both known (a cost that is None, e.g. a store that cannot tell its bytes, is
+    never cheaper nor dearer).
+
+    Args:
+        a, b: numbers or None.
+
+    Returns:
+        True when both are numbers and ``a < b``.
+    """
     return a is not None and b is not None and float(a) < float(b)
 
 
-def _mib(b: Any) -> str:
+def format_mib(b: Any) -> str:
+    """Bytes as ``"1.23 MiB"`` (2**20 bytes), ``"-"`` for None.
+
+    Args:
+        b: a byte count or None.
+
+    Returns:
+        The text.
+    """
     return "-" if b is None else f"{float(b) / 2**20:.2f} MiB"
 
 
-def _ms(v: Any, unit: bool = True) -> str:
+def format_ms(v: Any, unit: bool = True) -> str:
+    """Milliseconds with two decimals (``"1.25 ms"``, or ``"1.25"`` with ``unit=False``), ``"-"`` for None.
+
+    Args:
+        v: milliseconds or None.
+        unit: append ``" ms"``.
+
+    Returns:
+        The text.
+    """
     return "-" if v is None else f"{float(v):.2f}" + (" ms" if unit else "")
 
 

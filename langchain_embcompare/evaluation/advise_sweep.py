@@ -1,7 +1,7 @@
-"""The shrink advisor's sweep steps: option checks, the plans of settings to measure (shapes, then
-index / retriever variants on the best shapes), the bytes a query touches, progress reporting, the
-resumable state's fingerprint, and the final decision (tests, fronts, winner per budget, status,
-drill-down). :func:`langchain_embcompare.evaluation.advise.advise` drives these steps in order.
+"""The shrink advisor's sweep steps: the plans of settings to measure (shapes, then index / retriever
+variants on the best shapes), the bytes a query touches, progress reporting, the resumable state's
+fingerprint, and the final decision (tests, fronts, winner per budget, status, drill-down).
+:func:`langchain_embcompare.evaluation.advise.advise` drives these steps in order.
 """
 
 from __future__ import annotations
@@ -13,27 +13,30 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from langchain_embcompare.errors import EmptyInputError, InvalidParameterError
+from langchain_embcompare.errors import InvalidParameterError
 from langchain_embcompare.evaluation.advise_front import (
     BUDGETS,
     pareto_fronts,
     prune_dominated,
 )
-from langchain_embcompare.evaluation.advise_result import Candidate, _lt
+from langchain_embcompare.evaluation.advise_options import PREC_RANK
+from langchain_embcompare.evaluation.advise_result import Candidate, strictly_less
 from langchain_embcompare.evaluation.advise_stats import (
-    NI_TESTS,
     detectable_margin,
     non_inferiority,
 )
-from langchain_embcompare.evaluation.compare import RunSpec, _index_bytes
+from langchain_embcompare.evaluation.compare import RunSpec
 from langchain_embcompare.evaluation.datasets import BeirDataset
+from langchain_embcompare.evaluation.measure import _index_bytes as index_bytes_of
 from langchain_embcompare.evaluation.pipeline import EvalSettings
-
-_PREC_RANK = {"float32": 0, "int8": 1, "binary": 2}
 
 
 def hybrid_supported() -> bool:
-    """Whether this install's :class:`EvalSettings` accepts ``retriever="hybrid"`` (the BM25 + vector arm)."""
+    """Whether this install's :class:`EvalSettings` accepts ``retriever="hybrid"`` (the BM25 + vector arm).
+
+    Returns:
+        True when a hybrid setting can be built.
+    """
     try:
         EvalSettings(retriever="hybrid")
     except (InvalidParameterError, ValueError, TypeError):
@@ -41,8 +44,13 @@ def hybrid_supported() -> bool:
     return True
 
 
-class _Stages:
-    """Progress per stage: a rich progress bar on stderr (``progress=True``) and/or the ``on_stage`` callback."""
+class Stages:
+    """Progress per stage: a rich progress bar on stderr (``progress=True``) and/or the ``on_stage`` callback.
+
+    Args:
+        on_stage: called with each stage's and step's text, or None.
+        progress: show a rich progress bar on stderr.
+    """
 
     def __init__(self, on_stage: Callable[[str], None] | None, progress: bool) -> None:
         self.on_stage = on_stage or (lambda s: None)
@@ -65,6 +73,12 @@ class _Stages:
             self.bar.start()
 
     def stage(self, name: str, total: int | None) -> None:
+        """Start a stage of ``total`` settings (None: unknown).
+
+        Args:
+            name: the stage's name.
+            total: settings in it, or None.
+        """
         self.on_stage(f"stage: {name}" + (f" ({total} settings)" if total is not None else ""))
         if self.bar is not None:
             if self.task is not None:
@@ -72,16 +86,32 @@ class _Stages:
             self.task = self.bar.add_task(name, total=total)
 
     def step(self, msg: str) -> None:
+        """One setting done (or skipped), said in ``msg``.
+
+        Args:
+            msg: the text passed to ``on_stage``.
+        """
         self.on_stage(msg)
         if self.bar is not None and self.task is not None:
             self.bar.advance(self.task)
 
     def close(self) -> None:
+        """Stop the progress bar."""
         if self.bar is not None:
             self.bar.stop()
 
 
-def _fingerprint(ds: BeirDataset, k: int, metric: str) -> str:
+def fingerprint(ds: BeirDataset, k: int, metric: str) -> str:
+    """What a resumable state depends on: the corpus ids, the labels, ``k`` and the metric.
+
+    Args:
+        ds: the data set.
+        k: documents retrieved per query.
+        metric: the primary metric.
+
+    Returns:
+        16 hex digits (SHA-1 prefix).
+    """
     h = hashlib.sha1()
     for d in ds.corpus:
         h.update(str(d.id).encode() + b"\0")
@@ -91,12 +121,33 @@ def _fingerprint(ds: BeirDataset, k: int, metric: str) -> str:
     return h.hexdigest()[:16]
 
 
-def _default_dims(native: int, min_dim: int) -> list[int]:
+def default_dims(native: int, min_dim: int) -> list[int]:
+    """The dimensions swept by default: native, then the usual Matryoshka sizes below it down to ``min_dim``.
+
+    Args:
+        native: the model's native dimension.
+        min_dim: the smallest size tried.
+
+    Returns:
+        Dimensions, largest first.
+    """
     dims = [native] + [d for d in (1024, 768, 512, 384, 256, 192, 128, 96, 64, 48, 32, 16) if d < native and d >= min_dim]
     return list(dict.fromkeys(dims))
 
 
-def _as_spec(b: RunSpec | EvalSettings | str, k: int) -> RunSpec:
+def as_spec(b: RunSpec | EvalSettings | str, k: int) -> RunSpec:
+    """The baseline as a :class:`RunSpec` retrieving ``k`` documents.
+
+    Args:
+        b: a RunSpec, EvalSettings or model name.
+        k: documents retrieved per query.
+
+    Returns:
+        The RunSpec.
+
+    Raises:
+        InvalidParameterError: ``b`` is none of those.
+    """
     if isinstance(b, str):
         return RunSpec(model=b, k=k)
     if isinstance(b, RunSpec):
@@ -106,59 +157,33 @@ def _as_spec(b: RunSpec | EvalSettings | str, k: int) -> RunSpec:
     raise InvalidParameterError(f"baseline must be a RunSpec, EvalSettings or model name, got {type(b).__name__}.")
 
 
-def _check_options(
-    dataset: Any, budgets: str | Sequence[str], test: str, margin: float, precisions: Sequence[str],
-    rotations: Sequence[str], indexes: Sequence[str], models: Sequence[Any],
-) -> list[str]:
-    """:func:`advise`'s argument checks, in its documented order; returns ``budgets`` as a list."""
-    if not isinstance(dataset, BeirDataset):
-        raise InvalidParameterError("advise needs a labelled BeirDataset (load_beir(path)); got " + type(dataset).__name__)
-    if not dataset.qrels:
-        raise EmptyInputError(f"{dataset.name}: no relevance labels (qrels), so 'not worse' cannot be tested; add qrels/test.tsv.")
-    if not dataset.corpus:
-        raise EmptyInputError(f"{dataset.name}: the corpus is empty.")
-    budgets = [budgets] if isinstance(budgets, str) else list(budgets)
-    for b in budgets:
-        if b not in BUDGETS:
-            raise InvalidParameterError(f"budget {b!r}: use one of {list(BUDGETS)}.")
-    if not budgets:
-        raise InvalidParameterError(f"budgets is empty: name one of {list(BUDGETS)}.")
-    if test not in NI_TESTS:
-        raise InvalidParameterError(f"test={test!r}: use one of {NI_TESTS}.")
-    if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin >= 0):
-        raise InvalidParameterError(f"margin={margin!r} must be a finite number >= 0 (e.g. 0.01 = one nDCG@10 point).")
-    for p in precisions:
-        if p not in _PREC_RANK:
-            raise InvalidParameterError(f"precision {p!r}: use float32, int8 or binary.")
-    for r in rotations:
-        if r not in ("none", "pca"):
-            raise InvalidParameterError(f"rotation {r!r}: use none or pca.")
-    for ix in indexes:
-        if ix not in ("flat", "hnsw", "ivf"):
-            raise InvalidParameterError(f"index {ix!r}: use flat, hnsw or ivf.")
-    if not models:
-        raise InvalidParameterError("Name at least one model to sweep (models=['all-MiniLM-L6-v2']).")
-    return budgets
+def memory_bytes(retriever: Any, store: Any, store_spec: RunSpec) -> tuple[int | None, dict[str, Any]]:
+    """The bytes a query touches (the ``memory`` budget) and their breakdown.
 
+    The store's index as serialised (:meth:`EmbStore.index_bytes`, through :func:`index_bytes_of`), plus a
+    binary index's float rescoring vectors (``count() x dim x 4``), the funnel's shortlist index
+    (:meth:`MatryoshkaFunnelRetriever.shortlist_index_bytes`), the cluster prefilter's centroids / labels /
+    means (and the prefilter's own stats).
 
-def _memory_bytes(retriever: Any, store: Any, store_spec: RunSpec) -> tuple[int | None, dict[str, Any]]:
-    """The bytes a query touches (the ``memory`` budget) and their breakdown (``extra``): the index as
-    serialised, plus a binary index's float rescoring vectors, the funnel's shortlist index, the cluster
-    prefilter's centroids / labels / means (and the prefilter's own stats)."""
-    nbytes = _index_bytes(retriever)
+    Args:
+        retriever: the retriever measured.
+        store: its store.
+        store_spec: the spec the store was built from (its precision).
+
+    Returns:
+        (bytes or None when the store cannot tell, breakdown dict for ``Candidate.extra``).
+    """
+    nbytes = index_bytes_of(retriever)
     extra: dict[str, Any] = {}
-    if store_spec.precision == "binary" and nbytes is not None and hasattr(store, "vectors"):
+    if store_spec.precision == "binary" and nbytes is not None:
         # a binary index shortlists by Hamming distance and rescores with the float vectors: a query
         # touches both, so both count (the codes alone would flatter binary by ~30x)
         extra["codes_bytes"] = nbytes
-        extra["rescore_bytes"] = int(store.vectors.nbytes)
+        extra["rescore_bytes"] = int(store.count()) * int(store.space.dim) * 4
         nbytes += extra["rescore_bytes"]
-    small = getattr(retriever, "_small", None)  # funnel: the shortlist index lives beside the store
-    if small is not None:
-        import faiss
-
-        writer = faiss.serialize_index_binary if isinstance(small, faiss.IndexBinary) else faiss.serialize_index
-        extra["shortlist_index_bytes"] = int(writer(small).nbytes)
+    shortlist_bytes = getattr(retriever, "shortlist_index_bytes", None)  # the funnel: its shortlist index
+    if callable(shortlist_bytes):
+        extra["shortlist_index_bytes"] = int(shortlist_bytes())
         nbytes = (nbytes or 0) + extra["shortlist_index_bytes"]
     clusters = getattr(retriever, "clusters", None)
     if clusters is not None and hasattr(clusters, "centroids"):
@@ -170,39 +195,72 @@ def _memory_bytes(retriever: Any, store: Any, store_spec: RunSpec) -> tuple[int 
     return nbytes, extra
 
 
-def _shape_plan(
+def shape_plan(
     model_names: Sequence[str], native: Callable[[str], int], dims: Sequence[int] | None, min_dim: int,
     rotations: Sequence[str], precisions: Sequence[str],
 ) -> list[tuple[str, str, int, str, int]]:
-    """Stage 2's settings, (model, rotation, dim, precision, native dim), largest dim and finest precision
-    first per axis (so the refinement stop can skip the rest)."""
-    shape_plan = []
+    """Stage 2's settings, largest dim and finest precision first per axis (so the refinement stop can
+    skip the rest).
+
+    Args:
+        model_names: the models swept.
+        native: model name -> native dimension.
+        dims: dimensions to try (None: :func:`default_dims`).
+        min_dim: the smallest default dimension.
+        rotations: ``"none"`` / ``"pca"``.
+        precisions: ``"float32"`` / ``"int8"`` / ``"binary"``.
+
+    Returns:
+        ``(model, rotation, dim, precision, native dim)`` tuples in measuring order.
+
+    Raises:
+        InvalidParameterError: no dimension of ``dims`` lies in ``1..native``.
+    """
+    plan = []
     for model in model_names:
         nat = native(model)
-        dlist = [d for d in (dims or _default_dims(nat, min_dim)) if 0 < d <= nat]
+        dlist = [d for d in (dims or default_dims(nat, min_dim)) if 0 < d <= nat]
         if not dlist:
             raise InvalidParameterError(f"dims {list(dims or [])}: none lies in 1..{nat} ({model}'s native dimension).")
         for rot in rotations:
             for d in sorted(set(dlist), reverse=True):
                 if rot == "pca" and d == nat:
                     continue  # an orthogonal rotation changes nothing at full dimension
-                for p in sorted(precisions, key=_PREC_RANK.get):
+                for p in sorted(precisions, key=PREC_RANK.get):
                     if p == "binary" and d % 8:
                         continue
-                    shape_plan.append((model, rot, d, p, nat))
-    return shape_plan
+                    plan.append((model, rot, d, p, nat))
+    return plan
 
 
-def _variant_plan(
+def variant_plan(
     base_c: Candidate, shapes: Sequence[Candidate], fails: Callable[[Candidate], bool], metric: str, *,
     max_parents: int, indexes: Sequence[str], cluster: bool, do_hybrid: bool, funnel: bool,
     model_names: Sequence[str], native: Callable[[str], int], precisions: Sequence[str], k: int,
 ) -> tuple[list[Candidate], list[tuple[RunSpec, str, None]]]:
     """Stage 3's settings: index kinds, cluster prefilter and hybrid on the cheapest undominated shapes
     within the margin (the parents, the baseline always among them), and the funnel per model.
-    Returns (parents, plan of (spec, stage, None))."""
+
+    Args:
+        base_c: the baseline.
+        shapes: the shapes measured in stage 2.
+        fails: whether a candidate already lost more than the margin.
+        metric: the primary metric.
+        max_parents: shapes that get variants.
+        indexes: index kinds to try.
+        cluster: try the cluster prefilter.
+        do_hybrid: try the hybrid arm.
+        funnel: try the funnel.
+        model_names: the models swept.
+        native: model name -> native dimension.
+        precisions: the precisions swept (a binary funnel needs ``"binary"``).
+        k: documents retrieved per query.
+
+    Returns:
+        (parents, plan of ``(spec, stage, None)``).
+    """
     pool = [base_c, *shapes]
-    keep = prune_dominated([_q_row(c, metric) for c in pool])
+    keep = prune_dominated([_q_row(c, metric) for c in pool], quality=metric)
     parents = [c for c, kp in zip(pool, keep) if kp and not fails(c) and c.spec.retriever == "plain" and c.spec.kind == "flat"]
     key = BUDGETS["memory"]
     parents.sort(key=lambda c: (getattr(c, key) or 0))
@@ -228,23 +286,33 @@ def _variant_plan(
             fspecs = [(d, "float32") for d in short_dims] + ([(nat, "binary")] if nat % 8 == 0 and "binary" in precisions else [])
             for d, p in fspecs:
                 spec = RunSpec(model=model, retriever="funnel", shortlist_dim=None if d == nat else d, shortlist=max(k, 100),
-                               precision=p, k=k, name=f"{model}/{nat}d/float32/faiss/flat/funnel-{d}d-{p}")
+                               precision=p, k=k, name=f"{model}/{nat}d/float32/{EvalSettings.store}/flat/funnel-{d}d-{p}")
                 plan.append((spec, "funnel", None))
     return parents, plan
 
 
-def _decide(
+def decide(
     base_c: Candidate, cands: list[Candidate], *, metric: str, margin: float, alpha: float, test: str, power: float,
     n_resamples: int, seed: int, budgets: list[str], min_queries: int, n_q: int,
 ) -> tuple[dict[str, list[str]], dict[str, str | None], Candidate | None, float | None, int | None, str]:
     """Test every candidate against the baseline (sets each ``Candidate.test``), find the fronts, the
-    cheapest non-inferior candidate per budget and the status. Returns
-    (fronts, winners, winner, detectable margin, queries needed, status)."""
+    cheapest non-inferior candidate per budget and the status.
+
+    Args:
+        base_c: the baseline; cands: every other measured setting (``per_query`` in the same query order).
+        metric, margin, alpha, test, power, n_resamples, seed: the test (see :func:`non_inferiority`).
+        budgets: the budget names, the first one deciding the winner.
+        min_queries: below this many queries no winner is named.
+        n_q: the number of queries in ``per_query``.
+
+    Returns:
+        (fronts, winners per budget, winner, detectable margin, queries needed, status).
+    """
     tests = non_inferiority(base_c.per_query, {c.name: c.per_query for c in cands}, margin, alpha, test, "holm", power, n_resamples, seed) if cands and n_q >= 2 else {}
     for c in cands:
         c.test = tests.get(c.name)
     everyone = [base_c, *cands]
-    fr = pareto_fronts([_q_row(c, metric) for c in everyone])
+    fr = pareto_fronts([_q_row(c, metric) for c in everyone], quality=metric)
     fronts = {axis: [everyone[i].name for i in idx] for axis, idx in fr.items()}
 
     powered = n_q >= min_queries
@@ -252,13 +320,13 @@ def _decide(
     winner_objs: dict[str, Candidate | None] = {}
     for axis in budgets:
         attr = BUDGETS[axis]
-        ok = [c for c in cands if c.test is not None and c.test.non_inferior and _lt(getattr(c, attr), getattr(base_c, attr))]
+        ok = [c for c in cands if c.test is not None and c.test.non_inferior and strictly_less(getattr(c, attr), getattr(base_c, attr))]
         best = min(ok, key=lambda c: (getattr(c, attr), -c.quality[metric], c.index_bytes or 0)) if ok and powered else None
         winner_objs[axis] = best
         winners[axis] = best.name if best else None
     winner = winner_objs[budgets[0]]
     attr0 = BUDGETS[budgets[0]]
-    cheaper = [c for c in cands if c.test is not None and _lt(getattr(c, attr0), getattr(base_c, attr0))]
+    cheaper = [c for c in cands if c.test is not None and strictly_less(getattr(c, attr0), getattr(base_c, attr0))]
     dms = [c.test.detectable_margin for c in cheaper if c.test.detectable_margin is not None]
     det = min(dms) if dms else (detectable_margin(0.0, n_q) if n_q >= 2 else None)
     needed = None
@@ -277,11 +345,21 @@ def _decide(
     return fronts, winners, winner, det, needed, status
 
 
-def _drilldowns(
+def drilldowns(
     ds: BeirDataset, winner: Candidate | None, fronts: dict[str, list[str]], base_c: Candidate,
     measured: Mapping[str, Candidate], qids: list[str], metric: str, n_examples: int,
 ) -> dict[str, Any]:
-    """The drill-down of the winner and every front point against the baseline."""
+    """The drill-down of the winner and every front point against the baseline.
+
+    Args:
+        ds: the data set (its labels are the ones the decision used).
+        winner: the winner or None; fronts: front names per budget; base_c: the baseline.
+        measured: every measured setting by name; qids: the order of ``per_query``.
+        metric: the primary metric; n_examples: queries per list.
+
+    Returns:
+        setting name -> :func:`~langchain_embcompare.evaluation.drilldown.drilldown` dict.
+    """
     from langchain_embcompare.evaluation.drilldown import doc_titles, drilldown
 
     titles = doc_titles(ds.corpus)

@@ -428,6 +428,10 @@ def save_synthetic(dataset: BeirDataset, folder: str | Path, split: str = "test"
     return root
 
 
+#: Judged@k-gap warnings printed by :func:`provenance_lines` (the rest are counted; all stay in the JSON).
+MAX_WARNING_LINES = 5
+
+
 def provenance_lines(provenance: Mapping[str, Any] | None) -> list[str]:
     """Plain-text lines saying how labels were made (for tables, summaries, the report); [] for human labels."""
     if not provenance:
@@ -456,7 +460,10 @@ def provenance_lines(provenance: Mapping[str, Any] | None) -> list[str]:
             f"cost " + ("unknown" if cost is None else f"${cost:.4f}")
             + "; Judged@10: " + ", ".join(f"{n} {v:.0%}" for n, v in (judge.get("judged_at_10") or {}).items())
         )
-        lines += [f"WARNING: {w}" for w in judge.get("warnings") or []]
+        warned = list(judge.get("warnings") or [])
+        lines += [f"WARNING: {w}" for w in warned[:MAX_WARNING_LINES]]
+        if len(warned) > MAX_WARNING_LINES:
+            lines.append(f"WARNING: and {len(warned) - MAX_WARNING_LINES} more pairs whose Judged@10 differ by more than 10 points (all in the JSON: labels.judge.warnings)")
     return lines
 
 
