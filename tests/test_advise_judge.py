@@ -79,7 +79,7 @@ def test_advise_decides_on_the_judged_labels_and_a_rerun_costs_nothing(tmp_path)
     assert judge_info["judged_at_10"] == {c.name: 1.0 for c in everyone}
     assert judge_info["pool_size"] == pool and judge_info["pool_runs"] == 3
     text = res.summary_text()
-    assert "labelled queries (LLM-judged labels (fake-even-doc-judge))" in text
+    assert "labelled queries (human labels + LLM-judged labels (fake-even-doc-judge))" in text
     assert "Judged@10: " in text and "UMBRELA" in text
     html = (res.to_html(tmp_path / "a.html")).read_text()
     assert "How the labels were made" in html and "<th>Judged@10</th>" in html

@@ -309,19 +309,15 @@ class AdviceResult:
 
     def label_kind(self) -> str:
         """How the labels the decision used were made, in a few words: ``"human labels"``,
-        ``"SYNTHETIC labels (cloze)"``, ``"LLM-judged labels (model)"`` or both joined with ``" + "``.
+        ``"SYNTHETIC labels (cloze)"``, or either followed by ``" + LLM-judged labels (model)"``.
 
         Returns:
             The text.
         """
         labels = self.labels or {}
-        parts = []
-        if labels.get("synthetic"):
-            parts.append(f"SYNTHETIC labels ({labels.get('method')})")
+        kind = f"SYNTHETIC labels ({labels.get('method')})" if labels.get("synthetic") else "human labels"
         judge = labels.get("judge")
-        if judge:
-            parts.append(f"LLM-judged labels ({judge.get('model')})")
-        return " + ".join(parts) or "human labels"
+        return kind + (f" + LLM-judged labels ({judge.get('model')})" if judge else "")
 
     def judged_at_10(self) -> dict[str, float]:
         """Judged@10 per setting (the share of its top-10 carrying a label), ``{}`` without a judge.
