@@ -230,7 +230,7 @@ def speed(gen: Generator, n: int, n_queries: int, repeats: int) -> dict:
         funnel.build(rotation=rotation if funnel.rotates else None)
         rotation = funnel.fitted_rotation if funnel.rotates else rotation
         build_s = time.perf_counter() - t
-        seconds, (_, ids) = best_time(lambda: funnel.search_vectors_raw(q, 10), repeats)
+        seconds, (_, ids) = best_time(lambda: funnel.search_rows(q, 10), repeats)
         add("funnel", cfg, build_s, seconds, ids)
         del funnel
         gc.collect()

@@ -220,7 +220,7 @@ def run_one(name: str, n: int, args: argparse.Namespace, th: Threads) -> dict:
         with th.building():
             funnel.build(rotation=rotation)
             rotation = funnel.fitted_rotation
-            funnel._shortlist(funnel._queries(q[:1]), K, None, None, None)  # builds the field's index now
+            funnel.shortlist_rows(funnel.query_matrix(q[:1]), K, None, None, None)  # builds the field's index now
         build_s = time.perf_counter() - t
         with th.searching():
             t = time.perf_counter()

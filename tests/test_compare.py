@@ -264,16 +264,22 @@ def test_table_keeps_long_run_names_whole_on_a_narrow_terminal():
     assert "all-MiniLM-L6-v2@384" in text and "all-MiniLM-L6-v2@128" in text
 
 
-def test_index_kind_is_named_kind_everywhere_and_index_still_works():
-    """One name for the index kind (``kind``, as on the store specs); ``index`` is a deprecated alias."""
+def test_index_kind_is_named_kind_everywhere_with_no_alias():
+    """One name for the index kind (``kind``, as on the store specs): ``index=`` is refused, in code and in ab.toml."""
     import dataclasses
 
+    from langchain_embcompare.evaluation.config import parse_config
     from langchain_embcompare.evaluation.pipeline import EvalSettings
 
     assert EvalSettings(kind="hnsw").to_dict()["kind"] == "hnsw" and "index" not in EvalSettings().to_dict()
-    with pytest.warns(DeprecationWarning, match="kind="):
-        old = RunSpec(model="m", index="hnsw")
-    assert old.kind == "hnsw" and old.index == "hnsw" and old.label().endswith("/faiss/hnsw")
-    assert dataclasses.replace(old, kind="ivf").kind == "ivf"
+    spec = RunSpec(model="m", kind="hnsw")
+    assert spec.kind == "hnsw" and spec.label().endswith("/faiss/hnsw") and not hasattr(spec, "index")
+    assert dataclasses.replace(spec, kind="ivf").kind == "ivf"
+    with pytest.raises(TypeError, match="index"):
+        RunSpec(model="m", index="hnsw")
+    with pytest.raises(TypeError, match="index"):
+        EvalSettings(index="hnsw")
+    with pytest.raises(ConfigError, match="index"):
+        parse_config({"runs": [{"model": "m", "index": "hnsw"}]}, "snippet")
     with pytest.raises(InvalidParameterError, match="kind must be one of"):
         EvalSettings(kind="lsh")

@@ -38,6 +38,8 @@ ALLOWED_REACHES: dict[tuple[str, str], str] = {
     ("langchain_embcompare/media/image_backbones.py", "block._swish"): "efficientnet-pytorch internals (third party, no public API)",
     ("langchain_embcompare/media/image_backbones.py", "model._conv_head"): "efficientnet-pytorch internals (third party, no public API)",
     ("langchain_embcompare/media/image_backbones.py", "model._fc"): "efficientnet-pytorch internals (third party, no public API)",
+    # one MatryoshkaEmbeddings adopting another's cache table: the class's own state, not another class's
+    ("langchain_embcompare/matryoshka.py", "other._caches"): "same class (MatryoshkaEmbeddings.share_caches)",
 }
 # namedtuple's public methods are spelled with a leading underscore (to keep clear of field names)
 NAMEDTUPLE_METHODS = {"_replace", "_asdict", "_make"}
@@ -199,6 +201,36 @@ def test_no_reach_into_another_objects_private_attributes() -> None:
     assert not found, f"{len(found)} reaches into other objects' private attributes:\n" + "\n".join(found)
     stale = sorted(set(ALLOWED_REACHES) - used)
     assert not stale, f"allow-list entries no longer in the code (remove them): {stale}"
+
+
+def _package_imports(path: Path, module: str, is_init: bool) -> set[str]:
+    """Modules of the package (or ``langchain_embcompare.chains``) that one file imports, lazily or not."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            source = _resolve(node, module, is_init)
+            out |= {source} if source.split(".")[0] == PACKAGE else set()
+        elif isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.split(".")[0] == PACKAGE}
+    return out
+
+
+def test_chains_sit_beside_demo_and_have_no_cycle() -> None:
+    """langchain_embcompare.chains (the repo's chains/ folder; grimp and lint-imports do not see mapped
+    folders): it imports neither cli nor demo, nothing but cli imports it, and its modules form no cycle."""
+    chains = f"{PACKAGE}.chains"
+    graph: dict[str, set[str]] = {}
+    for module, path, is_init in _modules():
+        imported = _package_imports(path, module, is_init)
+        if module == chains or module.startswith(chains + "."):
+            above = {m for m in imported if m.split(".")[1] in ("cli", "demo")}
+            assert not above, f"{module} imports from a layer above it: {sorted(above)}"
+            graph[module] = {m for m in imported if m.startswith(chains + ".")}
+        elif module != f"{PACKAGE}.cli":
+            into = {m for m in imported if m == chains or m.startswith(chains + ".")}
+            assert not into, f"{module} imports {sorted(into)}: only cli sits above chains"
+    assert len(graph) >= 5, sorted(graph)
+    assert _strongly_connected({m: {d for d in ds if d != f"{chains}"} for m, ds in graph.items()}) == []
 
 
 def _package_folders() -> set[str]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,54 +36,38 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 
-# "(re-export)" and __all__: names defined or imported here before this module was split by job;
-# other modules and tests import them from here (e.g. advise.py: _clean, _encode_uncached, ...).
+# compare() is the package's one comparison entry point, so the names a caller needs beside it (the
+# run specs and config of .config, the result classes of .results) are importable from here too.
 from langchain_embcompare.errors import (
     DimensionMismatchError,
     EmptyInputError,
     InvalidParameterError,
 )
-from langchain_embcompare.evaluation.agreement import (
-    AgreementMatrix,  # noqa: F401 (re-export)
-    Run,
-    agreement_matrix,
-    pair_agreement,
-)
+from langchain_embcompare.evaluation.agreement import Run, agreement_matrix, pair_agreement
 from langchain_embcompare.evaluation.config import (
-    _TOP_TYPES,  # noqa: F401 (re-export)
     CompareConfig,
     ConfigError,
     RunSpec,
-    _check_type,  # noqa: F401 (re-export)
-    _parse_config,  # noqa: F401 (re-export)
-    _spec_types,  # noqa: F401 (re-export)
     lexical_specs,
     load_config,
     parse_dims,
     specs_from_models,
     specs_from_vectors,
 )
-from langchain_embcompare.evaluation.cost import (
-    DEFAULT_MACHINE_USD_PER_HOUR,
-    CostEstimate,  # noqa: F401 (re-export)
-    cost_per_million,
-    is_api_model,
-)
+from langchain_embcompare.evaluation.cost import DEFAULT_MACHINE_USD_PER_HOUR, cost_per_million, is_api_model
 from langchain_embcompare.evaluation.datasets import BeirDataset
 from langchain_embcompare.evaluation.measure import (
-    _embeddings_of,
-    _encode_uncached,  # noqa: F401 (re-export)
-    _find,  # noqa: F401 (re-export)
-    _index_bytes,
-    _latency,
-    _matryoshka,
-    _model_name,
-    _percentiles,
-    _precomputed,
-    _precomputed_cost,
-    _store_of,
-    _throughput,
+    embeddings_of,
+    index_bytes_of,
+    latency_ms,
+    matryoshka_of,
+    model_name_of,
+    percentiles,
+    precomputed_cost,
     retriever_kind,
+    store_of,
+    throughput,
+    uses_precomputed,
 )
 from langchain_embcompare.evaluation.metrics import (
     evaluate_run,
@@ -93,20 +78,15 @@ from langchain_embcompare.evaluation.metrics import (
 from langchain_embcompare.evaluation.pipeline import (
     EvalSettings,
     build_embeddings,
+    build_lexical,
     build_retriever,
     build_store,
     retrieval_depth,
 )
-from langchain_embcompare.evaluation.results import (
-    ComparisonResult,
-    RunResult,
-    _clean,
-    _f,  # noqa: F401 (re-export)
-)
+from langchain_embcompare.evaluation.results import ComparisonResult, RunResult, json_ready
 from langchain_embcompare.evaluation.significance import (
     CORRECTIONS,
     STAT_TESTS,
-    SignificanceResult,  # noqa: F401 (re-export)
     per_query_matrix,
     significance_vs_baseline,
 )
@@ -115,6 +95,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "CompareConfig",
+    "CompareOptions",
     "ComparisonResult",
     "ConfigError",
     "RunResult",
@@ -167,56 +148,22 @@ def _image_examples(ds: BeirDataset, runs: Mapping[str, Run]) -> list[dict[str, 
 
     return image_examples(ds, runs)
 
-# --- compare ---------------------------------------------------------------------------------------
+# --- options ---------------------------------------------------------------------------------------
+
+RelevanceJudgeFn = Callable[[BeirDataset, Mapping[str, Run]], tuple[dict[str, dict[str, int]], dict[str, Any]]]
 
 
-def compare(
-    retrievers: Mapping[str, BaseRetriever] | Sequence[RunSpec | EvalSettings],
-    dataset: BeirDataset | tuple[Sequence[Document | str], Mapping[str, str] | Sequence[str]],
-    baseline: str | None = None,
-    k: int = 100,
-    metrics: Sequence[str] | None = None,
-    *,
-    stat_test: str = "student",
-    correction: str = "holm",
-    alpha: float = 0.05,
-    confidence: float = 0.95,
-    n_resamples: int = 2000,
-    overlap_k: int = 10,
-    rbo_p: float = 0.9,
-    latency_queries: int = 50,
-    throughput_texts: int = 256,
-    prices: Mapping[str, float] | None = None,
-    usd_per_hour: float = DEFAULT_MACHINE_USD_PER_HOUR,
-    probes: Sequence[tuple[str, str]] = (),
-    on_stage: Callable[[str], None] | None = None,
-    seed: int = 0,
-    ignore_identical_ids: bool | None = None,
-    relevance_judge: Callable[[BeirDataset, Mapping[str, Run]], tuple[dict[str, dict[str, int]], dict[str, Any]]] | None = None,
-) -> ComparisonResult:
-    """Run every retriever (or build every spec) on the data set's queries and compare them.
-
-    ``baseline`` names the run the others are tested against (default: the first). ``dataset`` is a
-    :class:`BeirDataset` or ``(documents, queries)`` for label-free mode. ``probes`` (spec mode only)
-    lists ``(query_run, index_run)`` pairs of equal dimension. ``ignore_identical_ids`` (BEIR's rule,
-    one for the whole comparison; default: the specs' common setting, else True): a retrieved document
-    whose id is the query id is not scored.
-    ``metrics`` None = the defaults, each lowered to the retrieval depth (``k``, or the smallest funnel
-    shortlist) where it reads deeper, said in one line to ``on_stage`` (else the log);
-    a metric named here whose cutoff is above that depth raises ``MetricCutoffError``
-    (:func:`~langchain_embcompare.evaluation.metrics.metrics_for_depth`).
-    ``relevance_judge`` (e.g. a :class:`~langchain_embcompare.evaluation.judge.RelevanceJudge`): called once every run has retrieved, with the data set
-    and the runs; returns ``(qrels, info)``: the labels quality is then measured with (replacing the data
-    set's) and what the judging did, recorded under ``labels["judge"]``.
+@dataclass(frozen=True)
+class CompareOptions:
+    """How :func:`compare` runs and scores a comparison: everything but the runs and the data set.
 
     Args:
-        retrievers: ``{name: LangChain BaseRetriever}``, or run specs (:class:`RunSpec` / :class:`EvalSettings`)
-            each built into its own store and retriever.
-        dataset: a :class:`BeirDataset`, or ``(documents, queries)`` (Documents or texts; a query dict
-            ``{id: text}`` or a list of texts) for label-free mode.
         baseline: the run the others are tested against (default: the first).
         k: documents retrieved per query, a positive int.
-        metrics: ``name@k`` metrics (e.g. ``"ndcg@10"``), or None for the defaults.
+        metrics: ``name@k`` metrics (e.g. ``"ndcg@10"``), or None for the defaults, each lowered to the
+            retrieval depth (``k``, or the smallest funnel shortlist) where it reads deeper, said in one line
+            to ``on_stage`` (else the log); a metric named here whose cutoff is above that depth raises
+            ``MetricCutoffError`` (:func:`~langchain_embcompare.evaluation.metrics.metrics_for_depth`).
         stat_test: the paired test: ``"student"``, ``"permutation"`` or ``"wilcoxon"``.
         correction: the multiple-comparison correction: ``"holm"``, ``"bonferroni"``, ``"fdr_bh"`` or ``"none"``.
         alpha: significance level of the tests.
@@ -228,36 +175,101 @@ def compare(
         throughput_texts: documents embedded to measure throughput.
         prices: USD per 1M tokens by API model name, over the defaults.
         usd_per_hour: the machine's price in USD per hour (cost of local models).
-        probes: ``(query_run, index_run)`` pairs of equal dimension (spec mode only).
+        probes: ``(query_run, index_run)`` pairs of equal dimension (spec mode only): query model C's
+            vectors against model A's index, to measure how far C's queries land from A's own results.
         on_stage: called with a short text as each stage starts, or None.
         seed: seed of the samples and resamples.
-        ignore_identical_ids: BEIR's identical-id rule for the whole comparison (None: the specs' common setting, else True).
-        relevance_judge: labels the pooled runs, returning ``(qrels, info)``, or None.
-
-    Returns:
-        The :class:`ComparisonResult`.
+        ignore_identical_ids: BEIR's identical-id rule for the whole comparison (None: the specs' common
+            setting, else True): a retrieved document whose id is the query id is not scored.
+        relevance_judge: e.g. a :class:`~langchain_embcompare.evaluation.judge.RelevanceJudge`: called once
+            every run has retrieved, with the data set and the runs; returns ``(qrels, info)``: the labels
+            quality is then measured with (replacing the data set's) and what the judging did, recorded
+            under ``labels["judge"]``. None: the data set's labels.
 
     Raises:
-        InvalidParameterError: a bad ``k``, test or correction, runs with differing identical-id rules,
-            a retriever that is not a LangChain ``BaseRetriever``, probes without specs or naming unknown
-            or BM25 runs, repeated run names, or an unknown ``baseline``.
-        EmptyInputError: nothing to compare.
-        MetricCutoffError: a metric named in ``metrics`` reads deeper than the retrieval depth.
-        DimensionMismatchError: a probe pairs query vectors and an index of different dimensions.
+        InvalidParameterError: (from :meth:`check`) a bad ``k``, test or correction.
     """
-    stage = on_stage or (lambda s: None)
-    ds = _as_dataset(dataset)
-    labelled = bool(ds.qrels) or relevance_judge is not None
-    if not isinstance(k, int) or k < 1:
-        raise InvalidParameterError(f"k={k!r} must be a positive integer (documents retrieved per query).")
-    if stat_test not in STAT_TESTS:
-        raise InvalidParameterError(f"stat_test={stat_test!r}: use one of {STAT_TESTS}.")
-    if correction not in CORRECTIONS:
-        raise InvalidParameterError(f"correction={correction!r}: use one of {CORRECTIONS}.")
+
+    baseline: str | None = None
+    k: int = 100
+    metrics: Sequence[str] | None = None
+    stat_test: str = "student"
+    correction: str = "holm"
+    alpha: float = 0.05
+    confidence: float = 0.95
+    n_resamples: int = 2000
+    overlap_k: int = 10
+    rbo_p: float = 0.9
+    latency_queries: int = 50
+    throughput_texts: int = 256
+    prices: Mapping[str, float] | None = None
+    usd_per_hour: float = DEFAULT_MACHINE_USD_PER_HOUR
+    probes: Sequence[tuple[str, str]] = ()
+    on_stage: Callable[[str], None] | None = None
+    seed: int = 0
+    ignore_identical_ids: bool | None = None
+    relevance_judge: RelevanceJudgeFn | None = None
+
+    def check(self) -> None:
+        """Refuse a bad ``k``, statistical test or correction, naming it.
+
+        Raises:
+            InvalidParameterError: ``k`` is not a positive int, or an unknown ``stat_test`` / ``correction``.
+        """
+        if not isinstance(self.k, int) or self.k < 1:
+            raise InvalidParameterError(f"k={self.k!r} must be a positive integer (documents retrieved per query).")
+        if self.stat_test not in STAT_TESTS:
+            raise InvalidParameterError(f"stat_test={self.stat_test!r}: use one of {STAT_TESTS}.")
+        if self.correction not in CORRECTIONS:
+            raise InvalidParameterError(f"correction={self.correction!r}: use one of {CORRECTIONS}.")
+
+    def stage(self, text: str) -> None:
+        """Report a stage to ``on_stage`` (nothing without one).
+
+        Args:
+            text: what starts now.
+        """
+        if self.on_stage is not None:
+            self.on_stage(text)
+
+
+# --- stages ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    """What is compared, decided before anything runs: run names, specs (spec mode), scoring rules."""
+
+    names: list[str]
+    specs: list[RunSpec]
+    spec_mode: bool
+    labelled: bool
+    metrics: tuple[str, ...]
+    baseline: str
+    ignore_identical_ids: bool
+
+
+@dataclass
+class _Measured:
+    """Every run's retrieved results and its non-quality measurements."""
+
+    results: dict[str, RunResult] = field(default_factory=dict)
+    runs: dict[str, Run] = field(default_factory=dict)
+    kept_stores: dict[str, Any] = field(default_factory=dict)  # probe index runs: their store
+    kept_embs: dict[str, Any] = field(default_factory=dict)  # spec runs: their embeddings
+    sample_docs: list[str] = field(default_factory=list)
+    latency_queries: list[str] = field(default_factory=list)
+
+
+def _plan(retrievers: Mapping[str, BaseRetriever] | Sequence[RunSpec | EvalSettings], ds: BeirDataset, opts: CompareOptions) -> _Plan:
+    """Stage 1: names, specs, the one identical-id rule, the metrics at the retrieval depth, the baseline;
+    every check that can fail before a model loads."""
+    labelled = bool(ds.qrels) or opts.relevance_judge is not None
+    ignore_identical_ids = opts.ignore_identical_ids
     spec_mode = not isinstance(retrievers, Mapping)
     if spec_mode:
         specs = [
-            dataclasses.replace(s, k=k) if isinstance(s, RunSpec) else RunSpec(**{**{f.name: getattr(s, f.name) for f in dataclasses.fields(s)}, "k": k})
+            dataclasses.replace(s, k=opts.k) if isinstance(s, RunSpec) else RunSpec(**{**s.to_dict(), "k": opts.k}, extra=dict(s.extra))
             for s in retrievers
         ]
         names = [s.label() for s in specs]
@@ -270,164 +282,190 @@ def compare(
                 f"({ignore_identical_ids}): one scoring rule per comparison, so that the runs are comparable. "
                 "Set it once (compare(..., ignore_identical_ids=...), or defaults.ignore_identical_ids in ab.toml)."
             )
-        depth = min((retrieval_depth(s) for s in specs), default=k)
+        depth = min((retrieval_depth(s) for s in specs), default=opts.k)
     else:
         ignore_identical_ids = True if ignore_identical_ids is None else ignore_identical_ids
-        depth = k
+        depth = opts.k
         specs = []
         names = list(retrievers)
         for n, r in retrievers.items():
             if not isinstance(r, BaseRetriever):
                 raise InvalidParameterError(f"retrievers[{n!r}] is a {type(r).__name__}, not a LangChain BaseRetriever.")
-        if probes:
+        if opts.probes:
             raise InvalidParameterError(
                 "Cross-model probes need runs built from specs (each model with its own index): pass RunSpecs, not retrievers."
             )
-    metrics, note = metrics_for_depth(metrics, depth if labelled else None)  # every run is scored by the same metrics
+    metrics, note = metrics_for_depth(opts.metrics, depth if labelled else None)  # every run is scored by the same metrics
     if note:
-        (on_stage or logger.warning)(note)
+        (opts.on_stage or logger.warning)(note)
     if not names:
         raise EmptyInputError("Nothing to compare: pass at least one retriever or run spec.")
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise InvalidParameterError(f"Run names must be unique; repeated: {dupes}. Give each spec a name=.")
-    if baseline is None:
-        baseline = names[0]
+    baseline = names[0] if opts.baseline is None else opts.baseline
     if baseline not in names:
         raise InvalidParameterError(f"baseline={baseline!r} is not one of the runs {names}.")
-    probe_index = {idx for _, idx in probes}
     lexical_names = {n for s, n in zip(specs, names) if s.lexical_only}
-    for q, idx in probes:
+    for q, idx in opts.probes:
         if {q, idx} & lexical_names:
             raise InvalidParameterError(f"probe ({q!r}, {idx!r}): a BM25 run has no vectors to probe; probe dense runs only.")
-    for q, idx in probes:
+    for q, idx in opts.probes:
         for role, n in (("query run", q), ("index run", idx)):
             if n not in names:
                 raise InvalidParameterError(f"probe ({q!r}, {idx!r}): {role} {n!r} is not one of the runs {names}.")
+    return _Plan(names, specs, spec_mode, labelled, tuple(metrics), baseline, bool(ignore_identical_ids))
 
+
+def _measure_one(
+    name: str, retriever: BaseRetriever, emb: Embeddings | None, res: RunResult,
+    ds: BeirDataset, plan: _Plan, opts: CompareOptions, out: _Measured, throughput_cache: dict,
+) -> None:
+    """Retrieve every query with one run, then its quality (unless a judge labels later), latency,
+    index memory, embedding throughput and cost."""
+    opts.stage(f"{name}: retrieving {len(ds.queries)} queries")
+    timings: dict[str, Any] = {}
+    out.runs[name] = retrieve_run(retriever, ds.queries, k=opts.k, timings=timings)
+    out.runs[name].ignore_identical_ids = plan.ignore_identical_ids  # read by every metric computed from it
+    res.batch_ms_per_query = timings.get("per_query_ms")
+    if plan.labelled and opts.relevance_judge is None:
+        res.quality = evaluate_run(out.runs[name], ds.qrels, plan.metrics)
+    if opts.latency_queries > 0:
+        opts.stage(f"{name}: timing {len(out.latency_queries)} single queries")
+        res.latency_ms = percentiles(latency_ms(retriever, emb, out.latency_queries))
+    res.index_memory_bytes = index_bytes_of(retriever)
+    res.extra.setdefault("kind", retriever_kind(retriever))
+    model = res.model
+    if emb is not None and model is not None and uses_precomputed(emb):
+        res.embedding, res.cost = precomputed_cost(model)
+        res.extra["query_embedding"] = "precomputed: latency is retrieval plus a table lookup, no model call"
+    elif emb is not None and model is not None:
+        api = is_api_model(model, opts.prices)
+        key = (model, getattr(emb, "document_prompt", None))
+        if not api and key not in throughput_cache:
+            opts.stage(f"{name}: measuring embedding throughput on {len(out.sample_docs)} documents")
+            throughput_cache[key] = throughput(emb, out.sample_docs)
+        res.embedding = dict(throughput_cache.get(key, {}))
+        res.cost = cost_per_million(
+            model, texts=out.sample_docs, texts_per_second=res.embedding.get("texts_per_second"),
+            prices=opts.prices, usd_per_hour=opts.usd_per_hour,
+        )
+
+
+def _measure_runs(
+    retrievers: Mapping[str, BaseRetriever] | Sequence[RunSpec | EvalSettings], ds: BeirDataset, plan: _Plan, opts: CompareOptions,
+) -> _Measured:
+    """Stage 2: build each spec's store and retriever (a model is loaded and encoded once however many
+    dims / indexes use it), or take the given retrievers, and measure each run (:func:`_measure_one`)."""
     texts = ds.texts
-    rng = np.random.default_rng(seed)
-    sample_docs = [texts[i] for i in rng.choice(len(texts), min(throughput_texts, len(texts)), replace=False)]
+    rng = np.random.default_rng(opts.seed)
     qids = list(ds.queries)
-    lat_q = [ds.queries[qids[i]] for i in rng.choice(len(qids), min(latency_queries, len(qids)), replace=False)]
-
-    results: dict[str, RunResult] = {}
-    runs: dict[str, Run] = {}
-    bases: dict[str, Any] = {}
+    out = _Measured(
+        sample_docs=[texts[i] for i in rng.choice(len(texts), min(opts.throughput_texts, len(texts)), replace=False)],
+        latency_queries=[ds.queries[qids[i]] for i in rng.choice(len(qids), min(opts.latency_queries, len(qids)), replace=False)],
+    )
     throughput_cache: dict[tuple[str, str | None], dict[str, float]] = {}
-    kept_stores: dict[str, Any] = {}
-    kept_embs: dict[str, Any] = {}
-
-    def measure(name: str, retriever: BaseRetriever, emb: Embeddings | None, res: RunResult) -> None:
-        stage(f"{name}: retrieving {len(qids)} queries")
-        timings: dict[str, Any] = {}
-        runs[name] = retrieve_run(retriever, ds.queries, k=k, timings=timings)
-        runs[name].ignore_identical_ids = ignore_identical_ids  # read by every metric computed from it
-        res.batch_ms_per_query = timings.get("per_query_ms")
-        if labelled and relevance_judge is None:
-            res.quality = evaluate_run(runs[name], ds.qrels, metrics)
-        if latency_queries > 0:
-            stage(f"{name}: timing {len(lat_q)} single queries")
-            res.latency_ms = _percentiles(_latency(retriever, emb, lat_q))
-        res.index_memory_bytes = _index_bytes(retriever)
-        res.extra.setdefault("kind", retriever_kind(retriever))
-        model = res.model
-        if emb is not None and model is not None and _precomputed(emb):
-            res.embedding, res.cost = _precomputed_cost(model)
-            res.extra["query_embedding"] = "precomputed: latency is retrieval plus a table lookup, no model call"
-        elif emb is not None and model is not None:
-            api = is_api_model(model, prices)
-            key = (model, getattr(emb, "document_prompt", None))
-            if not api and key not in throughput_cache:
-                stage(f"{name}: measuring embedding throughput on {len(sample_docs)} documents")
-                throughput_cache[key] = _throughput(emb, sample_docs)
-            res.embedding = dict(throughput_cache.get(key, {}))
-            res.cost = cost_per_million(
-                model, texts=sample_docs, texts_per_second=res.embedding.get("texts_per_second"),
-                prices=prices, usd_per_hour=usd_per_hour,
-            )
-
-    if spec_mode:
-        for spec, name in zip(specs, names):
-            if spec.lexical_only:  # BM25 on the in-process index: no model, no embeddings
-                from langchain_embcompare.evaluation.pipeline import build_lexical
-
-                stage(f"{name}: indexing {len(texts)} documents for BM25")
-                retriever = build_lexical(spec, documents=ds.corpus)
-                res = RunResult(name=name, model="bm25", dim=None, spec=spec.to_dict())
-                measure(name, retriever, None, res)
-                res.extra.update(retriever.stats_summary())  # type: ignore[attr-defined]
-                results[name] = res
-                continue
-            stage(f"{name}: loading {spec.vectors or spec.model}")
-            base = bases.get(spec.model)
-            emb = build_embeddings(spec, texts, base=base, dataset=ds)
-            if base is None and not spec.vectors:
-                bases[spec.model] = emb
-            res = RunResult(name=name, model=emb.model_name, dim=emb.output_dim, spec=spec.to_dict())
-            key = (emb.model_name, emb.document_prompt)
-            if not _precomputed(emb) and not is_api_model(emb.model_name, prices) and key not in throughput_cache:
-                # before the corpus is encoded: nothing is warm but the model itself
-                stage(f"{name}: measuring embedding throughput on {len(sample_docs)} documents")
-                throughput_cache[key] = _throughput(emb, sample_docs)
-            stage(f"{name}: embedding and indexing {len(texts)} documents")
-            store = build_store(spec, emb, ds)
-            retriever = build_retriever(spec, store, documents=ds.corpus)
-            measure(name, retriever, emb, res)
-            if getattr(retriever, "stats_summary", None) is not None:
-                res.extra.update(retriever.stats_summary())
-            results[name] = res
-            if name in probe_index:
-                kept_stores[name] = store
-            kept_embs[name] = emb
-    else:
-        for name, retriever in retrievers.items():
-            emb = _embeddings_of(retriever)
-            m = _matryoshka(emb)
-            space = getattr(_store_of(retriever), "space", None)
+    if not plan.spec_mode:
+        for name, retriever in retrievers.items():  # type: ignore[union-attr]
+            emb = embeddings_of(retriever)
+            m = matryoshka_of(emb)
+            space = getattr(store_of(retriever), "space", None)
             res = RunResult(
                 name=name,
-                model=_model_name(emb),
+                model=model_name_of(emb),
                 dim=getattr(space, "dim", None) or (m.output_dim if m is not None else None),
             )
-            measure(name, retriever, emb, res)
-            results[name] = res
+            _measure_one(name, retriever, emb, res, ds, plan, opts, out, throughput_cache)
+            out.results[name] = res
+        return out
+    probe_index = {idx for _, idx in opts.probes}
+    bases: dict[str, Any] = {}
+    for spec, name in zip(plan.specs, plan.names):
+        if spec.lexical_only:  # BM25 on the in-process index: no model, no embeddings
+            opts.stage(f"{name}: indexing {len(texts)} documents for BM25")
+            retriever = build_lexical(spec, documents=ds.corpus)
+            res = RunResult(name=name, model="bm25", dim=None, spec=spec.to_dict())
+            _measure_one(name, retriever, None, res, ds, plan, opts, out, throughput_cache)
+            res.extra.update(retriever.stats_summary())  # type: ignore[attr-defined]
+            out.results[name] = res
+            continue
+        opts.stage(f"{name}: loading {spec.vectors or spec.model}")
+        base = bases.get(spec.model)
+        emb = build_embeddings(spec, texts, base=base, dataset=ds)
+        if base is None and not spec.vectors:
+            bases[spec.model] = emb
+        res = RunResult(name=name, model=emb.model_name, dim=emb.output_dim, spec=spec.to_dict())
+        key = (emb.model_name, emb.document_prompt)
+        if not uses_precomputed(emb) and not is_api_model(emb.model_name, opts.prices) and key not in throughput_cache:
+            # before the corpus is encoded: nothing is warm but the model itself
+            opts.stage(f"{name}: measuring embedding throughput on {len(out.sample_docs)} documents")
+            throughput_cache[key] = throughput(emb, out.sample_docs)
+        opts.stage(f"{name}: embedding and indexing {len(texts)} documents")
+        store = build_store(spec, emb, ds)
+        retriever = build_retriever(spec, store, documents=ds.corpus)
+        _measure_one(name, retriever, emb, res, ds, plan, opts, out, throughput_cache)
+        if getattr(retriever, "stats_summary", None) is not None:
+            res.extra.update(retriever.stats_summary())
+        out.results[name] = res
+        if name in probe_index:
+            out.kept_stores[name] = store
+        out.kept_embs[name] = emb
+    return out
 
+
+def _labels(ds: BeirDataset, plan: _Plan, opts: CompareOptions, measured: _Measured) -> tuple[BeirDataset, dict[str, Any] | None]:
+    """Stage 3: the labels quality is read from: the data set's, or the relevance judge's over the pooled
+    runs (then every run's quality is measured on them); with where they came from (and, for synthetic
+    labels, how far they were measured to be trusted)."""
     provenance = dict(ds.label_provenance) if ds.label_provenance else None
-    if relevance_judge is not None:
-        stage("LLM relevance judgments of the pooled results")
-        qrels, judge_info = relevance_judge(ds, {n: runs[n] for n in names})
+    if opts.relevance_judge is not None:
+        opts.stage("LLM relevance judgments of the pooled results")
+        qrels, judge_info = opts.relevance_judge(ds, {n: measured.runs[n] for n in plan.names})
         ds = dataclasses.replace(ds, qrels=qrels, queries={q: t for q, t in ds.queries.items() if q in qrels})
         provenance = {**(provenance or {}), "judge": judge_info}
-        for n in names:
-            results[n].quality = evaluate_run(runs[n], ds.qrels, metrics)
+        for n in plan.names:
+            measured.results[n].quality = evaluate_run(measured.runs[n], ds.qrels, plan.metrics)
     if provenance and provenance.get("synthetic"):
         from langchain_embcompare.evaluation.trust import measured_trust
 
         provenance["measured_trust"] = measured_trust(provenance.get("method"))
-    stage("agreement between runs")
-    agreement = agreement_matrix(runs, k=overlap_k, p=rbo_p, depth=k) if len(runs) >= 2 else None
+    return ds, provenance
+
+
+def _analyse(ds: BeirDataset, plan: _Plan, opts: CompareOptions, runs: Mapping[str, Run]) -> tuple[Any, Any, dict[str, Any]]:
+    """Stage 4: agreement between every pair of runs, intervals and tests against the baseline, and the
+    per-query drill-down. Returns ``(agreement, significance, drilldown)``."""
+    opts.stage("agreement between runs")
+    agreement = agreement_matrix(runs, k=opts.overlap_k, p=opts.rbo_p, depth=opts.k) if len(runs) >= 2 else None
     significance = None
-    if labelled:
-        stage("confidence intervals and significance")
-        scores = {n: per_query_matrix(runs[n], ds.qrels, list(metrics))[1] for n in names}
+    if plan.labelled:
+        opts.stage("confidence intervals and significance")
+        scores = {n: per_query_matrix(runs[n], ds.qrels, list(plan.metrics))[1] for n in plan.names}
         significance = significance_vs_baseline(
-            scores, list(metrics), baseline=baseline, stat_test=stat_test, correction=correction,
-            alpha=alpha, confidence=confidence, n_resamples=n_resamples, seed=seed,
+            scores, list(plan.metrics), baseline=plan.baseline, stat_test=opts.stat_test, correction=opts.correction,
+            alpha=opts.alpha, confidence=opts.confidence, n_resamples=opts.n_resamples, seed=opts.seed,
         )
     drill: dict[str, Any] = {}
-    if labelled and len(names) >= 2:
+    if plan.labelled and len(plan.names) >= 2:
         from langchain_embcompare.evaluation.drilldown import doc_titles, drilldowns
 
-        stage("per-query drill-down against the baseline")
-        drill = drilldowns({n: runs[n] for n in names}, baseline, ds.qrels, ds.queries, doc_titles(ds.corpus), metric=metrics[0])
+        opts.stage("per-query drill-down against the baseline")
+        drill = drilldowns(
+            {n: runs[n] for n in plan.names}, plan.baseline, ds.qrels, ds.queries, doc_titles(ds.corpus), metric=plan.metrics[0]
+        )
+    return agreement, significance, drill
 
-    probe_rows = []
+
+def _probe(ds: BeirDataset, plan: _Plan, opts: CompareOptions, measured: _Measured) -> list[dict[str, Any]]:
+    """Stage 5: cross-model probes: one run's query vectors against another run's index, compared with
+    that index's own results (and scored when labelled). Adds each probe's run to ``measured.runs``."""
     from langchain_embcompare.retrievers.vector import with_scores
 
-    for q_run, idx_run in probes:
-        stage(f"probe: {q_run} queries on {idx_run}'s index")
-        store, emb = kept_stores[idx_run], kept_embs[q_run]
+    rows = []
+    qids = list(ds.queries)
+    for q_run, idx_run in opts.probes:
+        opts.stage(f"probe: {q_run} queries on {idx_run}'s index")
+        store, emb = measured.kept_stores[idx_run], measured.kept_embs[q_run]
         q_dim, i_dim = emb.output_dim, store.space.dim
         if q_dim != i_dim:
             raise DimensionMismatchError(
@@ -435,35 +473,84 @@ def compare(
                 "a cross-model probe needs equal dimensions (truncate one with dim=...)."
             )
         vectors = emb.encode_queries(list(ds.queries.values()))
-        hits = store.search_vectors(vectors, k=k)
-        probe_run = run_from_documents(qids, [with_scores(h) for h in hits], k)  # the same form as every run
-        pa = pair_agreement(probe_run, runs[idx_run], k=overlap_k, p=rbo_p, depth=k)
-        row = {"query_run": q_run, "index_run": idx_run, "k": overlap_k, "p": rbo_p, **pa.to_dict()}
-        if labelled:
-            row.update(evaluate_run(probe_run, ds.qrels, metrics, ignore_identical_ids=ignore_identical_ids))
-        probe_rows.append(_clean(row))
-        runs[f"probe:{q_run}->{idx_run}"] = probe_run
+        hits = store.search_vectors(vectors, k=opts.k)
+        probe_run = run_from_documents(qids, [with_scores(h) for h in hits], opts.k)  # the same form as every run
+        pa = pair_agreement(probe_run, measured.runs[idx_run], k=opts.overlap_k, p=opts.rbo_p, depth=opts.k)
+        row = {"query_run": q_run, "index_run": idx_run, "k": opts.overlap_k, "p": opts.rbo_p, **pa.to_dict()}
+        if plan.labelled:
+            row.update(evaluate_run(probe_run, ds.qrels, plan.metrics, ignore_identical_ids=plan.ignore_identical_ids))
+        rows.append(json_ready(row))
+        measured.runs[f"probe:{q_run}->{idx_run}"] = probe_run
+    return rows
 
+
+# --- compare ---------------------------------------------------------------------------------------
+
+
+def compare(
+    retrievers: Mapping[str, BaseRetriever] | Sequence[RunSpec | EvalSettings],
+    dataset: BeirDataset | tuple[Sequence[Document | str], Mapping[str, str] | Sequence[str]],
+    options: CompareOptions | None = None,
+    **overrides: Any,
+) -> ComparisonResult:
+    """Run every retriever (or build every spec) on the data set's queries and compare them.
+
+    The stages, in order: plan (names, specs, scoring rules; every check before a model loads), measure
+    each run (retrieve, quality, latency, memory, throughput, cost), labels (the data set's, or a
+    relevance judge's), analyse (agreement, significance, drill-down), probes.
+
+    Args:
+        retrievers: ``{name: LangChain BaseRetriever}``, or run specs (:class:`RunSpec` / :class:`EvalSettings`)
+            each built into its own store and retriever.
+        dataset: a :class:`BeirDataset`, or ``(documents, queries)`` (Documents or texts; a query dict
+            ``{id: text}`` or a list of texts) for label-free mode.
+        options: how to run and score the comparison (:class:`CompareOptions`; default: its defaults).
+        **overrides: :class:`CompareOptions` fields over ``options`` (``compare(runs, ds, k=10, baseline="A")``).
+
+    Returns:
+        The :class:`ComparisonResult`.
+
+    Raises:
+        InvalidParameterError: an unknown option, a bad ``k``, test or correction, runs with differing
+            identical-id rules, a retriever that is not a LangChain ``BaseRetriever``, probes without specs
+            or naming unknown or BM25 runs, repeated run names, or an unknown ``baseline``.
+        EmptyInputError: nothing to compare.
+        MetricCutoffError: a metric named in ``metrics`` reads deeper than the retrieval depth.
+        DimensionMismatchError: a probe pairs query vectors and an index of different dimensions.
+    """
+    known = {f.name for f in dataclasses.fields(CompareOptions)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise InvalidParameterError(f"compare(): unknown option(s) {unknown}; the options are {sorted(known)}.")
+    opts = dataclasses.replace(options or CompareOptions(), **overrides)
+    ds = _as_dataset(dataset)
+    opts.check()
+    plan = _plan(retrievers, ds, opts)
+    measured = _measure_runs(retrievers, ds, plan, opts)
+    ds, provenance = _labels(ds, plan, opts, measured)
+    agreement, significance, drill = _analyse(ds, plan, opts, measured.runs)
+    probe_rows = _probe(ds, plan, opts, measured)
     return ComparisonResult(
         dataset=ds.name,
         n_documents=len(ds.corpus),
         n_queries=len(ds.queries),
-        k=k,
-        labelled=labelled,
-        metrics=list(metrics),
-        baseline=baseline,
-        runs=results,
+        k=opts.k,
+        labelled=plan.labelled,
+        metrics=list(plan.metrics),
+        baseline=plan.baseline,
+        runs=measured.results,
         agreement=agreement,
         significance=significance,
         probes=probe_rows,
-        runs_raw=runs,
-        image_examples=_image_examples(ds, runs),
+        runs_raw=measured.runs,
+        image_examples=_image_examples(ds, measured.runs),
         drilldown=drill,
         labels=provenance,
         settings={
-            "overlap_k": overlap_k, "rbo_p": rbo_p, "latency_queries": len(lat_q) if latency_queries > 0 else 0,
-            "throughput_texts": len(sample_docs), "usd_per_hour": usd_per_hour, "prices": dict(prices or {}),
-            "ignore_identical_ids": ignore_identical_ids,
+            "overlap_k": opts.overlap_k, "rbo_p": opts.rbo_p,
+            "latency_queries": len(measured.latency_queries) if opts.latency_queries > 0 else 0,
+            "throughput_texts": len(measured.sample_docs), "usd_per_hour": opts.usd_per_hour, "prices": dict(opts.prices or {}),
+            "ignore_identical_ids": plan.ignore_identical_ids,
         },
     )
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from langchain_embcompare.errors import InvalidParameterError
 from langchain_embcompare.evaluation.cost import DEFAULT_MACHINE_USD_PER_HOUR
-from langchain_embcompare.evaluation.pipeline import EvalSettings, accept_index_alias
+from langchain_embcompare.evaluation.pipeline import EvalSettings
 from langchain_embcompare.evaluation.significance import CORRECTIONS, STAT_TESTS
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "RunSpec",
     "lexical_specs",
     "load_config",
+    "parse_config",
     "parse_dims",
     "specs_from_models",
     "specs_from_vectors",
@@ -45,7 +46,6 @@ class RunSpec(EvalSettings):
 
     Args:
         *args: :class:`EvalSettings` fields, positionally.
-        index: deprecated name of ``kind`` (warns).
         **kwargs: :class:`EvalSettings` fields and ``name`` (the run's display name; default: the settings' label).
 
     Raises:
@@ -71,7 +71,6 @@ class RunSpec(EvalSettings):
         d = super().to_dict()
         d.pop("name", None)
         return d
-accept_index_alias(RunSpec)
 
 
 def parse_dims(text: str | None) -> list[int | None] | None:
@@ -208,7 +207,6 @@ def _spec_types() -> dict[str, tuple[type, ...]]:
         if float in types:
             types = (*types, int)
         out[f.name] = types
-    out["index"] = out["kind"]  # the old name of kind (deprecated alias)
     return out
 
 
@@ -222,7 +220,19 @@ def _check_type(where: str, value: Any, types: tuple[type, ...]) -> None:
         raise ConfigError(f"{where} = {value!r}: expected {want}.")
 
 
-def _parse_config(raw: Mapping[str, Any], source: str) -> CompareConfig:
+def parse_config(raw: Mapping[str, Any], source: str) -> CompareConfig:
+    """A :class:`CompareConfig` from an ``ab.toml``'s parsed content (what :func:`load_config` reads from a file).
+
+    Args:
+        raw: the TOML document as a mapping (``tomllib.loads``).
+        source: where it came from, named in errors (a path, or e.g. ``"snippet"``).
+
+    Returns:
+        The :class:`CompareConfig`.
+
+    Raises:
+        ConfigError: an unknown field or a field of the wrong type, named with ``source``.
+    """
     unknown = sorted(set(raw) - set(_TOP_TYPES))
     if unknown:
         raise ConfigError(f"{source}: unknown field {unknown[0]!r}; allowed top-level fields: {sorted(_TOP_TYPES)}.")
@@ -352,4 +362,4 @@ def load_config(path: str | Path) -> CompareConfig:
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML ({exc}).") from exc
-    return _parse_config(raw, str(p))
+    return parse_config(raw, str(p))

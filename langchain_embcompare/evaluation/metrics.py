@@ -31,34 +31,28 @@ Conventions (the ones BEIR, MTEB and trec_eval users compare against):
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-import pytrec_eval
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
-from langchain_embcompare.errors import InvalidParameterError, MetricCutoffError
-from langchain_embcompare.ranking import trec_top_k
-
-logger = logging.getLogger(__name__)
-
-Run = dict[str, dict[str, float]]
-Qrels = Mapping[str, Mapping[str, int]]
-DEFAULT_METRICS: tuple[str, ...] = ("ndcg@10", "recall@100", "mrr@10")
-_TREC = {"ndcg": "ndcg_cut", "recall": "recall", "map": "map_cut", "precision": "P"}
-
-
-def _parse(metric: str) -> tuple[str, int]:
-    name, _, k = metric.lower().partition("@")
-    if name not in (*_TREC, "mrr") or not k.isdigit():
-        raise InvalidParameterError(
-            f"Unknown metric {metric!r}: use name@k with name in {sorted((*_TREC, 'mrr'))}, e.g. 'ndcg@10'."
-        )
-    return name, int(k)
+from langchain_embcompare.scoring import (  # the scoring itself lives below the retrievers (see scoring.py)
+    DEFAULT_METRICS,
+    Qrels,
+    Run,
+    check_cutoffs,
+    doc_id_of,
+    documents_to_scores,
+    drop_identical_ids,
+    evaluate_per_query,
+    evaluate_run,
+    max_cutoff,
+    metrics_for_depth,
+    returned_scores,
+    top_k,
+)
 
 
 class RetrievedRun(dict):
@@ -73,187 +67,6 @@ class RetrievedRun(dict):
     depth: int | None = None
     ignore_identical_ids: bool | None = None
     returned_scores: dict[str, dict[str, float]] | None = None
-
-
-def top_k(run: Run, k: int) -> Run:
-    """Each query's k best documents, in trec_eval's order (score descending, then doc id
-    descending: :func:`langchain_embcompare.ranking.trec_top_k`)."""
-    return {q: trec_top_k(docs, k) for q, docs in run.items()}
-
-
-def drop_identical_ids(run: Run) -> Run:
-    """The run without documents whose id equals their query's id (BEIR's ``ignore_identical_ids``)."""
-    return {q: {d: s for d, s in docs.items() if d != q} for q, docs in run.items()}
-
-
-def max_cutoff(metrics: Sequence[str]) -> int:
-    """The largest ``k`` among ``name@k`` metrics (0 for none)."""
-    return max((_parse(m)[1] for m in metrics), default=0)
-
-
-def check_cutoffs(metrics: Sequence[str], k: int | None) -> None:
-    """Raise :class:`MetricCutoffError` if a metric reads deeper than the ``k`` documents retrieved
-    per query. ``k=None`` (depth unknown) checks nothing but the metric names."""
-    for metric in metrics:
-        _parse(metric)
-    if k is None:
-        return
-    deeper = [m for m in metrics if _parse(m)[1] > k]
-    if deeper:
-        need = max_cutoff(deeper)
-        raise MetricCutoffError(
-            f"Metric(s) {deeper} read the top {need} documents but only k={k} are retrieved per query, so "
-            f"{deeper[0]} would really be a cutoff-{k} number. Retrieve more (k={need}), or ask for metrics "
-            f"with cutoffs <= {k} (e.g. {_parse(deeper[0])[0]}@{k})."
-        )
-
-
-def metrics_for_depth(
-    metrics: Sequence[str] | None, depth: int | None, defaults: Sequence[str] = DEFAULT_METRICS
-) -> tuple[tuple[str, ...], str | None]:
-    """The metrics to compute on runs retrieving ``depth`` documents per query, and a one-line note.
-
-    A metric the caller asked for keeps its cutoff: one deeper than ``depth`` raises
-    :class:`MetricCutoffError` (:func:`check_cutoffs`). Without ``metrics`` (None) the ``defaults``
-    apply, and a default whose cutoff ``depth`` cannot answer is lowered to ``depth`` (``recall@100``
-    becomes ``recall@10`` on a run of ``k=10``, or of a funnel whose shortlist is 10), so a shallow
-    run is still measured instead of refused; the note says so in one line, e.g.
-    ``"recall@100 -> recall@10: retrieval depth is 10 (default metrics follow it; name metrics to
-    keep a cutoff)"``, and is None when nothing changed. A metric lowered onto another one in the
-    list appears once.
-
-    Args:
-        metrics: ``name@k`` metrics the caller named, or None for the defaults.
-        depth: documents retrieved per query (None = unknown: names are checked, nothing is lowered).
-        defaults: the default metrics (``DEFAULT_METRICS``; the advisor passes its own).
-
-    Returns:
-        ``(metrics, note)``: a tuple of ``name@k`` strings and the note (or None).
-
-    Raises:
-        InvalidParameterError: an unknown metric name.
-        MetricCutoffError: a named metric reads deeper than ``depth``.
-    """
-    if metrics is not None:
-        chosen = tuple(metrics)
-        check_cutoffs(chosen, depth)
-        return chosen, None
-    check_cutoffs(defaults, None)
-    if depth is None:
-        return tuple(defaults), None
-    out: list[str] = []
-    changed: list[str] = []
-    for metric in defaults:
-        name, cut = _parse(metric)
-        if cut > depth:
-            lowered = f"{name}@{depth}"
-            changed.append(f"{metric} -> {lowered}")
-            metric = lowered
-        if metric not in out:
-            out.append(metric)
-    note = None
-    if changed:
-        note = f"{', '.join(changed)}: retrieval depth is {depth} (default metrics follow it; name metrics to keep a cutoff)"
-    return tuple(out), note
-
-
-def evaluate_per_query(
-    run: Run,
-    qrels: Qrels,
-    metrics: Sequence[str] | None = None,
-    *,
-    ignore_identical_ids: bool | None = None,
-    k: int | None = None,
-) -> dict[str, dict[str, float]]:
-    """``{query_id: {metric: value}}`` for every query that has labels.
-
-    ``metrics``: ``name@k`` names; None = :data:`DEFAULT_METRICS`, lowered to the depth where deeper
-    (logged in one line at WARNING; :func:`metrics_for_depth`).
-    ``ignore_identical_ids``: drop retrieved documents whose id is the query id (BEIR's rule);
-    ``None`` takes the run's own setting (:class:`RetrievedRun`), else True, as in BEIR.
-    ``k``: documents retrieved per query (default: ``run.depth`` when ``run`` came from
-    :func:`retrieve_run`); a named metric's cutoff above it raises :class:`MetricCutoffError`.
-    """
-    metrics, note = metrics_for_depth(metrics, k if k is not None else getattr(run, "depth", None))
-    if note:
-        logger.warning(note)
-    if ignore_identical_ids is None:
-        ignore_identical_ids = getattr(run, "ignore_identical_ids", None) is not False
-    qrels = {q: {d: int(r) for d, r in docs.items()} for q, docs in qrels.items()}
-    run = {q: {d: float(s) for d, s in docs.items()} for q, docs in run.items() if q in qrels}
-    if ignore_identical_ids:
-        run = drop_identical_ids(run)
-    out: dict[str, dict[str, float]] = {q: {} for q in qrels}
-    for metric in metrics:
-        name, cut = _parse(metric)
-        if name == "mrr":  # trec_eval has no recip_rank cut: cut the run first, in trec_eval's own order
-            measure, source = "recip_rank", top_k(run, cut)
-        else:
-            measure, source = f"{_TREC[name]}.{cut}", run
-        key = measure.replace(".", "_")
-        scores = pytrec_eval.RelevanceEvaluator(qrels, {measure}).evaluate(source) if source else {}
-        for q in qrels:
-            out[q][metric] = float(scores.get(q, {}).get(key, 0.0))
-    return out
-
-
-def evaluate_run(
-    run: Run,
-    qrels: Qrels,
-    metrics: Sequence[str] | None = None,
-    *,
-    ignore_identical_ids: bool | None = None,
-    k: int | None = None,
-) -> dict[str, float]:
-    """Mean of each metric over the labelled queries (arguments as :func:`evaluate_per_query`).
-
-    Args:
-        run: ``{query id: {doc id: score}}``, higher = better (e.g. from :func:`retrieve_run`).
-        qrels: ``{query id: {doc id: grade}}``, int grades.
-        metrics: ``name@k`` metrics (nDCG@k, recall@k, MRR, ... via pytrec_eval), or None for the defaults.
-        ignore_identical_ids: drop retrieved documents whose id is the query id (BEIR's rule); None: the
-            run's own setting, else True.
-        k: documents retrieved per query (default: ``run.depth``).
-
-    Returns:
-        ``{metric: mean over the labelled queries}``, floats in [0, 1].
-
-    Raises:
-        InvalidParameterError: ``qrels`` is empty, or an unknown metric.
-        MetricCutoffError: a named metric's cutoff is above ``k``.
-    """
-    per_query = evaluate_per_query(run, qrels, metrics, ignore_identical_ids=ignore_identical_ids, k=k)
-    if not per_query:
-        raise InvalidParameterError("No labelled queries: qrels is empty, so quality cannot be measured.")
-    first = next(iter(per_query.values()))  # the metrics computed (defaults may follow the depth)
-    return {m: float(np.mean([v[m] for v in per_query.values()])) for m in first}
-
-
-def _doc_id(doc: Document) -> str:
-    return str(doc.id or doc.metadata.get("doc_id") or doc.metadata.get("id") or doc.page_content[:64])
-
-
-def documents_to_scores(docs: Sequence[Document]) -> dict[str, float]:
-    """A run row from retrieved documents in the order they were returned: ``{doc_id: n - rank}``
-    (float, ``n = len(docs)``, ranks from 0, so the first scores ``n`` and the last 1). The scores the
-    documents carry are not read (see the module docstring, *Order*); a document id returned twice
-    keeps its first (best) rank."""
-    n = len(docs)
-    row: dict[str, float] = {}
-    for rank, d in enumerate(docs):
-        row.setdefault(_doc_id(d), float(n - rank))
-    return row
-
-
-def returned_scores(docs: Sequence[Document]) -> dict[str, float]:
-    """``{doc_id: score}`` the documents carry (``metadata["relevance_score"]``, a reranker's, else
-    ``metadata["score"]``); documents without one are left out. Read for score distributions only."""
-    row: dict[str, float] = {}
-    for d in docs:
-        score = d.metadata.get("relevance_score", d.metadata.get("score"))
-        if score is not None:
-            row.setdefault(_doc_id(d), float(score))
-    return row
 
 
 def run_from_documents(qids: Sequence[str], results: Sequence[Sequence[Document]], k: int) -> RetrievedRun:

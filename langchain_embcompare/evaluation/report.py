@@ -398,7 +398,8 @@ def drilldown_html(drill: Mapping[str, Any], baseline: str | None = None) -> str
     )
 
 
-_CSS = """
+#: The report pages' style sheet (also used by the advisor's HTML page).
+REPORT_CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222}
 h1{font-size:1.5em}section{margin:28px 0}
 table.summary{border-collapse:collapse;font-size:.9em}
@@ -549,7 +550,7 @@ def build_html(
     payload = json.dumps(data, default=str).replace("</", "<\\/")  # safe inside <script>
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>{_CSS}{_IMAGE_CSS if data.get('image_examples') else ''}</style>"
+        f"<title>{html.escape(title)}</title><style>{REPORT_CSS}{_IMAGE_CSS if data.get('image_examples') else ''}</style>"
         f"<script type='text/javascript'>{plotly.offline.get_plotlyjs()}</script></head><body>"
         f"<h1>{html.escape(title)}</h1><p class='meta'>{meta}</p>"
         + labels_html(data.get("labels"))

@@ -41,12 +41,19 @@ class RunResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _clean(x: Any) -> Any:
-    """JSON-safe: NaN -> None, numpy scalars -> Python."""
+def json_ready(x: Any) -> Any:
+    """JSON-safe data: NaN / inf -> None, numpy scalars -> Python, tuples -> lists, keys -> str.
+
+    Args:
+        x: nested dicts / lists / tuples of numbers, strings and numpy scalars.
+
+    Returns:
+        The same data, ready for ``json.dumps`` (strict JSON, no NaN).
+    """
     if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
+        return {str(k): json_ready(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
+        return [json_ready(v) for v in x]
     if isinstance(x, np.generic):
         x = x.item()
     if isinstance(x, float) and not math.isfinite(x):
@@ -125,7 +132,7 @@ class ComparisonResult:
                 d["extra"] = r.extra
             runs[name] = d
         sig = self.significance
-        return _clean(
+        return json_ready(
             {
                 "dataset": self.dataset,
                 "n_documents": self.n_documents,

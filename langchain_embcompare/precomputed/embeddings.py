@@ -19,12 +19,12 @@ from langchain_embcompare.errors import (
     InvalidParameterError,
     MissingVectorError,
 )
-from langchain_embcompare.precomputed.readers import _cached_table
+from langchain_embcompare.precomputed.readers import cached_table
 from langchain_embcompare.precomputed.tables import (
     DOCUMENT_ROLE,
     QUERY_ROLE,
     VectorTable,
-    _check_matrix,
+    check_matrix,
 )
 
 # --------------------------------------------------------------------------- the embeddings
@@ -88,7 +88,7 @@ class PrecomputedEmbeddings(Embeddings):
                 raise InvalidParameterError("Pass document_keys or document_ids/document_texts, not both.")
             self._docs, self._doc_keys = np.ascontiguousarray(document_vectors, dtype=np.float32), dict(document_keys)
             if validate:
-                self._docs, self.report["document_renormalised_rows"] = _check_matrix(self._docs, source, model_id, None, normalize)
+                self._docs, self.report["document_renormalised_rows"] = check_matrix(self._docs, source, model_id, None, normalize)
         else:
             self._docs, self._doc_keys = self._table(document_vectors, document_ids, document_texts, "document", normalize, validate)
         self.native_dim = int(self._docs.shape[1])
@@ -124,7 +124,7 @@ class PrecomputedEmbeddings(Embeddings):
             dupes += n - len(first)
             keys.update(first)
         if validate:
-            matrix, renorm = _check_matrix(matrix, self.source, f"{self.model_id} ({role}s)", [str(i) for i in ids] if ids is not None else None, normalize)
+            matrix, renorm = check_matrix(matrix, self.source, f"{self.model_id} ({role}s)", [str(i) for i in ids] if ids is not None else None, normalize)
             self.report[f"{role}_renormalised_rows"] = renorm
         self.report[f"{role}_rows"] = len(matrix)
         self.report[f"{role}_duplicate_keys"] = dupes
@@ -231,7 +231,7 @@ def precomputed_from_dataset(
     without a kind column is ambiguous and raises :class:`InvalidParameterError`.
     Table rows that match no document or query are ignored (counted in ``report["unused_rows"]``).
     """
-    table = vectors if isinstance(vectors, VectorTable) else _cached_table(str(vectors), id_column, column, normalize)
+    table = vectors if isinstance(vectors, VectorTable) else cached_table(str(vectors), id_column, column, normalize)
     matrix = table.column(column)
     doc_ids = [str(d.id or d.metadata.get("doc_id")) for d in dataset.corpus]
     qids = list(dataset.queries)
@@ -239,7 +239,7 @@ def precomputed_from_dataset(
     if query_vectors is not None:
         qtable = (
             query_vectors if isinstance(query_vectors, VectorTable)
-            else _cached_table(str(query_vectors), id_column, column, normalize)
+            else cached_table(str(query_vectors), id_column, column, normalize)
         )
         q_rows = qtable.rows_for(qids, "query", "query ids")
         q_matrix = qtable.column(column)

@@ -21,9 +21,9 @@ from langchain_embcompare.errors import (
 from langchain_embcompare.precomputed.tables import (
     KIND_COLUMN,
     VectorTable,
-    _finish,
-    _from_arrow_table,
-    _pick_id_column,
+    finish_table,
+    table_from_arrow,
+    pick_id_column,
 )
 
 # --------------------------------------------------------------------------- readers
@@ -37,7 +37,7 @@ def _read_parquet(path: Path, id_column: str | None, columns: Sequence[str] | No
     except Exception as exc:
         raise InvalidParameterError(f"{path} is not a readable Parquet file ({type(exc).__name__}: {exc}).") from exc
     names = schema.names
-    id_col = _pick_id_column(names, id_column, str(path))
+    id_col = pick_id_column(names, id_column, str(path))
     read = None
     if columns:
         read = [id_col, *columns] + ([KIND_COLUMN] if KIND_COLUMN in names else [])
@@ -45,7 +45,7 @@ def _read_parquet(path: Path, id_column: str | None, columns: Sequence[str] | No
             if c not in names:
                 raise InvalidParameterError(f"{path} has no vector column {c!r}; its columns are {names}.")
     table = pq.read_table(path, columns=read)
-    return _from_arrow_table(table, str(path), id_col, columns, normalize)
+    return table_from_arrow(table, str(path), id_col, columns, normalize)
 
 
 def _read_hf_folder(path: Path, id_column: str | None, columns: Sequence[str] | None, normalize: bool, split: str | None) -> VectorTable:
@@ -80,7 +80,7 @@ def _read_hf_folder(path: Path, id_column: str | None, columns: Sequence[str] | 
     if not tables:
         raise EmptyInputError(f"{path} lists no data files.")
     table = pa.concat_tables(tables)
-    return _from_arrow_table(table, str(path), id_column, columns, normalize)
+    return table_from_arrow(table, str(path), id_column, columns, normalize)
 
 
 def _read_ids_file(path: Path) -> list[str]:
@@ -145,7 +145,7 @@ def _read_numpy(
         mats[name] = np.ascontiguousarray(m, dtype=np.float32)
         if mats[name] is m:
             mats[name] = m.copy()
-    return _finish(source, found_ids, mats, id_col, None, normalize)
+    return finish_table(source, found_ids, mats, id_col, None, normalize)
 
 
 def _read_jsonl(path: Path, id_column: str | None, columns: Sequence[str] | None, normalize: bool) -> VectorTable:
@@ -165,7 +165,7 @@ def _read_jsonl(path: Path, id_column: str | None, columns: Sequence[str] | None
     if not rows:
         raise EmptyInputError(f"{path} holds no rows.")
     first = rows[0][1]
-    id_col = _pick_id_column(list(first), id_column, source)
+    id_col = pick_id_column(list(first), id_column, source)
     vec_cols = list(columns) if columns else [k for k, v in first.items() if k not in (id_col, KIND_COLUMN) and isinstance(v, list)]
     if not vec_cols:
         raise InvalidParameterError(f"{path}: line {rows[0][0] + 1} has no vector field (a list of numbers); fields: {list(first)}.")
@@ -201,7 +201,7 @@ def _read_jsonl(path: Path, id_column: str | None, columns: Sequence[str] | None
         ids.append(str(obj[id_col]))
         if kinds is not None:
             kinds.append(str(obj.get(KIND_COLUMN)))
-    return _finish(source, ids, mats, id_col, None if kinds is None else np.asarray(kinds, dtype=object), normalize, lines)
+    return finish_table(source, ids, mats, id_col, None if kinds is None else np.asarray(kinds, dtype=object), normalize, lines)
 
 
 def load_vectors(
@@ -261,13 +261,13 @@ def vector_columns(path: str | Path, id_column: str | None = None, normalize: bo
         import pyarrow.parquet as pq
 
         schema = pq.read_schema(p)
-        id_col = _pick_id_column(schema.names, id_column, str(p))
+        id_col = pick_id_column(schema.names, id_column, str(p))
         return [
             f.name for f in schema
             if f.name not in (id_col, KIND_COLUMN)
             and (pa.types.is_list(f.type) or pa.types.is_large_list(f.type) or pa.types.is_fixed_size_list(f.type))
         ]
-    return list(_cached_table(str(p), id_column, None, normalize).columns)
+    return list(cached_table(str(p), id_column, None, normalize).columns)
 
 
 # Several run specs read the same table: keep the last few loaded (keyed by path, size and mtime).
@@ -275,7 +275,19 @@ _TABLE_CACHE: dict[tuple, VectorTable] = {}
 _TABLE_CACHE_SIZE = 4
 
 
-def _cached_table(path: str, id_column: str | None, column: str | None, normalize: bool) -> VectorTable:
+def cached_table(path: str, id_column: str | None, column: str | None, normalize: bool) -> VectorTable:
+    """:func:`load_vectors` of one file, kept in a small per-process cache keyed by path, size, mtime and options
+    (so a comparison's runs over one table read it once).
+
+    Args:
+        path: the vector file or folder.
+        id_column: the id column, or None to pick one.
+        column: the one vector column to read, or None for all.
+        normalize: L2-normalise non-unit vectors instead of refusing them.
+
+    Returns:
+        The :class:`VectorTable`.
+    """
     p = Path(path).expanduser()
     st = p.stat() if p.exists() else None
     key = (str(p.resolve()) if p.exists() else str(p), st and st.st_size, st and st.st_mtime_ns, id_column, column, normalize)

@@ -137,10 +137,25 @@ def _fmt_row(source: str, column: str, row: int, ids: Sequence[str] | None, line
     return f"{source}: column {column!r}, {where}{rid}"
 
 
-def _check_matrix(
+def check_matrix(
     matrix: np.ndarray, source: str, column: str, ids: Sequence[str] | None, normalize: bool, lines: Sequence[int] | None = None
 ) -> tuple[np.ndarray, int]:
-    """Refuse NaN/inf, zero vectors and (unless ``normalize``) non-unit vectors; returns (matrix, n renormalised)."""
+    """Refuse NaN/inf, zero vectors and (unless ``normalize``) non-unit vectors.
+
+    Args:
+        matrix: (n, d) float32 vectors.
+        source: the file or table named in errors.
+        column: the vector column named in errors.
+        ids: the rows' ids (named in errors), or None.
+        normalize: L2-normalise non-unit rows instead of refusing them.
+        lines: the rows' source line numbers (named in errors), or None.
+
+    Returns:
+        ``(matrix, number of rows renormalised)``.
+
+    Raises:
+        InvalidVectorError: a NaN/inf or zero vector, or (without ``normalize``) a non-unit one, named by id.
+    """
     # one pass, no (n, d) temporary: a NaN/inf anywhere in a row makes its sum of squares non-finite
     sq = np.einsum("ij,ij->i", matrix, matrix).astype(np.float64)
     finite = np.isfinite(sq)
@@ -255,7 +270,20 @@ def _arrow_ids(array: Any, source: str, id_column: str) -> list[str]:
     return array.to_pylist()
 
 
-def _pick_id_column(names: Sequence[str], id_column: str | None, source: str) -> str:
+def pick_id_column(names: Sequence[str], id_column: str | None, source: str) -> str:
+    """The id column of a table: ``id_column`` if given (and present), else the first of the usual names.
+
+    Args:
+        names: the table's column names.
+        id_column: the column the user named, or None.
+        source: the file or table named in errors.
+
+    Returns:
+        The id column's name.
+
+    Raises:
+        InvalidParameterError: the named column is missing, or none of the usual names is there.
+    """
     if id_column is not None:
         if id_column not in names:
             raise InvalidParameterError(
@@ -271,13 +299,29 @@ def _pick_id_column(names: Sequence[str], id_column: str | None, source: str) ->
     )
 
 
-def _from_arrow_table(
+def table_from_arrow(
     table: Any, source: str, id_column: str | None, columns: Sequence[str] | None, normalize: bool
 ) -> VectorTable:
+    """A :class:`VectorTable` from a pyarrow table whose vector columns are (fixed-size) lists.
+
+    Args:
+        table: a ``pyarrow.Table``.
+        source: the file or table named in errors.
+        id_column: the id column, or None to pick one (:func:`pick_id_column`).
+        columns: the vector columns to read, or None for every list column.
+        normalize: L2-normalise non-unit vectors instead of refusing them.
+
+    Returns:
+        The :class:`VectorTable`.
+
+    Raises:
+        InvalidParameterError: no id or vector column, ragged or non-numeric vectors.
+        InvalidVectorError: a bad vector (as :func:`check_matrix`).
+    """
     import pyarrow as pa
 
     names = table.column_names
-    id_col = _pick_id_column(names, id_column, source)
+    id_col = pick_id_column(names, id_column, source)
     list_cols = [
         n for n in names
         if n not in (id_col, KIND_COLUMN)
@@ -297,10 +341,10 @@ def _from_arrow_table(
     if KIND_COLUMN in names:
         kinds = np.asarray(table.column(KIND_COLUMN).cast(pa.string()).to_pylist(), dtype=object)
     mats = {c: _arrow_matrix(table.column(c), source, c, ids) for c in wanted}
-    return _finish(source, ids, mats, id_col, kinds, normalize)
+    return finish_table(source, ids, mats, id_col, kinds, normalize)
 
 
-def _finish(
+def finish_table(
     source: str,
     ids: list[str],
     mats: dict[str, np.ndarray],
@@ -309,6 +353,25 @@ def _finish(
     normalize: bool,
     lines: Sequence[int] | None = None,
 ) -> VectorTable:
+    """Check the read columns (:func:`check_matrix`) and the ``kind`` column, and make the :class:`VectorTable`.
+
+    Args:
+        source: the file or table named in errors.
+        ids: the rows' ids.
+        mats: ``{vector column: (n, d) float32}``.
+        id_col: the id column's name.
+        kinds: per row ``"document"`` / ``"query"`` (a ``kind`` column), or None.
+        normalize: L2-normalise non-unit vectors instead of refusing them.
+        lines: the rows' source line numbers (named in errors), or None.
+
+    Returns:
+        The :class:`VectorTable`.
+
+    Raises:
+        EmptyInputError: no rows.
+        InvalidParameterError: a ``kind`` other than document / query, or repeated ids.
+        InvalidVectorError: a bad vector (as :func:`check_matrix`).
+    """
     if not ids:
         raise EmptyInputError(f"{source} holds no rows.")
     if kinds is not None:
@@ -333,7 +396,7 @@ def _finish(
     for name, m in list(mats.items()):
         if len(m) != len(ids):
             raise InvalidParameterError(f"{source}: column {name!r} has {len(m)} rows but there are {len(ids)} ids.")
-        mats[name], renormalised[name] = _check_matrix(m, source, name, ids, normalize, lines)
+        mats[name], renormalised[name] = check_matrix(m, source, name, ids, normalize, lines)
     report = {
         "source": source,
         "rows": len(ids),

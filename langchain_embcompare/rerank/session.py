@@ -7,7 +7,7 @@ import json
 import logging
 import time
 import warnings
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage
@@ -32,20 +32,47 @@ from langchain_embcompare.rerank.tokens import count_tokens, encoding_name
 logger = logging.getLogger("langchain_embcompare.rerank.pairwise")
 
 
+@runtime_checkable
+class SessionOwner(Protocol):
+    """What a :class:`Session` reads from and reports back to its reranker (the public surface of
+    :class:`~langchain_embcompare.rerank.pairwise.PairwiseLLMReranker` it uses)."""
+
+    llm: Any
+    method: str
+    k: int | None
+    top_n: int | None
+    max_calls: int | None
+    max_tokens: int | None
+    max_retries: int
+    cache: Any
+    bias_min_comparisons: int
+    bias_warning_threshold: float
+
+    @property
+    def structured_output_active(self) -> bool: ...
+
+    def confirm_structured_output(self) -> None: ...
+
+    def fall_back_to_text(self, exc: BaseException) -> bool: ...
+
+    def price_of(self, model: str) -> tuple[float, float] | None: ...
+
+    def record_report(self, report: QueryReport) -> None: ...
+
+    def claim_bias_warning(self) -> bool: ...
+
+
 class Session:
     """State of one query's reranking: budget, cache look-ups, counting, outcomes.
 
     Args:
-        owner: the reranker (a :class:`~langchain_embcompare.rerank.pairwise.PairwiseLLMReranker`): its
-            settings (``llm``, ``method``, ``k``, ``top_n``, budgets, ``cache``, bias thresholds) and the
-            public methods a session reports back through (``record_report``, ``price_of``,
-            ``structured_output_active``, ``confirm_structured_output``, ``fall_back_to_text``,
-            ``claim_bias_warning``).
+        owner: the reranker (a :class:`~langchain_embcompare.rerank.pairwise.PairwiseLLMReranker`; what is
+            used of it: :class:`SessionOwner`).
         documents: the documents to rerank, in the first stage's order.
         query: the user's question.
     """
 
-    def __init__(self, owner: Any, documents: list[Document], query: str) -> None:
+    def __init__(self, owner: SessionOwner, documents: list[Document], query: str) -> None:
         self.owner = owner
         self.documents = documents
         self.texts = [d.page_content for d in documents]
