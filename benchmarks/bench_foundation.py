@@ -146,7 +146,7 @@ def main() -> None:
 
     # 5. query latency: embed + search, one query at a time
     store = FaissVectorStore(MatryoshkaEmbeddings(emb.base, cache_dir=None))
-    store.add_vectors(raw_docs / np.linalg.norm(raw_docs, axis=1, keepdims=True), ds.corpus)
+    store.upsert_vectors(raw_docs / np.linalg.norm(raw_docs, axis=1, keepdims=True), ds.corpus)
     retriever = store.as_retriever(k=10)
     index = faiss.IndexFlatIP(384)
     index.add(np.ascontiguousarray(raw_docs / np.linalg.norm(raw_docs, axis=1, keepdims=True), dtype=np.float32))

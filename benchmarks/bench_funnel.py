@@ -37,9 +37,9 @@ from langchain_embcompare.matryoshka import MatryoshkaEmbeddings  # noqa: E402
 from langchain_embcompare.retrievers.cluster import ClusterPrefilterRetriever  # noqa: E402
 from langchain_embcompare.errors import InvalidParameterError  # noqa: E402
 from langchain_embcompare.matryoshka import VectorSpace  # noqa: E402
-from langchain_embcompare.retrievers.cluster_blocks import ClusterBlocks  # noqa: E402
+from langchain_embcompare.stores.cluster_blocks import ClusterBlocks  # noqa: E402
 from langchain_embcompare.retrievers.funnel import MatryoshkaFunnelRetriever  # noqa: E402
-from langchain_embcompare.stores.base import EmbStore, exact_scores, top_k  # noqa: E402
+from langchain_embcompare.stores.base import EmbStore, SearchRequest, exact_scores, top_k  # noqa: E402
 from langchain_embcompare.stores.faiss import FaissVectorStore  # noqa: E402
 
 SCIFACT = Path("/work/shared/data/beir/scifact")
@@ -136,15 +136,27 @@ class ArrayStore(EmbStore):
         self._fields[name][np.asarray(rows, dtype=np.int64)] = vectors
         self._index.pop(name, None)
 
-    def search_rows(self, query_vectors, k, *, filter=None, candidate_rows=None, clusters=None, vector_field=None, **kw):  # noqa: ANN001, ANN201
-        if filter is not None or kw:
+    def upsert_vectors(self, vectors, documents, **kwargs):  # noqa: ANN001, ANN003, ANN201
+        raise InvalidParameterError("ArrayStore is read-only: build it from its vectors.")
+
+    def delete(self, ids=None, **kwargs):  # noqa: ANN001, ANN003, ANN201
+        raise InvalidParameterError("ArrayStore is read-only: build it from its vectors.")
+
+    def get_by_ids(self, ids, /):  # noqa: ANN001, ANN201
+        return self.documents_at([int(i) for i in ids if 0 <= int(i) < len(self._v)])
+
+    def index_bytes(self) -> int:
+        return self._v.nbytes + sum(v.nbytes for v in self._fields.values())
+
+    def _search(self, q, k, request: SearchRequest):  # noqa: ANN001, ANN201
+        if request.filter is not None:
             raise InvalidParameterError("ArrayStore has no metadata: no filters.")
-        q = np.ascontiguousarray(query_vectors, dtype=np.float32)
-        if clusters is not None:
-            return self._blocks.search(q, k, clusters)
-        if candidate_rows is not None:
-            rows = np.asarray(candidate_rows, dtype=np.int64)
+        if request.clusters is not None:
+            return self._blocks.search(q, k, list(request.clusters))
+        if request.candidate_rows is not None:
+            rows = request.candidate_rows
             return top_k(exact_scores(q, self._v[rows], "cosine"), k, rows)
+        vector_field = request.vector_field
         index = self._index.get(vector_field)
         if index is None:
             src = self._v if vector_field is None else self._fields[vector_field]

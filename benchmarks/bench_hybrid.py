@@ -118,7 +118,7 @@ def redis_part(ds, emb, bm25: BM25Retriever, dense_run: dict, redis_url: str | N
         log("redis: indexing the corpus (vectors + content full text)")
         store = RedisVectorStore(emb, RedisIndexSpec("bench_hybrid_scifact"), redis_url, overwrite=True)
         t0 = time.perf_counter()
-        store.add_vectors(emb.encode_documents(ds.texts), ds.corpus)
+        store.upsert_vectors(emb.encode_documents(ds.texts), ds.corpus)
         ingest_s = time.perf_counter() - t0
         ft = RedisFullTextRetriever.from_store(store, k=100)
         qids = list(ds.queries)
@@ -209,7 +209,7 @@ def main() -> None:
     vectors = emb.encode_documents(ds.texts)
     embed_s = time.perf_counter() - t0
     store = FaissVectorStore(emb)
-    store.add_vectors(vectors, ds.corpus)
+    store.upsert_vectors(vectors, ds.corpus)
     dense = store.as_retriever(k=100)
     hy_rrf = HybridRetriever(dense=dense, lexical=bm25, k=100, fusion="rrf")
     hy_lin = HybridRetriever(dense=dense, lexical=bm25, k=100, fusion="linear", alpha=0.5)

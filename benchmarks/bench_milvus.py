@@ -200,7 +200,7 @@ def main_with(args: argparse.Namespace, argv: list[str] | None, server_version: 
     from langchain_embcompare.stores.faiss import FaissIndexSpec, FaissVectorStore
 
     fstore = FaissVectorStore(emb, FaissIndexSpec(kind="flat", metric="cosine"))
-    (getattr(fstore, "add_vectors", None) or fstore.upsert_vectors)(dv, corpus)
+    fstore.upsert_vectors(dv, corpus)
     faiss_hits = fstore.search_vectors(qv, 100)
     quality: dict[str, Any] = {"faiss_flat": evaluate_run(_run(qids, faiss_hits), ds.qrels, METRICS)}
     import gc

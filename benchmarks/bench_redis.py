@@ -69,7 +69,7 @@ def _faiss_run(dv: np.ndarray, qv: np.ndarray, corpus: list, qids: list[str], em
         from langchain_embcompare.stores.faiss import FaissIndexSpec, FaissVectorStore
 
         store = FaissVectorStore(emb, FaissIndexSpec(kind="flat", metric="cosine"))
-        store.add_vectors(dv, corpus)
+        store.upsert_vectors(dv, corpus)
         return _run_from_hits(qids, store.search_vectors(qv, k)), "langchain_embcompare FaissVectorStore(flat, cosine)"
     except ImportError:
         import faiss

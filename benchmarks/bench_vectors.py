@@ -99,7 +99,7 @@ def side(kind: str, path: str, dim: int) -> dict:
             table = load_vectors(path, vector_columns=["emb"])
             m = table.column("emb")
             store = FaissVectorStore(PrecomputedEmbeddings(m, document_ids=table.ids, model_id="emb", validate=False))
-            store.add_vectors(m, [Document(page_content="", metadata={"doc_id": i}, id=i) for i in table.ids])
+            store.upsert_vectors(m, [Document(page_content="", metadata={"doc_id": i}, id=i) for i in table.ids])
         seconds = time.perf_counter() - t0
         top = [[d.id for d, _ in hits] for hits in store.search_vectors(_queries(dim), k=10)]
         n = len(store)

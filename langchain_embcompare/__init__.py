@@ -18,7 +18,7 @@ from langchain_embcompare.errors import (
     VideoLoadError,
 )
 from langchain_embcompare.evaluation import BeirDataset, evaluate_run, load_beir, retrieve_run
-from langchain_embcompare.filters import Num, Tag, Text, as_expression
+from langchain_embcompare.filters import filter_tree
 from langchain_embcompare.matryoshka import MatryoshkaEmbeddings, PCARotation, Quantizer, VectorSpace
 from langchain_embcompare.models import load_embeddings, offline_models
 from langchain_embcompare.rerank import OracleJudge, PairwiseLLMReranker, make_chat_model
@@ -75,6 +75,10 @@ def __getattr__(name: str):
         import importlib
 
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in ("Tag", "Num", "Text"):  # redisvl's filter builders, loaded on first use (redisvl documents them)
+        from langchain_embcompare import filters
+
+        return getattr(filters, name)
     raise AttributeError(f"module 'langchain_embcompare' has no attribute {name!r}")
 
 
@@ -92,10 +96,7 @@ __all__ = [
     "PairwiseLLMReranker",
     "OracleJudge",
     "make_chat_model",
-    "Tag",
-    "Num",
-    "Text",
-    "as_expression",
+    "filter_tree",
     "BeirDataset",
     "load_beir",
     "evaluate_run",

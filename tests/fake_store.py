@@ -28,10 +28,9 @@ from langchain_embcompare.stores.base import (
     CAPABILITIES,
     METRICS,
     EmbStore,
-    as_query_matrix,
+    SearchRequest,
     empty_result,
     exact_scores,
-    filter_matches_nothing,
     last_wins,
     normalize_rows,
     prepare_documents,
@@ -39,17 +38,22 @@ from langchain_embcompare.stores.base import (
 )
 
 
+FAKE_CAPABILITIES = tuple(c for c in CAPABILITIES if c != "full_text")
+"""Every capability but ``"full_text"`` (no engine of its own: the lexical arm runs bm25s over its
+documents, as on any store without one)."""
+
+
 class FakeStore(EmbStore):
     """In-memory store: dicts keyed by row (documents, vectors, cluster labels, extra fields)."""
 
     def __init__(
-        self, embedding: Embeddings | str, metric: str = "cosine", capabilities: Sequence[str] = CAPABILITIES
+        self, embedding: Embeddings | str, metric: str = "cosine", capabilities: Sequence[str] = FAKE_CAPABILITIES
     ) -> None:
         if metric not in METRICS:
             raise InvalidParameterError(f"metric must be one of {METRICS}, got {metric!r}.")
-        unknown = set(capabilities) - set(CAPABILITIES)
+        unknown = set(capabilities) - set(FAKE_CAPABILITIES)
         if unknown:
-            raise InvalidParameterError(f"unknown capabilities {sorted(unknown)}; known: {list(CAPABILITIES)}.")
+            raise InvalidParameterError(f"unknown capabilities {sorted(unknown)}; the fake has: {list(FAKE_CAPABILITIES)}.")
         self.embedding = as_matryoshka(embedding)
         self.metric = metric
         self.capabilities = frozenset(capabilities)  # type: ignore[misc]  # per instance, for the tests
@@ -145,39 +149,28 @@ class FakeStore(EmbStore):
     # -- searching ---------------------------------------------------------------------------------
 
     @reads
-    def search_rows(
-        self,
-        query_vectors: np.ndarray,
-        k: int,
-        *,
-        filter: Any = None,
-        candidate_rows: np.ndarray | None = None,
-        clusters: Sequence[int] | None = None,
-        vector_field: str | None = None,
-        **kwargs: Any,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        if kwargs:
-            raise InvalidParameterError(f"search_rows does not take {sorted(kwargs)}.")
-        if k <= 0:
-            raise InvalidParameterError(f"k must be positive, got {k}.")
-        self.check_search_args(candidate_rows, clusters, vector_field)
-        dim = self.space.dim if vector_field is None else self.field_dims[vector_field]
-        q = as_query_matrix(query_vectors, dim, "FakeStore" if vector_field is None else f"field {vector_field!r}")
+    def _search(self, q: np.ndarray, k: int, request: SearchRequest) -> tuple[np.ndarray, np.ndarray]:
+        field = request.vector_field
         q = self._store_form(q)
         rows = self.all_rows()
-        if vector_field is not None:  # rows without a value in the field are not in that field
-            rows = rows[np.isin(rows, np.fromiter(self.fields[vector_field], np.int64))]
-        if filter_matches_nothing(filter) or len(rows) == 0:
+        if field is not None:  # rows without a value in the field are not in that field
+            rows = rows[np.isin(rows, np.fromiter(self.fields[field], np.int64))]
+        if len(rows) == 0:
             return empty_result(len(q), k)
-        keep = evaluate_filter(filter, [self.docs[r].metadata for r in rows.tolist()])
-        if candidate_rows is not None:
-            keep &= np.isin(rows, np.asarray(candidate_rows, dtype=np.int64))
-        if clusters is not None:
-            keep &= np.isin(self.cluster_labels(rows), np.asarray(list(clusters), dtype=np.int64))
+        keep = evaluate_filter(request.filter, [self.docs[r].metadata for r in rows.tolist()])
+        if request.candidate_rows is not None:
+            keep &= np.isin(rows, request.candidate_rows)
+        if request.clusters is not None:
+            keep &= np.isin(self.cluster_labels(rows), np.asarray(request.clusters, dtype=np.int64))
         rows = rows[keep]
         if len(rows) == 0:
             return empty_result(len(q), k)
-        return top_k(exact_scores(q, self.vectors_at(rows, vector_field), self.metric), k, rows)
+        return top_k(exact_scores(q, self.vectors_at(rows, field), self.metric), k, rows)
+
+    @reads
+    def index_bytes(self) -> int:
+        """Bytes of the stored vectors (main and extra fields): what an exact scan reads."""
+        return sum(v.nbytes for v in self.vecs.values()) + sum(v.nbytes for f in self.fields.values() for v in f.values())
 
     # -- capabilities ------------------------------------------------------------------------------
 

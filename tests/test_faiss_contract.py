@@ -150,7 +150,7 @@ def test_filtered_ivf_returns_k_when_k_documents_match():
     vecs = rng.standard_normal((n, d)).astype(np.float32)
     store = FaissVectorStore(emb(dim=d), FaissIndexSpec(kind="ivf", nprobe=4))
     docs = [Document(page_content=f"d{i}", metadata={"g": "keep" if i % 12 == 0 else "other"}, id=str(i)) for i in range(n)]
-    store.add_vectors(vecs, docs)
+    store.upsert_vectors(vecs, docs)
     matching = sum(1 for x in docs if x.metadata["g"] == "keep")
     assert matching == 334
     q = rng.standard_normal((5, d)).astype(np.float32)
@@ -159,7 +159,7 @@ def test_filtered_ivf_returns_k_when_k_documents_match():
     assert all(store.documents_at(r)[0].metadata["g"] == "keep" for r in rows)
     # the same ids as an exact search over the matching documents
     flat = FaissVectorStore(emb(dim=d))
-    flat.add_vectors(vecs, docs)
+    flat.upsert_vectors(vecs, docs)
     _, exact = flat.search_rows(q, 50, filter={"g": "keep"})
     overlap = np.mean([len(set(a) & set(b)) / 50 for a, b in zip(rows.tolist(), exact.tolist())])
     assert overlap >= 0.9

@@ -119,7 +119,7 @@ def test_query_from_another_space_is_refused(emb, minilm):
     with pytest.raises(VectorSpaceMismatchError, match="query_prompt"):
         store.check_query_embedding(other)
     with pytest.raises(DimensionMismatchError, match="Cannot add 16-d vectors"):
-        store.add_vectors(np.ones((1, 16), np.float32), [Document(page_content="x", id="zz")])
+        store.upsert_vectors(np.ones((1, 16), np.float32), [Document(page_content="x", id="zz")])
 
 
 def test_empty_corpus_and_bad_input(emb):

@@ -40,7 +40,7 @@ def test_milvus_flat_ranks_as_faiss_flat_and_exact_search(milvus_uri, milvus_col
     milvus = MilvusVectorStore(minilm, MilvusIndexSpec(milvus_collection, metric=metric), uri=milvus_uri, overwrite=True)
     milvus.upsert_vectors(vectors, corpus)
     faiss_store = FaissVectorStore(minilm, FaissIndexSpec(kind="flat", metric=metric))
-    (getattr(faiss_store, "add_vectors", None) or faiss_store.upsert_vectors)(vectors, corpus)
+    faiss_store.upsert_vectors(vectors, corpus)
     got = milvus.search_vectors(queries, k=10)
     ref = faiss_store.search_vectors(queries, k=10)
     exp_s, exp_r = top_k(exact_scores(queries, vectors, metric), 10)  # MiniLM vectors are unit length
@@ -58,7 +58,7 @@ def faiss_ndcg(minilm, scifact_small) -> float:
     """nDCG@10 of FAISS flat (cosine) with MiniLM on the slice: the reference."""
     store = FaissVectorStore(minilm, FaissIndexSpec(kind="flat"))
     vectors = minilm.encode_documents([d.page_content for d in scifact_small.corpus])
-    (getattr(store, "add_vectors", None) or store.upsert_vectors)(vectors, scifact_small.corpus)
+    store.upsert_vectors(vectors, scifact_small.corpus)
     run = retrieve_run(store.as_retriever(k=100), scifact_small.queries, k=100)
     return evaluate_run(run, scifact_small.qrels, ("ndcg@10",))["ndcg@10"]
 

@@ -241,7 +241,7 @@ def test_matryoshka_over_precomputed_truncates_and_keeps_roles(tmp_path):
 
 @pytest.mark.parametrize("precision", ["float32", "int8", "binary"])
 @pytest.mark.parametrize("kind", ["flat", "hnsw"])
-def test_bulk_faiss_store_equals_add_vectors(tmp_path, precision, kind):
+def test_bulk_faiss_store_equals_upsert_vectors(tmp_path, precision, kind):
     from langchain_embcompare.matryoshka import MatryoshkaEmbeddings
     from langchain_embcompare.stores.faiss import FaissIndexSpec, FaissVectorStore
 
@@ -256,7 +256,7 @@ def test_bulk_faiss_store_equals_add_vectors(tmp_path, precision, kind):
         MatryoshkaEmbeddings(PrecomputedEmbeddings(m, document_ids=ids, model_id="precomputed:v"), 16, precision=precision),
         FaissIndexSpec(kind=kind),
     )
-    ref.add_vectors(ref.embedding.encode_documents(ids), [Document(page_content="", metadata={"doc_id": i}, id=i) for i in ids])
+    ref.upsert_vectors(ref.embedding.encode_documents(ids), [Document(page_content="", metadata={"doc_id": i}, id=i) for i in ids])
     for got, want in zip(bulk.search_vectors(q, k=10), ref.search_vectors(q, k=10)):
         assert [d.id for d, _ in got] == [d.id for d, _ in want]
         np.testing.assert_allclose([s for _, s in got], [s for _, s in want], atol=1e-6)

@@ -28,7 +28,7 @@ def test_redis_matches_faiss_on_minilm_vectors(redis_url, scifact_small, emb128,
     dv = emb128.encode_documents([d.page_content for d in docs])
     qv = emb128.encode_queries(list(scifact_small.queries.values()))
     faiss_store = FaissVectorStore(emb128, FaissIndexSpec(kind="flat", metric=metric))
-    faiss_store.add_vectors(dv, docs)
+    faiss_store.upsert_vectors(dv, docs)
     redis_store = RedisVectorStore(emb128, RedisIndexSpec(f"e2e_{uuid.uuid4().hex[:8]}", metric=metric), redis_url)
     redis_store.upsert_vectors(dv, docs)
     want = faiss_store.search_vectors(qv, 10)
@@ -59,7 +59,7 @@ def test_minilm_on_scifact_slice(redis_url, scifact_small, emb128):
 
     # The retriever a LangChain user gets (EmbRetriever) scores like the FAISS store does.
     faiss_store = FaissVectorStore(emb128, FaissIndexSpec(kind="flat"))
-    faiss_store.add_vectors(emb128.encode_documents([d.page_content for d in docs]), docs)
+    faiss_store.upsert_vectors(emb128.encode_documents([d.page_content for d in docs]), docs)
     ndcg_redis = evaluate_run(retrieve_run(store.as_retriever(k=10), queries, k=10), qrels, ("ndcg@10",))["ndcg@10"]
     ndcg_faiss = evaluate_run(retrieve_run(faiss_store.as_retriever(k=10), queries, k=10), qrels, ("ndcg@10",))["ndcg@10"]
     assert ndcg_redis > 0.5, f"nDCG@10 {ndcg_redis:.3f} on the slice: retrieval is broken"

@@ -115,7 +115,7 @@ def test_dropped_connections_are_retried(own_server):
         return opened(*args, **kwargs)
 
     store.client.evalsha = evalsha_with_drops
-    store.add_vectors(x[:4000], docs[:4000])
+    store.upsert_vectors(x[:4000], docs[:4000])
     store.client.evalsha = opened
     assert len(batches) >= 20
     reconnects = int(admin.info("stats")["total_connections_received"]) - before
@@ -131,6 +131,6 @@ def test_server_that_stays_down_fails_with_url(own_server):
     )
     own_server.kill()
     with pytest.raises(StoreConnectionError, match=own_server.url.split("//")[1]):
-        store.add_vectors(x[:10], docs[:10])
+        store.upsert_vectors(x[:10], docs[:10])
     with pytest.raises(StoreConnectionError, match="docker run"):
         store.search_vectors(x[:1], 1)

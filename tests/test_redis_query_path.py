@@ -198,8 +198,9 @@ def test_fast_path_keeps_the_errors_and_other_dtypes(redis_url, data):
                 store.search_vectors(q[:1], k)
         with pytest.raises(InvalidParameterError, match="unknown options"):
             store.search_vectors(q[:1], 5, nprobe=3)
-        with pytest.warns(DeprecationWarning, match="candidate_ids"):
-            got = store.search_vectors(q[:1], 5, candidate_ids=store.rows_of([docs[0].id, docs[1].id]))
+        with pytest.raises(InvalidParameterError, match="unknown options.*candidate_ids"):  # one name: candidate_rows
+            store.search_vectors(q[:1], 5, candidate_ids=store.rows_of([docs[0].id]))
+        got = store.search_vectors(q[:1], 5, candidate_rows=store.rows_of([docs[0].id, docs[1].id]))
         assert {d.id for d, _ in got[0]} == {docs[0].id, docs[1].id}
     finally:
         store.drop()

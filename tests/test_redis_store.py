@@ -25,7 +25,8 @@ from langchain_embcompare.errors import (
 from langchain_embcompare.filters import evaluate_filter
 from langchain_embcompare.matryoshka import MatryoshkaEmbeddings, VectorSpace
 from langchain_embcompare.stores.base import normalize_rows
-from langchain_embcompare.stores.redis import RedisIndexSpec, RedisVectorStore, dict_to_filter
+from langchain_embcompare.stores.redis import RedisIndexSpec, RedisVectorStore
+from langchain_embcompare.stores.redis_schema import filter_query
 
 N, D = 240, 16
 GENRES = ["news", "sport", "science"]
@@ -102,7 +103,7 @@ def test_loading_twice_leaves_one_copy_and_round_trips(redis_url, data):
     store = _store(redis_url)
     ids = store.upsert_vectors(x, docs)
     rows = store.rows_of(ids)
-    store.add_vectors(x, docs)  # the older name: same upsert
+    store.upsert_vectors(x, docs)
     assert store.count() == N
     assert ids[:2] == ["doc-0", "doc-1"]
     np.testing.assert_array_equal(store.rows_of(ids), rows)  # an update keeps the row
@@ -238,14 +239,14 @@ def test_filter_on_unindexed_field_names_the_fix(filtered, data):
     with pytest.raises(InvalidParameterError, match="metadata_schema"):
         filtered.search_vectors(data[2], 3, filter={"author": "x"})
     with pytest.raises(InvalidParameterError, match="indexed as 'numeric'"):
-        dict_to_filter({"year": {"$like": 3}}, {"year": "numeric"})
+        filter_query({"year": {"$like": 3}}, {"year": "numeric"})
     with pytest.raises(InvalidParameterError, match="needs a number"):
-        dict_to_filter({"year": {"$gte": "2000"}}, {"year": "numeric"})
+        filter_query({"year": {"$gte": "2000"}}, {"year": "numeric"})
     with pytest.raises(InvalidParameterError, match="indexed as 'text'"):
         filtered.search_vectors(data[2], 3, filter={"title": "vaccine study 3"})
     with pytest.raises(InvalidParameterError, match="needs numbers"):
         filtered.search_vectors(data[2], 3, filter={"year": "recent"})
-    assert dict_to_filter({"genre": "a b", "year": {"$gt": 3}}, {"genre": "tag", "year": "numeric"}) == r"(@genre:{a\ b} @year:[(3.0 +inf])"
+    assert filter_query({"genre": "a b", "year": {"$gt": 3}}, {"genre": "tag", "year": "numeric"}) == r"(@genre:{a\ b} @year:[(3.0 +inf])"
 
 
 def test_extra_vector_field_for_funnel(redis_url, data):
@@ -423,7 +424,7 @@ def test_index_of_the_older_layout_is_refused_naming_the_rebuild(redis_url):
 def test_query_from_another_space_is_refused(redis_url, data):
     x, docs, q = data
     store = _store(redis_url)
-    store.add_vectors(x[:5], docs[:5])
+    store.upsert_vectors(x[:5], docs[:5])
     name = store.spec.index_name
     emb = _emb()
     with pytest.raises(VectorSpaceMismatchError, match=r"model: Redis index .* has 'fake-model', query has 'other-model'"):
@@ -433,11 +434,11 @@ def test_query_from_another_space_is_refused(redis_url, data):
     with pytest.raises(DimensionMismatchError, match=r"8-d query vector cannot search the 16-d"):
         store.search_vectors(q[:, :8], 3)
     with pytest.raises(DimensionMismatchError):
-        store.add_vectors(x[:, :8], docs)
+        store.upsert_vectors(x[:, :8], docs)
     with pytest.raises(InvalidVectorError, match="NaN"):
-        store.add_vectors(np.full((1, D), np.nan, dtype=np.float32), docs[:1])
+        store.upsert_vectors(np.full((1, D), np.nan, dtype=np.float32), docs[:1])
     with pytest.raises(EmptyInputError):
-        store.add_vectors(np.zeros((0, D), dtype=np.float32), [])
+        store.upsert_vectors(np.zeros((0, D), dtype=np.float32), [])
     store.drop()
 
 

@@ -198,15 +198,16 @@ def test_capabilities_declared_work_and_missing_ones_raise(any_store):
 
 @pytest.mark.parametrize("off", CAPABILITIES)
 def test_fake_store_switches_capabilities_off(contract_embeddings, off):
-    from fake_store import FakeStore
+    from fake_store import FAKE_CAPABILITIES, FakeStore
 
-    store = FakeStore(contract_embeddings, capabilities=[c for c in CAPABILITIES if c != off])
+    store = FakeStore(contract_embeddings, capabilities=[c for c in FAKE_CAPABILITIES if c != off])
     v, docs = corpus(5)
     store.upsert_vectors(v, docs)
     call = {
         "candidate_rows": lambda: store.search_rows(queries(1), 2, candidate_rows=store.all_rows()),
         "clusters": lambda: store.search_rows(queries(1), 2, clusters=[0]),
         "vector_fields": lambda: store.ensure_vector_field("f", 4),
+        "full_text": lambda: store.full_text_search(["x"], 2),
     }[off]
     with pytest.raises(MissingCapabilityError, match=off):
         call()

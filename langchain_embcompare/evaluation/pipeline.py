@@ -272,7 +272,7 @@ def build_store(settings: EvalSettings, embeddings: MatryoshkaEmbeddings, datase
         from langchain_embcompare.stores.redis import build_redis_store  # the Redis module owns its spec
 
         store = build_redis_store(embeddings, settings, dataset_name=dataset.name, **kw)
-    store.add_vectors(vectors, dataset.corpus)
+    store.upsert_vectors(vectors, dataset.corpus)
     store.flush()  # measure the index asked for, not a store's interim structure (stores/base.py)
     return store
 

@@ -25,7 +25,7 @@ from langchain_embcompare.precomputed.tables import VectorTable
 
 class LazyDocuments(Sequence):
     """Documents made on access from ids (and optional texts): a million-row table needs no million
-    ``Document`` objects up front, only the ones a search returns. ``extend`` (a later ``add_vectors``)
+    ``Document`` objects up front, only the ones a search returns. ``extend`` (a later ``upsert_vectors``)
     appends real Documents after the lazy rows."""
 
     def __init__(self, ids: Sequence[str], texts: Sequence[str] | None = None) -> None:
@@ -74,7 +74,7 @@ def faiss_store_from_vectors(
 
     The table's matrix goes to faiss as it is (no per-row Python work, no copy when no truncation is
     asked); documents are :class:`LazyDocuments` (id, optional text) made only when a search returns
-    them. Search results and scores equal those of ``store.add_vectors(vectors, documents)`` (tested).
+    them. Search results and scores equal those of ``store.upsert_vectors(vectors, documents)`` (tested).
     ``dim`` truncates (+ renormalises) as ``MatryoshkaEmbeddings(dim=...)`` does; ``spec`` is a
     ``FaissIndexSpec`` (default flat, cosine); ``precision`` float32 | int8 | binary. Queries embed through ``query_vectors``/``query_ids`` when
     given (else query text lookups fail with :class:`MissingVectorError`; search by vector instead).
@@ -98,7 +98,7 @@ def faiss_store_from_vectors(
         source=table.source, validate=False,
     )
     store = FaissVectorStore(MatryoshkaEmbeddings(emb, dim, precision=precision), spec or FaissIndexSpec())
-    # unit length was checked at load (what add_vectors' cosine renormalisation gives, to float rounding)
+    # unit length was checked at load (what upsert_vectors' cosine renormalisation gives, to float rounding)
     vecs = matrix if dim is None else l2_normalize(np.ascontiguousarray(matrix[:, :dim]))
     store.bulk_load(vecs, LazyDocuments(table.ids, texts), [str(i) for i in table.ids], normalized=True)
     return store

@@ -68,7 +68,8 @@ from langchain_embcompare.retrievers.clustering import (
     few_threads,
     fit_clusters,
 )
-from langchain_embcompare.retrievers.probing import ClusterSearchStats, open_grouped, probe, summarize_stats
+from langchain_embcompare.retrievers.probing import ClusterSearchStats, probe, summarize_stats
+from langchain_embcompare.stores.ops import open_grouped
 from langchain_embcompare.retrievers.snapshot import RowsSnapshot
 from langchain_embcompare.stores.base import BatchRetriever, EmbStore, normalize_rows
 

@@ -70,7 +70,7 @@ from langchain_core.documents import Document
 from pydantic import ConfigDict, PrivateAttr
 
 from langchain_embcompare.errors import DimensionMismatchError, EmptyInputError, InvalidParameterError, MissingCapabilityError
-from langchain_embcompare.filters import as_expression, evaluate_filter
+from langchain_embcompare.filters import evaluate_filter, filter_tree
 from langchain_embcompare.matryoshka import PCARotation
 from langchain_embcompare.retrievers.calibration import Calibration, calibrate_funnel
 from langchain_embcompare.retrievers.clustering import few_threads
@@ -83,8 +83,9 @@ from langchain_embcompare.stores.base import (
     normalize_rows,
     with_scores,
 )
+from langchain_embcompare.stores.ops import rescore
 
-__all__ = ["MatryoshkaFunnelRetriever", "binary_codes", "prefix_normalize", "rescore"]
+__all__ = ["MatryoshkaFunnelRetriever", "binary_codes", "prefix_normalize"]
 
 _FIELD_SAMPLE = 8  # rows of the shortlist field re-checked on every search
 
@@ -490,13 +491,13 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
         """Hamming shortlist in the retriever's own binary index; a filter becomes a faiss IDSelector."""
         rows = self._bpos if self._bpos is not None else rows
         params = None
-        expr = as_expression(filt)
-        if expr is not None:
-            key = str(expr)
+        tree = filter_tree(filt)
+        if tree is not None:
+            key = repr(tree)
             if key not in self._masks:
                 if self._metas is None:
                     self._metas = [d.metadata for d in self.store.documents_at(rows)]
-                self._masks[key] = np.flatnonzero(evaluate_filter(expr, self._metas)).astype(np.int64)
+                self._masks[key] = np.flatnonzero(evaluate_filter(tree, self._metas)).astype(np.int64)
             allowed = self._masks[key]
             if len(allowed) == 0:
                 return np.full((len(qs), n_short), -1, np.int64)
@@ -513,11 +514,7 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
         vectors = self.store.vectors_at(uniq)
         pos = np.where(valid, np.searchsorted(uniq, np.where(valid, cand, uniq[0])), -1)
         scores, top = rescore(q, pos, vectors, k, self.store.metric)
-        rows = np.where(top >= 0, uniq[np.maximum(top, 0)], -1)
-        if scores.shape[1] < k:
-            scores = np.pad(scores, ((0, 0), (0, k - scores.shape[1])), constant_values=-np.inf)
-            rows = np.pad(rows, ((0, 0), (0, k - rows.shape[1])), constant_values=-1)
-        return scores.astype(np.float32, copy=False), rows.astype(np.int64, copy=False)
+        return scores, np.where(top >= 0, uniq[np.maximum(top, 0)], -1)
 
     def search_vectors(
         self, query_vectors: np.ndarray, k: int | None = None, filter: Any = None
@@ -554,40 +551,4 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
         return [with_scores(h) for h in self.search_vectors(q, k=k, filter=filter)]
 
 
-def rescore(
-    q: np.ndarray, cand: np.ndarray, vectors: np.ndarray, k: int, metric: str = "cosine", chunk: int = 16
-) -> tuple[np.ndarray, np.ndarray]:
-    """Full-dimension top-``k`` of each query's candidates: ``cand`` (m, n) int64 indexes ``vectors``
-    (-1 = no candidate); returns (scores, indexes) (m, min(k, n)), best first, -1 where none.
-
-    Scores follow :func:`~langchain_embcompare.stores.base.exact_scores` (dot product for ip/cosine,
-    minus the Euclidean distance for l2), computed per query on its own candidates only: a gather of
-    the candidates' vectors and one batched product, ``chunk`` queries at a time into one
-    reused buffer: gathering all queries at once allocates (m, n, d) floats (150 MB for 200 x 500 x
-    384), and fresh allocations that size cost more than the arithmetic.
-    """
-    vectors = np.asarray(vectors, dtype=np.float32)
-    m, n = cand.shape
-    valid = cand >= 0
-    safe = np.where(valid, cand, 0)
-    s = np.empty((m, n), np.float32)
-    buf = np.empty((min(chunk, m), n, vectors.shape[1]), np.float32)
-    for start in range(0, m, chunk):
-        stop = min(m, start + chunk)
-        vecs = buf[: stop - start]
-        np.take(vectors, safe[start:stop], axis=0, out=vecs)
-        qq = q[start:stop]
-        if metric == "l2":
-            s[start:stop] = -np.linalg.norm(vecs - qq[:, None, :], axis=2)
-        else:
-            s[start:stop] = np.einsum("md,mnd->mn", qq, vecs)
-    s[~valid] = -np.inf
-    kk = min(k, n)
-    part = np.argpartition(-s, kk - 1, axis=1)[:, :kk] if kk < n else np.tile(np.arange(n), (m, 1))
-    ps = np.take_along_axis(s, part, 1)
-    order = np.argsort(-ps, axis=1, kind="stable")
-    top_s = np.take_along_axis(ps, order, 1)
-    top_i = np.take_along_axis(np.take_along_axis(cand, part, 1), order, 1)
-    top_i[~np.isfinite(top_s)] = -1
-    return top_s, top_i
 

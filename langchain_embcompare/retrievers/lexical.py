@@ -355,14 +355,14 @@ class BM25Retriever(BatchRetriever):
     def _weight_mask(self, filter: Any) -> np.ndarray | None:
         if filter is None:
             return None
-        from langchain_embcompare.filters import as_expression, evaluate_filter
+        from langchain_embcompare.filters import evaluate_filter, filter_tree
 
-        expr = as_expression(filter)
-        if expr is None:
+        tree = filter_tree(filter)
+        if tree is None:
             return None
-        key = str(expr)
+        key = tree
         if key not in self._mask_cache:
-            mask = evaluate_filter(expr, [d.metadata for d in self.documents])
+            mask = evaluate_filter(tree, [d.metadata for d in self.documents])
             self._mask_cache[key] = np.asarray(mask, dtype=np.float32)
         return self._mask_cache[key]
 

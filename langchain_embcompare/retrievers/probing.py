@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from langchain_embcompare.stores.ops import unique_per_row
+from langchain_embcompare.stores.ops import merge_top_k
 
-__all__ = ["ClusterSearchStats", "SearchGroup", "SearchLists", "open_grouped", "probe", "summarize_stats"]
+__all__ = ["ClusterSearchStats", "SearchGroup", "SearchLists", "probe", "summarize_stats"]
 
 
 # --------------------------------------------------------------------------- per-query stats
@@ -93,7 +93,7 @@ def probe(
             if take.any():
                 clusters = np.where(window, order[active, pos:stop], -1)
                 s, r = search_lists(active, clusters)
-                best_s[active], best_r[active] = _merge(
+                best_s[active], best_r[active] = merge_top_k(
                     np.concatenate([best_s[active], s], 1), np.concatenate([best_r[active], r], 1), k
                 )
                 for qi, row, t in zip(active.tolist(), order[active, pos:stop].tolist(), take.tolist()):
@@ -103,34 +103,4 @@ def probe(
     return best_s, best_r, opened
 
 
-def open_grouped(queries: np.ndarray, clusters: np.ndarray, k: int, search_group: SearchGroup) -> tuple[np.ndarray, np.ndarray]:
-    """Search ``clusters`` (a, w) (-1 = none) for the queries ``queries`` (a,), one ``search_group(c,
-    query_idx)`` call per distinct cluster; each query's merged top ``k`` over its clusters, (a, k)
-    padded ``-inf``/``-1`` (the generic way to answer per-query cluster lists)."""
-    clusters = unique_per_row(clusters)
-    a, w = clusters.shape
-    slot_s = np.full((a, w, k), -np.inf, np.float32)
-    slot_r = np.full((a, w, k), -1, np.int64)
-    flat = clusters.ravel()
-    local = np.repeat(np.arange(a), w)
-    slot = np.tile(np.arange(w), a)
-    srt = np.argsort(flat, kind="stable")
-    srt = srt[flat[srt] >= 0]
-    values, starts = np.unique(flat[srt], return_index=True)
-    for c, lo, hi in zip(values.tolist(), starts.tolist(), [*starts[1:].tolist(), len(srt)]):
-        sel = srt[lo:hi]
-        s, r = search_group(int(c), queries[local[sel]])
-        slot_s[local[sel], slot[sel], : s.shape[1]] = s[:, :k]
-        slot_r[local[sel], slot[sel], : s.shape[1]] = r[:, :k]
-    return _merge(slot_s.reshape(a, -1), slot_r.reshape(a, -1), k)
-
-
-def _merge(scores: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Best ``k`` of each row of concatenated result lists (stable: earlier lists win ties)."""
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    s, r = np.take_along_axis(scores, top, 1), np.take_along_axis(rows, top, 1)
-    if s.shape[1] < k:
-        s = np.pad(s, ((0, 0), (0, k - s.shape[1])), constant_values=-np.inf)
-        r = np.pad(r, ((0, 0), (0, k - r.shape[1])), constant_values=-1)
-    return s, np.where(np.isfinite(s), r, -1)
 

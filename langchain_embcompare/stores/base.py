@@ -59,10 +59,11 @@ Rules that hold on every store (tests in ``tests/test_store_contract.py`` run th
 
 from __future__ import annotations
 
+import abc
 import asyncio
-import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -78,7 +79,7 @@ from langchain_embcompare.errors import (
     InvalidParameterError,
     MissingCapabilityError,
 )
-from langchain_embcompare.filters import Filter
+from langchain_embcompare.filters import NOTHING, Filter, FilterTree, filter_tree
 from langchain_embcompare.matryoshka import MatryoshkaEmbeddings, VectorSpace, as_matryoshka
 
 CAPABILITIES = ("candidate_rows", "clusters", "vector_fields", "full_text")
@@ -88,6 +89,7 @@ CAPABILITIES = ("candidate_rows", "clusters", "vector_fields", "full_text")
 from langchain_embcompare.stores.ops import (  # noqa: E402,F401
     METRICS,
     as_query_matrix,
+    open_grouped,
     empty_result,
     exact_scores,
     filter_matches_nothing,
@@ -98,48 +100,126 @@ from langchain_embcompare.stores.ops import (  # noqa: E402,F401
 )
 
 
+# --------------------------------------------------------------------------- one search, validated
+
+SEARCH_KNOBS = ("ef_search", "nprobe", "batch_size")
+"""The per-call search options a store may take (declared in :attr:`EmbStore.search_options`):
+``ef_search`` (HNSW / binary-graph candidates), ``nprobe`` (IVF lists opened), ``batch_size`` (queries
+per server round trip)."""
+
+
+@dataclass(frozen=True, eq=False)
+class SearchRequest:
+    """One validated search, as :meth:`EmbStore.search_rows` hands it to a store's :meth:`EmbStore._search`.
+
+    Built only by :meth:`EmbStore.search_request`, so a store never re-checks it: the capabilities
+    behind ``candidate_rows`` / ``clusters`` / ``vector_field`` are present, the knobs are positive
+    integers the store declared, and a request that can match nothing never reaches the store.
+
+    Args:
+        filter: the parsed filter tree (:func:`~langchain_embcompare.filters.filter_tree`), ``None``
+            for no filter; never :data:`~langchain_embcompare.filters.NOTHING`.
+        candidate_rows: 1-d int64 rows to search within (non-empty; may hold rows the store does not
+            have, which match nothing), or ``None``.
+        clusters: cluster labels to search within (non-empty), or ``None``.
+        vector_field: an extra vector field of the store, or ``None`` for the main vectors.
+        ef_search: HNSW (or binary graph) candidates for this call (>= 1), ``None``: the index's own.
+        nprobe: IVF lists opened for this call (>= 1), ``None``: the index's own.
+        batch_size: queries per server round trip (>= 1), ``None``: the store's default.
+    """
+
+    filter: FilterTree | None = None
+    candidate_rows: np.ndarray | None = None
+    clusters: tuple[int, ...] | None = None
+    vector_field: str | None = None
+    ef_search: int | None = None
+    nprobe: int | None = None
+    batch_size: int | None = None
+
+
+def positive_int(name: str, value: Any) -> int | None:
+    """A search knob checked the one way every store reads it: ``None`` or a positive integer.
+
+    Args:
+        name: the option's name (for the message).
+        value: the value passed.
+
+    Returns:
+        ``None``, or the value as a Python ``int``.
+
+    Raises:
+        InvalidParameterError: a bool, a non-integer or a value < 1, naming the option.
+    """
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InvalidParameterError(f"{name}={value!r} must be a positive integer.")
+    return int(value)
+
+
 # --------------------------------------------------------------------------- the store base
 
 
 class EmbStore(VectorStore):
-    """Base of every store: the protocol (module docstring) plus LangChain's ``VectorStore`` surface."""
+    """Base of every store: the protocol (module docstring) plus LangChain's ``VectorStore`` surface.
+
+    A store implements the abstract methods (``abc``: a class missing one cannot be instantiated) and
+    overrides the capability methods it declares in :attr:`capabilities`; the others keep defaults
+    that raise :class:`~langchain_embcompare.errors.MissingCapabilityError` naming what is missing.
+    :meth:`search_rows` is a template method: it validates once, for every store, then calls the
+    store's :meth:`_search` with one :class:`SearchRequest`.
+
+    Class attributes:
+        capabilities: the optional capabilities this store has (subset of :data:`CAPABILITIES`).
+        search_options: the per-call knobs its ``search_rows`` takes (subset of :data:`SEARCH_KNOBS`);
+            any other is refused by name.
+        main_vector_field: the name of the main vector field on the engine (``vector_field`` equal to
+            it means the main vectors), or ``None``.
+        max_k: the engine's largest ``k`` (Milvus: 16384), or ``None`` for no limit.
+    """
 
     embedding: MatryoshkaEmbeddings
     metric: str = "cosine"
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    search_options: ClassVar[frozenset[str]] = frozenset()
+    main_vector_field: ClassVar[str | None] = None
+    max_k: ClassVar[int | None] = None
 
     # -- the protocol ------------------------------------------------------------------------------
 
     @property
+    @abc.abstractmethod
     def space(self) -> VectorSpace:
         """The vector space of the stored vectors (model, dim, prompts, rotation, precision, modality).
 
-        Raises:
-            NotImplementedError: a store class that does not implement the protocol.
+        Returns:
+            The :class:`~langchain_embcompare.matryoshka.VectorSpace` recorded with the index.
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def upsert_vectors(
         self, vectors: np.ndarray, documents: Sequence[Document], *, extra_vectors: Mapping[str, np.ndarray] | None = None, **kwargs: Any
     ) -> list[str]:
         """Write documents with their vectors; a stored id is replaced (text, metadata and vector).
 
         Args:
-            vectors: (n, dim) float32, one row per document.
+            vectors: (n, dim) float32, one row per document (cosine stores keep them unit length).
             documents: n documents carrying their ids (the id rule: :func:`prepare_documents`).
-            extra_vectors: ``{field: (n, d_field) float32}`` for the store's extra vector fields.
-            **kwargs: store-specific write options.
+            extra_vectors: ``{field: (n, d_field) float32}`` for the store's extra vector fields
+                (capability ``"vector_fields"``).
+            **kwargs: store-specific write options (an unknown one raises).
 
         Returns:
             Every id passed, in order.
 
         Raises:
-            NotImplementedError: a store class that does not implement the protocol. Implementations
-                raise ``DimensionMismatchError`` (wrong dim), ``InvalidVectorError`` (NaN/inf) and
-                ``InvalidParameterError`` (counts disagree).
+            DimensionMismatchError: vectors of another width than the store's ``dim``.
+            InvalidVectorError: a NaN or infinite component.
+            InvalidParameterError: vector and document counts disagree.
+            InvalidDocumentError: a document the input rules refuse (:func:`prepare_documents`).
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         """Remove documents by id (unknown ids are not an error).
 
@@ -149,11 +229,7 @@ class EmbStore(VectorStore):
 
         Returns:
             ``True`` once done (LangChain's convention).
-
-        Raises:
-            NotImplementedError: a store class that does not implement the protocol.
         """
-        raise NotImplementedError
 
     def search_rows(
         self,
@@ -161,32 +237,144 @@ class EmbStore(VectorStore):
         k: int,
         *,
         filter: Filter = None,
-        candidate_rows: np.ndarray | None = None,
+        candidate_rows: np.ndarray | Sequence[int] | None = None,
         clusters: Sequence[int] | None = None,
         vector_field: str | None = None,
-        **kwargs: Any,
+        ef_search: int | None = None,
+        nprobe: int | None = None,
+        batch_size: int | None = None,
+        **options: Any,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` rows per query vector, best first (the protocol's search; module docstring).
+        """Top ``k`` rows per query vector, best first: :meth:`search_request` (the shared checks),
+        then the store's :meth:`_search`; a request that can match nothing (``$in: []``, empty
+        ``candidate_rows`` or ``clusters``, no query) is answered with padding without a search.
 
         Args:
-            query_vectors: (m, d) float32; ``d`` = the store's dim, or the extra field's dim.
-            k: rows per query (>= 1).
-            filter: a filter expression or LangChain dict (:mod:`~langchain_embcompare.filters`), a true
-                prefilter: when at least ``k`` documents match, ``k`` are returned.
+            query_vectors: (m, d) float32 (or one (d,) vector); ``d`` = the store's dim, or the extra
+                field's dim.
+            k: rows per query (>= 1, at most :attr:`max_k`).
+            filter: a LangChain dict, a redisvl expression or its query string, or a parsed tree
+                (:mod:`~langchain_embcompare.filters`); a true prefilter: when at least ``k`` documents
+                match, ``k`` are returned.
             candidate_rows: 1-d int64, search only these rows (capability ``"candidate_rows"``).
             clusters: cluster labels, search only rows whose label is one of them (``"clusters"``).
             vector_field: search this extra vector field instead of the main one (``"vector_fields"``).
-            **kwargs: store-specific search options (``ef_search``, ``nprobe``, ...).
+            ef_search: HNSW candidates for this call (if the store takes it: :attr:`search_options`).
+            nprobe: IVF lists opened for this call (likewise).
+            batch_size: queries per server round trip (likewise).
+            **options: nothing else is taken; any raises, named.
 
         Returns:
-            ``(scores, rows)``: (m, k) float32 (higher = more similar) and (m, k) int64, padded with
-                ``-inf`` / ``-1`` when fewer than ``k`` documents qualify.
+            ``(scores, rows)``: (m, k) float32 (higher = more similar: cosine similarity, inner product
+                or minus the L2 distance) and (m, k) int64, padded with ``-inf`` / ``-1`` when fewer
+                than ``k`` documents qualify.
 
         Raises:
-            NotImplementedError: a store class that does not implement the protocol.
+            InvalidParameterError: as :meth:`search_request`.
+            MissingCapabilityError: as :meth:`search_request`.
+            DimensionMismatchError: query vectors of the wrong width.
+            InvalidVectorError: a NaN or infinite query component.
         """
-        raise NotImplementedError
+        q, k, request = self.search_request(
+            query_vectors, k, filter=filter, candidate_rows=candidate_rows, clusters=clusters,
+            vector_field=vector_field, ef_search=ef_search, nprobe=nprobe, batch_size=batch_size, **options,
+        )
+        if request is None:
+            return empty_result(len(q), k)
+        return self._search(q, k, request)
 
+    def search_request(
+        self,
+        query_vectors: np.ndarray,
+        k: int,
+        *,
+        filter: Filter = None,
+        candidate_rows: np.ndarray | Sequence[int] | None = None,
+        clusters: Sequence[int] | None = None,
+        vector_field: str | None = None,
+        ef_search: int | None = None,
+        nprobe: int | None = None,
+        batch_size: int | None = None,
+        **options: Any,
+    ) -> tuple[np.ndarray, int, SearchRequest | None]:
+        """The checks every search shares, done once for every store: options, ``k``, capabilities,
+        the vector field, the query matrix, the filter (parsed once into its tree).
+
+        Args:
+            query_vectors: as :meth:`search_rows`.
+            k: as :meth:`search_rows`.
+            filter: as :meth:`search_rows`.
+            candidate_rows: as :meth:`search_rows`.
+            clusters: as :meth:`search_rows`.
+            vector_field: as :meth:`search_rows`.
+            ef_search: as :meth:`search_rows`.
+            nprobe: as :meth:`search_rows`.
+            batch_size: as :meth:`search_rows`.
+            **options: any raises.
+
+        Returns:
+            ``(q, k, request)``: the queries as (m, d) float32 C-contiguous finite, ``k`` as ``int``, and
+                the :class:`SearchRequest`, or ``None`` when nothing can match (then the answer is
+                :func:`empty_result`).
+
+        Raises:
+            InvalidParameterError: an option this store does not take (named, with those it takes), a
+                knob or ``k`` that is not a positive integer (or ``k`` above :attr:`max_k`), a vector
+                field the store does not have, or a bad filter (:func:`~langchain_embcompare.filters.filter_tree`).
+            MissingCapabilityError: ``candidate_rows`` / ``clusters`` / ``vector_field`` on a store
+                without that capability.
+            DimensionMismatchError: query vectors of the wrong width.
+            InvalidVectorError: a NaN or infinite query component.
+        """
+        knobs = {"ef_search": ef_search, "nprobe": nprobe, "batch_size": batch_size}
+        refused = sorted(options) + sorted(n for n, v in knobs.items() if v is not None and n not in self.search_options)
+        if refused:
+            takes = ["filter", "candidate_rows", "clusters", "vector_field", *sorted(self.search_options)]
+            raise InvalidParameterError(
+                f"{type(self).__name__}.search_rows got unknown options {refused}; it takes {takes}."
+            )
+        knobs = {n: positive_int(n, v) for n, v in knobs.items()}
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise InvalidParameterError(f"k={k!r} must be a positive integer.")
+        if self.max_k is not None and k > self.max_k:
+            raise InvalidParameterError(f"k={k!r} must be an integer in [1, {self.max_k}] ({type(self).__name__}'s top-k limit).")
+        k = int(k)
+        if vector_field is not None and vector_field == self.main_vector_field:
+            vector_field = None
+        self.check_search_args(candidate_rows, clusters, vector_field)
+        if vector_field is None:
+            dim, where = self.space.dim, f"index of this {type(self).__name__} (model {self.space.model!r})"
+        else:
+            dim, where = self.vector_fields[vector_field], f"vector field {vector_field!r} of this {type(self).__name__}"
+        q = as_query_matrix(query_vectors, dim, where)
+        tree = filter_tree(filter)
+        rows = None if candidate_rows is None else np.asarray(candidate_rows, dtype=np.int64).ravel()
+        labels = None if clusters is None else tuple(int(c) for c in np.asarray(list(clusters), dtype=np.int64).ravel())
+        if len(q) == 0 or tree == NOTHING or (rows is not None and len(rows) == 0) or (labels is not None and not labels):
+            return q, k, None
+        return q, k, SearchRequest(tree, rows, labels, vector_field, **knobs)
+
+    @abc.abstractmethod
+    def _search(self, q: np.ndarray, k: int, request: SearchRequest) -> tuple[np.ndarray, np.ndarray]:
+        """The store's own search, called by :meth:`search_rows` with validated input.
+
+        Args:
+            q: (m, d) float32 C-contiguous finite queries, m >= 1, ``d`` the searched field's width (not
+                normalised: a cosine store normalises them itself).
+            k: rows per query (>= 1, at most :attr:`max_k`).
+            request: the validated :class:`SearchRequest` (never one that matches nothing).
+
+        Returns:
+            ``(scores, rows)``: (m, k) float32 on the score convention and (m, k) int64, best first,
+                padded with ``-inf`` / ``-1``.
+
+        Raises:
+            InvalidParameterError: a filter the engine cannot run, or ``clusters`` before any labels.
+            StoreTimeoutError: a server store's query ran past its time limit.
+            StoreConnectionError: a server store is unreachable.
+        """
+
+    @abc.abstractmethod
     def documents_at(self, rows: np.ndarray | Sequence[int]) -> list[Document]:
         """The stored documents of valid rows, in order.
 
@@ -197,11 +385,10 @@ class EmbStore(VectorStore):
             One ``Document`` per row, with its id.
 
         Raises:
-            NotImplementedError: a store class that does not implement the protocol. Implementations
-                raise ``KeyError`` for a row that is not stored.
+            KeyError: a row that is not stored.
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def vectors_at(self, rows: np.ndarray | Sequence[int], vector_field: str | None = None) -> np.ndarray:
         """The stored vectors of valid rows, for rescoring, MMR and clustering.
 
@@ -213,48 +400,55 @@ class EmbStore(VectorStore):
             (n, d) float32, one row per handle (for cosine, unit length).
 
         Raises:
-            NotImplementedError: a store class that does not implement the protocol.
+            KeyError: a row that is not stored.
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def all_rows(self) -> np.ndarray:
         """Every stored row.
 
         Returns:
             1-d int64, ascending.
-
-        Raises:
-            NotImplementedError: a store class that does not implement the protocol.
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def count(self) -> int:
         """The number of stored documents.
 
         Returns:
-            The document count.
-
-        Raises:
-            NotImplementedError: a store class that does not implement the protocol.
+            The document count (>= 0).
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def rows_of(self, ids: Sequence[str]) -> np.ndarray:
         """The row of each document id.
 
         Args:
-            ids: n document ids.
+            ids: n document ids (a non-string id is looked up as its ``str``).
 
         Returns:
             (n,) int64, ``-1`` for an unknown id.
-
-        Raises:
-            NotImplementedError: a store class that does not implement the protocol.
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
-        raise NotImplementedError
+        """The stored documents of these ids (LangChain's ``VectorStore.get_by_ids``).
+
+        Args:
+            ids: document ids.
+
+        Returns:
+            The stored documents, in the order of ``ids``; unknown ids are skipped (LangChain's rule).
+        """
+
+    @abc.abstractmethod
+    def index_bytes(self) -> int:
+        """Bytes the store's search structures take (vector index and its row bookkeeping), as the
+        engine reports them, for the memory column of evaluation reports.
+
+        Returns:
+            Bytes (int >= 0).
+        """
 
     # optional capabilities: defaults that say what is missing
     @property
@@ -282,7 +476,7 @@ class EmbStore(VectorStore):
         """Top ``k`` of each query among the documents of ITS OWN clusters (capability ``"clusters"``).
 
         The default runs one ``search_rows(clusters=[c])`` per distinct cluster over
-        the queries that open it and merges (:func:`~langchain_embcompare.retrievers.probing.open_grouped`);
+        the queries that open it and merges (:func:`~langchain_embcompare.stores.ops.open_grouped`);
         in-process stores answer in one pass (FAISS: :meth:`ClusterBlocks.search_lists`).
 
         Args:
@@ -298,8 +492,6 @@ class EmbStore(VectorStore):
         Raises:
             MissingCapabilityError: the store lacks the ``"clusters"`` capability.
         """
-        from langchain_embcompare.retrievers.probing import open_grouped
-
         self.require("clusters", "search_cluster_lists")
         q = np.asarray(query_vectors, dtype=np.float32)
 
@@ -403,18 +595,6 @@ class EmbStore(VectorStore):
         """
         raise self.missing("full_text", "full_text_search")
 
-    def index_bytes(self) -> int:
-        """Bytes the store's search structures take (vector index and its row bookkeeping), as the
-        engine reports them, for the memory column of evaluation reports.
-
-        Returns:
-            Bytes (int >= 0).
-
-        Raises:
-            MissingCapabilityError: the store cannot report it (this default).
-        """
-        raise self.missing("index_bytes", "index_bytes")
-
     def iter_documents(self, batch_size: int = 1000) -> Iterator[list[Document]]:
         """Every stored document, in batches, in row order (``all_rows()``): for consumers that need the
         corpus itself (the bm25s lexical arm, clustering maps) on any store.
@@ -485,7 +665,8 @@ class EmbStore(VectorStore):
             if vector_field not in self.vector_fields:
                 raise InvalidParameterError(
                     f"Vector field {vector_field!r} is not in this {type(self).__name__} "
-                    f"(fields: {sorted(self.vector_fields)}); create it first (ensure_vector_field)."
+                    f"(extra vector fields: {sorted(self.vector_fields)}); create it first (ensure_vector_field; "
+                    "a server store declares it in its index spec's extra_vector_fields)."
                 )
 
     # -- conveniences on the protocol -------------------------------------------------------------
@@ -496,19 +677,6 @@ class EmbStore(VectorStore):
 
     def __len__(self) -> int:
         return self.count()
-
-    def add_vectors(self, vectors: np.ndarray, documents: Sequence[Document], **kwargs: Any) -> list[str]:
-        """Deprecated name of :meth:`upsert_vectors` (same behaviour).
-
-        Args:
-            vectors: (n, dim) float32, one row per document.
-            documents: n documents carrying their ids.
-            **kwargs: passed to :meth:`upsert_vectors` (``extra_vectors``, ...).
-
-        Returns:
-            Every id passed, in order.
-        """
-        return self.upsert_vectors(vectors, documents, **kwargs)
 
     def check_query_embedding(self, embedding: Embeddings) -> MatryoshkaEmbeddings:
         """Refuse an embeddings object whose vectors live in another space than the index's.
@@ -558,14 +726,11 @@ class EmbStore(VectorStore):
             k: documents per query.
             filter: a filter expression or LangChain dict, or ``None``.
             **kwargs: :meth:`search_rows` options (``candidate_rows``, ``clusters``, ``vector_field``,
-                ``ef_search``, ``nprobe``, ...); ``candidate_ids`` (deprecated) is ``candidate_rows``.
+                ``ef_search``, ``nprobe``, ...).
 
         Returns:
             Per query, ``[(Document, score)]`` best first (higher = more similar), padding dropped.
         """
-        if "candidate_ids" in kwargs:
-            warnings.warn("candidate_ids is deprecated: pass candidate_rows (row handles)", DeprecationWarning, stacklevel=2)
-            kwargs["candidate_rows"] = kwargs.pop("candidate_ids")
         with self.reading():
             return self.hits(*self.search_rows(query_vectors, k, filter=filter, **kwargs))
 
@@ -975,13 +1140,16 @@ __all__ = [
     "EmbRetriever",
     "EmbStore",
     "METRICS",
+    "SEARCH_KNOBS",
     "SEARCH_TYPES",
+    "SearchRequest",
     "as_query_matrix",
     "empty_result",
     "exact_scores",
     "filter_matches_nothing",
     "last_wins",
     "normalize_rows",
+    "positive_int",
     "prepare_documents",
     "top_k",
     "with_scores",

@@ -34,7 +34,7 @@ from langchain_embcompare.errors import (
     DimensionMismatchError,
     InvalidParameterError,
 )
-from langchain_embcompare.filters import Filter, as_expression, evaluate_filter
+from langchain_embcompare.filters import Filter, FilterTree, RowMask, filter_tree
 from langchain_embcompare.matryoshka import (
     MatryoshkaEmbeddings,
     Quantizer,
@@ -50,20 +50,19 @@ from langchain_embcompare.stores.faiss_index import (
     field_index,
     new_index,
     pin_ranges,
-    rescore,
     search_params,
 )
 from langchain_embcompare.stores.base import (
     EmbStore,
-    as_query_matrix,
+    SearchRequest,
     empty_result,
     exact_scores,
-    filter_matches_nothing,
     last_wins,
     normalize_rows,
     prepare_documents,
     top_k,
 )
+from langchain_embcompare.stores.ops import rescore
 
 class FaissVectorStore(EmbStore):
     """A LangChain ``VectorStore`` on FAISS that implements the store protocol (:mod:`.base`).
@@ -538,25 +537,27 @@ class FaissVectorStore(EmbStore):
 
     # -- searching -------------------------------------------------------------------------------
 
-    def filter_mask(self, filter: Filter) -> np.ndarray | None:
-        """The rows a filter keeps, cached per filter until the next write.
+    search_options = frozenset({"ef_search", "nprobe"})  # the per-call knobs search_rows takes
+
+    def filter_mask(self, filter: Filter | FilterTree) -> np.ndarray | None:
+        """The rows a filter keeps, cached per filter tree until the next write.
 
         Args:
-            filter: a filter expression or LangChain dict (:mod:`~langchain_embcompare.filters`), or ``None``.
+            filter: a parsed tree or any filter input (:func:`~langchain_embcompare.filters.filter_tree`),
+                or ``None``.
 
         Returns:
             (count,) bool mask over rows, or ``None`` for no filter.
 
         Raises:
-            InvalidParameterError: a malformed filter (from :func:`~langchain_embcompare.filters.as_expression`).
+            InvalidParameterError: a malformed filter (from :func:`~langchain_embcompare.filters.filter_tree`).
         """
-        expr = as_expression(filter)
-        if expr is None:
+        tree = filter_tree(filter)
+        if tree is None:
             return None
-        key = str(expr)
-        mask = self._mask_cache.get(key)
+        mask = self._mask_cache.get(tree)
         if mask is None:
-            mask = self._mask_cache[key] = evaluate_filter(expr, [d.metadata for d in self._docs])
+            mask = self._mask_cache[tree] = RowMask([d.metadata for d in self._docs]).visit(tree)
         return mask
 
     def allowed_rows(self, filter: Filter) -> np.ndarray | None:
@@ -641,68 +642,44 @@ class FaissVectorStore(EmbStore):
         return out_s, out_r
 
     @reads
-    def search_rows(
-        self,
-        query_vectors: np.ndarray,
-        k: int,
-        *,
-        filter: Filter = None,
-        candidate_rows: np.ndarray | None = None,
-        clusters: Sequence[int] | None = None,
-        vector_field: str | None = None,
-        **kwargs: Any,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """``(scores, rows)`` (m, k), best first, padded -inf / -1 (protocol: :mod:`.base`).
+    def _search(self, q: np.ndarray, k: int, request: SearchRequest) -> tuple[np.ndarray, np.ndarray]:
+        """The FAISS search of :meth:`EmbStore.search_rows` (protocol: :mod:`.base`).
 
         Every restriction (filter, candidate rows, clusters) is a true prefilter: a faiss
         ``IDSelector``, or an exact numpy scan when the allowed rows are few (``exact_below``). When an
         approximate search (IVF, HNSW, binary) returns fewer than ``min(k, allowed)`` rows for a query,
         that query is answered by an exact scan of the allowed rows, so ``k`` results come back
-        whenever ``k`` documents qualify.
+        whenever ``k`` documents qualify. Candidate rows beyond the store are dropped. Takes
+        ``ef_search`` (HNSW, binary graph) and ``nprobe`` (IVF).
 
         Args:
-            query_vectors: (m, d) float32 (``d`` = dim, or the extra field's dim).
+            q: (m, d) float32 validated queries (``d`` = dim, or the extra field's dim).
             k: rows per query (>= 1).
-            filter: a filter expression or LangChain dict, or ``None``.
-            candidate_rows: 1-d int64, search only these rows (out-of-range rows are dropped).
-            clusters: cluster labels, search only rows labelled with one of them.
-            vector_field: search this extra vector field instead of the main vectors.
-            **kwargs: ``ef_search`` (HNSW) and ``nprobe`` (IVF); nothing else.
+            request: the validated :class:`~.base.SearchRequest`.
 
         Returns:
             ``(scores, rows)``: (m, k) float32 (higher = more similar) and (m, k) int64, padded with
                 ``-inf`` / ``-1``.
 
         Raises:
-            InvalidParameterError: an unsupported option, ``k <= 0``, ``clusters`` before any labels
-                are set, or an unknown ``vector_field``.
-            DimensionMismatchError: query vectors of the wrong width.
+            InvalidParameterError: ``clusters`` before any labels are set.
         """
-        ef_search, nprobe = kwargs.pop("ef_search", None), kwargs.pop("nprobe", None)
-        if kwargs:
-            raise InvalidParameterError(
-                f"FaissVectorStore.search_rows got unsupported options {sorted(kwargs)}; it takes filter, "
-                "candidate_rows, clusters, vector_field, ef_search, nprobe."
-            )
-        if k <= 0:
-            raise InvalidParameterError(f"k must be positive, got {k}.")
-        self.check_search_args(candidate_rows, clusters, vector_field)
-        dim = self.dim if vector_field is None else self.vector_fields[vector_field]
-        q = as_query_matrix(query_vectors, dim, f"index (model {self._space.model!r})")
+        candidate_rows, clusters, vector_field = request.candidate_rows, request.clusters, request.vector_field
+        ef_search, nprobe = request.ef_search, request.nprobe
         if self.metric == "cosine":
             q = normalize_rows(q)
-        if self.index is None or not self._docs or filter_matches_nothing(filter):
+        if self.index is None or not self._docs:
             return empty_result(len(q), k)
-        rows = self.allowed_rows(filter)
+        rows = self.allowed_rows(request.filter)
         if candidate_rows is not None:
-            cand = np.unique(np.asarray(candidate_rows, dtype=np.int64))
+            cand = np.unique(candidate_rows)
             cand = cand[(cand >= 0) & (cand < len(self._docs))]
             rows = cand if rows is None else np.intersect1d(rows, cand, assume_unique=True)
         if clusters is not None and candidate_rows is None and vector_field is None and self.precision == "float32":
             # one matrix product per opened cluster block: no gather, no IDSelector over every vector
             if self._labels is None:
                 raise InvalidParameterError("No cluster labels are set: fit clusters first (set_cluster_labels).")
-            return self._cluster_blocks().search(q, k, [int(c) for c in clusters], allowed=self.filter_mask(filter))
+            return self._cluster_blocks().search(q, k, list(clusters), allowed=self.filter_mask(request.filter))
         if clusters is not None:
             crow = self._cluster_rows(clusters)
             rows = crow if rows is None else np.intersect1d(rows, crow, assume_unique=True)
@@ -743,37 +720,19 @@ class FaissVectorStore(EmbStore):
             ``(scores, rows)``: (m, k) float32 and (m, k) int64, padded with ``-inf`` / ``-1``.
 
         Raises:
-            InvalidParameterError: ``k <= 0``, or no cluster labels are set.
+            InvalidParameterError: ``k`` not a positive integer, a bad filter, or no cluster labels are set.
             DimensionMismatchError: query vectors of the wrong width.
         """
         if self.precision != "float32":
             return super().search_cluster_lists(query_vectors, k, cluster_lists, filter=filter)
-        if k <= 0:
-            raise InvalidParameterError(f"k must be positive, got {k}.")
-        q = as_query_matrix(query_vectors, self.dim, f"index (model {self._space.model!r})")
+        q, k, request = self.search_request(query_vectors, k, filter=filter)
+        if request is None or self.index is None or not self._docs:
+            return empty_result(len(q), k)
         if self.metric == "cosine":
             q = normalize_rows(q)
-        if self.index is None or not self._docs or filter_matches_nothing(filter):
-            return empty_result(len(q), k)
         if self._labels is None:
             raise InvalidParameterError("No cluster labels are set: fit clusters first (set_cluster_labels).")
-        return self._cluster_blocks().search_lists(q, k, cluster_lists, allowed=self.filter_mask(filter))
-
-    def search_vectors_raw(
-        self, query_vectors: np.ndarray, k: int = 4, filter: Filter = None, candidate_ids: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Deprecated: :meth:`search_rows` (``candidate_ids`` is ``candidate_rows``).
-
-        Args:
-            query_vectors: (m, dim) float32 query vectors.
-            k: rows per query.
-            filter: a filter expression or LangChain dict, or ``None``.
-            candidate_ids: 1-d int64 rows to search, or ``None`` for all.
-
-        Returns:
-            ``(scores, rows)``: (m, k) float32 and (m, k) int64, as :meth:`search_rows`.
-        """
-        return self.search_rows(query_vectors, k, filter=filter, candidate_rows=candidate_ids)
+        return self._cluster_blocks().search_lists(q, k, cluster_lists, allowed=self.filter_mask(request.filter))
 
     # -- persistence (stores/faiss_io.py) --------------------------------------------------------
 

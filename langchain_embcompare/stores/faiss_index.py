@@ -14,7 +14,7 @@ import numpy as np
 
 from langchain_embcompare.errors import InvalidParameterError
 from langchain_embcompare.matryoshka import Quantizer
-from langchain_embcompare.stores.ops import METRICS, empty_result
+from langchain_embcompare.stores.ops import METRICS
 
 FORMAT_VERSION = 1
 
@@ -245,33 +245,4 @@ def field_index(vecs: np.ndarray, spec: FaissIndexSpec) -> Any:
     return index
 
 
-def rescore(q: np.ndarray, cand: np.ndarray, vectors: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """Exact scores of each query's candidate rows, best ``k`` first (ties: lower row first).
-
-    Args:
-        q: (m, d) float32 query vectors (unit length for cosine).
-        cand: (m, c) int64 candidate rows per query, -1 = none.
-        vectors: (n, d) float32 stored vectors the rows index.
-        k: results per query.
-        metric: ``"cosine"``, ``"ip"`` or ``"l2"`` (l2 scores are minus the Euclidean distance).
-
-    Returns:
-        ``(scores, rows)``: (m, k) float32 and (m, k) int64, padded with ``-inf`` / ``-1``.
-    """
-    valid = cand >= 0
-    vecs = vectors[np.where(valid, cand, 0)]
-    if metric == "l2":
-        sims = -np.linalg.norm(vecs - q[:, None, :], axis=2)
-    else:
-        sims = np.einsum("md,mkd->mk", q, vecs)
-    sims = np.where(valid, sims, -np.inf).astype(np.float32)
-    order = np.lexsort((np.where(valid, cand, np.iinfo(np.int64).max), -sims), axis=1)[:, :k]
-    out_s, out_r = empty_result(len(q), k)
-    s = np.take_along_axis(sims, order, 1)
-    r = np.take_along_axis(np.where(valid, cand, -1), order, 1)
-    out_s[:, : s.shape[1]] = s
-    out_r[:, : r.shape[1]] = np.where(np.isfinite(s), r, -1)
-    return out_s, out_r
-
-
-__all__ = ["FORMAT_VERSION", "FaissIndexSpec", "configure", "faiss_metric", "field_index", "new_index", "nlist_for", "pin_ranges", "rescore", "search_params"]
+__all__ = ["FORMAT_VERSION", "FaissIndexSpec", "configure", "faiss_metric", "field_index", "new_index", "nlist_for", "pin_ranges", "search_params"]

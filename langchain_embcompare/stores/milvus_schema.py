@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from langchain_embcompare.errors import InvalidParameterError
-from langchain_embcompare.filters import Leaf, Node, as_number
+from langchain_embcompare.filters import FilterVisitor, Leaf, Node, as_number
 
 ID_FIELD = "id"
 ROW_FIELD = "row"
@@ -322,10 +322,48 @@ def to_expression(node: Node | Leaf, metadata_schema: Mapping[str, str]) -> str:
     Raises:
         InvalidParameterError: a text leaf (``phrase``/``terms``), or a non-finite numeric bound.
     """
-    if isinstance(node, Node):
-        joiner = " and " if node.op == "and" else " or "
-        return "(" + to_expression(node.left, metadata_schema) + joiner + to_expression(node.right, metadata_schema) + ")"
-    leaf = node
+    return MilvusExpression(metadata_schema).visit(node)
+
+
+class MilvusExpression(FilterVisitor[str]):
+    """The Milvus visitor of a filter tree (rules: :func:`to_expression`).
+
+    Args:
+        metadata_schema: the collection's typed metadata columns ``{key: "tag" | "numeric" | "text"}``.
+    """
+
+    def __init__(self, metadata_schema: Mapping[str, str]) -> None:
+        self.metadata_schema = metadata_schema
+
+    def combine(self, op: str, left: str, right: str) -> str:
+        """``(left and right)`` or ``(left or right)``.
+
+        Args:
+            op: ``"and"`` or ``"or"``.
+            left: the left expression.
+            right: the right expression.
+
+        Returns:
+            The combined expression.
+        """
+        return "(" + left + (" and " if op == "and" else " or ") + right + ")"
+
+    def leaf(self, leaf: Leaf) -> str:
+        """One condition as a two-valued Milvus expression (rules: :func:`to_expression`).
+
+        Args:
+            leaf: the condition.
+
+        Returns:
+            The expression.
+
+        Raises:
+            InvalidParameterError: a text leaf (``phrase``/``terms``), or a non-finite numeric bound.
+        """
+        return _leaf_expression(leaf, self.metadata_schema)
+
+
+def _leaf_expression(leaf: Leaf, metadata_schema: Mapping[str, str]) -> str:
     kind = metadata_schema.get(leaf.field)
     if leaf.kind == "all":
         return f"({ROW_FIELD} < 0)" if leaf.negate else f"({ROW_FIELD} >= 0)"
@@ -402,6 +440,7 @@ __all__ = [
     "CONSISTENCY_LEVELS",
     "INDEX_TYPES",
     "METRIC_TYPES",
+    "MilvusExpression",
     "MilvusIndexSpec",
     "SPARSE_FIELD",
     "as_number",

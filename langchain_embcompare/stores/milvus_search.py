@@ -11,20 +11,15 @@ on top of :class:`~.milvus_rows.MilvusRowsMixin`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 from langchain_core.documents import Document
 
 from langchain_embcompare.errors import InvalidParameterError
-from langchain_embcompare.filters import Filter, evaluate_filter, filter_tree
-from langchain_embcompare.stores.base import (
-    as_query_matrix,
-    empty_result,
-    filter_matches_nothing,
-    normalize_rows,
-)
+from langchain_embcompare.filters import Filter, FilterTree, evaluate_filter
+from langchain_embcompare.stores.base import SearchRequest, empty_result, normalize_rows
 from langchain_embcompare.stores.milvus_rows import (
     DOC_FIELDS,
     MilvusRowsMixin,
@@ -39,6 +34,7 @@ from langchain_embcompare.stores.milvus_schema import (
     METADATA_FIELD,
     ROW_FIELD,
     SPARSE_FIELD,
+    VECTOR_FIELD,
     has_text_leaf,
     int_list,
     to_expression,
@@ -52,79 +48,57 @@ QUERY_CHUNK = 256  # queries per search call
 class MilvusSearchMixin(MilvusRowsMixin):
     """Searches of :class:`~.milvus.MilvusVectorStore` (see the module docstring)."""
 
-    def _filter_expression(
-        self, filter: Filter, candidate_rows: Any, clusters: Any
-    ) -> str | None:
-        """The Milvus expression of a search, ``""`` = everything, ``None`` = nothing can match."""
+    search_options: ClassVar[frozenset[str]] = frozenset({"ef_search", "nprobe"})
+    main_vector_field: ClassVar[str | None] = VECTOR_FIELD
+    max_k: ClassVar[int | None] = MAX_TOPK
+
+    def _filter_expression(self, request: SearchRequest) -> str | None:
+        """The Milvus expression of a search (filter, candidate rows and clusters ANDed), ``""`` =
+        everything, ``None`` = nothing can match."""
         parts: list[str] = []
-        if filter is not None:
-            if filter_matches_nothing(filter):
-                return None
-            tree = filter_tree(filter)
-            if tree is not None:
-                if has_text_leaf(tree):
-                    allowed = self._rows_matching_in_process(filter)
-                    if len(allowed) == 0:
-                        return None
-                    parts.append(f"{ROW_FIELD} in {int_list(allowed)}")
-                else:
-                    parts.append(to_expression(tree, self.typed_columns))
-        if candidate_rows is not None:
-            cand = np.asarray(candidate_rows, dtype=np.int64).reshape(-1)
-            if len(cand) == 0:
-                return None
-            parts.append(f"{ROW_FIELD} in {int_list(np.unique(cand))}")
-        if clusters is not None:
-            cl = np.asarray(clusters, dtype=np.int64).reshape(-1)
-            if len(cl) == 0:
-                return None
-            parts.append(f"{CLUSTER_FIELD} in {int_list(np.unique(cl))}")
+        tree = request.filter
+        if tree is not None:
+            if has_text_leaf(tree):
+                allowed = self._rows_matching_in_process(tree)
+                if len(allowed) == 0:
+                    return None
+                parts.append(f"{ROW_FIELD} in {int_list(allowed)}")
+            else:
+                parts.append(to_expression(tree, self.typed_columns))
+        if request.candidate_rows is not None:
+            parts.append(f"{ROW_FIELD} in {int_list(np.unique(request.candidate_rows))}")
+        if request.clusters is not None:
+            parts.append(f"{CLUSTER_FIELD} in {int_list(np.unique(np.asarray(request.clusters, dtype=np.int64)))}")
         return " and ".join(parts)
 
-    def _rows_matching_in_process(self, filter: Filter) -> np.ndarray:
+    def _rows_matching_in_process(self, tree: FilterTree) -> np.ndarray:
         """Rows whose metadata matches a filter holding text leaves, by ``filters.evaluate_filter``
         over every stored document's metadata (one scan)."""
         entities = self._scan([ROW_FIELD, METADATA_FIELD])
         if not entities:
             return np.zeros(0, dtype=np.int64)
-        mask = evaluate_filter(filter, [e[METADATA_FIELD] or {} for e in entities])
+        mask = evaluate_filter(tree, [e[METADATA_FIELD] or {} for e in entities])
         rows = np.fromiter((e[ROW_FIELD] for e in entities), dtype=np.int64, count=len(entities))
         return rows[mask]
 
-    def search_rows(
-        self,
-        query_vectors: np.ndarray,
-        k: int,
-        *,
-        filter: Filter = None,
-        candidate_rows: np.ndarray | None = None,
-        clusters: Sequence[int] | None = None,
-        vector_field: str | None = None,
-        **kwargs: Any,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` per query. ``filter`` / ``candidate_rows`` / ``clusters`` form one Milvus prefilter
-        expression (ANDed).
+    def _search(self, q: np.ndarray, k: int, request: SearchRequest) -> tuple[np.ndarray, np.ndarray]:
+        """The Milvus search of :meth:`EmbStore.search_rows`: ``filter`` / ``candidate_rows`` /
+        ``clusters`` form one Milvus prefilter expression (ANDed); ``ef_search`` (HNSW) / ``nprobe``
+        (IVF) override the spec's for this call; ``k`` at most 16384 (Milvus's top-k limit).
 
         Args:
-            query_vectors: (m, d) float32 (``d`` = dim, or the extra field's dim).
-            k: rows per query, in [1, 16384] (Milvus's top-k limit).
-            filter: a filter expression or LangChain dict, or ``None``.
-            candidate_rows: 1-d int64, search only these rows.
-            clusters: cluster labels, search only rows labelled with one of them.
-            vector_field: an extra vector field instead of the main vectors.
-            **kwargs: ``ef_search`` (HNSW) / ``nprobe`` (IVF), positive integers overriding the spec's
-                for this call; nothing else.
+            q: (m, d) float32 validated queries.
+            k: rows per query, in [1, 16384].
+            request: the validated :class:`~.base.SearchRequest`.
 
         Returns:
             ``(scores, rows)``: (m, k) float32 (higher = more similar) and (m, k) int64, best first,
                 padded with ``-inf`` / ``-1``.
 
         Raises:
-            InvalidParameterError: an unknown option, a bad ``k`` / ``ef_search`` / ``nprobe``, an
-                undeclared ``vector_field`` or a bad filter.
-            DimensionMismatchError: query vectors of the wrong width.
+            InvalidParameterError: a filter Milvus cannot run.
         """
-        scores, rows, _ = self._search(query_vectors, k, filter, candidate_rows, clusters, vector_field, kwargs, with_docs=False)
+        scores, rows, _ = self._run(q, k, request, with_docs=False)
         return scores, rows
 
     def search_vectors(
@@ -147,44 +121,29 @@ class MilvusSearchMixin(MilvusRowsMixin):
             InvalidParameterError: as :meth:`search_rows`.
             DimensionMismatchError: query vectors of the wrong width.
         """
-        if "candidate_ids" in kwargs:
-            return super().search_vectors(query_vectors, k, filter, **kwargs)
-        opts = {n: kwargs.pop(n, None) for n in ("candidate_rows", "clusters", "vector_field")}
-        scores, rows, docs = self._search(query_vectors, k, filter, opts["candidate_rows"], opts["clusters"], opts["vector_field"],
-                                          kwargs, with_docs=True)
+        q, k, request = self.search_request(query_vectors, k, filter=filter, **kwargs)
+        if request is None:
+            return [[] for _ in range(len(q))]
+        scores, rows, docs = self._run(q, k, request, with_docs=True)
         return [
             [(d, float(s)) for d, s, r in zip(drow, srow.tolist(), rrow.tolist()) if r >= 0]
             for drow, srow, rrow in zip(docs, scores, rows)
         ]
 
-    def _search(
-        self, query_vectors: Any, k: int, filter: Filter, candidate_rows: Any, clusters: Any, vector_field: str | None,
-        unknown: Mapping[str, Any], *, with_docs: bool,
+    def _run(
+        self, q: np.ndarray, k: int, request: SearchRequest, *, with_docs: bool
     ) -> tuple[np.ndarray, np.ndarray, list[list[Document]]]:
-        unknown = dict(unknown)
-        ef_search, nprobe = unknown.pop("ef_search", None), unknown.pop("nprobe", None)
-        for name, value in (("ef_search", ef_search), ("nprobe", nprobe)):
-            if value is not None and (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0):
-                raise InvalidParameterError(f"{name}={value!r} must be a positive integer.")
-        if unknown:
-            raise InvalidParameterError(
-                f"search got unknown options {sorted(unknown)}; it takes filter, candidate_rows, clusters, vector_field, "
-                "ef_search, nprobe."
-            )
-        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k <= 0 or k > MAX_TOPK:
-            raise InvalidParameterError(f"k={k!r} must be an integer in [1, {MAX_TOPK}] (Milvus's top-k limit).")
-        name, dim = self._field_dim(vector_field)
-        q = as_query_matrix(query_vectors, dim, f"Milvus collection {self.name!r} field {name!r} (model {self._space.model!r})")
+        name = request.vector_field or VECTOR_FIELD
         m = len(q)
-        expr = self._filter_expression(filter, candidate_rows, clusters)
+        expr = self._filter_expression(request)
         docs: list[list[Document]] = [[] for _ in range(m)]
-        if expr is None or m == 0:
+        if expr is None:
             return (*empty_result(m, k), docs)
         if self.metric == "cosine":
             q = normalize_rows(q)
         scores = np.full((m, k), -np.inf, dtype=np.float32)
         rows = np.full((m, k), -1, dtype=np.int64)
-        params = self.spec.search_params(int(k), ef_search, nprobe)
+        params = self.spec.search_params(int(k), request.ef_search, request.nprobe)
         fields = DOC_FIELDS if with_docs else [ROW_FIELD]
         for start in range(0, m, QUERY_CHUNK):
             res = self.client.search(

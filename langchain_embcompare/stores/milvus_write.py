@@ -168,19 +168,6 @@ class MilvusWriteMixin(MilvusRowsMixin):
                               None if labels is None else labels[sl], skip_existing, empty)
         return all_ids
 
-    def add_vectors(self, vectors: np.ndarray, documents: Sequence[Document], **kwargs: Any) -> list[str]:
-        """Alias of :meth:`upsert_vectors` (the name the evaluation pipeline and the Redis store use).
-
-        Args:
-            vectors: (n, dim) float32, one per document.
-            documents: n documents.
-            **kwargs: the keywords of :meth:`upsert_vectors`.
-
-        Returns:
-            Every id passed, in order.
-        """
-        return self.upsert_vectors(vectors, documents, **kwargs)
-
     def _check_lengths(self, ids: list[str], docs: list[Document]) -> None:
         """Refuse texts / ids longer than the VARCHAR limits (naming the document and the setting).
         Characters x 4 bounds UTF-8 bytes, so only suspiciously long strings are encoded."""

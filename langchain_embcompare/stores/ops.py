@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 from langchain_core.documents import Document
@@ -23,7 +23,7 @@ from langchain_embcompare.errors import (
     InvalidDocumentError,
     InvalidParameterError,
 )
-from langchain_embcompare.filters import Filter, as_expression, matches_nothing
+from langchain_embcompare.filters import Filter, matches_nothing
 from langchain_embcompare.matryoshka import check_encodable, check_finite, encoding_reason
 
 METRICS = ("cosine", "ip", "l2")
@@ -400,9 +400,9 @@ def filter_matches_nothing(filter: Filter) -> bool:
         Whether the filter provably matches nothing.
 
     Raises:
-        InvalidParameterError: a malformed filter (from :func:`~langchain_embcompare.filters.as_expression`).
+        InvalidParameterError: a malformed filter (from :func:`~langchain_embcompare.filters.filter_tree`).
     """
-    return matches_nothing(as_expression(filter))
+    return matches_nothing(filter)
 
 
 def unique_per_row(lists: np.ndarray) -> np.ndarray:
@@ -424,3 +424,107 @@ def unique_per_row(lists: np.ndarray) -> np.ndarray:
     dup = np.zeros_like(dup_sorted)
     np.put_along_axis(dup, order, dup_sorted, 1)
     return np.where(dup, -1, lists)
+
+
+def merge_top_k(scores: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``k`` of each row of concatenated result lists (stable: on equal scores the earlier
+    list wins), padded.
+
+    Args:
+        scores: (m, n) float32 scores, ``-inf`` = padding.
+        rows: (m, n) int64 rows beside them.
+        k: results kept per row (>= 1).
+
+    Returns:
+        ``(scores, rows)``: (m, k) float32 and (m, k) int64, best first, padded ``-inf`` / ``-1``.
+    """
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    s, r = np.take_along_axis(scores, top, 1), np.take_along_axis(rows, top, 1)
+    if s.shape[1] < k:
+        s = np.pad(s, ((0, 0), (0, k - s.shape[1])), constant_values=-np.inf)
+        r = np.pad(r, ((0, 0), (0, k - r.shape[1])), constant_values=-1)
+    return s, np.where(np.isfinite(s), r, -1)
+
+
+def open_grouped(
+    queries: np.ndarray,
+    clusters: np.ndarray,
+    k: int,
+    search_group: Callable[[int, np.ndarray], tuple[np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Answer per-query cluster lists the generic way: one ``search_group(c, queries_opening_c)`` call
+    per distinct cluster, then each query's merged top ``k`` over its clusters.
+
+    Args:
+        queries: (a,) query indices (or any per-query items ``search_group`` takes).
+        clusters: (a, w) int64 cluster labels per query, ``-1`` = none (a repeat is opened once).
+        k: results per query (>= 1).
+        search_group: ``(cluster, queries) -> (scores, rows)``, each (len(queries), <= k).
+
+    Returns:
+        ``(scores, rows)``: (a, k) float32 and (a, k) int64, best first, padded ``-inf`` / ``-1``.
+    """
+    clusters = unique_per_row(clusters)
+    a, w = clusters.shape
+    slot_s = np.full((a, w, k), -np.inf, np.float32)
+    slot_r = np.full((a, w, k), -1, np.int64)
+    flat = clusters.ravel()
+    local = np.repeat(np.arange(a), w)
+    slot = np.tile(np.arange(w), a)
+    srt = np.argsort(flat, kind="stable")
+    srt = srt[flat[srt] >= 0]
+    values, starts = np.unique(flat[srt], return_index=True)
+    for c, lo, hi in zip(values.tolist(), starts.tolist(), [*starts[1:].tolist(), len(srt)]):
+        sel = srt[lo:hi]
+        s, r = search_group(int(c), queries[local[sel]])
+        slot_s[local[sel], slot[sel], : s.shape[1]] = s[:, :k]
+        slot_r[local[sel], slot[sel], : s.shape[1]] = r[:, :k]
+    return merge_top_k(slot_s.reshape(a, -1), slot_r.reshape(a, -1), k)
+
+
+def rescore(
+    q: np.ndarray, cand: np.ndarray, vectors: np.ndarray, k: int, metric: str, chunk: int = 16
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top ``k`` of each query among its own candidates: the one rescoring step (FAISS binary
+    and field searches, the funnel's full-dimension pass).
+
+    Scores follow :func:`exact_scores` (dot product for ip / cosine, minus the Euclidean distance for
+    l2), computed per query on its candidates only, ``chunk`` queries at a time into one reused
+    gather buffer (gathering every query at once allocates (m, c, d) floats: 150 MB for 200 x 500 x
+    384). Tie order: on equal scores the lower candidate index comes first (deterministic on every
+    store and run; evaluation reads runs in trec_eval's order, ``ranking.py``, after this).
+
+    Args:
+        q: (m, d) float32 query vectors (unit length for cosine).
+        cand: (m, c) int64 candidate indexes into ``vectors`` per query, ``-1`` = none.
+        vectors: (n, d) float32 vectors the candidates index (a memory map is fine).
+        k: results per query (>= 1).
+        metric: ``"cosine"``, ``"ip"`` or ``"l2"``.
+        chunk: queries gathered at a time.
+
+    Returns:
+        ``(scores, indexes)``: (m, k) float32 and (m, k) int64, best first, padded ``-inf`` / ``-1``.
+    """
+    m, c = cand.shape
+    valid = cand >= 0
+    safe = np.where(valid, cand, 0)
+    s = np.empty((m, c), np.float32)
+    if m and c:
+        buf = np.empty((min(chunk, m), c, vectors.shape[1]), np.float32)
+        for start in range(0, m, chunk):
+            stop = min(m, start + chunk)
+            vecs = buf[: stop - start]
+            np.take(vectors, safe[start:stop], axis=0, out=vecs)
+            qq = q[start:stop]
+            if metric == "l2":
+                s[start:stop] = -np.linalg.norm(vecs - qq[:, None, :], axis=2)
+            else:
+                s[start:stop] = np.einsum("md,mnd->mn", qq, vecs)
+    s[~valid] = -np.inf
+    order = np.lexsort((np.where(valid, cand, np.iinfo(np.int64).max), -s), axis=1)[:, :k]
+    out_s, out_r = empty_result(m, k)
+    top_s = np.take_along_axis(s, order, 1)
+    top_r = np.take_along_axis(np.where(valid, cand, -1), order, 1)
+    out_s[:, : top_s.shape[1]] = top_s
+    out_r[:, : top_r.shape[1]] = np.where(np.isfinite(top_s), top_r, -1)
+    return out_s, out_r

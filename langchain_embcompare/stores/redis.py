@@ -63,7 +63,6 @@ from langchain_embcompare.stores.redis_schema import (
     TAG_SEPARATOR,
     VECTOR_FIELD,
     RedisIndexSpec,
-    dict_to_filter,
     overlapping_indexes,
     schema_differences,
 )
@@ -83,7 +82,6 @@ __all__ = [
     "RedisIndexSpec",
     "RedisVectorStore",
     "build_redis_store",
-    "dict_to_filter",
 ]
 
 

@@ -36,7 +36,7 @@ import numpy as np
 from redisvl.schema import IndexSchema
 
 from langchain_embcompare.errors import InvalidParameterError
-from langchain_embcompare.filters import Filter, Leaf, Node, as_expression, as_number, filter_tree, matches_nothing, words
+from langchain_embcompare.filters import NOTHING, Filter, FilterVisitor, Leaf, as_number, filter_tree, words
 
 __all__ = [
     "CLUSTER_FIELD",
@@ -48,10 +48,10 @@ __all__ = [
     "TAG_SEPARATOR",
     "VECTOR_FIELD",
     "RedisIndexSpec",
-    "dict_to_filter",
     "escape_tag",
     "overlapping_indexes",
     "field_value",
+    "RedisQuery",
     "filter_query",
     "schema_differences",
 ]
@@ -478,53 +478,62 @@ def _leaf_query(leaf: Leaf, types: Mapping[str, str]) -> str:
     return f"(-{q})" if leaf.negate else q
 
 
-def _tree_query(node: Node | Leaf, types: Mapping[str, str]) -> str:
-    if isinstance(node, Leaf):
-        return _leaf_query(node, types)
-    left, right = _tree_query(node.left, types), _tree_query(node.right, types)
-    return f"({left} {right})" if node.op == "and" else f"({left} | {right})"
-
-
-def filter_query(filter: Filter | str, field_types: Mapping[str, str]) -> str | None:
-    """The RediSearch query string of a filter (``None``: no filter).
-
-    A tag equality on a numeric field compares numbers. Check :func:`filters.matches_nothing` first
-    (a match-nothing filter has no query string).
+class RedisQuery(FilterVisitor[str]):
+    """The Redis visitor of a filter tree: a RediSearch query string for an index with these fields.
 
     Args:
-        filter: a redisvl expression or LangChain dict (parsed by :func:`filters.filter_tree`, so every
-            store reads it the same way), or a raw RediSearch query string (passed through, Redis only).
+        field_types: the index's filterable fields (:meth:`RedisIndexSpec.field_types`).
+    """
+
+    def __init__(self, field_types: Mapping[str, str]) -> None:
+        self.field_types = field_types
+
+    def leaf(self, leaf: Leaf) -> str:
+        """One condition as a query clause (a tag equality on a numeric field compares numbers).
+
+        Args:
+            leaf: the condition.
+
+        Returns:
+            The clause.
+
+        Raises:
+            InvalidParameterError: a field the index does not have, a condition of the wrong kind for
+                its field (naming the fix), or a "field is missing" condition.
+        """
+        if leaf == NOTHING:
+            raise InvalidParameterError("A filter that matches nothing ($in: []) has no query string; short-circuit it.")
+        return _leaf_query(leaf, self.field_types)
+
+    def combine(self, op: str, left: str, right: str) -> str:
+        """``(left right)`` (and) or ``(left | right)`` (or).
+
+        Args:
+            op: ``"and"`` or ``"or"``.
+            left: the left clause.
+            right: the right clause.
+
+        Returns:
+            The combined clause.
+        """
+        return f"({left} {right})" if op == "and" else f"({left} | {right})"
+
+
+def filter_query(filter: Filter, field_types: Mapping[str, str]) -> str | None:
+    """The RediSearch query string of a filter (``None``: no filter), by :class:`RedisQuery`.
+
+    Args:
+        filter: any input :func:`filters.filter_tree` accepts (a tree, a dict, a redisvl expression or
+            its query string), parsed once so every store reads it the same way.
         field_types: the index's filterable fields (:meth:`RedisIndexSpec.field_types`).
 
     Returns:
         The query string, or ``None`` for no filter.
 
     Raises:
-        InvalidParameterError: a filter on another field, or of the wrong kind for its field (naming
-            the fix), a "field is missing" filter, or a malformed filter.
+        InvalidParameterError: a filter that matches nothing (``$in: []``: short-circuit it first,
+            :func:`filters.matches_nothing`), a filter on another field, or of the wrong kind for its
+            field (naming the fix), a "field is missing" filter, or a malformed filter.
     """
-    if isinstance(filter, str):
-        return filter
     tree = filter_tree(filter)
-    return None if tree is None else _tree_query(tree, field_types)
-
-
-def dict_to_filter(spec: Mapping[str, Any], field_types: Mapping[str, str]) -> str | None:
-    """Compatibility helper: a LangChain-style dict filter as a RediSearch query string for an index with
-    these ``field_types`` (``None`` when it constrains nothing). Same rules as :func:`filter_query`;
-    ``$in: []`` raises here (the store short-circuits it to an empty result).
-
-    Args:
-        spec: a LangChain-style dict filter.
-        field_types: the index's filterable fields (:meth:`RedisIndexSpec.field_types`).
-
-    Returns:
-        The query string, or ``None`` when the filter constrains nothing.
-
-    Raises:
-        InvalidParameterError: a filter that matches nothing (``$in: []``), or as :func:`filter_query`.
-    """
-    expr = as_expression(spec)
-    if matches_nothing(expr):
-        raise InvalidParameterError(f"The filter {dict(spec)!r} matches no document ($in: []); it has no query string.")
-    return filter_query(expr, field_types)
+    return None if tree is None else RedisQuery(field_types).visit(tree)

@@ -5,8 +5,8 @@ One job: build the ``FT.SEARCH`` KNN query once per query shape (redisvl renders
 cached, already encoded, only the vector changes), send the query vectors in pipelined batches, and
 parse the replies: into (m, k) arrays for :meth:`search_rows`, keeping each hit's document for
 :meth:`documents_at`; straight into (Document, score) hits for :meth:`search_vectors` (no ``_row`` on
-the wire, no arrays in between, a single float32 query checked without numpy: the LangChain hot path,
-measured against raw redis-py by benchmarks/bench_redis.py). A filter is translated by
+the wire, no arrays in between: the LangChain hot path, measured against raw redis-py by
+benchmarks/bench_redis.py). The checks every store shares run first (:meth:`EmbStore.search_request`). A filter is translated by
 :func:`~.redis_schema.filter_query` from the parsed filter tree every store reads. A mixin of
 :class:`~.redis.RedisVectorStore`, on top of its writes and row bookkeeping.
 """
@@ -14,16 +14,15 @@ measured against raw redis-py by benchmarks/bench_redis.py). A filter is transla
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from langchain_core.documents import Document
 from redisvl.query import VectorQuery
 from redisvl.query.filter import FilterExpression
 
-from langchain_embcompare.errors import InvalidParameterError
-from langchain_embcompare.filters import Filter, as_expression, matches_nothing
-from langchain_embcompare.stores.base import EmbStore, as_query_matrix, empty_result
+from langchain_embcompare.filters import Filter, FilterTree
+from langchain_embcompare.stores.base import EmbStore, SearchRequest, empty_result
 from langchain_embcompare.stores.redis_io import (
     HIT_FIELDS,
     RETURN_FIELDS,
@@ -31,7 +30,6 @@ from langchain_embcompare.stores.redis_io import (
     parse_search_replies,
     raw_document,
     replies_to_hits,
-    single_query_bytes,
     timeout_args,
 )
 from langchain_embcompare.stores.redis_schema import (
@@ -46,10 +44,10 @@ from langchain_embcompare.stores.redis_write import RedisWriteMixin
 class RedisSearchMixin(RedisWriteMixin):
     """KNN search of :class:`~.redis.RedisVectorStore` (see the module docstring)."""
 
-    def _filter_string(self, filter: Filter | str, clusters: Sequence[int] | None) -> str | None:
+    def _filter_string(self, tree: FilterTree | None, clusters: Sequence[int] | None) -> str | None:
         parts: list[str] = []
-        if filter is not None:
-            q = filter_query(filter, self.spec.field_types())
+        if tree is not None:
+            q = filter_query(tree, self.spec.field_types())
             if q is not None:
                 parts.append(q)
         if clusters is not None:
@@ -58,57 +56,35 @@ class RedisSearchMixin(RedisWriteMixin):
             return None
         return parts[0] if len(parts) == 1 else "(" + " ".join(parts) + ")"
 
-    def search_rows(
-        self,
-        query_vectors: np.ndarray,
-        k: int,
-        *,
-        filter: Filter | str = None,
-        candidate_rows: np.ndarray | Sequence[int] | None = None,
-        clusters: Sequence[int] | None = None,
-        vector_field: str | None = None,
-        ef_search: int | None = None,
-        ef_runtime: int | None = None,
-        batch_size: int = 50,
-        **kwargs: Any,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """KNN per query vector, one pipelined round trip per ``batch_size`` queries (protocol in
-        stores/base.py). A filter that matches nothing (``$in: []``), ``clusters=[]`` or empty
-        ``candidate_rows`` return all padding without a query.
+    search_options: ClassVar[frozenset[str]] = frozenset({"ef_search", "batch_size"})
+    main_vector_field: ClassVar[str | None] = VECTOR_FIELD
+
+    def _search(self, q: np.ndarray, k: int, request: SearchRequest) -> tuple[np.ndarray, np.ndarray]:
+        """The Redis KNN of :meth:`EmbStore.search_rows`, one pipelined round trip per ``batch_size``
+        queries (default 50); takes ``ef_search`` (HNSW: ``EF_RUNTIME``) and ``batch_size``.
 
         Args:
-            query_vectors: (m, d) float32 (``d`` = dim, or the extra field's dim).
+            q: (m, d) float32 validated queries (``d`` = dim, or the extra field's dim).
             k: rows per query (>= 1).
-            filter: a redisvl expression, a LangChain dict or a raw RediSearch query string; prefilters
-                the KNN.
-            candidate_rows: 1-d int64, restricts the KNN to those rows (``INKEYS``).
-            clusters: cluster labels (the ``cluster`` TAG), prefilter the KNN.
-            vector_field: search an extra vector field (``"vector"`` is the main one).
-            ef_search: HNSW candidates for this call.
-            ef_runtime: alias of ``ef_search``.
-            batch_size: queries per pipelined round trip.
-            **kwargs: none are supported; any raises.
+            request: the validated :class:`~.base.SearchRequest`: the filter prefilters the KNN,
+                ``candidate_rows`` restrict it (``INKEYS``), ``clusters`` match the ``cluster`` TAG.
 
         Returns:
             ``(scores, rows)``: (m, k) float32 (higher = more similar) and (m, k) int64, best first,
                 padded ``-inf`` / ``-1``.
 
         Raises:
-            InvalidParameterError: ``k <= 0``, an unknown option, an unknown ``vector_field`` or a bad
-                filter.
-            DimensionMismatchError: query vectors of the wrong width.
+            InvalidParameterError: a filter on a field the index does not have, or of the wrong kind.
             StoreTimeoutError: a query ran past ``query_timeout_ms``.
             StoreConnectionError: the server is unreachable.
         """
-        replies, m, k = self._run_search(
-            query_vectors, k, filter, candidate_rows, clusters, vector_field, ef_search, ef_runtime, batch_size, kwargs, True
-        )
+        replies = self._send(q, k, request, with_rows=True)
         if replies is None:
-            return empty_result(m, k)
+            return empty_result(len(q), k)
         return parse_search_replies(replies, k, self.spec.metric, self._remember_docs(), self._id_offset)
 
     def search_vectors(
-        self, query_vectors: np.ndarray, k: int = 4, filter: Filter | str = None, **kwargs: Any
+        self, query_vectors: np.ndarray, k: int = 4, filter: Filter = None, **kwargs: Any
     ) -> list[list[tuple[Document, float]]]:
         """Top ``k`` (Document, score) per query vector, best first, padding dropped: the query of
         :meth:`search_rows` (same options, same errors) without ``_row`` in its RETURN (hits need no row
@@ -120,9 +96,9 @@ class RedisSearchMixin(RedisWriteMixin):
         Args:
             query_vectors: (m, d) float32 query vectors (or one (d,) vector).
             k: documents per query.
-            filter: a redisvl expression, a LangChain dict or a raw RediSearch query string.
+            filter: a LangChain dict, a redisvl expression or its query string.
             **kwargs: the options of :meth:`search_rows` (``candidate_rows``, ``clusters``,
-                ``vector_field``, ``ef_search``, ``batch_size``, ...).
+                ``vector_field``, ``ef_search``, ``batch_size``).
 
         Returns:
             Per query, ``[(Document, score)]`` best first.
@@ -132,24 +108,10 @@ class RedisSearchMixin(RedisWriteMixin):
             DimensionMismatchError: query vectors of the wrong width.
             StoreTimeoutError: a query ran past ``query_timeout_ms``.
         """
-        if "candidate_ids" in kwargs:  # deprecated name: the general path warns and maps it
-            return EmbStore.search_vectors(self, query_vectors, k, filter, **kwargs)
-        batch_size = kwargs.pop("batch_size", 50)
-        replies, m, k = self._run_search(
-            query_vectors,
-            k,
-            filter,
-            kwargs.pop("candidate_rows", None),
-            kwargs.pop("clusters", None),
-            kwargs.pop("vector_field", None),
-            kwargs.pop("ef_search", None),
-            kwargs.pop("ef_runtime", None),
-            batch_size,
-            kwargs,
-            False,
-        )
+        q, k, request = self.search_request(query_vectors, k, filter=filter, **kwargs)
+        replies = None if request is None else self._send(q, k, request, with_rows=False)
         if replies is None:
-            return [[] for _ in range(m)]
+            return [[] for _ in range(len(q))]
         return replies_to_hits(replies, k, self.spec.metric, self._id_offset)
 
     @property
@@ -157,67 +119,35 @@ class RedisSearchMixin(RedisWriteMixin):
         """Bytes of ``<prefix>:`` in front of the document id in each key (see :data:`~.redis_io.RETURN_FIELDS`)."""
         return len(self.spec.prefix.encode()) + 1
 
-    def _run_search(
-        self,
-        query_vectors: np.ndarray,
-        k: int,
-        filter: Filter | str,
-        candidate_rows: np.ndarray | Sequence[int] | None,
-        clusters: Sequence[int] | None,
-        vector_field: str | None,
-        ef_search: int | None,
-        ef_runtime: int | None,
-        batch_size: int,
-        kwargs: dict[str, Any],
-        with_rows: bool,
-    ) -> tuple[list[Any] | None, int, int]:
-        """Check the arguments of :meth:`search_rows`, send the queries -> ``(replies, m, k)``; ``replies``
-        is ``None`` when the answer is all padding without a query (a filter matching nothing, ...).
-        ``with_rows``: the replies carry :data:`~.redis_io.RETURN_FIELDS` (``_row`` included), else
-        :data:`~.redis_io.HIT_FIELDS`."""
-        if kwargs:
-            raise InvalidParameterError(f"search_rows got unknown options {sorted(kwargs)}")
-        if not isinstance(k, (int, np.integer)) or k <= 0:
-            raise InvalidParameterError(f"k={k} must be a positive integer")
-        k = int(k)
-        field = None if vector_field in (None, VECTOR_FIELD) else vector_field
-        if candidate_rows is not None or clusters is not None or field is not None:
-            self.check_search_args(candidate_rows, clusters, field)
-        dim = self._space.dim if field is None else self.spec.extra_vector_fields[field]
-        blob = single_query_bytes(query_vectors, dim) if self.spec.dtype == "float32" else None
-        if blob is not None:
-            q, m = None, 1
-        else:
-            q = as_query_matrix(query_vectors, dim, f"Redis index {self.spec.index_name!r} field {field or VECTOR_FIELD!r}")
-            q = q.astype(self._dtype, copy=False)
-            m = len(q)
-        if filter is not None and not isinstance(filter, str) and matches_nothing(as_expression(filter)):
-            return None, m, k
-        if clusters is not None and len(clusters) == 0:
-            return None, m, k
+    def _send(self, q: np.ndarray, k: int, request: SearchRequest, *, with_rows: bool) -> list[Any] | None:
+        """Send the validated queries -> the FT.SEARCH replies, ``None`` when no candidate row is stored
+        (the answer is all padding without a query). ``with_rows``: the replies carry
+        :data:`~.redis_io.RETURN_FIELDS` (``_row`` included), else :data:`~.redis_io.HIT_FIELDS`."""
+        field = request.vector_field or VECTOR_FIELD
         keys = None
-        if candidate_rows is not None:
-            ids = self._ids_of_rows(np.asarray(candidate_rows, dtype=np.int64).ravel(), strict=False)
+        if request.candidate_rows is not None:
+            ids = self._ids_of_rows(request.candidate_rows, strict=False)
             keys = [self._key(i) for i in ids if i is not None]
             if not keys:
-                return None, m, k
-        expr = self._filter_string(filter, clusters) if filter is not None or clusters is not None else None
-        ef = ef_search or ef_runtime or (self.spec.ef_search if self.spec.kind == "hnsw" else None)
-        template, vi = self._query_template(dim, k, expr, keys, field or VECTOR_FIELD, ef, with_rows)
+                return None
+        expr = self._filter_string(request.filter, request.clusters)
+        ef = request.ef_search or (self.spec.ef_search if self.spec.kind == "hnsw" else None)
+        template, vi = self._query_template(q.shape[1], k, expr, keys, field, ef, with_rows)
         client = self.client
-
         timeout_ms, name = self.query_timeout_ms, self.spec.index_name  # type: ignore[attr-defined]
-        if q is None:
+        q = q.astype(self._dtype, copy=False)
+        batch_size = request.batch_size or 50
+        if len(q) == 1:
             args = template.copy()
-            args[vi] = blob
+            args[vi] = q[0].tobytes()
             replies = self._call(lambda: [client.execute_command("FT.SEARCH", *args)])
             check_complete(replies, timeout_ms, name)
-            return replies, m, k
+            return replies
 
         def run() -> list[Any]:
             replies: list[Any] = []
             args = template.copy()
-            for start in range(0, m, batch_size):
+            for start in range(0, len(q), batch_size):
                 with client.pipeline(transaction=False) as pipe:
                     for row in q[start : start + batch_size]:
                         args[vi] = row.tobytes()
@@ -227,7 +157,7 @@ class RedisSearchMixin(RedisWriteMixin):
 
         replies = self._call(run)
         check_complete(replies, timeout_ms, name)
-        return replies, m, k
+        return replies
 
     def hits(self, scores: np.ndarray, rows: np.ndarray) -> list[list[tuple[Document, float]]]:
         """:meth:`EmbStore.hits` (per query a list of (Document, score), padding dropped), built straight

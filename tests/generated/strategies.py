@@ -229,9 +229,27 @@ def _text_leaf() -> st.SearchStrategy[Any]:
 
 
 def _as_expr(f: Any) -> Any:
-    from langchain_embcompare.filters import as_expression
-
-    return as_expression(f)
+    """One dict leaf of the strategies above written as the redisvl expression a user would write
+    (``None`` for ``$nin: []``, which constrains nothing, and for ``$in: []``, which has no redisvl form)."""
+    if not isinstance(f, dict):
+        return f
+    ((field, cond),) = f.items()
+    if isinstance(cond, dict) and len(cond) > 1:  # {"$gte": a, "$lte": b}: the AND of its conditions
+        parts = [_as_expr({field: {op: value}}) for op, value in cond.items()]
+        out = parts[0]
+        for p in parts[1:]:
+            out = out & p
+        return out
+    ((op, value),) = cond.items() if isinstance(cond, dict) else (("$eq", cond),)
+    if op in ("$in", "$nin") and not value:
+        return None
+    if field == "year":
+        n = Num(field)
+        return {"$gt": n > value, "$gte": n >= value, "$lt": n < value, "$lte": n <= value,
+                "$eq": n == value, "$ne": n != value}[op]
+    if op == "$like":
+        return Text(field) % value
+    return Tag(field) == value if op in ("$eq", "$in") else Tag(field) != value
 
 
 def _combine(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -248,7 +266,7 @@ def filters() -> st.SearchStrategy[Any]:
     leaf = st.one_of(_tag_leaf(), _num_leaf(), _text_leaf())
     dict_leaf = leaf.map(lambda f: f if isinstance(f, dict) else None).filter(lambda f: f is not None)
     dict_tree = st.recursive(dict_leaf, _combine, max_leaves=4)
-    expr_leaf = leaf.map(lambda f: _as_expr(f)).filter(lambda e: e is not None and str(e) != "__embcompare_matches_nothing__")
+    expr_leaf = leaf.map(lambda f: _as_expr(f)).filter(lambda e: e is not None)
     expr_tree = st.recursive(
         expr_leaf,
         lambda inner: st.tuples(inner, inner, st.booleans()).map(lambda t: (t[0] & t[1]) if t[2] else (t[0] | t[1])),
