@@ -16,7 +16,7 @@ from langchain_embcompare import FaissVectorStore, MatryoshkaEmbeddings, load_be
 from langchain_embcompare.data import demo_dataset_path
 from langchain_embcompare.evaluation.compare import compare
 from langchain_embcompare.retrievers.hybrid import HybridRetriever
-from langchain_embcompare.retrievers.lexical import BM25Retriever, RedisFullTextRetriever
+from langchain_embcompare.retrievers.lexical import BM25Retriever, lexical_retriever_for
 
 
 def main() -> None:
@@ -57,7 +57,7 @@ def main() -> None:
         rstore = RedisVectorStore(emb, RedisIndexSpec("hybrid_example"), args.redis_url, overwrite=True)
         rstore.add_documents(ds.corpus)
         runs["Redis: KNN + full text (RRF)"] = HybridRetriever(
-            dense=rstore.as_retriever(k=10), lexical=RedisFullTextRetriever.from_store(rstore, k=10), k=10
+            dense=rstore.as_retriever(k=10), lexical=lexical_retriever_for(rstore, k=10), k=10  # Redis's own BM25
         )
     print(compare(runs, ds, baseline="MiniLM + BM25 (RRF)", k=10, latency_queries=10, throughput_texts=16,
                   metrics=("ndcg@10", "recall@10", "mrr@10")))

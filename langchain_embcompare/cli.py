@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from langchain_embcompare.stores.registry import DEFAULT_STORE, store_names
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Choose, shrink, tune and prove your retrieval.")
 console = Console(stderr=True, log_path=False)
 
@@ -33,6 +35,30 @@ def _parse_metrics(text: Optional[str]) -> Optional[tuple[str, ...]]:
 
 
 MODALITIES = ("auto", "text", "image", "audio", "video")
+
+STORE_HELP = f"The vector store: {' | '.join(store_names())} (its options: --store-url, --store-option)."
+STORE_URL_HELP = "The store's address (its URL option; a password in it is never printed or saved)."
+STORE_OPTION_HELP = "A store option KEY=VALUE (repeat), e.g. index_name=docs; an unknown key is refused, naming the valid ones."
+
+
+def _store_options(store: str, store_url: Optional[str], pairs: list[str]):
+    """``--store-url`` and ``--store-option KEY=VALUE`` -> the store's typed options (through the store
+    registry: an unknown store or key is refused by name, a value converted to its field's type)."""
+    from langchain_embcompare.errors import InvalidParameterError
+    from langchain_embcompare.stores.registry import options_for, options_type
+
+    values: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidParameterError(f"--store-option {pair!r}: expected KEY=VALUE, e.g. index_name=docs.")
+        values[key.strip()] = value
+    if store_url is not None:
+        url_field = options_type(store).url_field()
+        if url_field is None:
+            raise InvalidParameterError(f"--store-url: store {store!r} takes no URL (its options: {list(options_type(store).field_names())}).")
+        values.setdefault(url_field, store_url)
+    return options_for(store, **values)
 
 
 def _models_for(dataset_dir: Optional[Path], modality: str, models: list[str]) -> list[str]:
@@ -84,18 +110,16 @@ def eval_cmd(
     layer_norm: bool = typer.Option(False, "--layer-norm", help="Layer-norm before truncation (nomic v1.5 recipe)."),
     kind: str = typer.Option("flat", "--kind", "--index", help="Index kind: flat | ivf | hnsw (--index: the old name)."),
     metric: str = typer.Option("cosine", help="cosine | ip | l2"),
-    store: str = typer.Option("faiss", help="faiss | redis | milvus"),
-    redis_url: Optional[str] = typer.Option(None, envvar="REDIS_URL", help="redis://[user:password@]host:port"),
-    milvus_uri: Optional[str] = typer.Option(
-        None, envvar="MILVUS_URI", help="milvus: a Milvus Lite file (default embcompare_milvus.db) or http://host:19530 (token: MILVUS_TOKEN)"
-    ),
+    store: str = typer.Option(DEFAULT_STORE, help=STORE_HELP),
+    store_url: Optional[str] = typer.Option(None, "--store-url", envvar="EMBCOMPARE_STORE_URL", help=STORE_URL_HELP),
+    store_option: list[str] = typer.Option([], "--store-option", help=STORE_OPTION_HELP),
     retriever: str = typer.Option("plain", help="plain | cluster | funnel | bm25 | hybrid (bm25 needs no embedding model)"),
     fusion: str = typer.Option("rrf", help="hybrid: rrf | linear"),
     alpha: float = typer.Option(0.5, help="hybrid linear: weight of the dense arm (BM25 gets 1 - alpha)."),
     rrf_k: int = typer.Option(60, help="hybrid rrf: the RRF constant."),
     bm25_k1: float = typer.Option(1.5, help="bm25/hybrid: BM25 k1 (bm25s default)."),
     bm25_b: float = typer.Option(0.75, help="bm25/hybrid: BM25 b (bm25s default)."),
-    lexical_engine: str = typer.Option("auto", help="bm25/hybrid: auto (the store's own full text where it has one: Redis, Milvus Lite / >= 2.5; else bm25s) | bm25s | store"),
+    lexical_engine: str = typer.Option("auto", help="bm25/hybrid: auto (the store's own full-text engine where it declares one, else bm25s) | bm25s | store"),
     clusters: Optional[int] = typer.Option(None, help="cluster: number of KMeans clusters (default: chosen by rule)."),
     nprobe: Optional[int] = typer.Option(None, help="cluster: clusters to search per query."),
     adaptive: bool = typer.Option(False, "--adaptive", help="cluster: decide per query how many clusters to open."),
@@ -130,14 +154,14 @@ def eval_cmd(
         model = _models_for(dataset_dir, modality, [model] if model else [])[0]
         settings = EvalSettings(
             model=model, dim=dim, precision=precision, rotation=rotation, prompts=prompts, layer_norm=layer_norm,
-            store=store, redis_url=redis_url, milvus_uri=milvus_uri, kind=kind, metric=metric, retriever=retriever, clusters=clusters,
+            store=store, store_options=_store_options(store, store_url, store_option), kind=kind, metric=metric, retriever=retriever, clusters=clusters,
             nprobe=nprobe, adaptive=adaptive, shortlist_dim=shortlist_dim, shortlist=shortlist, rerank=rerank,
             rerank_method=rerank_method, rerank_top=rerank_top, k=k, ignore_identical_ids=not keep_identical_ids,
             vectors=str(vectors) if vectors else None, vector_column=vector_column,
             query_vectors=str(query_vectors) if query_vectors else None, id_column=id_column, normalize=normalize,
             fusion=fusion, alpha=alpha, rrf_k=rrf_k, bm25_k1=bm25_k1, bm25_b=bm25_b, lexical_engine=lexical_engine,
+            progress=True,
         )
-        settings.extra["progress"] = True
         named = _parse_metrics(metrics)
         metric_list = metrics_for_depth(named, retrieval_depth(settings))[0]  # the table's columns; run_eval says what changed
         dataset = load_beir(dataset_dir, split=split, max_queries=max_queries, require_qrels=True)
@@ -165,9 +189,9 @@ def compare_cmd(
     dims: Optional[str] = typer.Option(None, help="Short form: comma-separated dims, e.g. full,128 (default: full)."),
     precision: str = typer.Option("float32", help="Short form: float32 | int8 | binary"),
     kind: str = typer.Option("flat", "--kind", "--index", help="Short form: index kind flat | ivf | hnsw (--index: the old name)."),
-    store: str = typer.Option("faiss", help="Short form: faiss | redis | milvus"),
-    redis_url: Optional[str] = typer.Option(None, envvar="REDIS_URL"),
-    milvus_uri: Optional[str] = typer.Option(None, envvar="MILVUS_URI", help="milvus: Lite file or http://host:19530"),
+    store: str = typer.Option(DEFAULT_STORE, help="Short form: " + STORE_HELP),
+    store_url: Optional[str] = typer.Option(None, "--store-url", envvar="EMBCOMPARE_STORE_URL", help="Short form: " + STORE_URL_HELP),
+    store_option: list[str] = typer.Option([], "--store-option", help="Short form: " + STORE_OPTION_HELP),
     lexical: bool = typer.Option(False, "--lexical", help="Short form: add a BM25 run and, per model, a hybrid (model + BM25) run."),
     fusion: str = typer.Option("rrf", help="Short form, hybrid runs: rrf | linear"),
     alpha: float = typer.Option(0.5, help="Short form, hybrid linear: weight of the dense arm."),
@@ -229,7 +253,7 @@ def compare_cmd(
             if html:
                 cfg.html = str(html)
             for run in cfg.runs:
-                run.extra["progress"] = True
+                run.progress = True
                 if keep_identical_ids:
                     run.ignore_identical_ids = False
             result = compare_from_config(cfg, dataset_dir, on_stage=stage)
@@ -238,7 +262,7 @@ def compare_cmd(
                 raise typer.BadParameter("pass DATASET_DIR (or --config with dataset=)")
             dim_list = parse_dims(dims) if dims else None
             common = dict(
-                precision=precision, kind=kind, store=store, redis_url=redis_url, milvus_uri=milvus_uri,
+                precision=precision, kind=kind, store=store, store_options=_store_options(store, store_url, store_option),
                 ignore_identical_ids=not keep_identical_ids,
             )
             if vectors is None and (vector_column or query_vectors or id_column or normalize):
@@ -260,7 +284,7 @@ def compare_cmd(
 
                 specs += lexical_specs(specs, fusion=fusion, alpha=alpha)
             for spec in specs:
-                spec.extra["progress"] = True
+                spec.progress = True
             ds = _labelled_dataset(dataset_dir, queries, generator, synthetic_queries, seed, save_queries, llm_max_calls, max_queries, corpus)
             console.log(f"read {dataset_report(ds)}")
             result = compare(
@@ -420,11 +444,11 @@ def map_cmd(
     from langchain_embcompare.matryoshka import MatryoshkaEmbeddings
     from langchain_embcompare.retrievers.cluster import ClusterPrefilterRetriever
     from langchain_embcompare.retrievers.cluster_map import retriever_map, save_cluster_map
-    from langchain_embcompare.stores.faiss import FaissVectorStore
+    from langchain_embcompare.stores.registry import build_store
 
     try:
         ds = load_beir(dataset_dir)
-        store = FaissVectorStore(MatryoshkaEmbeddings(model, dim))
+        store = build_store(DEFAULT_STORE, None, MatryoshkaEmbeddings(model, dim))  # in process
         with console.status("embedding"):
             store.add_documents(ds.corpus)
         retriever = ClusterPrefilterRetriever.from_store(store, n_clusters=clusters, k=10, adaptive=True)

@@ -87,3 +87,32 @@ def test_demo_main_job_writes_report(tmp_path):
     assert any("cluster" in n for n in runs) and any("funnel" in n for n in runs)
     assert all(0 < r["ndcg@10"] <= 1 for r in runs.values())
     assert "skipping LLM reranking" in res.output
+
+
+def test_store_options_come_from_the_registry(tmp_path):
+    """--store choices and options are the registry's: an unknown store or option is refused by name; the
+    URL's password never reaches the result JSON (a BM25 run on a store without full text builds no store)."""
+    from langchain_embcompare.data import demo_dataset_path
+    from langchain_embcompare.stores.registry import store_names
+
+    data = str(demo_dataset_path())
+    res = runner.invoke(app, ["eval", "--help"], terminal_width=200)
+    assert all(name in res.output for name in store_names())
+    bad = runner.invoke(app, ["eval", data, "--store", "nosuch"])
+    assert bad.exit_code == 2 and "nosuch" in bad.output and "registered stores" in bad.output
+    bad = runner.invoke(app, ["eval", data, "--store", "milvus", "--store-option", "colection=x"])
+    assert bad.exit_code == 2 and "colection" in bad.output and "collection" in bad.output
+    bad = runner.invoke(app, ["eval", data, "--store-url", "http://x"])  # the default store takes no URL
+    assert bad.exit_code == 2 and "--store-url" in bad.output
+    bad = runner.invoke(app, ["eval", data, "--store-option", "nprobe"])
+    assert bad.exit_code == 2 and "KEY=VALUE" in bad.output
+    out = tmp_path / "bm25.json"
+    ok = runner.invoke(app, ["eval", data, "--retriever", "bm25", "--k", "10", "--metrics", "ndcg@10", "--store", "milvus",
+                             "--store-url", "http://app:s3cr3t@milvus.example:19530", "--store-option", "full_text=false",
+                             "--store-option", "token=root:s3cr3t", "--out", str(out)])
+    assert ok.exit_code == 0, ok.output
+    text = out.read_text()
+    assert "s3cr3t" not in text and "s3cr3t" not in ok.output
+    settings = json.loads(text)["settings"]
+    assert settings["store"] == "milvus" and settings["store_options"]["full_text"] is False
+    assert settings["store_options"]["uri"] == "http://app:***@milvus.example:19530"

@@ -199,12 +199,12 @@ def test_same_hybrid_on_faiss_and_redis(scifact_small, redis_url):
 
     common = dict(retriever="hybrid", fusion="rrf", k=100)
     faiss_res = run_eval(scifact_small, EvalSettings(**common))
-    redis_res = run_eval(scifact_small, EvalSettings(store="redis", redis_url=redis_url, **common))
+    redis_res = run_eval(scifact_small, EvalSettings(store="redis", store_options={"url": redis_url}, **common))
     assert faiss_res["hybrid"]["lexical"]["engine"] == "bm25s"
     assert redis_res["hybrid"]["lexical"]["engine"] == "redis"
     assert abs(faiss_res["ndcg@10"] - redis_res["ndcg@10"]) < 0.03, (faiss_res["ndcg@10"], redis_res["ndcg@10"])
     # forcing bm25s on the Redis store gives the FAISS hybrid's lexical arm exactly
-    forced = run_eval(scifact_small, EvalSettings(store="redis", redis_url=redis_url, lexical_engine="bm25s", **common))
+    forced = run_eval(scifact_small, EvalSettings(store="redis", store_options={"url": redis_url}, lexical_engine="bm25s", **common))
     assert forced["ndcg@10"] == pytest.approx(faiss_res["ndcg@10"], abs=1e-3)
 
 

@@ -16,11 +16,10 @@ from langchain_embcompare.errors import EmptyInputError, InvalidParameterError
 from langchain_embcompare.retrievers.lexical import (
     BM25Retriever,
     BM25Settings,
-    RedisFullTextRetriever,
+    StoreFullTextRetriever,
     lexical_retriever_for,
-    redis_fulltext_search,
-    redis_query_string,
 )
+from langchain_embcompare.stores.redis_fulltext import full_text_query, query_string
 
 CORPUS = [
     "apple banana apple",
@@ -173,9 +172,9 @@ def test_index_bytes_counts_the_sparse_matrix():
 
 
 def test_redis_query_string_ors_the_tokens():
-    assert redis_query_string("Does the Apple, banana!") == "@content:(does | apple | banana)"
-    assert redis_query_string("the of and") is None
-    assert redis_query_string("") is None
+    assert query_string("Does the Apple, banana!") == "@content:(does | apple | banana)"
+    assert query_string("the of and") is None
+    assert query_string("") is None
 
 
 # --------------------------------------------------------------------------- Redis (real server)
@@ -215,8 +214,9 @@ def test_redis_bm25std_equals_its_formula_by_hand(redis_url, hash_embeddings):
         info = store.client.execute_command("FT.INFO", store.spec.index_name)
         max_doc_id = info[b"max_doc_id"] if isinstance(info, dict) else info[info.index(b"max_doc_id") + 1]
         assert int(max_doc_id) == 4, f"documents were indexed {int(max_doc_id)} times for 4 documents"
-        r = RedisFullTextRetriever.from_store(store, k=10)
+        r = StoreFullTextRetriever.from_store(store, k=10)
         got = {d.id: s for d, s in r.search_with_scores(["apple banana"])[0]}
+        assert {d.id: s for d, s in store.full_text_search(["apple banana"], 10)[0]} == got  # the contract method
         assert set(got) == set(expected)
         for doc_id, want in expected.items():
             assert got[doc_id] == pytest.approx(want, rel=1e-6)
@@ -224,13 +224,15 @@ def test_redis_bm25std_equals_its_formula_by_hand(redis_url, hash_embeddings):
         import redis
 
         resp2 = redis.Redis.from_url(redis_url, protocol=2)  # redis-py < 8 speaks RESP2 by default
-        got2 = {d.id: s for d, s in redis_fulltext_search(resp2, store.spec.index_name, ["apple banana"], 10)[0]}
+        got2 = {d.id: s for d, s in full_text_query(resp2, store.spec.index_name, ["apple banana"], 10)[0]}
         assert got2 == pytest.approx(got)
-        legacy = redis_fulltext_search(store.client, store.spec.index_name, ["apple banana"], 10, scorer="BM25")[0]
+        legacy = full_text_query(store.client, store.spec.index_name, ["apple banana"], 10, scorer="BM25")[0]
         assert {d.id for d, _ in legacy} == set(expected)
         with pytest.raises(InvalidParameterError, match="scorer"):
-            RedisFullTextRetriever.from_store(store, scorer="TFIDF")
-        assert isinstance(lexical_retriever_for(store), RedisFullTextRetriever)
+            full_text_query(store.client, store.spec.index_name, ["apple"], 10, scorer="TFIDF")
+        assert isinstance(lexical_retriever_for(store), StoreFullTextRetriever)
+        assert store.full_text_settings()["engine"] == "redis"
+        assert lexical_retriever_for(store, k=10).stats_summary()["lexical"]["scorer"] == "BM25STD"
     finally:
         store.drop()
 
@@ -249,7 +251,7 @@ def test_store_parity_faiss_bm25s_vs_redis_full_text(redis_url, hash_embeddings,
     try:
         local = lexical_retriever_for(faiss_store, k=10)
         server = lexical_retriever_for(redis_store, k=10)
-        assert isinstance(local, BM25Retriever) and isinstance(server, RedisFullTextRetriever)
+        assert isinstance(local, BM25Retriever) and isinstance(server, StoreFullTextRetriever)
         qids = list(scifact_small.queries)
         texts = [scifact_small.queries[q] for q in qids]
         a, b = local.search_batch(texts, k=10), server.search_batch(texts, k=10)
@@ -306,7 +308,7 @@ def test_bm25_keeps_numpy_metadata_as_python_values(tmp_path):
 @pytest.mark.integration
 def test_redis_full_text_refuses_a_lone_surrogate_query(redis_url, hash_embeddings):
     store = _redis_store(redis_url, [Document(page_content="calcium intake", id="a")], hash_embeddings)
-    r = RedisFullTextRetriever.from_store(store)
+    r = StoreFullTextRetriever.from_store(store)
     with pytest.raises(InvalidParameterError, match=r"queries\[0\].*surrogate"):
         r.search_batch([f"calcium {LONE}"])
     assert [d.id for d in r.search_batch(["calcium"])[0]] == ["a"]

@@ -17,7 +17,7 @@ import uuid
 import pytest
 from langchain_core.documents import Document
 
-from langchain_embcompare.retrievers.lexical import RedisFullTextRetriever
+from langchain_embcompare.retrievers.lexical import StoreFullTextRetriever
 from langchain_embcompare.stores.redis import RedisIndexSpec, RedisVectorStore
 
 CORPUS = ["apple banana apple", "banana cherry", "cherry date elderberry fig", "apple"]
@@ -42,7 +42,7 @@ def test_unchanged_documents_are_not_reindexed(redis_url, hash_embeddings):
         store.add_documents(docs)  # a re-ingest of the same corpus
         store.add_documents(docs[2:])  # a retried / resumed tail
         assert _max_doc_id(store) == 4, "an unchanged document was written again"
-        got = {d.id: s for d, s in RedisFullTextRetriever.from_store(store, k=10).search_with_scores(["apple banana"])[0]}
+        got = {d.id: s for d, s in StoreFullTextRetriever.from_store(store, k=10).search_with_scores(["apple banana"])[0]}
         assert got == pytest.approx(EXPECTED, rel=1e-5)
         assert (store.rows_of([d.id for d in docs]) == rows).all()
 
@@ -52,7 +52,7 @@ def test_unchanged_documents_are_not_reindexed(redis_url, hash_embeddings):
         (back,) = store.get_by_ids(["doc3"])
         assert back.page_content == "fig fig" and back.metadata["n"] == 30
         assert store.rows_of(["doc3"])[0] == rows[3]
-        got = {d.id for d, _ in RedisFullTextRetriever.from_store(store, k=10).search_with_scores(["apple banana"])[0]}
+        got = {d.id for d, _ in StoreFullTextRetriever.from_store(store, k=10).search_with_scores(["apple banana"])[0]}
         assert got == {"doc0", "doc1"}
 
         # the same text with other metadata is a change too
@@ -91,7 +91,7 @@ def test_documents_written_right_after_creation_on_a_busy_server_are_indexed_onc
         store.add_documents(docs)
         store.wait_until_indexed()
         assert _max_doc_id(store) == 4
-        got = {d.id: s for d, s in RedisFullTextRetriever.from_store(store, k=10).search_with_scores(["apple banana"])[0]}
+        got = {d.id: s for d, s in StoreFullTextRetriever.from_store(store, k=10).search_with_scores(["apple banana"])[0]}
         assert got == pytest.approx(EXPECTED, rel=1e-5)
     finally:
         srv.cleanup()

@@ -22,7 +22,7 @@ from langchain_core.documents import Document
 from redis_fixtures import load_redis_server_module
 
 from langchain_embcompare.errors import InvalidParameterError, StoreConnectionError, StoreTimeoutError
-from langchain_embcompare.retrievers.lexical import RedisFullTextRetriever
+from langchain_embcompare.retrievers.lexical import StoreFullTextRetriever
 from langchain_embcompare.stores.redis import RedisIndexSpec, RedisVectorStore
 from langchain_embcompare.stores.redis_io import check_complete, timeout_args
 
@@ -113,10 +113,10 @@ def test_the_condition_is_real(big_store, slow_server):
 
 @pytest.mark.integration
 def test_full_text_is_whole_despite_the_server_limit(big_store, slow_server):
-    got = RedisFullTextRetriever.from_store(big_store, k=10).search_with_scores(["apple banana"])[0]
+    got = StoreFullTextRetriever.from_store(big_store, k=10).search_with_scores(["apple banana"])[0]
     _server_limit(slow_server.url, 0)  # no server limit at all: the reference answer
     try:
-        want = RedisFullTextRetriever.from_store(big_store, k=10).search_with_scores(["apple banana"])[0]
+        want = StoreFullTextRetriever.from_store(big_store, k=10).search_with_scores(["apple banana"])[0]
     finally:
         _server_limit(slow_server.url, 1)
     assert [(d.id, round(s, 9)) for d, s in got] == [(d.id, round(s, 9)) for d, s in want]
@@ -144,4 +144,4 @@ def test_a_limit_that_is_hit_raises(big_store, slow_server):
     url = slow_server.url + "?protocol=3"
     limited = RedisVectorStore(HashEmbeddings(dim=DIM), big_store.spec, url, query_timeout_ms=1)
     with pytest.raises(StoreTimeoutError, match="1 ms"):
-        RedisFullTextRetriever.from_store(limited, k=10).search_with_scores(["apple banana"])
+        StoreFullTextRetriever.from_store(limited, k=10).search_with_scores(["apple banana"])

@@ -269,7 +269,7 @@ def _plan(retrievers: Mapping[str, BaseRetriever] | Sequence[RunSpec | EvalSetti
     spec_mode = not isinstance(retrievers, Mapping)
     if spec_mode:
         specs = [
-            dataclasses.replace(s, k=opts.k) if isinstance(s, RunSpec) else RunSpec(**{**s.to_dict(), "k": opts.k}, extra=dict(s.extra))
+            dataclasses.replace(s, k=opts.k) if isinstance(s, RunSpec) else RunSpec(**{**{f.name: getattr(s, f.name) for f in dataclasses.fields(s)}, "k": opts.k})
             for s in retrievers
         ]
         names = [s.label() for s in specs]

@@ -82,6 +82,7 @@ from langchain_embcompare.stores.milvus_schema import (
     VECTOR_FIELD,
     MilvusIndexSpec,
 )
+from langchain_embcompare.stores.milvus_options import DEFAULT_URI, MilvusOptions, MilvusOptionsMixin
 from langchain_embcompare.stores.milvus_search import MilvusSearchMixin
 from langchain_embcompare.stores.milvus_version import MilvusFeatures, detect_features
 from langchain_embcompare.stores.milvus_write import MilvusWriteMixin
@@ -91,7 +92,7 @@ __all__ = [
     "DOCKER_HINT",
     "MilvusIndexSpec",
     "MilvusVectorStore",
-    "build_milvus_store",
+    "MilvusOptions",
     "is_lite",
     "redact",
     "row_handles",
@@ -99,7 +100,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_URI = "embcompare_milvus.db"
 DOCKER_HINT = (
     "curl -sfL https://raw.githubusercontent.com/milvus-io/milvus/master/scripts/standalone_embed.sh -o standalone_embed.sh "
     "&& bash standalone_embed.sh start"
@@ -129,7 +129,7 @@ CONNECT_ATTEMPTS = 3
 fails the first reconnect (found by the generated harness: tests/generated/test_regressions.py)."""
 
 
-class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, EmbStore):
+class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, MilvusOptionsMixin, EmbStore):
     """A LangChain ``VectorStore`` on Milvus (Lite file, server or cluster), on the package protocol.
 
     >>> store = MilvusVectorStore(MatryoshkaEmbeddings("all-MiniLM-L6-v2"), MilvusIndexSpec("docs", kind="hnsw"),
@@ -496,53 +496,3 @@ class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, EmbStore):
         graph = 2 * self.spec.m * 4 * len(fields) if self.spec.kind == "hnsw" else 0
         return int(n * (sum(fields) * 4 + graph))
 
-
-def build_milvus_store(
-    embedding: Embeddings | str,
-    settings: Any = None,
-    uri: str | None = None,
-    *,
-    dataset_name: str | None = None,
-    overwrite: bool | None = None,
-    **kwargs: Any,
-) -> MilvusVectorStore:
-    """What ``build_store`` calls for ``--store milvus [--milvus-uri URI]``.
-
-    ``settings``: a :class:`MilvusIndexSpec`, or evaluation settings (``EvalSettings``: ``index``,
-    ``metric``, ``milvus_uri``, ``retriever``, ``shortlist_dim``, ``extra["milvus"]`` spec overrides and
-    ``extra["milvus_token"]``). From settings the collection is named after data set, model, dim,
-    index and metric and rebuilt (``overwrite=True``) so each evaluation starts from its corpus. The
-    default uri is a Milvus Lite file ``embcompare_milvus.db`` in the working folder.
-
-    Args:
-        embedding: LangChain ``Embeddings`` or a model name.
-        settings: a :class:`MilvusIndexSpec`, or evaluation settings (``EvalSettings``: ``index``,
-            ``metric``, ``milvus_uri``, ``retriever``, ``shortlist_dim``, ``extra["milvus"]`` spec
-            overrides and ``extra["milvus_token"]``), or ``None``.
-        uri: the Milvus URI or Lite file (default: the settings' ``milvus_uri``, else :data:`DEFAULT_URI`).
-        dataset_name: names the collection when built from settings.
-        overwrite: drop an existing collection first (default: ``True`` from settings, else ``False``).
-        **kwargs: more keywords of :class:`MilvusVectorStore`.
-
-    Returns:
-        The store.
-    """
-    if settings is None or isinstance(settings, MilvusIndexSpec):
-        return MilvusVectorStore(embedding, settings, uri or DEFAULT_URI, overwrite=bool(overwrite), **kwargs)
-    emb = as_matryoshka(embedding)
-    overrides = dict((getattr(settings, "extra", None) or {}).get("milvus", {}))
-    token = (getattr(settings, "extra", None) or {}).get("milvus_token") or os.environ.get("MILVUS_TOKEN")
-    extra_vectors = dict(overrides.pop("extra_vector_fields", {}))
-    shortlist_dim = getattr(settings, "shortlist_dim", None)
-    if getattr(settings, "retriever", None) == "funnel" and shortlist_dim:
-        extra_vectors.setdefault(f"vector_{int(shortlist_dim)}", int(shortlist_dim))
-    model = re.sub(r"[^A-Za-z0-9]+", "_", emb.space.model).strip("_").lower()
-    dataset = re.sub(r"[^A-Za-z0-9]+", "_", dataset_name or "corpus").strip("_").lower()
-    kind = str(getattr(settings, "kind", "flat"))
-    name = f"embcompare_{dataset}_{model}_{emb.space.dim}d_{kind}_{getattr(settings, 'metric', 'cosine')}"
-    spec = MilvusIndexSpec(
-        collection_name=name[:255], kind=kind, metric=getattr(settings, "metric", "cosine"),  # type: ignore[arg-type]
-        extra_vector_fields=extra_vectors, **overrides,
-    )
-    target = uri or getattr(settings, "milvus_uri", None) or DEFAULT_URI
-    return MilvusVectorStore(emb, spec, target, token=token, overwrite=True if overwrite is None else overwrite, **kwargs)
