@@ -16,6 +16,7 @@ from typing import Any
 from langchain_embcompare.errors import EmptyInputError, InvalidParameterError
 from langchain_embcompare.evaluation.advise_front import BUDGETS
 from langchain_embcompare.evaluation.advise_stats import NI_TESTS
+from langchain_embcompare.evaluation.compare import RelevanceJudgeFn
 from langchain_embcompare.evaluation.cost import DEFAULT_MACHINE_USD_PER_HOUR
 from langchain_embcompare.evaluation.datasets import BeirDataset
 
@@ -61,7 +62,7 @@ class AdviseOptions:
         n_resamples: bootstrap resamples.
         seed: seed of the samples and resamples.
         relevance_judge: LLM relevance judgments (a :class:`~langchain_embcompare.evaluation.judge.RelevanceJudge`,
-            or any callable ``(dataset, runs) -> (qrels, info)`` like ``compare``'s): after the sweep, the
+            or any ``RelevanceJudgeFn`` ``(dataset, runs) -> (qrels, info)``, as ``compare`` takes): after the sweep, the
             top-10 of every measured setting is pooled and judged in one pass, and the tests, fronts and
             winner are decided on the judged labels (see :mod:`~langchain_embcompare.evaluation.advise_judge`).
         on_stage: called with a short text as each stage and setting starts, or None.
@@ -96,7 +97,7 @@ class AdviseOptions:
     n_examples: int = 3
     n_resamples: int = 10_000
     seed: int = 0
-    relevance_judge: Callable[..., tuple[dict[str, dict[str, int]], dict[str, Any]]] | None = None
+    relevance_judge: RelevanceJudgeFn | None = None
     on_stage: Callable[[str], None] | None = field(default=None, repr=False)
     progress: bool = False
 
