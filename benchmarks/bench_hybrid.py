@@ -41,7 +41,7 @@ from langchain_embcompare.evaluation.metrics import evaluate_run, retrieve_run  
 from langchain_embcompare.evaluation.significance import per_query_matrix, significance_vs_baseline  # noqa: E402
 from langchain_embcompare.matryoshka import MatryoshkaEmbeddings  # noqa: E402
 from langchain_embcompare.retrievers.hybrid import HybridRetriever  # noqa: E402
-from langchain_embcompare.retrievers.lexical import BM25Retriever, RedisFullTextRetriever  # noqa: E402
+from langchain_embcompare.retrievers.lexical import BM25Retriever, StoreFullTextRetriever  # noqa: E402
 from langchain_embcompare.stores.faiss import FaissVectorStore  # noqa: E402
 
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
@@ -120,7 +120,7 @@ def redis_part(ds, emb, bm25: BM25Retriever, dense_run: dict, redis_url: str | N
         t0 = time.perf_counter()
         store.upsert_vectors(emb.encode_documents(ds.texts), ds.corpus)
         ingest_s = time.perf_counter() - t0
-        ft = RedisFullTextRetriever.from_store(store, k=100)
+        ft = StoreFullTextRetriever.from_store(store, k=100)
         qids = list(ds.queries)
         texts = [ds.queries[q] for q in qids]
         log("redis: full-text BM25STD")

@@ -285,11 +285,11 @@ def main_with(args: argparse.Namespace, argv: list[str] | None, server_version: 
     if args.with_cli:
         out = workdir / "cli.json"
         cmd = [sys.executable, "-m", "langchain_embcompare.cli", "eval", str(SCIFACT), "--store", "milvus",
-               "--milvus-uri", str(workdir / "cli.db") if is_lite(uri) else uri, "--out", str(out)]
+               "--store-url", str(workdir / "cli.db") if is_lite(uri) else uri, "--out", str(out)]
         subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
         r = json.loads(out.read_text())
         shown = "DB" if is_lite(uri) else uri
-        result["cli"] = {"command": f"embcompare eval /work/shared/data/beir/scifact --store milvus --milvus-uri {shown}",
+        result["cli"] = {"command": f"embcompare eval /work/shared/data/beir/scifact --store milvus --store-url {shown}",
                          "ndcg@10": r["ndcg@10"], "recall@100": r.get("recall@100")}
         print(f"[cli] {json.dumps(result['cli'])}", flush=True)
 

@@ -11,7 +11,7 @@ Measures, in one run against one real server:
 * index memory at 384 / 128 / 64 d from ``FT.INFO`` (vector index) and ``MEMORY USAGE`` (the hashes).
 
 Usage: ``python benchmarks/bench_redis.py [--redis-url URL] [--dims 384 128] [--with-cli] [--latency-only] [--out PATH]``
-(``--with-cli`` repeats the quality comparison through ``embcompare eval --store redis --redis-url``)
+(``--with-cli`` repeats the quality comparison through ``embcompare eval --store redis --store-url``)
 (without ``--redis-url`` / ``REDIS_URL`` it starts its own server via scripts/redis_server.py).
 """
 
@@ -189,7 +189,7 @@ def _memory(client: redis.Redis, store: RedisVectorStore, ids: list[str]) -> dic
 
 
 def _cli_eval(url: str, dims: list[int], workdir: Path) -> dict[str, Any]:
-    """The same comparison through ``embcompare eval ... --store redis --redis-url URL`` (the user's path)."""
+    """The same comparison through ``embcompare eval ... --store redis --store-url URL`` (the user's path)."""
     exe = Path(sys.executable).parent / "embcompare"
     out: dict[str, Any] = {}
     for dim in dims:
@@ -198,7 +198,7 @@ def _cli_eval(url: str, dims: list[int], workdir: Path) -> dict[str, Any]:
             path = workdir / f"{store}_{index}_{dim}.json"
             cmd = [str(exe), "eval", str(SCIFACT), "--dim", str(dim), "--store", store, "--index", index, "--out", str(path)]
             if store == "redis":
-                cmd += ["--redis-url", url]
+                cmd += ["--store-url", url]
             subprocess.run(cmd, check=True, capture_output=True, text=True)
             r = json.loads(path.read_text())
             row[f"{store}_{index}"] = {"ndcg@10": r["ndcg@10"], "recall@100": r["recall@100"], "mrr@10": r["mrr@10"],

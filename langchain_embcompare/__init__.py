@@ -65,7 +65,7 @@ _LAZY = {
     "measured_trust": "langchain_embcompare.evaluation.trust",
     "BM25Retriever": "langchain_embcompare.retrievers.lexical",
     "BM25Settings": "langchain_embcompare.retrievers.lexical",
-    "RedisFullTextRetriever": "langchain_embcompare.retrievers.lexical",
+    "StoreFullTextRetriever": "langchain_embcompare.retrievers.lexical",
     "HybridRetriever": "langchain_embcompare.retrievers.hybrid",
 }
 

@@ -74,7 +74,7 @@ def test_milvus_hnsw_retrieval_quality_on_the_slice(milvus_uri, milvus_collectio
 def test_cli_eval_store_milvus_gives_faiss_ndcg(tmp_path, scifact_small_dir, scifact_small, faiss_ndcg):
     out = tmp_path / "milvus.json"
     cmd = [sys.executable, "-m", "langchain_embcompare.cli", "eval", str(scifact_small_dir), "--store", "milvus",
-           "--milvus-uri", str(tmp_path / "eval.db"), "--k", "100", "--out", str(out)]
+           "--store-url", str(tmp_path / "eval.db"), "--k", "100", "--out", str(out)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(out.read_text())

@@ -425,5 +425,5 @@ def test_redis_store_on_precomputed_vectors(tmp_path, redis_url):
     pq.write_table(pa.table({"_id": ids + qids, "v": fsl(np.concatenate([m, m[:10]]))}), tmp_path / "t.parquet")
     corpus = [Document(page_content=f"redis document {i}", metadata={"doc_id": i}, id=i) for i in ids]
     ds = BeirDataset("toy-redis", corpus, {q: f"query {q}" for q in qids}, {q: {f"r{i}": 1} for i, q in enumerate(qids)})
-    res = run_eval(ds, EvalSettings(model="v", vectors=str(tmp_path / "t.parquet"), store="redis", redis_url=redis_url, dim=16, k=10), metrics=("ndcg@10", "recall@10", "mrr@10"))
+    res = run_eval(ds, EvalSettings(model="v", vectors=str(tmp_path / "t.parquet"), store="redis", store_options={"url": redis_url}, dim=16, k=10), metrics=("ndcg@10", "recall@10", "mrr@10"))
     assert res["ndcg@10"] == pytest.approx(1.0)

@@ -81,8 +81,8 @@ def test_minilm_on_scifact_slice(redis_url, scifact_small, emb128):
 
 
 def test_eval_pipeline_redis_path(redis_url, scifact_small, emb128):
-    """``build_store`` (what ``embcompare eval --store redis --redis-url`` runs) builds a Redis index."""
-    settings = EvalSettings(store="redis", redis_url=redis_url, kind="flat", dim=128)
+    """``build_store`` (what ``embcompare eval --store redis --store-url`` runs) builds a Redis index."""
+    settings = EvalSettings(store="redis", store_options={"url": redis_url}, kind="flat", dim=128)
     store = build_store(settings, emb128, scifact_small)
     assert isinstance(store, RedisVectorStore) and store.count() == len(scifact_small.corpus)
     assert store.spec.index_name.startswith(f"embcompare_{scifact_small.name}_")

@@ -10,7 +10,8 @@ import logging
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from langchain_core.retrievers import BaseRetriever
@@ -19,8 +20,10 @@ from langchain_embcompare.errors import InvalidParameterError
 from langchain_embcompare.evaluation.datasets import BeirDataset
 from langchain_embcompare.evaluation.metrics import Run, evaluate_run, metrics_for_depth, retrieve_run
 from langchain_embcompare.matryoshka import MatryoshkaEmbeddings
+from langchain_embcompare.errors import MissingCapabilityError
+from langchain_embcompare.stores import registry
 from langchain_embcompare.stores.base import EmbStore
-from langchain_embcompare.stores.faiss import FaissIndexSpec, FaissVectorStore
+from langchain_embcompare.stores.registry import DEFAULT_STORE, StoreOptions
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +39,10 @@ class EvalSettings:
         rotation: ``"none"`` or ``"pca"`` (fitted on the corpus' document vectors).
         prompts: a prompt preset (``"nomic"``, ``"e5"``, ``"bge"``, ``"model"``) or None.
         layer_norm: apply a layer-norm before truncation.
-        store: ``"faiss"``, ``"redis"`` or ``"milvus"``.
-        redis_url: the Redis URL (needed with ``store="redis"``).
-        milvus_uri: a Milvus Lite file or ``http://host:19530`` (default: a local Milvus Lite file).
+        store: a registered store name (:func:`~langchain_embcompare.stores.registry.store_names`).
+        store_options: the store's typed options (its :class:`~langchain_embcompare.stores.registry.StoreOptions`
+            subclass), or a mapping of their fields (converted by
+            :func:`~langchain_embcompare.stores.registry.options_for`); None: the store's defaults.
         kind: the index kind: ``"flat"``, ``"ivf"`` or ``"hnsw"``.
         metric: ``"cosine"``, ``"ip"`` or ``"l2"``.
         retriever: ``"plain"``, ``"cluster"``, ``"funnel"``, ``"bm25"`` or ``"hybrid"``.
@@ -67,12 +71,14 @@ class EvalSettings:
         bm25_method: the bm25s variant.
         stemmer: PyStemmer language, or None.
         stopwords: bm25s stopword list name, or None.
-        extra: free-form settings carried along (not recorded by :meth:`to_dict`).
+        cluster_options: more keyword arguments of ``ClusterPrefilterRetriever.from_store`` (cluster retriever).
+        funnel_options: more fields of ``MatryoshkaFunnelRetriever`` (funnel retriever).
+        progress: show the model's own progress bar while encoding (display only; not recorded by :meth:`to_dict`).
         index: deprecated name of ``kind`` (warns).
 
     Raises:
-        InvalidParameterError: an unknown choice, a setting that needs another (``redis_url``, ``vectors``),
-            ``prompts`` with precomputed vectors, ``alpha`` outside [0, 1], or a bad BM25 setting.
+        InvalidParameterError: an unknown choice, store or store option (named), a setting that needs another
+            (``vectors``), ``prompts`` with precomputed vectors, ``alpha`` outside [0, 1], or a bad BM25 setting.
     """
 
     model: str = "all-MiniLM-L6-v2"
@@ -81,10 +87,9 @@ class EvalSettings:
     rotation: str = "none"  # "none" | "pca" (fitted on the corpus' document vectors)
     prompts: str | None = None  # "nomic" | "e5" | "bge" | "model"
     layer_norm: bool = False
-    store: str = "faiss"  # "faiss" | "redis" | "milvus"
-    redis_url: str | None = None
-    milvus_uri: str | None = None  # milvus: a Milvus Lite file (default embcompare_milvus.db) or http://host:19530
-    kind: str = "flat"  # the index kind: flat | ivf | hnsw (redis, milvus: flat | hnsw | ivf as they support); old name `index`
+    store: str = DEFAULT_STORE  # a registered store name (stores/registry.py)
+    store_options: StoreOptions | Mapping[str, Any] | None = None  # the store's typed options (a mapping is converted)
+    kind: str = "flat"  # the index kind: flat | ivf | hnsw (each store refuses a kind it lacks); old name `index`
     metric: str = "cosine"
     retriever: str = "plain"  # plain | cluster | funnel | bm25 | hybrid
     clusters: int | None = None
@@ -115,12 +120,16 @@ class EvalSettings:
     bm25_method: str = "lucene"
     stemmer: str | None = "english"  # PyStemmer language, or None
     stopwords: str | None = "en"  # bm25s stopword list name, or None
-    extra: dict[str, Any] = field(default_factory=dict)
+    cluster_options: Mapping[str, Any] = field(default_factory=dict)  # more ClusterPrefilterRetriever.from_store keywords
+    funnel_options: Mapping[str, Any] = field(default_factory=dict)  # more MatryoshkaFunnelRetriever fields
+    progress: bool = False  # the model's progress bar while encoding (display only, not recorded)
 
     def __post_init__(self) -> None:
+        self.store_options = registry.options_for(self.store, self.store_options)  # unknown store / option named
+        self.cluster_options = dict(self.cluster_options)
+        self.funnel_options = dict(self.funnel_options)
         checks = {
             "rotation": ("none", "pca"),
-            "store": ("faiss", "redis", "milvus"),
             "retriever": ("plain", "cluster", "funnel", "bm25", "hybrid"),
             "fusion": ("rrf", "linear"),
             "hybrid_dense": ("plain", "cluster", "funnel"),
@@ -143,23 +152,27 @@ class EvalSettings:
                 f"prompts={self.prompts!r} cannot apply to precomputed vectors (vectors={self.vectors!r}): "
                 "prompts are part of how the vectors were computed. Drop prompts."
             )
-        if self.store == "redis" and not self.redis_url:
-            raise InvalidParameterError("store='redis' needs redis_url (e.g. redis://localhost:6379).")
         if not 0.0 <= float(self.alpha) <= 1.0:
             raise InvalidParameterError(f"alpha must lie in [0, 1] (weight of the dense arm), got {self.alpha!r}.")
-        if self.lexical_engine == "store" and self.store == "faiss":
+        if self.lexical_engine == "store" and not self.options.may_have_full_text():
             raise InvalidParameterError(
-                "lexical_engine='store' needs a store with its own full-text engine (store='redis', or 'milvus' on "
-                "Milvus Lite / Milvus >= 2.5); FAISS has none: use lexical_engine='bm25s' (or 'auto')."
+                f"lexical_engine='store' needs a store with its own full-text engine; store={self.store!r} with "
+                f"{self.options!r} has none: use lexical_engine='bm25s' (or 'auto')."
             )
         if self.retriever in ("bm25", "hybrid"):
             self.bm25_settings()  # validates k1, b, method, stemmer, stopwords now, not mid-run
 
     @property
+    def options(self) -> StoreOptions:
+        """The store's typed options (``store_options`` after ``__post_init__`` converted it)."""
+        assert isinstance(self.store_options, StoreOptions)
+        return self.store_options
+
+    @property
     def lexical_only(self) -> bool:
         """A BM25 run on the in-process index: no embedding model is loaded."""
-        # an embedded FAISS index has no full-text engine, so "auto" is bm25s there too
-        return self.retriever == "bm25" and (self.lexical_engine == "bm25s" or self.store == "faiss")
+        # a store that cannot have a full-text engine gives bm25s under "auto" too, so it need not be built
+        return self.retriever == "bm25" and (self.lexical_engine == "bm25s" or not self.options.may_have_full_text())
 
     def bm25_settings(self):
         """The :class:`~langchain_embcompare.retrievers.lexical.BM25Settings` these settings name."""
@@ -189,13 +202,18 @@ class EvalSettings:
         return "/".join(str(p) for p in parts)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every setting as a JSON-ready dict (the free-form ``extra`` left out).
+        """Every setting as a JSON-ready dict, safe to save: ``store_options`` by its ``to_dict()`` (no
+        secrets), ``progress`` (display only) left out.
 
         Returns:
-            ``{field: value}`` for every field but ``extra``.
+            ``{field: value}`` for every field but ``progress``.
         """
-        d = asdict(self)
-        d.pop("extra")
+        d: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "progress":
+                continue
+            d[f.name] = self.options.to_dict() if f.name == "store_options" else (dict(value) if isinstance(value, Mapping) else value)
         return d
 
 
@@ -244,7 +262,7 @@ def build_embeddings(
     emb = MatryoshkaEmbeddings(
         model, settings.dim, prompts=settings.prompts, layer_norm=settings.layer_norm, precision=settings.precision
     )
-    if settings.extra.get("progress") and hasattr(emb.base, "show_progress"):
+    if settings.progress and hasattr(emb.base, "show_progress"):
         emb.base.show_progress = True  # the model's own progress bar while encoding (CLI runs)
     if base is not None and (base.model_name, base.query_prompt, base.document_prompt) == (
         emb.model_name,
@@ -259,49 +277,73 @@ def build_embeddings(
     return emb
 
 
-def build_store(settings: EvalSettings, embeddings: MatryoshkaEmbeddings, dataset: BeirDataset, **kw: Any) -> EmbStore:
-    """Index the corpus in the store the settings name."""
+def build_store(settings: EvalSettings, embeddings: MatryoshkaEmbeddings, dataset: BeirDataset) -> EmbStore:
+    """Index the corpus in the store the settings name, built through the store registry from the
+    settings' typed store options (an index named after the data set is rebuilt from the corpus).
+
+    Args:
+        settings: the run's settings (``store``, ``store_options``, ``kind``, ``metric``; a funnel's
+            ``shortlist_dim`` declares its shortlist vector field up front).
+        embeddings: the run's embeddings.
+        dataset: the corpus to index.
+
+    Returns:
+        The store holding the corpus, flushed (searchable through its built index).
+
+    Raises:
+        InvalidParameterError: an index kind or option the store refuses (named).
+    """
     vectors = embeddings.encode_documents(dataset.texts)
-    if settings.store == "faiss":
-        store: EmbStore = FaissVectorStore(embeddings, FaissIndexSpec(kind=settings.kind, metric=settings.metric))
-    elif settings.store == "milvus":
-        from langchain_embcompare.stores.milvus import build_milvus_store  # the Milvus module owns its spec
-
-        store = build_milvus_store(embeddings, settings, dataset_name=dataset.name, **kw)
-    else:
-        from langchain_embcompare.stores.redis import build_redis_store  # the Redis module owns its spec
-
-        store = build_redis_store(embeddings, settings, dataset_name=dataset.name, **kw)
+    funnel = settings.retriever == "funnel" or (settings.retriever == "hybrid" and settings.hybrid_dense == "funnel")
+    fields_ = {f"vector_{int(settings.shortlist_dim)}": int(settings.shortlist_dim)} if funnel and settings.shortlist_dim else {}
+    store = registry.build_store(
+        settings.store, settings.options, embeddings, kind=settings.kind, metric=settings.metric,
+        extra_vector_fields=fields_, dataset_name=dataset.name, overwrite=True,
+    )
     store.upsert_vectors(vectors, dataset.corpus)
     store.flush()  # measure the index asked for, not a store's interim structure (stores/base.py)
     return store
 
 
 def build_lexical(settings: EvalSettings, store: EmbStore | None = None, documents: list | None = None) -> BaseRetriever:
-    """The BM25 arm: the store's own full-text engine (capability ``"full_text"``: Redis FT.SEARCH, Milvus's
-    BM25 function) when ``lexical_engine`` is ``"auto"`` or ``"store"`` and the store declares one, else
-    bm25s over ``documents`` (or the store's documents). Raises ``MissingCapabilityError`` for
-    ``lexical_engine="store"`` on a store without an engine."""
+    """The BM25 arm: the store's own full-text engine (capability ``"full_text"``) when ``lexical_engine``
+    is ``"auto"`` or ``"store"`` and the store declares one, else bm25s over ``documents`` (or every
+    document the store holds, ``store.iter_documents()``).
+
+    Args:
+        settings: the run's settings (``lexical_engine``, ``k``, the BM25 settings).
+        store: the run's store, or None (bm25s over ``documents``).
+        documents: the corpus for bm25s, or None (the store's documents).
+
+    Returns:
+        A ``StoreFullTextRetriever`` or a ``BM25Retriever``.
+
+    Raises:
+        MissingCapabilityError: ``lexical_engine="store"`` on a store without an engine.
+        InvalidParameterError: BM25 settings other than the defaults with the store's own engine (whose
+            parameters are its own), or neither a store nor documents.
+    """
     from langchain_embcompare.retrievers.lexical import BM25Retriever, lexical_retriever_for
 
     if store is not None and settings.lexical_engine != "bm25s":
         if "full_text" in store.capabilities:
-            fixed = {"bm25_k1": 1.5, "bm25_b": 0.75, "bm25_method": "lucene"}
+            fixed = {"bm25_k1": 1.5, "bm25_b": 0.75, "bm25_method": "lucene", "stemmer": "english", "stopwords": "en"}
             changed = sorted(name for name, default in fixed.items() if getattr(settings, name) != default)
             if changed:
                 raise InvalidParameterError(
                     f"{', '.join(changed)} set, but the BM25 arm is the store's own full-text engine, whose "
-                    "parameters are its own (Redis BM25STD: k1 1.2, b 0.5): pass lexical_engine='bm25s' to use them."
+                    f"parameters are its own ({store.full_text_settings()}): pass lexical_engine='bm25s' to use them."
                 )
-            return lexical_retriever_for(store, engine="auto", k=settings.k, settings=settings.bm25_settings())
+            return lexical_retriever_for(store, engine="store", k=settings.k)
         if settings.lexical_engine == "store":
             raise store.missing("full_text", "lexical_engine='store' (use 'bm25s' or 'auto')")
         if documents is None:
             return lexical_retriever_for(store, engine="bm25s", k=settings.k, settings=settings.bm25_settings())
-    docs = getattr(store, "documents", None) if documents is None else documents
-    if docs is None:
-        raise InvalidParameterError(f"No documents to index for BM25: {type(store).__name__} exposes no .documents.")
-    return BM25Retriever.from_documents(list(docs), k=settings.k, settings=settings.bm25_settings())
+    if documents is None:
+        if store is None:
+            raise InvalidParameterError("build_lexical needs a store or documents to index for BM25.")
+        return lexical_retriever_for(store, engine="bm25s", k=settings.k, settings=settings.bm25_settings())
+    return BM25Retriever.from_documents(list(documents), k=settings.k, settings=settings.bm25_settings())
 
 
 def build_retriever(settings: EvalSettings, store: EmbStore, documents: list | None = None) -> BaseRetriever:
@@ -327,7 +369,7 @@ def build_retriever(settings: EvalSettings, store: EmbStore, documents: list | N
             kw["nprobe"] = settings.nprobe
         if settings.adaptive:
             kw["stop_rank"] = min(10, settings.k)  # protect the ranks nDCG@10 reads, not 11..k
-        retriever = ClusterPrefilterRetriever.from_store(store, **{**kw, **settings.extra.get("cluster", {})})
+        retriever = ClusterPrefilterRetriever.from_store(store, **{**kw, **settings.cluster_options})
     elif settings.retriever == "funnel":
         from langchain_embcompare.retrievers.funnel import MatryoshkaFunnelRetriever
 
@@ -337,7 +379,7 @@ def build_retriever(settings: EvalSettings, store: EmbStore, documents: list | N
             shortlist_dim=settings.shortlist_dim,
             shortlist=settings.shortlist,
             precision="binary" if settings.precision == "binary" else "float32",
-            **settings.extra.get("funnel", {}),
+            **settings.funnel_options,
         )
     else:
         retriever = store.as_retriever(k=settings.k)
@@ -430,9 +472,11 @@ def run_eval(
     }
     if note:
         result["metrics_note"] = note
-    if hasattr(store, "index_bytes"):
+    try:
         result["index_bytes"] = store.index_bytes()
         result["bytes_per_vector"] = result["index_bytes"] / max(1, len(dataset.corpus))
+    except MissingCapabilityError:  # a store that cannot report its size: no memory column
+        pass
     stats = getattr(retriever, "stats_summary", None)
     if callable(stats):
         result.update(stats())

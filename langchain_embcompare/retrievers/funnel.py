@@ -289,7 +289,7 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
                 except (MissingCapabilityError, InvalidParameterError) as exc:
                     raise type(exc)(
                         f"{exc} The funnel needs a {self.small_dim}-d vector field {self.field!r}: declare it on the "
-                        f"store (Redis: RedisIndexSpec(extra_vector_fields={{{self.field!r}: {self.small_dim}}})), or "
+                        f"store when it is built (extra_vector_fields={{{self.field!r}: {self.small_dim}}}), or "
                         f"pass vector_field= naming an existing {self.small_dim}-d field"
                         + (", or rotation=None to use raw prefixes." if self.rotates else ".")
                     ) from exc

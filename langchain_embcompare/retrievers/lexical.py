@@ -1,5 +1,5 @@
 """Lexical (keyword) retrieval as a first-class A/B arm: BM25 in-process with ``bm25s``, or the
-store's own full-text engine (Redis ``FT.SEARCH ... SCORER BM25STD``).
+store's own full-text engine (the store contract's capability ``"full_text"``).
 
 Why: the first question about an embedding model is whether it beats keyword search at all. On
 SciFact it often does not (BM25 nDCG@10 0.665 in the BEIR paper, 0.687 for bm25s' own configuration,
@@ -21,12 +21,12 @@ against 0.645 for all-MiniLM-L6-v2), so every comparison needs a lexical arm bes
 
   (no ``(k1 + 1)`` factor: it scales every score alike and Lucene >= 8 drops it.)
 
-* :class:`RedisFullTextRetriever`: BM25 computed by the Redis query engine on the ``content`` TEXT
-  field the Redis store already writes. See :func:`redis_fulltext_search` for the scorer and how it
-  differs from bm25s.
+* :class:`StoreFullTextRetriever`: BM25 computed by a store's own full-text engine through the store
+  contract (capability ``"full_text"``, ``store.full_text_search(queries, k)``): no second copy of
+  the corpus. Each store documents its engine's formula and how it differs from bm25s.
 
-* :func:`lexical_retriever_for` picks the store's own engine where it has one (Redis) and the
-  in-process bm25s index otherwise (FAISS, the embedded default, Milvus Lite).
+* :func:`lexical_retriever_for` picks the store's own engine where it declares one and an in-process
+  bm25s index over the store's documents (``store.iter_documents()``) otherwise, on any store.
 
 Behaviour at the edges (one each, tested): an empty query, a stopword-only query, or a query none of
 whose terms occur in the corpus returns ``[]`` (no document shares a term, so none has a BM25 score
@@ -54,26 +54,20 @@ import numpy as np
 from langchain_core.documents import Document
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from langchain_embcompare.errors import EmptyInputError, InvalidParameterError, MissingCapabilityError
+from langchain_embcompare.errors import EmptyInputError, InvalidParameterError
 from langchain_embcompare.retrievers.vector import BatchRetriever
 from langchain_embcompare.stores.base import EmbStore
-from langchain_embcompare.stores.redis_io import check_complete, timeout_args
 
 __all__ = [
     "BM25Settings",
     "BM25Retriever",
-    "RedisFullTextRetriever",
     "StoreFullTextRetriever",
-    "redis_fulltext_search",
-    "redis_query_string",
     "lexical_retriever_for",
-    "REDIS_SCORERS",
 ]
 
 logger = logging.getLogger(__name__)
 
 BM25_METHODS = ("lucene", "robertson", "atire", "bm25l", "bm25+")
-REDIS_SCORERS = ("BM25STD", "BM25")
 _SETTINGS_FILE = "embcompare_bm25.json"
 _DOCS_FILE = "documents.jsonl"
 
@@ -535,260 +529,22 @@ class BM25Retriever(BatchRetriever):
         return self
 
 
-# --------------------------------------------------------------------------- Redis full text
-
-
-def redis_query_string(query: str, settings: BM25Settings | None = None, field: str = "content") -> str | None:
-    """The FT.SEARCH query for a natural-language ``query``: its tokens (bm25s' tokenizer, same
-    lower-casing, token pattern and stopwords as the in-process arm, *no* stemming: Redis stems with
-    its own Snowball English stemmer) OR-ed together on ``field``. ``None`` when no token is left.
-
-    Why OR: Redis' default between terms is AND, which returns only documents holding every word;
-    BM25 ranks every document holding any of them.
-    """
-    s = settings or BM25Settings()
-    sw = s.stopwords
-    import bm25s
-
-    toks = bm25s.tokenize(
-        [query], lower=s.lower, token_pattern=s.token_pattern, stopwords=list(sw) if isinstance(sw, tuple) else sw,
-        stemmer=None, return_ids=False, show_progress=False,
-    )[0]
-    # \w tokens hold no query-syntax characters; keep each once (Redis scores a term once per query)
-    terms = list(dict.fromkeys(t for t in toks if t))
-    if not terms:
-        return None
-    return f"@{field}:(" + " | ".join(terms) + ")"
-
-
-def _decode(x: Any) -> str:
-    return x.decode() if isinstance(x, bytes) else str(x)
-
-
-def _parse_scored_reply(reply: Any) -> list[tuple[Document, float]]:
-    """(Document, score) pairs from FT.SEARCH ... WITHSCORES RETURN 3 _id content _metadata (RESP2 or RESP3)."""
-    out = []
-    if isinstance(reply, dict):
-        for r in reply.get(b"results", reply.get("results", [])):
-            attrs = r.get(b"extra_attributes") or r.get("extra_attributes") or {}
-            f = {_decode(k): v for k, v in attrs.items()}
-            score = r.get(b"score", r.get("score"))
-            out.append((f, float(score)))
-    else:
-        j = 1  # RESP2: [total, key, score, [field, value, ...], key, score, [...], ...]
-        while j + 2 < len(reply):
-            score = float(reply[j + 1])
-            fields = reply[j + 2]
-            f = {_decode(a): b for a, b in zip(fields[::2], fields[1::2])}
-            out.append((f, score))
-            j += 3
-    docs = []
-    for f, score in out:
-        meta = json.loads(f["_metadata"]) if "_metadata" in f else {}
-        docs.append((Document(id=_decode(f.get("_id", "")), page_content=_decode(f.get("content", "")), metadata=meta), score))
-    return docs
-
-
-def redis_fulltext_search(
-    client: Any,
-    index_name: str,
-    queries: Sequence[str],
-    k: int = 10,
-    *,
-    scorer: str = "BM25STD",
-    field: str = "content",
-    settings: BM25Settings | None = None,
-    batch_size: int = 50,
-    timeout_ms: int = 0,
-) -> list[list[tuple[Document, float]]]:
-    """Full-text BM25 through the Redis query engine: per query, the top-``k`` (Document, score).
-
-    Every query is sent with ``TIMEOUT timeout_ms`` (``0`` = no limit, the default): a server's own
-    limit (RediSearch's default 500 ms, ``ON_TIMEOUT RETURN``) would silently answer a query on a busy
-    server with a partial result (documents missing, BM25 scores too low). A positive ``timeout_ms``
-    that a query hits raises ``StoreTimeoutError`` (RESP3 connections; see
-    :func:`~langchain_embcompare.stores.redis_io.check_complete`).
-
-    ``client`` is a redis-py client (``store.client``), ``index_name`` the store's index
-    (``store.spec.index_name``), ``field`` its TEXT field (the Redis store writes ``content``). One
-    pipelined round trip per ``batch_size`` queries. A query with no token left returns ``[]``.
-
-    Scorers (both exist in RediSearch 2.10; ``BM25STD.TANH`` does not). ``BM25STD``, as its
-    ``EXPLAINSCORE`` prints it and the tests check by hand::
-
-        score(q, d) = sum over matched index terms t of
-                      idf(t) * tf(t, d) * (k1 + 1) / (tf(t, d) + k1 * (1 - b + b * |d| / avgdl))
-        idf(t)      = ln(1 + (N - df(t) + 0.5) / (df(t) + 0.5)),   k1 = 1.2,  b = 0.5 (fixed)
-
-    where a query word whose Snowball stem differs from it matches twice, as the word and as its stem
-    (``apple`` and ``+appl``), so such words weigh double; ``|d|`` counts the document's indexed
-    tokens (Redis drops its own short stopword list and keeps one-letter tokens). ``BM25`` is
-    RediSearch's older variant (kept for older servers).
-
-    How it differs from the bm25s arm (k1 = 1.5, b = 0.75, stem only, no (k1 + 1) factor): the
-    ``(k1 + 1)`` factor is a constant scale and changes no ranking; k1, b, the word + stem double
-    match and the tokenizer (Redis splits on punctuation, bm25s keeps ``\\w\\w+`` words) do. The
-    ranking is close to, not identical with, bm25s'; the difference is measured on SciFact in
-    benchmarks/results/hybrid_scifact.json (``redis``) and on the test slice by tests/test_lexical.py.
-    """
-    if scorer not in REDIS_SCORERS:
-        raise InvalidParameterError(f"scorer={scorer!r}: Redis BM25 scorers are {REDIS_SCORERS}.")
-    check_queries(queries)
-    if k <= 0:
-        raise InvalidParameterError(f"k must be positive, got {k}.")
-    qstrings = [redis_query_string(q, settings, field) for q in queries]
-    out: list[list[tuple[Document, float]]] = [[] for _ in queries]
-    todo = [i for i, q in enumerate(qstrings) if q is not None]
-    for start in range(0, len(todo), batch_size):
-        chunk = todo[start : start + batch_size]
-        with client.pipeline(transaction=False) as pipe:
-            for i in chunk:
-                pipe.execute_command(
-                    "FT.SEARCH", index_name, qstrings[i], *timeout_args(timeout_ms), "WITHSCORES", "SCORER", scorer,
-                    "RETURN", "3", "_id", "content", "_metadata", "LIMIT", "0", str(int(k)), "DIALECT", "2",
-                )
-            replies = pipe.execute()
-        check_complete(replies, timeout_ms, index_name)
-        for i, reply in zip(chunk, replies):
-            out[i] = [(d, s) for d, s in _parse_scored_reply(reply) if s > 0]
-    return out
-
-
-class RedisFullTextRetriever(BatchRetriever):
-    """BM25 by the Redis query engine on a Redis store's ``content`` field (LangChain ``BaseRetriever``).
-
-    Build it with :meth:`from_store` (``store.client`` + ``store.spec.index_name``); no second copy
-    of the corpus is made. ``metadata["score"]`` is Redis' score for ``scorer``.
-
-    Args:
-        client: a ``redis.Redis`` client (a Redis store's ``client``).
-        index_name: the Redis search index (a Redis store's ``spec.index_name``).
-        k: documents returned per query, > 0.
-        scorer: ``"BM25STD"`` or ``"BM25"`` (Redis' scorers).
-        field_name: the full-text field searched.
-        settings: the tokenisation settings applied to queries (lower-casing, token pattern, stopwords).
-        timeout_ms: server-side limit of one query in ms (``0`` = none).
-
-    Raises:
-        InvalidParameterError: an unknown ``scorer`` or a non-positive ``k``.
-    """
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    client: Any
-    index_name: str
-    k: int = 4
-    scorer: str = "BM25STD"
-    field_name: str = "content"
-    settings: BM25Settings = Field(default_factory=BM25Settings)
-    timeout_ms: int = 0
-    """Server-side limit of one query in ms (``0`` = none); see :func:`redis_fulltext_search`."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        if kwargs.get("scorer", "BM25STD") not in REDIS_SCORERS:
-            raise InvalidParameterError(f"scorer={kwargs['scorer']!r}: Redis BM25 scorers are {REDIS_SCORERS}.")
-        if kwargs.get("k", 4) <= 0:
-            raise InvalidParameterError(f"k must be positive, got {kwargs['k']}.")
-        super().__init__(**kwargs)
-
-    @classmethod
-    def from_store(cls, store: Any, **kwargs: Any) -> RedisFullTextRetriever:
-        """From a store with the ``"full_text"`` capability (a Redis index that full-text indexes
-        ``content``, reached through ``store.client`` and ``store.spec.index_name``). Raises
-        ``MissingCapabilityError`` for a store without it, ``InvalidParameterError`` for an index built
-        without its full-text field.
-
-        Args:
-            store: a store with the ``"full_text"`` capability (a :class:`RedisVectorStore`).
-            **kwargs: other :class:`RedisFullTextRetriever` fields (``k``, ``scorer``, ``timeout_ms`` (default:
-                the store's ``query_timeout_ms``), ...).
-
-        Returns:
-            The retriever over the store's index.
-
-        Raises:
-            MissingCapabilityError: the store has no full-text engine.
-            InvalidParameterError: the index was built without its full-text field, or a bad field value.
-        """
-        if "full_text" not in getattr(store, "capabilities", ()):
-            raise MissingCapabilityError(
-                f"{type(store).__name__} has no full-text engine (capability 'full_text'); use "
-                "BM25Retriever.from_documents (bm25s, in process) instead."
-            )
-        spec = getattr(store, "spec", None)
-        if spec is not None and getattr(spec, "index_content", True) is False:
-            raise InvalidParameterError(
-                f"Redis index {spec.index_name!r} was built with index_content=False: it has no full-text field. "
-                "Rebuild it with RedisIndexSpec(index_content=True) or use BM25Retriever.from_documents."
-            )
-        kwargs.setdefault("timeout_ms", getattr(store, "query_timeout_ms", 0))
-        return cls(client=store.client, index_name=spec.index_name, **kwargs)
-
-    def search_with_scores(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[tuple[Document, float]]]:
-        """Top-``k`` (Document, BM25 score) pairs per query from Redis' full-text engine (``FT.SEARCH``).
-
-        Args:
-            queries: the query texts.
-            k: documents per query (default: the retriever's ``k``).
-            filter: must be None (filter the dense arm, or use :class:`BM25Retriever`).
-
-        Returns:
-            One list per query, best first.
-
-        Raises:
-            InvalidParameterError: a ``filter`` was given.
-        """
-        if filter is not None:
-            raise InvalidParameterError(
-                "RedisFullTextRetriever does not take filter=; filter the dense arm, or use BM25Retriever (filter= supported)."
-            )
-        return redis_fulltext_search(
-            self.client, self.index_name, queries, k or self.k, scorer=self.scorer, field=self.field_name,
-            settings=self.settings, timeout_ms=self.timeout_ms,
-        )
-
-    def search_batch(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[Document]]:
-        """Many queries at once; each Document carries ``metadata["score"]`` (Redis BM25). See :meth:`search_with_scores`.
-
-        Args:
-            queries: the query texts.
-            k: documents per query (default: the retriever's ``k``).
-            filter: must be None.
-
-        Returns:
-            One list of Documents per query, best first (carrying ``metadata["score"]``).
-
-        Raises:
-            InvalidParameterError: a ``filter`` was given.
-        """
-        from langchain_embcompare.retrievers.vector import with_scores
-
-        return [with_scores(h) for h in self.search_with_scores(queries, k, filter)]
-
-    def settings_dict(self) -> dict[str, Any]:
-        """The run settings: engine, scorer (``BM25STD``: k1 1.2, b 0.5, fixed by Redis), field, tokenisation.
-
-        Returns:
-            A JSON-ready dict: ``engine``, ``scorer``, ``field``, ``k1``, ``b``, ``query_tokens`` and ``stemmer``.
-        """
-        return {"engine": "redis", "scorer": self.scorer, "field": self.field_name, "k1": 1.2, "b": 0.5 if self.scorer == "BM25STD" else None,
-                "query_tokens": {k: v for k, v in self.settings.to_dict().items() if k in ("lower", "token_pattern", "stopwords")},
-                "stemmer": "redis (Snowball english, word + stem indexed)"}
-
-    def stats_summary(self) -> dict[str, Any]:
-        """Merged into ``run_eval``'s result (``lexical`` key).
-
-        Returns:
-            ``{"lexical": settings_dict()}``.
-        """
-        return {"lexical": self.settings_dict()}
+# --------------------------------------------------------------------------- a store's own engine
 
 
 class StoreFullTextRetriever(BatchRetriever):
     """BM25 computed by a store's own full-text engine through the store contract (capability
-    ``"full_text"``: ``store.full_text_search(queries, k)``; the Milvus store's BM25 function), as a
-    LangChain ``BaseRetriever``. ``metadata["score"]`` is the engine's BM25 score. Build it with
-    :meth:`from_store`; no second copy of the corpus is made."""
+    ``"full_text"``: ``store.full_text_search(queries, k)``), as a LangChain ``BaseRetriever``.
+    ``metadata["score"]`` is the engine's BM25 score. Build it with :meth:`from_store`; no second copy
+    of the corpus is made.
+
+    Args:
+        store: a store declaring ``"full_text"``.
+        k: documents returned per query, > 0.
+
+    Raises:
+        InvalidParameterError: ``k`` is not positive.
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -801,14 +557,38 @@ class StoreFullTextRetriever(BatchRetriever):
         super().__init__(**kwargs)
 
     @classmethod
-    def from_store(cls, store: Any, **kwargs: Any) -> StoreFullTextRetriever:
-        """From a store declaring ``"full_text"``; raises ``MissingCapabilityError`` naming it otherwise."""
+    def from_store(cls, store: EmbStore, **kwargs: Any) -> StoreFullTextRetriever:
+        """The retriever over ``store``'s own full-text engine.
+
+        Args:
+            store: a store declaring the ``"full_text"`` capability.
+            **kwargs: other fields (``k``).
+
+        Returns:
+            The retriever.
+
+        Raises:
+            MissingCapabilityError: the store has no full-text engine (the store names why).
+            InvalidParameterError: a bad ``k``.
+        """
         if "full_text" not in store.capabilities:
             raise store.missing("full_text", "full-text search (use BM25Retriever.from_documents: bm25s, in process)")
         return cls(store=store, **kwargs)
 
     def search_with_scores(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[tuple[Document, float]]]:
-        """Top-``k`` (Document, BM25 score) per query, by the store's engine (no ``filter``: filter the dense arm)."""
+        """Top-``k`` (Document, BM25 score) per query, by the store's engine.
+
+        Args:
+            queries: the query texts.
+            k: documents per query (default: the retriever's ``k``).
+            filter: must be None (filter the dense arm, or use :class:`BM25Retriever`).
+
+        Returns:
+            One list per query, best first (scores > 0).
+
+        Raises:
+            InvalidParameterError: a ``filter`` was given, a bad ``k`` or query (the store's checks).
+        """
         if filter is not None:
             raise InvalidParameterError(
                 "StoreFullTextRetriever does not take filter=; filter the dense arm, or use BM25Retriever (filter= supported)."
@@ -816,43 +596,77 @@ class StoreFullTextRetriever(BatchRetriever):
         return self.store.full_text_search(list(queries), k or self.k)
 
     def search_batch(self, queries: list[str], k: int | None = None, filter: Any = None) -> list[list[Document]]:
+        """Many queries at once; each Document carries ``metadata["score"]`` (the engine's BM25 score).
+
+        Args:
+            queries: the query texts.
+            k: documents per query (default: the retriever's ``k``).
+            filter: must be None.
+
+        Returns:
+            One list of Documents per query, best first (carrying ``metadata["score"]``).
+
+        Raises:
+            InvalidParameterError: as :meth:`search_with_scores`.
+        """
         from langchain_embcompare.retrievers.vector import with_scores
 
         return [with_scores(h) for h in self.search_with_scores(queries, k, filter)]
 
     def settings_dict(self) -> dict[str, Any]:
+        """The engine's settings, as the store reports them (``store.full_text_settings()``).
+
+        Returns:
+            A JSON-ready dict (``engine``, its BM25 parameters, analyzer, ...).
+        """
         return dict(self.store.full_text_settings())
 
     def stats_summary(self) -> dict[str, Any]:
+        """Merged into ``run_eval``'s result (``lexical`` key).
+
+        Returns:
+            ``{"lexical": settings_dict()}``.
+        """
         return {"lexical": self.settings_dict()}
 
 
-def lexical_retriever_for(store: Any, engine: str = "auto", **kwargs: Any) -> BatchRetriever:
-    """The lexical arm for ``store``: its own full-text engine where it declares one (capability
-    ``"full_text"``: Redis's FT.SEARCH, Milvus's BM25 function), else an in-process bm25s index over
-    the store's documents (``store.documents``, or every stored row through the contract: FAISS, a
-    Milvus server without BM25, ...).
+LEXICAL_ENGINES = ("auto", "bm25s", "store")
 
-    ``engine``: ``"auto"`` | ``"bm25s"`` | ``"redis"`` | ``"store"`` (the store's ``full_text_search``).
-    ``kwargs`` go to the retriever (``k``, BM25 settings for bm25s, ``scorer`` for Redis)."""
-    if engine not in ("auto", "bm25s", "redis", "store"):
-        raise InvalidParameterError(f"engine={engine!r}: use 'auto', 'bm25s', 'redis' or 'store'.")
-    full_text = "full_text" in getattr(store, "capabilities", ())  # the store protocol says it, not the class name
-    if engine == "auto" and full_text:
-        # a store reached by a redis client answers FT.SEARCH; any other full-text store, its full_text_search
-        engine = "redis" if getattr(getattr(store, "spec", None), "index_name", None) else "store"
-    if engine == "redis":
-        if not full_text:
-            raise InvalidParameterError(f"engine='redis' needs a store with a full-text engine (Redis), got {type(store).__name__}.")
-        redis_kw = {k: v for k, v in kwargs.items() if k in ("k", "scorer", "settings")}
-        return RedisFullTextRetriever.from_store(store, **redis_kw)
-    if engine == "store":
-        return StoreFullTextRetriever.from_store(store, **{k: v for k, v in kwargs.items() if k == "k"})
-    docs = getattr(store, "documents", None)
-    if docs is None and isinstance(store, EmbStore):
-        docs = store.documents_at(store.all_rows())  # every stored document, through the store contract
-    if docs is None:
+
+def lexical_retriever_for(store: EmbStore, engine: str = "auto", **kwargs: Any) -> BatchRetriever:
+    """The lexical arm for ``store``, on any store: its own full-text engine where it declares one
+    (capability ``"full_text"``), else an in-process bm25s index over every stored document
+    (``store.iter_documents()``, in row order).
+
+    Args:
+        store: any store of the package's protocol.
+        engine: ``"auto"`` (the store's engine where it has one, else bm25s), ``"bm25s"`` or ``"store"``.
+        **kwargs: ``k``; for bm25s also ``settings`` or :class:`BM25Settings` fields. The store's engine
+            has its own parameters, so BM25 settings other than the defaults are refused with it.
+
+    Returns:
+        A :class:`StoreFullTextRetriever` or a :class:`BM25Retriever`.
+
+    Raises:
+        InvalidParameterError: an unknown ``engine``, a store that is not an ``EmbStore``, or BM25
+            settings given for the store's own engine.
+        MissingCapabilityError: ``engine="store"`` on a store without a full-text engine.
+        EmptyInputError: bm25s over an empty store.
+    """
+    if engine not in LEXICAL_ENGINES:
+        raise InvalidParameterError(f"engine={engine!r}: use one of {LEXICAL_ENGINES}.")
+    if not isinstance(store, EmbStore):
         raise InvalidParameterError(
-            f"{type(store).__name__} exposes no .documents to index for BM25: build BM25Retriever.from_documents(your_documents)."
+            f"{type(store).__name__} is not a store of this package: build BM25Retriever.from_documents(your_documents)."
         )
-    return BM25Retriever.from_documents(list(docs), **kwargs)
+    if engine == "store" or (engine == "auto" and "full_text" in store.capabilities):
+        bm25 = {key: v for key, v in kwargs.items() if key != "k"}
+        given = bm25.pop("settings", None)
+        if bm25 or (given is not None and given != BM25Settings()):
+            raise InvalidParameterError(
+                f"BM25 settings {sorted(bm25) or given} given, but the lexical arm is the store's own full-text engine, "
+                "whose parameters are its own: pass engine='bm25s' to use them."
+            )
+        return StoreFullTextRetriever.from_store(store, **{key: v for key, v in kwargs.items() if key == "k"})
+    docs = [d for batch in store.iter_documents() for d in batch]
+    return BM25Retriever.from_documents(docs, **kwargs)

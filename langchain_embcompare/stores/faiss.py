@@ -63,6 +63,32 @@ from langchain_embcompare.stores.base import (
     top_k,
 )
 from langchain_embcompare.stores.ops import rescore
+from langchain_embcompare.stores.registry import StoreOptions
+
+
+class FaissOptions(StoreOptions):
+    """Typed options of the FAISS store (registry name ``"faiss"``): index overrides of
+    :class:`FaissIndexSpec` (the index kind and metric come from the run). No connection: FAISS is in process.
+
+    Args:
+        nlist: IVF lists (None: ``4 * sqrt(n)`` at the first add).
+        nprobe: IVF lists searched per query.
+        hnsw_m: HNSW links per node.
+        ef_construction: HNSW build beam width.
+        ef_search: HNSW search beam width.
+        rescore_multiplier: binary: shortlist ``k *`` this by Hamming distance, then rescore in float.
+
+    Raises:
+        InvalidParameterError: a value of the wrong type.
+    """
+
+    nlist: int | None = None
+    nprobe: int = 16
+    hnsw_m: int = 32
+    ef_construction: int = 200
+    ef_search: int = 128
+    rescore_multiplier: int = 4
+
 
 class FaissVectorStore(EmbStore):
     """A LangChain ``VectorStore`` on FAISS that implements the store protocol (:mod:`.base`).
@@ -94,6 +120,39 @@ class FaissVectorStore(EmbStore):
     """
 
     capabilities = frozenset({"candidate_rows", "clusters", "vector_fields"})
+    options_type = FaissOptions
+
+    @classmethod
+    def from_options(
+        cls,
+        options: FaissOptions,
+        embedding: Embeddings | str,
+        *,
+        kind: str = "flat",
+        metric: str = "cosine",
+        extra_vector_fields: Mapping[str, int] | None = None,
+        dataset_name: str | None = None,
+        overwrite: bool = True,
+    ) -> FaissVectorStore:
+        """A new, empty store from its registry options (``stores.registry.build_store``).
+
+        Args:
+            options: the :class:`FaissOptions`.
+            embedding: LangChain ``Embeddings`` or a model name.
+            kind: ``"flat"``, ``"ivf"`` or ``"hnsw"``.
+            metric: ``"cosine"``, ``"ip"`` or ``"l2"``.
+            extra_vector_fields: unused: FAISS adds a vector field on first use (``ensure_vector_field``).
+            dataset_name: unused (an in-process store has no name).
+            overwrite: unused (an in-process store always starts empty).
+
+        Returns:
+            The store.
+
+        Raises:
+            InvalidParameterError: a bad kind, metric or option value (from :class:`FaissIndexSpec`).
+        """
+        spec = FaissIndexSpec(kind=kind, metric=metric, **options.to_dict())  # type: ignore[arg-type]
+        return cls(embedding, spec)
 
     def __init__(
         self,
@@ -782,4 +841,4 @@ class FaissVectorStore(EmbStore):
         return load_store(cls, folder, embedding, mmap=mmap)
 
 
-__all__ = ["FaissIndexSpec", "FaissVectorStore"]
+__all__ = ["FaissIndexSpec", "FaissOptions", "FaissVectorStore"]

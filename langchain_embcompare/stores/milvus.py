@@ -83,6 +83,7 @@ from langchain_embcompare.stores.milvus_schema import (
     MilvusIndexSpec,
 )
 from langchain_embcompare.stores.milvus_options import DEFAULT_URI, MilvusOptions, MilvusOptionsMixin
+from langchain_embcompare.stores.milvus_options import DEFAULT_URI, MilvusOptions, MilvusOptionsMixin
 from langchain_embcompare.stores.milvus_search import MilvusSearchMixin
 from langchain_embcompare.stores.milvus_version import MilvusFeatures, detect_features
 from langchain_embcompare.stores.milvus_write import MilvusWriteMixin

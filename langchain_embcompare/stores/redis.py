@@ -52,6 +52,8 @@ from langchain_embcompare.stores.redis_io import (
     make_client,
     redact,
 )
+from langchain_embcompare.stores.redis_fulltext import RedisFullTextMixin
+from langchain_embcompare.stores.redis_options import RedisOptions, RedisOptionsMixin
 from langchain_embcompare.stores.redis_search import RedisSearchMixin
 from langchain_embcompare.stores.redis_schema import (
     CLUSTER_FIELD,
@@ -81,11 +83,11 @@ __all__ = [
     "VECTOR_FIELD",
     "RedisIndexSpec",
     "RedisVectorStore",
-    "build_redis_store",
+    "RedisOptions",
 ]
 
 
-class RedisVectorStore(RedisSearchMixin, EmbStore):
+class RedisVectorStore(RedisSearchMixin, RedisFullTextMixin, RedisOptionsMixin, EmbStore):
     """A LangChain ``VectorStore`` on Redis vector search implementing the package's store protocol.
 
     >>> store = RedisVectorStore(MatryoshkaEmbeddings("all-MiniLM-L6-v2", dim=128),
@@ -193,6 +195,8 @@ class RedisVectorStore(RedisSearchMixin, EmbStore):
 
     def _set_spec(self, spec: RedisIndexSpec) -> None:
         self.spec = spec
+        # full text needs the content TEXT field: an index without it has no engine (the lexical arm uses bm25s)
+        self.capabilities = type(self).capabilities if spec.index_content else type(self).capabilities - {"full_text"}
         self._dtype = spec.np_dtype
         self.schema = spec.index_schema(self._space.dim)
         self.index = SearchIndex(self.schema, redis_client=self.client, owns_client=False)
@@ -427,58 +431,3 @@ class RedisVectorStore(RedisSearchMixin, EmbStore):
         """
         return acl_rule(self.spec.index_name, user, password, self.spec.prefix)
 
-
-def build_redis_store(
-    embedding: Embeddings | str,
-    spec: RedisIndexSpec | Any = None,
-    redis_url: str | None = None,
-    *,
-    dataset_name: str | None = None,
-    overwrite: bool | None = None,
-    **kwargs: Any,
-) -> RedisVectorStore:
-    """What the CLI / ``build_store`` call for ``--store redis --redis-url URL``.
-
-    ``spec`` is a :class:`RedisIndexSpec`, or evaluation settings (``EvalSettings``: ``index``,
-    ``metric``, ``redis_url``, ``retriever``, ``shortlist_dim``, ``extra["redis"]`` for spec overrides);
-    from settings the index is named after data set, model, dim, index and metric, and rebuilt
-    (``overwrite=True``) so every evaluation starts from the corpus it is given.
-
-    Args:
-        embedding: LangChain ``Embeddings`` or a model name.
-        spec: a :class:`RedisIndexSpec`, evaluation settings, or ``None``.
-        redis_url: the server URL (default: the settings' ``redis_url``, else ``redis://localhost:6379``).
-        dataset_name: names the index when built from settings.
-        overwrite: drop an existing index first (default: ``True`` from settings, else ``False``).
-        **kwargs: more keywords of :class:`RedisVectorStore`.
-
-    Returns:
-        The store.
-
-    Raises:
-        InvalidParameterError: an index kind Redis lacks (only ``flat`` and ``hnsw``).
-    """
-    if spec is None or isinstance(spec, RedisIndexSpec):
-        url = redis_url or "redis://localhost:6379"
-        return RedisVectorStore(embedding, spec, url, overwrite=bool(overwrite), **kwargs)
-    settings = spec
-    emb = as_matryoshka(embedding)
-    kind = str(getattr(settings, "kind", "flat"))
-    if kind not in ("flat", "hnsw"):
-        raise InvalidParameterError(f"Redis indexes are 'flat' or 'hnsw', not {kind!r}: use --index flat|hnsw with --store redis.")
-    overrides = dict((getattr(settings, "extra", None) or {}).get("redis", {}))
-    extra_vectors = dict(overrides.pop("extra_vector_fields", {}))
-    shortlist_dim = getattr(settings, "shortlist_dim", None)
-    if getattr(settings, "retriever", None) == "funnel" and shortlist_dim:
-        extra_vectors.setdefault(f"vector_{int(shortlist_dim)}", int(shortlist_dim))
-    model = re.sub(r"[^A-Za-z0-9]+", "-", emb.space.model).strip("-").lower()
-    name = f"embcompare_{dataset_name or 'corpus'}_{model}_{emb.space.dim}d_{kind}_{settings.metric}"
-    index_spec = RedisIndexSpec(
-        index_name=re.sub(r"[^A-Za-z0-9_:.-]+", "-", name),
-        kind=kind,  # type: ignore[arg-type]
-        metric=getattr(settings, "metric", "cosine"),
-        extra_vector_fields=extra_vectors,
-        **overrides,
-    )
-    url = redis_url or getattr(settings, "redis_url", None) or "redis://localhost:6379"
-    return RedisVectorStore(emb, index_spec, url, overwrite=True if overwrite is None else overwrite, **kwargs)
