@@ -22,7 +22,8 @@ from langchain_embcompare.errors import (
 )
 from langchain_embcompare.matryoshka import MatryoshkaEmbeddings
 from langchain_embcompare.stores.base import exact_scores, normalize_rows, top_k
-from langchain_embcompare.stores.milvus import MilvusIndexSpec, MilvusVectorStore, redact, row_handles
+from langchain_embcompare.stores.milvus import MilvusIndexSpec, MilvusVectorStore, row_handles
+from langchain_embcompare.stores.urls import redact
 
 DIM = 16
 

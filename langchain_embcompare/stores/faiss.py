@@ -52,6 +52,7 @@ from langchain_embcompare.stores.faiss_index import (
     pin_ranges,
     search_params,
 )
+from langchain_embcompare.stores.faiss_io import FaissFolder, query_embeddings, read_folder, write_folder
 from langchain_embcompare.stores.base import (
     EmbStore,
     SearchRequest,
@@ -793,7 +794,7 @@ class FaissVectorStore(EmbStore):
             raise InvalidParameterError("No cluster labels are set: fit clusters first (set_cluster_labels).")
         return self._cluster_blocks().search_lists(q, k, cluster_lists, allowed=self.filter_mask(request.filter))
 
-    # -- persistence (stores/faiss_io.py) --------------------------------------------------------
+    # -- persistence (the folder format: stores/faiss_io.py) --------------------------------------------------------
 
     @reads
     def save_local(self, folder: str | Path) -> Path:
@@ -809,9 +810,14 @@ class FaissVectorStore(EmbStore):
         Raises:
             EmptyInputError: the store holds no documents.
         """
-        from langchain_embcompare.stores.faiss_io import save_store
-
-        return save_store(self, folder)
+        return write_folder(
+            FaissFolder(
+                space=self._space, spec=self.spec, quantizer=self.quantizer, index=self.index, vectors=self._vectors,
+                documents=self._docs, calibrated_on=self._calibrated_on, labels=self._labels, fields=self._fields,
+                rotation=self.embedding.rotation,
+            ),
+            folder,
+        )
 
     @classmethod
     def load_local(
@@ -836,9 +842,13 @@ class FaissVectorStore(EmbStore):
             DimensionMismatchError: ``embedding`` has another dimension than the index.
             ModalityMismatchError: ``embedding`` shares no modality with the index.
         """
-        from langchain_embcompare.stores.faiss_io import load_store
-
-        return load_store(cls, folder, embedding, mmap=mmap)
+        data = read_folder(folder, mmap=mmap)
+        store = cls(query_embeddings(data, embedding, f"index at {folder}"), data.spec, quantizer=data.quantizer)
+        store.index, store._vectors, store._docs = data.index, data.vectors, data.documents
+        store._row_of = {d.id: i for i, d in enumerate(data.documents)}
+        store._calibrated_on, store._trained_on = data.calibrated_on, len(data.documents)
+        store._labels, store._fields = data.labels, data.fields
+        return store
 
 
 __all__ = ["FaissIndexSpec", "FaissOptions", "FaissVectorStore"]

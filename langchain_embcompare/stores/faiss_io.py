@@ -1,14 +1,18 @@
 """Saving and loading FAISS store folders: ``index.faiss`` + ``vectors.npy`` + ``documents.jsonl`` +
 ``store.json`` (+ ``rotation.npy/json``, ``cluster_labels.npy``, ``field_<name>.npy``). No pickle, so
 loading an index never runs code (LangChain's FAISS store needs ``allow_dangerous_deserialization``).
+
+One job: a :class:`FaissFolder` record to and from disk. The store builds the record from its state
+(``FaissVectorStore.save_local``) and adopts one (``FaissVectorStore.load_local``): this module never
+reads or writes a store's attributes, and does not import the store.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import faiss
 import numpy as np
@@ -19,15 +23,41 @@ from langchain_embcompare.errors import EmptyInputError, SchemaMismatchError
 from langchain_embcompare.matryoshka import MatryoshkaEmbeddings, PCARotation, Quantizer, VectorSpace, as_matryoshka
 from langchain_embcompare.stores.faiss_index import FORMAT_VERSION, FaissIndexSpec, configure
 
-if TYPE_CHECKING:
-    from langchain_embcompare.stores.faiss import FaissVectorStore
 
-
-def save_store(store: FaissVectorStore, folder: str | Path) -> Path:
-    """Write the index folder: faiss file, float vectors, documents, JSON metadata. No pickle.
+@dataclass
+class FaissFolder:
+    """Everything a FAISS store folder holds.
 
     Args:
-        store: the FAISS store to save.
+        space: the vector space of the stored vectors.
+        spec: the index spec.
+        quantizer: the int8 / binary quantizer (its calibration).
+        index: the faiss index (``IndexBinary`` for binary precision), or ``None`` for an empty store.
+        vectors: (n, dim) float32 stored vectors (a read-only memory map after a load with ``mmap``).
+        documents: the n documents, row order.
+        calibrated_on: vectors the int8 calibration was fitted on (``-1``: ranges given, kept).
+        labels: (n,) int64 cluster labels, or ``None``.
+        fields: extra vector fields ``{name: (n, d) float32}``.
+        rotation: the PCA rotation of the embeddings, or ``None``.
+    """
+
+    space: VectorSpace
+    spec: FaissIndexSpec
+    quantizer: Quantizer
+    index: Any
+    vectors: np.ndarray
+    documents: list[Document]
+    calibrated_on: int = -1
+    labels: np.ndarray | None = None
+    fields: dict[str, np.ndarray] = field(default_factory=dict)
+    rotation: PCARotation | None = None
+
+
+def write_folder(data: FaissFolder, folder: str | Path) -> Path:
+    """Write a store folder: faiss file, float vectors, documents, JSON metadata. No pickle.
+
+    Args:
+        data: what to write.
         folder: the folder to write (created if missing).
 
     Returns:
@@ -37,58 +67,51 @@ def save_store(store: FaissVectorStore, folder: str | Path) -> Path:
         EmptyInputError: the store has no index yet (nothing was added).
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    if store.index is None:
+    if data.index is None:
         raise EmptyInputError("Nothing to save: the index is empty.")
-    if store.precision == "binary":
-        faiss.write_index_binary(store.index, str(folder / "index.faiss"))
+    folder.mkdir(parents=True, exist_ok=True)
+    if data.space.precision == "binary":
+        faiss.write_index_binary(data.index, str(folder / "index.faiss"))
     else:
-        faiss.write_index(store.index, str(folder / "index.faiss"))
-    np.save(folder / "vectors.npy", store._vectors)
+        faiss.write_index(data.index, str(folder / "index.faiss"))
+    np.save(folder / "vectors.npy", data.vectors)
     with (folder / "documents.jsonl").open("w", encoding="utf-8") as f:
-        for d in store._docs:
+        for d in data.documents:
             f.write(json.dumps({"id": d.id, "page_content": d.page_content, "metadata": d.metadata}) + "\n")
-    if store.embedding.rotation is not None:
-        store.embedding.rotation.save(folder)
+    if data.rotation is not None:
+        data.rotation.save(folder)
     meta = {
         "format": "langchain-embcompare/faiss",
         "version": FORMAT_VERSION,
-        "space": store._space.to_dict(),
-        "spec": asdict(store.spec),
-        "quantizer": store.quantizer.to_dict(),
-        "calibrated_on": store._calibrated_on,
-        "count": len(store._docs),
-        "vector_fields": store.vector_fields,
-        "cluster_labels": store._labels is not None,
+        "space": data.space.to_dict(),
+        "spec": asdict(data.spec),
+        "quantizer": data.quantizer.to_dict(),
+        "calibrated_on": data.calibrated_on,
+        "count": len(data.documents),
+        "vector_fields": {name: int(v.shape[1]) for name, v in data.fields.items()},
+        "cluster_labels": data.labels is not None,
     }
-    if store._labels is not None:
-        np.save(folder / "cluster_labels.npy", store._labels)
-    for name, vecs in store._fields.items():
+    if data.labels is not None:
+        np.save(folder / "cluster_labels.npy", data.labels)
+    for name, vecs in data.fields.items():
         np.save(folder / f"field_{name}.npy", vecs)
     (folder / "store.json").write_text(json.dumps(meta, indent=1))
     return folder
 
 
-def load_store(
-    cls: type[FaissVectorStore], folder: str | Path, embedding: Embeddings | str | None = None, *, mmap: bool = True
-) -> FaissVectorStore:
-    """Read a folder written by :func:`save_store` (see ``FaissVectorStore.load_local``).
+def read_folder(folder: str | Path, *, mmap: bool = True) -> FaissFolder:
+    """Read a folder written by :func:`write_folder`, checking that its parts agree.
 
     Args:
-        cls: the store class to build (``FaissVectorStore`` or a subclass).
-        folder: the folder written by :func:`save_store`.
-        embedding: as in ``FaissVectorStore.load_local``.
-        mmap: as in ``FaissVectorStore.load_local``.
+        folder: the folder.
+        mmap: memory-map ``vectors.npy`` instead of reading it into memory.
 
     Returns:
-        A ``cls`` holding the folder's index, vectors, documents, labels and extra fields.
+        The folder's contents (the index configured by its spec).
 
     Raises:
         SchemaMismatchError: no ``store.json``, another format or a newer version, or counts that
             disagree (documents, vectors, index, record).
-        VectorSpaceMismatchError: ``embedding`` produces another vector space than the recorded one.
-        DimensionMismatchError: ``embedding`` has another dimension.
-        ModalityMismatchError: ``embedding`` shares no modality with the index.
     """
     folder = Path(folder)
     meta_path = folder / "store.json"
@@ -98,7 +121,53 @@ def load_store(
     if meta.get("format") != "langchain-embcompare/faiss" or meta.get("version", 0) > FORMAT_VERSION:
         raise SchemaMismatchError(f"{folder}/store.json has format {meta.get('format')!r} v{meta.get('version')}: not readable by this version.")
     space = VectorSpace.from_dict(meta["space"])
-    rotation = PCARotation.load(folder) if space.rotation else None
+    spec = FaissIndexSpec(**meta["spec"])
+    if space.precision == "binary":
+        index = faiss.read_index_binary(str(folder / "index.faiss"))
+    else:
+        index = faiss.read_index(str(folder / "index.faiss"))
+    configure(index, spec)
+    vectors = np.load(folder / "vectors.npy", mmap_mode="r" if mmap else None)
+    with (folder / "documents.jsonl").open(encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    documents = [Document(page_content=r["page_content"], metadata=r["metadata"], id=r["id"]) for r in rows]
+    if not (len(documents) == len(vectors) == index.ntotal == meta["count"]):
+        raise SchemaMismatchError(
+            f"{folder} is inconsistent: {len(documents)} documents, {len(vectors)} vectors, "
+            f"{index.ntotal} indexed, {meta['count']} recorded. Rebuild it with save_local()."
+        )
+    return FaissFolder(
+        space=space,
+        spec=spec,
+        quantizer=Quantizer.from_dict(meta["quantizer"]),
+        index=index,
+        vectors=vectors,
+        documents=documents,
+        calibrated_on=int(meta.get("calibrated_on", -1)),
+        labels=np.load(folder / "cluster_labels.npy") if meta.get("cluster_labels") else None,
+        fields={name: np.load(folder / f"field_{name}.npy") for name in meta.get("vector_fields", {})},
+        rotation=PCARotation.load(folder) if space.rotation else None,
+    )
+
+
+def query_embeddings(data: FaissFolder, embedding: Embeddings | str | None, where: str) -> MatryoshkaEmbeddings:
+    """The embeddings a loaded store answers queries with: rebuilt from the recorded vector space, or
+    the given ones (with the folder's rotation when they have none), checked against the space.
+
+    Args:
+        data: the folder read by :func:`read_folder`.
+        embedding: the query embeddings (or a model name), or ``None`` to rebuild them.
+        where: names the folder in errors.
+
+    Returns:
+        Embeddings producing the recorded vector space.
+
+    Raises:
+        VectorSpaceMismatchError: ``embedding`` produces another vector space than the recorded one.
+        DimensionMismatchError: ``embedding`` has another dimension.
+        ModalityMismatchError: ``embedding`` shares no modality with the index.
+    """
+    space = data.space
     if embedding is None:
         emb = MatryoshkaEmbeddings(
             space.model,
@@ -106,34 +175,15 @@ def load_store(
             query_prompt=space.query_prompt,
             document_prompt=space.document_prompt,
             layer_norm=space.layer_norm,
-            rotation=rotation,
+            rotation=data.rotation,
             precision=space.precision,
         )
     else:
         emb = as_matryoshka(embedding)
-        if emb.rotation is None and rotation is not None and space.rotation:
-            emb = emb.with_dim(emb.dim, rotation=rotation)
-    space.check_same(emb.space, where=f"index at {folder}")
-    store = cls(emb, FaissIndexSpec(**meta["spec"]), quantizer=Quantizer.from_dict(meta["quantizer"]))
-    if space.precision == "binary":
-        store.index = faiss.read_index_binary(str(folder / "index.faiss"))
-    else:
-        store.index = faiss.read_index(str(folder / "index.faiss"))
-    configure(store.index, store.spec)
-    store._vectors = np.load(folder / "vectors.npy", mmap_mode="r" if mmap else None)
-    with (folder / "documents.jsonl").open(encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f]
-    store._docs = [Document(page_content=r["page_content"], metadata=r["metadata"], id=r["id"]) for r in rows]
-    store._row_of = {d.id: i for i, d in enumerate(store._docs)}
-    store._calibrated_on = int(meta.get("calibrated_on", -1))
-    store._trained_on = len(store._docs)
-    if meta.get("cluster_labels"):
-        store._labels = np.load(folder / "cluster_labels.npy")
-    for name in meta.get("vector_fields", {}):
-        store._fields[name] = np.load(folder / f"field_{name}.npy")
-    if not (len(store._docs) == len(store._vectors) == store.index.ntotal == meta["count"]):
-        raise SchemaMismatchError(
-            f"{folder} is inconsistent: {len(store._docs)} documents, {len(store._vectors)} vectors, "
-            f"{store.index.ntotal} indexed, {meta['count']} recorded. Rebuild it with save_local()."
-        )
-    return store
+        if emb.rotation is None and data.rotation is not None and space.rotation:
+            emb = emb.with_dim(emb.dim, rotation=data.rotation)
+    space.check_same(emb.space, where=where)
+    return emb
+
+
+__all__ = ["FaissFolder", "query_embeddings", "read_folder", "write_folder"]

@@ -47,7 +47,6 @@ import re
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
-from urllib.parse import urlsplit, urlunsplit
 
 from langchain_core.embeddings import Embeddings
 
@@ -87,6 +86,7 @@ from langchain_embcompare.stores.milvus_options import DEFAULT_URI, MilvusOption
 from langchain_embcompare.stores.milvus_search import MilvusSearchMixin
 from langchain_embcompare.stores.milvus_version import MilvusFeatures, detect_features
 from langchain_embcompare.stores.milvus_write import MilvusWriteMixin
+from langchain_embcompare.stores.urls import redact
 
 __all__ = [
     "DEFAULT_URI",
@@ -95,7 +95,6 @@ __all__ = [
     "MilvusVectorStore",
     "MilvusOptions",
     "is_lite",
-    "redact",
     "row_handles",
 ]
 
@@ -107,22 +106,6 @@ DOCKER_HINT = (
 )
 SPACE_PROP, SPEC_PROP, VERSION_PROP = "embcompare.space", "embcompare.spec", "embcompare.version"
 FORMAT_VERSION = "1"
-
-
-def redact(uri: str) -> str:
-    """The URI without a password (error messages must not leak credentials).
-
-    Args:
-        uri: a Milvus URI or a Milvus Lite file path.
-
-    Returns:
-        The URI with its password replaced by ``***`` (unchanged when it has none).
-    """
-    parts = urlsplit(uri)
-    if parts.password:
-        netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return uri
 
 
 CONNECT_ATTEMPTS = 3

@@ -21,7 +21,7 @@ from array import array
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import numpy as np
 import redis
@@ -44,6 +44,7 @@ from langchain_embcompare.stores.redis_schema import (
     METADATA_FIELD,
     ROW_FIELD,
 )
+from langchain_embcompare.stores.urls import redact
 
 __all__ = [
     "ACL_COMMANDS",
@@ -67,7 +68,6 @@ __all__ = [
     "raw_document",
     "replies_to_hits",
     "single_query_bytes",
-    "redact",
     "retryable",
     "timeout_args",
     "retrying",
@@ -137,22 +137,6 @@ def acl_rule(index_name: str, user: str = "app", password: str = "<password>", p
     commands = " ".join(f"+{c}" for c in ACL_COMMANDS)
     keys = " ".join(acl_key_patterns(index_name, prefix))
     return f"ACL SETUSER {user} reset on >{password} {keys} resetchannels -@all {commands}"
-
-
-def redact(url: str) -> str:
-    """The URL without its password (error messages must not leak credentials).
-
-    Args:
-        url: a Redis URL.
-
-    Returns:
-        The URL with its password replaced by ``***`` (unchanged when it has none).
-    """
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
 
 
 def timeout_args(timeout_ms: int) -> list[bytes]:
