@@ -114,7 +114,7 @@ def test_loading_twice_leaves_one_copy_and_round_trips(redis_url, data):
     assert got[0].metadata == docs[5].metadata and got[0].page_content == docs[5].page_content
     # cosine: stored unit length (the protocol's vectors_at rule)
     np.testing.assert_allclose(store.vectors_at(rows[[7, 5]]), normalize_rows(x[[7, 5]]), atol=1e-6)
-    np.testing.assert_allclose(store.fetch_vectors(["doc-7", "doc-5"]), normalize_rows(x[[7, 5]]), atol=1e-6)
+    np.testing.assert_allclose(store.vectors_at(store.rows_of(["doc-7", "doc-5"])), normalize_rows(x[[7, 5]]), atol=1e-6)
     assert [d.id for d in store.documents_at(rows[[9, 2]])] == ["doc-9", "doc-2"]  # fetched: no search before
     store.delete(["doc-5"])
     assert store.count() == N - 1 and store.rows_of(["doc-5"]).tolist() == [-1]
@@ -264,7 +264,7 @@ def test_extra_vector_field_for_funnel(redis_url, data):
     np.testing.assert_allclose(s, np.sort(want, axis=1)[:, ::-1][:, :5], atol=1e-5)
     res = store.search_vectors(q[:, :4], 5, vector_field="vector_small")  # the older call shape
     assert [[d.id for d, _ in h] for h in res] == [[f"doc-{i}" for i in np.argsort(-w)[:5]] for w in want]
-    np.testing.assert_allclose(store.fetch_vectors(["doc-3"], vector_field="vector_small"), small[[3]], atol=1e-7)
+    np.testing.assert_allclose(store.vectors_at(store.rows_of(["doc-3"]), "vector_small"), small[[3]], atol=1e-7)
     with pytest.raises(DimensionMismatchError):
         store.search_rows(q, 5, vector_field="vector_small")
     with pytest.raises(InvalidParameterError, match="ensure_vector_field"):
@@ -359,7 +359,6 @@ def test_spec_validation():
         ({"metadata_schema": {"_row": "numeric"}}, "reserved"),
         ({"index_name": "x", "prefix": "x:"}, "store's own keys"),
         ({"ef_search": 0}, "ef_search=0"),
-        ({"ef_search": 50, "ef_runtime": 60}, "disagree"),
     ]:
         with pytest.raises(InvalidParameterError, match=msg):
             RedisIndexSpec(**kw)
@@ -367,14 +366,10 @@ def test_spec_validation():
     assert (spec.kind, spec.metric, spec.prefix, spec.ef_search) == ("hnsw", "ip", "x:doc", 64)
     assert RedisIndexSpec.from_dict(spec.to_dict()) == spec
     assert "algorithm" not in spec.to_dict() and spec.to_dict()["kind"] == "hnsw"
-    # the older names: algorithm= (deprecated, warns) and ef_runtime= (alias) map to kind / ef_search
-    with pytest.warns(DeprecationWarning, match="kind="):
-        old = RedisIndexSpec("x", algorithm="hnsw", metric="ip", ef_runtime=64)
-    assert old == spec and old.algorithm == "hnsw" and old.ef_runtime == 64
-    # a spec stored by an older version (algorithm, ef_runtime keys) reads back without a warning
-    stored = {**spec.to_dict(), "ef_runtime": 64, "algorithm": "hnsw"}
-    del stored["kind"], stored["ef_search"]
-    assert RedisIndexSpec.from_dict(stored) == spec
+    # one name per setting: the old algorithm= / ef_runtime= aliases are gone
+    for old in ({"algorithm": "hnsw"}, {"ef_runtime": 64}):
+        with pytest.raises(TypeError, match=next(iter(old))):
+            RedisIndexSpec("x", **old)
 
 
 def test_existing_index_with_other_schema_is_refused(redis_url, data):

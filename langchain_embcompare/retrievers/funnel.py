@@ -485,8 +485,6 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
         """
         return calibrate_funnel(self, queries, target_recall=target_recall, k=k, n_queries=n_queries, shortlists=shortlists, index_params=index_params, seed=seed)
 
-    search_vectors_raw = search_rows  # the old name (the benchmarks' zero-copy path)
-
     def _binary_shortlist(self, qs: np.ndarray, n_short: int, rows: np.ndarray, filt: Any) -> np.ndarray:
         """Hamming shortlist in the retriever's own binary index; a filter becomes a faiss IDSelector."""
         rows = self._bpos if self._bpos is not None else rows

@@ -306,24 +306,3 @@ class RedisRowsMixin:
         return str(self.spec.kind)  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ older names (retrievers not yet ported)
-
-    def fetch_vectors(self, ids: Sequence[str], vector_field: str = VECTOR_FIELD) -> np.ndarray:
-        """Deprecated: :meth:`vectors_at` of :meth:`rows_of`.
-
-        Args:
-            ids: n document ids.
-            vector_field: the vector field (default: the main one).
-
-        Returns:
-            (n, d) float32 stored vectors of ``ids``.
-
-        Raises:
-            InvalidParameterError: naming ids that are not stored, or an unknown ``vector_field``.
-        """
-        rows = self.rows_of(list(ids))
-        if (rows < 0).any():
-            missing = [str(i) for i, r in zip(ids, rows.tolist()) if r < 0]
-            raise InvalidParameterError(
-                f"{len(missing)} ids are not in index {self.spec.index_name!r} (e.g. {missing[:5]}); add them first."  # type: ignore[attr-defined]
-            )
-        return self.vectors_at(rows, None if vector_field == VECTOR_FIELD else vector_field)

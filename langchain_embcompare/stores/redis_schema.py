@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -96,11 +95,9 @@ class RedisIndexSpec:
             funnel's shortlist.
         index_content: TEXT-index the document text (``content``).
         batch_size: documents per pipelined write.
-        algorithm: deprecated alias of ``kind`` (``DeprecationWarning``).
-        ef_runtime: the Redis-named alias of ``ef_search``.
 
     Raises:
-        InvalidParameterError: naming the bad value (or an alias that disagrees with its name).
+        InvalidParameterError: naming the bad value.
     """
 
     index_name: str = "embcompare"
@@ -130,37 +127,13 @@ class RedisIndexSpec:
         extra_vector_fields: Mapping[str, int] | None = None,
         index_content: bool = True,
         batch_size: int = 500,
-        *,
-        algorithm: str | None = None,
-        ef_runtime: int | None = None,
     ) -> None:
         values = dict(locals())
         for name in self.__dataclass_fields__:
             object.__setattr__(self, name, values[name])
         object.__setattr__(self, "metadata_schema", dict(metadata_schema or {}))
         object.__setattr__(self, "extra_vector_fields", dict(extra_vector_fields or {}))
-        if algorithm is not None:
-            warnings.warn("RedisIndexSpec(algorithm=...) is deprecated: pass kind=", DeprecationWarning, stacklevel=2)
-            if str(kind).lower() not in ("flat", str(algorithm).lower()):
-                raise InvalidParameterError(f"RedisIndexSpec: kind={kind!r} and algorithm={algorithm!r} disagree; pass kind only")
-            object.__setattr__(self, "kind", algorithm)
-        if ef_runtime is not None:
-            if ef_search not in (100, ef_runtime):
-                raise InvalidParameterError(
-                    f"RedisIndexSpec: ef_search={ef_search} and ef_runtime={ef_runtime} disagree; pass ef_search only"
-                )
-            object.__setattr__(self, "ef_search", ef_runtime)
         self._validate()
-
-    @property
-    def algorithm(self) -> str:
-        """Deprecated name of :attr:`kind`."""
-        return self.kind
-
-    @property
-    def ef_runtime(self) -> int:
-        """Redis's name of :attr:`ef_search`."""
-        return self.ef_search
 
     def _validate(self) -> None:  # noqa: C901 - one check per field
         def bad(msg: str) -> InvalidParameterError:
@@ -220,8 +193,7 @@ class RedisIndexSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RedisIndexSpec:
-        """Inverse of :meth:`to_dict`; also reads specs stored before the rename (``algorithm``,
-        ``ef_runtime``) without a warning. Unknown keys are ignored.
+        """Inverse of :meth:`to_dict`. Unknown keys are ignored.
 
         Args:
             data: a dict written by :meth:`to_dict`.
@@ -232,11 +204,6 @@ class RedisIndexSpec:
         Raises:
             InvalidParameterError: a stored value that does not validate.
         """
-        data = dict(data)
-        if "algorithm" in data:
-            data.setdefault("kind", data.pop("algorithm"))
-        if "ef_runtime" in data:
-            data.setdefault("ef_search", data.pop("ef_runtime"))
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
 

@@ -314,18 +314,3 @@ class RedisWriteMixin(RedisRowsMixin):
             self._retrying(run, start)
 
     # ------------------------------------------------------------------ older name (retrievers not yet ported)
-
-    def set_clusters(self, ids: Sequence[str], cluster_ids: np.ndarray | Sequence[int]) -> None:
-        """Deprecated: :meth:`set_cluster_labels` by id. Sets the ``cluster`` TAG of stored documents.
-
-        Args:
-            ids: n document ids.
-            cluster_ids: (n,) int labels, one per id.
-
-        Raises:
-            InvalidParameterError: ``cluster_ids`` is not one per id.
-        """
-        cl = np.asarray(cluster_ids)
-        if cl.shape != (len(ids),):
-            raise InvalidParameterError(f"cluster_ids has shape {cl.shape}; expected ({len(ids)},), one per id")
-        self._hset_many(list(ids), CLUSTER_FIELD, [str(int(c)) for c in cl.tolist()])
