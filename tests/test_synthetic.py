@@ -276,7 +276,9 @@ def test_advise_on_synthetic_queries_says_so(tmp_path, scifact_small, minilm):
         funnel=False, hybrid=False, latency_queries=2, throughput_texts=8, n_resamples=200,
     )
     text = result.summary_text()
+    assert "40 labelled queries (SYNTHETIC labels (cloze))" in text.splitlines()[0]  # said on the answer's first line
     assert "labels are SYNTHETIC (cloze, 40 queries" in text
+    assert "SYNTHETIC labels (cloze)" in result.to_table().title
     assert result.to_dict()["labels"]["method"] == "cloze"
     assert "How the labels were made" in result.to_html(tmp_path / "a.html").read_text()
 
