@@ -621,13 +621,39 @@ class MatryoshkaEmbeddings(Embeddings):
 
     # -- the numpy path --------------------------------------------------------------------------
 
-    def _cache(self, prompt: str | None, role: str) -> EmbeddingCache:
+    def share_caches(self, other: MatryoshkaEmbeddings) -> None:
+        """Use ``other``'s vector caches from now on (in memory and on disk): another dimension, rotation
+        or precision of the same model and prompts then re-encodes nothing already encoded.
+
+        Args:
+            other: a MatryoshkaEmbeddings of the same model, query prompt and document prompt.
+
+        Raises:
+            InvalidParameterError: ``other`` has another model or prompts (its vectors would be wrong here).
+        """
+        mine = (self.model_name, self.query_prompt, self.document_prompt)
+        theirs = (other.model_name, other.query_prompt, other.document_prompt)
+        if mine != theirs:
+            raise InvalidParameterError(
+                f"share_caches: (model, query prompt, document prompt) {theirs} differs from this one's {mine}; "
+                "only embeddings of one model and prompts can share vectors."
+            )
+        self._caches = other._caches
+
+    def vector_cache(self, prompt: str | None, role: str) -> EmbeddingCache:
         """The cache of one (model configuration, role, prompt) namespace.
 
         The key is :func:`embedding_cache_key` of the wrapped model (its class and configuration),
         computed on each call so a reconfigured model never reads another configuration's vectors.
         With no stable key, vectors are cached in memory for this very model object only, and a
         warning (once per class, only when a disk cache was asked for) says why nothing goes to disk.
+
+        Args:
+            prompt: the prompt prepended to the texts (part of the namespace), or None.
+            role: ``"query"`` or ``"document"``.
+
+        Returns:
+            The :class:`~langchain_embcompare.cache.EmbeddingCache` of native-dimension vectors.
         """
         base_key = embedding_cache_key(self.base)
         if base_key is None:
@@ -654,11 +680,11 @@ class MatryoshkaEmbeddings(Embeddings):
         if callable(keys_of):  # inputs whose text is not their content (image paths): key by what the model reports
             keys = keys_of(texts)
             by_key = dict(zip(keys, texts))
-            vectors = self._cache(prompt, role).get_or_compute(
+            vectors = self.vector_cache(prompt, role).get_or_compute(
                 keys, lambda todo: encode_texts(self.base, [by_key[k] for k in todo], prompt, query=query)
             )
         else:
-            vectors = self._cache(prompt, role).get_or_compute(
+            vectors = self.vector_cache(prompt, role).get_or_compute(
                 texts, lambda todo: encode_texts(self.base, todo, prompt, query=query)
             )
         if self.native_dim is None:

@@ -278,8 +278,8 @@ def calibrate_funnel(
     k = int(k or funnel.k)
     held = held_out_queries(funnel.store, queries, n_queries, seed)
     goal = effective_target(target_recall, held)
-    q = funnel._queries(held.vectors)
-    rows = funnel._ensure_built()
+    q = funnel.query_matrix(held.vectors)
+    rows = funnel.ensure_built()
     truth = exact_top_k(funnel.store, HeldOut(q, held.own_rows), k)
     n = len(rows)
     lengths = sorted({min(n, max(k, int(x))) for x in (shortlists or [k * f for f in (2, 3, 5, 10, 20, 50, 100)])})
@@ -297,7 +297,7 @@ def calibrate_funnel(
     for p in sorted(params, key=lambda v: -1 if v is None else v):
         usable = [L for L in lengths if knob != "ef_search" or L <= max(p or 0, k)] or [min(lengths)]
         n_short = max(usable) + (own is not None)
-        cand = funnel._shortlist(q, n_short, None, p if knob == "ef_search" else None, p if knob == "nprobe" else None, rows)
+        cand = funnel.shortlist_rows(q, n_short, None, p if knob == "ef_search" else None, p if knob == "nprobe" else None, rows)
         if own is not None:  # a document finds itself first: drop it, as the truth does
             cand = np.where(cand == own[:, None], -2, cand)
             cand = np.take_along_axis(cand, np.argsort(cand == -2, axis=1, kind="stable"), 1)[:, : n_short - 1]
@@ -317,7 +317,7 @@ def calibrate_funnel(
     timed = []
     for L, p, r in candidates:
         knobs = {"ef_search": p if knob == "ef_search" else None, "nprobe": p if knob == "nprobe" else None}
-        ms = time_per_query(lambda: funnel._rescore(q, funnel._shortlist(q, L, None, knobs["ef_search"], knobs["nprobe"], rows), k), len(q))
+        ms = time_per_query(lambda: funnel.rescore_rows(q, funnel.shortlist_rows(q, L, None, knobs["ef_search"], knobs["nprobe"], rows), k), len(q))
         timed.append((ms, L, p, r))
         for t in tried:
             if t["shortlist"] == L and t.get(knob) == p:
@@ -349,9 +349,9 @@ def calibrate_clusters(
     if not 0 < target_recall <= 1:
         raise InvalidParameterError(f"target_recall={target_recall} must be a fraction in (0, 1], e.g. 0.98.")
     cluster.nprobe, cluster.adaptive = cluster.nprobe or 1, False  # a fixed setting while measuring
-    cluster._ready()
+    cluster.ensure_ready()
     k = int(k or cluster.k)
-    model = cluster._model()
+    model = cluster.cluster_model()
     held = held_out_queries(cluster.store, queries, n_queries, seed)
     goal = effective_target(target_recall, held)
     q = held.vectors
@@ -372,7 +372,7 @@ def calibrate_clusters(
     chosen: list[tuple[dict[str, Any], float]] = []
     if mode in ("auto", "fixed"):
         valid = truth >= 0
-        labels = cluster._labels_of(np.where(valid, truth, 0))
+        labels = cluster.labels_of(np.where(valid, truth, 0))
         order = np.argsort(-(q @ model.centroids.T), axis=1, kind="stable")
         rank = np.empty_like(order)
         np.put_along_axis(rank, order, np.broadcast_to(np.arange(kc), order.shape).copy(), 1)

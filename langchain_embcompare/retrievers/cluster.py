@@ -210,7 +210,7 @@ class ClusterPrefilterRetriever(BatchRetriever):
         settings.update(kwargs)
         settings["n_clusters"] = model.n_clusters
         retriever = cls(store=store, clusters=model, **settings)
-        retriever._bind()
+        retriever.ensure_ready()
         return retriever
 
     def save(self, folder: str | Path) -> Path:
@@ -222,7 +222,7 @@ class ClusterPrefilterRetriever(BatchRetriever):
         Returns:
             ``folder`` as a ``Path``.
         """
-        model = self._model()
+        model = self.cluster_model()
         model.save(folder)
         settings = {
             "k": self.k, "nprobe": self.nprobe, "target_recall": self.target_recall, "adaptive": self.adaptive, "max_clusters": self.max_clusters,
@@ -285,7 +285,15 @@ class ClusterPrefilterRetriever(BatchRetriever):
 
     # ------------------------------------------------------------------ checks
 
-    def _model(self) -> ClusterModel:
+    def cluster_model(self) -> ClusterModel:
+        """The fitted clusters (centroids, document ids, labels).
+
+        Returns:
+            The :class:`ClusterModel`.
+
+        Raises:
+            InvalidParameterError: the retriever has no clusters yet (call :meth:`fit`).
+        """
         if self.clusters is None:
             raise InvalidParameterError(
                 "The retriever has no clusters yet: call .fit() (or build it with "
@@ -294,7 +302,7 @@ class ClusterPrefilterRetriever(BatchRetriever):
         return self.clusters
 
     def _validate(self) -> None:
-        kc = self._model().n_clusters
+        kc = self.cluster_model().n_clusters
         if self.k <= 0:
             raise InvalidParameterError(f"k must be positive, got {self.k}.")
         if self.nprobe is not None and not 1 <= self.nprobe <= kc:
@@ -342,7 +350,7 @@ class ClusterPrefilterRetriever(BatchRetriever):
         """Map the model's document ids to the store's rows, check they are all there, and (engine
         ``"clusters"``) make the store's labels the model's. Done once per model; :meth:`_check_fresh`
         re-checks cheaply on every search."""
-        model = self._model()
+        model = self.cluster_model()
         if rows is None:
             if not model.ids:
                 raise InvalidParameterError("These clusters carry no document ids; fit them on the store (.fit()).")
@@ -386,9 +394,17 @@ class ClusterPrefilterRetriever(BatchRetriever):
                 f"{self.store.count()} now): call .fit() again after adding, updating or deleting documents."
             )
 
-    def _ready(self) -> None:
+    def ensure_ready(self) -> None:
+        """Check the settings and bind the clusters to the store (once per cluster model; after that a
+        cheap freshness check), so that searches and :meth:`labels_of` can run.
+
+        Raises:
+            InvalidParameterError: the retriever has no clusters yet, or a bad setting.
+            StaleClustersError: the store does not hold exactly the documents the clusters were fitted on.
+            MissingCapabilityError: the store has neither ``"clusters"`` nor ``"candidate_rows"``.
+        """
         self._validate()
-        if self._bound_to is not self._model():
+        if self._bound_to is not self.cluster_model():
             self._bind()
         else:
             self._check_fresh()
@@ -463,7 +479,7 @@ class ClusterPrefilterRetriever(BatchRetriever):
         Raises:
             InvalidParameterError: the retriever has no clusters yet.
         """
-        model = self._model()
+        model = self.cluster_model()
         base = q @ model.means.T
         qnorm = np.linalg.norm(q, axis=1, keepdims=True)
         if self.bound == "exact":
@@ -488,7 +504,7 @@ class ClusterPrefilterRetriever(BatchRetriever):
         Raises:
             InvalidParameterError: the retriever has no clusters yet.
         """
-        model = self._model()
+        model = self.cluster_model()
         if not self.adaptive:
             return np.argsort(-(q @ model.centroids.T), axis=1, kind="stable"), None
         ub = self.score_bounds(q)
@@ -510,7 +526,7 @@ class ClusterPrefilterRetriever(BatchRetriever):
             MissingCapabilityError: the store has neither ``"clusters"`` nor ``"candidate_rows"``.
             DimensionMismatchError: the query vectors' width differs from the clusters'.
         """
-        self._ready()
+        self.ensure_ready()
         return self._labels_of(rows)
 
     def _labels_of(self, rows: np.ndarray) -> np.ndarray:
@@ -543,10 +559,10 @@ class ClusterPrefilterRetriever(BatchRetriever):
             MissingCapabilityError: the store has neither ``"clusters"`` nor ``"candidate_rows"``.
             DimensionMismatchError: the query vectors' width differs from the clusters'.
         """
-        self._ready()
+        self.ensure_ready()
         k = k or self.k
         filt = filter if filter is not None else self.filter
-        model = self._model()
+        model = self.cluster_model()
         q = np.ascontiguousarray(np.asarray(query_vectors, dtype=np.float32))
         if q.ndim == 1:
             q = q[None, :]

@@ -229,6 +229,14 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
         """The PCA rotation in use (fitted on the store's vectors at the first build), or ``None``."""
         return self._rot
 
+    def use_rotation(self, rotation: PCARotation) -> None:
+        """Use a fitted PCA rotation (e.g. a saved one) instead of fitting one at the first build.
+
+        Args:
+            rotation: the fitted rotation, over this store's full dimension.
+        """
+        self._rot = rotation
+
     # ------------------------------------------------------------------ building
 
     def small_vectors(self, full: np.ndarray) -> np.ndarray:
@@ -297,8 +305,15 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
         self._rows, self._snapshot = rows, RowsSnapshot(self.store, rows)
         return self
 
-    def _ensure_built(self) -> np.ndarray:
-        """The rows to search; rebuild when the store's rows changed or the field lost our content."""
+    def ensure_built(self) -> np.ndarray:
+        """The rows to search; (re)build the shortlist field when the store's rows changed or the field lost its content.
+
+        Returns:
+            (n,) int64 store rows.
+
+        Raises:
+            EmptyInputError: the store holds no documents.
+        """
         if self._snapshot is None or self._snapshot.changed(self.store):
             self.build()
         elif self.field is not None:
@@ -357,12 +372,24 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
         settings = {**json.loads((folder / "funnel.json").read_text()), **kwargs}
         retriever = cls(store=store, **settings)
         if retriever.rotates and (folder / "rotation.npy").exists():
-            retriever._rot = PCARotation.load(folder)
+            retriever.use_rotation(PCARotation.load(folder))
         return retriever
 
     # ------------------------------------------------------------------ search
 
-    def _queries(self, query_vectors: np.ndarray) -> np.ndarray:
+    def query_matrix(self, query_vectors: np.ndarray) -> np.ndarray:
+        """Full-dimension query vectors as the funnel searches them: (m, full_dim) float32, C-contiguous,
+        L2-normalised on a cosine store.
+
+        Args:
+            query_vectors: (m, full_dim) or (full_dim,) query vectors.
+
+        Returns:
+            (m, full_dim) float32.
+
+        Raises:
+            DimensionMismatchError: the vectors are not full-dimension.
+        """
         q = np.ascontiguousarray(np.asarray(query_vectors, dtype=np.float32))
         if q.ndim == 1:
             q = q[None, :]
@@ -393,19 +420,31 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
             MissingCapabilityError: the store cannot hold the shortlist's vector field.
         """
         k = k or self.k
-        q = self._queries(query_vectors)
+        q = self.query_matrix(query_vectors)
         filt = filter if filter is not None else self.filter
         if filter_matches_nothing(filt):
             return empty_result(len(q), k)
-        rows = self._ensure_built()
-        cand = self._shortlist(q, max(self.shortlist, k), filt, self.shortlist_ef_search, self.shortlist_nprobe, rows)
-        return self._rescore(q, cand, k)
+        rows = self.ensure_built()
+        cand = self.shortlist_rows(q, max(self.shortlist, k), filt, self.shortlist_ef_search, self.shortlist_nprobe, rows)
+        return self.rescore_rows(q, cand, k)
 
-    def _shortlist(
+    def shortlist_rows(
         self, q: np.ndarray, n_short: int, filt: Any, ef_search: int | None, nprobe: int | None, rows: np.ndarray | None = None
     ) -> np.ndarray:
-        """(m, n_short) candidate rows of full-dimension queries ``q``, ranked by shortlist score (-1 = none)."""
-        rows = self._ensure_built() if rows is None else rows
+        """(m, n_short) candidate rows of full-dimension queries ``q``, ranked by shortlist score (-1 = none).
+
+        Args:
+            q: (m, full_dim) float32 queries from :meth:`query_matrix`.
+            n_short: shortlist length.
+            filt: a filter (as :meth:`search_rows` takes), or None.
+            ef_search: the shortlist index's ``ef_search`` (HNSW / binary), or None for its own.
+            nprobe: the shortlist index's ``nprobe`` (IVF), or None for its own.
+            rows: the rows :meth:`ensure_built` returned (default: call it).
+
+        Returns:
+            (m, n_short) int64 store rows, best first, -1 where none.
+        """
+        rows = self.ensure_built() if rows is None else rows
         if self.precision == "binary":
             return self._binary_shortlist(self.small_vectors(q), n_short, rows, filt)
         qs = q if self.field is None else self.small_vectors(q)
@@ -432,7 +471,7 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
         Raises:
             EmptyInputError: the store is empty.
         """
-        rows = self._ensure_built()
+        rows = self.ensure_built()
         if self.precision == "binary":
             return int(faiss.serialize_index_binary(self._binary).nbytes)
         if self.field is None:
@@ -503,8 +542,17 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
         pos = self._binary.search(binary_codes(qs), min(n_short, len(rows)), params=params)[1]
         return np.where(pos >= 0, rows[np.maximum(pos, 0)], -1)
 
-    def _rescore(self, q: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Exact full-dimension top ``k`` of each query's candidate rows, one ``vectors_at`` for the batch."""
+    def rescore_rows(self, q: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact full-dimension top ``k`` of each query's candidate rows, one ``vectors_at`` for the batch.
+
+        Args:
+            q: (m, full_dim) float32 queries from :meth:`query_matrix`.
+            cand: (m, n) int64 candidate rows from :meth:`shortlist_rows` (-1 = none).
+            k: documents per query.
+
+        Returns:
+            ``(scores, rows)``: (m, k) float32 full-dimension scores and int64 rows, best first, padded ``-inf`` / ``-1``.
+        """
         valid = cand >= 0
         uniq = np.unique(cand[valid])
         if len(uniq) == 0:
