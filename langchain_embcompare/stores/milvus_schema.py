@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 from langchain_embcompare.errors import InvalidParameterError
 from langchain_embcompare.filters import FilterVisitor, Leaf, Node, as_number
+from langchain_embcompare.stores.ops import check_field_schema, check_positive_ints
 
 ID_FIELD = "id"
 ROW_FIELD = "row"
@@ -133,29 +134,15 @@ class MilvusIndexSpec:
         if str(self.consistency_level).lower() not in levels:
             raise bad(f"consistency_level {self.consistency_level!r} is not one of {list(CONSISTENCY_LEVELS)}")
         object.__setattr__(self, "consistency_level", levels[str(self.consistency_level).lower()])
-        for name in ("m", "ef_construction", "ef_search", "nlist", "nprobe", "max_tags", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise bad(f"{name}={value!r} must be a positive integer")
+        check_positive_ints(self, ("m", "ef_construction", "ef_search", "nlist", "nprobe", "max_tags", "batch_size"), "MilvusIndexSpec")
         for name in ("max_text_bytes", "max_id_bytes"):
             value = getattr(self, name)
             if not isinstance(value, int) or not 1 <= value <= 65535:
                 raise bad(f"{name}={value!r} must be an integer in [1, 65535] (Milvus's VARCHAR limit)")
-        schema = {str(k): str(v).lower() for k, v in dict(self.metadata_schema).items()}
-        for name, kind in schema.items():
-            if kind not in ("tag", "numeric", "text"):
-                raise bad(f"metadata field {name!r} has type {kind!r}; use 'tag', 'numeric' or 'text'")
-            if name in RESERVED_FIELDS or not _NAME_RE.match(name) or name.startswith("_"):
-                raise bad(
-                    f"metadata field {name!r} is reserved ({sorted(RESERVED_FIELDS)}), starts with '_' or is not an identifier; rename it"
-                )
+        schema, extra = check_field_schema(
+            self.metadata_schema, self.extra_vector_fields, RESERVED_FIELDS, "MilvusIndexSpec", private_prefix="_"
+        )
         object.__setattr__(self, "metadata_schema", schema)
-        extra = {str(k): int(v) for k, v in dict(self.extra_vector_fields).items()}
-        for name, dim in extra.items():
-            if name in RESERVED_FIELDS or name in schema or not _NAME_RE.match(name):
-                raise bad(f"extra vector field {name!r} clashes with a reserved/metadata name or is not an identifier")
-            if dim <= 0:
-                raise bad(f"extra vector field {name!r} has dim {dim}; must be > 0")
         object.__setattr__(self, "extra_vector_fields", extra)
         if self.full_text not in (None, True, False):
             raise bad(f"full_text={self.full_text!r} must be None (where the server has it), True or False")

@@ -11,8 +11,10 @@ scores higher = more similar (cosine similarity, inner product, minus the L2 dis
 from __future__ import annotations
 
 import math
+import re
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from langchain_core.documents import Document
@@ -528,3 +530,72 @@ def rescore(
     out_s[:, : top_s.shape[1]] = top_s
     out_r[:, : top_r.shape[1]] = np.where(np.isfinite(top_s), top_r, -1)
     return out_s, out_r
+
+
+# --------------------------------------------------------------------------- index-spec rules (Redis, Milvus)
+
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+FIELD_TYPES = ("tag", "numeric", "text")
+"""The metadata field types an index spec's ``metadata_schema`` may name."""
+
+
+def check_positive_ints(spec: Any, names: Sequence[str], where: str) -> None:
+    """The one rule for an index spec's counts (``m``, ``ef_search``, ``nlist``, ``batch_size``, ...).
+
+    Args:
+        spec: the spec (read with ``getattr``).
+        names: the settings to check.
+        where: the spec's class name, first in the message.
+
+    Raises:
+        InvalidParameterError: a setting that is not a positive integer (a bool is not one), named.
+    """
+    for name in names:
+        value = getattr(spec, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise InvalidParameterError(f"{where}: {name}={value!r} must be a positive integer")
+
+
+def check_field_schema(
+    metadata_schema: Mapping[str, str],
+    extra_vector_fields: Mapping[str, int],
+    reserved: Collection[str],
+    where: str,
+    *,
+    private_prefix: str | None = None,
+) -> tuple[dict[str, str], dict[str, int]]:
+    """The one rule for an index spec's filterable metadata fields and extra vector fields.
+
+    Args:
+        metadata_schema: ``{key: "tag" | "numeric" | "text"}`` (types compared lower-cased).
+        extra_vector_fields: ``{name: dim}``.
+        reserved: field names the store uses itself.
+        where: the spec's class name, first in the message.
+        private_prefix: a prefix the store keeps for its own metadata fields (Milvus: ``"_"``), or ``None``.
+
+    Returns:
+        ``(metadata_schema, extra_vector_fields)`` normalised: string keys, lower-cased types, int dims.
+
+    Raises:
+        InvalidParameterError: an unknown field type, a reserved or non-identifier name, a vector field
+            clashing with a metadata or reserved name, or a dim that is not positive, each named.
+    """
+    pattern = _FIELD_NAME
+    schema = {str(k): str(v).lower() for k, v in dict(metadata_schema).items()}
+    for name, kind in schema.items():
+        if kind not in FIELD_TYPES:
+            raise InvalidParameterError(f"{where}: metadata field {name!r} has type {kind!r}; use 'tag', 'numeric' or 'text'")
+        if name in reserved or not pattern.match(name) or (private_prefix and name.startswith(private_prefix)):
+            kept = f", starts with {private_prefix!r}" if private_prefix else ""
+            raise InvalidParameterError(
+                f"{where}: metadata field {name!r} is reserved ({sorted(reserved)}){kept} or is not an identifier "
+                "(letters, digits, _); rename it"
+            )
+    extra = {str(k): int(v) for k, v in dict(extra_vector_fields).items()}
+    for name, dim in extra.items():
+        if name in reserved or name in schema or not pattern.match(name):
+            raise InvalidParameterError(f"{where}: extra vector field {name!r} clashes with a reserved/metadata name or is not an identifier")
+        if dim <= 0:
+            raise InvalidParameterError(f"{where}: extra vector field {name!r} has dim {dim}; must be > 0")
+    return schema, extra

@@ -36,6 +36,7 @@ from redisvl.schema import IndexSchema
 
 from langchain_embcompare.errors import InvalidParameterError
 from langchain_embcompare.filters import NOTHING, Filter, FilterVisitor, Leaf, as_number, filter_tree, words
+from langchain_embcompare.stores.ops import check_field_schema, check_positive_ints
 
 __all__ = [
     "CLUSTER_FIELD",
@@ -67,7 +68,6 @@ TEXT_ATTRS = {"no_stem": True}
 """TEXT fields match whole words exactly, as on every store (``filters``): no stemming (``NOSTEM``);
 the index has no stopwords (``STOPWORDS 0``), so a filter made of stopwords matches what holds them."""
 FieldType = Literal["tag", "numeric", "text"]
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 # --------------------------------------------------------------------------- the spec
@@ -157,25 +157,9 @@ class RedisIndexSpec:
             raise bad(f"metric {self.metric!r} is not one of 'cosine', 'ip', 'l2'")
         if self.dtype not in ("float32", "float16"):
             raise bad(f"dtype {self.dtype!r} is not one of 'float32', 'float16'")
-        for name in ("m", "ef_construction", "ef_search", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise bad(f"{name}={value!r} must be a positive integer")
-        schema = {str(k): str(v).lower() for k, v in dict(self.metadata_schema).items()}
-        for name, kind in schema.items():
-            if kind not in ("tag", "numeric", "text"):
-                raise bad(f"metadata field {name!r} has type {kind!r}; use 'tag', 'numeric' or 'text'")
-            if name in RESERVED_FIELDS:
-                raise bad(f"metadata field {name!r} is reserved ({sorted(RESERVED_FIELDS)}); rename it")
-            if not _NAME_RE.match(name):
-                raise bad(f"metadata field {name!r} must be an identifier (letters, digits, _)")
+        check_positive_ints(self, ("m", "ef_construction", "ef_search", "batch_size"), "RedisIndexSpec")
+        schema, extra = check_field_schema(self.metadata_schema, self.extra_vector_fields, RESERVED_FIELDS, "RedisIndexSpec")
         object.__setattr__(self, "metadata_schema", schema)
-        extra = {str(k): int(v) for k, v in dict(self.extra_vector_fields).items()}
-        for name, dim in extra.items():
-            if name in RESERVED_FIELDS or name in schema or not _NAME_RE.match(name):
-                raise bad(f"extra vector field {name!r} clashes with a reserved/metadata name or is not an identifier")
-            if dim <= 0:
-                raise bad(f"extra vector field {name!r} has dim {dim}; must be > 0")
         object.__setattr__(self, "extra_vector_fields", extra)
 
     @property
