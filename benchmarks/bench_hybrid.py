@@ -195,7 +195,7 @@ def main() -> None:
     if args.wait_cache > 0:  # another process of ours is filling the cache: wait rather than encode twice
         from langchain_embcompare.cache import EmbeddingCache, _key
 
-        folder = emb._cache(emb.document_prompt, "document").folder
+        folder = emb.vector_cache(emb.document_prompt, "document").folder
         deadline = time.time() + args.wait_cache
         while folder is not None and time.time() < deadline:
             have = EmbeddingCache(folder)._rows

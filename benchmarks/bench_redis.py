@@ -196,7 +196,7 @@ def _cli_eval(url: str, dims: list[int], workdir: Path) -> dict[str, Any]:
         row: dict[str, Any] = {}
         for store, index in (("faiss", "flat"), ("redis", "flat"), ("redis", "hnsw")):
             path = workdir / f"{store}_{index}_{dim}.json"
-            cmd = [str(exe), "eval", str(SCIFACT), "--dim", str(dim), "--store", store, "--index", index, "--out", str(path)]
+            cmd = [str(exe), "eval", str(SCIFACT), "--dim", str(dim), "--store", store, "--kind", index, "--out", str(path)]
             if store == "redis":
                 cmd += ["--store-url", url]
             subprocess.run(cmd, check=True, capture_output=True, text=True)

@@ -252,9 +252,9 @@ def test_sweep_answer_and_json(tmp_path):
     names = {c["name"] for c in d["candidates"]} | {d["baseline"]["name"]}
     assert all(f["name"] in names and f["fronts"] for f in d["front"])
     # the snippet is a valid ab.toml naming the winner's settings
-    from langchain_embcompare.evaluation.compare import _parse_config
+    from langchain_embcompare.evaluation.config import parse_config
 
-    cfg = _parse_config(tomllib.loads(w["ab_toml"]), "snippet")
+    cfg = parse_config(tomllib.loads(w["ab_toml"]), "snippet")
     assert [r.name for r in cfg.runs] == ["baseline", "advised"]
     advised = cfg.runs[1]
     assert (advised.dim, advised.precision, advised.rotation) == (

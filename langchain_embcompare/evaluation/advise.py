@@ -78,7 +78,7 @@ from langchain_embcompare.evaluation.advise_sweep import (
 )
 from langchain_embcompare.evaluation.compare import RunSpec
 from langchain_embcompare.evaluation.datasets import BeirDataset
-from langchain_embcompare.evaluation.results import _clean as json_ready
+from langchain_embcompare.evaluation.results import json_ready
 
 __all__ = [
     "BUDGETS",

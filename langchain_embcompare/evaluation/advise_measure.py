@@ -25,12 +25,10 @@ from langchain_embcompare.evaluation.advise_sweep import Stages, fingerprint, me
 from langchain_embcompare.evaluation.compare import RunSpec
 from langchain_embcompare.evaluation.cost import cost_per_million, is_api_model
 from langchain_embcompare.evaluation.datasets import BeirDataset
-from langchain_embcompare.evaluation.measure import _encode_uncached as encode_uncached
-from langchain_embcompare.evaluation.measure import _percentiles as percentiles
-from langchain_embcompare.evaluation.measure import _throughput as throughput
+from langchain_embcompare.evaluation.measure import encode_uncached, percentiles, throughput
 from langchain_embcompare.evaluation.metrics import check_cutoffs, metrics_for_depth, retrieve_run
 from langchain_embcompare.evaluation.pipeline import build_retriever, build_store
-from langchain_embcompare.evaluation.results import _clean as json_ready
+from langchain_embcompare.evaluation.results import json_ready
 from langchain_embcompare.evaluation.significance import per_query_matrix
 from langchain_embcompare.ranking import trec_top_k
 
@@ -142,7 +140,7 @@ class SettingMeasurer:
         self.ui.step(f"{model}: encoding {len(self.texts)} documents and {len(self.all_qids)} queries once, at native dimension")
         t0 = time.perf_counter()
         roles = {(b.document_prompt, "document"), (b.query_prompt, "query")}
-        before = {(pr, role): len(b._cache(pr, role)) for pr, role in roles}
+        before = {(pr, role): len(b.vector_cache(pr, role)) for pr, role in roles}
         b.encode_documents(self.texts)
         b.encode_queries(list(ds.queries.values()))
         info: dict[str, Any] = {"encode_s": time.perf_counter() - t0, "native_dim": b.output_dim}
@@ -209,7 +207,7 @@ class SettingMeasurer:
         Returns:
             model name -> texts embedded.
         """
-        return {m: sum(len(self.bases[m]._cache(*key)) - n for key, n in self.cache_size[m].items()) for m in self.model_info}
+        return {m: sum(len(self.bases[m].vector_cache(*key)) - n for key, n in self.cache_size[m].items()) for m in self.model_info}
 
     # -- one setting -------------------------------------------------------------------------------------
 

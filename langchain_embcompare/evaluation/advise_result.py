@@ -19,7 +19,7 @@ import numpy as np
 from langchain_embcompare.evaluation.advise_front import BUDGETS
 from langchain_embcompare.evaluation.advise_stats import NonInferiority
 from langchain_embcompare.evaluation.compare import RunSpec
-from langchain_embcompare.evaluation.results import _clean as json_ready
+from langchain_embcompare.evaluation.results import json_ready
 
 # --- candidates -------------------------------------------------------------------------------------
 
@@ -388,7 +388,7 @@ class AdviceResult:
         import plotly.offline
 
         from langchain_embcompare.evaluation.report import (
-            _CSS as REPORT_CSS,
+            REPORT_CSS,
             drilldown_html,
             labels_html,
             pareto_figure,

@@ -27,7 +27,7 @@ from langchain_embcompare.evaluation.advise_stats import (
 )
 from langchain_embcompare.evaluation.compare import RunSpec
 from langchain_embcompare.evaluation.datasets import BeirDataset
-from langchain_embcompare.evaluation.measure import _index_bytes as index_bytes_of
+from langchain_embcompare.evaluation.measure import index_bytes_of
 from langchain_embcompare.evaluation.pipeline import EvalSettings
 
 

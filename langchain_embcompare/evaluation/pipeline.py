@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -74,7 +73,6 @@ class EvalSettings:
         cluster_options: more keyword arguments of ``ClusterPrefilterRetriever.from_store`` (cluster retriever).
         funnel_options: more fields of ``MatryoshkaFunnelRetriever`` (funnel retriever).
         progress: show the model's own progress bar while encoding (display only; not recorded by :meth:`to_dict`).
-        index: deprecated name of ``kind`` (warns).
 
     Raises:
         InvalidParameterError: an unknown choice, store or store option (named), a setting that needs another
@@ -89,7 +87,7 @@ class EvalSettings:
     layer_norm: bool = False
     store: str = DEFAULT_STORE  # a registered store name (stores/registry.py)
     store_options: StoreOptions | Mapping[str, Any] | None = None  # the store's typed options (a mapping is converted)
-    kind: str = "flat"  # the index kind: flat | ivf | hnsw (each store refuses a kind it lacks); old name `index`
+    kind: str = "flat"  # the index kind: flat | ivf | hnsw (each store refuses a kind it lacks)
     metric: str = "cosine"
     retriever: str = "plain"  # plain | cluster | funnel | bm25 | hybrid
     clusters: int | None = None
@@ -217,27 +215,6 @@ class EvalSettings:
         return d
 
 
-def accept_index_alias(cls: type) -> type:
-    """Let ``cls(index=...)`` (the old name of ``kind``) keep working for one release, with a
-    ``DeprecationWarning``; ``settings.index`` reads ``kind``. ``index`` wins when both are passed
-    (``dataclasses.replace(s, index=...)`` copies ``kind``)."""
-    init = cls.__init__
-
-    def __init__(self, *args: Any, index: str | None = None, **kwargs: Any) -> None:  # noqa: N807
-        if index is not None:
-            warnings.warn("EvalSettings(index=...) is deprecated: the index kind is named kind=", DeprecationWarning, stacklevel=2)
-            kwargs["kind"] = index
-        init(self, *args, **kwargs)
-
-    __init__.__doc__ = init.__doc__
-    cls.__init__ = __init__  # type: ignore[method-assign]
-    cls.index = property(lambda self: self.kind, doc="Deprecated name of ``kind``.")  # type: ignore[attr-defined]
-    return cls
-
-
-accept_index_alias(EvalSettings)
-
-
 def build_embeddings(
     settings: EvalSettings,
     corpus_texts: list[str] | None = None,
@@ -269,7 +246,7 @@ def build_embeddings(
         emb.query_prompt,
         emb.document_prompt,
     ):
-        emb._caches = base._caches
+        emb.share_caches(base)
     if settings.rotation == "pca":
         if not corpus_texts:
             raise InvalidParameterError("rotation='pca' is fitted on document texts: pass the corpus.")

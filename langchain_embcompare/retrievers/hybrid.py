@@ -322,7 +322,7 @@ class HybridRetriever(BatchRetriever):
             EmptyInputError: no labelled queries.
             InvalidParameterError: ``heldout`` outside (0, 1), an unknown method, or a split leaving a side empty.
         """
-        from langchain_embcompare.evaluation.metrics import documents_to_scores, evaluate_per_query
+        from langchain_embcompare.scoring import documents_to_scores, evaluate_per_query
 
         qrels = getattr(dataset, "qrels", None) or {}
         queries = {q: t for q, t in getattr(dataset, "queries", {}).items() if q in qrels}
