@@ -15,7 +15,6 @@ import pytest
 import redis
 from langchain_core.documents import Document
 from langchain_core.embeddings import DeterministicFakeEmbedding
-from redis.commands.search.query import Query
 
 from langchain_embcompare.errors import StorePermissionError
 from langchain_embcompare.matryoshka import MatryoshkaEmbeddings, VectorSpace
@@ -90,8 +89,8 @@ def test_readme_acl_user_builds_ingests_searches_and_deletes(redis_url, admin, c
     assert all(d.metadata["genre"] == "sport" for d in store.documents_at(rows[0]))
     _, rows = store.search_rows(x[:1], 20, filter={"year": {"$gte": 2010}})
     assert sorted(d.id for d in store.documents_at(rows[0][rows[0] >= 0])) == ["d10", "d11"]
-    hits = store.client.ft("kb").search(Query("zebra").no_content())  # full text, as this user
-    assert [d.id for d in hits.docs] == ["kb:doc:d5"]
+    hits = store.full_text_search(["zebra"], k=3)
+    assert [d.id for d, _ in hits[0]] == ["d5"]
     store.set_cluster_labels(store.rows_of([d.id for d in docs]), np.arange(12) % 3)
     _, rows = store.search_rows(x[:1], 12, clusters=[1])
     got = store.documents_at(rows[0][rows[0] >= 0])

@@ -138,3 +138,21 @@ def test_a_server_that_never_answers_is_a_timeout():
     finally:
         silent.close()
 
+
+def test_tls_options_flow_through_the_typed_options_as_the_cli_gives_them(redis_tls_url, redis_certs):
+    from langchain_embcompare.stores.registry import build_store, options_for
+
+    # Strings, as `--store-option key=value` passes them: converted to each field's type.
+    options = options_for("redis", {
+        "url": redis_tls_url, "index_name": "tls_options", "ssl_ca_certs": str(redis_certs.ca),
+        "ssl_certfile": str(redis_certs.client_cert), "ssl_keyfile": str(redis_certs.client_key),
+        "ssl_cert_reqs": "required", "ssl_check_hostname": "true", "socket_timeout": "5", "connect_timeout": "2",
+    })
+    assert options.socket_timeout == 5.0 and options.ssl_check_hostname is True
+    store = build_store("redis", options, MatryoshkaEmbeddings(DeterministicFakeEmbedding(size=D), cache_dir=None))
+    kwargs = store.client.connection_pool.connection_kwargs
+    assert kwargs["ssl_certfile"] == str(redis_certs.client_cert) and kwargs["socket_timeout"] == 5.0
+    _round_trip(store)
+    wrong = options_for("redis", options, ssl_ca_certs=str(redis_certs.other_ca), retries=0)
+    with pytest.raises(StoreTLSError, match="ssl_ca_certs="):
+        build_store("redis", wrong, MatryoshkaEmbeddings(DeterministicFakeEmbedding(size=D), cache_dir=None))
