@@ -129,8 +129,8 @@ class RedisVectorStore(RedisSearchMixin, RedisFullTextMixin, RedisOptionsMixin, 
 
     Raises:
         InvalidParameterError: a negative ``query_timeout_ms``, a key prefix overlapping another index's,
-            a bad timeout or retry count, or a TLS option that is unknown, given with a ``redis://`` URL or
-            names a missing file.
+            a bad timeout or retry count, a TLS option that is unknown, given with a ``redis://`` URL or
+            names a missing file, or TLS options / ``socket_timeout`` given with ``client=``.
         StoreConnectionError: a subclass naming the fault and its fix (URL redacted):
             ``StoreUnreachableError``, ``StoreAuthenticationError``, ``StorePermissionError`` (an ACL
             refused a command or key: names it and the rule to add; ``acl_rule`` gives the whole line),
@@ -175,6 +175,13 @@ class RedisVectorStore(RedisSearchMixin, RedisFullTextMixin, RedisOptionsMixin, 
         self._space: VectorSpace = space if space is not None else self.embedding.space
         tls = {"ssl_ca_certs": ssl_ca_certs, "ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile,
                "ssl_cert_reqs": ssl_cert_reqs, "ssl_check_hostname": ssl_check_hostname}
+        if client is not None:
+            ignored = sorted(k for k, v in {**tls, "socket_timeout": socket_timeout}.items() if v is not None)
+            if ignored:
+                raise InvalidParameterError(
+                    f"{ignored} set up the connection this store opens, but client= is an open one: pass them to "
+                    "that client (redis.Redis.from_url(url, ssl_ca_certs=...)), or drop client=."
+                )
         self.client = client if client is not None else make_client(redis_url, retries, connect_timeout, socket_timeout, **tls)
         call(redis_url, self.client.ping, self.spec.index_name, self.spec.prefix)
         self._init_rows()
@@ -348,8 +355,10 @@ class RedisVectorStore(RedisSearchMixin, RedisFullTextMixin, RedisOptionsMixin, 
             VectorSpaceMismatchError: ``embedding`` produces another vector space than the recorded one.
             DimensionMismatchError: ``embedding`` has another dimension.
         """
-        connection = {k: kwargs[k] for k in ("retries", "connect_timeout", "socket_timeout", *TLS_OPTIONS) if k in kwargs}
-        client = kwargs.pop("client", None) or make_client(redis_url, **connection)
+        client = kwargs.pop("client", None)
+        if client is None:  # the connection keywords make this client (and are not passed on beside it)
+            keys = ("connect_timeout", "socket_timeout", *TLS_OPTIONS)
+            client = make_client(redis_url, kwargs.get("retries", 3), **{k: kwargs.pop(k) for k in keys if k in kwargs})
         raw = call(redis_url, lambda: client.get(f"{index_name}:space"), index_name)
         if raw is None:
             raise InvalidParameterError(
