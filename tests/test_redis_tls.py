@@ -156,3 +156,21 @@ def test_tls_options_flow_through_the_typed_options_as_the_cli_gives_them(redis_
     wrong = options_for("redis", options, ssl_ca_certs=str(redis_certs.other_ca), retries=0)
     with pytest.raises(StoreTLSError, match="ssl_ca_certs="):
         build_store("redis", wrong, MatryoshkaEmbeddings(DeterministicFakeEmbedding(size=D), cache_dir=None))
+
+
+def test_connection_options_beside_an_open_client_are_refused_by_name(redis_tls_url, redis_certs):
+    client = redis.Redis.from_url(redis_tls_url, ssl_ca_certs=str(redis_certs.ca))
+    with pytest.raises(InvalidParameterError, match=r"\['socket_timeout', 'ssl_certfile'\] set up the connection"):
+        _store(redis_tls_url, "tls_client", client=client, ssl_certfile=str(redis_certs.client_cert), socket_timeout=1.0)
+    store = _store(redis_tls_url, "tls_client", client=client, overwrite=True)  # the open TLS client, as given
+    assert store.client is client
+    _round_trip(store)
+    _store(redis_tls_url, "tls_reopen", ssl_ca_certs=str(redis_certs.ca), overwrite=True).upsert_vectors(
+        np.ones((1, D), np.float32), [Document(id="a", page_content="a")]
+    )
+    reopened = RedisVectorStore.from_existing(  # its connection keywords make its client, none is refused
+        "tls_reopen", MatryoshkaEmbeddings(DeterministicFakeEmbedding(size=D), cache_dir=None), redis_tls_url,
+        space=VectorSpace("fake", D), ssl_ca_certs=str(redis_certs.ca), socket_timeout=5.0,
+    )
+    assert reopened.count() == 1 and reopened.client.connection_pool.connection_kwargs["socket_timeout"] == 5.0
+    reopened.drop()
