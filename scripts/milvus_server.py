@@ -22,13 +22,14 @@ CLI::
 
     python scripts/milvus_server.py install                          # idempotent; prints the binary
     python scripts/milvus_server.py start --port 19539 --dir /tmp/m   # detached; prints the URL
+    python scripts/milvus_server.py start --auth --dir /tmp/m2        # authorization on (token root:Milvus)
     python scripts/milvus_server.py stop --dir /tmp/m
 
 Python (any interpreter; the server itself runs under the cached venv's)::
 
     from milvus_server import MilvusStandalone
-    with MilvusStandalone() as srv:        # free port, temporary data dir
-        print(srv.url, srv.version)        # http://127.0.0.1:40123  2.3.5
+    with MilvusStandalone(auth=True) as srv:   # free port, temporary data dir, authorization on
+        print(srv.url, srv.version)            # http://127.0.0.1:40123  2.3.5; token srv.root_token
         srv.restart()                      # stop (graceful) and start again on the same port and data
 
 Users do not need this: they run Milvus with Docker (``standalone_embed.sh start``) and pass its URI.
@@ -55,7 +56,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/ is not a package: the shared helpers by path
 from local_servers import LocalServer, die_with_parent, file_lock, free_port  # noqa: E402
 
-__all__ = ["MILVUS_VERSION", "MilvusStandalone", "MilvusServerError", "ensure_installed", "free_port"]
+__all__ = ["MILVUS_VERSION", "ROOT_TOKEN", "MilvusStandalone", "MilvusServerError", "ensure_installed", "free_port"]
 
 MILVUS_VERSION = "2.3.5"
 CACHE_DIR = Path(os.environ.get("EMBCOMPARE_MILVUS_CACHE", Path.home() / ".cache" / "langchain_embcompare" / "milvus"))
@@ -64,6 +65,7 @@ METRICS_PORT = 9091  # inside the namespace: /healthz
 COMPONENTS = ("rootCoord", "proxy", "queryCoord", "queryNode", "indexCoord", "indexNode", "dataCoord", "dataNode")
 CLONE_NEWNET = 0x40000000
 READY = "READY"
+ROOT_TOKEN = "root:Milvus"  # Milvus's superuser and its first password (with authorization on)
 GRACEFUL_STOP_S = 5  # Milvus's own limit on its graceful stop (common.gracefulStopTimeout)
 
 
@@ -114,9 +116,10 @@ def ensure_installed(cache_dir: Path = CACHE_DIR) -> Path:
 # ----------------------------------------------------------------------------- supervisor (runs in the venv)
 
 
-def _write_config(base: Path) -> None:
+def _write_config(base: Path, auth: bool = False) -> None:
     """Milvus's own config template (the ``milvus`` package), data and logs under ``base``, every
-    component advertising 127.0.0.1, default ports (they live in the private namespace)."""
+    component advertising 127.0.0.1, default ports (they live in the private namespace);
+    ``common.security.authorizationEnabled`` set to ``auth`` (the template's ``authorization_enabled``)."""
     from milvus import MilvusServerConfig  # type: ignore[import-not-found]  # the cached venv's package
 
     cfg = MilvusServerConfig(data_dir=str(base))
@@ -125,6 +128,7 @@ def _write_config(base: Path) -> None:
         cfg.set(f"{comp}.ip", "127.0.0.1")
     cfg.set("proxy_port", PROXY_PORT)
     cfg.set("common.gracefulStopTimeout", GRACEFUL_STOP_S)  # the template's 1800 s would outlast any grace
+    cfg.set("authorization_enabled", bool(auth))  # users, roles and tokens (root's first password: Milvus)
     unresolved = [k for k, v in cfg.configurable_items.items() if v[1] is None]
     if unresolved:
         raise MilvusServerError(f"milvus config items left unset: {unresolved}")
@@ -228,10 +232,11 @@ def _wait_healthy(pid: int, proc: subprocess.Popen, timeout: float) -> None:
         raise MilvusServerError(f"milvus did not answer /healthz within {timeout:.0f}s (exit code {proc.poll()})")
 
 
-def serve(port: int, base: Path, grace: float = 8.0, timeout: float = 120.0) -> int:
+def serve(port: int, base: Path, grace: float = 8.0, timeout: float = 120.0, auth: bool = False) -> int:
     """The supervisor: start Milvus in a private network namespace, forward ``127.0.0.1:port`` to its
     proxy, print ``READY <url>`` when it answers, and on SIGTERM/SIGINT stop Milvus (SIGTERM, SIGKILL
-    after ``grace`` s). Exits when Milvus exits. Runs under the cached venv's python."""
+    after ``grace`` s). Exits when Milvus exits. Runs under the cached venv's python. ``auth`` turns on
+    Milvus's authentication and authorization (every call then needs a token: ``root:Milvus`` at first)."""
     bin_dir = CACHE_DIR / "bin"
     for tool in ("unshare", "ip"):
         if shutil.which(tool) is None:
@@ -241,7 +246,7 @@ def serve(port: int, base: Path, grace: float = 8.0, timeout: float = 120.0) -> 
     listener.bind(("127.0.0.1", port))
     listener.listen(64)
     base.mkdir(parents=True, exist_ok=True)
-    _write_config(base)
+    _write_config(base, auth)
     env = dict(os.environ)
     env.update({
         "DEPLOY_MODE": "STANDALONE",
@@ -296,20 +301,33 @@ class MilvusStandalone(LocalServer):
         data_dir: Milvus's base folder (config, etcd, WAL, segments, logs); default a new temporary
             folder, deleted by :meth:`cleanup`.
         grace: seconds Milvus gets to stop on SIGTERM before SIGKILL.
+        auth: turn on Milvus's authentication and authorization (``common.security.authorizationEnabled``):
+            every call then needs a token; the superuser is ``root`` with password ``Milvus``
+            (:data:`ROOT_TOKEN`) until someone changes it.
     """
 
-    def __init__(self, port: int | None = None, data_dir: str | os.PathLike[str] | None = None, grace: float = 8.0) -> None:
+    def __init__(
+        self, port: int | None = None, data_dir: str | os.PathLike[str] | None = None, grace: float = 8.0, auth: bool = False
+    ) -> None:
         super().__init__(data_dir, "embcompare-milvus-")
         self.port = port or free_port()
         self.grace = grace
+        self.auth = auth
         self.proc: subprocess.Popen[str] | None = None
         self.version = MILVUS_VERSION
+        self.start_error: BaseException | None = None  # what the last start of outage() raised
+        self._launcher = None  # outage()'s start queue, served by one long-lived thread
         atexit.register(self.stop)
 
     @property
     def url(self) -> str:
         """``http://127.0.0.1:<port>``: what ``MilvusClient(uri=...)`` / ``--milvus-uri`` take."""
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def root_token(self) -> str | None:
+        """The superuser's token (``root:Milvus``) when started with ``auth``, else ``None`` (no token needed)."""
+        return ROOT_TOKEN if self.auth else None
 
     @property
     def logfile(self) -> Path:
@@ -326,7 +344,7 @@ class MilvusStandalone(LocalServer):
             return self
         ensure_installed()
         cmd = [str(venv_python()), str(Path(__file__).resolve()), "serve", "--port", str(self.port),
-               "--dir", str(self.data_dir), "--grace", str(self.grace), "--timeout", str(timeout)]
+               "--dir", str(self.data_dir), "--grace", str(self.grace), "--timeout", str(timeout), *(["--auth"] if self.auth else [])]
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             start_new_session=detach, preexec_fn=None if detach else die_with_parent,
@@ -359,6 +377,41 @@ class MilvusStandalone(LocalServer):
         self.stop()
         return self.start(timeout)
 
+    def outage(self, seconds: float = 1.0, timeout: float = 120.0) -> threading.Event:
+        """Stop now (graceful) and start again ``seconds`` later without blocking the caller: a restart its
+        next calls run into. The start runs on a thread that lives as long as the interpreter, since the
+        parent-death signal of the supervisor fires when the THREAD that started it ends.
+
+        Args:
+            seconds: how long the server stays down.
+            timeout: seconds the start may take.
+
+        Returns:
+            An event set once the server answers again (or the start failed: see :attr:`start_error`).
+        """
+        import queue
+
+        self.stop()
+        if getattr(self, "_launcher", None) is None:
+            jobs: queue.Queue = queue.Queue()
+
+            def launch() -> None:
+                while True:
+                    delay, limit, done = jobs.get()
+                    time.sleep(delay)
+                    try:
+                        self.start(limit)
+                        self.start_error = None
+                    except Exception as exc:  # noqa: BLE001 - handed to the caller
+                        self.start_error = exc
+                    done.set()
+
+            self._launcher = jobs
+            threading.Thread(target=launch, name="milvus-launcher", daemon=True).start()
+        done = threading.Event()
+        self._launcher.put((seconds, timeout, done))
+        return done
+
 
 def _main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -367,6 +420,7 @@ def _main(argv: list[str] | None = None) -> int:
     st = sub.add_parser("start", help="start a detached server; prints its URL")
     st.add_argument("--port", type=int, default=None, help="default: a free port")
     st.add_argument("--dir", default=None, help="data folder (default: a new temporary folder)")
+    st.add_argument("--auth", action="store_true", help=f"authorization on: every call needs a token ({ROOT_TOKEN} at first)")
     sp = sub.add_parser("stop", help="stop the server started with --dir")
     sp.add_argument("--dir", required=True)
     sv = sub.add_parser("serve", help="(internal) the supervisor, under the cached venv's python")
@@ -374,15 +428,16 @@ def _main(argv: list[str] | None = None) -> int:
     sv.add_argument("--dir", required=True)
     sv.add_argument("--grace", type=float, default=8.0)
     sv.add_argument("--timeout", type=float, default=120.0)
+    sv.add_argument("--auth", action="store_true")
     args = ap.parse_args(argv)
     try:
         if args.cmd == "install":
             print(f"milvus {MILVUS_VERSION}: {ensure_installed() / 'milvus'} (venv {venv_python().parent.parent})")
         elif args.cmd == "serve":
-            return serve(args.port, Path(args.dir), args.grace, args.timeout)
+            return serve(args.port, Path(args.dir), args.grace, args.timeout, args.auth)
         elif args.cmd == "start":
             data_dir = args.dir or tempfile.mkdtemp(prefix="embcompare-milvus-")
-            srv = MilvusStandalone(port=args.port, data_dir=data_dir)
+            srv = MilvusStandalone(port=args.port, data_dir=data_dir, auth=args.auth)
             srv.start(detach=True)
             atexit.unregister(srv.stop)  # detached: it outlives this command
             print(srv.url)

@@ -3,8 +3,12 @@
 conftest.py imports these (``from milvus_fixtures import *``). ``milvus_uri`` is a Milvus Lite file
 (no server; ``pymilvus`` + ``milvus-lite``, inside the test process). ``milvus_server`` starts the
 PyPI ``milvus`` 2.3.5 server (``scripts/milvus_server.py``: its own cached venv, a private network
-namespace, one port forwarded on 127.0.0.1) once per session, on first use; it is stopped at the
-session's end (and by ``atexit`` / the parent-death signal if the session dies). ``milvus_target``
+namespace, one port forwarded on 127.0.0.1) once per session, on first use, with authorization ON
+(``common.security.authorizationEnabled``: every call needs a token): the fixture sets ``MILVUS_TOKEN``
+to the superuser's ``root:Milvus`` for the session, which the store reads when given no token, so
+every server test runs as ``root`` on an authenticated server; tests/test_milvus_auth.py adds users,
+roles and wrong tokens. It is stopped at the session's end (and by ``atexit`` / the parent-death signal
+if the session dies). ``milvus_target``
 runs a test on both: the Lite file and ``http://127.0.0.1:<port>``. A server that cannot start fails
 the test with the reason, never skips.
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,16 +50,23 @@ def milvus_uri(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def milvus_server(tmp_path_factory) -> Iterator[Any]:
-    """A running ``MilvusStandalone`` (Milvus 2.3.5) for the session, data under the session's temp folder."""
+    """A running ``MilvusStandalone`` (Milvus 2.3.5) for the session, data under the session's temp folder,
+    authorization on; ``MILVUS_TOKEN`` is ``root:Milvus`` (its ``root_token``) while it runs."""
     mod = milvus_server_module()
-    srv = mod.MilvusStandalone(data_dir=tmp_path_factory.mktemp("milvus_server"))
+    srv = mod.MilvusStandalone(data_dir=tmp_path_factory.mktemp("milvus_server"), auth=True)
     try:
         srv.start()
     except mod.MilvusServerError as exc:
         pytest.fail(f"could not start the local Milvus {mod.MILVUS_VERSION} server: {exc}", pytrace=False)
+    before = os.environ.get("MILVUS_TOKEN")
+    os.environ["MILVUS_TOKEN"] = srv.root_token
     try:
         yield srv
     finally:
+        if before is None:
+            os.environ.pop("MILVUS_TOKEN", None)
+        else:
+            os.environ["MILVUS_TOKEN"] = before
         srv.stop()
 
 

@@ -6,14 +6,18 @@ full text (BM25 function) on Milvus Lite.
 * Features 2.3.5 lacks are detected from the reported version and adapted to (STL_SORT row index, JSON
   filters instead of nullable typed columns, whole-entity upserts) or refused naming the version needed
   (extra vector fields: 2.4, BM25: 2.5), and the lexical arm falls back to bm25s over the stored documents.
-* A server restart in the middle of an ingest: resuming loses and duplicates nothing.
+* Server restarts in the middle of an ingest and of a query batch: the client retries with backoff and
+  the ingest completes (nothing lost or duplicated), each query succeeds or raises a clear connection
+  error; with retries off the ingest fails clearly and resuming loses and duplicates nothing.
 * BM25 on Milvus Lite: scores equal the formula computed by hand; blank queries return nothing.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +33,7 @@ from milvus_fixtures import (  # noqa: F401
     record_encoded,
 )
 
-from langchain_embcompare.errors import MissingCapabilityError
+from langchain_embcompare.errors import MissingCapabilityError, StoreConnectionError, StoreTimeoutError, StoreUnreachableError
 from langchain_embcompare.retrievers.lexical import BM25Retriever, StoreFullTextRetriever, lexical_retriever_for
 from langchain_embcompare.stores.milvus import MilvusIndexSpec, MilvusVectorStore
 from langchain_embcompare.stores.milvus_version import MilvusFeatures
@@ -117,41 +121,68 @@ def test_server_features_detected_and_adapted(milvus_server_uri, milvus_collecti
         MilvusVectorStore(emb, MilvusIndexSpec(f"{milvus_collection}_y", full_text=True), uri=milvus_server_uri)
 
 
-def test_server_restart_mid_ingest_then_resume(milvus_server, milvus_collection):  # noqa: F811
+def test_server_restart_mid_ingest_and_mid_query_batch(milvus_server, milvus_collection, caplog):  # noqa: F811
+    """Two restarts of the server (each costs ~30 s: Milvus 2.3.5 reloads the collection after it): one
+    during an ingest (the client retries with backoff and the ingest completes, nothing lost or duplicated),
+    one during a batch of queries (each query succeeds with the right answer or raises a StoreConnectionError
+    naming the server), while a second handle with retries off tries to write (a clear StoreUnreachableError
+    or StoreTimeoutError; resuming with skip_existing then embeds only the missing documents)."""
     emb = HashEmbeddings(16, name="milvus-server-resume-16")
-    docs = [Document(page_content=f"passage {i}", metadata={"i": i}, id=f"p{i}") for i in range(50)]
-    store = MilvusVectorStore(emb, MilvusIndexSpec(milvus_collection, batch_size=10), uri=milvus_server.url, overwrite=True)
+    docs = [Document(page_content=f"passage {i}", metadata={"i": i}, id=f"p{i}") for i in range(60)]
+    store = MilvusVectorStore(emb, MilvusIndexSpec(milvus_collection, batch_size=10), uri=milvus_server.url, overwrite=True,
+                              retries=6, max_backoff=4.0)
     real_upsert = store.client.upsert  # a server's batches go in by upsert (milvus_write)
     calls = {"n": 0}
+    restarts: list[threading.Event] = []
 
     def write_then_restart_after_three(*args, **kwargs):
         calls["n"] += 1
         out = real_upsert(*args, **kwargs)
-        if calls["n"] == 3:
-            milvus_server.restart()  # the server goes down and comes back while the ingest is running
+        if calls["n"] == 3:  # batch 4 meets a stopped server, which comes back a second later
+            restarts.append(milvus_server.outage(1.0))
         return out
 
     store.client.upsert = write_then_restart_after_three
+    caplog.set_level(logging.WARNING, logger="langchain_embcompare.stores.milvus")
+    store.add_documents(docs[:50])  # rides over the restart
+    assert restarts[0].wait(120) and milvus_server.start_error is None
+    assert calls["n"] == 5 and store.count() == 50
+    assert any("unreachable" in r.getMessage() and "retry" in r.getMessage() for r in caplog.records)  # the retries
+    rows = store.all_rows()
+    assert len(rows) == 50 and len(np.unique(rows)) == 50
+    got = store.get_by_ids([d.id for d in docs[:50]])
+    assert [d.id for d in got] == [d.id for d in docs[:50]] and [d.metadata["i"] for d in got] == list(range(50))
+
+    # a batch of queries with a restart after the fifth; meanwhile a handle with retries off tries to write
+    quick = MilvusVectorStore.from_existing(milvus_collection, emb, milvus_server.url, retries=0, call_timeout=3.0)
+    outcomes: list[str] = []
+    for i in range(12):
+        if i == 5:
+            restarts.append(milvus_server.outage(5.0))
+            with pytest.raises((StoreUnreachableError, StoreTimeoutError), match=r"Start the server|within call_timeout"):
+                quick.add_documents(docs, skip_existing=True)  # no server: a clear error, nothing half-known
+        try:
+            hit = store.similarity_search(f"passage {i}", k=1)
+            outcomes.append("ok" if hit and hit[0].id == f"p{i}" else f"wrong {hit}")
+        except StoreConnectionError as exc:
+            outcomes.append(type(exc).__name__)
+            assert f"at {milvus_server.url}" in str(exc)  # names the server (and, per kind, the fix)
+    assert restarts[1].wait(120) and milvus_server.start_error is None
+    assert not [o for o in outcomes if o.startswith("wrong")], outcomes
+    assert outcomes[:5] == ["ok"] * 5 and outcomes[-1] == "ok", outcomes  # before the restart and once it is back
     try:
-        store.add_documents(docs)
-    except Exception:  # noqa: BLE001 - the client may or may not ride over the restart; both must resume
-        pass
-    store.close()
-    assert calls["n"] >= 3
-    reopened = MilvusVectorStore.from_existing(milvus_collection, emb, milvus_server.url)
-    try:
-        stored = {d.id for d in reopened.get_by_ids([d.id for d in docs])}
-        assert {f"p{i}" for i in range(30)} <= stored  # the three batches acknowledged before the restart survived it
-        encoded = record_encoded(reopened)
-        reopened.add_documents(docs, skip_existing=True)
-        assert sorted(encoded) == sorted(d.page_content for d in docs if d.id not in stored)  # only the missing ones
-        assert reopened.count() == 50
-        rows = reopened.all_rows()
-        assert len(rows) == 50 and len(np.unique(rows)) == 50
-        got = reopened.get_by_ids([d.id for d in docs])
-        assert [d.id for d in got] == [d.id for d in docs] and [d.metadata["i"] for d in got] == list(range(50))
+        encoded = record_encoded(quick)
+        quick.add_documents(docs, skip_existing=True)  # resume: only the ten the failed write never stored
+        assert sorted(encoded) == sorted(d.page_content for d in docs[50:])
+        assert quick.count() == 60
+        rows = quick.all_rows()
+        assert len(rows) == 60 and len(np.unique(rows)) == 60
+        got = quick.get_by_ids([d.id for d in docs])
+        assert [d.id for d in got] == [d.id for d in docs] and [d.metadata["i"] for d in got] == list(range(60))
     finally:
-        reopened.drop()
+        quick.drop()
+        quick.close()
+        store.close()
 
 
 # ----------------------------------------------------------------------------- BM25 on Milvus Lite

@@ -43,7 +43,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -56,6 +55,7 @@ from langchain_embcompare.errors import (
     SchemaMismatchError,
     StoreConnectionError,
     StoreTimeoutError,
+    StoreUnreachableError,
 )
 from langchain_embcompare.matryoshka import (
     MatryoshkaEmbeddings,
@@ -82,7 +82,7 @@ from langchain_embcompare.stores.milvus_schema import (
     MilvusIndexSpec,
 )
 from langchain_embcompare.stores.milvus_options import DEFAULT_URI, MilvusOptions, MilvusOptionsMixin
-from langchain_embcompare.stores.milvus_options import DEFAULT_URI, MilvusOptions, MilvusOptionsMixin
+from langchain_embcompare.stores.milvus_connection import DOCKER_HINT, GuardedClient, connection_error
 from langchain_embcompare.stores.milvus_search import MilvusSearchMixin
 from langchain_embcompare.stores.milvus_version import MilvusFeatures, detect_features
 from langchain_embcompare.stores.milvus_write import MilvusWriteMixin
@@ -100,17 +100,14 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DOCKER_HINT = (
-    "curl -sfL https://raw.githubusercontent.com/milvus-io/milvus/master/scripts/standalone_embed.sh -o standalone_embed.sh "
-    "&& bash standalone_embed.sh start"
-)
 SPACE_PROP, SPEC_PROP, VERSION_PROP = "embcompare.space", "embcompare.spec", "embcompare.version"
 FORMAT_VERSION = "1"
 
 
 CONNECT_ATTEMPTS = 3
-"""Tries to open a client (0.5 s, then 1 s apart): a shared gRPC channel the server closed while idle
-fails the first reconnect (found by the generated harness: tests/generated/test_regressions.py)."""
+"""Tries to open a client when no server answers (0.5 s, then 1 s apart): a shared gRPC channel the server
+closed while idle fails the first reconnect (found by the generated harness: tests/generated/test_regressions.py).
+A refused token or a missing privilege is raised at once."""
 
 
 class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, MilvusOptionsMixin, EmbStore):
@@ -126,18 +123,25 @@ class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, MilvusOptionsMixin,
         embedding: LangChain ``Embeddings`` or a model name (wrapped in ``MatryoshkaEmbeddings``).
         spec: :class:`MilvusIndexSpec` (default: flat cosine collection ``embcompare``).
         uri: a Milvus Lite file path, or ``http(s)://host:19530`` for a server.
-        token: ``"user:password"`` or an API key for a server.
+        token: ``"user:password"`` or an API key for a server (``None``: the ``MILVUS_TOKEN`` environment
+            variable, if set; Milvus Lite has no authentication and ignores it). Never shown in a message or log.
         overwrite: drop an existing collection first.
         timeout: seconds for connecting.
-        call_timeout: seconds per later call (``None``: no limit, as a large batched search or ingest
-            on a busy machine can take long).
+        call_timeout: seconds per later call, read or write (``None``: no limit, as a large batched search
+            or ingest on a busy machine can take long); a call past it raises ``StoreTimeoutError``.
+        retries: tries after the first of a call that found no server (reads, upserts, deletes, flushes):
+            rides over a server restart (:mod:`.milvus_connection`).
+        max_backoff: the longest wait between those tries, in seconds (0.5 s doubling up to it).
         client: an open ``pymilvus.MilvusClient`` to use instead of connecting.
         **spec_kwargs: build the :class:`MilvusIndexSpec` when ``spec`` is not given.
 
     Raises:
         InvalidParameterError: ``binary`` / ``int8`` precision (see the module docstring), or a Milvus
             Lite file whose folder does not exist.
-        StoreConnectionError: the server is unreachable (naming the URI, token redacted).
+        StoreUnreachableError: no server answers at ``uri`` (after ``retries``; naming the URI, password redacted).
+        StoreAuthenticationError: the server refused the token (the user is named, never the token).
+        StorePermissionError: the user lacks a privilege (naming it, the collection and the grant to add).
+        StoreTimeoutError: a call ran past ``call_timeout``.
         SchemaMismatchError: an existing collection with another layout (naming the difference).
         VectorSpaceMismatchError: an existing collection from another vector space.
         DimensionMismatchError: an existing collection of another dimension.
@@ -156,6 +160,8 @@ class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, MilvusOptionsMixin,
         overwrite: bool = False,
         timeout: float = 10.0,
         call_timeout: float | None = None,
+        retries: int = 3,
+        max_backoff: float = 5.0,
         client: Any = None,
         **spec_kwargs: Any,
     ) -> None:
@@ -165,6 +171,8 @@ class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, MilvusOptionsMixin,
         self.uri = str(uri)
         self.timeout = timeout
         self.call_timeout = call_timeout
+        self.retries = retries
+        self.max_backoff = max_backoff
         self._space: VectorSpace = self.embedding.space
         precision = getattr(self._space, "precision", "float32")
         if precision != "float32":
@@ -173,7 +181,7 @@ class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, MilvusOptionsMixin,
                 f"The Milvus store keeps float32 vectors; precision={precision!r} is not supported (Milvus Lite has no "
                 f"{what}). Use the FAISS store (--store faiss), which stores {precision} codes, or precision='float32'."
             )
-        self.client = client if client is not None else self._connect(token)
+        self.client = self._connect(token) if client is None else self._guard(client, token)
         self.features: MilvusFeatures = detect_features(self.client)
         # typed metadata columns must be nullable (a document may lack the key): Milvus >= 2.5 / Lite;
         # on older servers every filter reads the _tags / _nums JSON fields instead (same results)
@@ -191,32 +199,45 @@ class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, MilvusOptionsMixin,
 
     # ------------------------------------------------------------------ connection / open
 
-    def _connect(self, token: str | None) -> Any:
+    def _guard(self, client: Any, token: str | None) -> GuardedClient:
+        token = None if is_lite(self.uri) else token or os.environ.get("MILVUS_TOKEN") or None
+        return GuardedClient(client, self.uri, token=token, retries=self.retries, max_backoff=self.max_backoff,
+                             call_timeout=self.call_timeout)
+
+    def _connect(self, token: str | None) -> GuardedClient:
         from pymilvus import MilvusClient
 
+        kwargs: dict[str, Any] = {"uri": self.uri, "timeout": self.timeout}  # connect timeout
         if is_lite(self.uri):
             folder = os.path.dirname(os.path.abspath(self.uri))
             if not os.path.isdir(folder):
                 raise InvalidParameterError(f"Milvus Lite file {self.uri!r}: folder {folder!r} does not exist; create it first.")
-        kwargs: dict[str, Any] = {"uri": self.uri, "timeout": self.timeout}  # connect timeout
+            token = None  # Milvus Lite has no users
+        else:
+            token = token or os.environ.get("MILVUS_TOKEN") or None
         if token:
             kwargs["token"] = token
-        for attempt in range(CONNECT_ATTEMPTS):
+        attempts = max(CONNECT_ATTEMPTS, self.retries + 1)
+        for attempt in range(attempts):
             try:
-                return MilvusClient(**kwargs)
+                client = MilvusClient(**kwargs)
+                break
             except Exception as exc:  # pymilvus raises MilvusException (or grpc errors) on connect
                 # pymilvus shares one channel per address; after a minute or so idle the server may have
                 # closed it (gRPC GOAWAY "Too many pings") and the first reconnect fails: try again
-                if attempt == CONNECT_ATTEMPTS - 1:
-                    raise self._connection_error(exc) from exc
-                time.sleep(0.5 * 2**attempt)
-        raise AssertionError("unreachable")
+                err = connection_error(exc, self.uri, token=token, action="connect")
+                if attempt == attempts - 1 or not isinstance(err, StoreUnreachableError):
+                    raise (err or self._connection_error(exc)) from exc
+                time.sleep(min(0.5 * 2**attempt, self.max_backoff))
+        return self._guard(client, token)  # a refused token fails MilvusClient() already (its connect checks it)
 
     def _connection_error(self, exc: BaseException) -> StoreConnectionError:
+        if isinstance(exc, StoreConnectionError):
+            return exc
         return StoreConnectionError(
-            f"Cannot reach Milvus at {redact(self.uri)} ({str(exc).splitlines()[0][:200]}). Start a server "
-            f"(`{DOCKER_HINT}`, listening on http://localhost:19530), pass the right uri/token, or use a local "
-            f"file path as uri for Milvus Lite (no server)."
+            f"Cannot use Milvus at {redact(self.uri)} ({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}). "
+            f"Start a server (`{DOCKER_HINT}`, listening on http://localhost:19530), pass the right uri/token, or use a "
+            "local file path as uri for Milvus Lite (no server)."
         )
 
     @property
@@ -380,7 +401,7 @@ class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, MilvusOptionsMixin,
             collection_name: the collection to open.
             embedding: LangChain ``Embeddings`` or a model name.
             uri: a Milvus Lite file path, or ``http(s)://host:19530`` for a server.
-            token: ``"user:password"`` or an API key for a server.
+            token: ``"user:password"`` or an API key for a server (``None``: ``MILVUS_TOKEN``, if set).
             **kwargs: ``timeout``, ``client`` and the other keywords of :class:`MilvusVectorStore`.
 
         Returns:
@@ -389,13 +410,17 @@ class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, MilvusOptionsMixin,
         Raises:
             InvalidParameterError: no such collection.
             SchemaMismatchError: the collection was not made by this package.
-            StoreConnectionError: the server is unreachable.
+            StoreConnectionError: the server is unreachable, refused the token or a privilege
+                (its subclasses, as :class:`MilvusVectorStore`).
             VectorSpaceMismatchError: ``embedding`` produces another vector space than the recorded one.
             DimensionMismatchError: ``embedding`` has another dimension.
         """
         probe = cls.__new__(cls)
         probe.uri, probe.timeout = str(uri), kwargs.pop("timeout", 10.0)
-        client = kwargs.pop("client", None) or probe._connect(token)
+        probe.retries, probe.max_backoff = kwargs.get("retries", 3), kwargs.get("max_backoff", 5.0)
+        probe.call_timeout = kwargs.get("call_timeout")
+        given = kwargs.pop("client", None)
+        client = probe._connect(token) if given is None else probe._guard(given, token)
         if not client.has_collection(collection_name):
             raise InvalidParameterError(
                 f"No Milvus collection {collection_name!r} at {redact(str(uri))}. Build it first with "
@@ -405,7 +430,7 @@ class MilvusVectorStore(MilvusSearchMixin, MilvusWriteMixin, MilvusOptionsMixin,
         if SPEC_PROP not in props:
             raise SchemaMismatchError(f"Milvus collection {collection_name!r} was not made by this package (no {SPEC_PROP!r}).")
         spec = MilvusIndexSpec.from_dict(json.loads(props[SPEC_PROP]))
-        return cls(embedding, spec, uri, client=client, timeout=probe.timeout, **kwargs)
+        return cls(embedding, spec, uri, client=client, token=token, timeout=probe.timeout, **kwargs)
 
     def flush(self, timeout: float = 600.0) -> None:
         """Seal what was written so far and serve it through the collection's index. On a server, fresh

@@ -40,6 +40,8 @@ class MilvusOptions(StoreOptions):
         batch_size: documents per insert.
         timeout: seconds for connecting.
         call_timeout: seconds per later call (None: no limit).
+        retries: tries after the first of a call that finds no server (reads, upserts, deletes, flushes).
+        max_backoff: the longest wait between those tries, in seconds (0.5 s doubling up to it).
 
     Raises:
         InvalidParameterError: a value of the wrong type.
@@ -59,6 +61,8 @@ class MilvusOptions(StoreOptions):
     batch_size: int = 1000
     timeout: float = 10.0
     call_timeout: float | None = None
+    retries: int = 3
+    max_backoff: float = 5.0
 
     def may_have_full_text(self) -> bool:
         """Whether the collection may get Milvus's BM25 function (the server's version decides ``None``).
@@ -119,4 +123,4 @@ class MilvusOptionsMixin:
         )
         token = options.token or os.environ.get("MILVUS_TOKEN")
         return cls(emb, spec, options.uri, token=token, overwrite=overwrite, timeout=options.timeout,  # type: ignore[call-arg]
-                   call_timeout=options.call_timeout)
+                   call_timeout=options.call_timeout, retries=options.retries, max_backoff=options.max_backoff)
