@@ -144,6 +144,8 @@ def test_lexical_arm_falls_back_to_bm25s_on_milvus_lite_without_full_text_and_on
             with pytest.raises(MissingCapabilityError, match="full_text"):
                 store.full_text_search(["bone"], 2)
             with pytest.raises(MissingCapabilityError, match="full_text"):
+                store.full_text_settings()
+            with pytest.raises(MissingCapabilityError, match="full_text"):
                 lexical_retriever_for(store, engine="store")
             lexical = lexical_retriever_for(store, k=4)
             assert isinstance(lexical, BM25Retriever)

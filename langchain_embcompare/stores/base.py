@@ -595,6 +595,18 @@ class EmbStore(VectorStore):
         """
         raise self.missing("full_text", "full_text_search")
 
+    def full_text_settings(self) -> dict[str, Any]:
+        """The full-text engine's settings (engine name, its BM25 parameters, analyzer), recorded with a run
+        whose lexical arm is this engine (``StoreFullTextRetriever.settings_dict``).
+
+        Returns:
+            A JSON-ready dict with at least ``"engine"``.
+
+        Raises:
+            MissingCapabilityError: the store has no full-text engine (this default).
+        """
+        raise self.missing("full_text", "full_text_settings")
+
     def iter_documents(self, batch_size: int = 1000) -> Iterator[list[Document]]:
         """Every stored document, in batches, in row order (``all_rows()``): for consumers that need the
         corpus itself (the bm25s lexical arm, clustering maps) on any store.
