@@ -7,7 +7,6 @@ Part of :mod:`langchain_embcompare.evaluation.advise`.
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import json
 from dataclasses import dataclass, field
@@ -61,17 +60,16 @@ class Candidate:
         return d
 
 
-_SPEC_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunSpec) if f.default is not dataclasses.MISSING}
-
-
 def _spec_settings(spec: RunSpec) -> dict[str, Any]:
-    """The spec's fields that differ from RunSpec's defaults (plus the model), minus ``k`` and ``name``."""
+    """The spec's fields that differ from a default RunSpec of the same model and store (plus the model),
+    minus ``k`` and ``name``: the store's typed options count as default when they equal that store's defaults."""
     d = spec.to_dict()
+    defaults = RunSpec(model=spec.model, store=spec.store).to_dict()
     out = {"model": d["model"]}
     for k, v in d.items():
         if k in ("model", "k", "name"):
             continue
-        if k in _SPEC_DEFAULTS and _SPEC_DEFAULTS[k] == v:
+        if k in defaults and defaults[k] == v:
             continue
         out[k] = v
     return out
