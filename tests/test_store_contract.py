@@ -12,6 +12,7 @@ from langchain_core.documents import Document
 
 from langchain_embcompare.errors import (
     DimensionMismatchError,
+    InvalidParameterError,
     InvalidVectorError,
     MissingCapabilityError,
 )
@@ -128,6 +129,18 @@ def test_upsert_replaces_and_delete_removes(any_store):
     assert {d.id for d in any_store.documents_at(rows[0][rows[0] >= 0])} == left
     any_store.delete(None)
     assert any_store.count() == 0 and (any_store.search_rows(queries(1), 3)[1] == -1).all()
+
+
+def test_skip_existing_writes_only_new_ids(any_store):
+    """One resume rule on every store (EmbStore.add_documents): stored ids are left alone, new ones written."""
+    _, docs = corpus(4)
+    any_store.add_documents(docs[:2])
+    changed = [Document(page_content="changed", id="d0"), *docs[2:]]
+    assert any_store.add_documents(changed, skip_existing=True) == ["d0", "d2", "d3"]
+    assert any_store.count() == 4 and any_store.get_by_ids(["d0"])[0].page_content == "doc 0"
+    with pytest.raises(InvalidParameterError, match="stable document ids"):
+        any_store.add_documents([Document(page_content="no id")], skip_existing=True)
+    assert any_store.count() == 4
 
 
 def test_filters_are_prefilters(any_store):

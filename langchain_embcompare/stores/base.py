@@ -749,33 +749,55 @@ class EmbStore(VectorStore):
     # -- LangChain: adding ------------------------------------------------------------------------
 
     def add_documents(self, documents: list[Document], ids: list[str] | None = None, **kwargs: Any) -> list[str]:
-        """Embed and upsert documents (the id rule: :func:`prepare_documents`).
+        """Embed and upsert documents (the id rule: :func:`prepare_documents`), on every store alike.
+
+        ``skip_existing=True`` embeds and writes only the documents whose id is not stored yet (resume an
+        interrupted ingest without paying for the model twice); it needs stable ids, so a document
+        without an explicit id (``ids``, ``Document.id`` or ``metadata["doc_id"]``) is refused.
 
         Args:
             documents: the documents to embed and store.
             ids: one id per document, overriding ``Document.id`` (also accepted in ``kwargs``).
-            **kwargs: ``batch_size`` (as LangChain's indexing API passes it) embeds and writes in chunks
-                of that size; the rest goes to :meth:`upsert_vectors`.
+            **kwargs: ``skip_existing`` (see above); ``batch_size`` (as LangChain's indexing API passes
+                it) embeds and writes in chunks of that size; the rest goes to :meth:`upsert_vectors`.
 
         Returns:
-            Every id, in order.
+            Every id, in order (skipped ones included).
 
         Raises:
-            InvalidParameterError: ``batch_size`` is not positive.
+            InvalidParameterError: ``batch_size`` is not positive, or ``skip_existing=True`` and a document
+                has no explicit id.
+            EmptyInputError: no documents (from :func:`prepare_documents`).
+            InvalidDocumentError: a document breaking an input rule.
         """
         if ids is None and "ids" in kwargs:
             ids = kwargs.pop("ids")
         batch_size = kwargs.pop("batch_size", None)
+        skip_existing = bool(kwargs.pop("skip_existing", False))
+        if skip_existing:
+            no_id = [
+                i for i, d in enumerate(documents)
+                if (ids is None or ids[i] is None) and not d.id and not d.metadata.get("doc_id")
+            ]
+            if no_id:
+                raise InvalidParameterError(
+                    f"skip_existing=True needs stable document ids, but {len(no_id)} documents have none (e.g. "
+                    f"position {no_id[0]}): a fresh random id never matches a stored one. Set Document.id, "
+                    "metadata['doc_id'] or pass ids=."
+                )
         docs = prepare_documents(documents, ids)
         step = len(docs) if not batch_size else int(batch_size)
         if step <= 0:
             raise InvalidParameterError(f"batch_size must be positive, got {batch_size}.")
-        out: list[str] = []
-        for start in range(0, len(docs), step):
-            chunk = docs[start : start + step]
+        todo = docs
+        if skip_existing:
+            present = self.rows_of([str(d.id) for d in docs]) >= 0
+            todo = [d for d, p in zip(docs, present.tolist()) if not p]
+        for start in range(0, len(todo), step):
+            chunk = todo[start : start + step]
             vectors = self.embedding.encode_documents([d.page_content for d in chunk])
-            out += self.upsert_vectors(vectors, chunk, **kwargs)
-        return out
+            self.upsert_vectors(vectors, chunk, **kwargs)
+        return [str(d.id) for d in docs]
 
     def add_texts(
         self, texts: Iterable[str], metadatas: list[dict] | None = None, *, ids: list[str] | None = None, **kwargs: Any

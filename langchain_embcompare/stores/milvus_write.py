@@ -229,36 +229,6 @@ class MilvusWriteMixin(MilvusRowsMixin):
         write = self.client.upsert if existed or not self.features.lite else self.client.insert
         write(self.name, data, timeout=self.call_timeout)
 
-    def add_documents(self, documents: list[Document], ids: list[str] | None = None, **kwargs: Any) -> list[str]:
-        """Embed and write documents (the id rule of :mod:`.base`); ``skip_existing=True`` embeds only the
-        ids not stored yet (resume an interrupted ingest without paying for the model twice).
-
-        Args:
-            documents: the documents to embed and write.
-            ids: one id per document, overriding ``Document.id`` (also accepted in ``kwargs``).
-            **kwargs: ``skip_existing`` and the other keywords of :meth:`upsert_vectors`.
-
-        Returns:
-            Every document's id, in order (skipped ones included).
-
-        Raises:
-            EmptyInputError: no documents.
-            InvalidDocumentError: a document breaking an input rule.
-            InvalidParameterError: as :meth:`upsert_vectors`.
-        """
-        if ids is None and "ids" in kwargs:
-            ids = kwargs.pop("ids")
-        docs = prepare_documents(documents, ids)
-        todo = docs
-        if kwargs.get("skip_existing"):
-            present = self.rows_of([str(d.id) for d in docs]) >= 0
-            todo = [d for d, p in zip(docs, present.tolist()) if not p]
-            if not todo:
-                return [str(d.id) for d in docs]
-        vectors = self.embedding.encode_documents([d.page_content for d in todo])
-        self.upsert_vectors(vectors, todo, **kwargs)
-        return [str(d.id) for d in docs]
-
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         """Delete documents by id (unknown ids are no error); ``ids=None`` deletes every document (the
         collection, its index and recorded space stay).

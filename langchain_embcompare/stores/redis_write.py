@@ -41,50 +41,6 @@ from langchain_embcompare.stores.redis_schema import (
 class RedisWriteMixin(RedisRowsMixin):
     """Writes of :class:`~.redis.RedisVectorStore` (see the module docstring)."""
 
-    def add_documents(self, documents: list[Document], ids: list[str] | None = None, **kwargs: Any) -> list[str]:
-        """Embed and upsert documents (id rule in the module docstring).
-
-        ``skip_existing=True`` embeds and writes only the documents whose id is not stored yet (resume
-        after a crash); it needs stable ids.
-
-        Args:
-            documents: the documents to embed and write.
-            ids: one id per document, overriding ``Document.id`` (also accepted in ``kwargs``).
-            **kwargs: ``skip_existing`` and the other keywords of :meth:`upsert_vectors`.
-
-        Returns:
-            Every id, in order (skipped ones included).
-
-        Raises:
-            InvalidParameterError: ``skip_existing=True`` and a document has no explicit id (``ids``,
-                ``Document.id`` or ``metadata["doc_id"]``), or as :meth:`upsert_vectors`.
-            EmptyInputError: no documents.
-            InvalidDocumentError: a document breaking an input rule.
-        """
-        if ids is None and "ids" in kwargs:
-            ids = kwargs.pop("ids")
-        if kwargs.get("skip_existing"):
-            no_id = [
-                i for i, d in enumerate(documents)
-                if (ids is None or ids[i] is None) and not d.id and not d.metadata.get("doc_id")
-            ]
-            if no_id:
-                raise InvalidParameterError(
-                    f"skip_existing=True needs stable document ids, but {len(no_id)} documents have none (e.g. "
-                    f"position {no_id[0]}): a fresh random id never matches a stored one. Set Document.id, "
-                    "metadata['doc_id'] or pass ids=."
-                )
-        docs = prepare_documents(documents, ids)
-        todo = docs
-        if kwargs.get("skip_existing"):
-            present = self.rows_of([str(d.id) for d in docs]) >= 0
-            todo = [d for d, p in zip(docs, present.tolist()) if not p]
-            if not todo:
-                return [str(d.id) for d in docs]
-        vectors = self.embedding.encode_documents([d.page_content for d in todo])
-        self.upsert_vectors(vectors, todo, **kwargs)
-        return [str(d.id) for d in docs]
-
     # ------------------------------------------------------------------ writing
 
     def upsert_vectors(
