@@ -81,14 +81,23 @@ def make_test_certificates(folder: str | os.PathLike[str]) -> TestCertificates:
     Returns:
         The file paths. Valid certificates run from one hour ago to one day ahead; the expired ones
         ended one day ago.
+
+    Raises:
+        RedisServerError: the ``cryptography`` package is not installed.
     """
     import datetime as dt
     import ipaddress
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    except ImportError as exc:
+        raise RedisServerError(
+            f"TLS test certificates need the 'cryptography' package ({exc}): pip install cryptography "
+            "(in the dev extras: pip install -e '.[dev]')"
+        ) from exc
 
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
