@@ -14,7 +14,7 @@ from langchain_tests.integration_tests.retrievers import RetrieversIntegrationTe
 
 from langchain_embcompare.retrievers.cluster import ClusterPrefilterRetriever
 from langchain_embcompare.retrievers.funnel import MatryoshkaFunnelRetriever
-from langchain_embcompare.retrievers.vector import EmbRetriever
+from langchain_embcompare.retrievers import EmbRetriever
 from langchain_embcompare.stores.faiss import FaissVectorStore
 
 _SHARED: dict[str, Any] = {}

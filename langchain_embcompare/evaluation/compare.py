@@ -459,7 +459,7 @@ def _analyse(ds: BeirDataset, plan: _Plan, opts: CompareOptions, runs: Mapping[s
 def _probe(ds: BeirDataset, plan: _Plan, opts: CompareOptions, measured: _Measured) -> list[dict[str, Any]]:
     """Stage 5: cross-model probes: one run's query vectors against another run's index, compared with
     that index's own results (and scored when labelled). Adds each probe's run to ``measured.runs``."""
-    from langchain_embcompare.retrievers.vector import with_scores
+    from langchain_embcompare.stores.base import with_scores
 
     rows = []
     qids = list(ds.queries)

@@ -49,7 +49,7 @@ from pydantic import ConfigDict
 
 from langchain_embcompare.errors import EmptyInputError, InvalidParameterError
 from langchain_embcompare.retrievers.fusion import FUSIONS, NORMS, fuse_runs
-from langchain_embcompare.retrievers.vector import BatchRetriever
+from langchain_embcompare.stores.base import BatchRetriever
 
 __all__ = ["HybridRetriever", "FusionFit"]
 

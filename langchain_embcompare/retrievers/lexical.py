@@ -55,8 +55,7 @@ from langchain_core.documents import Document
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from langchain_embcompare.errors import EmptyInputError, InvalidParameterError
-from langchain_embcompare.retrievers.vector import BatchRetriever
-from langchain_embcompare.stores.base import EmbStore
+from langchain_embcompare.stores.base import BatchRetriever, EmbStore
 
 __all__ = [
     "BM25Settings",
@@ -413,7 +412,7 @@ class BM25Retriever(BatchRetriever):
         Raises:
             InvalidParameterError: as :meth:`search_with_scores`.
         """
-        from langchain_embcompare.retrievers.vector import with_scores
+        from langchain_embcompare.stores.base import with_scores
 
         return [with_scores(h) for h in self.search_with_scores(queries, k, filter)]
 
@@ -609,7 +608,7 @@ class StoreFullTextRetriever(BatchRetriever):
         Raises:
             InvalidParameterError: as :meth:`search_with_scores`.
         """
-        from langchain_embcompare.retrievers.vector import with_scores
+        from langchain_embcompare.stores.base import with_scores
 
         return [with_scores(h) for h in self.search_with_scores(queries, k, filter)]
 
