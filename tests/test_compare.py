@@ -163,6 +163,25 @@ def test_probe_same_model_lands_on_its_own_results(scifact_small):
     assert probe["ndcg@10"] == pytest.approx(res.runs["a"].quality["ndcg@10"])
 
 
+def test_compare_takes_an_options_object_and_keywords_over_it():
+    """compare(runs, ds, CompareOptions(...)) = compare(runs, ds, **the same fields); keywords override the
+    options; an unknown keyword is refused by name."""
+    from langchain_embcompare.evaluation.compare import CompareOptions
+
+    ds = BeirDataset("toy", DOCS, QUERIES, QRELS)
+    opts = CompareOptions(baseline="A", k=10, metrics=("ndcg@10", "mrr@10"), latency_queries=0, n_resamples=50)
+    by_options = compare(_runs(), ds, opts).to_dict()
+    by_keywords = compare(_runs(), ds, baseline="A", k=10, metrics=("ndcg@10", "mrr@10"), latency_queries=0, n_resamples=50).to_dict()
+    for name in ("A", "B"):
+        for m in ("ndcg@10", "mrr@10"):
+            assert by_options["runs"][name][m] == pytest.approx(by_keywords["runs"][name][m])
+    assert by_options["baseline"] == "A" and by_options["k"] == 10
+    assert compare(_runs(), ds, opts, baseline="B").to_dict()["baseline"] == "B"
+    assert opts.baseline == "A"  # the options object is not changed by an override
+    with pytest.raises(InvalidParameterError, match="latency_querys"):
+        compare(_runs(), ds, opts, latency_querys=0)
+
+
 def test_compare_input_errors():
     ds = BeirDataset("toy", DOCS, QUERIES, QRELS)
     with pytest.raises(InvalidParameterError, match="baseline='C'"):
