@@ -223,15 +223,33 @@ def check_finite(vectors: np.ndarray, what: str = "vectors") -> np.ndarray:
     return vectors
 
 
-def l2_normalize(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    if vectors.size and (norms == 0).any():
+def normalize_rows(vectors: np.ndarray, where: str = "vectors") -> np.ndarray:
+    """Rows scaled to unit L2 length, float32: the one normaliser of the package (cosine queries and
+    documents on every store, the embeddings' final step, precomputed tables).
+
+    The rule for a zero vector: it has no direction, so its cosine similarity is undefined; it is
+    refused, naming its rows, never left as zeros (which would score 0 against everything, an answer
+    that looks valid) nor divided into NaN.
+
+    Args:
+        vectors: (n, d) floats.
+        where: names the vectors in the error (``"query vectors"``, ``"document vectors"``, ...).
+
+    Returns:
+        (n, d) float32, unit-length rows.
+
+    Raises:
+        InvalidVectorError: a row of zero length, naming the rows (the first ten).
+    """
+    v = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    if v.size and (norms == 0).any():
         bad = np.flatnonzero(norms[:, 0] == 0)
         raise InvalidVectorError(
-            f"{len(bad)} vectors have zero length after truncation (rows {bad[:10].tolist()}): they have no "
-            "direction, so cosine is undefined. Use a larger dim, or check those inputs."
+            f"{len(bad)} {where} have zero length (rows {bad[:10].tolist()}): a zero vector has no direction, so "
+            "cosine similarity is undefined. Check those inputs (an empty text, a truncation to too few dimensions)."
         )
-    return (vectors / norms).astype(np.float32, copy=False)
+    return (v / norms).astype(np.float32, copy=False)
 
 
 def layer_norm(vectors: np.ndarray, eps: float = 1e-5) -> np.ndarray:
@@ -713,7 +731,7 @@ class MatryoshkaEmbeddings(Embeddings):
             vectors = self.rotation.apply(vectors)
         if self.dim is not None:
             vectors = vectors[:, : self.dim]
-        return l2_normalize(np.ascontiguousarray(vectors, dtype=np.float32))
+        return normalize_rows(np.ascontiguousarray(vectors, dtype=np.float32), "embedded vectors")
 
     def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
         """Document vectors, (n, dim) float32, unit length.
@@ -800,6 +818,6 @@ __all__ = [
     "PROMPT_PRESETS",
     "as_matryoshka",
     "check_finite",
-    "l2_normalize",
+    "normalize_rows",
     "layer_norm",
 ]

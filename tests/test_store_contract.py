@@ -224,3 +224,19 @@ def test_fake_store_switches_capabilities_off(contract_embeddings, off):
     }[off]
     with pytest.raises(MissingCapabilityError, match=off):
         call()
+
+
+def test_a_zero_vector_is_refused_under_cosine_on_every_store(any_store):
+    """One rule for zero vectors (matryoshka.normalize_rows): no direction, so cosine is undefined;
+    refused naming the row, for documents and queries alike, never scored as 0 or NaN."""
+    v, docs = corpus(3)
+    v[1] = 0.0
+    if any_store.metric != "cosine":
+        pytest.skip("the rule is cosine's: ip and l2 score a zero vector")
+    with pytest.raises(InvalidVectorError, match=r"zero length \(rows \[1\]\)"):
+        any_store.upsert_vectors(v, docs)
+    any_store.upsert_vectors(v[[0, 2]], [docs[0], docs[2]])
+    q = queries(2)
+    q[0] = 0.0
+    with pytest.raises(InvalidVectorError, match=r"query vectors have zero length \(rows \[0\]\)"):
+        any_store.search_rows(q, 2)

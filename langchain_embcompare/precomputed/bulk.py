@@ -79,7 +79,7 @@ def faiss_store_from_vectors(
     ``FaissIndexSpec`` (default flat, cosine); ``precision`` float32 | int8 | binary. Queries embed through ``query_vectors``/``query_ids`` when
     given (else query text lookups fail with :class:`MissingVectorError`; search by vector instead).
     """
-    from langchain_embcompare.matryoshka import MatryoshkaEmbeddings, l2_normalize
+    from langchain_embcompare.matryoshka import MatryoshkaEmbeddings, normalize_rows
     from langchain_embcompare.stores.faiss import FaissIndexSpec, FaissVectorStore
 
     table = vectors if isinstance(vectors, VectorTable) else load_vectors(
@@ -99,6 +99,6 @@ def faiss_store_from_vectors(
     )
     store = FaissVectorStore(MatryoshkaEmbeddings(emb, dim, precision=precision), spec or FaissIndexSpec())
     # unit length was checked at load (what upsert_vectors' cosine renormalisation gives, to float rounding)
-    vecs = matrix if dim is None else l2_normalize(np.ascontiguousarray(matrix[:, :dim]))
+    vecs = matrix if dim is None else normalize_rows(np.ascontiguousarray(matrix[:, :dim]), "truncated vectors")
     store.bulk_load(vecs, LazyDocuments(table.ids, texts), [str(i) for i in table.ids], normalized=True)
     return store

@@ -324,7 +324,7 @@ class EmbStore(VectorStore):
             MissingCapabilityError: ``candidate_rows`` / ``clusters`` / ``vector_field`` on a store
                 without that capability.
             DimensionMismatchError: query vectors of the wrong width.
-            InvalidVectorError: a NaN or infinite query component.
+            InvalidVectorError: a NaN or infinite query component, or (cosine) a zero query vector.
         """
         knobs = {"ef_search": ef_search, "nprobe": nprobe, "batch_size": batch_size}
         refused = sorted(options) + sorted(n for n, v in knobs.items() if v is not None and n not in self.search_options)
@@ -347,6 +347,8 @@ class EmbStore(VectorStore):
         else:
             dim, where = self.vector_fields[vector_field], f"vector field {vector_field!r} of this {type(self).__name__}"
         q = as_query_matrix(query_vectors, dim, where)
+        if self.metric == "cosine" and len(q) and not (q != 0).any(axis=1).all():
+            normalize_rows(q, "query vectors")  # raises: a zero query has no direction (one rule, every store)
         tree = filter_tree(filter)
         rows = None if candidate_rows is None else np.asarray(candidate_rows, dtype=np.int64).ravel()
         labels = None if clusters is None else tuple(int(c) for c in np.asarray(list(clusters), dtype=np.int64).ravel())

@@ -26,7 +26,7 @@ from langchain_embcompare.errors import (
     InvalidParameterError,
 )
 from langchain_embcompare.filters import Filter, matches_nothing
-from langchain_embcompare.matryoshka import check_encodable, check_finite, encoding_reason
+from langchain_embcompare.matryoshka import check_encodable, check_finite, encoding_reason, normalize_rows
 
 METRICS = ("cosine", "ip", "l2")
 """The metrics every store supports; scores: cosine similarity, inner product, minus L2 distance."""
@@ -57,20 +57,6 @@ def as_query_matrix(query_vectors: np.ndarray | Sequence[Sequence[float]], dim: 
             f"{where} was built with (store.embeddings), or rebuild the {where} at {got} d."
         )
     return check_finite(q, "query vectors")
-
-
-def normalize_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 length (zero rows left as they are), float32: how cosine vectors are stored.
-
-    Args:
-        vectors: (n, d) floats.
-
-    Returns:
-        (n, d) float32, unit-length rows.
-    """
-    v = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(v, axis=1, keepdims=True)
-    return (v / np.where(norms == 0, 1, norms)).astype(np.float32, copy=False)
 
 
 def exact_scores(queries: np.ndarray, vectors: np.ndarray, metric: str) -> np.ndarray:
