@@ -212,6 +212,11 @@ class MilvusSearchMixin(MilvusRowsMixin):
 
         Returns:
             ``{"engine", "version", "k1", "b", "analyzer", "field"}``.
+
+        Raises:
+            MissingCapabilityError: the collection has no full-text field.
         """
+        if "full_text" not in self.capabilities:  # type: ignore[attr-defined]
+            raise self.missing("full_text", f"full-text settings of collection {self.name!r}")  # type: ignore[attr-defined]
         return {"engine": "milvus", "version": self.features.version, "k1": BM25_K1, "b": BM25_B,
                 "analyzer": BM25_ANALYZER, "field": SPARSE_FIELD}
