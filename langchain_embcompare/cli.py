@@ -60,30 +60,6 @@ def _store_options(store: str, store_url: Optional[str], pairs: list[str]):
         values.setdefault(url_field, store_url)
     return options_for(store, **values)
 
-STORE_HELP = f"The vector store: {' | '.join(store_names())} (its options: --store-url, --store-option)."
-STORE_URL_HELP = "The store's address (its URL option; a password in it is never printed or saved)."
-STORE_OPTION_HELP = "A store option KEY=VALUE (repeat), e.g. index_name=docs; an unknown key is refused, naming the valid ones."
-
-
-def _store_options(store: str, store_url: Optional[str], pairs: list[str]):
-    """``--store-url`` and ``--store-option KEY=VALUE`` -> the store's typed options (through the store
-    registry: an unknown store or key is refused by name, a value converted to its field's type)."""
-    from langchain_embcompare.errors import InvalidParameterError
-    from langchain_embcompare.stores.registry import options_for, options_type
-
-    values: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InvalidParameterError(f"--store-option {pair!r}: expected KEY=VALUE, e.g. index_name=docs.")
-        values[key.strip()] = value
-    if store_url is not None:
-        url_field = options_type(store).url_field()
-        if url_field is None:
-            raise InvalidParameterError(f"--store-url: store {store!r} takes no URL (its options: {list(options_type(store).field_names())}).")
-        values.setdefault(url_field, store_url)
-    return options_for(store, **values)
-
 
 def _models_for(dataset_dir: Optional[Path], modality: str, models: list[str]) -> list[str]:
     """``--modality`` (default ``auto``: the data's own, from its corpus rows' ``image`` / ``audio`` / ``video``
