@@ -238,7 +238,7 @@ def test_load_config_good(tmp_path):
     [
         (GOOD.replace("dim = 128", 'dim = "128"'), "runs[1].dim"),
         (GOOD.replace("dim = 128", "dimm = 128"), "runs[1].dimm"),
-        (GOOD.replace('store = "faiss"', 'store = "mongo"'), "store must be one of"),
+        (GOOD.replace('store = "faiss"', 'store = "mongo"'), "Unknown store 'mongo'"),
         (GOOD.replace('baseline = "minilm"', 'baseline = "nope"'), "baseline"),
         (GOOD.replace("k = 50", "k = 0"), "k = 0"),
         (GOOD.replace("k = 50", "kk = 50"), "unknown field 'kk'"),
