@@ -1165,8 +1165,8 @@ class EmbRetriever(BatchRetriever):
             return out
         hits = self.store.search_vectors(q, k=k, filter=filt)
         if self.search_type == "similarity_score_threshold":
-            fn = self.store._select_relevance_score_fn()
-            hits = [[(d, s) for d, s in h if fn(s) >= self.score_threshold] for h in hits]
+            relevance = self.store.relevance
+            hits = [[(d, s) for d, s in h if float(relevance(s)) >= self.score_threshold] for h in hits]
         return [with_scores(h) for h in hits]
 
 
