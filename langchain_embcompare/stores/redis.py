@@ -50,7 +50,6 @@ from langchain_embcompare.stores.redis_io import (
     acl_rule,
     call,
     make_client,
-    redact,
 )
 from langchain_embcompare.stores.redis_fulltext import RedisFullTextMixin
 from langchain_embcompare.stores.redis_options import RedisOptions, RedisOptionsMixin
@@ -68,6 +67,7 @@ from langchain_embcompare.stores.redis_schema import (
     overlapping_indexes,
     schema_differences,
 )
+from langchain_embcompare.stores.urls import redact
 
 logger = logging.getLogger(__name__)  # langchain_embcompare.stores.redis: the Redis store's one log channel
 
