@@ -66,6 +66,12 @@ def _milvus(emb: Any, metric: str, request: Any, uri_fixture: str = "milvus_uri"
     return store
 
 
+def _qdrant(emb: Any, metric: str, request: Any) -> Any:
+    from langchain_embcompare.stores.qdrant import QdrantOptions, QdrantVectorStore
+
+    return QdrantVectorStore(emb, QdrantOptions(location=":memory:"), metric=metric)  # local mode, in memory
+
+
 @dataclass(frozen=True)
 class StoreKind:
     name: str
@@ -84,6 +90,7 @@ STORE_KINDS = [
     StoreKind("milvus", _milvus, (pytest.mark.integration,)),
     StoreKind("milvus-server", lambda e, m, r: _milvus(e, m, r, "milvus_server_uri"), (pytest.mark.integration,),
               lacks=("vector_fields",)),
+    StoreKind("qdrant", _qdrant),
 ]
 STORE_PARAMS = [pytest.param(kind.name, marks=kind.marks, id=kind.name) for kind in STORE_KINDS]
 

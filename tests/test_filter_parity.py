@@ -110,6 +110,12 @@ def _milvus_server(kind: str):
     return make
 
 
+def _qdrant(request):
+    from langchain_embcompare.stores.qdrant import QdrantOptions, QdrantVectorStore
+
+    return QdrantVectorStore(_Vec.embeddings(), QdrantOptions(location=":memory:"))
+
+
 STORE_FACTORIES = {
     "faiss-flat": _faiss("flat"),
     "faiss-hnsw": _faiss("hnsw"),
@@ -117,6 +123,7 @@ STORE_FACTORIES = {
     "redis-flat": _redis("flat"),
     "redis-hnsw": _redis("hnsw"),
     "milvus-server-hnsw": _milvus_server("hnsw"),  # Milvus Lite: tests/test_milvus_parity_table.py
+    "qdrant-local": _qdrant,
 }
 
 

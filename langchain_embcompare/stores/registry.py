@@ -56,6 +56,7 @@ STORES: Mapping[str, str] = {
     "faiss": "langchain_embcompare.stores.faiss:FaissVectorStore",
     "redis": "langchain_embcompare.stores.redis:RedisVectorStore",
     "milvus": "langchain_embcompare.stores.milvus:MilvusVectorStore",
+    "qdrant": "langchain_embcompare.stores.qdrant:QdrantVectorStore",
 }
 """Store name -> ``"module:Class"`` of its :class:`~langchain_embcompare.stores.base.EmbStore` subclass."""
 

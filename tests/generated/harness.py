@@ -106,6 +106,14 @@ def _milvus(kind: str, uri_fixture: str = "milvus_uri") -> Callable[..., Any]:
     return make
 
 
+def _qdrant(name: str, request: Any, metric: str = "cosine") -> Any:
+    from langchain_embcompare.stores.qdrant import QdrantOptions, QdrantVectorStore
+
+    # local mode in a folder of the session: a second call with the same name reopens the collection
+    folder = request.getfixturevalue("tmp_path_factory").getbasetemp() / "qdrant"
+    return QdrantVectorStore(harness_embeddings(), QdrantOptions(path=str(folder), collection=name), metric=metric)
+
+
 @dataclass(frozen=True)
 class Variant:
     """One store kind with one index kind / precision.
@@ -149,6 +157,8 @@ VARIANTS = [
     Variant("milvus-flat-ip", "milvus", _milvus("flat"), marks=_SERVER, metric="ip"),
     Variant("milvus-hnsw", "milvus", _milvus("hnsw"), exact=False, marks=_SERVER),
     Variant("milvus-server-flat", "milvus-server", _milvus("flat", "milvus_server_uri"), marks=_SERVER, cost=5),
+    Variant("qdrant-local", "qdrant", _qdrant),
+    Variant("qdrant-local-l2", "qdrant", _qdrant, metric="l2"),
 ]
 VARIANT_PARAMS = [pytest.param(v, id=v.name, marks=v.marks) for v in VARIANTS if v.name != "fake"]
 
