@@ -44,6 +44,7 @@ bm25s over :meth:`~.base.EmbStore.iter_documents`.
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
@@ -167,6 +168,18 @@ class QdrantOptions(StoreOptions):
 
 _LOCAL_CLIENTS: dict[str, tuple[Any, ReadWriteLock]] = {}
 _LOCAL_GUARD = threading.Lock()
+
+
+def _close_local_clients() -> None:
+    """Close every folder client at exit (unlocks the folders; closing in ``__del__`` during interpreter
+    shutdown fails with an ImportError message)."""
+    with _LOCAL_GUARD:
+        for client, _ in _LOCAL_CLIENTS.values():
+            client.close()
+        _LOCAL_CLIENTS.clear()
+
+
+atexit.register(_close_local_clients)
 
 
 def _local_client(path: str) -> tuple[Any, ReadWriteLock]:
