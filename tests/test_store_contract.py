@@ -240,3 +240,35 @@ def test_a_zero_vector_is_refused_under_cosine_on_every_store(any_store):
     q[0] = 0.0
     with pytest.raises(InvalidVectorError, match=r"query vectors have zero length \(rows \[0\]\)"):
         any_store.search_rows(q, 2)
+
+
+def test_search_options_are_read_one_way_and_refused_by_name(any_store):
+    """search_rows is EmbStore's template: the same checks on every store, before the store's _search."""
+    v, docs = corpus(4)
+    any_store.upsert_vectors(v, docs)
+    q = queries(1)
+    with pytest.raises(InvalidParameterError, match=r"unknown options \['efsearch'\]"):
+        any_store.search_rows(q, 2, efsearch=3)
+    for knob in ("ef_search", "nprobe", "batch_size"):
+        if knob in any_store.search_options:
+            assert any_store.search_rows(q, 2, **{knob: 8})[1].shape == (1, 2)
+            for bad in (0, -1, 2.5, True):
+                with pytest.raises(InvalidParameterError, match=f"{knob}={bad!r} must be a positive integer"):
+                    any_store.search_rows(q, 2, **{knob: bad})
+        else:
+            with pytest.raises(InvalidParameterError, match=f"unknown options \\['{knob}'\\]"):
+                any_store.search_rows(q, 2, **{knob: 8})
+    for k in (0, -1, 2.5, True):
+        with pytest.raises(InvalidParameterError, match="must be a positive integer"):
+            any_store.search_rows(q, k)
+
+
+def test_a_store_missing_a_contract_method_cannot_be_built():
+    from langchain_embcompare.stores.base import EmbStore
+
+    class Partial(EmbStore):
+        def documents_at(self, rows):  # noqa: ANN001, ANN201
+            return []
+
+    with pytest.raises(TypeError, match="_search"):
+        Partial()

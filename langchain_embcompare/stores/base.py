@@ -126,6 +126,9 @@ class SearchRequest:
         ef_search: HNSW (or binary graph) candidates for this call (>= 1), ``None``: the index's own.
         nprobe: IVF lists opened for this call (>= 1), ``None``: the index's own.
         batch_size: queries per server round trip (>= 1), ``None``: the store's default.
+
+    A knob the searched index does not use (``ef_search`` on a flat or IVF index, ``nprobe`` on a flat
+    or HNSW one) changes nothing, on every store: that search is what it is either way.
     """
 
     filter: FilterTree | None = None

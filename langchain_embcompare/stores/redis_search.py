@@ -131,7 +131,8 @@ class RedisSearchMixin(RedisWriteMixin):
             if not keys:
                 return None
         expr = self._filter_string(request.filter, request.clusters)
-        ef = request.ef_search or (self.spec.ef_search if self.spec.kind == "hnsw" else None)
+        # a flat index is exact whatever ef_search says (as on FAISS and Milvus); Redis refuses EF_RUNTIME on it
+        ef = (request.ef_search or self.spec.ef_search) if self.spec.kind == "hnsw" else None
         template, vi = self._query_template(q.shape[1], k, expr, keys, field, ef, with_rows)
         client = self.client
         timeout_ms, name = self.query_timeout_ms, self.spec.index_name  # type: ignore[attr-defined]
