@@ -3,6 +3,7 @@ redis_fixtures) a real Redis Stack server started for the session."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import tempfile
@@ -37,7 +38,10 @@ class HashEmbeddings(Embeddings):
         self.seen: list[str] = []
 
     def _vec(self, text: str) -> list[float]:
-        rng = np.random.default_rng(abs(hash(text)) % (2**32))
+        # a stable digest, not hash(): str hashes are salted per process (PYTHONHASHSEED), which made
+        # these vectors, and every ranking built on them, differ from one test run to the next
+        seed = int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+        rng = np.random.default_rng(seed)
         return rng.standard_normal(self.dim).astype(np.float32).tolist()
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

@@ -77,7 +77,8 @@ from langchain_embcompare.stores.base import (
 )
 from langchain_embcompare.stores.locking import ReadWriteLock
 from langchain_embcompare.stores.milvus_rows import row_handles
-from langchain_embcompare.stores.registry import StoreOptions, redact_url, secret, secret_url
+from langchain_embcompare.stores.registry import StoreOptions, secret, secret_url
+from langchain_embcompare.stores.urls import redact
 
 __all__ = [
     "DISTANCES",
@@ -161,7 +162,7 @@ class QdrantOptions(StoreOptions):
     @property
     def where(self) -> str:
         """The Qdrant named in messages: ``":memory:"``, the folder or the URL (password ``***``, no API key)."""
-        return redact_url(self.url) or self.path or ":memory:"
+        return redact(self.url) or self.path or ":memory:"
 
 
 # --------------------------------------------------------------------------- local clients

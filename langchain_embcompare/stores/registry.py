@@ -29,9 +29,9 @@ import types as types_mod
 import typing
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 from langchain_embcompare.errors import InvalidParameterError
+from langchain_embcompare.stores.urls import redact
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -45,7 +45,6 @@ __all__ = [
     "build_store",
     "options_for",
     "options_type",
-    "redact_url",
     "secret",
     "secret_url",
     "store_class",
@@ -62,24 +61,6 @@ STORES: Mapping[str, str] = {
 
 DEFAULT_STORE = "faiss"
 """The store a run uses when none is named (in process, no server)."""
-
-
-def redact_url(url: str | None) -> str | None:
-    """The URL with its password replaced by ``***`` (unchanged when it has none, ``None`` stays ``None``).
-
-    Args:
-        url: a URL (``scheme://user:password@host:port/...``), a file path, or None.
-
-    Returns:
-        The URL safe to print or save.
-    """
-    if not url:
-        return url
-    parts = urlsplit(str(url))
-    if parts.password:
-        netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
 
 
 def secret(default: Any = None) -> Any:
@@ -152,7 +133,7 @@ class StoreOptions:
             if kind == "value":
                 continue
             value = getattr(self, f.name)
-            out[f.name] = redact_url(value) if kind == "url" else (dict(value) if isinstance(value, Mapping) else value)
+            out[f.name] = redact(value) if kind == "url" else (dict(value) if isinstance(value, Mapping) else value)
         return out
 
     @classmethod
@@ -216,7 +197,7 @@ def _shown(f: dataclasses.Field, value: Any) -> Any:
     if kind == "value" and value is not None:
         return "***"
     if kind == "url":
-        return redact_url(value)
+        return redact(value)
     return value
 
 

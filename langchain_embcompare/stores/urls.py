@@ -5,16 +5,19 @@ from __future__ import annotations
 from urllib.parse import urlsplit, urlunsplit
 
 
-def redact(url: str) -> str:
-    """The URL without its password (error messages must not leak credentials).
+def redact(url: str | None) -> str | None:
+    """The URL without its password (error messages, reprs and saved settings must not leak credentials).
 
     Args:
-        url: a server URL (``redis://``, ``rediss://``, ``http(s)://``, ...) or a local file path.
+        url: a server URL (``redis://``, ``rediss://``, ``http(s)://``, ...), a local file path, or None.
 
     Returns:
-        The URL with its password replaced by ``***`` (unchanged when it has none, or is a path).
+        The URL with its password replaced by ``***`` (unchanged when it has none, or is a path;
+        ``None`` and ``""`` unchanged).
     """
-    parts = urlsplit(url)
+    if not url:
+        return url
+    parts = urlsplit(str(url))
     if parts.password:
         netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
         return urlunsplit(parts._replace(netloc=netloc))
