@@ -63,7 +63,8 @@ from langchain_embcompare.matryoshka import (
     as_matryoshka,
 )
 from langchain_embcompare.stores.base import EmbStore
-from langchain_embcompare.stores.milvus_rows import is_lite, row_handles
+from langchain_embcompare.stores.milvus_rows import is_lite
+from langchain_embcompare.stores.ops import row_handles
 from langchain_embcompare.stores.milvus_schema import (
     BM25_ANALYZER,
     BM25_B,

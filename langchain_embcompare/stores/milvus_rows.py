@@ -1,7 +1,7 @@
 """Rows on Milvus: the protocol's int64 row handles, and every read addressed by them.
 
 One job: name each document's row and read documents, vectors and ids back by row. A row is a 63-bit
-hash of the document id (:func:`row_handles`), stored in the INT64 ``row`` field (INVERTED index), so
+hash of the document id (:func:`~langchain_embcompare.stores.ops.row_handles`), stored in the INT64 ``row`` field (INVERTED index), so
 reads are ``row in [...]`` queries in chunks of :data:`CHUNK`; a row that is not stored raises
 ``KeyError``. Whole-collection scans use a query iterator on a server and one sized query on Milvus
 Lite (:func:`is_lite`). The reading base of :class:`~.milvus.MilvusVectorStore` (a mixin;
@@ -11,7 +11,6 @@ Lite (:func:`is_lite`). The reading base of :class:`~.milvus.MilvusVectorStore` 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,25 +29,12 @@ from langchain_embcompare.stores.milvus_schema import (
     int_list,
 )
 from langchain_embcompare.stores.milvus_version import MilvusFeatures
+from langchain_embcompare.stores.ops import row_handles
 
-__all__ = ["CHUNK", "DOC_FIELDS", "MilvusRowsMixin", "is_lite", "row_handles", "to_document"]
+__all__ = ["CHUNK", "DOC_FIELDS", "MilvusRowsMixin", "is_lite", "to_document"]
 
 CHUNK = 4096  # rows per `row in [...]` query (well under Milvus's 16384 result limit)
 DOC_FIELDS = [ID_FIELD, ROW_FIELD, TEXT_FIELD, METADATA_FIELD]
-
-
-def row_handles(ids: Sequence[str]) -> np.ndarray:
-    """Row handle of each id: the first 8 bytes of ``blake2b(id)`` as an int64 with the sign bit
-    cleared (so rows are ``>= 0``, as the protocol requires). Stable across processes and clients.
-
-    Args:
-        ids: n document ids (a non-string id hashes as its ``str``).
-
-    Returns:
-        (n,) int64 row handles, ``>= 0``.
-    """
-    raw = b"".join(hashlib.blake2b(str(i).encode("utf-8"), digest_size=8).digest() for i in ids)
-    return (np.frombuffer(raw, dtype=">i8").astype(np.int64) & np.int64(0x7FFF_FFFF_FFFF_FFFF)) if raw else np.zeros(0, np.int64)
 
 
 def is_lite(uri: str) -> bool:
@@ -123,7 +109,7 @@ class MilvusRowsMixin:
         """The documents of ``rows``, in order, read by ``row in [...]`` queries of :data:`CHUNK` rows.
 
         Args:
-            rows: 1-d int64 row handles (63-bit id hashes, :func:`row_handles`).
+            rows: 1-d int64 row handles (63-bit id hashes, :func:`~langchain_embcompare.stores.ops.row_handles`).
 
         Returns:
             One ``Document`` per row (a row asked twice comes twice).

@@ -30,7 +30,8 @@ from langchain_embcompare.stores.base import (
     normalize_rows,
     prepare_documents,
 )
-from langchain_embcompare.stores.milvus_rows import CHUNK, MilvusRowsMixin, row_handles
+from langchain_embcompare.stores.milvus_rows import CHUNK, MilvusRowsMixin
+from langchain_embcompare.stores.ops import row_handles
 from langchain_embcompare.stores.milvus_schema import (
     CLUSTER_FIELD,
     ID_FIELD,

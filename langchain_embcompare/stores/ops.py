@@ -1,7 +1,8 @@
 """The store layer's shared operations, one home each: query validation, normalising, exact scoring
 on the package's score convention, top-k with padding, the document-id rule, the input rules
 (what a document may hold: :func:`prepare_documents`, :func:`clean_metadata`, :func:`check_text`;
-the table is ``docs/concepts/input-rules.md``), and empty results.
+the table is ``docs/concepts/input-rules.md``), empty results, and row handles derived from ids
+(:func:`row_handles`, shared by the stores whose rows are id hashes: Milvus, Qdrant).
 
 Every store and retriever calls these instead of its own copy, so the conventions cannot drift:
 scores higher = more similar (cosine similarity, inner product, minus the L2 distance); results
@@ -9,6 +10,8 @@ scores higher = more similar (cosine similarity, inner product, minus the L2 dis
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import math
 import re
@@ -585,3 +588,17 @@ def check_field_schema(
         if dim <= 0:
             raise InvalidParameterError(f"{where}: extra vector field {name!r} has dim {dim}; must be > 0")
     return schema, extra
+
+
+def row_handles(ids: Sequence[str]) -> np.ndarray:
+    """Row handle of each id: the first 8 bytes of ``blake2b(id)`` as an int64 with the sign bit
+    cleared (so rows are ``>= 0``, as the protocol requires). Stable across processes and clients.
+
+    Args:
+        ids: n document ids (a non-string id hashes as its ``str``).
+
+    Returns:
+        (n,) int64 row handles, ``>= 0``.
+    """
+    raw = b"".join(hashlib.blake2b(str(i).encode("utf-8"), digest_size=8).digest() for i in ids)
+    return (np.frombuffer(raw, dtype=">i8").astype(np.int64) & np.int64(0x7FFF_FFFF_FFFF_FFFF)) if raw else np.zeros(0, np.int64)

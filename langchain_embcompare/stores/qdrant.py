@@ -11,7 +11,7 @@ existing collection with ``create_vector_name``). It has no ``"full_text"``: the
 bm25s over :meth:`~.base.EmbStore.iter_documents`.
 
 * Layout: one point per document. The point id is the document's row, a 63-bit hash of the id
-  (:func:`~.milvus_rows.row_handles`, the same rows as the Milvus store), so a row survives an upsert;
+  (:func:`~.ops.row_handles`, the same rows as the Milvus store), so a row survives an upsert;
   the string id is kept in the payload (``id``) and checked on every read, so two ids whose hashes
   collide are detected at write time and raise (probability ~ n^2 / 2^64). Payload: ``id``, ``text``,
   ``metadata`` (the document's metadata as given), and derived keys the filters read: ``_tags``
@@ -76,7 +76,7 @@ from langchain_embcompare.stores.base import (
     prepare_documents,
 )
 from langchain_embcompare.stores.locking import ReadWriteLock
-from langchain_embcompare.stores.milvus_rows import row_handles
+from langchain_embcompare.stores.ops import row_handles
 from langchain_embcompare.stores.registry import StoreOptions, secret, secret_url
 from langchain_embcompare.stores.urls import redact
 
