@@ -172,7 +172,15 @@ def test_pipeline_hybrid_on_milvus_lite_without_full_text(tmp_path, hash_embeddi
         store.add_documents(DOCS)
         retriever = build_retriever(settings, store)  # no corpus given: bm25s over the store's documents
         assert retriever.settings_dict()["lexical"]["engine"] == "bm25s"
-        assert retriever.invoke("bone fractures")[0].id == "d0"
+        # the lexical arm's ranks and scores are bm25s's over the same documents (the dense arm's fake
+        # vectors are arbitrary, so the fused order itself is not asserted)
+        from langchain_embcompare.retrievers.lexical import BM25Retriever
+
+        want = {d: (r, s) for r, (d, s) in enumerate(_bm25_scores(BM25Retriever.from_documents(DOCS, k=4), ["bone fractures"])[0], 1)}
+        hits = retriever.invoke("bone fractures")
+        assert len(hits) == 3 and len({d.id for d in hits}) == 3
+        for d in hits:
+            assert (d.metadata["lexical_rank"], d.metadata["lexical_score"]) == want.get(d.id, (None, None))
     finally:
         store.drop()
     with pytest.raises(InvalidParameterError, match="lexical_engine='store'"):
