@@ -38,6 +38,7 @@ import numpy as np
 
 from langchain_embcompare.errors import EmptyInputError, InvalidParameterError
 from langchain_embcompare.stores.base import EmbStore, normalize_rows
+from langchain_embcompare.stores.faiss_index import knob_of
 from langchain_embcompare.stores.ops import exact_scores
 
 __all__ = ["MAX_SHORTLIST", "PSEUDO_QUERY_MARGIN", "Calibration", "HeldOut", "calibrate_clusters", "calibrate_funnel", "cloze_queries", "cloze_split", "effective_target", "exact_top_k", "held_out_queries", "prefix_recall", "recall_at_k", "time_per_query"]
@@ -271,62 +272,101 @@ MAX_SHORTLIST = 16_384  # the longest shortlist a funnel calibration tries (Milv
 def calibrate_funnel(
     funnel: Any, queries: Sequence[str] | np.ndarray | None, *, target_recall: float, k: int | None, n_queries: int,
     shortlists: Sequence[int] | None, index_params: Sequence[int] | None, seed: int,
+    index_kinds: Sequence[str] | None = None, max_bytes_per_vector: float | None = None,
 ) -> Calibration:
     """:meth:`MatryoshkaFunnelRetriever.calibrate` (its docstring), on ``funnel``."""
     if not 0 < target_recall <= 1:
         raise InvalidParameterError(f"target_recall={target_recall} must be a fraction in (0, 1], e.g. 0.98.")
+    if max_bytes_per_vector is not None and max_bytes_per_vector <= 0:
+        raise InvalidParameterError(f"max_bytes_per_vector={max_bytes_per_vector} must be positive (or None: no budget).")
+    store = funnel.store
+    kinds: list[str | None] = [None]
+    if index_kinds is not None:
+        if funnel.field is None or not hasattr(store, "set_field_index_kind"):
+            raise InvalidParameterError(
+                f"index_kinds={list(index_kinds)}: {type(store).__name__} cannot change the index kind of this funnel's "
+                "shortlist (no vector field, or a store whose field index is fixed when it is built); calibrate without index_kinds."
+            )
+        can = tuple(store.field_index_kinds)
+        bad = [kd for kd in index_kinds if kd not in can]
+        if bad or not index_kinds:
+            raise InvalidParameterError(f"index_kinds={list(index_kinds)}: {bad or 'none given'} not among the kinds {type(store).__name__} can build {can}.")
+        kinds = list(dict.fromkeys(index_kinds))
     k = int(k or funnel.k)
-    held = held_out_queries(funnel.store, queries, n_queries, seed)
+    held = held_out_queries(store, queries, n_queries, seed)
     goal = effective_target(target_recall, held)
     q = funnel.query_matrix(held.vectors)
     rows = funnel.ensure_built()
-    truth = exact_top_k(funnel.store, HeldOut(q, held.own_rows), k)
+    truth = exact_top_k(store, HeldOut(q, held.own_rows), k)
     n = len(rows)
     lengths = sorted({min(n, max(k, int(x))) for x in (shortlists or [k * f for f in (2, 3, 5, 10, 20, 50, 100)])})
     lengths = [L for L in lengths if L <= MAX_SHORTLIST] or [min(n, MAX_SHORTLIST)]
-    kind = funnel.shortlist_index_kind
-    knob = {"hnsw": "ef_search", "binary": "ef_search", "ivf": "nprobe"}.get(kind)
-    params: list[int | None] = [None]
-    if knob == "ef_search":
-        params = list(index_params or [16, 32, 64, 128, 256, 512, 1024, 2048])
-    elif knob == "nprobe":
-        params = list(index_params or [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
     own = held.own_rows
     tried: list[dict[str, Any]] = []
-    candidates: list[tuple[int, int | None, float]] = []
-    for p in sorted(params, key=lambda v: -1 if v is None else v):
-        usable = [L for L in lengths if knob != "ef_search" or L <= max(p or 0, k)] or [min(lengths)]
-        n_short = max(usable) + (own is not None)
-        cand = funnel.shortlist_rows(q, n_short, None, p if knob == "ef_search" else None, p if knob == "nprobe" else None, rows)
-        if own is not None:  # a document finds itself first: drop it, as the truth does
-            cand = np.where(cand == own[:, None], -2, cand)
-            cand = np.take_along_axis(cand, np.argsort(cand == -2, axis=1, kind="stable"), 1)[:, : n_short - 1]
-            cand = np.where(cand == -2, -1, cand)
-        rec = prefix_recall(cand, truth, usable)
-        for L, r in zip(usable, rec):
-            tried.append({"shortlist": L, **({knob: p} if knob else {}), "recall": round(r, 5)})
-        ok = [L for L, r in zip(usable, rec) if r >= goal]
-        if ok:
-            candidates.append((ok[0], p, rec[usable.index(ok[0])]))
-            if ok[0] == min(lengths):
-                break  # a larger ef_search / nprobe only costs more
+    candidates: list[tuple[str, int, int | None, float]] = []  # (kind, shortlist, knob value, recall)
+    for wanted in kinds:
+        if wanted is not None:
+            funnel.shortlist_index_kind = wanted
+            funnel.apply_index_kind()
+        kind = funnel.index_kind_in_use
+        knob = knob_of(kind)
+        if max_bytes_per_vector is not None and hasattr(store, "field_index_bytes") and funnel.field is not None:
+            per_vector = store.field_index_bytes(funnel.field) / max(1, n)
+            if per_vector > max_bytes_per_vector:
+                tried.append({"index_kind": kind, "index_bytes_per_vector": round(per_vector, 1), "skipped": "over max_bytes_per_vector"})
+                continue
+        params: list[int | None] = [None]
+        if knob == "ef_search":
+            params = list(index_params or [16, 32, 64, 128, 256, 512, 1024, 2048])
+        elif knob == "nprobe":
+            params = list(index_params or [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
+        for p in sorted(params, key=lambda v: -1 if v is None else v):
+            usable = [L for L in lengths if knob != "ef_search" or L <= max(p or 0, k)] or [min(lengths)]
+            n_short = max(usable) + (own is not None)
+            cand = funnel.shortlist_rows(q, n_short, None, p if knob == "ef_search" else None, p if knob == "nprobe" else None, rows)
+            if own is not None:  # a document finds itself first: drop it, as the truth does
+                cand = np.where(cand == own[:, None], -2, cand)
+                cand = np.take_along_axis(cand, np.argsort(cand == -2, axis=1, kind="stable"), 1)[:, : n_short - 1]
+                cand = np.where(cand == -2, -1, cand)
+            rec = prefix_recall(cand, truth, usable)
+            for L, r in zip(usable, rec):
+                tried.append({"index_kind": kind, "shortlist": L, **({knob: p} if knob else {}), "recall": round(r, 5)})
+            ok = [L for L, r in zip(usable, rec) if r >= goal]
+            if ok:
+                candidates.append((kind, ok[0], p, rec[usable.index(ok[0])]))
+                if ok[0] == min(lengths):
+                    break  # a larger ef_search / nprobe only costs more
     met = bool(candidates)
     if not met:
-        best = max(tried, key=lambda t: (t["recall"], -t["shortlist"]))
-        candidates = [(best["shortlist"], best.get(knob) if knob else None, best["recall"])]
+        scored = [t for t in tried if "recall" in t]
+        if not scored:
+            raise InvalidParameterError(f"max_bytes_per_vector={max_bytes_per_vector}: every index kind tried is over the budget ({tried}).")
+        best = max(scored, key=lambda t: (t["recall"], -t["shortlist"]))
+        kb = knob_of(best["index_kind"])
+        candidates = [(best["index_kind"], best["shortlist"], best.get(kb) if kb else None, best["recall"])]
     timed = []
-    for L, p, r in candidates:
+    for kind, L, p, r in candidates:
+        knob = knob_of(kind)
+        if kinds != [None]:
+            funnel.shortlist_index_kind = kind
+            funnel.apply_index_kind()
         knobs = {"ef_search": p if knob == "ef_search" else None, "nprobe": p if knob == "nprobe" else None}
         ms = time_per_query(lambda: funnel.rescore_rows(q, funnel.shortlist_rows(q, L, None, knobs["ef_search"], knobs["nprobe"], rows), k), len(q))
-        timed.append((ms, L, p, r))
+        timed.append((ms, L, kind, p, r))
         for t in tried:
-            if t["shortlist"] == L and t.get(knob) == p:
+            if t.get("index_kind") == kind and t.get("shortlist") == L and (knob is None or t.get(knob) == p):
                 t["ms_per_query"] = round(ms, 4)
-    ms, L, p, r = min(timed, key=lambda t: (t[0], t[1]))
+    ms, L, kind, p, r = min(timed, key=lambda t: (t[0], t[1]))
+    knob = knob_of(kind)
+    if kinds != [None]:
+        funnel.shortlist_index_kind = kind
+        funnel.apply_index_kind()
     funnel.shortlist = max(L, funnel.k)
     funnel.shortlist_ef_search = p if knob == "ef_search" else None
     funnel.shortlist_nprobe = p if knob == "nprobe" else None
     settings = {"shortlist": funnel.shortlist, **({knob: p} if knob else {}), "index_kind": kind}
+    if hasattr(store, "field_index_bytes") and funnel.field is not None:
+        settings["index_bytes_per_vector"] = round(store.field_index_bytes(funnel.field) / max(1, n), 1)
     cal = Calibration(target_recall=target_recall, k=k, effective_target=round(goal, 6), n_queries=len(q), queries=held.source, settings=settings,
                       recall=round(r, 5), met=met, ms_per_query=round(ms, 4), tried=tried)
     funnel.calibration = cal.to_dict()

@@ -88,6 +88,7 @@ from langchain_embcompare.stores.ops import rescore
 __all__ = ["MatryoshkaFunnelRetriever", "binary_codes", "prefix_normalize"]
 
 _FIELD_SAMPLE = 8  # rows of the shortlist field re-checked on every search
+_BUILD_BLOCK = 65_536  # rows read and written per step while filling the shortlist field
 
 
 def prefix_normalize(vectors: np.ndarray, dim: int) -> np.ndarray:
@@ -126,6 +127,10 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
         seed: seed of the PCA fit.
         shortlist_ef_search: HNSW ``ef_search`` of the shortlist search (None: the store's default).
         shortlist_nprobe: IVF ``nprobe`` of the shortlist search (None: the store's default).
+        shortlist_index_kind: the index kind to ask of the store for the shortlist field (FAISS: one of
+            ``store.field_index_kinds``, e.g. ``"ivf_rabitq"``, set with ``set_field_index_kind`` when the
+            funnel builds; a store that cannot change it must already have it); ``None``: the store's.
+            Usually chosen by :meth:`calibrate` (``index_kinds=``).
         calibration: the calibration record (set by :meth:`calibrate`).
 
     Raises:
@@ -146,6 +151,7 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
     seed: int = 0
     shortlist_ef_search: int | None = None
     shortlist_nprobe: int | None = None
+    shortlist_index_kind: str | None = None
     calibration: dict[str, Any] | None = None
 
     _rot: PCARotation | None = PrivateAttr(default=None)
@@ -194,6 +200,19 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
             raise InvalidParameterError(
                 f"a binary shortlist packs 8 dimensions per byte: shortlist_dim={self.small_dim} must be a multiple of 8."
             )
+        if self.shortlist_index_kind is not None:
+            if self.field is None:
+                raise InvalidParameterError(
+                    f"shortlist_index_kind={self.shortlist_index_kind!r} names the index of a shortlist vector field, but this "
+                    "funnel searches no field (a binary shortlist, or the main vectors): pass vector_field= or a "
+                    "shortlist_dim below the store's, or shortlist_index_kind=None."
+                )
+            kinds = getattr(self.store, "field_index_kinds", None)
+            if kinds is not None and self.shortlist_index_kind not in kinds:
+                raise InvalidParameterError(
+                    f"shortlist_index_kind={self.shortlist_index_kind!r} is not a kind {type(self.store).__name__} can build "
+                    f"for a field: use one of {tuple(kinds)}."
+                )
         if self.field is not None:
             have = self.store.vector_fields.get(self.field)
             if have is None:
@@ -290,7 +309,6 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
             index.add(binary_codes(self.small_vectors(full[order])))
             self._binary, self._metas, self._masks = index, None, {}
         elif self.field is not None:
-            full = self.store.vectors_at(rows) if full is None else full
             if self.field not in self.store.vector_fields:
                 try:
                     self.store.ensure_vector_field(self.field, self.small_dim)
@@ -301,9 +319,32 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
                         f"pass vector_field= naming an existing {self.small_dim}-d field"
                         + (", or rotation=None to use raw prefixes." if self.rotates else ".")
                     ) from exc
-            self.store.write_vector_field(self.field, rows, self.small_vectors(full))
+            for start in range(0, len(rows), _BUILD_BLOCK):  # in blocks: a mapped store is never read whole
+                part = rows[start : start + _BUILD_BLOCK]
+                block = self.store.vectors_at(part) if full is None else full[start : start + _BUILD_BLOCK]
+                self.store.write_vector_field(self.field, part, self.small_vectors(block))
+            self.apply_index_kind()
         self._rows, self._snapshot = rows, RowsSnapshot(self.store, rows)
         return self
+
+    def apply_index_kind(self) -> None:
+        """Give the shortlist field the index kind :attr:`shortlist_index_kind` asks for (nothing when
+        ``None`` or already so).
+
+        Raises:
+            InvalidParameterError: the store cannot change a field's index kind and has another one.
+        """
+        want = self.shortlist_index_kind
+        if want is None or self.field is None or self.store.field_index_kind(self.field) == want:
+            return
+        setter = getattr(self.store, "set_field_index_kind", None)
+        if setter is None:
+            raise InvalidParameterError(
+                f"shortlist_index_kind={want!r}: {type(self.store).__name__} indexes the field {self.field!r} as "
+                f"{self.store.field_index_kind(self.field)!r} and cannot change it: build the store with that field "
+                "index, or shortlist_index_kind=None."
+            )
+        setter(self.field, want)
 
     def ensure_built(self) -> np.ndarray:
         """The rows to search; (re)build the shortlist field when the store's rows changed or the field lost its content.
@@ -317,6 +358,7 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
         if self._snapshot is None or self._snapshot.changed(self.store):
             self.build()
         elif self.field is not None:
+            self.apply_index_kind()
             pick = self._rows[np.linspace(0, len(self._rows) - 1, min(_FIELD_SAMPLE, len(self._rows))).astype(np.int64)]
             try:
                 ok = np.allclose(self.store.vectors_at(pick, self.field), self.small_vectors(self.store.vectors_at(pick)), atol=1e-4)
@@ -348,7 +390,7 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
             "k": self.k, "shortlist_dim": self.shortlist_dim, "shortlist": self.shortlist,
             "precision": self.precision, "rotation": self.rotation, "vector_field": self.vector_field, "seed": self.seed,
             "shortlist_ef_search": self.shortlist_ef_search, "shortlist_nprobe": self.shortlist_nprobe,
-            "calibration": self.calibration,
+            "shortlist_index_kind": self.shortlist_index_kind, "calibration": self.calibration,
         }
         (folder / "funnel.json").write_text(json.dumps(settings))
         return folder
@@ -452,8 +494,8 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
         return self.store.search_rows(qs, n_short, filter=filt, vector_field=self.field, **knobs)[1]
 
     @property
-    def shortlist_index_kind(self) -> str:
-        """The index answering the shortlist search (:meth:`EmbStore.field_index_kind`); a binary
+    def index_kind_in_use(self) -> str:
+        """The index answering the shortlist search now (:meth:`EmbStore.field_index_kind`); a binary
         shortlist is the retriever's own exact Hamming scan (``"flat"``)."""
         if self.precision == "binary":
             return "flat"
@@ -488,6 +530,8 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
         shortlists: Sequence[int] | None = None,
         index_params: Sequence[int] | None = None,
         seed: int = 0,
+        index_kinds: Sequence[str] | None = None,
+        max_bytes_per_vector: float | None = None,
     ) -> Calibration:
         """Choose ``shortlist`` (and the shortlist index's ``ef_search`` on HNSW / binary HNSW fields, or
         ``nprobe`` on IVF fields) as the fastest setting whose recall@``k`` against exact full-dimension
@@ -506,6 +550,13 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
         ``False`` and a ``UserWarning`` names the recall reached. Raises ``InvalidParameterError`` for a
         target outside (0, 1], ``EmptyInputError`` for an empty store.
 
+        ``index_kinds`` makes the shortlist field's index kind part of the choice (FAISS: any of
+        ``store.field_index_kinds``, e.g. ``["hnsw", "hnsw_sq8", "ivf_rabitq"]``; each is built and
+        measured in turn); the chosen one is set as :attr:`shortlist_index_kind` and saved. With
+        ``max_bytes_per_vector`` a kind whose index is bigger (``store.field_index_bytes`` per stored
+        vector: what it holds in RAM) is skipped (recorded in ``tried``). ``None`` (default): the
+        field's current kind only.
+
         Args:
             queries: held-out query texts or an (m, full_dim) float32 array (default: pseudo-queries).
             target_recall: the recall@k to reach, a fraction in (0, 1].
@@ -514,15 +565,19 @@ class MatryoshkaFunnelRetriever(BatchRetriever):
             shortlists: shortlist lengths tried.
             index_params: ``ef_search`` (HNSW) or ``nprobe`` (IVF) values tried.
             seed: seed of the pseudo-query sample.
+            index_kinds: shortlist index kinds to choose from (``None``: the field's current kind).
+            max_bytes_per_vector: memory budget of the shortlist index, bytes per stored vector (``None``: none).
 
         Returns:
             The :class:`~langchain_embcompare.retrievers.calibration.Calibration` record (also set on the retriever).
 
         Raises:
-            InvalidParameterError: a target outside (0, 1].
+            InvalidParameterError: a target outside (0, 1], ``index_kinds`` the store cannot build (or any on a
+                store whose field index is fixed), a non-positive budget, or a budget no kind fits.
             EmptyInputError: the store is empty.
         """
-        return calibrate_funnel(self, queries, target_recall=target_recall, k=k, n_queries=n_queries, shortlists=shortlists, index_params=index_params, seed=seed)
+        return calibrate_funnel(self, queries, target_recall=target_recall, k=k, n_queries=n_queries, shortlists=shortlists,
+                                index_params=index_params, seed=seed, index_kinds=index_kinds, max_bytes_per_vector=max_bytes_per_vector)
 
     def _binary_shortlist(self, qs: np.ndarray, n_short: int, rows: np.ndarray, filt: Any) -> np.ndarray:
         """Hamming shortlist in the retriever's own binary index; a filter becomes a faiss IDSelector."""

@@ -10,6 +10,12 @@ precisions from the embeddings' vector space:
 * ``binary``: packed sign bits in ``IndexBinaryFlat`` / ``IndexBinaryHNSW`` (Hamming), a shortlist of
   ``k * rescore_multiplier`` rescored with the float vectors (memory-mapped from disk after a load).
 
+Vector storage (``FaissIndexSpec.vector_storage``): ``"ram"`` keeps the float vectors (full-dimension and
+extra fields) in process memory; ``"mmap"`` keeps them in memory-mapped files (:mod:`.faiss_vectors`), so
+only the index in RAM (e.g. a funnel's quantised shortlist field: ``field_kind="ivf_rabitq"``) and the
+pages of the rows read (the shortlist being rescored) are resident. A float32 ``"mmap"`` store has no
+main faiss index: its exact search scans the file in blocks.
+
 Filters (see :mod:`langchain_embcompare.filters`) and cluster candidates become a faiss
 ``IDSelector``: a true prefilter. A selection small enough is scored exactly with numpy instead, as
 graph and IVF searches lose recall when most of the corpus is excluded.
@@ -45,14 +51,18 @@ from langchain_embcompare.matryoshka import (
 from langchain_embcompare.stores.cluster_blocks import ClusterBlocks
 from langchain_embcompare.stores.locking import ReadWriteLock, reads, writes
 from langchain_embcompare.stores.faiss_index import (
+    FIELD_KINDS,
     FaissIndexSpec,
+    check_field_kind,
     configure,
     field_index,
+    field_search_params,
     new_index,
     pin_ranges,
     search_params,
 )
 from langchain_embcompare.stores.faiss_io import FaissFolder, query_embeddings, read_folder, write_folder
+from langchain_embcompare.stores.faiss_vectors import RELEASE_ROWS, MappedRows, RamRows, iter_blocks, new_rows
 from langchain_embcompare.stores.base import (
     EmbStore,
     SearchRequest,
@@ -78,6 +88,8 @@ class FaissOptions(StoreOptions):
         ef_construction: HNSW build beam width.
         ef_search: HNSW search beam width.
         rescore_multiplier: binary: shortlist ``k *`` this by Hamming distance, then rescore in float.
+        vector_storage: ``"ram"`` or ``"mmap"`` (float vectors in memory-mapped files; :class:`FaissIndexSpec`).
+        storage_dir: folder of the ``"mmap"`` files (``None``: a temporary directory).
 
     Raises:
         InvalidParameterError: a value of the wrong type.
@@ -89,6 +101,8 @@ class FaissOptions(StoreOptions):
     ef_construction: int = 200
     ef_search: int = 128
     rescore_multiplier: int = 4
+    vector_storage: str = "ram"
+    storage_dir: str | None = None
 
 
 class FaissVectorStore(EmbStore):
@@ -173,14 +187,15 @@ class FaissVectorStore(EmbStore):
         self._space = self.embedding.space
         self.dim = self._space.dim
         self.index: Any = None
-        self._vectors = np.zeros((0, self.dim), dtype=np.float32)
+        self._main: RamRows | MappedRows = new_rows(self.dim, self.spec.vector_storage, self.spec.storage_dir)
         self._docs: list[Document] = []
         self._row_of: dict[str, int] = {}
         self._mask_cache: dict[str, np.ndarray] = {}
         self._labels: np.ndarray | None = None  # cluster label per row, -1 = none
         self._blocks: ClusterBlocks | None = None  # vectors regrouped by cluster label
-        self._fields: dict[str, np.ndarray] = {}  # extra vector fields, row-aligned
+        self._fields: dict[str, RamRows | MappedRows] = {}  # extra vector fields, row-aligned
         self._field_index: dict[str, Any] = {}
+        self._field_kinds: dict[str, str] = {}  # per-field index kind overriding spec.field_kind
         self.lock = ReadWriteLock()  # searches share it, every mutation holds it alone (stores/locking.py)
 
     # -- properties ------------------------------------------------------------------------------
@@ -205,8 +220,27 @@ class FaissVectorStore(EmbStore):
 
     @property
     def vectors(self) -> np.ndarray:
-        """The stored float vectors, row i = ``documents[i]`` (FAISS-specific; the protocol is ``vectors_at``)."""
-        return self._vectors
+        """The stored float vectors, row i = ``documents[i]`` (FAISS-specific; the protocol is ``vectors_at``);
+        a read-only map with ``vector_storage="mmap"``."""
+        return self._main.array
+
+    @property
+    def _vectors(self) -> np.ndarray:
+        return self._main.array
+
+    @property
+    def block_scan(self) -> bool:
+        """Whether the main vectors have no faiss index and exact search scans them in blocks (a float32
+        store with ``vector_storage="mmap"``)."""
+        return self.spec.vector_storage == "mmap" and self.precision == "float32"
+
+    def mapped_bytes(self) -> int:
+        """Bytes of the memory-mapped vector files (main vectors and extra fields; 0 with ``"ram"``).
+
+        Returns:
+            Bytes on disk (int >= 0).
+        """
+        return self._main.file_bytes() + sum(f.file_bytes() for f in self._fields.values())
 
     def count(self) -> int:
         """The number of documents stored.
@@ -246,8 +280,11 @@ class FaissVectorStore(EmbStore):
         self._blocks = None
         if len(self._vectors):
             self._index_append(self._vectors)
+            self._main.release()  # the build read every row: do not keep them resident
 
     def _index_append(self, vectors: np.ndarray) -> None:
+        if self.block_scan:
+            return  # no index: the exact search scans the mapped vectors
         if self.index is None:
             if self.precision == "int8" and self._calibrated_on >= 0:
                 self.quantizer.ranges = None
@@ -320,7 +357,7 @@ class FaissVectorStore(EmbStore):
         start = len(self._docs)
         self._docs.extend(docs)
         self._row_of.update({d.id: start + i for i, d in enumerate(docs)})
-        self._vectors = np.concatenate([self._vectors, vectors]) if start else vectors
+        self._main.append(vectors)
         if self._labels is not None:
             self._labels = np.concatenate([self._labels, np.full(len(docs), -1, np.int64)])
             self._blocks = None
@@ -330,10 +367,10 @@ class FaissVectorStore(EmbStore):
                 new = normalize_rows(vectors[:, :dim]) if dim <= self.dim else None
             if new is None:
                 raise InvalidParameterError(f"Vector field {name!r} ({dim}-d) needs extra_vectors[{name!r}] for new documents.")
-            self._fields[name] = np.concatenate([self._fields[name], new.astype(np.float32)])
+            self._fields[name].append(new.astype(np.float32))
             self._field_index.pop(name, None)
         self._mask_cache.clear()
-        if replaced or self._needs_refit() or self.index is None:
+        if replaced or self._needs_refit() or (self.index is None and not self.block_scan):
             self._rebuild()
         else:
             self._index_append(vectors)
@@ -369,7 +406,8 @@ class FaissVectorStore(EmbStore):
             raise InvalidParameterError(f"bulk_load got {n - len(row_of)} repeated ids; ids must be unique.")
         if self.metric == "cosine" and not normalized:
             vecs = normalize_rows(vecs)
-        self._docs, self._row_of, self._vectors = documents, row_of, vecs  # type: ignore[assignment]
+        self._docs, self._row_of = documents, row_of  # type: ignore[assignment]
+        self._main.replace(vecs)
         self._rebuild()
 
     def _needs_refit(self) -> bool:
@@ -398,11 +436,11 @@ class FaissVectorStore(EmbStore):
         keep[rows] = False
         self._docs = [d for d, k in zip(self._docs, keep.tolist()) if k]
         self._row_of = {d.id: i for i, d in enumerate(self._docs)}
-        self._vectors = np.ascontiguousarray(np.asarray(self._vectors)[keep])
+        self._main.keep(keep)
         if self._labels is not None:
             self._labels = self._labels[keep]
-        for name in self._fields:
-            self._fields[name] = np.ascontiguousarray(self._fields[name][keep])
+        for rows_ in self._fields.values():
+            rows_.keep(keep)
         if rebuild:
             self._rebuild()
 
@@ -465,21 +503,67 @@ class FaissVectorStore(EmbStore):
     @property
     def vector_fields(self) -> dict[str, int]:
         """The extra vector fields (capability ``"vector_fields"``): ``{field name: dimension}``."""
-        return {name: int(v.shape[1]) for name, v in self._fields.items()}
+        return {name: int(v.dim) for name, v in self._fields.items()}
 
     def field_index_kind(self, vector_field: str | None = None) -> str:
-        """``spec.kind`` for the main vectors (``"int8"``/``"binary"`` precisions keep their kind),
-        ``spec.field_kind`` for an extra field (see :meth:`EmbStore.field_index_kind`).
+        """``spec.kind`` for the main vectors (``"int8"``/``"binary"`` precisions keep their kind), the
+        field's kind for an extra field (:meth:`set_field_index_kind`, default ``spec.field_kind``; see
+        :meth:`EmbStore.field_index_kind`).
 
         Args:
             vector_field: an extra vector field, or ``None`` for the main vectors.
 
         Returns:
-            ``"flat"``, ``"ivf"`` or ``"hnsw"``.
+            ``"flat"``, ``"ivf"`` or ``"hnsw"`` for the main vectors; one of ``FIELD_KINDS`` for a field
+                (``hnsw*`` kinds take ``ef_search``, ``ivf*`` kinds ``nprobe``).
         """
         if vector_field is None:
             return self.spec.kind
-        return self.spec.field_kind
+        return self._field_kinds.get(vector_field, self.spec.field_kind)
+
+    @property
+    def field_index_kinds(self) -> tuple[str, ...]:
+        """The index kinds this store can build for an extra field (its metric allowing), what a funnel
+        calibration may choose from (:meth:`set_field_index_kind`)."""
+        return tuple(k for k in FIELD_KINDS if not (k == "hnsw_rabitq" and self.metric == "ip"))
+
+    @writes
+    def set_field_index_kind(self, vector_field: str, kind: str) -> None:
+        """Index the extra field ``vector_field`` with ``kind`` from now on (its index is rebuilt on the
+        next search; saved with the store).
+
+        Args:
+            vector_field: an extra vector field (it need not exist yet).
+            kind: one of :attr:`field_index_kinds`.
+
+        Raises:
+            InvalidParameterError: a kind this store cannot build (naming it and the kinds it can).
+        """
+        check_field_kind(kind, self.metric)
+        if self.field_index_kind(vector_field) != kind:
+            self._field_index.pop(vector_field, None)
+        self._field_kinds[vector_field] = kind
+
+    @reads
+    def field_index_bytes(self, vector_field: str) -> int:
+        """Bytes of the extra field's index as faiss serialises it (built first if needed): what it holds
+        in RAM. A ``"flat"`` field of a ``"mmap"`` store has no index (0: it is scanned from its file).
+
+        Args:
+            vector_field: an extra vector field.
+
+        Returns:
+            Bytes (int >= 0).
+
+        Raises:
+            KeyError: an unknown field.
+        """
+        index = self._field_faiss_index(vector_field)
+        if index is None:
+            return 0
+        if isinstance(index, faiss.IndexBinary):
+            return int(faiss.serialize_index_binary(index).nbytes)
+        return int(faiss.serialize_index(index).nbytes)
 
     @writes
     def ensure_vector_field(self, name: str, dim: int) -> None:
@@ -499,10 +583,12 @@ class FaissVectorStore(EmbStore):
             if have != dim:
                 raise DimensionMismatchError(f"Vector field {name!r} exists with dim {have}, not {dim}.")
             return
-        if dim <= self.dim:
-            self._fields[name] = normalize_rows(np.asarray(self._vectors)[:, :dim]) if len(self._docs) else np.zeros((0, dim), np.float32)
-        else:
-            self._fields[name] = np.zeros((len(self._docs), dim), np.float32)
+        field = new_rows(dim, self.spec.vector_storage, self.spec.storage_dir)
+        n = len(self._docs)
+        for sl in iter_blocks(n):
+            field.append(normalize_rows(np.asarray(self._vectors[sl, :dim])) if dim <= self.dim else np.zeros((sl.stop - sl.start, dim), np.float32))
+        self._main.release()
+        self._fields[name] = field
 
     @writes
     def write_vector_field(self, name: str, rows: np.ndarray, vectors: np.ndarray) -> None:
@@ -521,9 +607,10 @@ class FaissVectorStore(EmbStore):
         if name not in self._fields:
             raise InvalidParameterError(f"Vector field {name!r} does not exist; call ensure_vector_field first.")
         v = check_finite(np.asarray(vectors, dtype=np.float32), f"{name!r} vectors")
-        if v.shape != (len(rows), self._fields[name].shape[1]):
-            raise DimensionMismatchError(f"{name!r} vectors have shape {v.shape}; expected ({len(rows)}, {self._fields[name].shape[1]}).")
-        self._fields[name][np.asarray(rows, dtype=np.int64)] = v
+        dim = self._fields[name].dim
+        if v.shape != (len(rows), dim):
+            raise DimensionMismatchError(f"{name!r} vectors have shape {v.shape}; expected ({len(rows)}, {dim}).")
+        self._fields[name].write_rows(self._valid_rows(rows), v)
         self._field_index.pop(name, None)
 
     # -- reading ---------------------------------------------------------------------------------
@@ -560,13 +647,19 @@ class FaissVectorStore(EmbStore):
             vector_field: an extra vector field, or ``None`` for the main vectors.
 
         Returns:
-            (len(rows), d) float32 stored vectors (unit rows for cosine).
+            (len(rows), d) float32 stored vectors (unit rows for cosine); with ``vector_storage="mmap"`` one
+                fancy index of the map (a read of at least ``RELEASE_ROWS`` rows then releases the map's
+                pages, so a bulk read does not stay resident).
 
         Raises:
             KeyError: invalid rows, or an unknown ``vector_field``.
         """
-        src = self._vectors if vector_field is None else self._fields[vector_field]
-        return np.asarray(src[self._valid_rows(rows)], dtype=np.float32)
+        src = self._main if vector_field is None else self._fields[vector_field]
+        r = self._valid_rows(rows)
+        out = np.asarray(src.array[r], dtype=np.float32)
+        if len(r) >= RELEASE_ROWS:
+            src.release()
+        return out
 
     @reads
     def all_rows(self) -> np.ndarray:
@@ -632,17 +725,47 @@ class FaissVectorStore(EmbStore):
         mask = self.filter_mask(filter)
         return None if mask is None else np.flatnonzero(mask)
 
+    def filter_count(self, filter: Filter | FilterTree) -> int:
+        """How many stored documents a filter keeps: the sum of its cached row mask (:meth:`filter_mask`).
+
+        Args:
+            filter: a filter expression, LangChain dict or parsed tree.
+
+        Returns:
+            The number of matching documents (every document for ``None``).
+
+        Raises:
+            InvalidParameterError: a malformed filter.
+        """
+        mask = self.filter_mask(filter)
+        return len(self._docs) if mask is None else int(mask.sum())
+
     def _cluster_blocks(self) -> ClusterBlocks:
         """The stored vectors regrouped by cluster label (built on first use after labels or rows change)."""
         if self._blocks is None:
             self._blocks = ClusterBlocks(self._vectors, self._labels, metric=self.metric)
         return self._blocks
 
-    def _exact(self, q: np.ndarray, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        vecs = np.asarray(self._vectors)[rows]
-        if self.precision == "int8":
-            vecs = self.quantizer.dequantize(self.quantizer.encode(vecs))
-        return top_k(exact_scores(q, vecs, self.metric), k, rows)
+    def _exact(self, q: np.ndarray, k: int, rows: np.ndarray | None, source: RamRows | MappedRows | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top ``k`` over ``rows`` (``None``: all) of ``source`` (default: the main vectors), in
+        blocks of rows so that a mapped matrix is never gathered whole."""
+        src = self._main if source is None else source
+        n = len(src) if rows is None else len(rows)
+        best: tuple[np.ndarray, np.ndarray] | None = None
+        for sl in iter_blocks(n):
+            r = np.arange(sl.start, sl.stop, dtype=np.int64) if rows is None else rows[sl]
+            vecs = np.asarray(src.array[sl] if rows is None else src.array[r])
+            if self.precision == "int8" and source is None:
+                vecs = self.quantizer.dequantize(self.quantizer.encode(vecs))
+            part = top_k(exact_scores(q, vecs, self.metric), k, r)
+            if best is not None:
+                s, i = np.concatenate([best[0], part[0]], 1), np.concatenate([best[1], part[1]], 1)
+                order = np.argsort(-s, axis=1, kind="stable")[:, :k]
+                part = np.take_along_axis(s, order, 1), np.take_along_axis(i, order, 1)
+            best = part
+        if n >= RELEASE_ROWS:
+            src.release()
+        return best if best is not None else empty_result(len(q), k)
 
     def _faiss_search(
         self, q: np.ndarray, k: int, rows: np.ndarray | None, ef_search: int | None = None, nprobe: int | None = None
@@ -669,32 +792,42 @@ class FaissVectorStore(EmbStore):
             raise InvalidParameterError("No cluster labels are set: fit clusters first (set_cluster_labels).")
         return np.sort(self._cluster_blocks().rows_in([int(c) for c in clusters]))
 
+    def _field_faiss_index(self, field: str) -> Any:
+        """The field's faiss index, built on first use (``None``: a mapped flat field, scanned from its file)."""
+        kind = self.field_index_kind(field)
+        source = self._fields[field]
+        if kind == "flat" and source.mapped:
+            return None
+        index = self._field_index.get(field)
+        if index is None:
+            index = self._field_index[field] = field_index(source.array, self.spec, kind)
+            source.release()  # the build read every row: do not keep them resident
+        return index
+
     def _field_search(
         self, q: np.ndarray, k: int, field: str, rows: np.ndarray | None, ef_search: int | None, nprobe: int | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        vecs = self._fields[field]
+        source = self._fields[field]
+        vecs = source.array
         if rows is not None and len(rows) <= max(256, self.spec.exact_below * len(vecs)):
-            return top_k(exact_scores(q, vecs[rows], self.metric), k, rows)
-        index = self._field_index.get(field)
+            return self._exact(q, k, rows, source)
+        kind = self.field_index_kind(field)
+        index = self._field_faiss_index(field)
         if index is None:
-            index = self._field_index[field] = field_index(self._fields[field], self.spec)
+            return self._exact(q, k, rows, source)
         kk = min(k, len(vecs) if rows is None else len(rows))
         sel = None if rows is None else faiss.IDSelectorBatch(rows.astype(np.int64))
-        binary = isinstance(index, faiss.IndexBinary)
-        if isinstance(index, (faiss.IndexHNSW, faiss.IndexBinaryHNSW)):
-            params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(kk, ef_search or self.spec.field_ef_search))
-        elif not binary and faiss.try_extract_index_ivf(index) is not None:
-            params = faiss.SearchParametersIVF(sel=sel, nprobe=nprobe or self.spec.field_nprobe)
-        else:
-            params = None if sel is None else faiss.SearchParameters(sel=sel)
-        if binary:
+        params = field_search_params(index, kind, self.spec, sel, kk, ef_search, nprobe)
+        if isinstance(index, faiss.IndexBinary):
             _, idx = index.search(np.ascontiguousarray(np.packbits(q > 0, axis=1)), kk, params=params)
             # Hamming order is not score order: score the codes' candidates on the field's floats
             scores, idx = rescore(q, idx.astype(np.int64), vecs, kk, self.metric)
         else:
             scores, idx = index.search(q, kk, params=params)
             idx = idx.astype(np.int64)
-            if self.metric == "l2":
+            if kind == "hnsw_rabitq" and self.metric == "cosine":  # squared L2 of unit vectors: cos = 1 - d / 2
+                scores = 1 - scores / 2
+            elif self.metric == "l2" or kind == "hnsw_rabitq":
                 scores = -np.sqrt(np.maximum(scores, 0))
             scores = np.where(idx >= 0, scores, -np.inf)
         out_s, out_r = empty_result(len(q), k)
@@ -728,7 +861,7 @@ class FaissVectorStore(EmbStore):
         ef_search, nprobe = request.ef_search, request.nprobe
         if self.metric == "cosine":
             q = normalize_rows(q)
-        if self.index is None or not self._docs:
+        if not self._docs:
             return empty_result(len(q), k)
         rows = self.allowed_rows(request.filter)
         if candidate_rows is not None:
@@ -748,8 +881,8 @@ class FaissVectorStore(EmbStore):
         if vector_field is not None:
             return self._field_search(q, k, vector_field, rows, ef_search, nprobe)
         n_allowed = len(self._docs) if rows is None else len(rows)
-        if rows is not None and len(rows) <= max(256, self.spec.exact_below * len(self._docs)):
-            return self._exact(q, k, rows)
+        if self.index is None or request.exact or (rows is not None and len(rows) <= max(256, self.spec.exact_below * len(self._docs))):
+            return self._exact(q, k, rows)  # a block-scan store, or few allowed rows
         kk = min(k, n_allowed)
         if self.precision == "binary":
             scores, idx = self._binary_search(q, kk, rows, ef_search, nprobe)
@@ -786,7 +919,7 @@ class FaissVectorStore(EmbStore):
         if self.precision != "float32":
             return super().search_cluster_lists(query_vectors, k, cluster_lists, filter=filter)
         q, k, request = self.search_request(query_vectors, k, filter=filter)
-        if request is None or self.index is None or not self._docs:
+        if request is None or not self._docs:
             return empty_result(len(q), k)
         if self.metric == "cosine":
             q = normalize_rows(q)
@@ -810,14 +943,18 @@ class FaissVectorStore(EmbStore):
         Raises:
             EmptyInputError: the store holds no documents.
         """
-        return write_folder(
+        out = write_folder(
             FaissFolder(
                 space=self._space, spec=self.spec, quantizer=self.quantizer, index=self.index, vectors=self._vectors,
-                documents=self._docs, calibrated_on=self._calibrated_on, labels=self._labels, fields=self._fields,
-                rotation=self.embedding.rotation,
+                documents=self._docs, calibrated_on=self._calibrated_on, labels=self._labels,
+                fields={name: f.array for name, f in self._fields.items()}, rotation=self.embedding.rotation,
+                field_kinds=dict(self._field_kinds),
             ),
             folder,
         )
+        for rows in (self._main, *self._fields.values()):
+            rows.release()  # writing read every row: do not keep them resident
+        return out
 
     @classmethod
     def load_local(
@@ -831,7 +968,9 @@ class FaissVectorStore(EmbStore):
             folder: a folder written by :meth:`save_local`.
             embedding: the query embeddings (or a model name), or ``None`` to rebuild them from the
                 recorded vector space.
-            mmap: memory-map ``vectors.npy`` instead of reading it into memory.
+            mmap: memory-map ``vectors.npy`` instead of reading it into memory (``vector_storage="ram"``;
+                a ``"mmap"`` store always maps ``vectors.npy`` and its fields' files, copying one to its
+                ``storage_dir`` at the first write to it, so the folder is never changed).
 
         Returns:
             The loaded store.
@@ -844,10 +983,20 @@ class FaissVectorStore(EmbStore):
         """
         data = read_folder(folder, mmap=mmap)
         store = cls(query_embeddings(data, embedding, f"index at {folder}"), data.spec, quantizer=data.quantizer)
-        store.index, store._vectors, store._docs = data.index, data.vectors, data.documents
+        store.index, store._docs = data.index, data.documents
         store._row_of = {d.id: i for i, d in enumerate(data.documents)}
         store._calibrated_on, store._trained_on = data.calibrated_on, len(data.documents)
-        store._labels, store._fields = data.labels, data.fields
+        store._labels, store._field_kinds = data.labels, dict(data.field_kinds)
+        folder = Path(folder)
+        if data.spec.vector_storage == "mmap":
+            store._main = MappedRows(store.dim, data.spec.storage_dir, source=folder / "vectors.npy")
+            store._fields = {
+                name: MappedRows(int(v.shape[1]), data.spec.storage_dir, source=folder / f"field_{name}.npy")
+                for name, v in data.fields.items()
+            }
+        else:
+            store._main = RamRows(store.dim, data.vectors)
+            store._fields = {name: RamRows(int(v.shape[1]), v) for name, v in data.fields.items()}
         return store
 
 

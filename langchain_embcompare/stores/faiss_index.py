@@ -17,6 +17,25 @@ from langchain_embcompare.matryoshka import Quantizer
 from langchain_embcompare.stores.ops import METRICS
 
 FORMAT_VERSION = 1
+FIELD_KINDS = ("flat", "hnsw", "ivf", "binary", "hnsw_sq8", "ivf_sq8", "ivf_rabitq", "hnsw_rabitq")
+VECTOR_STORAGES = ("ram", "mmap")
+
+
+def knob_of(kind: str) -> str | None:
+    """The search knob an index kind takes: ``"ef_search"`` (graphs: ``hnsw*``, ``binary``), ``"nprobe"``
+    (``ivf*``) or ``None`` (``flat``).
+
+    Args:
+        kind: an index kind (:data:`FIELD_KINDS`, or another store's ``field_index_kind``).
+
+    Returns:
+        The knob's name, or ``None``.
+    """
+    if kind.startswith("hnsw") or kind == "binary":
+        return "ef_search"
+    if kind.startswith("ivf"):
+        return "nprobe"
+    return None
 
 
 @dataclass
@@ -35,11 +54,26 @@ class FaissIndexSpec:
             rescore in float.
         exact_below: a filtered search over fewer rows than this fraction of the store runs exactly
             in numpy.
-        field_kind: the index of the extra vector fields (the funnel's shortlist): ``"flat"`` (exact
-            scan), ``"hnsw"`` (``field_ef_search``), ``"ivf"`` (``field_nprobe``) or ``"binary"`` (sign
-            bits, Hamming, HNSW over the codes): an approximate shortlist that does not scan every vector.
+        field_kind: the index of the extra vector fields (the funnel's shortlist; one field may
+            override it with ``FaissVectorStore.set_field_index_kind``): ``"flat"`` (exact scan),
+            ``"hnsw"`` (float HNSW), ``"ivf"`` (float IVF), ``"binary"`` (sign bits, Hamming, HNSW over
+            the codes), ``"hnsw_sq8"`` / ``"ivf_sq8"`` (8-bit scalar-quantised codes, 1 byte a
+            dimension, in HNSW / IVF), ``"ivf_rabitq"`` / ``"hnsw_rabitq"`` (faiss RaBitQ: 1 bit a
+            dimension plus a few bytes of factors, in IVF / HNSW; ``hnsw_rabitq`` ranks by L2, so it
+            serves ``cosine`` and ``l2`` stores, not ``ip``). Graph kinds take ``field_ef_search``, IVF
+            kinds ``field_nprobe``. Quantised kinds return the index's estimated scores (the funnel
+            rescores its shortlist exactly); ``binary`` rescores its candidates on the field's floats.
         field_ef_search: HNSW candidates kept while searching an extra field.
         field_nprobe: IVF lists searched in an extra field.
+        field_query_bits: RaBitQ kinds: bits each query component is quantised to (``qb`` of faiss's
+            ``IVFRaBitQSearchParameters``), 0..8; 0 keeps queries float.
+        vector_storage: where the store keeps its float vectors (full-dimension and extra fields):
+            ``"ram"``, or ``"mmap"`` (a memory-mapped file in ``storage_dir``; only the pages of rows
+            read become resident). With ``"mmap"`` a ``float32`` store's main index must be ``"flat"``
+            (exact search scans the file in blocks; an HNSW / IVF main index would hold a RAM copy of
+            every vector) and a ``"flat"`` field is scanned from its file the same way.
+        storage_dir: folder of the ``"mmap"`` files (``None``: a fresh temporary directory); the files
+            are the store's scratch space, removed with the store (``save_local`` persists it).
 
     Raises:
         InvalidParameterError: an unknown ``kind``, ``metric`` or ``field_kind``, or a knob
@@ -56,20 +90,51 @@ class FaissIndexSpec:
     ef_search: int = 128
     rescore_multiplier: int = 4  # binary: shortlist k * this by Hamming, then rescore in float
     exact_below: float = 0.05  # a filtered search over fewer rows than this fraction runs exactly in numpy
-    field_kind: Literal["flat", "hnsw", "ivf", "binary"] = "flat"
+    field_kind: Literal["flat", "hnsw", "ivf", "binary", "hnsw_sq8", "ivf_sq8", "ivf_rabitq", "hnsw_rabitq"] = "flat"
     field_ef_search: int = 64
     field_nprobe: int = 16
+    field_query_bits: int = 4
+    vector_storage: Literal["ram", "mmap"] = "ram"
+    storage_dir: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("flat", "ivf", "hnsw"):
             raise InvalidParameterError(f"FAISS index kind must be 'flat', 'ivf' or 'hnsw', got {self.kind!r}.")
         if self.metric not in METRICS:
             raise InvalidParameterError(f"metric must be one of {METRICS}, got {self.metric!r}.")
-        if self.field_kind not in ("flat", "hnsw", "ivf", "binary"):
-            raise InvalidParameterError(f"field_kind must be 'flat', 'hnsw', 'ivf' or 'binary', got {self.field_kind!r}.")
+        check_field_kind(self.field_kind, self.metric)
+        if self.vector_storage not in VECTOR_STORAGES:
+            raise InvalidParameterError(f"vector_storage must be one of {VECTOR_STORAGES}, got {self.vector_storage!r}.")
+        if self.vector_storage == "mmap" and self.kind != "flat":
+            raise InvalidParameterError(
+                f"vector_storage='mmap' keeps the float vectors on disk, but a {self.kind!r} main index would hold a "
+                "RAM copy of each: use kind='flat' (exact search scans the file; put the speed in a funnel's shortlist "
+                "field, field_kind=...) or vector_storage='ram'."
+            )
+        if not 0 <= self.field_query_bits <= 8:
+            raise InvalidParameterError(f"field_query_bits must lie in 0..8, got {self.field_query_bits}.")
         for name in ("nprobe", "hnsw_m", "ef_construction", "ef_search", "rescore_multiplier", "field_ef_search", "field_nprobe"):
             if getattr(self, name) <= 0:
                 raise InvalidParameterError(f"{name} must be positive, got {getattr(self, name)}.")
+
+
+def check_field_kind(kind: str, metric: str) -> None:
+    """Refuse an extra-field index kind the FAISS store cannot build for ``metric``.
+
+    Args:
+        kind: the kind asked for.
+        metric: the store's metric.
+
+    Raises:
+        InvalidParameterError: a kind not in :data:`FIELD_KINDS`, or ``"hnsw_rabitq"`` on an ``ip`` store.
+    """
+    if kind not in FIELD_KINDS:
+        raise InvalidParameterError(f"field_kind must be one of {FIELD_KINDS}, got {kind!r}.")
+    if kind == "hnsw_rabitq" and metric == "ip":
+        raise InvalidParameterError(
+            "field_kind='hnsw_rabitq' ranks by L2 distance (faiss's HNSW-RaBitQ has no inner product): use it on a "
+            "cosine or l2 store, or 'ivf_rabitq' on an ip store."
+        )
 
 
 def faiss_metric(metric: str) -> int:
@@ -205,44 +270,122 @@ def search_params(index: Any, spec: FaissIndexSpec, selector: Any, ef_search: in
     return None if selector is None else faiss.SearchParameters(sel=selector)
 
 
-def field_index(vecs: np.ndarray, spec: FaissIndexSpec) -> Any:
-    """The index of an extra vector field (the funnel's shortlist), by ``spec.field_kind``: ``flat``
-    (exact), ``hnsw``, ``ivf`` (exact below 39 vectors: too few to train) or ``binary`` (sign bits in
-    a binary HNSW; Hamming).
+def ivf_lists(n: int) -> int:
+    """IVF lists of an extra field's index: ``min(4 sqrt(n), n / 39)`` (>= 1).
 
     Args:
-        vecs: (n, d) float32 field vectors.
-        spec: the index spec (``field_kind``, metric, HNSW knobs).
+        n: the number of vectors.
+
+    Returns:
+        The list count.
+    """
+    return max(1, min(int(4 * np.sqrt(n)), n // 39))
+
+
+def field_index(vecs: np.ndarray, spec: FaissIndexSpec, kind: str | None = None) -> Any:
+    """The index of an extra vector field (the funnel's shortlist), of ``kind`` (default
+    ``spec.field_kind``; :class:`FaissIndexSpec` lists them). IVF kinds below 39 vectors (too few to
+    train) and ``flat`` are a faiss flat index (the store scans a mapped ``flat`` field itself). The
+    vectors are added in blocks of rows and IVF / RaBitQ kinds train on a seeded sample of at most 64
+    vectors a list, so a memory-mapped field is never copied whole into RAM.
+
+    Args:
+        vecs: (n, d) float32 field vectors (an array or a read-only map).
+        spec: the index spec (metric, HNSW knobs).
+        kind: the index kind (default ``spec.field_kind``).
 
     Returns:
         The faiss index over ``vecs`` (a ``faiss.IndexBinaryHNSW`` for ``binary``).
 
     Raises:
-        InvalidParameterError: a binary field whose dim is not a multiple of 8.
+        InvalidParameterError: an unknown kind, a binary field whose dim is not a multiple of 8, or
+            ``hnsw_rabitq`` on an ``ip`` store.
     """
-    vecs = np.ascontiguousarray(vecs, dtype=np.float32)
-    d, kind, metric = vecs.shape[1], spec.field_kind, faiss_metric(spec.metric)
+    kind = kind or spec.field_kind
+    check_field_kind(kind, spec.metric)
+    n, d = vecs.shape
+    metric = faiss_metric(spec.metric)
     if kind == "binary":
         if d % 8:
             raise InvalidParameterError(f"A binary field index needs a dim that is a multiple of 8, got {d}.")
         index = faiss.IndexBinaryHNSW(d, spec.hnsw_m)
         index.hnsw.efConstruction = spec.ef_construction
-        index.add(np.ascontiguousarray(np.packbits(vecs > 0, axis=1)))
+        for sl in _blocks(n):
+            index.add(np.ascontiguousarray(np.packbits(np.asarray(vecs[sl]) > 0, axis=1)))
+        return index
+    if kind.startswith("ivf") and n < 39:
+        kind = "flat"
+    if kind == "flat":
+        index = faiss.IndexFlat(d, metric)
     elif kind == "hnsw":
         index = faiss.IndexHNSWFlat(d, spec.hnsw_m, metric)
-        index.hnsw.efConstruction = spec.ef_construction
-        index.add(vecs)
-    elif kind == "ivf" and len(vecs) >= 39:
-        index = faiss.IndexIVFFlat(faiss.IndexFlat(d, metric), d, max(1, min(int(4 * np.sqrt(len(vecs))), len(vecs) // 39)), metric)
+    elif kind == "hnsw_sq8":
+        index = faiss.IndexHNSWSQ(d, faiss.ScalarQuantizer.QT_8bit, spec.hnsw_m, metric)
+    elif kind == "hnsw_rabitq":
+        index = faiss.IndexHNSWRaBitQ(d, spec.hnsw_m, 1, faiss.METRIC_L2)
+    else:
+        nlist = ivf_lists(n)
+        coarse = faiss.IndexFlat(d, metric)
+        if kind == "ivf":
+            index = faiss.IndexIVFFlat(coarse, d, nlist, metric)
+        elif kind == "ivf_sq8":
+            index = faiss.IndexIVFScalarQuantizer(coarse, d, nlist, faiss.ScalarQuantizer.QT_8bit, metric)
+        else:
+            index = faiss.IndexIVFRaBitQ(coarse, d, nlist, metric)
         # k-means on at most 64 points per list, 10 iterations: the shortlist is rescored at full
         # dimension, so coarser lists cost little recall, and training stays ~1 min at 1M x 128-d
         index.cp.max_points_per_centroid, index.cp.niter = 64, 10
-        index.train(vecs)
-        index.add(vecs)
-    else:
-        index = faiss.IndexFlat(d, metric)
-        index.add(vecs)
+    if isinstance(index, faiss.IndexHNSW):
+        index.hnsw.efConstruction = spec.ef_construction
+    if not index.is_trained:
+        index.train(_train_sample(vecs, 64 * getattr(index, "nlist", 1) if faiss.try_extract_index_ivf(index) is not None else 65_536))
+    for sl in _blocks(n):
+        index.add(np.ascontiguousarray(vecs[sl], dtype=np.float32))
     return index
 
 
-__all__ = ["FORMAT_VERSION", "FaissIndexSpec", "configure", "faiss_metric", "field_index", "new_index", "nlist_for", "pin_ranges", "search_params"]
+def _blocks(n: int, block: int = 65_536) -> list[slice]:
+    return [slice(s, min(n, s + block)) for s in range(0, n, block)]
+
+
+def _train_sample(vecs: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
+    """At most ``size`` rows of ``vecs`` (a seeded sample, in row order) as a float32 array."""
+    n = len(vecs)
+    if n <= size:
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+    pick = np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+    return np.ascontiguousarray(vecs[pick], dtype=np.float32)
+
+
+def field_search_params(index: Any, kind: str, spec: FaissIndexSpec, selector: Any, k: int, ef_search: int | None, nprobe: int | None) -> Any:
+    """faiss search parameters for an extra field's index of ``kind``.
+
+    Args:
+        index: the field's faiss index.
+        kind: its kind (:data:`FIELD_KINDS`).
+        spec: the spec (default ``field_ef_search`` / ``field_nprobe``, ``field_query_bits``).
+        selector: a faiss ``IDSelector``, or ``None`` for all rows.
+        k: results asked for (an HNSW beam is at least ``k``).
+        ef_search: this search's ``ef_search`` (``None``: the spec's).
+        nprobe: this search's ``nprobe`` (``None``: the spec's).
+
+    Returns:
+        ``faiss.SearchParameters*``, or ``None`` when nothing needs setting.
+    """
+    if isinstance(index, (faiss.IndexHNSW, faiss.IndexBinaryHNSW)):
+        return faiss.SearchParametersHNSW(sel=selector, efSearch=max(k, ef_search or spec.field_ef_search))
+    if not isinstance(index, faiss.IndexBinary) and faiss.try_extract_index_ivf(index) is not None:
+        if kind == "ivf_rabitq":
+            params = faiss.IVFRaBitQSearchParameters()
+            params.nprobe, params.qb = nprobe or spec.field_nprobe, spec.field_query_bits
+            if selector is not None:
+                params.sel = selector
+            return params
+        return faiss.SearchParametersIVF(sel=selector, nprobe=nprobe or spec.field_nprobe)
+    return None if selector is None else faiss.SearchParameters(sel=selector)
+
+
+__all__ = [
+    "FIELD_KINDS", "FORMAT_VERSION", "VECTOR_STORAGES", "FaissIndexSpec", "check_field_kind", "configure", "faiss_metric",
+    "field_index", "field_search_params", "ivf_lists", "knob_of", "new_index", "nlist_for", "pin_ranges", "search_params",
+]

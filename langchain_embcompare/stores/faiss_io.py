@@ -10,6 +10,7 @@ reads or writes a store's attributes, and does not import the store.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,13 +33,15 @@ class FaissFolder:
         space: the vector space of the stored vectors.
         spec: the index spec.
         quantizer: the int8 / binary quantizer (its calibration).
-        index: the faiss index (``IndexBinary`` for binary precision), or ``None`` for an empty store.
+        index: the faiss index (``IndexBinary`` for binary precision), or ``None`` for an empty store or
+            a block-scan store (float32 with ``vector_storage="mmap"``: no ``index.faiss``).
         vectors: (n, dim) float32 stored vectors (a read-only memory map after a load with ``mmap``).
         documents: the n documents, row order.
         calibrated_on: vectors the int8 calibration was fitted on (``-1``: ranges given, kept).
         labels: (n,) int64 cluster labels, or ``None``.
         fields: extra vector fields ``{name: (n, d) float32}``.
         rotation: the PCA rotation of the embeddings, or ``None``.
+        field_kinds: per-field index kinds overriding ``spec.field_kind`` (``{name: kind}``).
     """
 
     space: VectorSpace
@@ -51,6 +54,7 @@ class FaissFolder:
     labels: np.ndarray | None = None
     fields: dict[str, np.ndarray] = field(default_factory=dict)
     rotation: PCARotation | None = None
+    field_kinds: dict[str, str] = field(default_factory=dict)
 
 
 def write_folder(data: FaissFolder, folder: str | Path) -> Path:
@@ -64,17 +68,19 @@ def write_folder(data: FaissFolder, folder: str | Path) -> Path:
         The folder's path.
 
     Raises:
-        EmptyInputError: the store has no index yet (nothing was added).
+        EmptyInputError: the store holds no documents.
     """
     folder = Path(folder)
-    if data.index is None:
+    if not len(data.documents):
         raise EmptyInputError("Nothing to save: the index is empty.")
     folder.mkdir(parents=True, exist_ok=True)
-    if data.space.precision == "binary":
+    if data.index is None:
+        (folder / "index.faiss").unlink(missing_ok=True)
+    elif data.space.precision == "binary":
         faiss.write_index_binary(data.index, str(folder / "index.faiss"))
     else:
         faiss.write_index(data.index, str(folder / "index.faiss"))
-    np.save(folder / "vectors.npy", data.vectors)
+    save_array(folder / "vectors.npy", data.vectors)
     with (folder / "documents.jsonl").open("w", encoding="utf-8") as f:
         for d in data.documents:
             f.write(json.dumps({"id": d.id, "page_content": d.page_content, "metadata": d.metadata}) + "\n")
@@ -90,13 +96,29 @@ def write_folder(data: FaissFolder, folder: str | Path) -> Path:
         "count": len(data.documents),
         "vector_fields": {name: int(v.shape[1]) for name, v in data.fields.items()},
         "cluster_labels": data.labels is not None,
+        "index": data.index is not None,
+        "field_kinds": data.field_kinds,
     }
     if data.labels is not None:
         np.save(folder / "cluster_labels.npy", data.labels)
     for name, vecs in data.fields.items():
-        np.save(folder / f"field_{name}.npy", vecs)
+        save_array(folder / f"field_{name}.npy", vecs)
     (folder / "store.json").write_text(json.dumps(meta, indent=1))
     return folder
+
+
+def save_array(path: Path, values: np.ndarray) -> None:
+    """``np.save`` through a temporary file renamed over ``path``: a store loaded from this folder may
+    be mapping the old file, which must not be truncated under it.
+
+    Args:
+        path: the ``.npy`` file to write.
+        values: the array (may be a map of the file being replaced).
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as f:
+        np.save(f, values)
+    os.replace(tmp, path)
 
 
 def read_folder(folder: str | Path, *, mmap: bool = True) -> FaissFolder:
@@ -104,10 +126,11 @@ def read_folder(folder: str | Path, *, mmap: bool = True) -> FaissFolder:
 
     Args:
         folder: the folder.
-        mmap: memory-map ``vectors.npy`` instead of reading it into memory.
+        mmap: memory-map ``vectors.npy`` instead of reading it into memory (the field files too when
+            the spec's ``vector_storage`` is ``"mmap"``).
 
     Returns:
-        The folder's contents (the index configured by its spec).
+        The folder's contents (the index configured by its spec; ``None`` when none was saved).
 
     Raises:
         SchemaMismatchError: no ``store.json``, another format or a newer version, or counts that
@@ -122,19 +145,25 @@ def read_folder(folder: str | Path, *, mmap: bool = True) -> FaissFolder:
         raise SchemaMismatchError(f"{folder}/store.json has format {meta.get('format')!r} v{meta.get('version')}: not readable by this version.")
     space = VectorSpace.from_dict(meta["space"])
     spec = FaissIndexSpec(**meta["spec"])
-    if space.precision == "binary":
+    index = None
+    if not meta.get("index", True):
+        pass  # a block-scan store (float32, vector_storage="mmap") has no faiss index
+    elif space.precision == "binary":
         index = faiss.read_index_binary(str(folder / "index.faiss"))
     else:
         index = faiss.read_index(str(folder / "index.faiss"))
-    configure(index, spec)
-    vectors = np.load(folder / "vectors.npy", mmap_mode="r" if mmap else None)
+    if index is not None:
+        configure(index, spec)
+    mapped = spec.vector_storage == "mmap"
+    vectors = np.load(folder / "vectors.npy", mmap_mode="r" if mmap or mapped else None)
     with (folder / "documents.jsonl").open(encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
     documents = [Document(page_content=r["page_content"], metadata=r["metadata"], id=r["id"]) for r in rows]
-    if not (len(documents) == len(vectors) == index.ntotal == meta["count"]):
+    indexed = len(vectors) if index is None else index.ntotal
+    if not (len(documents) == len(vectors) == indexed == meta["count"]):
         raise SchemaMismatchError(
             f"{folder} is inconsistent: {len(documents)} documents, {len(vectors)} vectors, "
-            f"{index.ntotal} indexed, {meta['count']} recorded. Rebuild it with save_local()."
+            f"{indexed} indexed, {meta['count']} recorded. Rebuild it with save_local()."
         )
     return FaissFolder(
         space=space,
@@ -145,8 +174,9 @@ def read_folder(folder: str | Path, *, mmap: bool = True) -> FaissFolder:
         documents=documents,
         calibrated_on=int(meta.get("calibrated_on", -1)),
         labels=np.load(folder / "cluster_labels.npy") if meta.get("cluster_labels") else None,
-        fields={name: np.load(folder / f"field_{name}.npy") for name in meta.get("vector_fields", {})},
+        fields={name: np.load(folder / f"field_{name}.npy", mmap_mode="r" if mapped else None) for name in meta.get("vector_fields", {})},
         rotation=PCARotation.load(folder) if space.rotation else None,
+        field_kinds=dict(meta.get("field_kinds", {})),
     )
 
 
@@ -186,4 +216,4 @@ def query_embeddings(data: FaissFolder, embedding: Embeddings | str | None, wher
     return emb
 
 
-__all__ = ["FaissFolder", "query_embeddings", "read_folder", "write_folder"]
+__all__ = ["FaissFolder", "query_embeddings", "read_folder", "save_array", "write_folder"]
