@@ -357,6 +357,21 @@ def redis_short_rows(d: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def fusion_rows(d: dict[str, Any]) -> list[Row]:
+    """Hybrid fusion per query in numpy: overhead (hybrid p50 minus the two arms' p50) and ranx agreement."""
+    src = "fusion_scifact.json"
+    rows: list[Row] = []
+    target = d.get("fusion_overhead_target_ms", 0.3)
+    for method, over in d.get("fusion_overhead_ms", {}).items():
+        alone = _get(d, "fusion_alone", method) or {}
+        same = f"{alone.get('queries_identical_to_ranx', '–')}/{alone.get('queries', '–')} rankings = ranx"
+        ratio = alone.get("p50_ratio_ours_over_ranx")
+        rows.append((f"hybrid {method.upper() if method == 'rrf' else method} fusion overhead per query (SciFact slice)",
+                     f"{over:.2f} ms", f"ranx fusion alone {_f(_get(alone, 'ranx_ms', 'p50'), '.2f')} ms",
+                     (f"{ratio:.2f}× ranx's time, " if ratio is not None else "") + same, f"≤ {target} ms, = ranx", src))
+    return rows
+
+
 def generic_rows(name: str, d: dict[str, Any]) -> list[Row]:
     """Results that carry their own README rows: ``{"readme_rows": [[what, ours, raw, ratio, goal], ...]}``."""
     return [(*map(str, r[:5]), name) for r in d.get("readme_rows", [])]
@@ -376,6 +391,9 @@ SECTIONS: list[tuple[str, str, Callable[[dict[str, Any]], list[Row]] | None]] = 
     ("Advisor", "advise_scifact.json", advise_rows),
     ("Redis short re-run (protocol store)", "redis_short.json", redis_short_rows),
     ("Speed at scale", "scale.json", scale_rows),
+    ("Hybrid fusion in numpy", "fusion_scifact.json", fusion_rows),
+    ("Concurrent clients", "concurrency.json", None),
+    ("Selective filters", "filters.json", None),
     ("Defaults on SciFact", "defaults_scifact.json", defaults_rows),
 ]
 
@@ -415,6 +433,7 @@ HEADLINE: list[tuple[str, str]] = [
     ("advise_scifact.json", "advisor winner on SciFact"),
     ("compare_scifact.json", "compare mpnet@full"),
     ("scale.json", "1M × 384 realistic: funnel 128-d PCA, HNSW shortlist"),
+    ("fusion_scifact.json", "hybrid RRF fusion overhead"),
     ("defaults_scifact.json", "SciFact nDCG@10 kept, cluster defaults"),
 ]
 _HEADER = ["| benchmark | ours | raw library | ratio / diff | goal | source |", "|---|---|---|---|---|---|"]
