@@ -34,6 +34,13 @@ class ReadWriteLock:
     Taking the write lock while holding only the read lock would wait forever (two such threads
     would deadlock each other), so it raises ``RuntimeError`` instead.
 
+    :attr:`revision` counts the outermost writes that finished (a re-entered write counts once): a
+    reader that saw revision ``r`` knows nothing was written while the counter still reads ``r``, so a
+    retriever can skip re-checking state it derived from the store (rows, labels, fields).
+
+    Readers do not serialise one another: the internal mutex is held only to count them in and out,
+    never while they run, so N threads searching a faiss index (which releases the GIL) run in parallel.
+
     >>> lock = ReadWriteLock()
     >>> with lock.read(): ...      # searches, reads
     >>> with lock.write(): ...     # adds, deletes, rebuilds
@@ -45,7 +52,13 @@ class ReadWriteLock:
         self._writer: int | None = None
         self._writer_depth = 0
         self._writers_waiting = 0
+        self._revision = 0
         self._local = threading.local()
+
+    @property
+    def revision(self) -> int:
+        """How many outermost writes have finished (starts at 0; a re-entered write counts once)."""
+        return self._revision
 
     @contextmanager
     def read(self) -> Iterator[None]:
@@ -110,6 +123,7 @@ class ReadWriteLock:
         finally:
             with self._cond:
                 self._writer, self._writer_depth = None, 0
+                self._revision += 1
                 self._cond.notify_all()
 
 
