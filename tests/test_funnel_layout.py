@@ -99,11 +99,14 @@ def test_mmap_fields_live_in_files_and_keep_their_kind_through_a_save(data, tmp_
     np.testing.assert_array_equal(again.search_rows(q)[1], funnel.search_rows(q)[1])
 
 
-@pytest.mark.parametrize("kind", [k for k in FIELD_KINDS if k != "flat"])
+@pytest.mark.parametrize("kind", [*(k for k in FIELD_KINDS if k != "flat"), "ivf_rabitq/4"])
 def test_each_shortlist_index_kind_finds_the_neighbours(data, kind, tmp_path):
-    """Every field kind, on a mapped store, as a 64-d (full-dimension) shortlist rescored exactly."""
+    """Every field kind (and 4-bit RaBitQ codes), on a mapped store, as a 64-d (full-dimension) shortlist
+    rescored exactly."""
     x, q, ids = data
-    store = make_store(x, ids, tmp_path, vector_storage="mmap", field_kind=kind, hnsw_m=16, ef_construction=40)
+    kind, _, bits = kind.partition("/")
+    store = make_store(x, ids, tmp_path, vector_storage="mmap", field_kind=kind, hnsw_m=16, ef_construction=40,
+                       field_rabitq_bits=int(bits or 1))
     store.bulk_load(x, docs(ids), ids, normalized=True)
     funnel = MatryoshkaFunnelRetriever(store=store, shortlist_dim=DIM, rotation=None, vector_field="vector_full", k=10,
                                        shortlist=200, shortlist_ef_search=256, shortlist_nprobe=32)
@@ -130,6 +133,8 @@ def test_bad_layout_options_are_refused_by_name(data):
         FaissIndexSpec(metric="ip", field_kind="hnsw_rabitq")
     with pytest.raises(InvalidParameterError, match="field_query_bits"):
         FaissIndexSpec(field_query_bits=9)
+    with pytest.raises(InvalidParameterError, match="field_rabitq_bits"):
+        FaissIndexSpec(field_rabitq_bits=0)
     store = make_store(x, ids)
     store.bulk_load(x[:200], docs(ids[:200]), ids[:200], normalized=True)
     with pytest.raises(InvalidParameterError, match="field_kind"):
@@ -171,3 +176,39 @@ def test_calibration_chooses_the_index_kind_and_saves_it(data, tmp_path):
                               max_bytes_per_vector=100)
     assert budget.settings["index_kind"] == "ivf_rabitq" and budget.settings["index_bytes_per_vector"] <= 100
     assert any(t.get("skipped") for t in budget.tried if t["index_kind"] == "hnsw")
+
+
+def rss_file_bytes() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("RssFile:"))
+
+
+def test_mmap_reads_do_not_stay_resident(tmp_path):
+    """Rescoring reads (a few scattered rows) leave no mapped page resident, and a full scan releases its
+    pages: the resident set of an mmap store is its index, not its vectors (a 25 MB file here)."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((60_000, DIM)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    ids = [str(i) for i in range(len(x))]
+    store = make_store(x, ids, tmp_path, vector_storage="mmap")
+    store.bulk_load(x, LazyDocs(len(x)), ids, normalized=True)
+    before = rss_file_bytes()
+    rows = rng.choice(len(x), 3_000, replace=False)
+    np.testing.assert_array_equal(store.vectors_at(rows), x[rows])
+    assert rss_file_bytes() - before < 1_000_000  # faults on the map would have made most of the 15 MB resident
+    scores, found = store.search_rows(x[:3], 1)  # an exact scan of every row
+    assert found[:, 0].tolist() == [0, 1, 2]
+    assert rss_file_bytes() - before < 1_000_000
+
+
+class LazyDocs:
+    """n empty Documents named "0".."n-1", made on access."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> Document:
+        return Document(page_content="", id=str(i))

@@ -62,7 +62,7 @@ from langchain_embcompare.stores.faiss_index import (
     search_params,
 )
 from langchain_embcompare.stores.faiss_io import FaissFolder, query_embeddings, read_folder, write_folder
-from langchain_embcompare.stores.faiss_vectors import RELEASE_ROWS, MappedRows, RamRows, iter_blocks, new_rows
+from langchain_embcompare.stores.faiss_vectors import MappedRows, RamRows, iter_blocks, new_rows
 from langchain_embcompare.stores.base import (
     EmbStore,
     SearchRequest,
@@ -647,19 +647,14 @@ class FaissVectorStore(EmbStore):
             vector_field: an extra vector field, or ``None`` for the main vectors.
 
         Returns:
-            (len(rows), d) float32 stored vectors (unit rows for cosine); with ``vector_storage="mmap"`` one
-                fancy index of the map (a read of at least ``RELEASE_ROWS`` rows then releases the map's
-                pages, so a bulk read does not stay resident).
+            (len(rows), d) float32 stored vectors (unit rows for cosine); with ``vector_storage="mmap"``
+                read from the file without keeping its pages resident (``MappedRows.read``).
 
         Raises:
             KeyError: invalid rows, or an unknown ``vector_field``.
         """
         src = self._main if vector_field is None else self._fields[vector_field]
-        r = self._valid_rows(rows)
-        out = np.asarray(src.array[r], dtype=np.float32)
-        if len(r) >= RELEASE_ROWS:
-            src.release()
-        return out
+        return src.read(self._valid_rows(rows))
 
     @reads
     def all_rows(self) -> np.ndarray:
@@ -754,7 +749,7 @@ class FaissVectorStore(EmbStore):
         best: tuple[np.ndarray, np.ndarray] | None = None
         for sl in iter_blocks(n):
             r = np.arange(sl.start, sl.stop, dtype=np.int64) if rows is None else rows[sl]
-            vecs = np.asarray(src.array[sl] if rows is None else src.array[r])
+            vecs = np.asarray(src.array[sl]) if rows is None else src.read(r)
             if self.precision == "int8" and source is None:
                 vecs = self.quantizer.dequantize(self.quantizer.encode(vecs))
             part = top_k(exact_scores(q, vecs, self.metric), k, r)
@@ -763,8 +758,8 @@ class FaissVectorStore(EmbStore):
                 order = np.argsort(-s, axis=1, kind="stable")[:, :k]
                 part = np.take_along_axis(s, order, 1), np.take_along_axis(i, order, 1)
             best = part
-        if n >= RELEASE_ROWS:
-            src.release()
+        if rows is None:
+            src.release()  # a scan of every row: do not keep them resident
         return best if best is not None else empty_result(len(q), k)
 
     def _faiss_search(

@@ -67,6 +67,9 @@ class FaissIndexSpec:
         field_nprobe: IVF lists searched in an extra field.
         field_query_bits: RaBitQ kinds: bits each query component is quantised to (``qb`` of faiss's
             ``IVFRaBitQSearchParameters``), 0..8; 0 keeps queries float.
+        field_rabitq_bits: RaBitQ kinds: bits of each code component, 1..9 (1: one sign bit a dimension;
+            more bits estimate distances better, so shorter shortlists reach a recall, at ``d * bits / 8``
+            bytes a vector plus its factors).
         vector_storage: where the store keeps its float vectors (full-dimension and extra fields):
             ``"ram"``, or ``"mmap"`` (a memory-mapped file in ``storage_dir``; only the pages of rows
             read become resident). With ``"mmap"`` a ``float32`` store's main index must be ``"flat"``
@@ -94,6 +97,7 @@ class FaissIndexSpec:
     field_ef_search: int = 64
     field_nprobe: int = 16
     field_query_bits: int = 4
+    field_rabitq_bits: int = 1
     vector_storage: Literal["ram", "mmap"] = "ram"
     storage_dir: str | None = None
 
@@ -111,6 +115,8 @@ class FaissIndexSpec:
                 "RAM copy of each: use kind='flat' (exact search scans the file; put the speed in a funnel's shortlist "
                 "field, field_kind=...) or vector_storage='ram'."
             )
+        if not 1 <= self.field_rabitq_bits <= 9:
+            raise InvalidParameterError(f"field_rabitq_bits must lie in 1..9, got {self.field_rabitq_bits}.")
         if not 0 <= self.field_query_bits <= 8:
             raise InvalidParameterError(f"field_query_bits must lie in 0..8, got {self.field_query_bits}.")
         for name in ("nprobe", "hnsw_m", "ef_construction", "ef_search", "rescore_multiplier", "field_ef_search", "field_nprobe"):
@@ -322,7 +328,7 @@ def field_index(vecs: np.ndarray, spec: FaissIndexSpec, kind: str | None = None)
     elif kind == "hnsw_sq8":
         index = faiss.IndexHNSWSQ(d, faiss.ScalarQuantizer.QT_8bit, spec.hnsw_m, metric)
     elif kind == "hnsw_rabitq":
-        index = faiss.IndexHNSWRaBitQ(d, spec.hnsw_m, 1, faiss.METRIC_L2)
+        index = faiss.IndexHNSWRaBitQ(d, spec.hnsw_m, spec.field_rabitq_bits, faiss.METRIC_L2)
     else:
         nlist = ivf_lists(n)
         coarse = faiss.IndexFlat(d, metric)
@@ -331,7 +337,7 @@ def field_index(vecs: np.ndarray, spec: FaissIndexSpec, kind: str | None = None)
         elif kind == "ivf_sq8":
             index = faiss.IndexIVFScalarQuantizer(coarse, d, nlist, faiss.ScalarQuantizer.QT_8bit, metric)
         else:
-            index = faiss.IndexIVFRaBitQ(coarse, d, nlist, metric)
+            index = faiss.IndexIVFRaBitQ(coarse, d, nlist, metric, True, spec.field_rabitq_bits)
         # k-means on at most 64 points per list, 10 iterations: the shortlist is rescored at full
         # dimension, so coarser lists cost little recall, and training stays ~1 min at 1M x 128-d
         index.cp.max_points_per_centroid, index.cp.niter = 64, 10
