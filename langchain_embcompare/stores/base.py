@@ -63,7 +63,7 @@ import abc
 import asyncio
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -81,6 +81,7 @@ from langchain_embcompare.errors import (
 )
 from langchain_embcompare.filters import NOTHING, Filter, FilterTree, filter_tree
 from langchain_embcompare.matryoshka import MatryoshkaEmbeddings, VectorSpace, as_matryoshka
+from langchain_embcompare.stores.filtered import FilterPolicy
 
 CAPABILITIES = ("candidate_rows", "clusters", "vector_fields", "full_text")
 
@@ -126,6 +127,8 @@ class SearchRequest:
         ef_search: HNSW (or binary graph) candidates for this call (>= 1), ``None``: the index's own.
         nprobe: IVF lists opened for this call (>= 1), ``None``: the index's own.
         batch_size: queries per server round trip (>= 1), ``None``: the store's default.
+        exact: score every allowed row exactly (a brute-force scan of the filtered rows, whatever the
+            index), set by the caller or by the store's :class:`~.filtered.FilterPolicy`.
 
     A knob the searched index does not use (``ef_search`` on a flat or IVF index, ``nprobe`` on a flat
     or HNSW one) changes nothing, on every store: that search is what it is either way.
@@ -138,6 +141,7 @@ class SearchRequest:
     ef_search: int | None = None
     nprobe: int | None = None
     batch_size: int | None = None
+    exact: bool = False
 
 
 def positive_int(name: str, value: Any) -> int | None:
@@ -246,6 +250,7 @@ class EmbStore(VectorStore):
         ef_search: int | None = None,
         nprobe: int | None = None,
         batch_size: int | None = None,
+        exact: bool = False,
         **options: Any,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` rows per query vector, best first: :meth:`search_request` (the shared checks),
@@ -265,6 +270,8 @@ class EmbStore(VectorStore):
             ef_search: HNSW candidates for this call (if the store takes it: :attr:`search_options`).
             nprobe: IVF lists opened for this call (likewise).
             batch_size: queries per server round trip (likewise).
+            exact: score every allowed row exactly, whatever the index (every store). Without it and
+                without knobs, a filtered search follows the store's :attr:`filter_policy` if set.
             **options: nothing else is taken; any raises, named.
 
         Returns:
@@ -280,7 +287,7 @@ class EmbStore(VectorStore):
         """
         q, k, request = self.search_request(
             query_vectors, k, filter=filter, candidate_rows=candidate_rows, clusters=clusters,
-            vector_field=vector_field, ef_search=ef_search, nprobe=nprobe, batch_size=batch_size, **options,
+            vector_field=vector_field, ef_search=ef_search, nprobe=nprobe, batch_size=batch_size, exact=exact, **options,
         )
         if request is None:
             return empty_result(len(q), k)
@@ -298,6 +305,7 @@ class EmbStore(VectorStore):
         ef_search: int | None = None,
         nprobe: int | None = None,
         batch_size: int | None = None,
+        exact: bool = False,
         **options: Any,
     ) -> tuple[np.ndarray, int, SearchRequest | None]:
         """The checks every search shares, done once for every store: options, ``k``, capabilities,
@@ -313,6 +321,7 @@ class EmbStore(VectorStore):
             ef_search: as :meth:`search_rows`.
             nprobe: as :meth:`search_rows`.
             batch_size: as :meth:`search_rows`.
+            exact: as :meth:`search_rows`.
             **options: any raises.
 
         Returns:
@@ -323,7 +332,7 @@ class EmbStore(VectorStore):
         Raises:
             InvalidParameterError: an option this store does not take (named, with those it takes), a
                 knob or ``k`` that is not a positive integer (or ``k`` above :attr:`max_k`), a vector
-                field the store does not have, or a bad filter (:func:`~langchain_embcompare.filters.filter_tree`).
+                field the store does not have, ``exact`` that is not a bool or with a ``vector_field``, or a bad filter (:func:`~langchain_embcompare.filters.filter_tree`).
             MissingCapabilityError: ``candidate_rows`` / ``clusters`` / ``vector_field`` on a store
                 without that capability.
             DimensionMismatchError: query vectors of the wrong width.
@@ -337,6 +346,8 @@ class EmbStore(VectorStore):
                 f"{type(self).__name__}.search_rows got unknown options {refused}; it takes {takes}."
             )
         knobs = {n: positive_int(n, v) for n, v in knobs.items()}
+        if not isinstance(exact, (bool, np.bool_)):
+            raise InvalidParameterError(f"exact={exact!r} must be a bool.")
         if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
             raise InvalidParameterError(f"k={k!r} must be a positive integer.")
         if self.max_k is not None and k > self.max_k:
@@ -344,6 +355,10 @@ class EmbStore(VectorStore):
         k = int(k)
         if vector_field is not None and vector_field == self.main_vector_field:
             vector_field = None
+        if exact and vector_field is not None:
+            raise InvalidParameterError(
+                f"exact=True searches the main vectors; it is not supported with vector_field={vector_field!r} on any store."
+            )
         self.check_search_args(candidate_rows, clusters, vector_field)
         if vector_field is None:
             dim, where = self.space.dim, f"index of this {type(self).__name__} (model {self.space.model!r})"
@@ -357,7 +372,80 @@ class EmbStore(VectorStore):
         labels = None if clusters is None else tuple(int(c) for c in np.asarray(list(clusters), dtype=np.int64).ravel())
         if len(q) == 0 or tree == NOTHING or (rows is not None and len(rows) == 0) or (labels is not None and not labels):
             return q, k, None
-        return q, k, SearchRequest(tree, rows, labels, vector_field, **knobs)
+        request = SearchRequest(tree, rows, labels, vector_field, **knobs, exact=bool(exact))
+        return q, k, self.apply_filter_policy(request)
+
+    filter_policy: FilterPolicy | None = None
+    """The store's :class:`~.filtered.FilterPolicy` (``None``: searches run as asked); set it with
+    :meth:`set_filter_policy`."""
+
+    def set_filter_policy(self, policy: FilterPolicy | None) -> None:
+        """Attach a :class:`~.filtered.FilterPolicy` (or ``None`` to remove it): from then on a filtered
+        search that names no knob, no ``exact`` and no ``candidate_rows`` / ``clusters`` / ``vector_field``
+        runs with the setting the policy chooses for the filter's selectivity (:meth:`filter_count`).
+
+        Args:
+            policy: the policy (calibrated on this store's index kind), or ``None``.
+
+        Raises:
+            InvalidParameterError: a policy calibrated on another index kind than this store's.
+        """
+        if policy is not None and policy.index_kind != self.field_index_kind():
+            raise InvalidParameterError(
+                f"this FilterPolicy was calibrated on a {policy.index_kind!r} index; {type(self).__name__}'s "
+                f"index is {self.field_index_kind()!r}: calibrate one on this store (calibrate_filter_policy)."
+            )
+        self.filter_policy = policy
+
+    def apply_filter_policy(self, request: SearchRequest) -> SearchRequest:
+        """The request with the setting :attr:`filter_policy` chooses for its filter's selectivity, or
+        the request unchanged (no policy, no filter, or a knob / ``exact`` / ``candidate_rows`` /
+        ``clusters`` / ``vector_field`` given by the caller).
+
+        Args:
+            request: a validated :class:`SearchRequest`.
+
+        Returns:
+            The request to run.
+        """
+        policy = self.filter_policy
+        if (policy is None or request.filter is None or request.exact or request.ef_search or request.nprobe
+                or request.candidate_rows is not None or request.clusters is not None or request.vector_field is not None):
+            return request
+        setting = policy.choose(self.filter_selectivity(request.filter))
+        return replace(request, exact=setting.exact, ef_search=setting.ef_search, nprobe=setting.nprobe)
+
+    def filter_selectivity(self, filter: Filter | FilterTree) -> float:
+        """The fraction of stored documents a filter keeps: :meth:`filter_count` / :meth:`count` (a server
+        store may ask both in one round trip).
+
+        Args:
+            filter: a filter expression, LangChain dict or parsed tree.
+
+        Returns:
+            The fraction in [0, 1] (0 for an empty store).
+
+        Raises:
+            MissingCapabilityError: the store cannot count (the default :meth:`filter_count`).
+        """
+        total = self.count()
+        return min(1.0, self.filter_count(filter) / total) if total else 0.0
+
+    def filter_count(self, filter: Filter | FilterTree) -> int:
+        """How many stored documents a filter keeps (its selectivity times :meth:`count`), cheaply: FAISS
+        sums its row mask, Redis runs a ``LIMIT 0 0`` count query, Milvus ``count(*)`` over the
+        expression, Qdrant ``count``.
+
+        Args:
+            filter: a filter expression, LangChain dict or parsed tree.
+
+        Returns:
+            The number of matching documents (>= 0).
+
+        Raises:
+            MissingCapabilityError: the store cannot count (the default).
+        """
+        raise MissingCapabilityError(f"{type(self).__name__} cannot count the documents a filter keeps (filter_count).")
 
     @abc.abstractmethod
     def _search(self, q: np.ndarray, k: int, request: SearchRequest) -> tuple[np.ndarray, np.ndarray]:

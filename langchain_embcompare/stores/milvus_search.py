@@ -18,8 +18,9 @@ import numpy as np
 from langchain_core.documents import Document
 
 from langchain_embcompare.errors import InvalidParameterError
-from langchain_embcompare.filters import Filter, FilterTree, evaluate_filter
+from langchain_embcompare.filters import NOTHING, Filter, FilterTree, evaluate_filter, filter_tree
 from langchain_embcompare.stores.base import SearchRequest, empty_result, normalize_rows
+from langchain_embcompare.stores.ops import exact_scores, top_k
 from langchain_embcompare.stores.milvus_rows import (
     DOC_FIELDS,
     MilvusRowsMixin,
@@ -71,6 +72,42 @@ class MilvusSearchMixin(MilvusRowsMixin):
             parts.append(f"{CLUSTER_FIELD} in {int_list(np.unique(np.asarray(request.clusters, dtype=np.int64)))}")
         return " and ".join(parts)
 
+    def filter_count(self, filter: Filter | FilterTree) -> int:
+        """How many stored documents a filter keeps: ``count(*)`` over its expression (a filter holding a
+        text leaf: the rows matched in-process, as its search does).
+
+        Args:
+            filter: a filter expression, LangChain dict or parsed tree.
+
+        Returns:
+            The number of matching documents (:meth:`count` for ``None``).
+
+        Raises:
+            InvalidParameterError: a filter Milvus cannot run.
+        """
+        tree = filter_tree(filter)
+        if tree == NOTHING:
+            return 0
+        if tree is None:
+            return int(self.count())
+        if has_text_leaf(tree):
+            return len(self._rows_matching_in_process(tree))
+        res = self.client.query(self.name, filter=to_expression(tree, self.typed_columns), output_fields=["count(*)"],
+                                timeout=self.call_timeout)
+        return int(res[0]["count(*)"])
+
+    def _exact_run(self, q: np.ndarray, k: int, expr: str) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top ``k`` over the rows matching ``expr`` (``""``: all): their stored vectors fetched and
+        scored here (:func:`~.ops.exact_scores`, :func:`~.ops.top_k`'s tie rule), as on every store."""
+        ents = self._scan([ROW_FIELD, VECTOR_FIELD], expr or f"{ROW_FIELD} >= 0")
+        if not ents:
+            return empty_result(len(q), k)
+        rows = np.fromiter((e[ROW_FIELD] for e in ents), dtype=np.int64, count=len(ents))
+        vecs = np.asarray([e[VECTOR_FIELD] for e in ents], dtype=np.float32)
+        if self.metric == "cosine":
+            vecs = normalize_rows(vecs)
+        return top_k(exact_scores(q, vecs, self.metric), k, rows)
+
     def _rows_matching_in_process(self, tree: FilterTree) -> np.ndarray:
         """Rows whose metadata matches a filter holding text leaves, by ``filters.evaluate_filter``
         over every stored document's metadata (one scan)."""
@@ -84,7 +121,8 @@ class MilvusSearchMixin(MilvusRowsMixin):
     def _search(self, q: np.ndarray, k: int, request: SearchRequest) -> tuple[np.ndarray, np.ndarray]:
         """The Milvus search of :meth:`EmbStore.search_rows`: ``filter`` / ``candidate_rows`` /
         ``clusters`` form one Milvus prefilter expression (ANDed); ``ef_search`` (HNSW) / ``nprobe``
-        (IVF) override the spec's for this call; ``k`` at most 16384 (Milvus's top-k limit).
+        (IVF) override the spec's for this call; ``exact`` fetches the allowed rows' vectors and scores
+        them here (an HNSW / IVF index is not exact); ``k`` at most 16384 (Milvus's top-k limit).
 
         Args:
             q: (m, d) float32 validated queries.
@@ -141,6 +179,13 @@ class MilvusSearchMixin(MilvusRowsMixin):
             return (*empty_result(m, k), docs)
         if self.metric == "cosine":
             q = normalize_rows(q)
+        if request.exact and self.spec.kind != "flat":  # every allowed row scored (IVF with nprobe=nlist would be too)
+            scores, rows = self._exact_run(q, k, expr)
+            if with_docs:
+                for i, rrow in enumerate(rows):
+                    valid = rrow[rrow >= 0]
+                    docs[i] = self.documents_at(valid) if len(valid) else []
+            return scores, rows, docs
         scores = np.full((m, k), -np.inf, dtype=np.float32)
         rows = np.full((m, k), -1, dtype=np.int64)
         params = self.spec.search_params(int(k), request.ef_search, request.nprobe)

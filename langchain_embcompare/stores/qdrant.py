@@ -64,7 +64,7 @@ from langchain_embcompare.errors import (
     SchemaMismatchError,
     StoreConnectionError,
 )
-from langchain_embcompare.filters import FilterVisitor, Leaf, Node, as_number, evaluate_filter, tag_values
+from langchain_embcompare.filters import NOTHING, Filter, FilterTree, FilterVisitor, Leaf, Node, as_number, evaluate_filter, filter_tree, tag_values
 from langchain_embcompare.matryoshka import MatryoshkaEmbeddings, VectorSpace, as_matryoshka, check_finite
 from langchain_embcompare.stores.base import (
     METRICS,
@@ -850,7 +850,32 @@ class QdrantVectorStore(EmbStore):
             if must is None:
                 return empty_result(len(q), k)
             using = VECTOR_NAME if request.vector_field is None else request.vector_field
-            return self._query(q, k, must, using, request.ef_search, request.batch_size or 256)
+            return self._query(q, k, must, using, request.ef_search, request.batch_size or 256, request.exact)
+
+    def filter_count(self, filter: Filter | FilterTree) -> int:
+        """How many stored documents a filter keeps: Qdrant's exact ``count`` under the filter's conditions.
+
+        Args:
+            filter: a filter expression, LangChain dict or parsed tree.
+
+        Returns:
+            The number of matching documents (:meth:`count` for ``None``).
+
+        Raises:
+            InvalidParameterError: a malformed filter.
+        """
+        from qdrant_client import models
+
+        tree = filter_tree(filter)
+        if tree == NOTHING:
+            return 0
+        if tree is None:
+            return int(self.count())
+        with self.reading():
+            must = self._conditions(tree, None, None)
+            if must is None:
+                return 0
+            return int(self.client.count(self.name, count_filter=models.Filter(must=must), exact=True).count)
 
     def _conditions(self, tree: Node | Leaf | None, candidate_rows: Any, clusters: Any) -> list[Any] | None:
         """The Qdrant conditions of a search, or ``None`` when they provably match nothing."""
@@ -880,13 +905,13 @@ class QdrantVectorStore(EmbStore):
         return must
 
     def _query(
-        self, q: np.ndarray, k: int, must: list[Any], using: str, ef_search: int | None, batch: int
+        self, q: np.ndarray, k: int, must: list[Any], using: str, ef_search: int | None, batch: int, exact: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
         from qdrant_client import models
 
         params = None  # local mode scans exactly and warns about search params
         if not self.options.is_local:
-            params = models.SearchParams(exact=self.kind == "flat", hnsw_ef=None if ef_search is None else int(ef_search))
+            params = models.SearchParams(exact=exact or self.kind == "flat", hnsw_ef=None if ef_search is None else int(ef_search))
         flt = models.Filter(must=must) if must else None
         scores, rows = empty_result(len(q), k)
         for start in range(0, len(q), batch):

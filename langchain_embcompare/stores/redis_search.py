@@ -21,7 +21,7 @@ from langchain_core.documents import Document
 from redisvl.query import VectorQuery
 from redisvl.query.filter import FilterExpression
 
-from langchain_embcompare.filters import Filter, FilterTree
+from langchain_embcompare.filters import NOTHING, Filter, FilterTree, filter_tree
 from langchain_embcompare.stores.base import EmbStore, SearchRequest, empty_result
 from langchain_embcompare.stores.redis_io import (
     HIT_FIELDS,
@@ -34,6 +34,7 @@ from langchain_embcompare.stores.redis_io import (
 )
 from langchain_embcompare.stores.redis_schema import (
     CLUSTER_FIELD,
+    ROW_FIELD,
     VECTOR_FIELD,
     escape_tag,
     filter_query,
@@ -59,9 +60,64 @@ class RedisSearchMixin(RedisWriteMixin):
     search_options: ClassVar[frozenset[str]] = frozenset({"ef_search", "batch_size"})
     main_vector_field: ClassVar[str | None] = VECTOR_FIELD
 
+    def filter_count(self, filter: Filter | FilterTree) -> int:
+        """How many stored documents a filter keeps: one ``FT.SEARCH <filter> LIMIT 0 0`` (the total only,
+        no document read), the store's ``TIMEOUT`` rule applied.
+
+        Args:
+            filter: a filter expression, LangChain dict or parsed tree.
+
+        Returns:
+            The number of matching documents (:meth:`count` for ``None``).
+
+        Raises:
+            InvalidParameterError: a filter on a field the index does not have, or of the wrong kind.
+            StoreTimeoutError: the count ran past ``query_timeout_ms``.
+            StoreConnectionError: the server is unreachable.
+        """
+        return self._counts(filter)[0]
+
+    def filter_selectivity(self, filter: Filter | FilterTree) -> float:
+        """The fraction of stored documents a filter keeps: its count and the index's document count
+        (``*``), two ``LIMIT 0 0`` queries in one pipelined round trip (``FT.INFO`` is slower).
+
+        Args:
+            filter: a filter expression, LangChain dict or parsed tree.
+
+        Returns:
+            The fraction in [0, 1] (0 for an empty index).
+
+        Raises:
+            InvalidParameterError: as :meth:`filter_count`.
+            StoreTimeoutError: a count ran past ``query_timeout_ms``.
+        """
+        kept, total = self._counts(filter)
+        return min(1.0, kept / total) if total else 0.0
+
+    def _counts(self, filter: Filter | FilterTree) -> tuple[int, int]:
+        """(documents the filter keeps, documents in the index), one round trip."""
+        tree = filter_tree(filter)
+        expr = None if tree == NOTHING else self._filter_string(tree, None)
+        client, name, timeout_ms = self.client, self.spec.index_name, self.query_timeout_ms  # type: ignore[attr-defined]
+        exprs = ["*"] if expr is None else [expr, "*"]
+
+        def run() -> list[Any]:
+            with client.pipeline(transaction=False) as pipe:
+                for e in exprs:
+                    pipe.execute_command("FT.SEARCH", name, e, *timeout_args(timeout_ms), "LIMIT", 0, 0, "DIALECT", 2)
+                return pipe.execute()
+
+        replies = self._call(run)
+        check_complete(replies, timeout_ms, name)
+        # RESP2: a list starting with the total; RESP3: a map
+        counts = [int(r[0] if isinstance(r, (list, tuple)) else r[b"total_results"]) for r in replies]
+        total = counts[-1]
+        return (0 if tree == NOTHING else counts[0]), total
+
     def _search(self, q: np.ndarray, k: int, request: SearchRequest) -> tuple[np.ndarray, np.ndarray]:
         """The Redis KNN of :meth:`EmbStore.search_rows`, one pipelined round trip per ``batch_size``
-        queries (default 50); takes ``ef_search`` (HNSW: ``EF_RUNTIME``) and ``batch_size``.
+        queries (default 50); takes ``ef_search`` (HNSW: ``EF_RUNTIME``) and ``batch_size``; ``exact``
+        (the request's) runs RediSearch's ``HYBRID_POLICY ADHOC_BF``: every filtered document scored.
 
         Args:
             q: (m, d) float32 validated queries (``d`` = dim, or the extra field's dim).
@@ -133,7 +189,10 @@ class RedisSearchMixin(RedisWriteMixin):
         expr = self._filter_string(request.filter, request.clusters)
         # a flat index is exact whatever ef_search says (as on FAISS and Milvus); Redis refuses EF_RUNTIME on it
         ef = (request.ef_search or self.spec.ef_search) if self.spec.kind == "hnsw" else None
-        template, vi = self._query_template(q.shape[1], k, expr, keys, field, ef, with_rows)
+        exact = request.exact and self.spec.kind == "hnsw"
+        if exact:  # RediSearch's brute force over the filtered documents (ADHOC_BF needs a filter: every row)
+            expr, ef = expr or f"@{ROW_FIELD}:[-inf +inf]", None
+        template, vi = self._query_template(q.shape[1], k, expr, keys, field, ef, with_rows, exact)
         client = self.client
         timeout_ms, name = self.query_timeout_ms, self.spec.index_name  # type: ignore[attr-defined]
         q = q.astype(self._dtype, copy=False)
@@ -199,13 +258,15 @@ class RedisSearchMixin(RedisWriteMixin):
         vector_field: str,
         ef: int | None,
         with_rows: bool = True,
+        exact: bool = False,
     ) -> tuple[list[Any], int]:
-        """FT.SEARCH arguments built by redisvl (filter, KNN, EF_RUNTIME, INKEYS) plus the store's ``TIMEOUT``
+        """FT.SEARCH arguments built by redisvl (filter, KNN, EF_RUNTIME or ``HYBRID_POLICY ADHOC_BF`` when
+        ``exact``, INKEYS) plus the store's ``TIMEOUT``
         (:func:`~.redis_io.timeout_args`), cached per query shape
         -> ``(args, i)``: the arguments after the command name, ``PARAMS`` included, strings and ints
         already encoded as redis-py would encode them, and the position ``i`` of the query vector (the
         only argument that changes from one query to the next; callers copy ``args`` and set it)."""
-        cache_key = None if keys is not None else (k, expr, vector_field, ef, with_rows)
+        cache_key = None if keys is not None else (k, expr, vector_field, ef, with_rows, exact)
         hit = self._templates.get(cache_key) if cache_key is not None else None
         if hit is None:
             template = VectorQuery(
@@ -216,6 +277,7 @@ class RedisSearchMixin(RedisWriteMixin):
                 dtype=self.spec.dtype,
                 num_results=k,
                 ef_runtime=ef,
+                hybrid_policy="ADHOC_BF" if exact else None,
             )
             if keys is not None:
                 template.limit_ids(*keys)
