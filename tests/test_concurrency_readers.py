@@ -190,3 +190,30 @@ def test_readers_overlap_and_a_writer_waits_for_them():
     w.join(10)
     assert sorted(order[:2]) == ["r1", "r2"] and order[2] == "w"
     assert lock.revision == before + 1
+
+
+def test_retrievers_skip_the_row_check_while_nothing_is_written(monkeypatch):
+    """The funnel and the cluster prefilter re-check the store's rows (O(n)) only after a write: searches
+    with no write between them read no row list; a write is still seen (stale clusters refused by name,
+    the funnel rebuilt and finding the new document)."""
+    from langchain_embcompare.retrievers.clustering import StaleClustersError
+
+    store, q, texts = make_store(3, 300, 16, field_kind="hnsw")
+    found = retrievers(store, 3)
+    funnel, cluster = found["funnel"], found["cluster"]
+    for r in (funnel, cluster):
+        r.invoke(texts[0])
+        r.invoke(texts[1])  # the first check after binding is a full one
+    calls = []
+    real = store.all_rows
+    monkeypatch.setattr(store, "all_rows", lambda: calls.append(1) or real())
+    for t in texts:
+        funnel.invoke(t)
+        cluster.invoke(t)
+    assert calls == []
+    new = unit(np.random.default_rng(99), 1, 16)
+    store.upsert_vectors(new, [Document(page_content="new", id="new")])
+    assert funnel.search_vectors(new, k=1)[0][0][0].id == "new"
+    assert calls  # the write made the next check a full one
+    with pytest.raises(StaleClustersError, match=r"fit\(\) again"):
+        cluster.invoke(texts[0])

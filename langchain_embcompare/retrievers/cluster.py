@@ -70,7 +70,7 @@ from langchain_embcompare.retrievers.clustering import (
 )
 from langchain_embcompare.retrievers.probing import ClusterSearchStats, probe, summarize_stats
 from langchain_embcompare.stores.ops import open_grouped
-from langchain_embcompare.retrievers.snapshot import RowsSnapshot
+from langchain_embcompare.retrievers.snapshot import RowsSnapshot, store_revision
 from langchain_embcompare.stores.base import BatchRetriever, EmbStore, normalize_rows
 
 _few_threads = few_threads  # the old private name, kept importable
@@ -158,6 +158,7 @@ class ClusterPrefilterRetriever(BatchRetriever):
     _sorted_labels: np.ndarray | None = PrivateAttr(default=None)
     _members: tuple[np.ndarray, np.ndarray] | None = PrivateAttr(default=None)  # rows by cluster, bounds
     _snapshot: RowsSnapshot | None = PrivateAttr(default=None)
+    _checked_at: int | None = PrivateAttr(default=None)  # store write count at the last passed check
 
     def __init__(self, **kwargs: Any) -> None:
         engine = kwargs.get("engine", "auto")
@@ -374,6 +375,7 @@ class ClusterPrefilterRetriever(BatchRetriever):
             )
         self._snapshot = RowsSnapshot(self.store, self._sorted_rows, [model.ids[i] for i in order.tolist()])
         self._bound_to = model
+        self._checked_at = None
         if self.search_engine == "clusters":
             self._sync_labels(full=True)
 
@@ -407,9 +409,13 @@ class ClusterPrefilterRetriever(BatchRetriever):
         if self._bound_to is not self.cluster_model():
             self._bind()
         else:
-            self._check_fresh()
-            if self.search_engine == "clusters":
-                self._sync_labels(full=False)
+            # an in-process store counts its writes: none since the last passed check, nothing to re-check
+            revision = store_revision(self.store)
+            if revision is None or revision != self._checked_at:
+                self._check_fresh()
+                if self.search_engine == "clusters":
+                    self._sync_labels(full=False)
+                self._checked_at = revision  # read before the checks: a write during them re-checks next time
         if self.nprobe is None and not self.adaptive:  # no nprobe given: calibrate once, before searching
             self.calibrate(target_recall=self.target_recall)
 
