@@ -88,7 +88,8 @@ def _milvus(target: str):
         from langchain_embcompare.stores.milvus_schema import MilvusIndexSpec
 
         uri = request.getfixturevalue("milvus_uri" if target == "lite" else "milvus_server_uri")
-        spec = MilvusIndexSpec(f"sel_{uuid.uuid4().hex[:8]}", kind="hnsw", metadata_schema={"bucket": "numeric"}, full_text=False)
+        spec = MilvusIndexSpec(f"sel_{uuid.uuid4().hex[:8]}", kind="hnsw", metadata_schema={"bucket": "numeric"}, full_text=False,
+                               consistency_level="Bounded")  # after flush every row is searchable; Strong waits a tick per call
         store = MilvusVectorStore(_emb(), spec, uri=uri, overwrite=True, timeout=60.0)
         store.upsert_vectors(X, DOCS)
         store.flush()
