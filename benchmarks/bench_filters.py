@@ -55,7 +55,7 @@ from langchain_embcompare.stores.filtered import calibrate_filter_policy, filter
 
 K = 10
 BUCKETS = {"50%": 500, "10%": 100, "1%": 10, "0.1%": 1}
-ALL_STORES = ("faiss_hnsw", "faiss_ivf", "redis_hnsw", "milvus_lite_hnsw", "milvus_lite_ivf", "milvus_server_hnsw")
+ALL_STORES = ("faiss_hnsw", "faiss_ivf", "redis_hnsw", "milvus_lite_hnsw", "milvus_lite_ivf", "milvus_server_hnsw", "milvus_server_ivf")
 
 
 def load_server(kind: str, data_dir: Path | None = None) -> Any:

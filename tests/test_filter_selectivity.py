@@ -1,7 +1,8 @@
 """Selective filters on every approximate store: an exact filtered search equals numpy's exact filtered
 top-k, and a calibrated :class:`FilterPolicy` returns k results at recall >= its target at 1 % and 0.1 %.
 
-Real stores (FAISS HNSW / IVF in process, Redis HNSW and Milvus HNSW on the session's servers), one
+Real stores (FAISS HNSW / IVF in process, Redis HNSW, Milvus HNSW (Lite and the 2.3.5 server) and IVF_FLAT
+(server) on the session's servers), one
 generated corpus of 10,000 clustered vectors (32 d) whose ``bucket`` field keeps 1 % (``$lt 10``) or
 0.1 % (``$lt 1``: exactly k = 10 rows) of them. The selectivity -> setting rule is checked with
 Hypothesis against a direct reading of the rule.
@@ -82,13 +83,13 @@ def _redis(request):  # noqa: ANN001, ANN202
     return store
 
 
-def _milvus(target: str):
+def _milvus(target: str, kind: str = "hnsw"):
     def make(request):  # noqa: ANN001, ANN202
         from langchain_embcompare.stores.milvus import MilvusVectorStore
         from langchain_embcompare.stores.milvus_schema import MilvusIndexSpec
 
         uri = request.getfixturevalue("milvus_uri" if target == "lite" else "milvus_server_uri")
-        spec = MilvusIndexSpec(f"sel_{uuid.uuid4().hex[:8]}", kind="hnsw", metadata_schema={"bucket": "numeric"}, full_text=False,
+        spec = MilvusIndexSpec(f"sel_{uuid.uuid4().hex[:8]}", kind=kind, nlist=64, nprobe=4, metadata_schema={"bucket": "numeric"}, full_text=False,
                                consistency_level="Bounded")  # after flush every row is searchable; Strong waits a tick per call
         store = MilvusVectorStore(_emb(), spec, uri=uri, overwrite=True, timeout=60.0)
         store.upsert_vectors(X, DOCS)
@@ -104,6 +105,7 @@ STORES = {
     "redis-hnsw": _redis,
     "milvus-lite-hnsw": _milvus("lite"),
     "milvus-server-hnsw": _milvus("server"),
+    "milvus-server-ivf": _milvus("server", "ivf"),
 }
 
 

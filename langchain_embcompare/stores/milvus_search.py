@@ -155,8 +155,9 @@ class MilvusSearchMixin(MilvusRowsMixin):
     def _search(self, q: np.ndarray, k: int, request: SearchRequest) -> tuple[np.ndarray, np.ndarray]:
         """The Milvus search of :meth:`EmbStore.search_rows`: ``filter`` / ``candidate_rows`` /
         ``clusters`` form one Milvus prefilter expression (ANDed); ``ef_search`` (HNSW) / ``nprobe``
-        (IVF) override the spec's for this call; ``exact`` fetches the allowed rows' vectors and scores
-        them here (an HNSW / IVF index is not exact); ``k`` at most 16384 (Milvus's top-k limit).
+        (IVF) override the spec's for this call; ``exact`` opens every IVF_FLAT list (``nprobe = nlist``: the
+        server scores every allowed row) or, on HNSW, fetches the allowed rows' vectors and scores them
+        here; ``k`` at most 16384 (Milvus's top-k limit).
 
         Args:
             q: (m, d) float32 validated queries.
@@ -213,7 +214,7 @@ class MilvusSearchMixin(MilvusRowsMixin):
             return (*empty_result(m, k), docs)
         if self.metric == "cosine":
             q = normalize_rows(q)
-        if request.exact and self.spec.kind != "flat":  # every allowed row scored (IVF with nprobe=nlist would be too)
+        if request.exact and self.spec.kind == "hnsw":  # every allowed row fetched and scored here
             scores, rows = self._exact_run(q, k, expr)
             if with_docs:
                 for i, rrow in enumerate(rows):
@@ -222,7 +223,9 @@ class MilvusSearchMixin(MilvusRowsMixin):
             return scores, rows, docs
         scores = np.full((m, k), -np.inf, dtype=np.float32)
         rows = np.full((m, k), -1, dtype=np.int64)
-        params = self.spec.search_params(int(k), request.ef_search, request.nprobe)
+        # exact on IVF_FLAT: every list opened, so the server scores every allowed row (its own brute force)
+        nprobe = self.spec.nlist if request.exact and self.spec.kind == "ivf" else request.nprobe
+        params = self.spec.search_params(int(k), request.ef_search, nprobe)
         fields = DOC_FIELDS if with_docs else [ROW_FIELD]
         for start in range(0, m, QUERY_CHUNK):
             res = self.client.search(
