@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
+import faiss
 import numpy as np
 import pytest
 from langchain_core.documents import Document
@@ -18,6 +19,15 @@ from langchain_embcompare.stores.faiss import FaissVectorStore
 from langchain_embcompare.stores.faiss_index import FIELD_KINDS, FaissIndexSpec
 
 DIM = 64
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_faiss_thread():
+    """faiss on one OpenMP thread here: small indexes build faster than with threads spinning on a busy machine."""
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +90,7 @@ def test_mmap_store_equals_the_ram_store_through_writes_and_a_save(data, tmp_pat
 
 def test_mmap_fields_live_in_files_and_keep_their_kind_through_a_save(data, tmp_path):
     x, q, ids = data
-    mm = make_store(x, ids, tmp_path, vector_storage="mmap", field_kind="ivf_rabitq")
+    mm = make_store(x, ids, tmp_path, vector_storage="mmap", field_kind="ivf_rabitq", hnsw_m=16, ef_construction=40)
     mm.bulk_load(x, docs(ids), ids, normalized=True)
     funnel = MatryoshkaFunnelRetriever(store=mm, shortlist_dim=32, k=10, shortlist=100, rotation="pca", shortlist_nprobe=16)
     funnel.search_rows(q)

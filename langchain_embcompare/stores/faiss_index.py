@@ -291,9 +291,10 @@ def ivf_lists(n: int) -> int:
 def field_index(vecs: np.ndarray, spec: FaissIndexSpec, kind: str | None = None) -> Any:
     """The index of an extra vector field (the funnel's shortlist), of ``kind`` (default
     ``spec.field_kind``; :class:`FaissIndexSpec` lists them). IVF kinds below 39 vectors (too few to
-    train) and ``flat`` are a faiss flat index (the store scans a mapped ``flat`` field itself). The
-    vectors are added in blocks of rows and IVF / RaBitQ kinds train on a seeded sample of at most 64
-    vectors a list, so a memory-mapped field is never copied whole into RAM.
+    train) and ``flat`` are a faiss flat index (the store scans a mapped ``flat`` field itself). IVF
+    kinds train on a seeded sample of at most 64 vectors a list and take the vectors in blocks of rows
+    (a memory-mapped field is never copied whole into RAM); graph kinds take them in one add (a copy
+    while building), since faiss grows a graph's arrays by doubling when vectors come in batches.
 
     Args:
         vecs: (n, d) float32 field vectors (an array or a read-only map).
@@ -343,10 +344,14 @@ def field_index(vecs: np.ndarray, spec: FaissIndexSpec, kind: str | None = None)
         index.cp.max_points_per_centroid, index.cp.niter = 64, 10
     if isinstance(index, faiss.IndexHNSW):
         index.hnsw.efConstruction = spec.ef_construction
+    ivf = faiss.try_extract_index_ivf(index) is not None
     if not index.is_trained:
-        index.train(_train_sample(vecs, 64 * getattr(index, "nlist", 1) if faiss.try_extract_index_ivf(index) is not None else 65_536))
-    for sl in _blocks(n):
-        index.add(np.ascontiguousarray(vecs[sl], dtype=np.float32))
+        index.train(_train_sample(vecs, 64 * index.nlist if ivf else 65_536))
+    if ivf:  # inverted lists grow list by list: add in blocks, never holding a mapped field whole in RAM
+        for sl in _blocks(n):
+            index.add(np.ascontiguousarray(vecs[sl], dtype=np.float32))
+    else:  # one add: a graph / flat index sizes its arrays once (blocks would grow them by doubling, ~1.5x the memory)
+        index.add(np.ascontiguousarray(vecs, dtype=np.float32))
     return index
 
 
