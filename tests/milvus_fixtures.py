@@ -8,7 +8,11 @@ namespace, one port forwarded on 127.0.0.1) once per session, on first use, with
 to the superuser's ``root:Milvus`` for the session, which the store reads when given no token, so
 every server test runs as ``root`` on an authenticated server; tests/test_milvus_auth.py adds users,
 roles and wrong tokens. It is stopped at the session's end (and by ``atexit`` / the parent-death signal
-if the session dies). ``milvus_target``
+if the session dies). It runs with shorter internal intervals (``SERVER_ENV``: Milvus reads an environment
+variable named like a config key, ``common.session.ttl`` -> ``COMMON_SESSION_TTL``), measured on this
+machine: its etcd session lease 10 s instead of 30 s (after a restart, tests/test_milvus_server.py, the
+new node serves a reloaded collection only once the old node's lease has expired: ~25 s per restart at
+30 s). ``milvus_target``
 runs a test on both: the Lite file and ``http://127.0.0.1:<port>``. A server that cannot start fails
 the test with the reason, never skips.
 """
@@ -26,6 +30,11 @@ from typing import Any
 import pytest
 
 _names = itertools.count()
+# the session server's settings (see the module docstring); the supervisor passes this process's
+# environment to Milvus at every start, restarts included
+SERVER_ENV = {
+    "COMMON_SESSION_TTL": "10",  # s
+}
 _SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 MILVUS_TARGETS = [pytest.param(name, marks=pytest.mark.integration, id=name) for name in ("lite", "server")]
 
@@ -53,21 +62,23 @@ def milvus_server(tmp_path_factory) -> Iterator[Any]:
     """A running ``MilvusStandalone`` (Milvus 2.3.5) for the session, data under the session's temp folder,
     authorization on; ``MILVUS_TOKEN`` is ``root:Milvus`` (its ``root_token``) while it runs."""
     mod = milvus_server_module()
+    before = {k: os.environ.get(k) for k in ("MILVUS_TOKEN", *SERVER_ENV)}
+    os.environ.update(SERVER_ENV)
     srv = mod.MilvusStandalone(data_dir=tmp_path_factory.mktemp("milvus_server"), auth=True)
     try:
-        srv.start()
-    except mod.MilvusServerError as exc:
-        pytest.fail(f"could not start the local Milvus {mod.MILVUS_VERSION} server: {exc}", pytrace=False)
-    before = os.environ.get("MILVUS_TOKEN")
-    os.environ["MILVUS_TOKEN"] = srv.root_token
-    try:
+        try:
+            srv.start()
+        except mod.MilvusServerError as exc:
+            pytest.fail(f"could not start the local Milvus {mod.MILVUS_VERSION} server: {exc}", pytrace=False)
+        os.environ["MILVUS_TOKEN"] = srv.root_token
         yield srv
     finally:
-        if before is None:
-            os.environ.pop("MILVUS_TOKEN", None)
-        else:
-            os.environ["MILVUS_TOKEN"] = before
         srv.stop()
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @pytest.fixture(scope="session")

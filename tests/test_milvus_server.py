@@ -14,6 +14,7 @@ full text (BM25 function) on Milvus Lite.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -65,26 +66,18 @@ def test_version_parsing():
 
 
 def test_server_is_loopback_only_in_its_own_namespace(milvus_server):  # noqa: F811
-    import json
-
     info = json.loads((Path(milvus_server.data_dir) / "supervisor.json").read_text())
     assert _listeners(milvus_server.port) == ["0100007F"]  # 127.0.0.1, nothing else
     milvus_ns = os.readlink(f"/proc/{info['milvus_pid']}/ns/net")
     assert milvus_ns != os.readlink("/proc/self/ns/net")  # its ten ports are not on this machine's network
 
 
-def test_stop_leaves_no_process(tmp_path):
-    import json
-
-    mod = milvus_server_module()
-    srv = mod.MilvusStandalone(data_dir=tmp_path / "m").start()
-    info = json.loads((tmp_path / "m" / "supervisor.json").read_text())
-    assert Path(f"/proc/{info['milvus_pid']}").exists()
-    srv.stop()
+def _assert_stopped(info: dict, port: int) -> None:
+    """The supervisor and Milvus of ``info`` (its supervisor.json) are gone, and nothing listens on ``port``."""
     for pid in (info["milvus_pid"], info["supervisor_pid"]):
         alive = Path(f"/proc/{pid}/status").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
         assert not alive, f"process {pid} outlived stop()"
-    assert _listeners(srv.port) == []
+    assert _listeners(port) == []
 
 
 def test_server_features_detected_and_adapted(milvus_server_uri, milvus_collection):  # noqa: F811
@@ -122,11 +115,13 @@ def test_server_features_detected_and_adapted(milvus_server_uri, milvus_collecti
 
 
 def test_server_restart_mid_ingest_and_mid_query_batch(milvus_server, milvus_collection, caplog):  # noqa: F811
-    """Two restarts of the server (each costs ~30 s: Milvus 2.3.5 reloads the collection after it): one
-    during an ingest (the client retries with backoff and the ingest completes, nothing lost or duplicated),
-    one during a batch of queries (each query succeeds with the right answer or raises a StoreConnectionError
-    naming the server), while a second handle with retries off tries to write (a clear StoreUnreachableError
-    or StoreTimeoutError; resuming with skip_existing then embeds only the missing documents)."""
+    """Two restarts of the server (each costs ~15 s: Milvus 2.3.5 reloads the collection once the old node's
+    session lease, 10 s here, has expired): one during an ingest (the client retries with backoff and the
+    ingest completes, nothing lost or duplicated), one during a batch of queries (each query succeeds with
+    the right answer or raises a StoreConnectionError naming the server), while a second handle with
+    retries off tries to write (a clear StoreUnreachableError or StoreTimeoutError; resuming with
+    skip_existing then embeds only the missing documents). The second restart's stop, a graceful
+    ``stop()``, leaves no process behind (supervisor and Milvus gone) and nothing listening on the port."""
     emb = HashEmbeddings(16, name="milvus-server-resume-16")
     docs = [Document(page_content=f"passage {i}", metadata={"i": i}, id=f"p{i}") for i in range(60)]
     store = MilvusVectorStore(emb, MilvusIndexSpec(milvus_collection, batch_size=10), uri=milvus_server.url, overwrite=True,
@@ -158,7 +153,10 @@ def test_server_restart_mid_ingest_and_mid_query_batch(milvus_server, milvus_col
     outcomes: list[str] = []
     for i in range(12):
         if i == 5:
-            restarts.append(milvus_server.outage(5.0))
+            info = json.loads((Path(milvus_server.data_dir) / "supervisor.json").read_text())
+            assert Path(f"/proc/{info['milvus_pid']}").exists()
+            restarts.append(milvus_server.outage(5.0))  # stop() now, start again 5 s later
+            _assert_stopped(info, milvus_server.port)
             with pytest.raises((StoreUnreachableError, StoreTimeoutError), match=r"Start the server|within call_timeout"):
                 quick.add_documents(docs, skip_existing=True)  # no server: a clear error, nothing half-known
         try:
