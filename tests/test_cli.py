@@ -79,6 +79,7 @@ def test_map_writes_html_and_png_with_query_marker(tmp_path):
 
 
 def test_demo_main_job_writes_report(tmp_path):
+    """``embcompare demo``: the report, JSON and cluster map, with cluster, funnel, BM25 and hybrid arms."""
     res = runner.invoke(app, ["demo", "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
     for name in ("report.html", "embcompare-demo.json", "cluster_map.html", "cluster_map.png"):
@@ -87,6 +88,11 @@ def test_demo_main_job_writes_report(tmp_path):
     assert any("cluster" in n for n in runs) and any("funnel" in n for n in runs)
     assert all(0 < r["ndcg@10"] <= 1 for r in runs.values())
     assert "skipping LLM reranking" in res.output
+    # the demo has a BM25 arm and one hybrid (RRF) arm, shown in the report
+    assert runs["BM25"]["extra"]["kind"] == "lexical"
+    hybrid = [n for n, r in runs.items() if r["extra"]["kind"] == "hybrid"]
+    assert hybrid == ["MiniLM@384 +BM25 (RRF)"]
+    assert "lexical" in (tmp_path / "report.html").read_text()
 
 
 def test_store_options_come_from_the_registry(tmp_path):

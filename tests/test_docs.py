@@ -111,17 +111,17 @@ def test_executed_block_count():
 
 @pytest.mark.integration
 @pytest.mark.parametrize("page", EXECUTED_PAGES, ids=[p.name for p in EXECUTED_PAGES])
-def test_page_code_runs(page, tmp_path, redis_url):
-    """Every python block of the page runs, in order, offline (real MiniLM, Redis, Milvus Lite)."""
+def test_page_code_runs(page, tmp_path, script_runner):
+    """Every python block of the page runs, in order, offline (real MiniLM, Redis, Milvus Lite), as
+    ``python page.py`` (forked by the session's fork server, tests/forkserver_fixtures.py)."""
     script, n = script_of(page)
     (tmp_path / "page.py").write_text(script)
-    env = {**os.environ, "REDIS_URL": redis_url, "HF_HUB_OFFLINE": "1"}
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "page.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    rc, stdout, stderr = script_runner(tmp_path / "page.py", tmp_path, timeout=900)
     print(f"{page.name}: {n} blocks in {time.perf_counter() - t0:.1f} s")
-    assert proc.returncode == 0, f"{page.name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-    ran = re.findall(r"<<block (\d+)>>", proc.stdout)
-    assert ran == [str(i) for i in range(n)] and "<<done>>" in proc.stdout, f"{page.name}: blocks run {ran} of {n}"
+    assert rc == 0, f"{page.name} failed (status {rc}):\n{stdout[-3000:]}\n{stderr[-5000:]}"
+    ran = re.findall(r"<<block (\d+)>>", stdout)
+    assert ran == [str(i) for i in range(n)] and "<<done>>" in stdout, f"{page.name}: blocks run {ran} of {n}"
 
 
 def test_other_blocks_include_examples_or_compile():

@@ -1,5 +1,6 @@
 """Hybrid retrieval: RRF and linear fusion against hand-made examples, empty arms, fit_fusion's
-held-out report, and the CLI / run_eval / compare wiring (BM25 without a model; MiniLM end to end)."""
+held-out report, and the CLI / run_eval / compare wiring (BM25 without a model; MiniLM end to end). The
+demo's BM25 and hybrid arms: tests/test_cli.py::test_demo_main_job_writes_report."""
 
 from __future__ import annotations
 
@@ -225,15 +226,3 @@ def test_ab_toml_and_short_form_take_the_lexical_fields(tmp_path):
     extra = lexical_specs([RunSpec(model="m", name="m")], fusion="linear", alpha=0.7)
     assert [s.label() for s in extra] == ["bm25", "m+bm25"]
     assert extra[1].retriever == "hybrid" and extra[1].alpha == 0.7 and extra[0].lexical_only
-
-
-def test_demo_has_bm25_and_hybrid_arms(tmp_path):
-    from langchain_embcompare.demo import run_demo
-
-    out = run_demo(tmp_path, say=lambda m: None)
-    runs = out["result"]["runs"]
-    assert runs["BM25"]["extra"]["kind"] == "lexical"
-    hybrid = [n for n, r in runs.items() if r["extra"]["kind"] == "hybrid"]
-    assert hybrid == ["MiniLM@384 +BM25 (RRF)"]
-    assert all(0 < runs[n]["ndcg@10"] <= 1 for n in ("BM25", *hybrid))
-    assert "lexical" in (tmp_path / "report.html").read_text()
