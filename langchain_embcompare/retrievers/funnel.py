@@ -32,7 +32,8 @@ the low-variance PCA axes are noise: 95 % vs 99 % at 384 bits).
 
 **At scale the shortlist must not be a scan.** An exact shortlist over 1M vectors is itself a scan of
 1M x ``shortlist_dim`` floats; the field can instead have an approximate index (FAISS:
-``FaissIndexSpec(field_kind="hnsw" | "ivf" | "binary")``; Redis: every field of an HNSW index is HNSW;
+``FaissIndexSpec(field_kind="hnsw" | "ivf" | "binary" | "hnsw_sq8" | "ivf_sq8" | "ivf_rabitq" | "hnsw_rabitq")``,
+or the funnel's ``shortlist_index_kind``; Redis: every field of an HNSW index is HNSW;
 Milvus: the spec's index kind), searched with ``shortlist_ef_search`` / ``shortlist_nprobe`` (``None``:
 the store's default). :meth:`MatryoshkaFunnelRetriever.calibrate` chooses ``shortlist`` and that knob
 from a target recall@k on held-out queries (:mod:`~langchain_embcompare.retrievers.calibration`) and
@@ -40,6 +41,13 @@ saves them with the retriever; ``store.field_index_kind(field)`` says which knob
 (``benchmarks/bench_scale.py`` -> ``benchmarks/results/scale.json``, one thread): at 1M x 384 an HNSW
 shortlist on the 128-d PCA field is many times faster than exact search at recall@10 >= 0.98, where
 the exact shortlist is ~3x.
+
+**Memory layout** (FAISS): with ``FaissIndexSpec(vector_storage="mmap")`` the full vectors and the
+field's floats stay in memory-mapped files and only the shortlist index is in RAM (e.g. 8-bit codes of
+the 128-d PCA prefix in IVF, ``field_kind="ivf_sq8"``, or RaBitQ codes of the full vectors,
+``vector_field="vector_384"``, ``shortlist_dim=384``, ``rotation=None``, ``field_kind="ivf_rabitq"``);
+rescoring reads just the ``shortlist`` rows from the file. ``calibrate(index_kinds=...,
+max_bytes_per_vector=...)`` picks the kind too. Measured: ``benchmarks/results/scale_growth.md``.
 
 The retriever rebuilds (re-reads the vectors, rewrites the field) when the store's documents change
 (:class:`~langchain_embcompare.retrievers.snapshot.RowsSnapshot`), and
