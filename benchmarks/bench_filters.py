@@ -25,7 +25,7 @@ mean wall time of those calls, filter counting included), one search thread. Mil
 the server's next time tick, ~200 ms per call here, which would hide everything else.
 
 Usage: ``python benchmarks/bench_filters.py [--set realistic] [--n 100000] [--queries 200] [--cal-queries 100]
-[--stores faiss_hnsw faiss_ivf redis_hnsw milvus_lite_hnsw milvus_server_hnsw] [--out benchmarks/results/filters.json]``
+[--stores faiss_hnsw faiss_ivf redis_hnsw milvus_server_ivf] [--out benchmarks/results/filters.json]``
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def main() -> None:
     ap.add_argument("--cal-queries", type=int, default=100)
     ap.add_argument("--target", type=float, default=0.98, help="the recall@10 every cell must reach on the reported queries")
     ap.add_argument("--cal-target", type=float, default=0.99, help="the recall the policy is calibrated to on held-out queries")
-    ap.add_argument("--stores", nargs="+", default=["faiss_hnsw", "faiss_ivf", "redis_hnsw", "milvus_server_hnsw"], choices=ALL_STORES)
+    ap.add_argument("--stores", nargs="+", default=["faiss_hnsw", "faiss_ivf", "redis_hnsw", "milvus_server_ivf"], choices=ALL_STORES)
     ap.add_argument("--no-langchain", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "filters.json"))
     args = ap.parse_args()
