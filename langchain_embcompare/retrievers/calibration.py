@@ -38,7 +38,7 @@ import numpy as np
 
 from langchain_embcompare.errors import EmptyInputError, InvalidParameterError
 from langchain_embcompare.stores.base import EmbStore, normalize_rows
-from langchain_embcompare.stores.faiss_index import knob_of
+from langchain_embcompare.stores.ops import knob_of
 from langchain_embcompare.stores.ops import exact_scores
 
 __all__ = ["MAX_SHORTLIST", "PSEUDO_QUERY_MARGIN", "Calibration", "HeldOut", "calibrate_clusters", "calibrate_funnel", "cloze_queries", "cloze_split", "effective_target", "exact_top_k", "held_out_queries", "prefix_recall", "recall_at_k", "time_per_query"]

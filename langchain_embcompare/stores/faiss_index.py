@@ -21,23 +21,6 @@ FIELD_KINDS = ("flat", "hnsw", "ivf", "binary", "hnsw_sq8", "ivf_sq8", "ivf_rabi
 VECTOR_STORAGES = ("ram", "mmap")
 
 
-def knob_of(kind: str) -> str | None:
-    """The search knob an index kind takes: ``"ef_search"`` (graphs: ``hnsw*``, ``binary``), ``"nprobe"``
-    (``ivf*``) or ``None`` (``flat``).
-
-    Args:
-        kind: an index kind (:data:`FIELD_KINDS`, or another store's ``field_index_kind``).
-
-    Returns:
-        The knob's name, or ``None``.
-    """
-    if kind.startswith("hnsw") or kind == "binary":
-        return "ef_search"
-    if kind.startswith("ivf"):
-        return "nprobe"
-    return None
-
-
 @dataclass
 class FaissIndexSpec:
     """How to index: the kind, the metric and each kind's knobs (defaults suit 1k-1M vectors).
@@ -398,5 +381,5 @@ def field_search_params(index: Any, kind: str, spec: FaissIndexSpec, selector: A
 
 __all__ = [
     "FIELD_KINDS", "FORMAT_VERSION", "VECTOR_STORAGES", "FaissIndexSpec", "check_field_kind", "configure", "faiss_metric",
-    "field_index", "field_search_params", "ivf_lists", "knob_of", "new_index", "nlist_for", "pin_ranges", "search_params",
+    "field_index", "field_search_params", "ivf_lists", "new_index", "nlist_for", "pin_ranges", "search_params",
 ]

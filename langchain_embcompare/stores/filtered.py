@@ -34,35 +34,15 @@ from typing import Any
 import numpy as np
 
 from langchain_embcompare.errors import InvalidParameterError
+from langchain_embcompare.stores.ops import knob_of
 
-__all__ = ["FilterSetting", "FilterBand", "FilterPolicy", "calibrate_filter_policy", "filtered_recall", "knob_of"]
+__all__ = ["FilterSetting", "FilterBand", "FilterPolicy", "calibrate_filter_policy", "filtered_recall"]
 
 EXACT_MARGIN = 0.9
 """A calibrated knob must be faster than ``EXACT_MARGIN`` x the exact scan's time to be chosen over it."""
 
 EXACT_TIMING_QUERIES = 20
 """Held-out queries the exact scan is timed on (one call each), once a knob reaches the target."""
-
-
-def knob_of(kind: str) -> str | None:
-    """The search knob a calibration raises for an index kind (:meth:`~.base.EmbStore.field_index_kind`).
-
-    Args:
-        kind: ``"flat"``, ``"hnsw"`` (or an ``hnsw_*`` variant), ``"ivf"`` (or ``ivf_*``), ``"binary"``.
-
-    Returns:
-        ``"ef_search"`` (graph kinds), ``"nprobe"`` (IVF kinds) or ``None`` (flat: exact already).
-
-    Raises:
-        InvalidParameterError: an unknown kind.
-    """
-    if kind == "flat":
-        return None
-    if kind.startswith("hnsw") or kind == "binary":
-        return "ef_search"
-    if kind.startswith("ivf"):
-        return "nprobe"
-    raise InvalidParameterError(f"unknown index kind {kind!r}: a FilterPolicy knows flat, hnsw*, ivf* and binary.")
 
 
 @dataclass(frozen=True)

@@ -602,3 +602,25 @@ def row_handles(ids: Sequence[str]) -> np.ndarray:
     """
     raw = b"".join(hashlib.blake2b(str(i).encode("utf-8"), digest_size=8).digest() for i in ids)
     return (np.frombuffer(raw, dtype=">i8").astype(np.int64) & np.int64(0x7FFF_FFFF_FFFF_FFFF)) if raw else np.zeros(0, np.int64)
+
+
+def knob_of(kind: str) -> str | None:
+    """The search knob an index kind takes, the one a calibration raises (funnel shortlists, filter
+    policies) for a kind :meth:`~.base.EmbStore.field_index_kind` returns.
+
+    Args:
+        kind: ``"flat"``, ``"hnsw"`` (or an ``hnsw_*`` variant), ``"ivf"`` (or ``ivf_*``), ``"binary"``.
+
+    Returns:
+        ``"ef_search"`` (graph kinds), ``"nprobe"`` (IVF kinds) or ``None`` (flat: exact already).
+
+    Raises:
+        InvalidParameterError: an unknown kind.
+    """
+    if kind == "flat":
+        return None
+    if kind.startswith("hnsw") or kind == "binary":
+        return "ef_search"
+    if kind.startswith("ivf"):
+        return "nprobe"
+    raise InvalidParameterError(f"unknown index kind {kind!r}: the stores build flat, hnsw*, ivf* and binary.")
