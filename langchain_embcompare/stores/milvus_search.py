@@ -216,10 +216,11 @@ class MilvusSearchMixin(MilvusRowsMixin):
             q = normalize_rows(q)
         if request.exact and self.spec.kind == "hnsw":  # every allowed row fetched and scored here
             scores, rows = self._exact_run(q, k, expr)
-            if with_docs:
-                for i, rrow in enumerate(rows):
-                    valid = rrow[rrow >= 0]
-                    docs[i] = self.documents_at(valid) if len(valid) else []
+            if with_docs:  # one read for every query's rows, split back per query
+                valid = rows >= 0
+                found = self.documents_at(rows[valid]) if valid.any() else []
+                ends = np.cumsum(valid.sum(axis=1)).tolist()
+                docs = [found[a:b] for a, b in zip([0, *ends[:-1]], ends)]
             return scores, rows, docs
         scores = np.full((m, k), -np.inf, dtype=np.float32)
         rows = np.full((m, k), -1, dtype=np.int64)
